@@ -1,0 +1,63 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import { healthRoutes } from './components/health/routes.js';
+import type { Dependencies } from './deps.js';
+import { AppError } from './platform/errors.js';
+import { accessLog } from './platform/http/access-log.js';
+import { jsonBody } from './platform/http/json-body.js';
+import { problemDetails } from './platform/http/problem.js';
+import { requestContext } from './platform/http/request-context.js';
+import { securityHeaders } from './platform/http/security-headers.js';
+
+/**
+ * The Koa application, its middleware order in one list. It never listens: main.ts (or a test)
+ * decides where it runs.
+ */
+export function buildApp(deps: Dependencies): Koa {
+  const { config, logger, metrics, lifecycle } = deps;
+  const app = new Koa({ proxy: false });
+  app.silent = true; // errors are logged by problemDetails, once, with the request id
+
+  const router = new Router();
+  // Bodies are read only for requests a route matched, so an unknown path is a 404 whatever it sends.
+  router.use(jsonBody(config.http.maxRequestSizeBytes)); // 415 / 413 / 400 before a handler sees a body
+  const health = healthRoutes(deps);
+  router.use(health.routes());
+  const openApiDocument = deps.openApiDocument;
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = openApiDocument;
+  });
+
+  app
+    .use(requestContext(config.http.trustedProxies)) // request id, client ip, async context for logs
+    .use(accessLog(logger, metrics)) // one line + metrics per request, final status included
+    .use(securityHeaders()) // on every response, errors too
+    .use(problemDetails(logger)) // everything thrown below becomes problem+json
+    .use(closeConnectionsWhenDraining(lifecycle))
+    .use(notFound) // nothing answered → 404 problem
+    .use(router.routes())
+    .use(
+      router.allowedMethods({
+        throw: true,
+        methodNotAllowed: () => new AppError('method_not_allowed'),
+        notImplemented: () => new AppError('method_not_allowed'),
+      }),
+    );
+  return app;
+}
+
+const notFound: Koa.Middleware = async (ctx, next) => {
+  await next();
+  if (ctx.body === undefined && ctx.status === 404) throw new AppError('not_found');
+};
+
+/** While draining, every response tells the client to open its next connection elsewhere. */
+function closeConnectionsWhenDraining(lifecycle: Dependencies['lifecycle']): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } finally {
+      if (lifecycle.shuttingDown && !ctx.headerSent) ctx.set('Connection', 'close');
+    }
+  };
+}

@@ -1,0 +1,48 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface BuildInfo {
+  version: string;
+  git_sha: string;
+  built_at: string;
+}
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+
+/**
+ * What /version, build_info and the first log line report. Sources, in order: GIT_SHA from the
+ * environment, the build-info.json that `npm run build` writes next to the compiled code, then
+ * `git rev-parse HEAD` when running from a checkout, else `unknown`. `built_at` is the build time,
+ * or the process start when running from sources.
+ */
+export function readBuildInfo(options: { gitSha?: string; root?: string; now?: Date } = {}): BuildInfo {
+  const root = options.root ?? ROOT;
+  const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { version: string };
+  let built: Partial<BuildInfo> = {};
+  for (const candidate of [resolve(root, 'dist/build-info.json'), resolve(root, 'build-info.json')]) {
+    try {
+      built = JSON.parse(readFileSync(candidate, 'utf8')) as Partial<BuildInfo>;
+      break;
+    } catch {
+      // not built: fall through to git
+    }
+  }
+  const sha = options.gitSha ?? built.git_sha ?? gitHead(root) ?? 'unknown';
+  return {
+    version: built.version ?? pkg.version,
+    git_sha: sha,
+    built_at: built.built_at ?? (options.now ?? new Date()).toISOString(),
+  };
+}
+
+function gitHead(cwd: string): string | undefined {
+  try {
+    const out = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000 });
+    const sha = out.toString().trim();
+    return /^[0-9a-f]{40}$/.test(sha) ? sha : undefined;
+  } catch {
+    return undefined;
+  }
+}

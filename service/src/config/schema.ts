@@ -1,0 +1,95 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the service reads, with its default and its meaning.
+ * This is the only place that knows variable names; `loadConfig` turns them into a frozen `Config`.
+ * The contract is ../shared/api.md ("Configuration").
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+/** OWASP Password Storage Cheat Sheet minimum for Argon2id; nothing may be configured below it. */
+export const ARGON2_OWASP_MINIMUM = Object.freeze({ memoryKiB: 19456, timeCost: 2, parallelism: 1 });
+
+export const envSchema = z.object({
+  /** `production` refuses to start when a required secret or setting is missing or weak. */
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  /** API listener port. */
+  PORT: int(0, 65535).default(3000),
+  /** API listener address. */
+  HOST: z.string().min(1).default('0.0.0.0'),
+  /** Metrics listener port (never exposed through the ingress). 0 picks a free port. */
+  METRICS_PORT: int(0, 65535).default(9464),
+  /** PostgreSQL connection string; unset → embedded PGlite under DATA_DIR. Required in production. */
+  DATABASE_URL: z.string().min(1).optional(),
+  /** Where the embedded PGlite keeps its files when DATABASE_URL is unset. */
+  DATA_DIR: z.string().min(1).default('.data'),
+  /** Upper bound of the PostgreSQL connection pool. */
+  DB_POOL_MAX: int(1, 500).default(10),
+  /** How long a query may wait for a pooled connection before failing (ms). */
+  DB_ACQUIRE_TIMEOUT_MS: int(100, 600_000).default(5000),
+  /** Server-side statement_timeout for the service's connections (ms). */
+  DB_STATEMENT_TIMEOUT_MS: int(100, 3_600_000).default(15_000),
+  /** Apply pending migrations at start (under an advisory lock). Default: true outside production. */
+  MIGRATE_ON_START: bool.optional(),
+  /** Redis for rate limits, lockouts and revocation shared across replicas; unset → in-process. */
+  REDIS_URL: z.string().min(1).optional(),
+  /** HS256 signing secret, base64url, ≥ 64 bytes decoded. Development generates an ephemeral one. */
+  JWT_SECRET: z.string().min(1).optional(),
+  /** File holding JWT_SECRET (Kubernetes secret volume). */
+  JWT_SECRET_FILE: z.string().min(1).optional(),
+  /** Access-token lifetime (s). */
+  ACCESS_TOKEN_TTL_SECONDS: int(30, 86_400).default(900),
+  /** Refresh-token lifetime (s). */
+  REFRESH_TOKEN_TTL_SECONDS: int(60, 31_536_000).default(2_592_000),
+  /** Argon2id memory cost (KiB); never lower than the OWASP minimum in production. */
+  ARGON2_MEMORY_KIB: int(1024, 1_048_576).default(ARGON2_OWASP_MINIMUM.memoryKiB),
+  /** Argon2id time cost (iterations). */
+  ARGON2_TIME_COST: int(1, 10).default(ARGON2_OWASP_MINIMUM.timeCost),
+  /** Argon2id parallelism (lanes). */
+  ARGON2_PARALLELISM: int(1, 16).default(ARGON2_OWASP_MINIMUM.parallelism),
+  /** Request body limit (bytes); large enough for a 32,000-character message in any script. */
+  MAX_REQUEST_SIZE_BYTES: int(1024, 16_777_216).default(262_144),
+  /** Comma-separated CIDRs whose X-Forwarded-For/-Proto are honoured; empty: headers ignored. */
+  TRUSTED_PROXIES: z.string().default(''),
+  /** Per client IP, all routes (burst breaker). */
+  RATE_LIMIT_GLOBAL_PER_MINUTE: int(1).default(600),
+  /** Per client IP, /v1/auth/*. */
+  RATE_LIMIT_AUTH_PER_MINUTE: int(1).default(30),
+  /** Per user, authenticated routes. */
+  RATE_LIMIT_USER_PER_MINUTE: int(1).default(300),
+  /** Consecutive failures per (email, IP) before 429 too_many_attempts. */
+  LOGIN_MAX_FAILURES: int(1, 1000).default(5),
+  /** Retry window for a just-rotated refresh token (s). */
+  REFRESH_REUSE_GRACE_SECONDS: int(0, 300).default(10),
+  /** Minimum password length (NIST SP 800-63B; maximum is 128). */
+  PASSWORD_MIN_LENGTH: int(8, 128).default(12),
+  /** Concurrent SSE streams per user. */
+  MAX_STREAMS_PER_USER: int(1, 1000).default(3),
+  /** `builtin` (local deterministic model) or `openai` (OpenAI-compatible chat completions). */
+  MODEL_PROVIDER: z.enum(['builtin', 'openai']).default('builtin'),
+  /** Upstream model base URL (openai provider). */
+  MODEL_BASE_URL: z.url().optional(),
+  /** Upstream model API key (openai provider). */
+  MODEL_API_KEY: z.string().min(1).optional(),
+  /** Upstream model name (openai provider). */
+  MODEL_NAME: z.string().min(1).optional(),
+  /** Upstream model total timeout (ms). */
+  MODEL_TIMEOUT_MS: int(100, 600_000).default(60_000),
+  /** pino level. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** OTLP/HTTP traces endpoint; unset → tracing off. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  /** Drain time after SIGTERM before remaining connections are cut (ms). */
+  SHUTDOWN_GRACE_MS: int(0, 600_000).default(25_000),
+  /** Time between readiness turning 503 and the listener closing, so load balancers stop routing first (ms). Default 5000 in production, 0 elsewhere. */
+  SHUTDOWN_DELAY_MS: int(0, 600_000).optional(),
+  /** Git SHA reported by /version; else the build info file, else `git rev-parse`, else `unknown`. */
+  GIT_SHA: z.string().regex(/^[0-9a-f]{7,40}$/).optional(),
+});
+
+export type Env = z.infer<typeof envSchema>;

@@ -1,0 +1,76 @@
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import { buildDependencies } from './deps.js';
+import { createHttpServer, listen } from './platform/http/server.js';
+import { createMetricsServer } from './platform/http/metrics-server.js';
+import { createLogger } from './platform/logger.js';
+import { migrateLatest } from './platform/migrations.js';
+import { currentRequestContext } from './platform/request-context.js';
+import { createShutdown } from './platform/shutdown.js';
+
+/** Exit codes (sysexits.h): 0 clean stop, 1 start-up failure, 70 internal fault, 78 bad configuration. */
+export const EXIT = { ok: 0, startupFailed: 1, software: 70, config: 78 } as const;
+
+async function main(): Promise<void> {
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const problem of err.problems) process.stderr.write(`rampart: configuration error: ${problem}\n`);
+      process.exit(EXIT.config);
+    }
+    throw err;
+  }
+  const { config, warnings } = loaded;
+  const logger = createLogger({
+    level: config.logLevel,
+    pretty: config.env === 'development' && process.stdout.isTTY === true,
+  });
+  const deps = buildDependencies(config, logger);
+  logger.info({ ...deps.buildInfo, env: config.env, database: deps.db.kind }, 'rampart starting');
+  for (const warning of warnings) logger.warn(`WARNING: ${warning}`);
+
+  const app = buildApp(deps);
+  const server = createHttpServer(app);
+  const metricsServer = createMetricsServer(deps.metrics.registry);
+  const shutdown = createShutdown({
+    lifecycle: deps.lifecycle,
+    logger,
+    server,
+    auxiliaryServers: [metricsServer],
+    delayMs: config.shutdown.delayMs,
+    graceMs: config.shutdown.graceMs,
+    closeDependencies: () => deps.close(),
+    exit: (code) => process.exit(code),
+  });
+
+  // Process-level fault hook: log with the request id where known, count, and stop in order.
+  const onFault = (kind: 'uncaught_exception' | 'unhandled_rejection') => (err: unknown) => {
+    deps.metrics.processFaultsTotal.inc({ kind });
+    logger.fatal({ err, kind, request_id: currentRequestContext()?.requestId }, 'process fault: shutting down');
+    void shutdown(EXIT.software, kind);
+  };
+  process.on('uncaughtException', onFault('uncaught_exception'));
+  process.on('unhandledRejection', onFault('unhandled_rejection'));
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => void shutdown(EXIT.ok, signal));
+  }
+
+  try {
+    if (config.database.migrateOnStart) {
+      const applied = await migrateLatest(deps.db);
+      logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema is up to date');
+    }
+    const address = await listen(server, config.http.port, config.http.host);
+    const metricsAddress = await listen(metricsServer, config.metrics.port, config.http.host);
+    logger.info({ address: address.address, port: address.port, metrics_port: metricsAddress.port }, 'listening');
+  } catch (err) {
+    logger.fatal({ err }, 'start-up failed');
+    await deps.close().catch(() => undefined);
+    logger.flush();
+    process.exit(EXIT.startupFailed);
+  }
+}
+
+await main();

@@ -1,0 +1,71 @@
+import type { Middleware } from 'koa';
+import getRawBody from 'raw-body';
+import sjson from 'secure-json-parse';
+import { AppError } from '../errors.js';
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Reads a JSON request body with the size limit enforced while streaming: a Content-Length above
+ * the limit is refused before a byte is read, and a chunked body is cut off as soon as it passes the
+ * limit (the connection is then closed, so the rest is never buffered). Only `application/json`
+ * (or `+json`) is accepted. Prototype-poisoning keys (`__proto__`, `constructor.prototype`) are
+ * refused as malformed. The parsed value lands in `ctx.request.body` (undefined when there is none).
+ */
+export function jsonBody(limitBytes: number): Middleware {
+  return async (ctx, next) => {
+    if (!BODY_METHODS.has(ctx.method) || !hasBody(ctx.req.headers)) return next();
+
+    if (!ctx.is('application/json', '+json')) {
+      throw new AppError('unsupported_media_type', { detail: 'Request bodies must be application/json.' });
+    }
+    const declared = ctx.get('content-length');
+    if (declared && Number(declared) > limitBytes) throw tooLarge(ctx, limitBytes);
+
+    const charset = ctx.request.charset || 'utf-8';
+    if (!/^utf-?8$/i.test(charset)) {
+      throw new AppError('unsupported_media_type', { detail: 'Request bodies must be UTF-8.' });
+    }
+    let text: string;
+    try {
+      text = await getRawBody(ctx.req, { limit: limitBytes, length: declared || undefined, encoding: 'utf-8' });
+    } catch (err) {
+      const type = (err as { type?: string }).type;
+      if (type === 'entity.too.large') throw tooLarge(ctx, limitBytes);
+      if (type === 'request.aborted') {
+        // The client went away; there is nobody to answer.
+        throw new AppError('bad_request', { detail: 'The request body was not completely received.' });
+      }
+      throw new AppError('bad_request', { detail: 'The request body could not be read.' });
+    }
+    if (text.trim() === '') {
+      (ctx.request as { body?: unknown }).body = undefined;
+      return next();
+    }
+    try {
+      (ctx.request as { body?: unknown }).body = sjson.parse(text, undefined, {
+        protoAction: 'error',
+        constructorAction: 'error',
+      });
+    } catch {
+      throw new AppError('invalid_json', { detail: 'The request body is not valid JSON.' });
+    }
+    return next();
+  };
+}
+
+function hasBody(headers: Record<string, string | string[] | undefined>): boolean {
+  return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+}
+
+function tooLarge(ctx: { set(name: string, value: string): void }, limitBytes: number): AppError {
+  // Closing the connection stops the client from sending (and us from reading) the remainder.
+  ctx.set('Connection', 'close');
+  return new AppError('payload_too_large', { detail: `The request body exceeds ${limitBytes} bytes.` });
+}
+
+declare module 'koa' {
+  interface Request {
+    body?: unknown;
+  }
+}

@@ -1,0 +1,76 @@
+import type { Context, Middleware } from 'koa';
+import type { Logger } from '../logger.js';
+import { AppError, errorCatalogue, type ErrorCode, isAppError } from '../errors.js';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export function problemType(code: ErrorCode): string {
+  return `urn:problem-type:rampart:${code}`;
+}
+
+/** The RFC 9457 body for an AppError; the request id lets support find the log lines. */
+export function problemBody(err: AppError, requestId: string): Record<string, unknown> {
+  return {
+    ...err.extensions,
+    type: problemType(err.code),
+    title: err.title,
+    status: err.status,
+    ...(err.detail ? { detail: err.detail } : {}),
+    code: err.code,
+    request_id: requestId,
+  };
+}
+
+export function writeProblem(ctx: Context, err: AppError): void {
+  ctx.status = err.status;
+  for (const [name, value] of Object.entries(err.headers)) ctx.set(name, value);
+  ctx.type = PROBLEM_CONTENT_TYPE;
+  ctx.body = problemBody(err, String(ctx.state.requestId ?? ''));
+}
+
+/**
+ * Turns whatever a downstream middleware throws into problem+json. AppErrors are shown as they are;
+ * errors from Koa/http-errors with a 4xx status are mapped to the catalogue; anything else is an
+ * internal fault: 500 `internal_error` carrying only the request id, with the details logged.
+ */
+export function problemDetails(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const appError = toAppError(err);
+      if (appError.code === 'internal_error') {
+        logger.error({ err }, 'unhandled error while serving request');
+      }
+      if (ctx.headerSent || !ctx.writable) {
+        // The response is already on its way (e.g. a stream): nothing can be sent any more.
+        ctx.res.destroy();
+        return;
+      }
+      writeProblem(ctx, appError);
+    }
+  };
+}
+
+function toAppError(err: unknown): AppError {
+  if (isAppError(err)) return err;
+  const e = err as { status?: number; statusCode?: number; expose?: boolean; type?: string };
+  const status = e?.status ?? e?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const byStatus: Partial<Record<number, ErrorCode>> = {
+      400: 'bad_request',
+      404: 'not_found',
+      405: 'method_not_allowed',
+      413: 'payload_too_large',
+      415: 'unsupported_media_type',
+      431: 'request_header_fields_too_large',
+    };
+    const code = byStatus[status] ?? 'bad_request';
+    return new AppError(code, { cause: err });
+  }
+  return new AppError('internal_error', { cause: err });
+}
+
+export function isKnownErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(errorCatalogue, code);
+}

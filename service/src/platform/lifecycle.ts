@@ -1,0 +1,23 @@
+/**
+ * The process's readiness state. Readiness turns false the moment shutdown begins, before the
+ * listener closes, so load balancers stop routing new work here first.
+ */
+export interface Lifecycle {
+  readonly shuttingDown: boolean;
+  beginShutdown(): void;
+  /** Called with the abort reason when shutdown begins (open streams listen to this). */
+  readonly signal: AbortSignal;
+}
+
+export function createLifecycle(): Lifecycle {
+  const controller = new AbortController();
+  return {
+    get shuttingDown() {
+      return controller.signal.aborted;
+    },
+    beginShutdown() {
+      if (!controller.signal.aborted) controller.abort(new Error('shutting down'));
+    },
+    signal: controller.signal,
+  };
+}

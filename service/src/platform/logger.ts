@@ -1,0 +1,77 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { currentRequestContext } from './request-context.js';
+
+export type { Logger };
+
+/**
+ * Paths pino censors when a line is written (see pino's docs/redaction.md). They cover request
+ * headers, bodies and error objects wherever a secret could appear; the test in
+ * test/service/platform/logger.test.ts pins them.
+ */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["proxy-authorization"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'authorization',
+  'cookie',
+  'password',
+  'current_password',
+  'new_password',
+  'access_token',
+  'refresh_token',
+  'token',
+  'secret',
+  'jwt_secret',
+  'database_url',
+  'connectionString',
+  '*.password',
+  '*.current_password',
+  '*.new_password',
+  '*.access_token',
+  '*.refresh_token',
+  '*.token',
+  '*.secret',
+  '*.authorization',
+  '*.cookie',
+  '*.connectionString',
+  'body.password',
+  'body.refresh_token',
+];
+
+export interface LoggerOptions {
+  level: string;
+  /** Pretty, human-readable output (development on a TTY). */
+  pretty?: boolean;
+  destination?: DestinationStream;
+  base?: Record<string, unknown>;
+}
+
+/** The service's one logger. Every line carries the request id of the request being served, if any. */
+export function createLogger(options: LoggerOptions): Logger {
+  const opts = {
+    level: options.level,
+    base: options.base ?? {},
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+    mixin() {
+      const ctx = currentRequestContext();
+      if (!ctx) return {};
+      return ctx.userId
+        ? { request_id: ctx.requestId, user_id: ctx.userId, ip: ctx.ip }
+        : { request_id: ctx.requestId, ip: ctx.ip };
+    },
+  };
+  if (options.destination) return pino(opts, options.destination);
+  if (options.pretty) {
+    return pino({
+      ...opts,
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } },
+    });
+  }
+  // Asynchronous destination: logging never blocks the event loop on a slow stdout.
+  return pino(opts, pino.destination({ dest: 1, sync: false }));
+}

@@ -1,0 +1,48 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The service's metrics, all in one registry built by the composition root.
+ * Latency buckets put SLO thresholds (0.1, 0.3, 1 s) on bucket edges so alerts can use them exactly.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  readonly httpRequestsTotal: Counter<'method' | 'route' | 'status'>;
+  readonly httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly processFaultsTotal: Counter<'kind'>;
+  readonly buildInfo: Gauge<'version' | 'git_sha'>;
+}
+
+export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10];
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    httpRequestsTotal: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered, by method, route template and status.',
+      labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    }),
+    httpRequestDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration in seconds, by method, route template and status.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: HTTP_DURATION_BUCKETS,
+      registers: [registry],
+    }),
+    processFaultsTotal: new Counter({
+      name: 'process_faults_total',
+      help: 'Uncaught exceptions and unhandled rejections caught by the process-level fault hook.',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    buildInfo: new Gauge({
+      name: 'build_info',
+      help: 'Always 1; labels carry the running build.',
+      labelNames: ['version', 'git_sha'],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,18 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** What every log line emitted while serving a request should carry. */
+export interface RequestContext {
+  requestId: string;
+  ip: string;
+  userId?: string;
+}
+
+/**
+ * Per-request context propagated through async calls, so a log line written deep in a domain
+ * function still carries the request id without threading a logger through every call.
+ */
+export const requestContextStorage = new AsyncLocalStorage<RequestContext>();
+
+export function currentRequestContext(): RequestContext | undefined {
+  return requestContextStorage.getStore();
+}
