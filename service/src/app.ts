@@ -13,7 +13,12 @@ import { securityHeaders } from './platform/http/security-headers.js';
  * The Koa application, its middleware order in one list. It never listens: main.ts (or a test)
  * decides where it runs.
  */
-export function buildApp(deps: Dependencies): Koa {
+export interface BuildAppOptions {
+  /** Extra routers mounted after the service's own (tests use this to exercise the platform). */
+  extraRouters?: Router[];
+}
+
+export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa {
   const { config, logger, metrics, lifecycle } = deps;
   const app = new Koa({ proxy: false });
   app.silent = true; // errors are logged by problemDetails, once, with the request id
@@ -27,6 +32,7 @@ export function buildApp(deps: Dependencies): Koa {
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument;
   });
+  for (const extra of options.extraRouters ?? []) router.use(extra.routes(), extra.allowedMethods());
 
   app
     .use(requestContext(config.http.trustedProxies)) // request id, client ip, async context for logs

@@ -148,7 +148,8 @@ export function loadConfig(
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
 
-  if (production && !e.DATABASE_URL) problems.push('DATABASE_URL is required in production');
+  if (production && !e.DATABASE_URL && !problems.some((p) => p.startsWith('DATABASE_URL')))
+    problems.push('DATABASE_URL is required in production');
 
   let secretBytes: Uint8Array | undefined;
   let ephemeral = false;
@@ -164,7 +165,10 @@ export function loadConfig(
       }
     }
   } else if (production) {
-    problems.push('JWT_SECRET (or JWT_SECRET_FILE) is required in production');
+    // An unreadable or ambiguous secret was already reported; "required" would only repeat it.
+    if (!problems.some((p) => p.startsWith('JWT_SECRET'))) {
+      problems.push('JWT_SECRET (or JWT_SECRET_FILE) is required in production');
+    }
   } else if (problems.length === 0) {
     secretBytes = new Uint8Array(randomBytes(MIN_JWT_SECRET_BYTES));
     ephemeral = true;

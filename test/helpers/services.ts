@@ -1,0 +1,40 @@
+import pg from 'pg';
+
+/**
+ * Which real services the tests use. CI sets REQUIRE_SERVICES=1: then a missing PostgreSQL or Redis
+ * fails the run instead of letting tests fall back (PGlite) or skip.
+ */
+export const REQUIRE_SERVICES = process.env.REQUIRE_SERVICES === '1' || process.env.REQUIRE_SERVICES === 'true';
+
+export function testDatabaseUrl(): string | undefined {
+  return process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || undefined;
+}
+
+export function testRedisUrl(): string | undefined {
+  return process.env.TEST_REDIS_URL || process.env.REDIS_URL || undefined;
+}
+
+let pgReachable: Promise<boolean> | undefined;
+
+/** True when the PostgreSQL of TEST_DATABASE_URL answers; throws under REQUIRE_SERVICES when it does not. */
+export function realPostgresAvailable(): Promise<boolean> {
+  pgReachable ??= (async () => {
+    const url = testDatabaseUrl();
+    if (!url) {
+      if (REQUIRE_SERVICES) throw new Error('REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not set');
+      return false;
+    }
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+    try {
+      await client.connect();
+      await client.query('select 1');
+      return true;
+    } catch (err) {
+      if (REQUIRE_SERVICES) throw new Error(`REQUIRE_SERVICES=1 but PostgreSQL at TEST_DATABASE_URL does not answer: ${(err as Error).message}`);
+      return false;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  })();
+  return pgReachable;
+}

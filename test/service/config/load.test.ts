@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../../service/src/config/load.js';
+
+const SECRET_64 = Buffer.alloc(64, 1).toString('base64url');
+const PROD_OK = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db.internal:5432/rampart', JWT_SECRET: SECRET_64 };
+
+function problemsOf(env: Record<string, string>, readFile?: (p: string) => string): string[] {
+  try {
+    loadConfig(env, readFile ? { readFile } : {});
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);
+    return [...err.problems];
+  }
+  return [];
+}
+
+describe('loadConfig: production refuses to start without safe settings', () => {
+  it('starts with a database URL, a 64-byte secret and default Argon2 costs', () => {
+    const { config, warnings } = loadConfig(PROD_OK);
+    assert.equal(config.env, 'production');
+    assert.equal(config.jwt.ephemeral, false);
+    assert.equal(config.database.migrateOnStart, false);
+    assert.deepEqual(warnings, []);
+  });
+
+  it('refuses a missing DATABASE_URL', () => {
+    const { DATABASE_URL: _, ...env } = PROD_OK;
+    assert.deepEqual(problemsOf(env), ['DATABASE_URL is required in production']);
+  });
+
+  it('refuses a missing JWT secret', () => {
+    const { JWT_SECRET: _, ...env } = PROD_OK;
+    assert.deepEqual(problemsOf(env), ['JWT_SECRET (or JWT_SECRET_FILE) is required in production']);
+  });
+
+  it('refuses a JWT secret under 64 bytes', () => {
+    const problems = problemsOf({ ...PROD_OK, JWT_SECRET: Buffer.alloc(63, 1).toString('base64url') });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0] ?? '', /JWT_SECRET is too short: 63 bytes/);
+  });
+
+  it('refuses a JWT secret that is not base64url', () => {
+    assert.deepEqual(problemsOf({ ...PROD_OK, JWT_SECRET: `${'a'.repeat(90)}!*` }), ['JWT_SECRET must be base64url']);
+  });
+
+  it('refuses Argon2 memory below the OWASP minimum', () => {
+    const problems = problemsOf({ ...PROD_OK, ARGON2_MEMORY_KIB: '19455' });
+    assert.deepEqual(problems, ['ARGON2_MEMORY_KIB=19455 is below the OWASP minimum 19456']);
+  });
+
+  it('refuses an Argon2 time cost below the OWASP minimum', () => {
+    assert.deepEqual(problemsOf({ ...PROD_OK, ARGON2_TIME_COST: '1' }), ['ARGON2_TIME_COST=1 is below the OWASP minimum 2']);
+  });
+
+  it('lists every problem at once, one line each', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', ARGON2_TIME_COST: '1' });
+    assert.equal(problems.length, 3);
+  });
+
+  it('never echoes a rejected value, which may be a secret', () => {
+    const secretish = 'hunter2-super-secret-value';
+    const problems = problemsOf({ ...PROD_OK, PORT: secretish, JWT_SECRET: `${secretish}!` });
+    assert.ok(problems.length >= 1);
+    for (const p of problems) assert.ok(!p.includes(secretish), p);
+  });
+
+  it('reads secrets from *_FILE variables and drops the trailing newline', () => {
+    const files: Record<string, string> = { '/run/secrets/jwt': `${SECRET_64}\n`, '/run/secrets/db': 'postgres://u:p@h/d\n' };
+    const { config } = loadConfig(
+      { NODE_ENV: 'production', JWT_SECRET_FILE: '/run/secrets/jwt', DATABASE_URL_FILE: '/run/secrets/db' },
+      { readFile: (p) => files[p] ?? assert.fail(`unexpected read of ${p}`) },
+    );
+    assert.equal(Buffer.from(config.jwt.secret.reveal()).toString('base64url'), SECRET_64);
+    assert.equal(config.database.url?.reveal(), 'postgres://u:p@h/d');
+  });
+
+  it('refuses a secret set both directly and through a file', () => {
+    const problems = problemsOf({ ...PROD_OK, JWT_SECRET_FILE: '/run/secrets/jwt' }, () => SECRET_64);
+    assert.deepEqual(problems, ['JWT_SECRET and JWT_SECRET_FILE are both set; set only one']);
+  });
+
+  it('refuses an unreadable secret file with the path but not the content', () => {
+    const problems = problemsOf({ ...PROD_OK, JWT_SECRET: '', JWT_SECRET_FILE: '/nope' }, () => {
+      throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+    });
+    assert.deepEqual(problems, ['JWT_SECRET_FILE: cannot read /nope (ENOENT)']);
+  });
+
+  it('refuses out-of-range and malformed numbers', () => {
+    assert.match(problemsOf({ ...PROD_OK, PORT: '70000' })[0] ?? '', /^PORT: /);
+    assert.match(problemsOf({ ...PROD_OK, MAX_REQUEST_SIZE_BYTES: 'lots' })[0] ?? '', /^MAX_REQUEST_SIZE_BYTES: /);
+  });
+
+  it('refuses a TRUSTED_PROXIES entry that is not an address', () => {
+    assert.match(problemsOf({ ...PROD_OK, TRUSTED_PROXIES: '10.0.0.0/8, example.com' })[0] ?? '', /example\.com/);
+  });
+});
+
+describe('loadConfig: development', () => {
+  it('generates an ephemeral JWT secret and says so loudly', () => {
+    const { config, warnings } = loadConfig({});
+    assert.equal(config.env, 'development');
+    assert.equal(config.jwt.ephemeral, true);
+    assert.equal(config.jwt.secret.reveal().length, 64);
+    assert.ok(warnings.some((w) => /EPHEMERAL/.test(w)));
+    assert.equal(config.database.url, undefined);
+    assert.equal(config.database.migrateOnStart, true);
+  });
+
+  it('applies the documented defaults', () => {
+    const { config } = loadConfig({});
+    assert.equal(config.http.port, 3000);
+    assert.equal(config.http.host, '0.0.0.0');
+    assert.equal(config.metrics.port, 9464);
+    assert.equal(config.jwt.accessTokenTtlSeconds, 900);
+    assert.equal(config.jwt.refreshTokenTtlSeconds, 2_592_000);
+    assert.deepEqual(config.argon2, { memoryKiB: 19456, timeCost: 2, parallelism: 1 });
+    assert.equal(config.http.maxRequestSizeBytes, 262_144);
+    assert.deepEqual(config.http.trustedProxies, []);
+    assert.equal(config.limits.loginMaxFailures, 5);
+    assert.equal(config.jwt.refreshReuseGraceSeconds, 10);
+    assert.equal(config.passwordMinLength, 12);
+    assert.equal(config.limits.maxStreamsPerUser, 3);
+    assert.equal(config.model.provider, 'builtin');
+    assert.equal(config.model.timeoutMs, 60_000);
+    assert.equal(config.shutdown.graceMs, 25_000);
+  });
+
+  it('is frozen', () => {
+    const { config } = loadConfig({});
+    assert.throws(() => {
+      (config.http as { port: number }).port = 1;
+    }, TypeError);
+  });
+
+  it('never shows secrets when printed or serialised', () => {
+    const { config } = loadConfig({ ...PROD_OK, REDIS_URL: 'redis://:pw-in-url@r:6379' });
+    const printed = `${JSON.stringify(config)}\n${inspect(config, { depth: 10 })}\n${String(config.jwt.secret)}`;
+    assert.ok(!printed.includes(SECRET_64));
+    assert.ok(!printed.includes('pw-in-url'));
+    assert.ok(!printed.includes('app@db.internal'));
+  });
+
+  it('requires the model endpoint and name for the openai provider', () => {
+    assert.deepEqual(problemsOf({ MODEL_PROVIDER: 'openai' }), [
+      'MODEL_BASE_URL is required when MODEL_PROVIDER=openai',
+      'MODEL_NAME is required when MODEL_PROVIDER=openai',
+    ]);
+  });
+});
