@@ -9,6 +9,7 @@ export interface BuildInfo {
   built_at: string;
 }
 
+/** The repository root from sources, or dist/ when compiled (where build-info.json sits). */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 
 /**
@@ -19,7 +20,6 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
  */
 export function readBuildInfo(options: { gitSha?: string; root?: string; now?: Date } = {}): BuildInfo {
   const root = options.root ?? ROOT;
-  const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { version: string };
   let built: Partial<BuildInfo> = {};
   for (const candidate of [resolve(root, 'dist/build-info.json'), resolve(root, 'build-info.json')]) {
     try {
@@ -31,7 +31,7 @@ export function readBuildInfo(options: { gitSha?: string; root?: string; now?: D
   }
   const sha = options.gitSha ?? built.git_sha ?? gitHead(root) ?? 'unknown';
   return {
-    version: built.version ?? pkg.version,
+    version: built.version ?? packageVersion(root),
     git_sha: sha,
     built_at: built.built_at ?? (options.now ?? new Date()).toISOString(),
   };
@@ -44,5 +44,13 @@ function gitHead(cwd: string): string | undefined {
     return /^[0-9a-f]{40}$/.test(sha) ? sha : undefined;
   } catch {
     return undefined;
+  }
+}
+
+function packageVersion(root: string): string {
+  try {
+    return (JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
   }
 }

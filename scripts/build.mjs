@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// `npm run build`: compiles TypeScript to dist/, copies the assets the code reads at run time, and
+// writes dist/build-info.json (version, git SHA, build time) for /version, build_info and the logs.
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+
+rmSync('dist', { recursive: true, force: true });
+execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+mkdirSync('dist/service', { recursive: true });
+cpSync('service/openapi.yaml', 'dist/service/openapi.yaml');
+
+let gitSha = process.env.GIT_SHA;
+if (!gitSha) {
+  try {
+    gitSha = execFileSync('git', ['rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    gitSha = 'unknown';
+  }
+}
+const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
+const info = { version, git_sha: gitSha, built_at: new Date().toISOString() };
+writeFileSync('dist/build-info.json', `${JSON.stringify(info, null, 2)}\n`);
+console.log(`built ${version} (${gitSha}) into dist/`);
