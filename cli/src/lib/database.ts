@@ -1,0 +1,68 @@
+import { createDatabase, type Database } from '../../../service/src/platform/db.js';
+import { loadCliConfig } from './config.js';
+import type { CliIo, GlobalOptions, Writer } from './context.js';
+
+/**
+ * The production DatabaseOpener: `--database-url`, else DATABASE_URL(_FILE), else the embedded PGlite
+ * under DATA_DIR — the same target the service would use with this environment.
+ */
+export async function openConfiguredDatabase(io: CliIo, options: GlobalOptions): Promise<Database> {
+  const config = loadCliConfig(io.env, options.databaseUrl);
+  const db = createDatabase({
+    url: config.database.url?.reveal(),
+    dataDir: config.database.dataDir,
+    poolMax: config.database.poolMax,
+    acquireTimeoutMs: config.database.acquireTimeoutMs,
+    statementTimeoutMs: config.database.statementTimeoutMs,
+    applicationName: 'secops',
+  });
+  routeKnexLogsToStderr(db, io.stderr);
+  return db;
+}
+
+/**
+ * knex's default logger writes its warnings (e.g. "Acquire connection error: …" with a stack) with
+ * console.log, i.e. on stdout, which would corrupt a `--json` document. createDatabase takes no
+ * `log` option yet, so the CLI swaps the client's logger for one that writes the first line to stderr.
+ */
+function routeKnexLogsToStderr(db: Database, stderr: Writer): void {
+  const write = (message: unknown) => stderr.write(`secops: knex: ${String(message).split('\n', 1)[0]}\n`);
+  (db.knex.client as { logger: unknown }).logger = {
+    debug() {},
+    warn: write,
+    error: write,
+    deprecate: (method: string, alternative: string) => write(`${method} is deprecated, use ${alternative}`),
+  };
+}
+
+export interface DatabaseTarget {
+  readonly kind: Database['kind'];
+  readonly host?: string;
+  readonly port?: number;
+  readonly database?: string;
+}
+
+/**
+ * Names the database without its credentials: the URL holds the password, so only host, port and
+ * database name are ever printed. A string that does not parse as a URL is not echoed at all.
+ */
+export function describeTarget(db: Pick<Database, 'kind' | 'url'>): DatabaseTarget {
+  if (db.kind !== 'postgres' || !db.url) return { kind: db.kind };
+  try {
+    const u = new URL(db.url);
+    return {
+      kind: db.kind,
+      host: decodeURIComponent(u.hostname) || u.searchParams.get('host') || 'localhost',
+      port: u.port ? Number(u.port) : 5432,
+      database: decodeURIComponent(u.pathname.replace(/^\//, '')) || undefined,
+    };
+  } catch {
+    return { kind: db.kind };
+  }
+}
+
+export function formatTarget(target: DatabaseTarget): string {
+  if (target.kind === 'pglite') return 'embedded PGlite';
+  if (!target.host) return 'PostgreSQL';
+  return `PostgreSQL ${target.host}:${target.port}${target.database ? `/${target.database}` : ''}`;
+}

@@ -1,0 +1,107 @@
+import { Command, CommanderError } from 'commander';
+import { type CliIo, createContext, type DatabaseOpener, type GlobalOptions, processIo } from './lib/context.js';
+import { EXIT, exitCodeFor, formatError } from './lib/errors.js';
+
+/**
+ * The CLI's composition root: every command is declared here, and each command group's module is
+ * imported only when one of its commands runs, so `secops --help` loads nothing but commander.
+ */
+
+export interface ProgramDependencies {
+  /** Replaces the configured database (tests hand in a throwaway one). */
+  openDatabase?: DatabaseOpener;
+}
+
+const EXIT_CODES = `
+Exit codes:
+  0   success
+  1   the operation failed, or a check did not pass
+  2   usage error: unknown command or option, missing argument
+  78  configuration error: the environment does not give a valid configuration
+
+Database: --database-url, else DATABASE_URL (or DATABASE_URL_FILE), else the embedded PGlite under
+DATA_DIR (default .data) — the same target the service uses. Prefer DATABASE_URL(_FILE) to
+--database-url: command lines are visible to other users in the process list.`;
+
+const configuredDatabase: DatabaseOpener = async (io, options) =>
+  (await import('./lib/database.js')).openConfiguredDatabase(io, options);
+
+const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+
+export function buildProgram(io: CliIo, deps: ProgramDependencies = {}): Command {
+  const openDatabase = deps.openDatabase ?? configuredDatabase;
+  const context = (command: Command) => {
+    const globals = command.optsWithGlobals<{ json?: boolean; databaseUrl?: string }>();
+    const options: GlobalOptions = { json: globals.json === true, databaseUrl: globals.databaseUrl };
+    return createContext(io, options, openDatabase);
+  };
+
+  // Settings made before `.command()` are inherited by every subcommand.
+  const program = new Command('secops')
+    .description('Operate Rampart: database migrations and the other day-2 tasks of the chat API.')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError('(run with --help for usage)')
+    .option('--json', 'machine-readable output: exactly one JSON document on stdout')
+    .option('--database-url <url>', 'PostgreSQL connection URL (overrides DATABASE_URL)')
+    .addHelpText('after', `${examples('secops migrate status', 'secops --json migrate latest')}${EXIT_CODES}`);
+
+  const migrate = program
+    .command('migrate')
+    .description('apply, roll back or inspect the database migrations (under the service’s advisory lock)')
+    .addHelpText(
+      'after',
+      examples(
+        'secops migrate status',
+        'secops migrate latest',
+        'secops migrate rollback',
+        'secops --json migrate status | jq .pending',
+      ),
+    );
+
+  migrate
+    .command('latest')
+    .description('apply every pending migration; waits while another replica or secops run migrates')
+    .addHelpText('after', examples('secops migrate latest', 'DATABASE_URL_FILE=/run/secrets/db-url secops migrate latest --json'))
+    .action(async (_options: object, command: Command) => {
+      const { run } = await import('./commands/migrate.js');
+      await run({ action: 'latest' }, context(command));
+    });
+
+  migrate
+    .command('rollback')
+    .description('roll back the last batch of migrations (every migration with --all)')
+    .option('--all', 'roll back every applied migration, not just the last batch')
+    .addHelpText('after', examples('secops migrate rollback', 'secops migrate rollback --all'))
+    .action(async (options: { all?: boolean }, command: Command) => {
+      const { run } = await import('./commands/migrate.js');
+      await run({ action: 'rollback', all: options.all === true }, context(command));
+    });
+
+  migrate
+    .command('status')
+    .description('list every migration as applied or pending (read-only; exits 0)')
+    .addHelpText('after', examples('secops migrate status', 'secops migrate status --json'))
+    .action(async (_options: object, command: Command) => {
+      const { run } = await import('./commands/migrate.js');
+      await run({ action: 'status' }, context(command));
+    });
+
+  return program;
+}
+
+/** Parses `argv` (user arguments only), runs the command and returns the process exit code. */
+export async function main(
+  argv: readonly string[] = process.argv.slice(2),
+  io: CliIo = processIo(),
+  deps: ProgramDependencies = {},
+): Promise<number> {
+  try {
+    await buildProgram(io, deps).parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    // Commander has already printed its own message (and help, when asked for).
+    if (!(err instanceof CommanderError)) io.stderr.write(`secops: ${formatError(err)}\n`);
+    return exitCodeFor(err);
+  }
+}
