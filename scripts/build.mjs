@@ -8,6 +8,7 @@ rmSync('dist', { recursive: true, force: true });
 execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 mkdirSync('dist/service', { recursive: true });
 cpSync('service/openapi.yaml', 'dist/service/openapi.yaml');
+cpSync('service/src/platform/threadpool.cjs', 'dist/service/src/platform/threadpool.cjs');
 
 let gitSha = process.env.GIT_SHA;
 if (!gitSha) {

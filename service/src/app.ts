@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import Koa from 'koa';
+import { authRoutes } from './components/auth/routes.js';
 import { healthRoutes } from './components/health/routes.js';
 import type { Dependencies } from './deps.js';
 import { AppError } from './platform/errors.js';
@@ -28,6 +29,7 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
   router.use(jsonBody(config.http.maxRequestSizeBytes)); // 415 / 413 / 400 before a handler sees a body
   const health = healthRoutes(deps);
   router.use(health.routes());
+  router.use(authRoutes({ service: deps.auth, authenticate: deps.authenticate, keyring: deps.keyring }).routes());
   const openApiDocument = deps.openApiDocument;
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument;
@@ -40,21 +42,20 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
     .use(securityHeaders()) // on every response, errors too
     .use(problemDetails(logger)) // everything thrown below becomes problem+json
     .use(closeConnectionsWhenDraining(lifecycle))
-    .use(notFound) // nothing answered → 404 problem
+    .use(unansweredAsProblem) // no route → 404, wrong method → 405 (with Allow), as problem+json
     .use(router.routes())
-    .use(
-      router.allowedMethods({
-        throw: true,
-        methodNotAllowed: () => new AppError('method_not_allowed'),
-        notImplemented: () => new AppError('method_not_allowed'),
-      }),
-    );
+    .use(router.allowedMethods());
   return app;
 }
 
-const notFound: Koa.Middleware = async (ctx, next) => {
+const unansweredAsProblem: Koa.Middleware = async (ctx, next) => {
   await next();
-  if (ctx.body === undefined && ctx.status === 404) throw new AppError('not_found');
+  if (ctx.body !== undefined && ctx.body !== null) return;
+  if (ctx.status === 404) throw new AppError('not_found');
+  if (ctx.status === 405 || ctx.status === 501) {
+    // allowedMethods has set the Allow header (RFC 9110 §15.5.6); the problem keeps it.
+    throw new AppError('method_not_allowed', { headers: { Allow: ctx.response.get('Allow') } });
+  }
 };
 
 /** While draining, every response tells the client to open its next connection elsewhere. */

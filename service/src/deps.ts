@@ -6,6 +6,18 @@ import { createLifecycle, type Lifecycle } from './platform/lifecycle.js';
 import type { Logger } from './platform/logger.js';
 import { createMetrics, type Metrics } from './platform/metrics.js';
 import { loadOpenApiDocument } from './platform/openapi.js';
+import { createAuditLog, type AuditLog } from './components/audit/audit-log.js';
+import { createAuditRepo } from './components/audit/audit-repo.js';
+import { type AccessTokens, type Clock, createAccessTokens } from './components/auth/access-tokens.js';
+import { authenticate } from './components/auth/authenticate.js';
+import { type Keyring, keyringFromDocument, keyringFromSecret } from './components/auth/keyring.js';
+import { createPasswordChecker } from './components/auth/password-policy.js';
+import { createPasswordHasher, type PasswordHasher } from './components/auth/passwords.js';
+import { type AuthService, createAuthService } from './components/auth/service.js';
+import { createSessionGuard } from './components/auth/session-guard.js';
+import { createSessionsRepo } from './components/auth/sessions-repo.js';
+import { createUsersRepo } from './components/auth/users-repo.js';
+import type { Middleware } from 'koa';
 
 export interface Dependencies {
   readonly config: Config;
@@ -16,12 +28,22 @@ export interface Dependencies {
   readonly buildInfo: BuildInfo;
   readonly readinessChecks: Record<string, ReadinessCheck>;
   readonly openApiDocument: Record<string, unknown>;
+  readonly clock: Clock;
+  /** The JWT keyring in force (swapped on reload; callers always ask for the current one). */
+  readonly keyring: () => Keyring;
+  readonly hasher: PasswordHasher;
+  readonly accessTokens: AccessTokens;
+  readonly audit: AuditLog;
+  readonly auth: AuthService;
+  /** Middleware guarding authenticated routes. */
+  readonly authenticate: Middleware;
   /** Closes pools and clients (after the HTTP server has drained). */
   close(): Promise<void>;
 }
 
 export interface DependencyOverrides {
   db?: Database;
+  clock?: Clock;
   metrics?: Metrics;
   buildInfo?: BuildInfo;
 }
@@ -29,8 +51,14 @@ export interface DependencyOverrides {
 /** How long /readyz waits for the database before calling it down. */
 const READINESS_DB_TIMEOUT_MS = 1000;
 
-/** The composition root: the only place that constructs pools, clients and registries. */
-export function buildDependencies(config: Config, logger: Logger, overrides: DependencyOverrides = {}): Dependencies {
+const systemClock: Clock = { now: () => new Date() };
+
+/** The composition root: the only place that constructs pools, clients, keyrings and registries. */
+export async function buildDependencies(
+  config: Config,
+  logger: Logger,
+  overrides: DependencyOverrides = {},
+): Promise<Dependencies> {
   const metrics = overrides.metrics ?? createMetrics();
   const db =
     overrides.db ??
@@ -40,9 +68,49 @@ export function buildDependencies(config: Config, logger: Logger, overrides: Dep
       poolMax: config.database.poolMax,
       acquireTimeoutMs: config.database.acquireTimeoutMs,
       statementTimeoutMs: config.database.statementTimeoutMs,
+      log: { warn: (m) => logger.warn({ component: 'knex' }, m), error: (m) => logger.error({ component: 'knex' }, m) },
     });
   const buildInfo = overrides.buildInfo ?? readBuildInfo({ gitSha: config.gitSha });
   metrics.buildInfo.set({ version: buildInfo.version, git_sha: buildInfo.git_sha }, 1);
+  const clock = overrides.clock ?? systemClock;
+
+  const currentKeyring = config.jwt.keys
+    ? await keyringFromDocument(config.jwt.keys.reveal())
+    : await keyringFromSecret(config.jwt.secret?.reveal() as Uint8Array);
+  const keyring = () => currentKeyring;
+  const hasher = createPasswordHasher({
+    policy: config.argon2,
+    maxConcurrent: config.argon2.maxConcurrent,
+    maxQueue: config.argon2.maxQueue,
+    queueTimeoutMs: 10_000,
+  });
+  const accessTokens = createAccessTokens({
+    keyring,
+    issuer: config.jwt.issuer,
+    audience: config.jwt.audience,
+    ttlSeconds: config.jwt.accessTokenTtlSeconds,
+    clock,
+  });
+  const sessions = createSessionsRepo(db.knex);
+  const guard = createSessionGuard({ sessions, clock });
+  const audit = createAuditLog({ repo: createAuditRepo(db.knex), logger, clock });
+  const auth = createAuthService({
+    knex: db.knex,
+    users: createUsersRepo(db.knex),
+    sessions,
+    hasher,
+    checkPassword: createPasswordChecker({ minLength: config.passwordMinLength, maxLength: 128 }),
+    accessTokens,
+    keyring,
+    guard,
+    audit,
+    metrics,
+    logger,
+    clock,
+    refreshTokenTtlSeconds: config.jwt.refreshTokenTtlSeconds,
+    refreshReuseGraceSeconds: config.jwt.refreshReuseGraceSeconds,
+  });
+
   return {
     config,
     logger,
@@ -52,7 +120,15 @@ export function buildDependencies(config: Config, logger: Logger, overrides: Dep
     buildInfo,
     readinessChecks: { database: () => pingDatabase(db, READINESS_DB_TIMEOUT_MS) },
     openApiDocument: loadOpenApiDocument(),
+    clock,
+    keyring,
+    hasher,
+    accessTokens,
+    audit,
+    auth,
+    authenticate: authenticate(accessTokens, guard),
     async close() {
+      await audit.close();
       await db.close();
     },
   };

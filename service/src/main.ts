@@ -1,5 +1,6 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { KeyringError } from './components/auth/keyring.js';
 import { buildDependencies } from './deps.js';
 import { createHttpServer, listen } from './platform/http/server.js';
 import { createMetricsServer } from './platform/http/metrics-server.js';
@@ -27,8 +28,19 @@ async function main(): Promise<void> {
     level: config.logLevel,
     pretty: config.env === 'development' && process.stdout.isTTY === true,
   });
-  const deps = buildDependencies(config, logger);
-  logger.info({ ...deps.buildInfo, env: config.env, database: deps.db.kind }, 'rampart starting');
+  let deps: Awaited<ReturnType<typeof buildDependencies>>;
+  try {
+    deps = await buildDependencies(config, logger);
+  } catch (err) {
+    // e.g. a JWT_KEYS document that does not hold a usable signing key
+    if (!(err instanceof KeyringError)) throw err;
+    process.stderr.write(`rampart: configuration error: ${err.message}\n`);
+    process.exit(EXIT.config);
+  }
+  logger.info(
+    { ...deps.buildInfo, env: config.env, database: deps.db.kind, uv_threadpool_size: config.threadPoolSize ?? 4 },
+    'rampart starting',
+  );
   for (const warning of warnings) logger.warn(`WARNING: ${warning}`);
 
   const app = buildApp(deps);

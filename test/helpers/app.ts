@@ -3,12 +3,28 @@ import type Router from '@koa/router';
 import { Writable } from 'node:stream';
 import type Koa from 'koa';
 import { buildApp } from '../../service/src/app.js';
+import type { Clock } from '../../service/src/components/auth/access-tokens.js';
 import { type Config, loadConfig } from '../../service/src/config/load.js';
 import { buildDependencies, type Dependencies } from '../../service/src/deps.js';
 import { createHttpServer, listen } from '../../service/src/platform/http/server.js';
 import { createLogger } from '../../service/src/platform/logger.js';
 import { createMetrics } from '../../service/src/platform/metrics.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+
+export interface FakeClock extends Clock {
+  advance(ms: number): void;
+}
+
+/** Real time plus an offset the test moves forward: time passes without sleeping. */
+export function fakeClock(): FakeClock {
+  let offset = 0;
+  return {
+    now: () => new Date(Date.now() + offset),
+    advance(ms) {
+      offset += ms;
+    },
+  };
+}
 
 /** A 64-byte base64url secret for tests (not a real secret: it exists only in test processes). */
 export const TEST_JWT_SECRET = Buffer.alloc(64, 7).toString('base64url');
@@ -30,6 +46,8 @@ export interface TestApp {
 export interface TestAppOptions {
   env?: Record<string, string>;
   database?: TestDatabase;
+  /** A controllable clock (see `fakeClock`). */
+  clock?: Clock;
   /** Routers only this test needs (e.g. one that throws), mounted after the service's own. */
   extraRouters?: Router[];
 }
@@ -46,7 +64,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   });
   const logger = createLogger({ level: config.logLevel, destination });
   const database = options.database ?? (await createTestDatabase());
-  const deps = buildDependencies(config, logger, { db: database.db, metrics: createMetrics({ defaultMetrics: false }) });
+  const deps = await buildDependencies(config, logger, { db: database.db, metrics: createMetrics({ defaultMetrics: false }), clock: options.clock });
   const app = buildApp(deps, { extraRouters: options.extraRouters });
   const server = createHttpServer(app);
   const address = await listen(server, 0, '127.0.0.1');
@@ -69,6 +87,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await deps.audit.close();
       if (ownsDatabase) await database.drop();
     },
   };

@@ -15,24 +15,14 @@ export async function openConfiguredDatabase(io: CliIo, options: GlobalOptions):
     acquireTimeoutMs: config.database.acquireTimeoutMs,
     statementTimeoutMs: config.database.statementTimeoutMs,
     applicationName: 'secops',
+    // knex prints its warnings on stdout by default, which would corrupt a `--json` document.
+    log: { warn: knexLine(io.stderr), error: knexLine(io.stderr) },
   });
-  routeKnexLogsToStderr(db, io.stderr);
   return db;
 }
 
-/**
- * knex's default logger writes its warnings (e.g. "Acquire connection error: …" with a stack) with
- * console.log, i.e. on stdout, which would corrupt a `--json` document. createDatabase takes no
- * `log` option yet, so the CLI swaps the client's logger for one that writes the first line to stderr.
- */
-function routeKnexLogsToStderr(db: Database, stderr: Writer): void {
-  const write = (message: unknown) => stderr.write(`secops: knex: ${String(message).split('\n', 1)[0]}\n`);
-  (db.knex.client as { logger: unknown }).logger = {
-    debug() {},
-    warn: write,
-    error: write,
-    deprecate: (method: string, alternative: string) => write(`${method} is deprecated, use ${alternative}`),
-  };
+function knexLine(stderr: Writer) {
+  return (message: string) => stderr.write(`secops: knex: ${message.split('\n', 1)[0]}\n`);
 }
 
 export interface DatabaseTarget {

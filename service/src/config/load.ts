@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { ARGON2_OWASP_MINIMUM, type Env, envSchema } from './schema.js';
 import { Secret } from './secret.js';
 
@@ -23,14 +24,25 @@ export interface Config {
   };
   readonly redisUrl: Secret<string> | undefined;
   readonly jwt: {
-    readonly secret: Secret<Uint8Array>;
+    /** HS256 secret (from JWT_SECRET, or ephemeral); undefined when JWT_KEYS gives the keyring. */
+    readonly secret: Secret<Uint8Array> | undefined;
+    /** The JWT_KEYS document, validated by the keyring when it is built. */
+    readonly keys: Secret<string> | undefined;
+    readonly issuer: string;
+    readonly audience: string;
     /** true when no secret was configured and a random one was generated for this process. */
     readonly ephemeral: boolean;
     readonly accessTokenTtlSeconds: number;
     readonly refreshTokenTtlSeconds: number;
     readonly refreshReuseGraceSeconds: number;
   };
-  readonly argon2: { readonly memoryKiB: number; readonly timeCost: number; readonly parallelism: number };
+  readonly argon2: {
+    readonly memoryKiB: number;
+    readonly timeCost: number;
+    readonly parallelism: number;
+    readonly maxConcurrent: number;
+    readonly maxQueue: number;
+  };
   readonly limits: {
     readonly globalPerMinute: number;
     readonly authPerMinute: number;
@@ -50,6 +62,8 @@ export interface Config {
   readonly otlpEndpoint: string | undefined;
   readonly shutdown: { readonly graceMs: number; readonly delayMs: number };
   readonly gitSha: string | undefined;
+  /** libuv thread-pool size in force (undefined: libuv's default of 4). */
+  readonly threadPoolSize: number | undefined;
 }
 
 /** Thrown when the environment cannot give a safe configuration; one line per problem. */
@@ -127,10 +141,13 @@ export function loadConfig(
     if (v !== undefined && v !== '') env[key] = v;
   }
   const jwtSecretText = readSecretVar(rawEnv, 'JWT_SECRET', readFile, problems);
+  const jwtKeysText = readSecretVar(rawEnv, 'JWT_KEYS', readFile, problems);
   const databaseUrl = readSecretVar(rawEnv, 'DATABASE_URL', readFile, problems);
   const redisUrl = readSecretVar(rawEnv, 'REDIS_URL', readFile, problems);
   const modelApiKey = readSecretVar(rawEnv, 'MODEL_API_KEY', readFile, problems);
   env.JWT_SECRET = jwtSecretText;
+  env.JWT_KEYS = jwtKeysText;
+  delete env.JWT_KEYS_FILE;
   env.DATABASE_URL = databaseUrl;
   env.REDIS_URL = redisUrl;
   env.MODEL_API_KEY = modelApiKey;
@@ -153,7 +170,9 @@ export function loadConfig(
 
   let secretBytes: Uint8Array | undefined;
   let ephemeral = false;
-  if (e.JWT_SECRET !== undefined) {
+  if (e.JWT_KEYS !== undefined) {
+    // The keyring document is checked in full (JSON, key types, sizes) when deps builds the keyring.
+  } else if (e.JWT_SECRET !== undefined) {
     if (!BASE64URL.test(e.JWT_SECRET)) {
       problems.push('JWT_SECRET must be base64url');
     } else {
@@ -166,8 +185,8 @@ export function loadConfig(
     }
   } else if (production) {
     // An unreadable or ambiguous secret was already reported; "required" would only repeat it.
-    if (!problems.some((p) => p.startsWith('JWT_SECRET'))) {
-      problems.push('JWT_SECRET (or JWT_SECRET_FILE) is required in production');
+    if (!problems.some((p) => p.startsWith('JWT_'))) {
+      problems.push('JWT_SECRET (or JWT_SECRET_FILE, or JWT_KEYS) is required in production');
     }
   } else if (problems.length === 0) {
     secretBytes = new Uint8Array(randomBytes(MIN_JWT_SECRET_BYTES));
@@ -177,7 +196,13 @@ export function loadConfig(
     );
   }
 
-  const argon2 = { memoryKiB: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM };
+  const argon2 = {
+    memoryKiB: e.ARGON2_MEMORY_KIB,
+    timeCost: e.ARGON2_TIME_COST,
+    parallelism: e.ARGON2_PARALLELISM,
+    maxConcurrent: e.ARGON2_MAX_CONCURRENCY ?? availableParallelism(),
+    maxQueue: e.ARGON2_MAX_QUEUE,
+  };
   const weakArgon: string[] = [];
   if (argon2.memoryKiB < ARGON2_OWASP_MINIMUM.memoryKiB)
     weakArgon.push(`ARGON2_MEMORY_KIB=${argon2.memoryKiB} is below the OWASP minimum ${ARGON2_OWASP_MINIMUM.memoryKiB}`);
@@ -221,7 +246,10 @@ export function loadConfig(
     },
     redisUrl: e.REDIS_URL ? new Secret(e.REDIS_URL) : undefined,
     jwt: {
-      secret: new Secret(secretBytes as Uint8Array),
+      secret: secretBytes ? new Secret(secretBytes) : undefined,
+      keys: e.JWT_KEYS ? new Secret(e.JWT_KEYS) : undefined,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
       ephemeral,
       accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
@@ -247,6 +275,7 @@ export function loadConfig(
     otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
     shutdown: { graceMs: e.SHUTDOWN_GRACE_MS, delayMs: e.SHUTDOWN_DELAY_MS ?? (production ? 5000 : 0) },
     gitSha: e.GIT_SHA,
+    threadPoolSize: e.UV_THREADPOOL_SIZE,
   };
   return { config: deepFreeze(config), warnings };
 }

@@ -42,6 +42,18 @@ export const envSchema = z.object({
   JWT_SECRET: z.string().min(1).optional(),
   /** File holding JWT_SECRET (Kubernetes secret volume). */
   JWT_SECRET_FILE: z.string().min(1).optional(),
+  /**
+   * JWT keyring as JSON: {"signing": "<kid>", "keys": [JWK, …]} — `oct` keys (HS256, ≥ 64 bytes) or
+   * Ed25519 `OKP` keys (EdDSA; private for the signing key, public is enough for verify-only ones).
+   * Takes precedence over JWT_SECRET. Keys other than the signing one verify only (rotation).
+   */
+  JWT_KEYS: z.string().min(1).optional(),
+  /** File holding JWT_KEYS. */
+  JWT_KEYS_FILE: z.string().min(1).optional(),
+  /** `iss` claim of access tokens. */
+  JWT_ISSUER: z.string().min(1).default('rampart'),
+  /** `aud` claim of access tokens. */
+  JWT_AUDIENCE: z.string().min(1).default('rampart-api'),
   /** Access-token lifetime (s). */
   ACCESS_TOKEN_TTL_SECONDS: int(30, 86_400).default(900),
   /** Refresh-token lifetime (s). */
@@ -52,6 +64,10 @@ export const envSchema = z.object({
   ARGON2_TIME_COST: int(1, 10).default(ARGON2_OWASP_MINIMUM.timeCost),
   /** Argon2id parallelism (lanes). */
   ARGON2_PARALLELISM: int(1, 16).default(ARGON2_OWASP_MINIMUM.parallelism),
+  /** Password hashes running at once (default: CPU count); keeps libuv threads free for JWT work. */
+  ARGON2_MAX_CONCURRENCY: int(1, 64).optional(),
+  /** Password hashes allowed to wait; one more is answered 503 with Retry-After. */
+  ARGON2_MAX_QUEUE: int(0, 10_000).default(64),
   /** Request body limit (bytes); large enough for a 32,000-character message in any script. */
   MAX_REQUEST_SIZE_BYTES: int(1024, 16_777_216).default(262_144),
   /** Comma-separated CIDRs whose X-Forwarded-For/-Proto are honoured; empty: headers ignored. */
@@ -88,6 +104,8 @@ export const envSchema = z.object({
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(25_000),
   /** Time between readiness turning 503 and the listener closing, so load balancers stop routing first (ms). Default 5000 in production, 0 elsewhere. */
   SHUTDOWN_DELAY_MS: int(0, 600_000).optional(),
+  /** libuv thread-pool size; set by the threadpool.cjs preload (CPU count + 4) unless the operator set it. Reported at start. */
+  UV_THREADPOOL_SIZE: int(1, 1024).optional(),
   /** Git SHA reported by /version; else the build info file, else `git rev-parse`, else `unknown`. */
   GIT_SHA: z.string().regex(/^[0-9a-f]{7,40}$/).optional(),
 });

@@ -15,6 +15,8 @@ export interface DatabaseOptions {
   acquireTimeoutMs: number;
   statementTimeoutMs: number;
   applicationName?: string;
+  /** Where knex's own warnings go (it prints to stdout otherwise, which breaks JSON output). */
+  log?: { warn(message: string): void; error(message: string): void };
 }
 
 export interface Database {
@@ -31,11 +33,20 @@ export function createDatabase(options: DatabaseOptions): Database {
   let knex: Knex;
   let kind: Database['kind'];
   let max: number;
+  const log = options.log
+    ? {
+        warn: (m: unknown) => options.log?.warn(String(m)),
+        error: (m: unknown) => options.log?.error(String(m)),
+        deprecate: (m: unknown) => options.log?.warn(String(m)),
+        debug: () => undefined,
+      }
+    : undefined;
   if (options.url) {
     kind = 'postgres';
     max = options.poolMax;
     knex = knexFactory({
       client: 'pg',
+      log,
       connection: {
         connectionString: options.url,
         application_name: options.applicationName ?? 'rampart',
@@ -65,7 +76,7 @@ export function createDatabase(options: DatabaseOptions): Database {
     } else {
       connection = {};
     }
-    knex = knexFactory({ client: ClientPgLite as unknown as typeof knexFactory.Client, dialect: 'postgres', connection });
+    knex = knexFactory({ client: ClientPgLite as unknown as typeof knexFactory.Client, dialect: 'postgres', connection, log });
   }
   return {
     knex,

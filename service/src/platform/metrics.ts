@@ -10,6 +10,8 @@ export interface Metrics {
   readonly httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
   readonly processFaultsTotal: Counter<'kind'>;
   readonly buildInfo: Gauge<'version' | 'git_sha'>;
+  readonly authSuccessTotal: Counter<'flow'>;
+  readonly authFailTotal: Counter<'flow' | 'reason'>;
 }
 
 export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10];
@@ -42,6 +44,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'build_info',
       help: 'Always 1; labels carry the running build.',
       labelNames: ['version', 'git_sha'],
+      registers: [registry],
+    }),
+    authSuccessTotal: new Counter({
+      name: 'auth_success_total',
+      help: 'Successful authentication flows (signup, login, refresh, password_change).',
+      labelNames: ['flow'],
+      registers: [registry],
+    }),
+    authFailTotal: new Counter({
+      name: 'auth_fail_total',
+      help: 'Failed authentication flows by reason.',
+      labelNames: ['flow', 'reason'],
       registers: [registry],
     }),
   };

@@ -65,19 +65,38 @@ export function migratorConfig(dir = MIGRATIONS_DIR): Knex.MigratorConfig {
  * (or a replica and `secops migrate`) starting together cannot race: the second waits, then finds
  * nothing to do. PGlite is single-connection and single-process, so no lock is needed there.
  */
-export async function withMigrationLock<T>(db: Database, fn: () => Promise<T>): Promise<T> {
+export async function withMigrationLock<T>(
+  db: Database,
+  fn: () => Promise<T>,
+  options: { waitTimeoutMs?: number } = {},
+): Promise<T> {
   if (db.kind !== 'postgres' || !db.url) return fn();
-  const client = new pg.Client({ connectionString: db.url, application_name: 'rampart-migrate-lock' });
+  const client = new pg.Client({
+    connectionString: db.url,
+    application_name: 'rampart-migrate-lock',
+    connectionTimeoutMillis: 10_000,
+  });
+  // A dropped lock connection must fail the run, not crash the process.
+  let lost: Error | undefined;
+  client.on('error', (err) => {
+    lost = err;
+  });
   await client.connect();
   try {
-    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    // Waiting is bounded: a stuck holder makes the second runner fail loudly instead of hanging.
+    const waitMs = options.waitTimeoutMs ?? 300_000;
+    await client.query(`set lock_timeout = ${Math.max(1, Math.floor(waitMs))}`);
     try {
-      return await fn();
-    } finally {
-      await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    } catch (err) {
+      throw new Error(`could not take the migration lock within ${waitMs} ms (another migration is running?)`, { cause: err });
     }
+    const result = await fn();
+    if (lost) throw new Error('the migration lock connection was lost during the run', { cause: lost });
+    return result;
   } finally {
-    await client.end();
+    // Ending the session releases the advisory lock; an unlock error must not hide fn's error.
+    await client.end().catch(() => undefined);
   }
 }
 

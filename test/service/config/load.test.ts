@@ -32,7 +32,7 @@ describe('loadConfig: production refuses to start without safe settings', () => 
 
   it('refuses a missing JWT secret', () => {
     const { JWT_SECRET: _, ...env } = PROD_OK;
-    assert.deepEqual(problemsOf(env), ['JWT_SECRET (or JWT_SECRET_FILE) is required in production']);
+    assert.deepEqual(problemsOf(env), ['JWT_SECRET (or JWT_SECRET_FILE, or JWT_KEYS) is required in production']);
   });
 
   it('refuses a JWT secret under 64 bytes', () => {
@@ -72,7 +72,7 @@ describe('loadConfig: production refuses to start without safe settings', () => 
       { NODE_ENV: 'production', JWT_SECRET_FILE: '/run/secrets/jwt', DATABASE_URL_FILE: '/run/secrets/db' },
       { readFile: (p) => files[p] ?? assert.fail(`unexpected read of ${p}`) },
     );
-    assert.equal(Buffer.from(config.jwt.secret.reveal()).toString('base64url'), SECRET_64);
+    assert.equal(Buffer.from(config.jwt.secret!.reveal()).toString('base64url'), SECRET_64);
     assert.equal(config.database.url?.reveal(), 'postgres://u:p@h/d');
   });
 
@@ -103,7 +103,7 @@ describe('loadConfig: development', () => {
     const { config, warnings } = loadConfig({});
     assert.equal(config.env, 'development');
     assert.equal(config.jwt.ephemeral, true);
-    assert.equal(config.jwt.secret.reveal().length, 64);
+    assert.equal(config.jwt.secret?.reveal().length, 64);
     assert.ok(warnings.some((w) => /EPHEMERAL/.test(w)));
     assert.equal(config.database.url, undefined);
     assert.equal(config.database.migrateOnStart, true);
@@ -116,7 +116,7 @@ describe('loadConfig: development', () => {
     assert.equal(config.metrics.port, 9464);
     assert.equal(config.jwt.accessTokenTtlSeconds, 900);
     assert.equal(config.jwt.refreshTokenTtlSeconds, 2_592_000);
-    assert.deepEqual(config.argon2, { memoryKiB: 19456, timeCost: 2, parallelism: 1 });
+    assert.deepEqual({ ...config.argon2, maxConcurrent: 0 }, { memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: 0, maxQueue: 64 });
     assert.equal(config.http.maxRequestSizeBytes, 262_144);
     assert.deepEqual(config.http.trustedProxies, []);
     assert.equal(config.limits.loginMaxFailures, 5);

@@ -67,7 +67,7 @@ describe('the service process on SIGTERM', () => {
     const dbEnv = database.url
       ? { NODE_ENV: 'production', DATABASE_URL: database.url, MIGRATE_ON_START: 'false' }
       : { NODE_ENV: 'development', DATA_DIR: mkdtempSync(join(tmpdir(), 'rampart-shutdown-')) };
-    const child = spawn(process.execPath, ['--import', 'tsx', 'service/src/main.ts'], {
+    const child = spawn(process.execPath, ['--require', './service/src/platform/threadpool.cjs', '--import', 'tsx', 'service/src/main.ts'], {
       env: {
         ...process.env,
         ...dbEnv,

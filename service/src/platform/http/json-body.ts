@@ -1,4 +1,4 @@
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import getRawBody from 'raw-body';
 import sjson from 'secure-json-parse';
 import { AppError } from '../errors.js';
@@ -58,9 +58,27 @@ function hasBody(headers: Record<string, string | string[] | undefined>): boolea
   return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
 }
 
-function tooLarge(ctx: { set(name: string, value: string): void }, limitBytes: number): AppError {
-  // Closing the connection stops the client from sending (and us from reading) the remainder.
-  ctx.set('Connection', 'close');
+/** Lingering close after a 413: how long, and how much, we keep discarding before cutting the connection. */
+const LINGER_MS = 2000;
+const LINGER_MAX_BYTES = 8 * 1024 * 1024;
+
+function tooLarge(ctx: Context, limitBytes: number): AppError {
+  // The rest of the body is never read into memory. Once the 413 is written we half-close (FIN) and
+  // discard what is already in flight for a short, bounded time before cutting the connection:
+  // destroying at once would make the kernel answer the client's next bytes with a reset, which
+  // can discard our 413 before the client reads it (nginx's "lingering close" does the same).
+  const socket = ctx.req.socket;
+  ctx.res.once('finish', () => {
+    let discarded = 0;
+    const cut = setTimeout(() => socket.destroy(), LINGER_MS);
+    cut.unref();
+    socket.on('data', (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > LINGER_MAX_BYTES) socket.destroy();
+    });
+    socket.once('close', () => clearTimeout(cut));
+    socket.end();
+  });
   return new AppError('payload_too_large', { detail: `The request body exceeds ${limitBytes} bytes.` });
 }
 

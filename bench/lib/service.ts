@@ -1,0 +1,93 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+
+export interface BenchService {
+  baseUrl: string;
+  child: ChildProcess;
+  output(): string;
+  stop(): Promise<number | null>;
+}
+
+export interface BenchDatabase {
+  env: Record<string, string>;
+  describe: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * A throwaway database for a benchmark run: a fresh database on the PostgreSQL of
+ * BENCH_DATABASE_URL / TEST_DATABASE_URL / DATABASE_URL, or an embedded PGlite directory.
+ */
+export async function benchDatabase(): Promise<BenchDatabase> {
+  const admin = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
+  if (admin) {
+    const name = `rampart_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
+    const run = async (sql: string) => {
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      try {
+        await c.query(sql);
+      } finally {
+        await c.end();
+      }
+    };
+    await run(`create database ${name}`);
+    const u = new URL(admin);
+    u.pathname = `/${name}`;
+    return {
+      env: { DATABASE_URL: u.toString(), NODE_ENV: 'production', MIGRATE_ON_START: 'true' },
+      describe: `PostgreSQL ${u.hostname}:${u.port || 5432}`,
+      drop: () => run(`drop database if exists ${name} with (force)`),
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-bench-'));
+  return {
+    env: { DATA_DIR: dir, NODE_ENV: 'development' },
+    describe: 'embedded PGlite',
+    drop: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Starts the real service as a child process (its own event loop and thread pool) on a free port. */
+export async function startService(env: Record<string, string>): Promise<BenchService> {
+  const child = spawn(process.execPath, ['--require', './service/src/platform/threadpool.cjs', '--import', 'tsx', 'service/src/main.ts'], {
+    env: {
+      ...process.env,
+      PORT: '0',
+      METRICS_PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      JWT_SECRET: randomBytes(64).toString('base64url'),
+      SHUTDOWN_DELAY_MS: '0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d) => (out += d));
+  child.stderr?.on('data', (d) => (out += d));
+  const deadline = Date.now() + 60_000;
+  let port: number | undefined;
+  while (port === undefined) {
+    if (child.exitCode !== null) throw new Error(`service exited: ${out}`);
+    if (Date.now() > deadline) throw new Error(`service did not start: ${out}`);
+    const line = out.split('\n').find((l) => l.includes('"msg":"listening"'));
+    if (line) port = JSON.parse(line).port as number;
+    else await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    child,
+    output: () => out,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode);
+        child.once('exit', (code) => resolve(code));
+        child.kill('SIGTERM');
+      }),
+  };
+}

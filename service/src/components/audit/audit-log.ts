@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto';
+import type { Knex } from '../../platform/db.js';
+import type { Logger } from '../../platform/logger.js';
+import type { AuditRepo, AuditRow } from './audit-repo.js';
+
+export type AuditEventType =
+  | 'signup_succeeded'
+  | 'signup_failed'
+  | 'login_succeeded'
+  | 'login_failed'
+  | 'login_locked_out'
+  | 'token_refreshed'
+  | 'refresh_token_reused'
+  | 'logout'
+  | 'logout_all'
+  | 'session_revoked'
+  | 'password_changed'
+  | 'password_rehashed';
+
+export interface AuditEvent {
+  type: AuditEventType;
+  userId?: string | null;
+  /** Normalized email; only its hash is stored. */
+  email?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Failures an attacker can trigger at will. Writing a row for each would turn a password-guessing
+ * run into a write-amplification attack on the database, so they are aggregated: the first event
+ * per (type, email hash, ip, reason) in a one-minute window is written at once; repeats inside the
+ * window are only counted, and one summary row (`details.repeats`, `details.window_started_at`)
+ * is written when the window closes. At most `maxKeys` windows are tracked; beyond that repeats go
+ * to one overflow counter per minute, so memory stays bounded too.
+ */
+const AGGREGATED: ReadonlySet<AuditEventType> = new Set(['login_failed', 'signup_failed', 'login_locked_out']);
+
+export interface AuditLogOptions {
+  repo: AuditRepo;
+  logger: Logger;
+  clock: { now(): Date };
+  windowMs?: number;
+  maxKeys?: number;
+}
+
+interface Window {
+  startedAt: number;
+  repeats: number;
+  row: AuditRow;
+}
+
+export function hashEmail(email: string): string {
+  return createHash('sha256').update(email, 'utf8').digest('hex');
+}
+
+export function createAuditLog(options: AuditLogOptions) {
+  const { repo, logger, clock } = options;
+  const windowMs = options.windowMs ?? 60_000;
+  const maxKeys = options.maxKeys ?? 10_000;
+  const windows = new Map<string, Window>();
+  let overflow = 0;
+
+  async function write(row: AuditRow, trx?: Knex): Promise<void> {
+    logger.info({ audit: { ...row, occurred_at: row.occurred_at.toISOString() } }, `audit: ${row.type}`);
+    try {
+      await repo.insert(row, trx);
+    } catch (err) {
+      if (trx) throw err; // inside a transaction the caller decides
+      logger.error({ err, audit_type: row.type }, 'audit event could not be stored');
+    }
+  }
+
+  async function flush(all: boolean): Promise<void> {
+    const now = clock.now().getTime();
+    const due: Window[] = [];
+    for (const [key, w] of windows) {
+      if (all || now - w.startedAt >= windowMs) {
+        windows.delete(key);
+        if (w.repeats > 0) due.push(w);
+      }
+    }
+    for (const w of due) {
+      await write({
+        ...w.row,
+        occurred_at: new Date(now),
+        request_id: null,
+        details: { ...w.row.details, repeats: w.repeats, window_started_at: new Date(w.startedAt).toISOString() },
+      });
+    }
+    if (overflow > 0) {
+      const repeats = overflow;
+      overflow = 0;
+      await write({
+        type: 'login_failed',
+        occurred_at: new Date(now),
+        user_id: null,
+        email_hash: null,
+        ip: null,
+        user_agent: null,
+        request_id: null,
+        details: { reason: 'aggregated_overflow', repeats },
+      });
+    }
+  }
+
+  const timer = setInterval(() => void flush(false), Math.min(windowMs, 60_000));
+  timer.unref();
+
+  return {
+    /** Records one event: a JSON log line and an `audit_events` row (aggregated for attacker-driven failures). */
+    async record(event: AuditEvent, trx?: Knex): Promise<void> {
+      const row: AuditRow = {
+        type: event.type,
+        occurred_at: clock.now(),
+        user_id: event.userId ?? null,
+        email_hash: event.email ? hashEmail(event.email) : null,
+        ip: event.ip ?? null,
+        user_agent: event.userAgent ? event.userAgent.slice(0, 512) : null,
+        request_id: event.requestId ?? null,
+        details: event.details ?? {},
+      };
+      if (!AGGREGATED.has(event.type)) return write(row, trx);
+      const key = `${row.type}|${row.email_hash}|${row.ip}|${String(row.details.reason ?? '')}`;
+      const now = row.occurred_at.getTime();
+      const open = windows.get(key);
+      if (open && now - open.startedAt < windowMs) {
+        open.repeats += 1;
+        return;
+      }
+      if (open) await flush(false);
+      if (windows.size >= maxKeys) {
+        overflow += 1;
+        return;
+      }
+      windows.set(key, { startedAt: now, repeats: 0, row });
+      return write(row, trx);
+    },
+    /** Writes the pending summaries (tests, shutdown). */
+    flush: () => flush(true),
+    close: async () => {
+      clearInterval(timer);
+      await flush(true);
+    },
+  };
+}
+
+export type AuditLog = ReturnType<typeof createAuditLog>;

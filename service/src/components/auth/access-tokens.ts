@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
+import { AppError } from '../../platform/errors.js';
+import type { Keyring } from './keyring.js';
+
+/** Header of every 401 for a bad bearer token (RFC 6750 §3). */
+export const INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"';
+
+export interface AccessTokenClaims {
+  sub: string;
+  sid: string;
+  jti: string;
+  iat: number;
+  exp: number;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface AccessTokenOptions {
+  keyring: () => Keyring;
+  issuer: string;
+  audience: string;
+  ttlSeconds: number;
+  clock: Clock;
+}
+
+/** 30 s of clock skew between replicas and clients is tolerated, no more (api.md "Tokens"). */
+const CLOCK_TOLERANCE_SECONDS = 30;
+/** A real access token is ~400 bytes; anything this large is an attack on the parser. */
+const MAX_TOKEN_LENGTH = 4096;
+/** Headers that point a verifier at other keys; we never follow them, and refuse tokens that carry them. */
+const FORBIDDEN_HEADERS = ['jku', 'jwk', 'x5u', 'x5c', 'x5t', 'x5t#S256'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function invalidToken(detail = 'The access token is missing, malformed, expired or revoked.'): AppError {
+  return new AppError('invalid_token', { detail, headers: { 'WWW-Authenticate': INVALID_TOKEN_CHALLENGE } });
+}
+
+/**
+ * RFC 9068 access tokens: header `typ: at+jwt` and `kid`; claims iss, aud, sub, sid, jti, iat, exp.
+ * Verification pins the algorithm to the one the key was configured with (never the token's
+ * choice), requires every claim, and allows 30 s of clock skew.
+ */
+export function createAccessTokens(options: AccessTokenOptions) {
+  const { issuer, audience, ttlSeconds, clock } = options;
+  return {
+    ttlSeconds,
+    async issue(userId: string, sessionId: string): Promise<string> {
+      const { signing } = options.keyring();
+      const now = Math.floor(clock.now().getTime() / 1000);
+      return new SignJWT({ sid: sessionId })
+        .setProtectedHeader({ alg: signing.alg, typ: 'at+jwt', kid: signing.kid })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setSubject(userId)
+        .setJti(randomUUID())
+        .setIssuedAt(now)
+        .setExpirationTime(now + ttlSeconds)
+        .sign(signing.signKey as NonNullable<typeof signing.signKey>);
+    },
+
+    /** Throws AppError `invalid_token` for anything but a valid token of ours. */
+    async verify(token: string): Promise<AccessTokenClaims> {
+      if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw invalidToken();
+      let header: ReturnType<typeof decodeProtectedHeader>;
+      try {
+        header = decodeProtectedHeader(token);
+      } catch {
+        throw invalidToken();
+      }
+      if (FORBIDDEN_HEADERS.some((h) => h in header)) throw invalidToken();
+      if (typeof header.kid !== 'string') throw invalidToken();
+      const key = options.keyring().byKid(header.kid);
+      if (!key || header.alg !== key.alg) throw invalidToken();
+      const currentDate = clock.now();
+      let payload: Record<string, unknown>;
+      try {
+        ({ payload } = await jwtVerify(token, key.verifyKey, {
+          algorithms: [key.alg],
+          issuer,
+          audience,
+          typ: 'at+jwt',
+          clockTolerance: CLOCK_TOLERANCE_SECONDS,
+          requiredClaims: ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'],
+          currentDate,
+        }));
+      } catch {
+        throw invalidToken();
+      }
+      const { sub, sid, jti, iat, exp } = payload;
+      if (typeof sub !== 'string' || !UUID.test(sub) || typeof sid !== 'string' || !UUID.test(sid)) throw invalidToken();
+      if (typeof jti !== 'string' || typeof iat !== 'number' || typeof exp !== 'number') throw invalidToken();
+      // jose does not refuse an iat in the future; a token "issued" later than now + skew is forged or broken.
+      if (iat > currentDate.getTime() / 1000 + CLOCK_TOLERANCE_SECONDS) throw invalidToken();
+      return { sub, sid, jti, iat, exp };
+    },
+  };
+}
+
+export type AccessTokens = ReturnType<typeof createAccessTokens>;

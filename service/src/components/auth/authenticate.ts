@@ -1,0 +1,26 @@
+import type { Middleware } from 'koa';
+import { currentRequestContext } from '../../platform/request-context.js';
+import { type AccessTokens, invalidToken } from './access-tokens.js';
+import type { SessionGuard } from './session-guard.js';
+import type { AuthContext } from './service.js';
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/;
+
+/**
+ * Guards authenticated routes: a valid access token whose session is still active, else 401
+ * `invalid_token` with `WWW-Authenticate: Bearer error="invalid_token"`. Sets `ctx.state.auth` and
+ * the user id on the request's log context.
+ */
+export function authenticate(accessTokens: AccessTokens, guard: SessionGuard): Middleware {
+  return async (ctx, next) => {
+    const match = BEARER.exec(ctx.get('authorization'));
+    if (!match?.[1]) throw invalidToken();
+    const claims = await accessTokens.verify(match[1]);
+    await guard.assertActive(claims.sid, claims.sub);
+    const auth: AuthContext = { userId: claims.sub, sessionId: claims.sid };
+    ctx.state.auth = auth;
+    const logContext = currentRequestContext();
+    if (logContext) logContext.userId = claims.sub;
+    await next();
+  };
+}

@@ -1,0 +1,70 @@
+import { invalidToken } from './access-tokens.js';
+import type { SessionsRepo } from './sessions-repo.js';
+
+export interface SessionGuardOptions {
+  sessions: Pick<SessionsRepo, 'state'>;
+  clock: { now(): Date };
+  /** How long a "still active" answer is trusted. Bounds how late another replica sees a revocation. */
+  ttlMs?: number;
+  maxEntries?: number;
+}
+
+interface Entry {
+  userId: string;
+  active: boolean;
+  expiresAt: number;
+  checkedAt: number;
+}
+
+/**
+ * Refuses access tokens whose session was revoked. A revocation made on this replica is seen at
+ * once (`markRevoked`); one made on another replica is seen within `ttlMs` (default 1 s), because
+ * an "active" answer is cached no longer than that — one indexed primary-key lookup per session
+ * per second, instead of one per request.
+ */
+export function createSessionGuard(options: SessionGuardOptions) {
+  const ttlMs = options.ttlMs ?? 1000;
+  const maxEntries = options.maxEntries ?? 50_000;
+  const cache = new Map<string, Entry>();
+
+  function remember(sessionId: string, entry: Entry) {
+    if (cache.size >= maxEntries) {
+      // Map iterates in insertion order: drop the oldest tenth.
+      let drop = Math.ceil(maxEntries / 10);
+      for (const key of cache.keys()) {
+        cache.delete(key);
+        if (--drop === 0) break;
+      }
+    }
+    cache.set(sessionId, entry);
+  }
+
+  return {
+    async assertActive(sessionId: string, userId: string): Promise<void> {
+      const now = options.clock.now().getTime();
+      let entry = cache.get(sessionId);
+      if (!entry || (entry.active && now - entry.checkedAt >= ttlMs)) {
+        const state = await options.sessions.state(sessionId);
+        entry = state
+          ? {
+              userId: state.user_id,
+              active: state.revoked_at === null,
+              expiresAt: new Date(state.expires_at).getTime(),
+              checkedAt: now,
+            }
+          : { userId: '', active: false, expiresAt: 0, checkedAt: now };
+        cache.delete(sessionId);
+        remember(sessionId, entry);
+      }
+      if (!entry.active || entry.userId !== userId || entry.expiresAt <= now) throw invalidToken();
+    },
+    /** This replica revoked the session: refuse its tokens from now on. */
+    markRevoked(sessionId: string): void {
+      const entry = cache.get(sessionId);
+      if (entry) entry.active = false;
+      else remember(sessionId, { userId: '', active: false, expiresAt: 0, checkedAt: options.clock.now().getTime() });
+    },
+  };
+}
+
+export type SessionGuard = ReturnType<typeof createSessionGuard>;

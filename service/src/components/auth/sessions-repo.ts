@@ -1,0 +1,108 @@
+import type { Knex } from '../../platform/db.js';
+
+export interface SessionRow {
+  id: string;
+  user_id: string;
+  created_at: Date;
+  last_used_at: Date;
+  expires_at: Date;
+  revoked_at: Date | null;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface RefreshTokenRow {
+  id: string;
+  session_id: string;
+  parent_id: string | null;
+  expires_at: Date;
+  rotated_at: Date | null;
+  user_id: string;
+  session_revoked_at: Date | null;
+  session_expires_at: Date;
+}
+
+/** Data access for sessions and their refresh-token chains; plain rows in and out. */
+export function createSessionsRepo(knex: Knex) {
+  return {
+    async create(
+      trx: Knex,
+      s: { userId: string; ip: string; userAgent: string | null; expiresAt: Date },
+    ): Promise<SessionRow> {
+      const [row] = await trx('sessions')
+        .insert({ user_id: s.userId, ip: s.ip, user_agent: s.userAgent, expires_at: s.expiresAt })
+        .returning('*');
+      return row as SessionRow;
+    },
+    async insertRefreshToken(
+      trx: Knex,
+      t: { sessionId: string; hash: Buffer; parentId: string | null; expiresAt: Date },
+    ): Promise<void> {
+      await trx('refresh_tokens').insert({
+        session_id: t.sessionId,
+        token_hash: t.hash,
+        parent_id: t.parentId,
+        expires_at: t.expiresAt,
+      });
+    },
+    /** Locks the token row: concurrent refreshes of one token are serialised here. */
+    async findRefreshTokenForUpdate(trx: Knex, hash: Buffer): Promise<RefreshTokenRow | undefined> {
+      const r = await trx.raw(
+        `select rt.id, rt.session_id, rt.parent_id, rt.expires_at, rt.rotated_at,
+                s.user_id, s.revoked_at as session_revoked_at, s.expires_at as session_expires_at
+           from refresh_tokens rt join sessions s on s.id = rt.session_id
+          where rt.token_hash = ?
+          for update of rt`,
+        [hash],
+      );
+      return r.rows[0] as RefreshTokenRow | undefined;
+    },
+    async childExists(trx: Knex, parentId: string, hash: Buffer): Promise<boolean> {
+      const row = await trx('refresh_tokens').select('id').where({ parent_id: parentId, token_hash: hash }).first();
+      return row !== undefined;
+    },
+    async markRotated(trx: Knex, id: string, at: Date): Promise<void> {
+      await trx('refresh_tokens').where({ id }).update({ rotated_at: at });
+    },
+    async touch(trx: Knex, sessionId: string, at: Date, expiresAt: Date): Promise<void> {
+      await trx('sessions').where({ id: sessionId }).update({ last_used_at: at, expires_at: expiresAt });
+    },
+    /** Session id and owner of a refresh token, without locking (logout). */
+    async findSessionByRefreshHash(hash: Buffer): Promise<{ session_id: string; user_id: string } | undefined> {
+      const r = await knex.raw(
+        `select rt.session_id, s.user_id from refresh_tokens rt join sessions s on s.id = rt.session_id
+          where rt.token_hash = ? and s.revoked_at is null`,
+        [hash],
+      );
+      return r.rows[0];
+    },
+    /** Revokes one session; false when it was not active (or not this user's). */
+    async revoke(sessionId: string, reason: string, userId?: string, trx: Knex = knex): Promise<boolean> {
+      const q = trx('sessions').where({ id: sessionId }).whereNull('revoked_at');
+      if (userId) q.andWhere({ user_id: userId });
+      const n = await q.update({ revoked_at: trx.fn.now(), revoked_reason: reason });
+      return n === 1;
+    },
+    /** Revokes every active session of a user except `keep`; returns the ids revoked. */
+    async revokeAllForUser(userId: string, reason: string, keep?: string, trx: Knex = knex): Promise<string[]> {
+      const q = trx('sessions').where({ user_id: userId }).whereNull('revoked_at');
+      if (keep) q.andWhereNot({ id: keep });
+      const rows = await q.update({ revoked_at: trx.fn.now(), revoked_reason: reason }).returning('id');
+      return rows.map((r: { id: string }) => r.id);
+    },
+    async listActive(userId: string, now: Date): Promise<SessionRow[]> {
+      return knex<SessionRow>('sessions')
+        .where({ user_id: userId })
+        .whereNull('revoked_at')
+        .andWhere('expires_at', '>', now)
+        .orderBy('created_at', 'desc')
+        .limit(100);
+    },
+    /** What the access-token guard needs: is this session still usable, and whose is it. */
+    async state(sessionId: string): Promise<{ user_id: string; revoked_at: Date | null; expires_at: Date } | undefined> {
+      return knex('sessions').select('user_id', 'revoked_at', 'expires_at').where({ id: sessionId }).first();
+    },
+  };
+}
+
+export type SessionsRepo = ReturnType<typeof createSessionsRepo>;
