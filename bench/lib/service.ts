@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -54,27 +54,39 @@ export async function benchDatabase(): Promise<BenchDatabase> {
 
 /** Starts the real service as a child process (its own event loop and thread pool) on a free port. */
 export async function startService(env: Record<string, string>): Promise<BenchService> {
-  const child = spawn(process.execPath, ['--require', './service/src/platform/threadpool.cjs', '--import', 'tsx', 'service/src/main.ts'], {
+  const logPath = join(mkdtempSync(join(tmpdir(), 'rampart-bench-log-')), 'service.log');
+  const logFd = openSync(logPath, 'w');
+  // BENCH_NODE_ARGS passes profiling flags to the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const extraArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...extraArgs, '--require', './service/src/platform/threadpool.cjs', '--import', 'tsx', 'service/src/main.ts'], {
     env: {
       ...process.env,
       PORT: '0',
       METRICS_PORT: '0',
       HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
       JWT_SECRET: randomBytes(64).toString('base64url'),
       SHUTDOWN_DELAY_MS: '0',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The request log goes to a file, not a pipe this process must drain: the load generator shares
+    // the CPUs with the service, and reading the log would be work the baseline does not do.
+    stdio: ['ignore', logFd, logFd],
   });
+  closeSync(logFd);
+  const readLog = () => {
+    try {
+      return readFileSync(logPath, 'utf8');
+    } catch {
+      return '';
+    }
+  };
   let out = '';
-  child.stdout?.on('data', (d) => (out += d));
-  child.stderr?.on('data', (d) => (out += d));
   const deadline = Date.now() + 60_000;
   let port: number | undefined;
   while (port === undefined) {
     if (child.exitCode !== null) throw new Error(`service exited: ${out}`);
     if (Date.now() > deadline) throw new Error(`service did not start: ${out}`);
+    out = readLog();
     const line = out.split('\n').find((l) => l.includes('"msg":"listening"'));
     if (line) port = JSON.parse(line).port as number;
     else await new Promise((r) => setTimeout(r, 50));
@@ -82,7 +94,7 @@ export async function startService(env: Record<string, string>): Promise<BenchSe
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     child,
-    output: () => out,
+    output: readLog,
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve(child.exitCode);
