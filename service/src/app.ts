@@ -10,15 +10,15 @@ import { problemDetails } from './platform/http/problem.js';
 import { requestContext } from './platform/http/request-context.js';
 import { securityHeaders } from './platform/http/security-headers.js';
 
-/**
- * The Koa application, its middleware order in one list. It never listens: main.ts (or a test)
- * decides where it runs.
- */
 export interface BuildAppOptions {
   /** Extra routers mounted after the service's own (tests use this to exercise the platform). */
   extraRouters?: Router[];
 }
 
+/**
+ * The Koa application, its middleware order in one list. It never listens: main.ts (or a test)
+ * decides where it runs.
+ */
 export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa {
   const { config, logger, metrics, lifecycle } = deps;
   const app = new Koa({ proxy: false });
