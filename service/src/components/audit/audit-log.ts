@@ -44,6 +44,10 @@ export interface AuditLogOptions {
   clock: { now(): Date };
   windowMs?: number;
   maxKeys?: number;
+  /** Rows are written behind the request in batches: at most this long after the event… */
+  batchDelayMs?: number;
+  /** …or as soon as this many are waiting. */
+  batchSize?: number;
 }
 
 interface Window {
@@ -60,17 +64,41 @@ export function createAuditLog(options: AuditLogOptions) {
   const { repo, logger, clock } = options;
   const windowMs = options.windowMs ?? 60_000;
   const maxKeys = options.maxKeys ?? 10_000;
+  const batchDelayMs = options.batchDelayMs ?? 100;
+  const batchSize = options.batchSize ?? 200;
   const windows = new Map<string, Window>();
   let overflow = 0;
+  let pending: AuditRow[] = [];
+  let batchTimer: NodeJS.Timeout | undefined;
+  let writing: Promise<void> = Promise.resolve();
+
+  /**
+   * Write-behind: the JSON log line goes out at once (it is a record too); the row joins a batch
+   * written with one multi-row insert within `batchDelayMs`, so an audit trail costs the request
+   * no round trip. Shutdown flushes. A crash can lose at most the last batch's rows, never their
+   * log lines. Inside a caller's transaction the row is written at once, with it.
+   */
+  function writeBatch(): Promise<void> {
+    clearTimeout(batchTimer);
+    batchTimer = undefined;
+    const rows = pending;
+    pending = [];
+    writing = writing.then(async () => {
+      try {
+        await repo.insert(rows);
+      } catch (err) {
+        logger.error({ err, rows: rows.length }, 'audit events could not be stored');
+      }
+    });
+    return writing;
+  }
 
   async function write(row: AuditRow, trx?: Knex): Promise<void> {
     logger.info({ audit: { ...row, occurred_at: row.occurred_at.toISOString() } }, `audit: ${row.type}`);
-    try {
-      await repo.insert(row, trx);
-    } catch (err) {
-      if (trx) throw err; // inside a transaction the caller decides
-      logger.error({ err, audit_type: row.type }, 'audit event could not be stored');
-    }
+    if (trx) return repo.insert([row], trx);
+    pending.push(row);
+    if (pending.length >= batchSize) void writeBatch();
+    else batchTimer ??= setTimeout(() => void writeBatch(), batchDelayMs);
   }
 
   async function flush(all: boolean): Promise<void> {
@@ -138,11 +166,15 @@ export function createAuditLog(options: AuditLogOptions) {
       windows.set(key, { startedAt: now, repeats: 0, row });
       return write(row, trx);
     },
-    /** Writes the pending summaries (tests, shutdown). */
-    flush: () => flush(true),
+    /** Closes every aggregation window and writes everything pending (tests, shutdown). */
+    flush: async () => {
+      await flush(true);
+      await writeBatch();
+    },
     close: async () => {
       clearInterval(timer);
       await flush(true);
+      await writeBatch();
     },
   };
 }

@@ -14,8 +14,10 @@ export interface AuditRow {
 /** Append-only: the only write is an insert (the runtime DB role has no UPDATE/DELETE here). */
 export function createAuditRepo(knex: Knex) {
   return {
-    async insert(row: AuditRow, trx: Knex = knex): Promise<void> {
-      await trx('audit_events').insert({ ...row, details: JSON.stringify(row.details) });
+    /** One multi-row insert: one round trip whatever the batch size. */
+    async insert(rows: AuditRow[], trx: Knex = knex): Promise<void> {
+      if (rows.length === 0) return;
+      await trx('audit_events').insert(rows.map((row) => ({ ...row, details: JSON.stringify(row.details) })));
     },
   };
 }

@@ -94,18 +94,14 @@ export function createAuthService(deps: AuthServiceDeps) {
     return new Date(clock.now().getTime() + deps.refreshTokenTtlSeconds * 1000);
   }
 
-  /** A new session with its first refresh token, inside the caller's transaction. */
-  async function openSession(trx: Knex, userId: string, meta: RequestMeta) {
-    const expiresAt = refreshExpiry();
-    const session = await sessions.create(trx, { userId, ip: meta.ip, userAgent: meta.userAgent, expiresAt });
+  /** A new session with its first refresh token (inside the caller's transaction, if any). */
+  async function openSession(userId: string, meta: RequestMeta, trx?: Knex) {
     const refreshToken = generateRefreshToken();
-    await sessions.insertRefreshToken(trx, {
-      sessionId: session.id,
-      hash: hashRefreshToken(refreshToken),
-      parentId: null,
-      expiresAt,
-    });
-    return { sessionId: session.id, refreshToken };
+    const sessionId = await sessions.openWithRefreshToken(
+      { userId, ip: meta.ip, userAgent: meta.userAgent, expiresAt: refreshExpiry(), refreshHash: hashRefreshToken(refreshToken) },
+      trx,
+    );
+    return { sessionId, refreshToken };
   }
 
   async function tokenResponse(user: PublicUser, sessionId: string, refreshToken: string): Promise<TokenResponse> {
@@ -144,7 +140,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       const created = await knex.transaction(async (trx) => {
         const user = await users.insert(email.email, passwordHash, trx);
         if (!user) return undefined;
-        const session = await openSession(trx, user.id, meta);
+        const session = await openSession(user.id, meta, trx);
         return { user, ...session };
       });
       if (!created) {
@@ -198,7 +194,7 @@ export function createAuthService(deps: AuthServiceDeps) {
           await auditEvent(meta, { type: 'password_rehashed', userId: user.id, email: user.email });
         }
       }
-      const session = await knex.transaction((trx) => openSession(trx, user.id, meta));
+      const session = await openSession(user.id, meta);
       succeed('login');
       await auditEvent(meta, {
         type: 'login_succeeded',

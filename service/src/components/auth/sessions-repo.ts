@@ -25,14 +25,24 @@ export interface RefreshTokenRow {
 /** Data access for sessions and their refresh-token chains; plain rows in and out. */
 export function createSessionsRepo(knex: Knex) {
   return {
-    async create(
-      trx: Knex,
-      s: { userId: string; ip: string; userAgent: string | null; expiresAt: Date },
-    ): Promise<SessionRow> {
-      const [row] = await trx('sessions')
-        .insert({ user_id: s.userId, ip: s.ip, user_agent: s.userAgent, expires_at: s.expiresAt })
-        .returning('*');
-      return row as SessionRow;
+    /**
+     * A session and its first refresh token in one statement (atomic on its own, one round trip:
+     * login is argon2-bound, and every query is a syscall pair and a commit taken from that budget).
+     */
+    async openWithRefreshToken(
+      s: { userId: string; ip: string; userAgent: string | null; expiresAt: Date; refreshHash: Buffer },
+      trx: Knex = knex,
+    ): Promise<string> {
+      const r = await trx.raw(
+        `with s as (
+           insert into sessions (user_id, ip, user_agent, expires_at) values (?, ?, ?, ?) returning id
+         ), t as (
+           insert into refresh_tokens (session_id, token_hash, expires_at) select id, ?, ? from s
+         )
+         select id from s`,
+        [s.userId, s.ip, s.userAgent, s.expiresAt, s.refreshHash, s.expiresAt],
+      );
+      return (r.rows[0] as { id: string }).id;
     },
     async insertRefreshToken(
       trx: Knex,
