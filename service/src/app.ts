@@ -7,6 +7,7 @@ import { AppError } from './platform/errors.js';
 import { accessLog } from './platform/http/access-log.js';
 import { jsonBody } from './platform/http/json-body.js';
 import { problemDetails } from './platform/http/problem.js';
+import { rateLimitResponseHeaders, refuseBlockedClients } from './platform/http/rate-limit.js';
 import { requestContext } from './platform/http/request-context.js';
 import { securityHeaders } from './platform/http/security-headers.js';
 
@@ -29,19 +30,28 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
   router.use(jsonBody(config.http.maxRequestSizeBytes)); // 415 / 413 / 400 before a handler sees a body
   const health = healthRoutes(deps);
   router.use(health.routes());
-  router.use(authRoutes({ service: deps.auth, authenticate: deps.authenticate, keyring: deps.keyring }).routes());
+  router.use(
+    authRoutes({ service: deps.auth, authenticate: deps.authenticate, keyring: deps.keyring, limits: deps.limits }).routes(),
+  );
   const openApiDocument = deps.openApiDocument;
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument;
   });
   for (const extra of options.extraRouters ?? []) router.use(extra.routes(), extra.allowedMethods());
 
+  // Route template of a request before routing ran (metric labels must never be raw paths).
+  const routeOf = (ctx: Koa.Context) =>
+    String(router.match(ctx.path, ctx.method).pathAndMethod.filter((l) => l.methods.length > 0).at(-1)?.path ?? 'unmatched');
+
   app
     .use(requestContext(config.http.trustedProxies)) // request id, client ip, async context for logs
     .use(accessLog(logger, metrics)) // one line + metrics per request, final status included
     .use(securityHeaders()) // on every response, errors too
     .use(problemDetails(logger)) // everything thrown below becomes problem+json
+    .use(rateLimitResponseHeaders()) // the closest bucket's RateLimit headers on every answer
     .use(closeConnectionsWhenDraining(lifecycle))
+    .use(refuseBlockedClients(deps.breaker, metrics, routeOf)) // anomaly breaker: blocked IPs stop here
+    .use(deps.limits.global) // per-IP burst breaker on every route
     .use(unansweredAsProblem) // no route → 404, wrong method → 405 (with Allow), as problem+json
     .use(router.routes())
     .use(router.allowedMethods());

@@ -17,7 +17,13 @@ import { type AuthService, createAuthService } from './components/auth/service.j
 import { createSessionGuard } from './components/auth/session-guard.js';
 import { createSessionsRepo } from './components/auth/sessions-repo.js';
 import { createUsersRepo } from './components/auth/users-repo.js';
-import type { Middleware } from 'koa';
+import compose from 'koa-compose';
+import type { Context, Middleware } from 'koa';
+import { createLoginLockout } from './components/auth/lockout.js';
+import { type AbuseBreaker, createAbuseBreaker } from './platform/abuse-breaker.js';
+import { limitRequests } from './platform/http/rate-limit.js';
+import { createLimiterFactory } from './platform/rate-limit.js';
+import { createRedis, type RedisHandle } from './platform/redis.js';
 
 export interface Dependencies {
   readonly config: Config;
@@ -35,8 +41,13 @@ export interface Dependencies {
   readonly accessTokens: AccessTokens;
   readonly audit: AuditLog;
   readonly auth: AuthService;
-  /** Middleware guarding authenticated routes. */
+  /** Middleware guarding authenticated routes (valid token, active session, per-user limit). */
   readonly authenticate: Middleware;
+  /** Shared Redis, when REDIS_URL is set. */
+  readonly redis: RedisHandle | undefined;
+  readonly breaker: AbuseBreaker;
+  /** Per-IP limiters as middleware: global burst breaker, /v1/auth/*, login, refresh, signup. */
+  readonly limits: Record<'global' | 'auth' | 'login' | 'refresh' | 'signup', Middleware>;
   /** Closes pools and clients (after the HTTP server has drained). */
   close(): Promise<void>;
 }
@@ -93,6 +104,39 @@ export async function buildDependencies(
   });
   const sessions = createSessionsRepo(db.knex);
   const guard = createSessionGuard({ sessions, clock });
+
+  const redis = config.redisUrl
+    ? createRedis(config.redisUrl.reveal(), logger, (up) => metrics.rateLimitRedisFallback.set(up ? 0 : 1))
+    : undefined;
+  const limiterFactory = createLimiterFactory({ redis: redis?.client, keyPrefix: config.redisKeyPrefix });
+  const breaker = createAbuseBreaker({
+    factory: limiterFactory,
+    threshold: config.limits.abuseBlockAfterRejections,
+    blockSeconds: config.limits.abuseBlockSeconds,
+    logger,
+    onBlock: () => metrics.abuseBlocksTotal.inc(),
+  });
+  const byIp = (ctx: Context) => ctx.state.clientIp as string;
+  const perIp = (name: string, points: number, windowSeconds: number) =>
+    limitRequests({ limiter: limiterFactory({ name, points, windowSeconds }), key: byIp, metrics, breaker });
+  const limits = {
+    global: perIp('global', config.limits.globalPerMinute, 60),
+    auth: perIp('auth', config.limits.authPerMinute, 60),
+    login: perIp('login', config.limits.loginPerMinute, 60),
+    refresh: perIp('refresh', config.limits.refreshPerMinute, 60),
+    signup: perIp('signup', config.limits.signupPerHour, 3600),
+  };
+  const perUser = limitRequests({
+    limiter: limiterFactory({ name: 'user', points: config.limits.userPerMinute, windowSeconds: 60 }),
+    key: (ctx) => (ctx.state.auth as { userId: string } | undefined)?.userId,
+    metrics,
+    breaker,
+  });
+  const lockout = createLoginLockout({
+    factory: limiterFactory,
+    maxFailures: config.limits.loginMaxFailures,
+    accountMaxFailuresPerHour: config.limits.loginAccountMaxFailuresPerHour,
+  });
   const audit = createAuditLog({ repo: createAuditRepo(db.knex), logger, clock });
   const auth = createAuthService({
     knex: db.knex,
@@ -103,6 +147,7 @@ export async function buildDependencies(
     accessTokens,
     keyring,
     guard,
+    lockout,
     audit,
     metrics,
     logger,
@@ -126,10 +171,14 @@ export async function buildDependencies(
     accessTokens,
     audit,
     auth,
-    authenticate: authenticate(accessTokens, guard),
+    authenticate: compose([authenticate(accessTokens, guard), perUser]),
+    redis,
+    breaker,
+    limits,
     async close() {
       await audit.close();
       await db.close();
+      await redis?.close();
     },
   };
 }

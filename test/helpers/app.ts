@@ -26,6 +26,19 @@ export function fakeClock(): FakeClock {
   };
 }
 
+/**
+ * Every request of a test file comes from 127.0.0.1: functional tests get limits they cannot reach;
+ * the rate-limit tests set the ones they exercise.
+ */
+export const GENEROUS_LIMITS: Record<string, string> = {
+  RATE_LIMIT_GLOBAL_PER_MINUTE: '1000000',
+  RATE_LIMIT_AUTH_PER_MINUTE: '1000000',
+  RATE_LIMIT_LOGIN_PER_MINUTE: '1000000',
+  RATE_LIMIT_REFRESH_PER_MINUTE: '1000000',
+  RATE_LIMIT_SIGNUP_PER_HOUR: '1000000',
+  RATE_LIMIT_USER_PER_MINUTE: '1000000',
+};
+
 /** A 64-byte base64url secret for tests (not a real secret: it exists only in test processes). */
 export const TEST_JWT_SECRET = Buffer.alloc(64, 7).toString('base64url');
 
@@ -54,7 +67,7 @@ export interface TestAppOptions {
 
 /** Starts the real app on an ephemeral port against a throwaway database; logs are captured. */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const { config } = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...options.env });
+  const { config } = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...GENEROUS_LIMITS, ...options.env });
   const chunks: string[] = [];
   const destination = new Writable({
     write(chunk, _enc, cb) {

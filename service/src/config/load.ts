@@ -23,6 +23,7 @@ export interface Config {
     readonly migrateOnStart: boolean;
   };
   readonly redisUrl: Secret<string> | undefined;
+  readonly redisKeyPrefix: string;
   readonly jwt: {
     /** HS256 secret (from JWT_SECRET, or ephemeral); undefined when JWT_KEYS gives the keyring. */
     readonly secret: Secret<Uint8Array> | undefined;
@@ -46,8 +47,14 @@ export interface Config {
   readonly limits: {
     readonly globalPerMinute: number;
     readonly authPerMinute: number;
+    readonly loginPerMinute: number;
+    readonly refreshPerMinute: number;
+    readonly signupPerHour: number;
     readonly userPerMinute: number;
+    readonly abuseBlockAfterRejections: number;
+    readonly abuseBlockSeconds: number;
     readonly loginMaxFailures: number;
+    readonly loginAccountMaxFailuresPerHour: number;
     readonly maxStreamsPerUser: number;
   };
   readonly passwordMinLength: number;
@@ -245,6 +252,7 @@ export function loadConfig(
       migrateOnStart: e.MIGRATE_ON_START ?? !production,
     },
     redisUrl: e.REDIS_URL ? new Secret(e.REDIS_URL) : undefined,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     jwt: {
       secret: secretBytes ? new Secret(secretBytes) : undefined,
       keys: e.JWT_KEYS ? new Secret(e.JWT_KEYS) : undefined,
@@ -259,8 +267,14 @@ export function loadConfig(
     limits: {
       globalPerMinute: e.RATE_LIMIT_GLOBAL_PER_MINUTE,
       authPerMinute: e.RATE_LIMIT_AUTH_PER_MINUTE,
+      loginPerMinute: e.RATE_LIMIT_LOGIN_PER_MINUTE,
+      refreshPerMinute: e.RATE_LIMIT_REFRESH_PER_MINUTE,
+      signupPerHour: e.RATE_LIMIT_SIGNUP_PER_HOUR,
       userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
+      abuseBlockAfterRejections: e.ABUSE_BLOCK_AFTER_REJECTIONS,
+      abuseBlockSeconds: e.ABUSE_BLOCK_SECONDS,
       loginMaxFailures: e.LOGIN_MAX_FAILURES,
+      loginAccountMaxFailuresPerHour: e.LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR,
       maxStreamsPerUser: e.MAX_STREAMS_PER_USER,
     },
     passwordMinLength: e.PASSWORD_MIN_LENGTH,

@@ -38,6 +38,8 @@ export const envSchema = z.object({
   MIGRATE_ON_START: bool.optional(),
   /** Redis for rate limits, lockouts and revocation shared across replicas; unset → in-process. */
   REDIS_URL: z.string().min(1).optional(),
+  /** Prefix of every Redis key this deployment writes (lets environments share one Redis safely). */
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('rampart'),
   /** HS256 signing secret, base64url, ≥ 64 bytes decoded. Development generates an ephemeral one. */
   JWT_SECRET: z.string().min(1).optional(),
   /** File holding JWT_SECRET (Kubernetes secret volume). */
@@ -76,10 +78,22 @@ export const envSchema = z.object({
   RATE_LIMIT_GLOBAL_PER_MINUTE: int(1).default(600),
   /** Per client IP, /v1/auth/*. */
   RATE_LIMIT_AUTH_PER_MINUTE: int(1).default(30),
+  /** Per client IP, POST /v1/auth/login (its own bucket, stricter than refresh). */
+  RATE_LIMIT_LOGIN_PER_MINUTE: int(1).default(10),
+  /** Per client IP, POST /v1/auth/refresh (its own bucket, so refreshing never starves login). */
+  RATE_LIMIT_REFRESH_PER_MINUTE: int(1).default(60),
+  /** Per client IP, POST /v1/auth/signup. */
+  RATE_LIMIT_SIGNUP_PER_HOUR: int(1).default(20),
+  /** Rate-limit rejections per IP per minute after which the anomaly breaker blocks that IP. */
+  ABUSE_BLOCK_AFTER_REJECTIONS: int(1).default(100),
+  /** How long the anomaly breaker blocks an IP (s). */
+  ABUSE_BLOCK_SECONDS: int(1, 86_400).default(900),
   /** Per user, authenticated routes. */
   RATE_LIMIT_USER_PER_MINUTE: int(1).default(300),
   /** Consecutive failures per (email, IP) before 429 too_many_attempts. */
   LOGIN_MAX_FAILURES: int(1, 1000).default(5),
+  /** Failed logins per account per hour from all IPs before the account is locked for the rest of the hour (NIST SP 800-63B: ≤ 100). */
+  LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: int(1, 100).default(100),
   /** Retry window for a just-rotated refresh token (s). */
   REFRESH_REUSE_GRACE_SECONDS: int(0, 300).default(10),
   /** Minimum password length (NIST SP 800-63B; maximum is 128). */

@@ -12,6 +12,9 @@ export interface Metrics {
   readonly buildInfo: Gauge<'version' | 'git_sha'>;
   readonly authSuccessTotal: Counter<'flow'>;
   readonly authFailTotal: Counter<'flow' | 'reason'>;
+  readonly rateLimitDroppedTotal: Counter<'limiter' | 'route'>;
+  readonly rateLimitRedisFallback: Gauge;
+  readonly abuseBlocksTotal: Counter;
 }
 
 export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10];
@@ -56,6 +59,22 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'auth_fail_total',
       help: 'Failed authentication flows by reason.',
       labelNames: ['flow', 'reason'],
+      registers: [registry],
+    }),
+    rateLimitDroppedTotal: new Counter({
+      name: 'rate_limit_dropped_total',
+      help: 'Requests refused by a rate limiter, by limiter and route template.',
+      labelNames: ['limiter', 'route'],
+      registers: [registry],
+    }),
+    rateLimitRedisFallback: new Gauge({
+      name: 'rate_limit_redis_fallback',
+      help: '1 while Redis is configured but unreachable and limits run in process memory; 0 otherwise.',
+      registers: [registry],
+    }),
+    abuseBlocksTotal: new Counter({
+      name: 'abuse_blocks_total',
+      help: 'Client IPs blocked by the anomaly breaker after repeated rate-limit rejections.',
       registers: [registry],
     }),
   };

@@ -22,38 +22,41 @@ export interface AuthRoutesDeps {
   service: AuthService;
   authenticate: Middleware;
   keyring: () => Keyring;
+  /** Per-IP limiters: every /v1/auth/* route but refresh spends from `auth`; login, refresh and signup have their own buckets too. */
+  limits: Record<'auth' | 'login' | 'refresh' | 'signup', Middleware>;
 }
 
 /** Thin HTTP wrappers over the auth flows (api.md "Endpoints"). */
-export function authRoutes({ service, authenticate, keyring }: AuthRoutesDeps): Router {
+export function authRoutes({ service, authenticate, keyring, limits }: AuthRoutesDeps): Router {
   const router = new Router();
+  const { auth: authLimit, login: loginLimit, refresh: refreshLimit, signup: signupLimit } = limits;
 
-  router.post('/v1/auth/signup', async (ctx) => {
+  router.post('/v1/auth/signup', authLimit, signupLimit, async (ctx) => {
     ctx.status = 201;
     ctx.body = await service.signup(validate(credentials, ctx.request.body), meta(ctx));
   });
-  router.post('/v1/auth/login', async (ctx) => {
+  router.post('/v1/auth/login', authLimit, loginLimit, async (ctx) => {
     ctx.body = await service.login(validate(credentials, ctx.request.body), meta(ctx));
   });
-  router.post('/v1/auth/refresh', async (ctx) => {
+  router.post('/v1/auth/refresh', refreshLimit, async (ctx) => {
     ctx.body = await service.refresh(validate(refreshBody, ctx.request.body), meta(ctx));
   });
-  router.post('/v1/auth/logout', async (ctx) => {
+  router.post('/v1/auth/logout', authLimit, async (ctx) => {
     await service.logout(validate(refreshBody, ctx.request.body), meta(ctx));
     ctx.status = 204;
   });
-  router.post('/v1/auth/logout-all', authenticate, async (ctx) => {
+  router.post('/v1/auth/logout-all', authLimit, authenticate, async (ctx) => {
     await service.logoutAll(auth(ctx), meta(ctx));
     ctx.status = 204;
   });
-  router.get('/v1/auth/sessions', authenticate, async (ctx) => {
+  router.get('/v1/auth/sessions', authLimit, authenticate, async (ctx) => {
     ctx.body = { items: await service.listSessions(auth(ctx)) };
   });
-  router.delete('/v1/auth/sessions/:id', authenticate, async (ctx) => {
+  router.delete('/v1/auth/sessions/:id', authLimit, authenticate, async (ctx) => {
     await service.revokeSession(auth(ctx), ctx.params.id ?? '', meta(ctx));
     ctx.status = 204;
   });
-  router.post('/v1/auth/password', authenticate, async (ctx) => {
+  router.post('/v1/auth/password', authLimit, authenticate, async (ctx) => {
     await service.changePassword(auth(ctx), validate(passwordChange, ctx.request.body), meta(ctx));
     ctx.status = 204;
   });

@@ -9,6 +9,7 @@ import type { Keyring } from './keyring.js';
 import { normalizePassword, type PasswordCheck } from './password-policy.js';
 import { type PasswordHasher, UnsupportedHashError } from './passwords.js';
 import { deriveSuccessorToken, generateRefreshToken, hashRefreshToken, looksLikeRefreshToken } from './refresh-tokens.js';
+import type { LoginLockout } from './lockout.js';
 import type { SessionGuard } from './session-guard.js';
 import type { SessionsRepo } from './sessions-repo.js';
 import { type PublicUser, toPublicUser, type UsersRepo } from './users-repo.js';
@@ -52,6 +53,7 @@ export interface AuthServiceDeps {
   accessTokens: AccessTokens;
   keyring: () => Keyring;
   guard: SessionGuard;
+  lockout: LoginLockout;
   audit: AuditLog;
   metrics: Pick<Metrics, 'authSuccessTotal' | 'authFailTotal'>;
   logger: Logger;
@@ -83,7 +85,7 @@ function codePoints(s: string): number {
  * thin wrappers over these functions, which throw AppErrors from the catalogue.
  */
 export function createAuthService(deps: AuthServiceDeps) {
-  const { knex, users, sessions, hasher, accessTokens, guard, audit, metrics, clock } = deps;
+  const { knex, users, sessions, hasher, accessTokens, guard, lockout, audit, metrics, clock } = deps;
 
   const fail = (flow: string, reason: string) => metrics.authFailTotal.inc({ flow, reason });
   const succeed = (flow: string) => metrics.authSuccessTotal.inc({ flow });
@@ -160,6 +162,14 @@ export function createAuthService(deps: AuthServiceDeps) {
 
     async login(input: { email: string; password: string }, meta: RequestMeta): Promise<TokenResponse> {
       const email = normalizeEmail(input.email);
+      // The lockout is keyed by the address as typed (normalized when valid), whether or not it exists.
+      const lockEmail = email.ok ? email.email : input.email.trim().toLowerCase().slice(0, 320);
+      try {
+        await lockout.assertNotLocked(lockEmail, meta.ip);
+      } catch (err) {
+        fail('login', 'locked_out');
+        throw err;
+      }
       const loginFailed = async (reason: string, userId?: string) => {
         fail('login', reason);
         await auditEvent(meta, {
@@ -168,6 +178,15 @@ export function createAuthService(deps: AuthServiceDeps) {
           email: email.ok ? email.email : null,
           details: { reason },
         });
+        const outcome = await lockout.recordFailure(lockEmail, meta.ip);
+        if (outcome.lockStarted) {
+          await auditEvent(meta, {
+            type: 'login_locked_out',
+            userId: userId ?? null,
+            email: email.ok ? email.email : null,
+            details: { lock_seconds: outcome.lockSeconds },
+          });
+        }
         return invalidCredentials();
       };
       const password = normalizePassword(input.password);
@@ -186,6 +205,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         throw await loginFailed('unsupported_hash', user.id);
       }
       if (!valid) throw await loginFailed('wrong_password', user.id);
+      await lockout.recordSuccess(lockEmail, meta.ip);
 
       if (hasher.needsRehash(user.password_hash)) {
         const upgraded = await hasher.hash(password);

@@ -1,0 +1,48 @@
+import { Redis } from 'ioredis';
+import type { Logger } from './logger.js';
+
+export interface RedisHandle {
+  readonly client: Redis;
+  /** true while Redis answers; limits fall back to in-process memory otherwise. */
+  available(): boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * The shared Redis for limits, lockouts and revocation. Commands never wait for a reconnect
+ * (`enableOfflineQueue: false`): while Redis is away every call fails at once and callers fall back,
+ * and ioredis keeps reconnecting in the background. AUTH and TLS (`rediss://`) come from the URL.
+ * The state change is logged once each way and reported through `onChange` (a metric).
+ */
+export function createRedis(url: string, logger: Logger, onChange: (available: boolean) => void): RedisHandle {
+  const client = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 1000,
+    commandTimeout: 500,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    lazyConnect: false,
+  });
+  let up = false;
+  const set = (next: boolean, err?: Error) => {
+    if (next === up) return;
+    up = next;
+    onChange(next);
+    if (next) logger.info('redis available: rate limits and lockouts are shared across replicas again');
+    else logger.warn({ err: err?.message }, 'redis unavailable: rate limits and lockouts fall back to in-process memory');
+  };
+  onChange(false);
+  client.on('ready', () => set(true));
+  client.on('error', (err: Error) => set(false, err));
+  client.on('close', () => set(false));
+  client.on('end', () => set(false));
+  return {
+    client,
+    available: () => up && client.status === 'ready',
+    async close() {
+      client.removeAllListeners('error');
+      client.on('error', () => undefined);
+      await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
