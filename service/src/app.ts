@@ -7,7 +7,7 @@ import { AppError } from './platform/errors.js';
 import { accessLog } from './platform/http/access-log.js';
 import { jsonBody } from './platform/http/json-body.js';
 import { problemDetails } from './platform/http/problem.js';
-import { rateLimitResponseHeaders, refuseBlockedClients } from './platform/http/rate-limit.js';
+import { limitRequests, rateLimitResponseHeaders, refuseBlockedClients } from './platform/http/rate-limit.js';
 import { requestContext } from './platform/http/request-context.js';
 import { securityHeaders } from './platform/http/security-headers.js';
 
@@ -41,22 +41,29 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
 
   // Route template of a request before routing ran (metric labels must never be raw paths).
   const routeOf = (ctx: Koa.Context) =>
-    String(router.match(ctx.path, ctx.method).pathAndMethod.filter((l) => l.methods.length > 0).at(-1)?.path ?? 'unmatched');
+    String(
+      router
+        .match(ctx.path, ctx.method)
+        .pathAndMethod.filter((l) => l.methods.length > 0)
+        .at(-1)?.path ?? 'unmatched',
+    );
 
   app
     .use(requestContext(config.http.trustedProxies)) // request id, client ip, async context for logs
     .use(accessLog(logger, metrics)) // one line + metrics per request, final status included
     .use(securityHeaders()) // on every response, errors too
+    .use(rateLimitResponseHeaders()) // the closest bucket's RateLimit headers on every answer, errors too
     .use(problemDetails(logger)) // everything thrown below becomes problem+json
-    .use(rateLimitResponseHeaders()) // the closest bucket's RateLimit headers on every answer
     .use(closeConnectionsWhenDraining(lifecycle))
     .use(refuseBlockedClients(deps.breaker, metrics, routeOf)) // anomaly breaker: blocked IPs stop here
-    .use(deps.limits.global) // per-IP burst breaker on every route
+    .use(limitRequests({ limiter: deps.globalLimiter, key: byClientIp, metrics, breaker: deps.breaker, routeOf })) // per-IP burst breaker, every route
     .use(unansweredAsProblem) // no route → 404, wrong method → 405 (with Allow), as problem+json
     .use(router.routes())
     .use(router.allowedMethods());
   return app;
 }
+
+const byClientIp = (ctx: Koa.Context) => ctx.state.clientIp as string;
 
 const unansweredAsProblem: Koa.Middleware = async (ctx, next) => {
   await next();

@@ -22,7 +22,7 @@ import type { Context, Middleware } from 'koa';
 import { createLoginLockout } from './components/auth/lockout.js';
 import { type AbuseBreaker, createAbuseBreaker } from './platform/abuse-breaker.js';
 import { limitRequests } from './platform/http/rate-limit.js';
-import { createLimiterFactory } from './platform/rate-limit.js';
+import { createLimiterFactory, type Limiter } from './platform/rate-limit.js';
 import { createRedis, type RedisHandle } from './platform/redis.js';
 
 export interface Dependencies {
@@ -46,8 +46,10 @@ export interface Dependencies {
   /** Shared Redis, when REDIS_URL is set. */
   readonly redis: RedisHandle | undefined;
   readonly breaker: AbuseBreaker;
-  /** Per-IP limiters as middleware: global burst breaker, /v1/auth/*, login, refresh, signup. */
-  readonly limits: Record<'global' | 'auth' | 'login' | 'refresh' | 'signup', Middleware>;
+  /** Per-IP burst breaker on every route (wired in app.ts, which knows the route templates). */
+  readonly globalLimiter: Limiter;
+  /** Per-IP limiters as route middleware: /v1/auth/*, login, refresh, signup. */
+  readonly limits: Record<'auth' | 'login' | 'refresh' | 'signup', Middleware>;
   /** Closes pools and clients (after the HTTP server has drained). */
   close(): Promise<void>;
 }
@@ -119,8 +121,8 @@ export async function buildDependencies(
   const byIp = (ctx: Context) => ctx.state.clientIp as string;
   const perIp = (name: string, points: number, windowSeconds: number) =>
     limitRequests({ limiter: limiterFactory({ name, points, windowSeconds }), key: byIp, metrics, breaker });
+  const globalLimiter = limiterFactory({ name: 'global', points: config.limits.globalPerMinute, windowSeconds: 60 });
   const limits = {
-    global: perIp('global', config.limits.globalPerMinute, 60),
     auth: perIp('auth', config.limits.authPerMinute, 60),
     login: perIp('login', config.limits.loginPerMinute, 60),
     refresh: perIp('refresh', config.limits.refreshPerMinute, 60),
@@ -174,6 +176,7 @@ export async function buildDependencies(
     authenticate: compose([authenticate(accessTokens, guard), perUser]),
     redis,
     breaker,
+    globalLimiter,
     limits,
     async close() {
       await audit.close();

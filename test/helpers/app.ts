@@ -101,6 +101,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await deps.audit.close();
+      await deps.redis?.close();
       if (ownsDatabase) await database.drop();
     },
   };

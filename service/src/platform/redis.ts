@@ -19,13 +19,15 @@ export function createRedis(url: string, logger: Logger, onChange: (available: b
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 1000,
-    commandTimeout: 500,
+    commandTimeout: 200,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     lazyConnect: false,
   });
-  let up = false;
+  // undefined until the first state is known, so a Redis that is down at start is reported too.
+  let up: boolean | undefined;
+  let closing = false;
   const set = (next: boolean, err?: Error) => {
-    if (next === up) return;
+    if (closing || next === up) return;
     up = next;
     onChange(next);
     if (next) logger.info('redis available: rate limits and lockouts are shared across replicas again');
@@ -36,11 +38,23 @@ export function createRedis(url: string, logger: Logger, onChange: (available: b
   client.on('error', (err: Error) => set(false, err));
   client.on('close', () => set(false));
   client.on('end', () => set(false));
+  // A Redis that stops answering but keeps the connection open (paused, overloaded, a half-dead
+  // network path) would otherwise cost every call its full commandTimeout, forever, unnoticed.
+  // A heartbeat notices, drops the connection so calls fail over at once, and ioredis reconnects.
+  const heartbeat = setInterval(() => {
+    if (client.status !== 'ready') return;
+    client.ping().catch((err: Error) => {
+      set(false, err);
+      client.disconnect(true);
+    });
+  }, 1000);
+  heartbeat.unref();
   return {
     client,
-    available: () => up && client.status === 'ready',
+    available: () => up === true && client.status === 'ready',
     async close() {
-      client.removeAllListeners('error');
+      closing = true;
+      clearInterval(heartbeat);
       client.on('error', () => undefined);
       await client.quit().catch(() => client.disconnect());
     },

@@ -32,7 +32,7 @@ const DAY = 86_400;
  */
 export function createLoginLockout(options: LockoutOptions) {
   const maxLock = options.maxLockSeconds ?? 900;
-  // A counter, not a limit: consecutive failures, forgotten after a day without one.
+  // A counter, not a limit: consecutive failures (reset by a success), counted over a day from the first one.
   const failures = options.factory({ name: 'login-failures', points: 1_000_000, windowSeconds: DAY });
   const locks = options.factory({ name: 'login-lockout', points: 1, windowSeconds: maxLock });
   const account = options.factory({
@@ -56,13 +56,14 @@ export function createLoginLockout(options: LockoutOptions) {
     async assertNotLocked(email: string, ip: string): Promise<void> {
       const [lock, perAccount] = await Promise.all([locks.peek(pairKey(email, ip)), account.peek(digest(email))]);
       if (lock?.exceeded) throw tooManyAttempts(lock);
-      if (perAccount?.exceeded) throw tooManyAttempts(perAccount);
+      // The cap counts failures: once it is reached, no further guess is judged this hour.
+      if (perAccount && perAccount.consumed >= options.accountMaxFailuresPerHour) throw tooManyAttempts(perAccount);
     },
     async recordFailure(email: string, ip: string): Promise<FailureOutcome> {
       const key = pairKey(email, ip);
       const [{ state }, accountResult] = await Promise.all([failures.consume(key), account.consume(digest(email))]);
       const n = state.consumed;
-      const accountLockStarted = !accountResult.allowed && accountResult.state.consumed === options.accountMaxFailuresPerHour + 1;
+      const accountLockStarted = accountResult.state.consumed === options.accountMaxFailuresPerHour;
       if (n < options.maxFailures) return { lockStarted: accountLockStarted, lockSeconds: 0 };
       const lockSeconds = Math.min(maxLock, 2 ** (n - options.maxFailures));
       await locks.block(key, lockSeconds);

@@ -14,7 +14,9 @@ export interface LimitRequestsOptions {
 }
 
 function recordState(ctx: Context, state: LimitState) {
-  ((ctx.state.rateLimits as LimitState[] | undefined) ??= []).push(state);
+  const states = (ctx.state.rateLimits as LimitState[] | undefined) ?? [];
+  states.push(state);
+  ctx.state.rateLimits = states;
 }
 
 /** Consumes one point from a bucket; over the limit → 429 `rate_limited` with Retry-After and RateLimit headers. */
