@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { authRoutes } from './components/auth/routes.js';
+import { chatRoutes } from './components/chat/routes.js';
 import { healthRoutes } from './components/health/routes.js';
 import type { Dependencies } from './deps.js';
 import { AppError } from './platform/errors.js';
@@ -32,6 +33,14 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
   router.use(health.routes());
   router.use(
     authRoutes({ service: deps.auth, authenticate: deps.authenticate, keyring: deps.keyring, limits: deps.limits }).routes(),
+  );
+  router.use(
+    chatRoutes({
+      chat: deps.chat,
+      authenticate: deps.authenticate,
+      shutdownSignal: lifecycle.signal,
+      heartbeatMs: config.sseHeartbeatMs,
+    }).routes(),
   );
   const openApiDocument = deps.openApiDocument;
   router.get('/openapi.json', (ctx) => {

@@ -20,6 +20,12 @@ import { createUsersRepo } from './components/auth/users-repo.js';
 import compose from 'koa-compose';
 import type { Context, Middleware } from 'koa';
 import { createLoginLockout } from './components/auth/lockout.js';
+import { createBuiltinModel } from './components/chat/models/builtin.js';
+import { createOpenAiModel } from './components/chat/models/openai.js';
+import type { ModelObserver, ModelProvider } from './components/chat/models/provider.js';
+import { createChatRepo } from './components/chat/repo.js';
+import { type ChatService, createChatService } from './components/chat/service.js';
+import { createStreamSlots, type StreamSlots } from './components/chat/stream-slots.js';
 import { type AbuseBreaker, createAbuseBreaker } from './platform/abuse-breaker.js';
 import { limitRequests } from './platform/http/rate-limit.js';
 import { createLimiterFactory, type Limiter } from './platform/rate-limit.js';
@@ -43,6 +49,8 @@ export interface Dependencies {
   readonly auth: AuthService;
   /** Middleware guarding authenticated routes (valid token, active session, per-user limit). */
   readonly authenticate: Middleware;
+  readonly chat: ChatService;
+  readonly chatSlots: StreamSlots;
   /** Shared Redis, when REDIS_URL is set. */
   readonly redis: RedisHandle | undefined;
   readonly breaker: AbuseBreaker;
@@ -56,6 +64,7 @@ export interface Dependencies {
 
 export interface DependencyOverrides {
   db?: Database;
+  model?: ModelProvider;
   clock?: Clock;
   metrics?: Metrics;
   buildInfo?: BuildInfo;
@@ -158,6 +167,28 @@ export async function buildDependencies(
     refreshReuseGraceSeconds: config.jwt.refreshReuseGraceSeconds,
   });
 
+  const model =
+    overrides.model ??
+    (config.model.provider === 'openai'
+      ? createOpenAiModel({
+          baseUrl: config.model.baseUrl as string,
+          apiKey: config.model.apiKey,
+          model: config.model.name as string,
+          timeoutMs: config.model.timeoutMs,
+        })
+      : createBuiltinModel({ delayMs: config.model.builtinDelayMs }));
+  const observer: ModelObserver = {
+    firstToken: (provider, seconds) =>
+      metrics.externalModelLatency.observe({ provider, outcome: 'ok', phase: 'first_token' }, seconds),
+    finished: (provider, outcome, seconds) => metrics.externalModelLatency.observe({ provider, outcome, phase: 'total' }, seconds),
+  };
+  const chatSlots = createStreamSlots({
+    perUser: config.limits.maxStreamsPerUser,
+    total: config.limits.maxStreamsTotal,
+    onChange: (active) => metrics.sseStreamsActive.set(active),
+  });
+  const chat = createChatService({ repo: createChatRepo(db.knex), model, observer, slots: chatSlots, logger });
+
   return {
     config,
     logger,
@@ -174,6 +205,8 @@ export async function buildDependencies(
     audit,
     auth,
     authenticate: compose([authenticate(accessTokens, guard), perUser]),
+    chat,
+    chatSlots,
     redis,
     breaker,
     globalLimiter,

@@ -13,6 +13,8 @@ const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch'
 const REQUEST_ID = 'req-1';
 const USER_ID = '0b8f5a2e-4a7c-4d8e-9f10-2b3c4d5e6f70';
 const SESSION_ID = '6f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f';
+const CONVERSATION_ID = '3a2b1c0d-9e8f-4a7b-8c6d-5e4f3a2b1c0d';
+const MESSAGE_ID = '7c6b5a49-3827-4165-9a4b-3c2d1e0f9a8b';
 const ACCESS_TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
 const REFRESH_TOKEN = 'A'.repeat(43);
 
@@ -56,6 +58,27 @@ function session(overrides: JsonObject = {}): JsonObject {
     ip: '203.0.113.7',
     user_agent: 'curl/8.5.0',
     current: true,
+    ...overrides,
+  };
+}
+
+function conversation(overrides: JsonObject = {}): JsonObject {
+  return {
+    id: CONVERSATION_ID,
+    title: 'Trip to Lisbon',
+    created_at: '2026-01-02T03:04:05.678Z',
+    updated_at: '2026-01-02T03:06:00.000Z',
+    ...overrides,
+  };
+}
+
+function message(overrides: JsonObject = {}): JsonObject {
+  return {
+    id: MESSAGE_ID,
+    role: 'user',
+    content: 'Hello!',
+    status: 'complete',
+    created_at: '2026-01-02T03:06:00.000Z',
     ...overrides,
   };
 }
@@ -195,6 +218,12 @@ describe('the OpenAPI document (service/openapi.yaml)', () => {
       'DELETE /v1/auth/sessions/{id}',
       'POST /v1/auth/password',
       'GET /v1/me',
+      'POST /v1/conversations',
+      'GET /v1/conversations',
+      'GET /v1/conversations/{id}',
+      'DELETE /v1/conversations/{id}',
+      'GET /v1/conversations/{id}/messages',
+      'POST /v1/conversations/{id}/messages',
     ]) {
       assert.ok(documented.includes(route), `${route} is not documented`);
     }
@@ -207,10 +236,16 @@ describe('the OpenAPI document (service/openapi.yaml)', () => {
       .sort();
     assert.deepEqual(authenticated, [
       'DELETE /v1/auth/sessions/{id}',
+      'DELETE /v1/conversations/{id}',
       'GET /v1/auth/sessions',
+      'GET /v1/conversations',
+      'GET /v1/conversations/{id}',
+      'GET /v1/conversations/{id}/messages',
       'GET /v1/me',
       'POST /v1/auth/logout-all',
       'POST /v1/auth/password',
+      'POST /v1/conversations',
+      'POST /v1/conversations/{id}/messages',
     ]);
   });
 });
@@ -270,6 +305,32 @@ describe('error codes in the document', () => {
     ['POST', '/v1/auth/password', 'weak_password', {}, { feedback: { suggestions: ['Add another word or two.'] } }],
     ['GET', '/v1/me', 'invalid_token', INVALID_TOKEN_CHALLENGE],
     ['GET', '/v1/me', 'service_unavailable'],
+    ['POST', '/v1/conversations', 'invalid_token', INVALID_TOKEN_CHALLENGE],
+    ['POST', '/v1/conversations', 'validation_failed', {}, { errors: [{ field: 'title', message: 'Too long' }] }],
+    ['POST', '/v1/conversations', 'unsupported_media_type'],
+    ['GET', '/v1/conversations', 'validation_failed', {}, { errors: [{ field: 'limit', message: 'Too big' }] }],
+    ['GET', '/v1/conversations', 'invalid_token', INVALID_TOKEN_CHALLENGE],
+    ['GET', `/v1/conversations/${CONVERSATION_ID}`, 'not_found'],
+    ['GET', '/v1/conversations/not-a-uuid', 'not_found'],
+    ['DELETE', `/v1/conversations/${CONVERSATION_ID}`, 'not_found'],
+    ['DELETE', `/v1/conversations/${CONVERSATION_ID}`, 'invalid_token', INVALID_TOKEN_CHALLENGE],
+    ['GET', `/v1/conversations/${CONVERSATION_ID}/messages`, 'not_found'],
+    [
+      'GET',
+      `/v1/conversations/${CONVERSATION_ID}/messages`,
+      'validation_failed',
+      {},
+      { errors: [{ field: 'cursor', message: 'Not a cursor this API issued.' }] },
+    ],
+    ['POST', `/v1/conversations/${CONVERSATION_ID}/messages`, 'not_found'],
+    ['POST', `/v1/conversations/${CONVERSATION_ID}/messages`, 'too_many_streams', RATE_LIMIT_HEADERS],
+    ['POST', `/v1/conversations/${CONVERSATION_ID}/messages`, 'rate_limited', RATE_LIMIT_HEADERS],
+    ['POST', `/v1/conversations/${CONVERSATION_ID}/messages`, 'model_unavailable'],
+    ['POST', `/v1/conversations/${CONVERSATION_ID}/messages`, 'model_timeout'],
+    ['POST', `/v1/conversations/${CONVERSATION_ID}/messages`, 'invalid_json'],
+    ['POST', `/v1/conversations/${CONVERSATION_ID}/messages`, 'payload_too_large'],
+    ['POST', `/v1/conversations/${CONVERSATION_ID}/messages`, 'invalid_token', INVALID_TOKEN_CHALLENGE],
+    ['POST', `/v1/conversations/${CONVERSATION_ID}/messages`, 'service_unavailable'],
     ['GET', '/healthz', 'rate_limited', RATE_LIMIT_HEADERS],
     ['GET', '/healthz', 'internal_error'],
   ];
@@ -594,6 +655,69 @@ describe('assertResponseMatchesOpenApi', () => {
         }),
       /\/keys\/0\/d/,
     );
+  });
+
+  it('checks conversations, messages and their pages', () => {
+    const create = { method: 'POST', path: '/v1/conversations' };
+    assertResponseMatchesOpenApi(create, { status: 201, headers: json(), body: conversation() });
+    assertResponseMatchesOpenApi(create, { status: 201, headers: json(), body: conversation({ title: null }) });
+    assert.throws(
+      () => assertResponseMatchesOpenApi(create, { status: 201, headers: json(), body: conversation({ title: '' }) }),
+      /\/title must NOT have fewer than 1 characters/,
+    );
+    assert.throws(
+      () => assertResponseMatchesOpenApi(create, { status: 201, headers: json(), body: conversation({ user_id: USER_ID }) }),
+      /"additionalProperty":"user_id"/,
+    );
+
+    const list = { method: 'GET', path: '/v1/conversations?limit=2' };
+    assertResponseMatchesOpenApi(list, {
+      status: 200,
+      headers: json(),
+      body: { items: [conversation()], next_cursor: 'WyIyMDI2Il0' },
+    });
+    assertResponseMatchesOpenApi(list, { status: 200, headers: json(), body: { items: [], next_cursor: null } });
+    assert.throws(
+      () => assertResponseMatchesOpenApi(list, { status: 200, headers: json(), body: { items: [] } }),
+      /must have required property 'next_cursor'/,
+    );
+
+    const messages = { method: 'GET', path: `/v1/conversations/${CONVERSATION_ID}/messages` };
+    assertResponseMatchesOpenApi(messages, {
+      status: 200,
+      headers: json(),
+      body: { items: [message(), message({ role: 'assistant', content: '', status: 'failed' })], next_cursor: null },
+    });
+    assert.throws(
+      () =>
+        assertResponseMatchesOpenApi(messages, {
+          status: 200,
+          headers: json(),
+          body: { items: [message({ role: 'system' })], next_cursor: null },
+        }),
+      /\/items\/0\/role must be equal to one of the allowed values/,
+    );
+
+    const post = { method: 'POST', path: `/v1/conversations/${CONVERSATION_ID}/messages` };
+    const reply = message({ role: 'assistant', content: 'Hi.' });
+    assertResponseMatchesOpenApi(post, { status: 201, headers: json(), body: { message: message(), reply } });
+    assert.throws(
+      () => assertResponseMatchesOpenApi(post, { status: 201, headers: json(), body: { message: reply, reply } }),
+      /\/message\/role must be equal to constant/,
+    );
+    const stream = 'event: message\ndata: {}\n\n: ping\n\nevent: delta\ndata: {"text":"Hi."}\n\n';
+    assertResponseMatchesOpenApi(post, {
+      status: 200,
+      headers: new Headers({ 'content-type': 'text/event-stream', 'x-request-id': REQUEST_ID }),
+      body: stream,
+    });
+    assert.throws(
+      () => assertResponseMatchesOpenApi(post, { status: 200, headers: json(), body: { message: message(), reply } }),
+      /content type "application\/json" is not documented/,
+    );
+
+    const remove = { method: 'DELETE', path: `/v1/conversations/${CONVERSATION_ID}` };
+    assertResponseMatchesOpenApi(remove, { status: 204, headers: new Headers({ 'x-request-id': REQUEST_ID }), body: '' });
   });
 
   it('treats HEAD as the GET of the same path, without a body', () => {

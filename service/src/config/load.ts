@@ -56,7 +56,9 @@ export interface Config {
     readonly loginMaxFailures: number;
     readonly loginAccountMaxFailuresPerHour: number;
     readonly maxStreamsPerUser: number;
+    readonly maxStreamsTotal: number;
   };
+  readonly sseHeartbeatMs: number;
   readonly passwordMinLength: number;
   readonly model: {
     readonly provider: 'builtin' | 'openai';
@@ -64,6 +66,7 @@ export interface Config {
     readonly apiKey: Secret<string> | undefined;
     readonly name: string | undefined;
     readonly timeoutMs: number;
+    readonly builtinDelayMs: number;
   };
   readonly logLevel: Env['LOG_LEVEL'];
   readonly otlpEndpoint: string | undefined;
@@ -276,7 +279,9 @@ export function loadConfig(
       loginMaxFailures: e.LOGIN_MAX_FAILURES,
       loginAccountMaxFailuresPerHour: e.LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR,
       maxStreamsPerUser: e.MAX_STREAMS_PER_USER,
+      maxStreamsTotal: e.MAX_STREAMS_TOTAL,
     },
+    sseHeartbeatMs: e.SSE_HEARTBEAT_MS,
     passwordMinLength: e.PASSWORD_MIN_LENGTH,
     model: {
       provider: e.MODEL_PROVIDER,
@@ -284,6 +289,7 @@ export function loadConfig(
       apiKey: e.MODEL_API_KEY ? new Secret(e.MODEL_API_KEY) : undefined,
       name: e.MODEL_NAME,
       timeoutMs: e.MODEL_TIMEOUT_MS,
+      builtinDelayMs: e.BUILTIN_MODEL_DELAY_MS,
     },
     logLevel: e.LOG_LEVEL,
     otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,

@@ -100,6 +100,12 @@ export const envSchema = z.object({
   PASSWORD_MIN_LENGTH: int(8, 128).default(12),
   /** Concurrent SSE streams per user. */
   MAX_STREAMS_PER_USER: int(1, 1000).default(3),
+  /** Concurrent SSE streams per process (all users). */
+  MAX_STREAMS_TOTAL: int(1, 100_000).default(1000),
+  /** Interval of the `: ping` heartbeat on open SSE streams (ms; api.md: at least every 15 s). */
+  SSE_HEARTBEAT_MS: int(50, 15_000).default(15_000),
+  /** Pause between the builtin model's words (ms); 0 in tests and benchmarks. */
+  BUILTIN_MODEL_DELAY_MS: int(0, 10_000).default(15),
   /** `builtin` (local deterministic model) or `openai` (OpenAI-compatible chat completions). */
   MODEL_PROVIDER: z.enum(['builtin', 'openai']).default('builtin'),
   /** Upstream model base URL (openai provider). */

@@ -15,6 +15,8 @@ export interface Metrics {
   readonly rateLimitDroppedTotal: Counter<'limiter' | 'route'>;
   readonly rateLimitRedisFallback: Gauge;
   readonly abuseBlocksTotal: Counter;
+  readonly externalModelLatency: Histogram<'provider' | 'outcome' | 'phase'>;
+  readonly sseStreamsActive: Gauge;
 }
 
 export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10];
@@ -70,6 +72,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     rateLimitRedisFallback: new Gauge({
       name: 'rate_limit_redis_fallback',
       help: '1 while Redis is configured but unreachable and limits run in process memory; 0 otherwise.',
+      registers: [registry],
+    }),
+    externalModelLatency: new Histogram({
+      name: 'external_model_latency_seconds',
+      help: 'Upstream model latency: phase="first_token" (time to the first fragment) and phase="total" (whole reply), by provider and outcome.',
+      labelNames: ['provider', 'outcome', 'phase'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120],
+      registers: [registry],
+    }),
+    sseStreamsActive: new Gauge({
+      name: 'sse_streams_active',
+      help: 'Server-sent-event reply streams open right now.',
       registers: [registry],
     }),
     abuseBlocksTotal: new Counter({

@@ -1,0 +1,108 @@
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import { z } from 'zod';
+import { validate } from '../../platform/http/validate.js';
+import type { ChatService } from './service.js';
+import { createSseStream } from './sse.js';
+
+const codePoints = (s: string) => {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+};
+
+const MAX_CONTENT = 32_000;
+const newConversation = z.strictObject({
+  title: z
+    .string()
+    .trim()
+    .min(1)
+    .refine((t) => codePoints(t) <= 200, 'must be at most 200 characters')
+    .nullish()
+    .transform((t) => t ?? null),
+});
+const newMessage = z.strictObject({
+  content: z
+    .string()
+    .min(1)
+    .refine((s) => codePoints(s) <= MAX_CONTENT, `must be at most ${MAX_CONTENT} characters`),
+});
+const page = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(512).optional(),
+});
+
+export interface ChatRoutesDeps {
+  chat: ChatService;
+  authenticate: Middleware;
+  /** Aborted when the process starts shutting down: open streams end with `shutting_down`. */
+  shutdownSignal: AbortSignal;
+  heartbeatMs: number;
+}
+
+function userId(ctx: Context): string {
+  return (ctx.state.auth as { userId: string }).userId;
+}
+
+/** Aborted when the client goes away before the response finished. */
+function clientGone(ctx: Context): AbortSignal {
+  const controller = new AbortController();
+  ctx.res.once('close', () => {
+    if (!ctx.res.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+/** Thin HTTP wrappers over the chat flows (api.md "Endpoints" and "Streaming a reply"). */
+export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs }: ChatRoutesDeps): Router {
+  const router = new Router({ prefix: '/v1/conversations' });
+  router.use(authenticate);
+
+  router.post('/', async (ctx) => {
+    const body = validate(newConversation, ctx.request.body ?? {});
+    ctx.status = 201;
+    ctx.body = await chat.createConversation(userId(ctx), body.title);
+  });
+  router.get('/', async (ctx) => {
+    const q = validate(page, ctx.query, 'query');
+    ctx.body = await chat.listConversations(userId(ctx), q.limit, q.cursor);
+  });
+  router.get('/:id', async (ctx) => {
+    ctx.body = await chat.getConversation(userId(ctx), ctx.params.id ?? '');
+  });
+  router.delete('/:id', async (ctx) => {
+    await chat.deleteConversation(userId(ctx), ctx.params.id ?? '');
+    ctx.status = 204;
+  });
+  router.get('/:id/messages', async (ctx) => {
+    const q = validate(page, ctx.query, 'query');
+    ctx.body = await chat.listMessages(userId(ctx), ctx.params.id ?? '', q.limit, q.cursor);
+  });
+  router.post('/:id/messages', async (ctx) => {
+    const id = ctx.params.id ?? '';
+    const { content } = validate(newMessage, ctx.request.body);
+    if (ctx.accepts(['application/json', 'text/event-stream']) !== 'text/event-stream') {
+      ctx.status = 201;
+      ctx.body = await chat.postMessage(userId(ctx), id, content, clientGone(ctx));
+      return;
+    }
+    // 404 and 429 too_many_streams are answered here, as ordinary problems, before any model call.
+    const { release } = await chat.openStream(userId(ctx), id);
+    const sse = createSseStream();
+    ctx.status = 200;
+    ctx.type = 'text/event-stream';
+    ctx.set('X-Accel-Buffering', 'no'); // no proxy buffering: every delta goes out as it is made
+    ctx.body = sse.stream;
+    ctx.req.socket.setNoDelay(true);
+    const heartbeat = setInterval(() => sse.comment('ping'), heartbeatMs);
+    heartbeat.unref();
+    const gone = clientGone(ctx);
+    void chat
+      .runStream(id, content, sse, { clientGone: gone, shutdown: shutdownSignal, requestId: ctx.state.requestId })
+      .finally(() => {
+        clearInterval(heartbeat);
+        release();
+      });
+  });
+  return router;
+}

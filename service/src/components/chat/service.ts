@@ -1,0 +1,266 @@
+import { AppError } from '../../platform/errors.js';
+import type { Logger } from '../../platform/logger.js';
+import { type ModelObserver, type ModelProvider, ModelTimeoutError, ModelUnavailableError } from './models/provider.js';
+import type { ChatRepo, ConversationRow, Keyset, MessageRow, MessageStatus } from './repo.js';
+import type { SseStream } from './sse.js';
+import type { StreamSlots } from './stream-slots.js';
+
+export interface ConversationView {
+  id: string;
+  title: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MessageView {
+  id: string;
+  role: 'user' | 'assistant';
+  content: string;
+  status: MessageStatus;
+  created_at: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export interface ChatServiceDeps {
+  repo: ChatRepo;
+  model: ModelProvider;
+  observer: ModelObserver;
+  slots: StreamSlots;
+  logger: Logger;
+  /** Messages of history sent to the model with each new one. */
+  contextMessages?: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const toConversation = (r: ConversationRow): ConversationView => ({
+  id: r.id,
+  title: r.title,
+  created_at: new Date(r.created_at).toISOString(),
+  updated_at: new Date(r.updated_at).toISOString(),
+});
+
+const toMessage = (r: MessageRow): MessageView => ({
+  id: r.id,
+  role: r.role,
+  content: r.content,
+  status: r.status,
+  created_at: new Date(r.created_at).toISOString(),
+});
+
+/** Cursors are opaque to clients: base64url of the last row's (timestamp, id). */
+export function encodeCursor(k: Keyset): string {
+  return Buffer.from(JSON.stringify([k.at, k.id])).toString('base64url');
+}
+
+/** PostgreSQL's timestamptz text form (what `::text` gives), the only form a cursor may carry. */
+const PG_TIMESTAMP = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}(:?\d{2})?|Z)$/;
+
+export function decodeCursor(cursor: string): Keyset {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    if (typeof at === 'string' && typeof id === 'string' && UUID.test(id) && PG_TIMESTAMP.test(at)) return { at, id };
+  } catch {
+    // fall through
+  }
+  throw new AppError('validation_failed', {
+    detail: 'The query is not valid.',
+    extensions: { errors: [{ field: 'cursor', message: 'Not a cursor this API issued.' }] },
+  });
+}
+
+function notFound(): AppError {
+  return new AppError('not_found', { detail: 'No such conversation.' });
+}
+
+/** Maps a model failure to the problem the client sees; anything unexpected is a 502 too (never a 500 for an upstream's fault). */
+export function modelProblem(err: unknown): AppError {
+  if (err instanceof ModelTimeoutError) return new AppError('model_timeout', { detail: 'The model did not answer in time.' });
+  return new AppError('model_unavailable', { detail: 'The model is unavailable; try again later.' });
+}
+
+function isAbort(err: unknown, signal: AbortSignal): boolean {
+  return signal.aborted || (err instanceof Error && err.name === 'AbortError');
+}
+
+/**
+ * Conversations, messages and model replies. Owner-scoped throughout: another user's conversation
+ * answers exactly like a missing one.
+ */
+export function createChatService(deps: ChatServiceDeps) {
+  const { repo, model, observer, slots, logger } = deps;
+  const contextMessages = deps.contextMessages ?? 50;
+
+  async function ownConversation(userId: string, id: string): Promise<ConversationRow> {
+    const conversation = UUID.test(id) ? await repo.findConversation(userId, id) : undefined;
+    if (!conversation) throw notFound();
+    return conversation;
+  }
+
+  /**
+   * Runs the model over the conversation, calling `onText` per fragment. Resolves with the full
+   * text and how it ended; never throws (the caller stores what there is either way).
+   */
+  async function generate(
+    conversationId: string,
+    signal: AbortSignal,
+    onText: (text: string) => void,
+  ): Promise<{ text: string; outcome: 'ok' | 'aborted' | 'error'; error?: unknown }> {
+    const turns = (await repo.recentMessages(conversationId, contextMessages))
+      .filter((m) => m.status === 'complete' || m.role === 'user')
+      .map((m) => ({ role: m.role, content: m.content }));
+    const started = performance.now();
+    let text = '';
+    let first = true;
+    try {
+      for await (const fragment of model.stream(turns, signal)) {
+        if (first) {
+          observer.firstToken(model.name, (performance.now() - started) / 1000);
+          first = false;
+        }
+        text += fragment;
+        onText(fragment);
+      }
+      observer.finished(model.name, 'ok', (performance.now() - started) / 1000);
+      return { text, outcome: 'ok' };
+    } catch (err) {
+      const seconds = (performance.now() - started) / 1000;
+      if (isAbort(err, signal)) {
+        observer.finished(model.name, 'aborted', seconds);
+        return { text, outcome: 'aborted' };
+      }
+      observer.finished(model.name, err instanceof ModelTimeoutError ? 'timeout' : 'error', seconds);
+      if (!(err instanceof ModelUnavailableError || err instanceof ModelTimeoutError)) {
+        logger.error({ err }, 'model call failed unexpectedly');
+      }
+      return { text, outcome: 'error', error: err };
+    }
+  }
+
+  /** Stores the assistant's reply as far as it got: complete, partial (some text) or failed (none). */
+  async function storeReply(conversationId: string, text: string, outcome: 'ok' | 'aborted' | 'error') {
+    const status: MessageStatus = outcome === 'ok' ? 'complete' : text.length > 0 ? 'partial' : outcome === 'aborted' ? 'partial' : 'failed';
+    return repo.appendMessage(conversationId, { role: 'assistant', content: text, status });
+  }
+
+  return {
+    async createConversation(userId: string, title: string | null): Promise<ConversationView> {
+      return toConversation(await repo.createConversation(userId, title));
+    },
+
+    async listConversations(userId: string, limit: number, cursor?: string): Promise<Page<ConversationView>> {
+      const rows = await repo.listConversations(userId, limit + 1, cursor ? decodeCursor(cursor) : undefined);
+      const items = rows.slice(0, limit);
+      const last = items.at(-1);
+      return {
+        items: items.map(toConversation),
+        next_cursor: rows.length > limit && last?.cursor_at ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
+      };
+    },
+
+    async getConversation(userId: string, id: string): Promise<ConversationView> {
+      return toConversation(await ownConversation(userId, id));
+    },
+
+    async deleteConversation(userId: string, id: string): Promise<void> {
+      if (!UUID.test(id) || !(await repo.deleteConversation(userId, id))) throw notFound();
+    },
+
+    async listMessages(userId: string, id: string, limit: number, cursor?: string): Promise<Page<MessageView>> {
+      await ownConversation(userId, id);
+      const rows = await repo.listMessages(id, limit + 1, cursor ? decodeCursor(cursor) : undefined);
+      const items = rows.slice(0, limit);
+      const last = items.at(-1);
+      return {
+        items: items.map(toMessage),
+        next_cursor: rows.length > limit && last?.cursor_at ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
+      };
+    },
+
+    /** Non-streaming: store the message, wait for the whole reply, store it, answer both. */
+    async postMessage(userId: string, id: string, content: string, signal: AbortSignal): Promise<{ message: MessageView; reply: MessageView }> {
+      await ownConversation(userId, id);
+      const message = await repo.appendMessage(id, { role: 'user', content, status: 'complete' });
+      if (!message) throw notFound();
+      const result = await generate(id, signal, () => undefined);
+      const reply = await storeReply(id, result.text, result.outcome);
+      if (result.outcome === 'error') throw modelProblem(result.error);
+      if (!reply) throw notFound(); // deleted while the reply was generated
+      return { message: toMessage(message), reply: toMessage(reply) };
+    },
+
+    /**
+     * Streaming, step one (before any byte is sent): the conversation must be the caller's and a
+     * stream slot must be free — else 404 / 429 `too_many_streams`, before the model is called.
+     */
+    async openStream(userId: string, id: string): Promise<{ release: () => void }> {
+      await ownConversation(userId, id);
+      const release = slots.acquire(userId);
+      if (!release) {
+        throw new AppError('too_many_streams', {
+          detail: 'Too many concurrent streams; wait for one to finish.',
+          headers: { 'Retry-After': '1' },
+        });
+      }
+      return { release };
+    },
+
+    /**
+     * Streaming, step two: the event sequence of api.md on `sse`. `clientGone` aborts the model call
+     * when the client disconnects; `shutdown` ends the stream with `event: error` `shutting_down`.
+     * Always resolves; the slot is released by the caller.
+     */
+    async runStream(
+      id: string,
+      content: string,
+      sse: SseStream,
+      signals: { clientGone: AbortSignal; shutdown: AbortSignal; requestId: string },
+    ): Promise<void> {
+      const upstream = new AbortController();
+      const abort = () => upstream.abort();
+      signals.clientGone.addEventListener('abort', abort, { once: true });
+      signals.shutdown.addEventListener('abort', abort, { once: true });
+      const problem = (err: AppError) => ({
+        type: `urn:problem-type:rampart:${err.code}`,
+        title: err.title,
+        status: err.status,
+        ...(err.detail ? { detail: err.detail } : {}),
+        code: err.code,
+        request_id: signals.requestId,
+      });
+      try {
+        const message = await repo.appendMessage(id, { role: 'user', content, status: 'complete' });
+        if (!message) {
+          sse.send('error', problem(notFound()));
+          return;
+        }
+        sse.send('message', toMessage(message));
+        if (signals.shutdown.aborted) upstream.abort();
+        const result = await generate(id, upstream.signal, (text) => sse.send('delta', { text }));
+        const reply = await storeReply(id, result.text, result.outcome);
+        if (signals.shutdown.aborted) {
+          sse.send('error', problem(new AppError('shutting_down', { detail: 'The server is restarting; the partial reply was saved.' })));
+        } else if (result.outcome === 'error') {
+          sse.send('error', problem(modelProblem(result.error)));
+        } else if (!reply) {
+          sse.send('error', problem(notFound()));
+        } else if (result.outcome === 'ok') {
+          sse.send('done', { message: toMessage(reply) });
+        }
+      } catch (err) {
+        logger.error({ err }, 'stream failed');
+        sse.send('error', problem(new AppError('internal_error')));
+      } finally {
+        signals.clientGone.removeEventListener('abort', abort);
+        signals.shutdown.removeEventListener('abort', abort);
+        sse.end();
+      }
+    },
+  };
+}
+
+export type ChatService = ReturnType<typeof createChatService>;
