@@ -134,7 +134,10 @@ export function createChatService(deps: ChatServiceDeps) {
         return { text, outcome: 'aborted' };
       }
       observer.finished(model.name, err instanceof ModelTimeoutError ? 'timeout' : 'error', seconds);
-      if (!(err instanceof ModelUnavailableError || err instanceof ModelTimeoutError)) {
+      if (err instanceof ModelUnavailableError || err instanceof ModelTimeoutError) {
+        // Safe to log: provider errors carry at most a status or system error code, never bodies or keys.
+        logger.warn({ provider: model.name, reason: err.message }, 'model call failed');
+      } else {
         logger.error({ err }, 'model call failed unexpectedly');
       }
       return { text, outcome: 'error', error: err };
