@@ -12,7 +12,9 @@ import { fmt, summarize, table } from './lib/stats.js';
 import { runLoad } from './lib/load.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const STREAMS = Number(process.env.BENCH_STREAMS ?? 2000);
+const STREAMS = Number(process.env.BENCH_STREAMS ?? 3000);
+/** MAX_STREAMS_PER_USER's upper bound: the streams are spread over as many users as that takes. */
+const PER_USER = 1000;
 
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -79,12 +81,12 @@ try {
     await fast.stop();
   }
 
-  // Phase 2: idle SSE streams (the model pauses 60 s between words, so every stream stays open and quiet).
+  // Phase 2: idle SSE streams (the model pauses 10 s between words, so every stream stays open and quiet).
   const slow = await startService({
     ...db.env,
     ...NO_RATE_LIMITS,
-    BUILTIN_MODEL_DELAY_MS: '60000',
-    MAX_STREAMS_PER_USER: '100000',
+    BUILTIN_MODEL_DELAY_MS: '10000',
+    MAX_STREAMS_PER_USER: '1000',
     MAX_STREAMS_TOTAL: '100000',
     SHUTDOWN_GRACE_MS: '5000',
   });
@@ -95,16 +97,22 @@ try {
   const closers: (() => void)[] = [];
   try {
     const port = Number(new URL(slow.baseUrl).port);
-    const s = await json(slow.baseUrl, 'POST', '/v1/auth/signup', { email: 'bench-sse@example.com', password: 'correct horse battery staple 42' });
-    const token = s.body.access_token as string;
-    const conv = await json(slow.baseUrl, 'POST', '/v1/conversations', {}, token);
-    const path = `/v1/conversations/${conv.body.id}/messages`;
-    closers.push(await openStream(port, path, token)); // warm
+    const targets: { token: string; path: string }[] = [];
+    for (let u = 0; u < Math.ceil((STREAMS + 1) / PER_USER); u++) {
+      const s = await json(slow.baseUrl, 'POST', '/v1/auth/signup', { email: `bench-sse${u}@example.com`, password: 'correct horse battery staple 42' });
+      const token = s.body.access_token as string;
+      const conv = await json(slow.baseUrl, 'POST', '/v1/conversations', {}, token);
+      targets.push({ token, path: `/v1/conversations/${conv.body.id}/messages` });
+    }
+    const target = (i: number) => targets[Math.floor(i / PER_USER)] as { token: string; path: string };
+    closers.push(await openStream(port, target(0).path, target(0).token)); // warm
     await new Promise((r) => setTimeout(r, 500));
     rssBefore = rssKiB(slow.child.pid as number);
     const deadline = Date.now() + 60_000;
     for (let i = 0; i < STREAMS && Date.now() < deadline; i += 50) {
-      const batch = await Promise.allSettled(Array.from({ length: Math.min(50, STREAMS - i) }, () => openStream(port, path, token)));
+      const batch = await Promise.allSettled(
+        Array.from({ length: Math.min(50, STREAMS - i) }, (_, j) => openStream(port, target(i + j + 1).path, target(i + j + 1).token)),
+      );
       for (const r of batch) {
         if (r.status === 'fulfilled') closers.push(r.value);
         else failure ||= String(r.reason);
