@@ -4,7 +4,7 @@ import type { Config } from './config/load.js';
 import { createDatabase, type Database, pingDatabase } from './platform/db.js';
 import { createLifecycle, type Lifecycle } from './platform/lifecycle.js';
 import type { Logger } from './platform/logger.js';
-import { createMetrics, type Metrics } from './platform/metrics.js';
+import { createMetrics, type Metrics, registerDbPoolMetrics } from './platform/metrics.js';
 import { loadOpenApiDocument } from './platform/openapi.js';
 import { createAuditLog, type AuditLog } from './components/audit/audit-log.js';
 import { createAuditRepo } from './components/audit/audit-repo.js';
@@ -92,6 +92,7 @@ export async function buildDependencies(
       statementTimeoutMs: config.database.statementTimeoutMs,
       log: { warn: (m) => logger.warn({ component: 'knex' }, m), error: (m) => logger.error({ component: 'knex' }, m) },
     });
+  registerDbPoolMetrics(metrics.registry, () => db.pool());
   const buildInfo = overrides.buildInfo ?? readBuildInfo({ gitSha: config.gitSha });
   metrics.buildInfo.set({ version: buildInfo.version, git_sha: buildInfo.git_sha }, 1);
   const clock = overrides.clock ?? systemClock;

@@ -59,6 +59,8 @@ export interface TestApp {
 export interface TestAppOptions {
   env?: Record<string, string>;
   database?: TestDatabase;
+  /** Collect prom-client's default process metrics too (off by default: they cost a timer). */
+  defaultMetrics?: boolean;
   /** A controllable clock (see `fakeClock`). */
   clock?: Clock;
   /** Routers only this test needs (e.g. one that throws), mounted after the service's own. */
@@ -77,7 +79,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   });
   const logger = createLogger({ level: config.logLevel, destination });
   const database = options.database ?? (await createTestDatabase());
-  const deps = await buildDependencies(config, logger, { db: database.db, metrics: createMetrics({ defaultMetrics: false }), clock: options.clock });
+  const deps = await buildDependencies(config, logger, { db: database.db, metrics: createMetrics({ defaultMetrics: options.defaultMetrics ?? false }), clock: options.clock });
   const app = buildApp(deps, { extraRouters: options.extraRouters });
   const server = createHttpServer(app);
   const address = await listen(server, 0, '127.0.0.1');
