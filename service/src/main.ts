@@ -6,7 +6,7 @@ import { createHttpServer, listen } from './platform/http/server.js';
 import { createMetricsServer } from './platform/http/metrics-server.js';
 import { createLogger } from './platform/logger.js';
 import { migrateLatest } from './platform/migrations.js';
-import { currentRequestContext } from './platform/request-context.js';
+import { installFaultHook } from './platform/fault-hook.js';
 import { createShutdown } from './platform/shutdown.js';
 
 /** Exit codes (sysexits.h): 0 clean stop, 1 start-up failure, 70 internal fault, 78 bad configuration. */
@@ -57,14 +57,7 @@ async function main(): Promise<void> {
     exit: (code) => process.exit(code),
   });
 
-  // Process-level fault hook: log with the request id where known, count, and stop in order.
-  const onFault = (kind: 'uncaught_exception' | 'unhandled_rejection') => (err: unknown) => {
-    deps.metrics.processFaultsTotal.inc({ kind });
-    logger.fatal({ err, kind, request_id: currentRequestContext()?.requestId }, 'process fault: shutting down');
-    void shutdown(EXIT.software, kind);
-  };
-  process.on('uncaughtException', onFault('uncaught_exception'));
-  process.on('unhandledRejection', onFault('unhandled_rejection'));
+  installFaultHook(process, { logger, metrics: deps.metrics, shutdown, exitCode: EXIT.software });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => void shutdown(EXIT.ok, signal));
   }
