@@ -40,7 +40,13 @@ const MIN_HMAC_BYTES = 64;
 const jwkSchema = z.union([
   z.object({ kid: z.string().min(1).max(128), kty: z.literal('oct'), k: z.string().min(1) }).loose(),
   z
-    .object({ kid: z.string().min(1).max(128), kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string().min(1), d: z.string().optional() })
+    .object({
+      kid: z.string().min(1).max(128),
+      kty: z.literal('OKP'),
+      crv: z.literal('Ed25519'),
+      x: z.string().min(1),
+      d: z.string().optional(),
+    })
     .loose(),
 ]);
 const keysDocumentSchema = z.object({ signing: z.string().min(1), keys: z.array(jwkSchema).min(1) });

@@ -1,0 +1,60 @@
+import type { Knex } from '../../platform/db.js';
+import type { Logger } from '../../platform/logger.js';
+import type { Metrics } from '../../platform/metrics.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { AccessTokens, Clock } from './access-tokens.js';
+import type { Keyring } from './keyring.js';
+import type { LoginLockout } from './lockout.js';
+import type { PasswordCheck } from './password-policy.js';
+import type { PasswordHasher } from './passwords.js';
+import type { SessionGuard } from './session-guard.js';
+import type { SessionsRepo } from './sessions-repo.js';
+import type { PublicUser, UsersRepo } from './users-repo.js';
+
+/** Who is asking, for sessions and the audit trail. */
+export interface RequestMeta {
+  ip: string;
+  userAgent: string | null;
+  requestId: string;
+}
+
+/** The authenticated caller, as the access-token middleware resolved it. */
+export interface AuthContext {
+  userId: string;
+  sessionId: string;
+}
+
+export interface TokenResponse {
+  user: PublicUser;
+  access_token: string;
+  refresh_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+}
+
+export interface SessionView {
+  id: string;
+  created_at: string;
+  last_used_at: string;
+  ip: string | null;
+  user_agent: string | null;
+  current: boolean;
+}
+
+export interface AuthServiceDeps {
+  knex: Knex;
+  users: UsersRepo;
+  sessions: SessionsRepo;
+  hasher: PasswordHasher;
+  checkPassword: (password: string, userInputs: string[]) => PasswordCheck;
+  accessTokens: AccessTokens;
+  keyring: () => Keyring;
+  guard: SessionGuard;
+  lockout: LoginLockout;
+  audit: AuditLog;
+  metrics: Pick<Metrics, 'authSuccessTotal' | 'authFailTotal'>;
+  logger: Logger;
+  clock: Clock;
+  refreshTokenTtlSeconds: number;
+  refreshReuseGraceSeconds: number;
+}
