@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+
 /**
  * The process's readiness state. Readiness turns false the moment shutdown begins, before the
  * listener closes, so load balancers stop routing new work here first.
@@ -11,6 +13,8 @@ export interface Lifecycle {
 
 export function createLifecycle(): Lifecycle {
   const controller = new AbortController();
+  // Every open SSE stream listens for shutdown: up to MAX_STREAMS_TOTAL listeners is by design.
+  setMaxListeners(0, controller.signal);
   return {
     get shuttingDown() {
       return controller.signal.aborted;

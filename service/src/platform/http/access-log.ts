@@ -33,7 +33,9 @@ export function accessLog(logger: Logger, metrics: Metrics): Middleware {
         duration_ms: Math.round(seconds * 1e4) / 10,
         user_agent: ctx.get('user-agent') || undefined,
       };
-      if (status >= 500) logger.error(line, 'request');
+      // 503 is a deliberate answer (readiness while draining, a full hash queue), not a fault.
+      if (status >= 500 && status !== 503) logger.error(line, 'request');
+      else if (status === 503) logger.warn(line, 'request');
       else logger.info(line, 'request');
     }
   };
