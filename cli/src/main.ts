@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { type CliIo, createContext, type DatabaseOpener, type GlobalOptions, processIo } from './lib/context.js';
 import { EXIT, exitCodeFor, formatError } from './lib/errors.js';
 
@@ -53,39 +53,293 @@ export function buildProgram(io: CliIo, deps: ProgramDependencies = {}): Command
       'after',
       examples(
         'secops migrate status',
+        'secops migrate latest --dry-run',
         'secops migrate latest',
         'secops migrate rollback',
-        'secops --json migrate status | jq .pending',
+        'secops migrate make add_message_tokens',
+        'secops --json migrate status | jq .modified',
       ),
     );
 
-  migrate
-    .command('latest')
-    .description('apply every pending migration; waits while another replica or secops run migrates')
-    .addHelpText('after', examples('secops migrate latest', 'DATABASE_URL_FILE=/run/secrets/db-url secops migrate latest --json'))
-    .action(async (_options: object, command: Command) => {
-      const { run } = await import('./commands/migrate.js');
-      await run({ action: 'latest' }, context(command));
+  // latest/up/down/rollback share: --dry-run and the per-migration limits.
+  const migrationRun = (command: Command) =>
+    command
+      .option('--dry-run', 'print the SQL that would run; it runs inside a transaction that is rolled back')
+      .option('--lock-timeout <duration>', 'lock_timeout inside each migration (0: none)', '5s')
+      .option('--statement-timeout <duration>', 'statement_timeout inside each migration (0: none)', '15m');
+  type MigrationRunFlags = { dryRun?: boolean; lockTimeout: string; statementTimeout: string };
+
+  migrationRun(
+    migrate
+      .command('latest')
+      .description('apply every pending migration; waits while another replica or secops run migrates')
+      .option('--allow-modified', 'run even though an applied migration’s file changed since it was applied'),
+  )
+    .addHelpText(
+      'after',
+      examples('secops migrate latest', 'secops migrate latest --dry-run', 'DATABASE_URL_FILE=/run/secrets/db-url secops migrate latest --json'),
+    )
+    .action(async (options: MigrationRunFlags & { allowModified?: boolean }, command: Command) => {
+      const { run, settingsFromFlags } = await import('./commands/migrate.js');
+      await run({ action: 'latest', allowModified: options.allowModified === true, ...settingsFromFlags(options) }, context(command));
     });
 
-  migrate
-    .command('rollback')
-    .description('roll back the last batch of migrations (every migration with --all)')
-    .option('--all', 'roll back every applied migration, not just the last batch')
-    .addHelpText('after', examples('secops migrate rollback', 'secops migrate rollback --all'))
-    .action(async (options: { all?: boolean }, command: Command) => {
-      const { run } = await import('./commands/migrate.js');
-      await run({ action: 'rollback', all: options.all === true }, context(command));
+  migrationRun(
+    migrate
+      .command('up')
+      .description('apply the next pending migration only')
+      .option('--allow-modified', 'run even though an applied migration’s file changed since it was applied'),
+  )
+    .addHelpText('after', examples('secops migrate up', 'secops migrate up --dry-run'))
+    .action(async (options: MigrationRunFlags & { allowModified?: boolean }, command: Command) => {
+      const { run, settingsFromFlags } = await import('./commands/migrate.js');
+      await run({ action: 'up', allowModified: options.allowModified === true, ...settingsFromFlags(options) }, context(command));
+    });
+
+  migrationRun(migrate.command('down').description('roll back the last applied migration only'))
+    .addHelpText('after', examples('secops migrate down --dry-run', 'secops migrate down'))
+    .action(async (options: MigrationRunFlags, command: Command) => {
+      const { run, settingsFromFlags } = await import('./commands/migrate.js');
+      await run({ action: 'down', ...settingsFromFlags(options) }, context(command));
+    });
+
+  migrationRun(
+    migrate
+      .command('rollback')
+      .description('roll back the last batch of migrations (every migration with --all)')
+      .option('--all', 'roll back every applied migration, not just the last batch'),
+  )
+    .addHelpText('after', examples('secops migrate rollback', 'secops migrate rollback --dry-run', 'secops migrate rollback --all'))
+    .action(async (options: MigrationRunFlags & { all?: boolean }, command: Command) => {
+      const { run, settingsFromFlags } = await import('./commands/migrate.js');
+      await run({ action: 'rollback', all: options.all === true, ...settingsFromFlags(options) }, context(command));
     });
 
   migrate
     .command('status')
-    .description('list every migration as applied or pending (read-only; exits 0)')
-    .addHelpText('after', examples('secops migrate status', 'secops migrate status --json'))
+    .description('list every migration as applied, pending or modified (checksums; read-only; exits 0)')
+    .addHelpText('after', examples('secops migrate status', 'secops migrate status --json | jq .modified'))
     .action(async (_options: object, command: Command) => {
       const { run } = await import('./commands/migrate.js');
       await run({ action: 'status' }, context(command));
     });
+
+  migrate
+    .command('make')
+    .description('create migrations/<UTC timestamp>_<name>.ts from the up/down template')
+    .argument('<name>', 'what the migration does, snake_case (kebab-case and camelCase are converted)')
+    .option('--dir <dir>', 'where to write it (default: the repository’s migrations/)')
+    .addHelpText('after', examples('secops migrate make add_message_tokens'))
+    .action(async (name: string, options: { dir?: string }, command: Command) => {
+      const { run } = await import('./commands/migrate.js');
+      await run({ action: 'make', name, dir: options.dir }, context(command));
+    });
+
+  migrate
+    .command('unlock')
+    .description('clear a stale knex_migrations_lock row; report (or --terminate) the session holding the migration lock')
+    .option('--terminate', 'pg_terminate_backend the session holding the migration advisory lock')
+    .addHelpText('after', examples('secops migrate unlock', 'secops migrate unlock --terminate'))
+    .action(async (options: { terminate?: boolean }, command: Command) => {
+      const { run } = await import('./commands/migrate.js');
+      await run({ action: 'unlock', terminate: options.terminate === true }, context(command));
+    });
+
+  // secops retention — see cli/src/commands/retention.ts
+  program
+    .command('retention')
+    .description('archive and delete data older than its retention window')
+    .addHelpText('after', examples('secops retention run --older-than 90d --archive-dir /var/archive/rampart'))
+    .command('run')
+    .description(
+      'archive old messages (and conversations they leave empty) to .jsonl.gz with a manifest, then delete them in small batches; resumes an interrupted run',
+    )
+    .requiredOption('--older-than <duration>', 'messages created before now minus this window, e.g. 90d')
+    .option('--archive-dir <dir>', 'where runs are archived, one directory per run (required unless --dry-run)')
+    .option('--audit-older-than <duration>', 'also archive audit events older than this (default: keep them all)')
+    .option('--batch-size <n>', 'rows per batch: one archive part file and one short transaction each', '500')
+    .option('--dry-run', 'count what would be archived; change nothing')
+    .addHelpText(
+      'after',
+      examples(
+        'secops retention run --older-than 90d --dry-run',
+        'secops retention run --older-than 90d --archive-dir /var/archive/rampart --audit-older-than 400d',
+        'secops --json retention run --older-than 90d | jq .archived',
+      ),
+    )
+    .action(
+      async (
+        options: { olderThan: string; archiveDir?: string; auditOlderThan?: string; batchSize: string; dryRun?: boolean },
+        command: Command,
+      ) => {
+        const { run, optionsFromFlags } = await import('./commands/retention.js');
+        await run(optionsFromFlags(options), context(command));
+      },
+    );
+
+  // Supply chain and release (sbom, audit, argon2, release): no database; files resolve against the working directory.
+  program
+    .command('sbom')
+    .description('write a CycloneDX 1.6 JSON SBOM of the production dependencies, stamped with version and git SHA')
+    .option('--out <file>', 'where to write the SBOM', 'build/sbom.cdx.json')
+    .addHelpText('after', examples('secops sbom', 'secops sbom --out dist/sbom.cdx.json', 'secops --json sbom | jq .components'))
+    .action(async (options: { out: string }, command: Command) => {
+      const { run } = await import('./commands/sbom.js');
+      await run({ out: options.out }, context(command));
+    });
+
+  const audit = program
+    .command('audit')
+    .description('release gate: known advisories, licences and banned packages of the installed production dependencies')
+    .addOption(
+      new Option('--level <severity>', 'fail on advisories at or above this severity')
+        .choices(['low', 'moderate', 'high', 'critical'])
+        .default('high'),
+    )
+    .option('--advisories <file>', 'offline OSV advisory file', '.secops/advisories.osv.json')
+    .option('--ignore-file <file>', 'accepted advisories, each with a reason and an expiry', '.secops/audit-ignore.json')
+    .option('--licenses <file>', 'licence policy: SPDX allow-list, exceptions, banned packages', '.secops/licenses.json')
+    .option('--report <file>', 'also write the JSON report to this file (written whether the gate passes or not)')
+    .option('--offline', 'do not ask the npm advisory service; use the advisory file only')
+    .addHelpText(
+      'after',
+      `${examples('secops audit', 'secops audit --level moderate', 'secops audit --json --report build/audit.json', 'secops audit update-advisories --from npm-audit.json')}
+A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
+    )
+    .action(async (options: { level: string; advisories: string; ignoreFile: string; licenses: string; report?: string; offline?: boolean }, command: Command) => {
+      const { run } = await import('./commands/audit.js');
+      await run(options, context(command));
+    });
+
+  audit
+    .command('update-advisories')
+    .description('refresh the offline advisory file from npm audit (needs the advisory service) or from an npm audit / OSV export')
+    .option('--from <file>', 'an `npm audit --json` report or an OSV dump instead of asking npm')
+    .option('--out <file>', 'the advisory file to update', '.secops/advisories.osv.json')
+    .addHelpText('after', examples('npm run audit:update', 'secops audit update-advisories --from osv-dump.json'))
+    .action(async (options: { from?: string; out: string }, command: Command) => {
+      const { updateAdvisories } = await import('./commands/audit.js');
+      await updateAdvisories(options, context(command));
+    });
+
+  program
+    .command('argon2')
+    .description('Argon2id parameters for this machine')
+    .addHelpText('after', examples('secops argon2 bench', 'secops argon2 bench --budget-ms 400 --memory-budget 1GiB --svg build/argon2.svg'))
+    .command('bench')
+    .description('measure a grid of Argon2id costs at the target concurrency and recommend the strongest within budget')
+    .option('--budget-ms <ms>', 'p95 latency budget for one hash under load', '250')
+    .option('--memory-budget <size>', 'memory for concurrent hashes (KiB, MiB, GiB)', '512MiB')
+    .option('--concurrency <n>', 'hashes running at once (default: CPU count)')
+    .addOption(new Option('--grid <grid>', 'fast: about 20 s on 2 cores; full: a wider grid and more rounds').choices(['fast', 'full']).default('fast'))
+    .option('--rounds <n>', 'concurrent rounds per grid point (default: 4 fast, 8 full)')
+    .option('--svg <file>', 'also write a latency-vs-memory chart as SVG')
+    .addHelpText('after', examples('secops argon2 bench', 'secops argon2 bench --concurrency 8 --budget-ms 500', 'secops --json argon2 bench | jq .recommendation'))
+    .action(async (options: { budgetMs: string; memoryBudget: string; concurrency?: string; grid: 'fast' | 'full'; rounds?: string; svg?: string }, command: Command) => {
+      const { run } = await import('./commands/argon2.js');
+      await run(options, context(command));
+    });
+
+  program
+    .command('release')
+    .description('release chores')
+    .addHelpText('after', examples('secops release notes', 'secops release notes --from v0.1.0 --version 0.2.0'))
+    .command('notes')
+    .description('a changelog section from the conventional commits since the last tag (breaking changes first)')
+    .option('--from <ref>', 'start after this tag or commit (default: the latest tag, else the first commit)')
+    .option('--to <ref>', 'end at this ref', 'HEAD')
+    .option('--version <version>', 'the heading (default: package.json version)')
+    .addHelpText('after', examples('secops release notes', 'secops release notes --from v0.1.0 --to HEAD --version 0.2.0 >> CHANGELOG.md'))
+    .action(async (options: { from?: string; to: string; version?: string }, command: Command) => {
+      const { run } = await import('./commands/release.js');
+      await run(options, context(command));
+    });
+
+  // secops backup — see cli/src/commands/backup.ts
+  const backupAction = (build: (options: Record<string, unknown>) => object) =>
+    async (options: Record<string, unknown>, command: Command) => {
+      const { run } = await import('./commands/backup.js');
+      await run(build(options) as Parameters<typeof run>[0], context(command));
+    };
+  const backup = program
+    .command('backup')
+    .description('consistent pg_dump backups with a verified manifest; restores, retention, restore drills')
+    .addHelpText(
+      'after',
+      examples('secops backup create --jobs 4', 'secops backup list', 'secops backup drill --max-age 26h', 'secops backup prune --keep-daily 7 --keep-weekly 4'),
+    );
+  backup
+    .command('create')
+    .description('pg_dump -Fd -j from one snapshot, with row counts and checksums in manifest.json')
+    .option('--dir <dir>', 'parent directory of backups (default: BACKUP_DIR, else ./backups)')
+    .option('--jobs <n>', 'parallel pg_dump workers', '2')
+    .option('--encrypt-key-file <file>', 'AES-256-GCM key (32 bytes) to encrypt the dump with (default: BACKUP_ENCRYPT_KEY_FILE)')
+    .option('--checksum <algorithm>', 'row checksum: sum64 (fast, order-free) or ordered (md5 in primary-key order)', 'sum64')
+    .addHelpText('after', examples('secops backup create', 'BACKUP_DIR=/var/backups/rampart secops backup create --jobs 4 --encrypt-key-file /run/secrets/backup-key'))
+    .action(backupAction((o) => ({ action: 'create', dir: o.dir, jobs: Number(o.jobs), checksum: o.checksum, encryptKeyFile: o.encryptKeyFile })));
+  backup
+    .command('list')
+    .description('backups, newest first: age, size, rows, encryption')
+    .option('--dir <dir>', 'parent directory of backups (default: BACKUP_DIR, else ./backups)')
+    .addHelpText('after', examples('secops backup list', 'secops backup list --json | jq ".backups[0]"'))
+    .action(backupAction((o) => ({ action: 'list', dir: o.dir })));
+  backup
+    .command('prune')
+    .description('grandfather-father-son retention: keep the newest backup of each recent day and ISO week')
+    .option('--dir <dir>', 'parent directory of backups (default: BACKUP_DIR, else ./backups)')
+    .option('--keep-daily <n>', 'days (that have backups) to keep the newest backup of', '7')
+    .option('--keep-weekly <n>', 'ISO weeks (that have backups) to keep the newest backup of', '4')
+    .option('--dry-run', 'list what would be deleted, delete nothing')
+    .addHelpText('after', examples('secops backup prune --dry-run', 'secops backup prune --keep-daily 7 --keep-weekly 4'))
+    .action(
+      backupAction((o) => ({ action: 'prune', dir: o.dir, keepDaily: Number(o.keepDaily), keepWeekly: Number(o.keepWeekly), dryRun: o.dryRun === true })),
+    );
+  backup
+    .command('restore')
+    .description('pg_restore -j a backup into an EMPTY database, then verify it against the manifest')
+    .requiredOption('--from <dir>', 'the backup directory (holding manifest.json)')
+    .requiredOption('--to <url>', 'the target database; never the configured DATABASE_URL (prefer a URL without password + PGPASSFILE)')
+    .option('--force', 'restore into a non-empty database (drops and recreates the backup’s objects)')
+    .option('--jobs <n>', 'parallel pg_restore workers', '2')
+    .option('--no-owner', 'skip ownership and GRANTs (the target server lacks the source’s roles)')
+    .option('--encrypt-key-file <file>', 'key of an encrypted backup (default: BACKUP_ENCRYPT_KEY_FILE)')
+    .addHelpText('after', examples('secops backup restore --from backups/20261127T221500Z --to postgres://restore@db2/rampart_restored'))
+    .action(
+      backupAction((o) => ({
+        action: 'restore',
+        from: o.from,
+        to: o.to,
+        force: o.force === true,
+        jobs: Number(o.jobs),
+        noOwner: o.owner === false,
+        encryptKeyFile: o.encryptKeyFile,
+      })),
+    );
+  backup
+    .command('drill')
+    .description('restore a backup into a scratch database, verify every table, measure RTO/RPO, drop it')
+    .option('--from <dir>', 'the backup to drill (default: the newest under --dir)')
+    .option('--dir <dir>', 'parent directory of backups (default: BACKUP_DIR, else ./backups)')
+    .option('--create', 'take a backup first, then drill it')
+    .option('--checksum <algorithm>', 'with --create: sum64 or ordered (see backup create)', 'sum64')
+    .option('--max-age <duration>', 'fail when the backup is older than this (RPO budget)', '26h')
+    .option('--report <file>', 'where to write the JSON report (default: <backup>/drill-<timestamp>.json)')
+    .option('--jobs <n>', 'parallel pg_restore workers and verification connections', '2')
+    .option('--encrypt-key-file <file>', 'key of an encrypted backup (default: BACKUP_ENCRYPT_KEY_FILE)')
+    .addHelpText('after', examples('secops backup drill', 'secops backup drill --create --max-age 26h --json', 'secops backup drill --from backups/20261127T221500Z --report drill.json'))
+    .action(
+      backupAction((o) => ({
+        action: 'drill',
+        from: o.from,
+        dir: o.dir,
+        create: o.create === true,
+        checksum: o.checksum,
+        maxAge: o.maxAge,
+        report: o.report,
+        jobs: Number(o.jobs),
+        encryptKeyFile: o.encryptKeyFile,
+      })),
+    );
 
   return program;
 }

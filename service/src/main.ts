@@ -8,6 +8,7 @@ import { createLogger } from './platform/logger.js';
 import { migrateLatest } from './platform/migrations.js';
 import { installFaultHook } from './platform/fault-hook.js';
 import { createShutdown } from './platform/shutdown.js';
+import { stopTracing, tracingStarted } from './platform/tracing.js';
 
 /** Exit codes (sysexits.h): 0 clean stop, 1 start-up failure, 70 internal fault, 78 bad configuration. */
 export const EXIT = { ok: 0, startupFailed: 1, software: 70, config: 78 } as const;
@@ -42,6 +43,10 @@ async function main(): Promise<void> {
     'rampart starting',
   );
   for (const warning of warnings) logger.warn(`WARNING: ${warning}`);
+  if (config.otlpEndpoint && !tracingStarted()) {
+    // Tracing must start before the instrumented modules load: only the preload can do it.
+    logger.warn('OTEL_EXPORTER_OTLP_ENDPOINT is set, but tracing is off: start with the tracing preload (package.json "start")');
+  }
 
   const app = buildApp(deps);
   const server = createHttpServer(app);
@@ -53,7 +58,10 @@ async function main(): Promise<void> {
     auxiliaryServers: [metricsServer],
     delayMs: config.shutdown.delayMs,
     graceMs: config.shutdown.graceMs,
-    closeDependencies: () => deps.close(),
+    closeDependencies: async () => {
+      await deps.close();
+      await stopTracing(); // flushes the spans still batched, including those of the drain
+    },
     exit: (code) => process.exit(code),
   });
 

@@ -1,3 +1,4 @@
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { currentRequestContext } from './request-context.js';
 
@@ -49,6 +50,16 @@ export interface LoggerOptions {
   base?: Record<string, unknown>;
 }
 
+/**
+ * Adds the active span's trace_id and span_id, so a log line leads to its trace. With tracing off
+ * (platform/tracing.ts) there is no active span and this costs one lookup.
+ */
+function withTraceIds(fields: Record<string, string>): Record<string, string> {
+  const span = trace.getActiveSpan()?.spanContext();
+  if (!span || !isSpanContextValid(span)) return fields;
+  return { ...fields, trace_id: span.traceId, span_id: span.spanId };
+}
+
 /** The service's one logger. Every line carries the request id of the request being served, if any. */
 export function createLogger(options: LoggerOptions): Logger {
   const opts = {
@@ -59,10 +70,12 @@ export function createLogger(options: LoggerOptions): Logger {
     formatters: { level: (label: string) => ({ level: label }) },
     mixin() {
       const ctx = currentRequestContext();
-      if (!ctx) return {};
-      return ctx.userId
-        ? { request_id: ctx.requestId, user_id: ctx.userId, ip: ctx.ip }
-        : { request_id: ctx.requestId, ip: ctx.ip };
+      const fields: Record<string, string> = !ctx
+        ? {}
+        : ctx.userId
+          ? { request_id: ctx.requestId, user_id: ctx.userId, ip: ctx.ip }
+          : { request_id: ctx.requestId, ip: ctx.ip };
+      return withTraceIds(fields);
     },
   };
   if (options.destination) return pino(opts, options.destination);

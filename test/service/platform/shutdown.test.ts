@@ -88,7 +88,7 @@ describe('the service process on SIGTERM', () => {
       if (child.exitCode !== null) throw new Error(`service exited early: ${output}`);
       const line = output.split('\n').find((l) => l.includes('"msg":"listening"'));
       return line ? (JSON.parse(line).port as number) : undefined;
-    }, 20_000);
+    }, 60_000);
     const base = `http://127.0.0.1:${port}`;
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
 

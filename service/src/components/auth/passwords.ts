@@ -40,6 +40,8 @@ export interface PasswordHasher {
   /** true when the stored hash is weaker than the policy or not Argon2id v19. */
   needsRehash(hash: string): boolean;
   stats(): { running: number; queued: number; rejected: number };
+  /** The hash unknown-email logins are verified against (current policy, random salt and digest). */
+  readonly dummyHash: string;
 }
 
 export interface ParsedArgon2Hash {
@@ -215,5 +217,6 @@ export function createPasswordHasher(options: PasswordHasherOptions): PasswordHa
     },
 
     stats: () => limit.stats(),
+    dummyHash,
   };
 }

@@ -1,6 +1,13 @@
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { AppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
-import { type ModelObserver, type ModelProvider, ModelTimeoutError, ModelUnavailableError } from './models/provider.js';
+import {
+  type ChatTurn,
+  type ModelObserver,
+  type ModelProvider,
+  ModelTimeoutError,
+  ModelUnavailableError,
+} from './models/provider.js';
 import type { ChatRepo, ConversationRow, Keyset, MessageRow, MessageStatus } from './repo.js';
 import type { SseStream } from './sse.js';
 import type { StreamSlots } from './stream-slots.js';
@@ -34,6 +41,9 @@ export interface ChatServiceDeps {
   /** Messages of history sent to the model with each new one. */
   contextMessages?: number;
 }
+
+/** A no-op unless the tracing preload registered a tracer provider (platform/tracing.ts). */
+const tracer = trace.getTracer('rampart');
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -113,6 +123,22 @@ export function createChatService(deps: ChatServiceDeps) {
     const turns = (await repo.recentMessages(conversationId, contextMessages))
       .filter((m) => m.status === 'complete' || m.role === 'user')
       .map((m) => ({ role: m.role, content: m.content }));
+    return tracer.startActiveSpan('model.stream', { attributes: { 'model.provider': model.name } }, async (span) => {
+      const result = await streamModel(turns, signal, onText);
+      const outcome = result.outcome === 'error' && result.error instanceof ModelTimeoutError ? 'timeout' : result.outcome;
+      span.setAttribute('model.outcome', outcome);
+      if (result.outcome === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+      span.end();
+      return result;
+    });
+  }
+
+  /** The model call itself, timed for the metrics; traced as `model.stream` by `generate`. */
+  async function streamModel(
+    turns: ChatTurn[],
+    signal: AbortSignal,
+    onText: (text: string) => void,
+  ): Promise<{ text: string; outcome: 'ok' | 'aborted' | 'error'; error?: unknown }> {
     const started = performance.now();
     let text = '';
     let first = true;

@@ -32,11 +32,6 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; result: T |
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 const SALT = 'c2FsdHNhbHRzYWx0c2FsdA'; // 16 bytes
 const DIGEST = 'aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g'; // 32 bytes
 const phc = (head: string) => `${head}$${SALT}$${DIGEST}`;
@@ -103,15 +98,10 @@ describe('password hashing', () => {
     });
   });
 
-  it('refuses absurd parameters without computing: far faster than one real verify, and never queued', async () => {
+  it('refuses absurd parameters without computing: the hash never reaches the limiter', async () => {
     // maxQueue 0 and a busy slot: anything that reached the limiter would get a 503 instead.
     const passwords = hasher(OWASP, { maxConcurrent: 1, maxQueue: 0 });
     const real = await passwords.hash('pw');
-    const realVerify = median([
-      (await timed(() => passwords.verify(real, 'pw'))).ms,
-      (await timed(() => passwords.verify(real, 'pw'))).ms,
-      (await timed(() => passwords.verify(real, 'pw'))).ms,
-    ]);
 
     const busy = passwords.verify(real, 'pw');
     for (const head of [
@@ -121,7 +111,6 @@ describe('password hashing', () => {
     ]) {
       const refused = await timed(() => passwords.verify(phc(head), 'pw'));
       assert.ok(isUnsupported('parameters')(refused.error), `${head}: ${String(refused.error)}`);
-      assert.ok(refused.ms < realVerify / 2, `${head}: refused in ${refused.ms} ms, a real verify takes ${realVerify} ms`);
     }
     assert.equal(await busy, true);
     assert.deepEqual(passwords.stats(), { running: 0, queued: 0, rejected: 0 });
@@ -178,19 +167,17 @@ describe('password hashing', () => {
   });
 
   it('verifyDummy returns false at the cost of one real verify at the current policy', async () => {
+    // Equal cost is a property of the dummy hash itself (no timing assertion: timings drift on busy
+    // machines): a well-formed Argon2id hash at exactly the policy's parameters, salt and hash sizes.
     const passwords = hasher(OWASP);
-    const real = await passwords.hash('pw');
-    await passwords.verifyDummy('warm-up');
-    const realMs: number[] = [];
-    const dummyMs: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      realMs.push((await timed(() => passwords.verify(real, 'wrong'))).ms);
-      const dummy = await timed(() => passwords.verifyDummy('pw'));
-      assert.equal(dummy.result, false);
-      dummyMs.push(dummy.ms);
-    }
-    const ratio = median(dummyMs) / median(realMs);
-    assert.ok(ratio > 0.5 && ratio < 2, `dummy ${median(dummyMs)} ms vs real ${median(realMs)} ms`);
+    const parsed = parseArgon2Hash(passwords.dummyHash);
+    assert.ok(parsed);
+    assert.equal(parsed.algorithm, 'argon2id');
+    assert.deepEqual([parsed.memoryKiB, parsed.timeCost, parsed.parallelism], [OWASP.memoryKiB, OWASP.timeCost, OWASP.parallelism]);
+    assert.deepEqual([parsed.saltBytes, parsed.hashBytes], [16, 32]);
+    assert.equal(passwords.needsRehash(passwords.dummyHash), false);
+    assert.equal(await passwords.verifyDummy('pw'), false);
+    assert.equal(await passwords.verify(passwords.dummyHash, 'pw'), false);
   });
 
   it('answers 503 with Retry-After when more operations wait than maxQueue', async () => {

@@ -1,0 +1,235 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { CliContext } from '../lib/context.js';
+import { CheckFailedError, CliError, UsageError } from '../lib/errors.js';
+import { createReporter, type Reporter } from '../lib/output.js';
+import {
+  type Advisory,
+  advisoriesFromOsv,
+  isNpmAuditReport,
+  type OsvRecord,
+  osvFromNpmAudit,
+  parseOsvFile,
+} from '../lib/supply-chain/advisories.js';
+import { type AuditOutcome, evaluateAudit } from '../lib/supply-chain/audit-gate.js';
+import { runFile } from '../lib/supply-chain/exec.js';
+import { readJsonFile, writeJsonFile } from '../lib/supply-chain/files.js';
+import { type IgnoreEntry, parseIgnoreFile } from '../lib/supply-chain/ignores.js';
+import { type InstalledPackage, readProductionTree } from '../lib/supply-chain/installed.js';
+import { validateLicensePolicy } from '../lib/supply-chain/licenses.js';
+import { isSeverity, type Severity } from '../lib/supply-chain/severity.js';
+
+/** `secops audit`: the release gate over the installed production dependencies. */
+export interface AuditOptions {
+  advisories?: string;
+  level?: string;
+  ignoreFile?: string;
+  licenses?: string;
+  report?: string;
+  /** Skip the npm advisory service and use only the advisory file. */
+  offline?: boolean;
+  /** Project root (package.json, node_modules); default: the working directory. */
+  cwd?: string;
+  /** YYYY-MM-DD; default today (UTC). Injected by tests. */
+  today?: string;
+  /** Replaces `npm ls` (tests). */
+  readPackages?: (cwd: string) => Promise<InstalledPackage[]>;
+}
+
+export const AUDIT_DEFAULTS = Object.freeze({
+  advisories: '.secops/advisories.osv.json',
+  ignoreFile: '.secops/audit-ignore.json',
+  licenses: '.secops/licenses.json',
+  level: 'high' as Severity,
+});
+
+export interface AdvisorySources {
+  npmAudit: { used: boolean; note: string };
+  advisoryFile: { path: string; records: number } | null;
+}
+
+export type AuditReport = AuditOutcome & { sources: AdvisorySources; ignoreFileProblems: string[] };
+
+export async function run(options: AuditOptions, ctx: CliContext): Promise<AuditReport> {
+  const out = createReporter(ctx);
+  const cwd = options.cwd ?? process.cwd();
+  const level = options.level ?? AUDIT_DEFAULTS.level;
+  if (!isSeverity(level)) throw new UsageError(`--level must be one of low, moderate, high, critical (got ${level})`);
+  const today = options.today ?? new Date().toISOString().slice(0, 10);
+
+  const { policy, problems: policyProblems } = validateLicensePolicy(
+    readJsonFile(resolve(cwd, options.licenses ?? AUDIT_DEFAULTS.licenses), 'licence policy'),
+  );
+  if (!policy) throw new CliError(`invalid licence policy:\n${policyProblems.map((p) => `  - ${p}`).join('\n')}`);
+  const { ignores, problems: ignoreFileProblems } = loadIgnores(
+    resolve(cwd, options.ignoreFile ?? AUDIT_DEFAULTS.ignoreFile),
+    options.ignoreFile !== undefined,
+  );
+
+  const packages = await out.step('Reading the installed production dependencies', () =>
+    (options.readPackages ?? readProductionTree)(cwd),
+  );
+  const { advisories, sources } = await out.step('Collecting advisories', () => collectAdvisories(options, cwd));
+  if (!sources.npmAudit.used) out.warn(sources.npmAudit.note);
+
+  const outcome = evaluateAudit({ packages, advisories, ignores, policy, level, today });
+  for (const p of ignoreFileProblems) outcome.failures.push(`ignore file: ${p}`);
+  const report: AuditReport = { ...outcome, ok: outcome.failures.length === 0, sources, ignoreFileProblems };
+
+  if (options.report) writeJsonFile(resolve(cwd, options.report), report);
+  // A failed gate still prints its report: the document is the result CI archives.
+  out.json(report);
+  printHuman(report, out);
+  if (!report.ok) throw new CheckFailedError(`audit failed: ${report.failures.length} problem(s)`);
+  return report;
+}
+
+function loadIgnores(path: string, explicit: boolean): { ignores: IgnoreEntry[]; problems: string[] } {
+  if (!explicit && !existsSync(path)) return { ignores: [], problems: [] };
+  const { entries, problems } = parseIgnoreFile(readJsonFile(path, 'ignore file'));
+  return { ignores: entries, problems };
+}
+
+async function collectAdvisories(
+  options: AuditOptions,
+  cwd: string,
+): Promise<{ advisories: Advisory[]; sources: AdvisorySources }> {
+  const filePath = resolve(cwd, options.advisories ?? AUDIT_DEFAULTS.advisories);
+  let records: OsvRecord[] = [];
+  let advisoryFile: AdvisorySources['advisoryFile'] = null;
+  if (options.advisories !== undefined || existsSync(filePath)) {
+    const parsed = parseOsvFile(readJsonFile(filePath, 'advisory file'));
+    if (parsed.problems.length > 0)
+      throw new CliError(`invalid advisory file ${filePath}:\n  - ${parsed.problems.join('\n  - ')}`);
+    records = parsed.records;
+    advisoryFile = { path: filePath, records: records.length };
+  }
+  const fromFile = advisoriesFromOsv(records, 'advisory-file');
+  if (options.offline) {
+    return {
+      advisories: fromFile,
+      sources: { npmAudit: { used: false, note: 'npm audit skipped (--offline); using the advisory file only' }, advisoryFile },
+    };
+  }
+  const live = await npmAuditRecords(cwd);
+  if (!live.records) {
+    const note = `npm audit unavailable (${live.reason}); using the offline advisory file only${advisoryFile ? ` (${advisoryFile.records} records)` : ' — none found, so no advisories were checked'}. Refresh it with \`npm run audit:update\` on a machine that reaches the advisory service.`;
+    return { advisories: fromFile, sources: { npmAudit: { used: false, note }, advisoryFile } };
+  }
+  return {
+    advisories: [...fromFile, ...advisoriesFromOsv(live.records, 'npm-audit')],
+    sources: { npmAudit: { used: true, note: `npm audit answered: ${live.records.length} advisories` }, advisoryFile },
+  };
+}
+
+/** `npm audit --json --omit=dev` with a short timeout; its exit code is 1 whenever it finds something. */
+export async function npmAuditRecords(cwd: string): Promise<{ records?: OsvRecord[]; reason: string }> {
+  const result = await runFile('npm', ['audit', '--json', '--omit=dev', '--fetch-timeout=10000', '--fetch-retries=0'], {
+    cwd,
+    timeoutMs: 20_000,
+  });
+  if (result.spawnError) return { reason: `cannot run npm: ${result.spawnError.message}` };
+  if (result.timedOut) return { reason: 'timed out after 20 s' };
+  let document: unknown;
+  try {
+    document = JSON.parse(result.stdout);
+  } catch {
+    return { reason: `npm audit printed no JSON (exit ${result.code})` };
+  }
+  if (isNpmAuditReport(document)) return { records: osvFromNpmAudit(document), reason: '' };
+  const d = document as { statusCode?: number; message?: string; error?: { summary?: string } };
+  return {
+    reason: d.statusCode
+      ? `HTTP ${d.statusCode} from the advisory endpoint`
+      : (d.message ?? d.error?.summary ?? 'unexpected answer'),
+  };
+}
+
+function printHuman(report: AuditReport, out: Reporter): void {
+  out.line(
+    `Checked ${report.packagesChecked} production packages against ${describeSources(report.sources)} (level: ${report.level})`,
+  );
+  if (report.vulnerabilities.length > 0) {
+    out.line('');
+    out.line(
+      table(
+        ['severity', 'package', 'advisory', 'status', 'summary'],
+        report.vulnerabilities.map((v) => [
+          v.severity,
+          `${v.package}@${v.version}`,
+          v.id,
+          v.ignored ? `ignored until ${v.ignored.expires}` : v.blocking ? 'BLOCKING' : 'below level',
+          v.summary.length > 60 ? `${v.summary.slice(0, 59)}…` : v.summary,
+        ]),
+      ),
+    );
+  } else out.line('No known advisory affects an installed production package.');
+  for (const e of report.licenses.exceptionsUsed) out.line(`licence exception: ${e.package} (${e.license}) — ${e.reason}`);
+  for (const e of report.ignores.unused) out.warn(`ignore entry ${e.id} matched nothing; remove it if it is no longer needed`);
+  if (report.ok) out.success(`Audit passed: no advisory at or above ${report.level}, every licence allowed, no banned package`);
+  else {
+    out.line('');
+    out.line(`Audit FAILED (${report.failures.length}):`);
+    for (const f of report.failures) out.line(`  ✖ ${f}`);
+  }
+}
+
+function describeSources(sources: AdvisorySources): string {
+  const parts: string[] = [];
+  if (sources.npmAudit.used) parts.push('npm audit');
+  if (sources.advisoryFile) parts.push(`${sources.advisoryFile.records} advisory file records`);
+  return parts.join(' + ') || 'no advisories';
+}
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [fmt(header), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)].join('\n');
+}
+
+/** `secops audit update-advisories`: refresh the committed offline advisory file. */
+export interface UpdateAdvisoriesOptions {
+  /** An `npm audit --json` report or an OSV dump (array, or `{ vulns: [...] }`); default: run npm audit. */
+  from?: string;
+  out?: string;
+  cwd?: string;
+}
+
+export async function updateAdvisories(
+  options: UpdateAdvisoriesOptions,
+  ctx: CliContext,
+): Promise<{ path: string; records: number; added: string[] }> {
+  const out = createReporter(ctx);
+  const cwd = options.cwd ?? process.cwd();
+  const target = resolve(cwd, options.out ?? AUDIT_DEFAULTS.advisories);
+  let incoming: OsvRecord[];
+  if (options.from) {
+    const document = readJsonFile(resolve(cwd, options.from), 'advisory input');
+    if (isNpmAuditReport(document)) incoming = osvFromNpmAudit(document);
+    else {
+      const parsed = parseOsvFile(document);
+      if (parsed.problems.length > 0) throw new CliError(`not an npm audit report or OSV dump: ${parsed.problems[0]}`);
+      incoming = parsed.records;
+    }
+  } else {
+    const live = await out.step('Asking npm audit', () => npmAuditRecords(cwd));
+    if (!live.records)
+      throw new CliError(`npm audit unavailable (${live.reason}); pass --from FILE with an npm audit or OSV export`);
+    incoming = live.records;
+  }
+  // Records curated by hand stay unless the new input carries the same id.
+  const existing = existsSync(target) ? parseOsvFile(readJsonFile(target, 'advisory file')).records : [];
+  const byId = new Map(existing.map((r) => [r.id, r]));
+  const added = incoming.filter((r) => !byId.has(r.id)).map((r) => r.id);
+  for (const r of incoming) byId.set(r.id, r);
+  const records = [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+  writeJsonFile(target, records);
+  const result = { path: target, records: records.length, added };
+  out.json(result);
+  out.success(`${target}: ${records.length} records (${added.length} new)`);
+  return result;
+}

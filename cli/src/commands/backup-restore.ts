@@ -1,0 +1,68 @@
+import { resolve } from 'node:path';
+import { readKeyFile } from '../lib/backup/encryption.js';
+import { readManifest } from '../lib/backup/manifest.js';
+import { databaseIdentity } from '../lib/backup/pg-tools.js';
+import { pgRestore, plainDump, publicTableCount } from '../lib/backup/restore.js';
+import { backupEnv } from '../lib/backup/settings.js';
+import { configuredUrl } from '../lib/backup/source.js';
+import { verifyAgainstManifest } from '../lib/backup/verify.js';
+import type { CliContext } from '../lib/context.js';
+import { CheckFailedError, CliError } from '../lib/errors.js';
+import { createReporter } from '../lib/output.js';
+import type { BackupOptions } from './backup.js';
+
+/**
+ * Restores a backup into the database `--to` names, then proves the copy equal to the manifest.
+ * It never connects to the configured (source) database, and refuses it as a target: restoring over
+ * production is a decision for a person with `psql`, not a flag.
+ */
+export async function runRestore(options: Extract<BackupOptions, { action: 'restore' }>, ctx: CliContext) {
+  const out = createReporter(ctx);
+  const dir = resolve(options.from);
+  let manifest: ReturnType<typeof readManifest>;
+  try {
+    manifest = readManifest(dir);
+  } catch (err) {
+    throw new CliError((err as Error).message, { code: 'backup_missing' });
+  }
+  const target = databaseIdentity(options.to);
+  const source = await configuredUrl(ctx);
+  if (source && databaseIdentity(source) === target) {
+    throw new CliError(`refusing to restore into ${target}: it is the configured DATABASE_URL (the live database)`, {
+      code: 'target_is_source',
+    });
+  }
+  out.line(`Restoring backup ${manifest.id} into PostgreSQL ${target}`);
+  const tables = await publicTableCount(options.to);
+  if (tables > 0 && !options.force) {
+    throw new CliError(`refusing to restore into ${target}: it is not empty (${tables} tables in schema public); pass --force to replace them`, {
+      code: 'target_not_empty',
+    });
+  }
+  if (tables > 0) out.warn(`${target} holds ${tables} tables: --force drops and recreates the backup's objects`);
+  const keyFile = options.encryptKeyFile ?? backupEnv(ctx.env).BACKUP_ENCRYPT_KEY_FILE;
+  const key = keyFile ? readKeyFile(keyFile) : undefined;
+  const started = performance.now();
+  const dump = await out.step(manifest.encryption ? 'Decrypting the dump' : 'Opening the dump', () =>
+    plainDump({ dir, manifest }, key, options.jobs),
+  );
+  try {
+    await out.step(`Restoring (pg_restore -j${options.jobs})`, () =>
+      pgRestore(dump.dir, { targetUrl: options.to, jobs: options.jobs, clean: tables > 0, noOwner: options.noOwner, env: ctx.env }),
+    );
+  } finally {
+    dump.dispose();
+  }
+  const verification = await out.step('Verifying row counts and checksums', () =>
+    verifyAgainstManifest(options.to, manifest, { jobs: options.jobs, exact: false }),
+  );
+  const seconds = Math.round((performance.now() - started) / 100) / 10;
+  if (verification.failures.length > 0) {
+    throw new CheckFailedError(`restore of ${manifest.id} does not match its backup:\n${verification.failures.map((f) => `  - ${f}`).join('\n')}`);
+  }
+  const rows = verification.tables.reduce((n, t) => n + (t.rows ?? 0), 0);
+  const result = { id: manifest.id, target, seconds, tables: verification.tables, rows, migrationHead: verification.migrationHead.actual };
+  out.json(result);
+  out.success(`restored ${manifest.id} into ${target} in ${seconds}s: ${verification.tables.length} tables, ${rows} rows verified`);
+  return result;
+}

@@ -1,0 +1,66 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, readFileSync, rmSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { CliError } from '../errors.js';
+
+/**
+ * Encryption at rest: AES-256-GCM, one random 12-byte IV per file (never reused under a key), the
+ * file's name bound in as additional authenticated data so files cannot be swapped, and the 16-byte
+ * authentication tag kept in the manifest. Decryption fails — and its output is deleted — unless
+ * every byte is authentic, so a restore never reads tampered plaintext.
+ */
+
+export const ALGORITHM = 'aes-256-gcm';
+
+/** The key file holds 32 raw bytes, or them as 64 hex digits or base64 (a trailing newline is fine). */
+export function readKeyFile(path: string): Buffer {
+  let raw: Buffer;
+  try {
+    raw = readFileSync(path);
+  } catch (err) {
+    throw new CliError(`cannot read the encryption key file ${path}: ${(err as Error).message}`, { code: 'key_unreadable' });
+  }
+  if (raw.length === 32) return raw;
+  const text = raw.toString('utf8').trim();
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
+  const b64 = Buffer.from(text, 'base64');
+  if (b64.length === 32 && /^[A-Za-z0-9+/=_-]+$/.test(text)) return b64;
+  throw new CliError(`the encryption key file ${path} must hold exactly 32 bytes (raw, 64 hex digits or base64)`, {
+    code: 'key_invalid',
+  });
+}
+
+/** Names the key in the manifest without revealing it: restore checks it has the same key. */
+export function keyId(key: Buffer): string {
+  return createHash('sha256').update('rampart-backup-key-id\0').update(key).digest('hex').slice(0, 16);
+}
+
+export interface Sealed {
+  iv: string;
+  tag: string;
+}
+
+/** Streams `from` into `to` encrypted; `name` is the file's name in the dump (its AAD). */
+export async function encryptFile(key: Buffer, from: string, to: string, name: string): Promise<Sealed> {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv(ALGORITHM, key, iv);
+  cipher.setAAD(Buffer.from(name));
+  await pipeline(createReadStream(from), cipher, createWriteStream(to, { mode: 0o600 }));
+  return { iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64') };
+}
+
+/** Streams `from` into `to` decrypted; throws (leaving no `to`) when the file is not authentic. */
+export async function decryptFile(key: Buffer, from: string, to: string, name: string, sealed: Sealed): Promise<void> {
+  const decipher = createDecipheriv(ALGORITHM, key, Buffer.from(sealed.iv, 'base64'));
+  decipher.setAAD(Buffer.from(name));
+  decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
+  try {
+    await pipeline(createReadStream(from), decipher, createWriteStream(to, { mode: 0o600 }));
+  } catch (err) {
+    rmSync(to, { force: true });
+    throw new CliError(`${name}: decryption failed — the file was altered or the key is wrong (${(err as Error).message})`, {
+      code: 'decrypt_failed',
+      cause: err,
+    });
+  }
+}

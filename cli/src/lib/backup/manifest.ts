@@ -1,0 +1,99 @@
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * `manifest.json`, written next to the dump as the last step of `backup create`: a backup directory
+ * without a valid manifest is not a backup (list, prune and drill ignore it). It records what the
+ * database held at the snapshot, so a restore can be proved equal to the source.
+ */
+
+export const MANIFEST_FILE = 'manifest.json';
+export const DUMP_DIR = 'dump';
+export const MANIFEST_FORMAT = 1;
+
+const tableSchema = z.object({
+  name: z.string(),
+  rows: z.number().int().nonnegative(),
+  /** See table-stats.ts: `checksumAlgorithm` says how it was computed. */
+  checksum: z.string(),
+  orderBy: z.array(z.string()),
+  bytes: z.number().int().nonnegative(),
+});
+
+const fileSchema = z.object({
+  /** Path inside the dump directory, as written on disk (`3456.dat.gz.enc` when encrypted). */
+  path: z.string(),
+  bytes: z.number().int().nonnegative(),
+  /** AES-256-GCM: base64 IV (12 bytes) and authentication tag (16 bytes). */
+  iv: z.string().optional(),
+  tag: z.string().optional(),
+});
+
+export const manifestSchema = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  id: z.string().regex(/^\d{8}T\d{6}Z(-\d+)?$/),
+  /** When the snapshot was taken: the recovery point. */
+  createdAt: z.iso.datetime(),
+  source: z.object({ host: z.string(), port: z.number().int(), database: z.string() }),
+  serverVersion: z.string(),
+  pgDumpVersion: z.string(),
+  snapshot: z.string(),
+  jobs: z.number().int().positive(),
+  migrationHead: z.string().nullable(),
+  checksumAlgorithm: z.enum(['sum64', 'ordered']),
+  databaseBytes: z.number().int().nonnegative(),
+  dumpBytes: z.number().int().nonnegative(),
+  timings: z.object({ dumpMs: z.number(), statsMs: z.number(), encryptMs: z.number(), totalMs: z.number() }),
+  encryption: z
+    .object({ algorithm: z.literal('aes-256-gcm'), keyId: z.string() })
+    .nullable(),
+  tables: z.array(tableSchema),
+  files: z.array(fileSchema),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type TableStats = z.infer<typeof tableSchema>;
+export type DumpFile = z.infer<typeof fileSchema>;
+
+/** A backup found on disk. */
+export interface StoredBackup {
+  dir: string;
+  manifest: Manifest;
+}
+
+export function writeManifest(dir: string, manifest: Manifest): void {
+  const partial = join(dir, `${MANIFEST_FILE}.partial`);
+  writeFileSync(partial, `${JSON.stringify(manifest, null, 2)}\n`);
+  renameSync(partial, join(dir, MANIFEST_FILE));
+}
+
+/** The manifest of a backup directory, or an error saying why it is not a valid backup. */
+export function readManifest(dir: string): Manifest {
+  const file = join(dir, MANIFEST_FILE);
+  if (!existsSync(file)) throw new Error(`${dir} holds no ${MANIFEST_FILE}: not a backup, or an unfinished one`);
+  const parsed = manifestSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  if (!parsed.success) throw new Error(`${file} is not a valid backup manifest: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+/** Every valid backup directly under `root`, newest first; anything else there is left alone. */
+export function listBackups(root: string): StoredBackup[] {
+  if (!existsSync(root)) return [];
+  const found: StoredBackup[] = [];
+  for (const entry of readdirSync(root, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const dir = join(root, entry.name);
+    try {
+      found.push({ dir, manifest: readManifest(dir) });
+    } catch {
+      // not a backup (or an unfinished one)
+    }
+  }
+  return found.sort((a, b) => b.manifest.createdAt.localeCompare(a.manifest.createdAt) || b.manifest.id.localeCompare(a.manifest.id));
+}
+
+/** 2026-11-27T22:15:00.123Z → 20261127T221500Z */
+export function backupId(at: Date): string {
+  return at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}

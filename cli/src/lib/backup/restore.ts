@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { CliError } from '../errors.js';
+import { decryptFile, keyId } from './encryption.js';
+import { forEachLimit } from './limit.js';
+import { DUMP_DIR, type Manifest, type StoredBackup } from './manifest.js';
+import { libpqEnv, requireTool, runTool } from './pg-tools.js';
+
+/**
+ * The pieces shared by `backup restore` and `backup drill`: a plaintext view of the dump (decrypted
+ * into a private temporary directory when the backup is encrypted) and pg_restore into a database.
+ */
+
+export interface PlainDump {
+  dir: string;
+  /** Removes the decrypted copy, if one was made. */
+  dispose(): void;
+}
+
+export async function plainDump(backup: StoredBackup, key: Buffer | undefined, jobs: number): Promise<PlainDump> {
+  const dumpDir = join(backup.dir, DUMP_DIR);
+  const { encryption, files } = backup.manifest;
+  if (!encryption) return { dir: dumpDir, dispose: () => undefined };
+  if (!key) {
+    throw new CliError(`backup ${backup.manifest.id} is encrypted: pass --encrypt-key-file (or set BACKUP_ENCRYPT_KEY_FILE)`, {
+      code: 'key_required',
+    });
+  }
+  if (keyId(key) !== encryption.keyId) {
+    throw new CliError(`backup ${backup.manifest.id} was encrypted with another key (key id ${encryption.keyId})`, {
+      code: 'key_mismatch',
+    });
+  }
+  // Next to the backup rather than in /tmp: same filesystem, same access rights, same free space.
+  const tmp = mkdtempSync(join(backup.dir, '.decrypted-'));
+  const dispose = () => rmSync(tmp, { recursive: true, force: true });
+  try {
+    await forEachLimit(files, Math.max(1, jobs), async (file) => {
+      if (!file.iv || !file.tag || !file.path.endsWith('.enc')) throw new CliError(`${file.path}: no IV/tag in the manifest`);
+      const name = file.path.slice(0, -'.enc'.length);
+      await decryptFile(key, join(dumpDir, file.path), join(tmp, name), name, { iv: file.iv, tag: file.tag });
+    });
+  } catch (err) {
+    dispose();
+    throw err;
+  }
+  return { dir: tmp, dispose };
+}
+
+export interface RestoreOptions {
+  targetUrl: string;
+  jobs: number;
+  /** `--clean --if-exists`: drop the objects of the dump before recreating them. */
+  clean?: boolean;
+  /** Skip ownership and GRANTs (a scratch copy on a server without the source's roles). */
+  noOwner?: boolean;
+  env: Readonly<Record<string, string | undefined>>;
+  signal?: AbortSignal;
+}
+
+export async function pgRestore(dumpDir: string, options: RestoreOptions): Promise<void> {
+  const pgRestoreTool = requireTool('pg_restore', options.env);
+  const database = libpqEnv(options.targetUrl).PGDATABASE;
+  if (!database) throw new CliError('the restore target URL names no database');
+  const args = ['--no-password', '--exit-on-error', `--jobs=${options.jobs}`, `--dbname=${database}`];
+  if (options.clean) args.push('--clean', '--if-exists');
+  if (options.noOwner) args.push('--no-owner', '--no-privileges');
+  args.push(dumpDir);
+  await runTool(pgRestoreTool, args, { env: options.env, connection: options.targetUrl, signal: options.signal });
+}
+
+/** Tables in the target's public schema: a restore refuses a database that already holds any. */
+export async function publicTableCount(url: string): Promise<number> {
+  return withClient(url, async (client) => {
+    const { rows } = await client.query<{ n: string }>(
+      "select count(*) as n from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind in ('r', 'p')",
+    );
+    return Number(rows[0]?.n ?? 0);
+  });
+}
+
+export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, application_name: 'secops-backup' });
+  client.on('error', () => undefined); // a terminated scratch connection surfaces on the query instead
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export function describeBackup(manifest: Manifest): string {
+  return `${manifest.id} (${manifest.source.host}:${manifest.source.port}/${manifest.source.database})`;
+}

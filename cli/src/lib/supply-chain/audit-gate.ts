@@ -1,0 +1,119 @@
+import { type Advisory, isAffected } from './advisories.js';
+import { type IgnoreEntry, isExpired } from './ignores.js';
+import type { InstalledPackage } from './installed.js';
+import { checkLicense, declaredLicense, type LicensePolicy } from './licenses.js';
+import { type AdvisorySeverity, type Severity, severityRank } from './severity.js';
+
+/** Everything the gate decides on; gathering it (files, npm) is the command's job. */
+export interface AuditInputs {
+  packages: readonly InstalledPackage[];
+  advisories: readonly Advisory[];
+  ignores: readonly IgnoreEntry[];
+  policy: LicensePolicy;
+  level: Severity;
+  /** YYYY-MM-DD; injected so expiry is testable. */
+  today: string;
+}
+
+export interface Finding {
+  id: string;
+  package: string;
+  version: string;
+  severity: AdvisorySeverity;
+  summary: string;
+  url?: string;
+  /** At or above --level and not ignored. */
+  blocking: boolean;
+  ignored?: { reason: string; expires: string };
+}
+
+export interface LicenseFinding {
+  package: string;
+  version: string;
+  license: string | null;
+  problem: 'missing' | 'unparsable' | 'not-allowed';
+}
+
+export interface AuditOutcome {
+  ok: boolean;
+  level: Severity;
+  today: string;
+  packagesChecked: number;
+  vulnerabilities: Finding[];
+  licenses: { violations: LicenseFinding[]; exceptionsUsed: { package: string; license: string; reason: string }[] };
+  banned: { package: string; version: string; reason: string }[];
+  ignores: { expired: IgnoreEntry[]; unused: IgnoreEntry[] };
+  /** One line per reason the gate failed. */
+  failures: string[];
+}
+
+export function evaluateAudit(input: AuditInputs): AuditOutcome {
+  const vulnerabilities: Finding[] = [];
+  const usedIgnores = new Set<IgnoreEntry>();
+  const expired = input.ignores.filter((e) => isExpired(e, input.today));
+  const byName = new Map<string, InstalledPackage[]>();
+  for (const p of input.packages) byName.set(p.name, [...(byName.get(p.name) ?? []), p]);
+
+  const seen = new Set<string>();
+  for (const advisory of input.advisories) {
+    for (const pkg of byName.get(advisory.package) ?? []) {
+      const key = `${advisory.id}|${pkg.name}@${pkg.version}`;
+      if (seen.has(key) || !isAffected(advisory, pkg.version)) continue;
+      seen.add(key);
+      const ignore = input.ignores.find(
+        (e) =>
+          (e.id === advisory.id || advisory.aliases.includes(e.id)) &&
+          (e.package === undefined || e.package === pkg.name) &&
+          !isExpired(e, input.today),
+      );
+      if (ignore) usedIgnores.add(ignore);
+      vulnerabilities.push({
+        id: advisory.id,
+        package: pkg.name,
+        version: pkg.version,
+        severity: advisory.severity,
+        summary: advisory.summary,
+        ...(advisory.url ? { url: advisory.url } : {}),
+        blocking: !ignore && severityRank(advisory.severity) >= severityRank(input.level),
+        ...(ignore ? { ignored: { reason: ignore.reason, expires: ignore.expires } } : {}),
+      });
+    }
+  }
+  vulnerabilities.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.package.localeCompare(b.package));
+
+  const violations: LicenseFinding[] = [];
+  const exceptionsUsed: AuditOutcome['licenses']['exceptionsUsed'] = [];
+  for (const pkg of input.packages) {
+    const verdict = checkLicense(pkg, input.policy);
+    if (verdict.ok && verdict.via === 'exception')
+      exceptionsUsed.push({ package: pkg.name, license: verdict.license, reason: verdict.reason ?? '' });
+    if (!verdict.ok)
+      violations.push({ package: pkg.name, version: pkg.version, license: declaredLicense(pkg), problem: verdict.problem });
+  }
+
+  const banned = input.policy.banned.flatMap((b) =>
+    (byName.get(b.package) ?? []).map((p) => ({ package: p.name, version: p.version, reason: b.reason })),
+  );
+
+  const failures: string[] = [];
+  for (const f of vulnerabilities.filter((v) => v.blocking))
+    failures.push(`${f.id} (${f.severity}) in ${f.package}@${f.version}: ${f.summary}`);
+  for (const e of expired) failures.push(`ignore entry ${e.id} expired on ${e.expires}: re-assess it, then renew or remove it`);
+  for (const v of violations)
+    failures.push(
+      `licence of ${v.package}@${v.version} is ${v.problem === 'missing' ? 'not declared' : `${v.problem}: ${v.license}`}`,
+    );
+  for (const b of banned) failures.push(`banned package ${b.package}@${b.version}: ${b.reason}`);
+
+  return {
+    ok: failures.length === 0,
+    level: input.level,
+    today: input.today,
+    packagesChecked: input.packages.length,
+    vulnerabilities,
+    licenses: { violations, exceptionsUsed },
+    banned,
+    ignores: { expired, unused: input.ignores.filter((e) => !usedIgnores.has(e) && !expired.includes(e)) },
+    failures,
+  };
+}

@@ -1,0 +1,315 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { type AuditOptions, run } from '../../cli/src/commands/audit.js';
+import { createContext } from '../../cli/src/lib/context.js';
+import { CheckFailedError } from '../../cli/src/lib/errors.js';
+import { main } from '../../cli/src/main.js';
+import { advisoriesFromOsv, isAffected, type OsvRecord, osvFromNpmAudit } from '../../cli/src/lib/supply-chain/advisories.js';
+import { type InstalledPackage, readProductionTree } from '../../cli/src/lib/supply-chain/installed.js';
+import { checkLicense, type LicensePolicy } from '../../cli/src/lib/supply-chain/licenses.js';
+import { cvss3BaseScore } from '../../cli/src/lib/supply-chain/severity.js';
+import { captureIo } from './capture.js';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const PERMISSIVE: LicensePolicy = {
+  allow: [
+    'MIT',
+    'ISC',
+    'Apache-2.0',
+    'BSD-2-Clause',
+    'BSD-3-Clause',
+    '0BSD',
+    'BlueOak-1.0.0',
+    'CC0-1.0',
+    'Unlicense',
+    'Python-2.0',
+  ],
+  exceptions: [],
+  banned: [],
+};
+
+function koaAdvisory(events: Record<string, string>[], severity = 'HIGH', id = 'GHSA-test-koa0-0001'): OsvRecord {
+  return {
+    id,
+    summary: 'fixture advisory against koa',
+    database_specific: { severity },
+    affected: [{ package: { ecosystem: 'npm', name: 'koa' }, ranges: [{ type: 'SEMVER', events }] }],
+  };
+}
+
+let packages: InstalledPackage[];
+let dir: string;
+
+/** Writes the fixture files and runs the gate offline against the real installed tree. */
+async function audit(
+  fixture: { advisories?: OsvRecord[]; policy?: LicensePolicy; ignore?: unknown[] },
+  extra: Partial<AuditOptions> = {},
+) {
+  const advisories = join(dir, `adv-${Math.random()}.json`);
+  const licenses = join(dir, `lic-${Math.random()}.json`);
+  const ignoreFile = join(dir, `ign-${Math.random()}.json`);
+  writeFileSync(advisories, JSON.stringify(fixture.advisories ?? []));
+  writeFileSync(licenses, JSON.stringify(fixture.policy ?? PERMISSIVE));
+  writeFileSync(ignoreFile, JSON.stringify(fixture.ignore ?? []));
+  const captured = captureIo();
+  const ctx = createContext(
+    captured.io,
+    { json: extra.report !== undefined, databaseUrl: undefined },
+    async () => {
+      throw new Error('the audit needs no database');
+    },
+  );
+  const options: AuditOptions = {
+    advisories,
+    licenses,
+    ignoreFile,
+    offline: true,
+    cwd: ROOT,
+    today: '2026-03-01',
+    readPackages: async () => packages,
+    ...extra,
+  };
+  try {
+    const report = await run(options, ctx);
+    return { ok: true as const, report, stdout: captured.stdout(), stderr: captured.stderr() };
+  } catch (err) {
+    assert.ok(err instanceof CheckFailedError, `expected a failed check, got ${String(err)}`);
+    return { ok: false as const, error: err, stdout: captured.stdout(), stderr: captured.stderr() };
+  }
+}
+
+describe('secops audit (the release gate)', () => {
+  before(async () => {
+    packages = await readProductionTree(ROOT);
+    dir = mkdtempSync(join(tmpdir(), 'secops-audit-'));
+  });
+
+  it('reads the installed production tree: koa 3.3.0 is there, dev tools are not', () => {
+    assert.ok(packages.some((p) => p.name === 'koa' && p.version === '3.3.0'));
+    assert.ok(
+      packages.some((p) => p.name === 'content-type'),
+      'transitive dependencies of deduped packages are included',
+    );
+    for (const dev of ['typescript', '@biomejs/biome', 'autocannon', '@cyclonedx/cyclonedx-npm'])
+      assert.ok(!packages.some((p) => p.name === dev), `${dev} is a dev dependency`);
+  });
+
+  it('fails (exit 1) on an advisory whose range contains the installed koa 3.3.0', async () => {
+    const r = await audit({ advisories: [koaAdvisory([{ introduced: '3.0.0' }, { fixed: '3.3.1' }])] });
+    assert.equal(r.ok, false);
+    assert.match(r.stdout, /GHSA-test-koa0-0001/);
+    assert.match(r.stdout, /BLOCKING/);
+  });
+
+  it('passes when the installed version is outside the range', async () => {
+    const r = await audit({ advisories: [koaAdvisory([{ introduced: '0' }, { fixed: '3.3.0' }])] });
+    assert.equal(r.ok, true);
+    assert.equal(r.ok && r.report.vulnerabilities.length, 0);
+  });
+
+  it('lists an advisory below --level without failing, and fails when --level is lowered', async () => {
+    const advisories = [koaAdvisory([{ introduced: '0' }], 'MODERATE')];
+    const passing = await audit({ advisories });
+    assert.equal(passing.ok, true);
+    assert.equal(passing.ok && passing.report.vulnerabilities[0]?.blocking, false);
+    assert.equal((await audit({ advisories }, { level: 'moderate' })).ok, false);
+  });
+
+  it('an advisory with no severity fails closed', async () => {
+    const unrated: OsvRecord = { ...koaAdvisory([{ introduced: '0' }]), database_specific: {} };
+    assert.equal((await audit({ advisories: [unrated] }, { level: 'critical' })).ok, false);
+  });
+
+  it('honours an ignore entry until it expires, then fails naming it', async () => {
+    const advisories = [koaAdvisory([{ introduced: '0' }])];
+    const ignore = [
+      { id: 'GHSA-test-koa0-0001', package: 'koa', reason: 'no redirect route uses ctx.back', expires: '2026-06-30' },
+    ];
+    const within = await audit({ advisories, ignore }, { today: '2026-06-30' });
+    assert.equal(within.ok, true);
+    assert.deepEqual(within.ok && within.report.vulnerabilities[0]?.ignored, {
+      reason: 'no redirect route uses ctx.back',
+      expires: '2026-06-30',
+    });
+
+    const after = await audit({ advisories, ignore }, { today: '2026-07-01' });
+    assert.equal(after.ok, false);
+    assert.match(after.stdout, /ignore entry GHSA-test-koa0-0001 expired on 2026-06-30/);
+    assert.match(after.stdout, /BLOCKING/);
+  });
+
+  it('an expired ignore entry fails the gate even when it matches nothing', async () => {
+    const r = await audit({ ignore: [{ id: 'GHSA-gone-0000-0000', reason: 'was fixed upstream', expires: '2026-01-31' }] });
+    assert.equal(r.ok, false);
+    assert.match(r.stdout, /GHSA-gone-0000-0000 expired/);
+  });
+
+  it('an ignore entry without a reason or expiry is refused', async () => {
+    const advisories = [koaAdvisory([{ introduced: '0' }])];
+    const r = await audit({
+      advisories,
+      ignore: [
+        { id: 'GHSA-test-koa0-0001', expires: '2027-01-01' },
+        { id: 'X', reason: 'r' },
+      ],
+    });
+    assert.equal(r.ok, false);
+    assert.match(r.stdout, /GHSA-test-koa0-0001: needs reason/);
+    assert.match(r.stdout, /X: needs expires/);
+  });
+
+  it('fails on a licence outside the policy (a policy without MIT)', async () => {
+    const r = await audit({ policy: { ...PERMISSIVE, allow: PERMISSIVE.allow.filter((l) => l !== 'MIT') } });
+    assert.equal(r.ok, false);
+    assert.match(r.stdout, /licence of koa@3\.3\.0 is not-allowed: MIT/);
+  });
+
+  it('a justified per-package exception lets one package through', async () => {
+    const policy = { ...PERMISSIVE, allow: ['ISC'], exceptions: [{ package: 'koa', license: 'MIT', reason: 'reviewed' }] };
+    const r = await audit({ policy });
+    assert.equal(r.ok, false, 'the other MIT packages still fail');
+    assert.doesNotMatch(r.stdout, /licence of koa@/);
+  });
+
+  it('fails on a banned package', async () => {
+    const r = await audit({ policy: { ...PERMISSIVE, banned: [{ package: 'koa', reason: 'fixture ban' }] } });
+    assert.equal(r.ok, false);
+    assert.match(r.stdout, /banned package koa@3\.3\.0: fixture ban/);
+  });
+
+  it('--json prints one document and --report writes it, also when the gate fails', async () => {
+    const report = join(dir, 'report.json');
+    const r = await audit({ advisories: [koaAdvisory([{ introduced: '0' }], 'CRITICAL')] }, { report });
+    assert.equal(r.ok, false);
+    const printed = JSON.parse(r.stdout);
+    assert.equal(printed.ok, false);
+    assert.deepEqual(JSON.parse(readFileSync(report, 'utf8')), printed);
+    assert.equal(printed.vulnerabilities[0].package, 'koa');
+  });
+
+  it('the committed policy, advisories and ignore file pass on the current tree (the CI gate)', async () => {
+    const { io, stdout } = captureIo();
+    const ctx = createContext(io, { json: true, databaseUrl: undefined }, async () => {
+      throw new Error('no database');
+    });
+    const report = await run({ cwd: ROOT, offline: true, readPackages: async () => packages }, ctx);
+    assert.equal(report.ok, true, JSON.parse(stdout()).failures?.join('\n'));
+  });
+
+  it('update-advisories turns an npm audit export into the offline file the gate then uses', async () => {
+    const from = join(dir, 'npm-audit.json');
+    const out = join(dir, 'refreshed.osv.json');
+    writeFileSync(out, JSON.stringify([koaAdvisory([{ introduced: '0' }, { fixed: '1.0.0' }], 'LOW', 'GHSA-kept-by-hand-0001')]));
+    writeFileSync(
+      from,
+      JSON.stringify({
+        auditReportVersion: 2,
+        vulnerabilities: {
+          koa: {
+            via: [
+              {
+                source: 7,
+                name: 'koa',
+                title: 'fixture',
+                url: 'https://github.com/advisories/GHSA-from-npm0-0001',
+                severity: 'critical',
+                range: '>=3.0.0 <3.3.1',
+              },
+            ],
+          },
+        },
+      }),
+    );
+    const { io, stdout } = captureIo();
+    assert.equal(await main(['--json', 'audit', 'update-advisories', '--from', from, '--out', out], io), 0);
+    assert.deepEqual(JSON.parse(stdout()).added, ['GHSA-from-npm0-0001']);
+    const records = JSON.parse(readFileSync(out, 'utf8')) as OsvRecord[];
+    assert.deepEqual(
+      records.map((r) => r.id),
+      ['GHSA-from-npm0-0001', 'GHSA-kept-by-hand-0001'],
+    );
+    assert.deepEqual(records[0]?.affected?.[0]?.ranges?.[0]?.events, [{ introduced: '3.0.0' }, { fixed: '3.3.1' }]);
+    const r = await audit({ advisories: records });
+    assert.equal(r.ok, false);
+    assert.match(r.stdout, /GHSA-from-npm0-0001 \(critical\)/);
+  });
+
+  it('an unknown --level is a usage error (exit 2)', async () => {
+    assert.equal(await main(['audit', '--level', 'extreme'], captureIo().io), 2);
+  });
+});
+
+describe('licence expressions', () => {
+  const pkg = (license: unknown, licenses?: unknown): InstalledPackage => ({
+    name: 'x',
+    version: '1.0.0',
+    license,
+    licenses,
+    paths: [],
+  });
+  const policy: LicensePolicy = { allow: ['MIT', 'Apache-2.0'], exceptions: [], banned: [] };
+
+  it('OR passes when any branch is allowed; AND needs every part', () => {
+    assert.equal(checkLicense(pkg('(MIT OR GPL-3.0-only)'), policy).ok, true);
+    assert.equal(checkLicense(pkg('MIT AND GPL-3.0-only'), policy).ok, false);
+    assert.equal(checkLicense(pkg('MIT AND (Apache-2.0 OR GPL-2.0)'), policy).ok, true);
+    assert.equal(checkLicense(pkg('Apache-2.0 WITH LLVM-exception'), policy).ok, true);
+  });
+
+  it('reads legacy `licenses` arrays and `{ type }` objects', () => {
+    assert.equal(checkLicense(pkg(undefined, [{ type: 'GPL-2.0' }, { type: 'MIT' }]), policy).ok, true);
+    assert.equal(checkLicense(pkg({ type: 'MIT', url: 'https://…' }), policy).ok, true);
+  });
+
+  it('a missing or unparsable licence fails', () => {
+    assert.deepEqual(checkLicense(pkg(undefined), policy), { ok: false, license: null, problem: 'missing' });
+    assert.equal(checkLicense(pkg('SEE LICENSE IN LICENSE.md'), policy).ok, false);
+    assert.equal(checkLicense(pkg('UNLICENSED'), policy).ok, false);
+  });
+});
+
+describe('advisory sources', () => {
+  it('npm audit reports convert to advisories that match the same versions', () => {
+    const records = osvFromNpmAudit({
+      vulnerabilities: {
+        koa: {
+          via: [
+            {
+              source: 1,
+              name: 'koa',
+              title: 'T',
+              url: 'https://github.com/advisories/GHSA-aaaa-bbbb-cccc',
+              severity: 'high',
+              range: '>=3.0.0 <3.3.1',
+            },
+          ],
+        },
+        'some-parent': { via: ['koa'] },
+      },
+    });
+    assert.equal(records.length, 1);
+    const [advisory] = advisoriesFromOsv(records);
+    assert.equal(advisory?.id, 'GHSA-aaaa-bbbb-cccc');
+    assert.equal(advisory?.severity, 'high');
+    assert.equal(isAffected(advisory!, '3.3.0'), true);
+    assert.equal(isAffected(advisory!, '3.3.1'), false);
+    assert.equal(isAffected(advisory!, '2.16.0'), false);
+  });
+
+  it('rates OSV records by CVSS v3 vector when no severity word is given', () => {
+    assert.equal(cvss3BaseScore('CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H'), 9.8);
+    assert.equal(cvss3BaseScore('CVSS:3.1/AV:N/AC:L/PR:L/UI:R/S:U/C:N/I:L/A:N'), 3.5);
+    assert.equal(cvss3BaseScore('CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N'), 6.1);
+    const [a] = advisoriesFromOsv([
+      {
+        id: 'X',
+        severity: [{ type: 'CVSS_V3', score: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H' }],
+        affected: [{ package: { name: 'koa' } }],
+      },
+    ]);
+    assert.equal(a?.severity, 'critical');
+  });
+});
