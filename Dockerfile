@@ -60,4 +60,4 @@ EXPOSE 3000 9464
 # Liveness through node itself: the slim image has no curl or wget.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "--require", "./dist/service/src/platform/threadpool.cjs", "dist/service/src/main.js"]
+CMD ["node", "--require", "./dist/service/src/platform/threadpool.cjs", "--import", "./dist/service/src/platform/tracing-preload.mjs", "dist/service/src/main.js"]

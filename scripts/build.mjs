@@ -9,6 +9,7 @@ execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconf
 mkdirSync('dist/service', { recursive: true });
 cpSync('service/openapi.yaml', 'dist/service/openapi.yaml');
 cpSync('service/src/platform/threadpool.cjs', 'dist/service/src/platform/threadpool.cjs');
+cpSync('service/src/platform/tracing-preload.mjs', 'dist/service/src/platform/tracing-preload.mjs');
 
 let gitSha = process.env.GIT_SHA;
 if (!gitSha) {

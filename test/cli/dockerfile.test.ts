@@ -39,6 +39,8 @@ describe('Dockerfile', () => {
       'node',
       '--require',
       './dist/service/src/platform/threadpool.cjs',
+      '--import',
+      './dist/service/src/platform/tracing-preload.mjs',
       'dist/service/src/main.js',
     ]);
   });
