@@ -9,11 +9,14 @@ import type { TableStats } from './manifest.js';
  * - `ordered` — md5 over the concatenated md5 of each row's text, in primary-key order. Hashing each
  *   row first keeps the aggregate at 32 bytes a row (a plain `string_agg(t::text)` needs the whole
  *   table as one value, which fails past 1 GB).
- * - `sum64` (default) — the exact (numeric) sum of every row text's 64-bit hash
- *   (`hashtextextended`, the stable hash behind hash partitioning). Every table has a primary key and
- *   a row's text includes it, so the set of rows already fixes their order: the sum detects the same
- *   changes (altered, missing, extra rows) without the sort and the md5s, at about a third of the CPU
- *   — which is what keeps `backup create` within 15 % of a plain pg_dump on a small machine.
+ * - `sum64` (default) — the exact (numeric) sum of every row's 64-bit hash (`hash_record_extended`,
+ *   the hash PostgreSQL uses to hash-partition by a composite; it hashes the columns' values with
+ *   their types' hash functions, so no row is rendered to text). Every table has a primary key and a
+ *   row includes it, so the set of rows already fixes their order: the sum detects the same changes
+ *   (altered, missing, extra rows) without sort or md5. Measured on 500k rows: 117 ms against 305 ms
+ *   for hashing each row's text and far more for `ordered` — the difference between `backup create`
+ *   staying close to a plain pg_dump or not on a 2-core machine. Both sides run the same server
+ *   major version in a drill; across majors use `ordered`.
  */
 
 export type ChecksumAlgorithm = 'sum64' | 'ordered';
@@ -60,7 +63,7 @@ export async function tableStats(client: pg.ClientBase, table: TableInfo, algori
   const checksum =
     algorithm === 'ordered'
       ? `md5(string_agg(md5(t::text), '' order by ${order}))`
-      : 'sum(hashtextextended(t::text, 0)::numeric)::text';
+      : 'sum(hash_record_extended(t, 0)::numeric)::text';
   const { rows } = await client.query<{ rows: string; checksum: string | null; bytes: string }>(
     `select count(*) as rows, ${checksum} as checksum,
             pg_total_relation_size('public.${t.replace(/'/g, "''")}') as bytes
