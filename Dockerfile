@@ -39,6 +39,10 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 # ---- runtime ------------------------------------------------------------------------------------
 FROM node:20.20.2-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS runtime
 WORKDIR /app
+# secops backup/drill need pg_dump, pg_restore and pg_amcheck (PostgreSQL 15 client, as the server).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client-15 \
+ && rm -rf /var/lib/apt/lists/*
 # UV_THREADPOOL_SIZE: the pod's CPU limit + 4 (service/src/platform/threadpool.cjs explains why).
 # Set here because os.availableParallelism() sees the node's CPUs, not the container's CPU quota;
 # override it at deploy time when the CPU limit is not 4. HOME points at /tmp so that nothing tries

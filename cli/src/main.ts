@@ -341,6 +341,36 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
       })),
     );
 
+  // secops readiness — see cli/src/commands/readiness.ts
+  program
+    .command('readiness')
+    .description('check the production readiness checklist against a live deployment: [x] verified, [ ] failed, [manual]')
+    .requiredOption('--url <url>', 'the service’s public base URL (https:// also checks the http→https redirect)')
+    .option('--metrics-url <url>', 'the metrics listener (METRICS_PORT), e.g. http://10.0.0.5:9464/metrics')
+    .option('--backup-dir <dir>', 'where backups and their drill reports live (else the drill item is manual)')
+    .option('--drill-max-age <duration>', 'the last restore drill must be younger than this', '48h')
+    .option('--signup-probe', 'sign up a throwaway user to decode a real access token (writes a user; default: read-only)')
+    .option('--timeout <duration>', 'per-request timeout', '10s')
+    .addHelpText(
+      'after',
+      examples(
+        'secops readiness --url https://api.example.com --metrics-url http://10.0.0.5:9464',
+        'DATABASE_URL_FILE=/run/secrets/db-url secops readiness --url https://api.example.com --backup-dir /var/backups/rampart',
+        'secops --json readiness --url https://api.example.com | jq \'.items[] | select(.status=="failed")\'',
+      ),
+    )
+    .action(
+      async (
+        options: { url: string; metricsUrl?: string; backupDir?: string; drillMaxAge: string; signupProbe?: boolean; timeout: string },
+        command: Command,
+      ) => {
+        const { run } = await import('./commands/readiness.js');
+        const { databaseUrl } = command.optsWithGlobals<{ databaseUrl?: string }>();
+        const databaseConfigured = Boolean(databaseUrl || io.env.DATABASE_URL || io.env.DATABASE_URL_FILE);
+        await run({ ...options, signupProbe: options.signupProbe === true, databaseConfigured }, context(command));
+      },
+    );
+
   return program;
 }
 

@@ -32,6 +32,11 @@ export interface CliContext extends CliIo {
 }
 
 export function processIo(): CliIo {
+  // `secops … | head` closes the pipe early: that is the reader's choice, not a failure to report.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   return {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -1,0 +1,143 @@
+import { styleText } from 'node:util';
+import type { CliContext } from '../lib/context.js';
+import { describeTarget, formatTarget } from '../lib/database.js';
+import { parseDuration } from '../lib/duration.js';
+import { CheckFailedError, UsageError } from '../lib/errors.js';
+import { createReporter } from '../lib/output.js';
+import { type ItemStatus, type ReadinessItem, SECTIONS } from '../lib/readiness/checklist.js';
+import { databaseChecks, drillCheck, MIGRATIONS_TITLE, ROLE_TITLE } from '../lib/readiness/database.js';
+import { type CheckResult, httpChecks } from '../lib/readiness/http.js';
+
+/**
+ * `secops readiness`: the production readiness checklist turned into evidence. Every item that can be
+ * checked from outside (HTTP) or from the database is checked; the rest are listed as manual with a
+ * hint. Read-only unless --signup-probe. Exit 1 when an automated item fails.
+ */
+export interface ReadinessOptions {
+  url: string;
+  metricsUrl?: string;
+  backupDir?: string;
+  /** Drill reports older than this fail backup.drill (default 48h). */
+  drillMaxAge?: string;
+  signupProbe?: boolean;
+  /** Per-request timeout (default 10s). */
+  timeout?: string;
+  /** A database was named (--database-url, DATABASE_URL or DATABASE_URL_FILE); else the DB items are manual. */
+  databaseConfigured: boolean;
+}
+
+export interface ReadinessReport {
+  ok: boolean;
+  url: string;
+  checkedAt: string;
+  summary: Record<ItemStatus, number>;
+  items: ReadinessItem[];
+}
+
+function parseUrl(text: string, option: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`${option} must be an absolute http(s) URL (got "${text}")`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`${option} must be http:// or https:// (got ${url.protocol})`);
+  return url;
+}
+
+export async function run(options: ReadinessOptions, ctx: CliContext): Promise<ReadinessReport> {
+  const out = createReporter(ctx);
+  const url = parseUrl(options.url, '--url');
+  const metricsUrl = options.metricsUrl === undefined ? undefined : parseUrl(options.metricsUrl, '--metrics-url');
+  const timeoutMs = parseDuration(options.timeout ?? '10s', '--timeout');
+  const drillMaxAgeMs = parseDuration(options.drillMaxAge ?? '48h', '--drill-max-age');
+  if (timeoutMs <= 0) throw new UsageError('--timeout must be more than 0');
+
+  const results = new Map<string, CheckResult>();
+  for (const r of await out.step(`probing ${url.origin}`, () =>
+    httpChecks({ url, metricsUrl, signupProbe: options.signupProbe === true, timeoutMs }),
+  )) {
+    results.set(r.id, r);
+  }
+
+  if (!options.databaseConfigured) {
+    const hint = 'pass --database-url (or DATABASE_URL) of the production database, as the service’s own role';
+    results.set('db.role', { id: 'db.role', title: ROLE_TITLE, status: 'manual', evidence: hint });
+    results.set('db.migrations', { id: 'db.migrations', title: MIGRATIONS_TITLE, status: 'manual', evidence: hint });
+  } else {
+    const db = await ctx.openDatabase();
+    try {
+      if (db.kind !== 'postgres') {
+        const hint = 'the configured database is the embedded PGlite: point --database-url at the production PostgreSQL';
+        results.set('db.role', { id: 'db.role', title: ROLE_TITLE, status: 'manual', evidence: hint });
+        results.set('db.migrations', { id: 'db.migrations', title: MIGRATIONS_TITLE, status: 'manual', evidence: hint });
+      } else {
+        out.line(`Database: ${formatTarget(describeTarget(db))}`);
+        for (const r of await out.step('checking the database', () => databaseChecks(db))) results.set(r.id, r);
+      }
+    } finally {
+      await db.close();
+    }
+  }
+  results.set('backup.drill', drillCheck(options.backupDir, drillMaxAgeMs));
+
+  const items: ReadinessItem[] = [];
+  for (const section of SECTIONS) {
+    for (const entry of section.entries) {
+      if (entry.kind === 'manual') {
+        items.push({ id: entry.id, section: section.title, title: entry.title, status: 'manual', evidence: entry.hint });
+        continue;
+      }
+      const r = results.get(entry.id);
+      if (!r) throw new Error(`readiness: no result for check ${entry.id}`);
+      items.push({ ...r, section: section.title });
+      results.delete(entry.id);
+    }
+  }
+  if (results.size > 0) throw new Error(`readiness: checks not placed in the checklist: ${[...results.keys()].join(', ')}`);
+
+  const summary: Record<ItemStatus, number> = { passed: 0, failed: 0, manual: 0 };
+  for (const item of items) summary[item.status] += 1;
+  const report: ReadinessReport = {
+    ok: summary.failed === 0,
+    url: url.origin,
+    checkedAt: new Date().toISOString(),
+    summary,
+    items,
+  };
+
+  out.json(report);
+  if (!ctx.json) printText(report, ctx);
+  if (!report.ok) {
+    const failed = items.filter((i) => i.status === 'failed').map((i) => i.id);
+    throw new CheckFailedError(`readiness: ${failed.length} item(s) failed: ${failed.join(', ')}`);
+  }
+  return report;
+}
+
+function printText(report: ReadinessReport, ctx: CliContext): void {
+  const colour = ctx.isTTY && !ctx.env.NO_COLOR;
+  const paint = (format: Parameters<typeof styleText>[0], text: string) => (colour ? styleText(format, text) : text);
+  const mark: Record<ItemStatus, string> = {
+    passed: paint('green', '[x]'),
+    failed: paint('red', '[ ]'),
+    manual: paint('dim', '[manual]'),
+  };
+  const lines = [`Production readiness of ${report.url} (${report.checkedAt})`];
+  let section = '';
+  for (const item of report.items) {
+    if (item.section !== section) {
+      section = item.section;
+      lines.push('', paint('bold', `## ${section}`));
+    }
+    const label = item.status === 'passed' ? 'evidence' : item.status === 'failed' ? 'seen' : 'hint';
+    lines.push(`${mark[item.status]} ${item.title}  (${item.id})`, `      ${label}: ${item.evidence}`);
+  }
+  const { passed, failed, manual } = report.summary;
+  lines.push(
+    '',
+    `${passed} verified, ${failed} failed, ${manual} manual — ${report.ok ? paint('green', 'READY (automated checks)') : paint('red', 'NOT READY')}`,
+  );
+  ctx.stdout.write(`${lines.join('\n')}\n`);
+}

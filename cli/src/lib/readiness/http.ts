@@ -1,0 +1,379 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { ReadinessItem } from './checklist.js';
+
+/** An automated check's outcome; the command places it in its checklist section. */
+export type CheckResult = Omit<ReadinessItem, 'section'>;
+
+const pass = (id: string, title: string, evidence: string): CheckResult => ({ id, title, status: 'passed', evidence });
+const fail = (id: string, title: string, evidence: string): CheckResult => ({ id, title, status: 'failed', evidence });
+const manual = (id: string, title: string, evidence: string): CheckResult => ({ id, title, status: 'manual', evidence });
+
+export interface HttpProbeOptions {
+  url: URL;
+  metricsUrl: URL | undefined;
+  /** Sign up a throwaway user to read the access token's header (writes a user row). */
+  signupProbe: boolean;
+  timeoutMs: number;
+}
+
+interface Seen {
+  status: number;
+  headers: Headers;
+  body: string;
+}
+
+async function get(url: URL, timeoutMs: number, init: RequestInit = {}): Promise<Seen> {
+  const res = await fetch(url, { redirect: 'manual', ...init, signal: AbortSignal.timeout(timeoutMs) });
+  return { status: res.status, headers: res.headers, body: await res.text() };
+}
+
+const at = (base: URL, path: string) => new URL(path, base);
+
+/** `name: value` or `name absent`, for evidence. */
+const shown = (headers: Headers, name: string) => {
+  const value = headers.get(name);
+  return value === null ? `${name} absent` : `${name}: ${value}`;
+};
+
+export const REQUIRED_METRICS = [
+  'http_requests_total',
+  'db_pool_in_use',
+  'auth_fail_total',
+  'rate_limit_dropped_total',
+  'external_model_latency_seconds',
+  'build_info',
+] as const;
+
+/** Every check that needs only the service's public URL (and the metrics listener). */
+export async function httpChecks(options: HttpProbeOptions): Promise<CheckResult[]> {
+  const { url, timeoutMs } = options;
+  const results: CheckResult[] = [];
+
+  let health: Seen | undefined;
+  let healthError: string | undefined;
+  try {
+    health = await get(at(url, '/healthz'), timeoutMs);
+  } catch (err) {
+    healthError = `GET /healthz failed: ${(err as Error).message}`;
+  }
+  results.push(...headerChecks(health, healthError));
+
+  // Error format: an unknown path.
+  const notFoundTitle = 'Errors are RFC 9457 problem details (unknown path → 404 with code and request_id)';
+  let notFound: Seen | undefined;
+  try {
+    notFound = await get(at(url, `/__secops_readiness_${Date.now().toString(36)}`), timeoutMs);
+    const type = notFound.headers.get('content-type') ?? '';
+    let body: { code?: unknown; request_id?: unknown } = {};
+    try {
+      body = JSON.parse(notFound.body) as typeof body;
+    } catch {
+      // reported below
+    }
+    const ok =
+      notFound.status === 404 &&
+      type.startsWith('application/problem+json') &&
+      typeof body.code === 'string' &&
+      typeof body.request_id === 'string';
+    const evidence = `GET unknown path → ${notFound.status} ${type || 'no content-type'}, code=${JSON.stringify(body.code)}, request_id=${body.request_id === undefined ? 'absent' : 'present'}`;
+    results.push((ok ? pass : fail)('api.error-format', notFoundTitle, evidence));
+  } catch (err) {
+    results.push(fail('api.error-format', notFoundTitle, `GET unknown path failed: ${(err as Error).message}`));
+  }
+
+  // Cache-Control on API responses (the health check and the 404).
+  const cacheTitle = 'API responses carry Cache-Control: no-store';
+  const cacheSeen = [health && ['/healthz', health], notFound && ['unknown path', notFound]].filter(Boolean) as [string, Seen][];
+  if (cacheSeen.length === 0) results.push(fail('api.cache-control', cacheTitle, healthError ?? 'no response'));
+  else {
+    const bad = cacheSeen.filter(([, s]) => !/\bno-store\b/i.test(s.headers.get('cache-control') ?? ''));
+    const evidence = cacheSeen.map(([p, s]) => `${p}: ${shown(s.headers, 'Cache-Control')}`).join('; ');
+    results.push((bad.length === 0 ? pass : fail)('api.cache-control', cacheTitle, evidence));
+  }
+
+  // Content-Type enforcement.
+  const ctTitle = 'JSON routes refuse other content types (POST /v1/auth/login text/plain → 415)';
+  try {
+    const res = await get(at(url, '/v1/auth/login'), timeoutMs, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'secops readiness probe',
+    });
+    results.push(
+      (res.status === 415 ? pass : fail)('api.content-type', ctTitle, `POST /v1/auth/login text/plain → ${res.status}`),
+    );
+  } catch (err) {
+    results.push(fail('api.content-type', ctTitle, `POST /v1/auth/login failed: ${(err as Error).message}`));
+  }
+
+  results.push(await bodyLimitCheck(url, timeoutMs));
+
+  // Rate-limit headers: on any of the responses seen so far, else on /version.
+  const rlTitle = 'Rate limiting active: RateLimit-Policy header on responses';
+  let version: Seen | undefined;
+  let versionError: string | undefined;
+  try {
+    version = await get(at(url, '/version'), timeoutMs);
+  } catch (err) {
+    versionError = `GET /version failed: ${(err as Error).message}`;
+  }
+  const withPolicy = (
+    [
+      ['/healthz', health],
+      ['unknown path', notFound],
+      ['/version', version],
+    ] as [string, Seen | undefined][]
+  ).find(([, s]) => s?.headers.get('ratelimit-policy'));
+  results.push(
+    withPolicy
+      ? pass('rate-limit.headers', rlTitle, `${withPolicy[0]}: ${shown((withPolicy[1] as Seen).headers, 'RateLimit-Policy')}`)
+      : fail('rate-limit.headers', rlTitle, 'no RateLimit-Policy header on /healthz, an unknown path or /version'),
+  );
+
+  results.push(await jwtCheck(url, timeoutMs, options.signupProbe));
+
+  // Git SHA.
+  const shaTitle = 'Git SHA embedded at build time (/version git_sha)';
+  if (!version) results.push(fail('version.git-sha', shaTitle, versionError ?? 'no response'));
+  else {
+    let sha: unknown;
+    try {
+      sha = (JSON.parse(version.body) as { git_sha?: unknown }).git_sha;
+    } catch {
+      // reported below
+    }
+    const ok = version.status === 200 && typeof sha === 'string' && /^[0-9a-f]{7,40}$/i.test(sha);
+    results.push(
+      (ok ? pass : fail)('version.git-sha', shaTitle, `GET /version → ${version.status}, git_sha=${JSON.stringify(sha ?? null)}`),
+    );
+  }
+
+  results.push(await tlsCheck(url, timeoutMs));
+  results.push(await metricsCheck(options.metricsUrl, timeoutMs));
+  return results;
+}
+
+const HEADER_TITLES = {
+  'headers.hsts': 'Security header: Strict-Transport-Security max-age=31536000; includeSubDomains; preload',
+  'headers.csp': "Security header: Content-Security-Policy (default-src 'none'; frame-ancestors 'none')",
+  'headers.x-content-type-options': 'Security header: X-Content-Type-Options: nosniff',
+  'headers.x-frame-options': 'Security header: X-Frame-Options: DENY',
+  'headers.referrer-policy': 'Security header: Referrer-Policy: no-referrer',
+  'headers.permissions-policy': 'Security header: Permissions-Policy denying features',
+  'headers.no-x-powered-by': 'No X-Powered-By header (and no Server version)',
+} as const;
+
+function headerChecks(seen: Seen | undefined, error: string | undefined): CheckResult[] {
+  if (!seen) return Object.entries(HEADER_TITLES).map(([id, title]) => fail(id, title, error ?? 'no response'));
+  const h = seen.headers;
+  const directives = (value: string | null) =>
+    new Map(
+      (value ?? '')
+        .split(';')
+        .map((d) => d.trim())
+        .filter(Boolean)
+        .map((d) => {
+          const [name, ...rest] = d.split(/\s+/);
+          return [(name as string).toLowerCase(), rest.join(' ')] as const;
+        }),
+    );
+  const hsts = h.get('strict-transport-security');
+  const hstsParts = (hsts ?? '').split(';').map((p) => p.trim().toLowerCase());
+  const hstsOk =
+    hstsParts.includes('max-age=31536000') && hstsParts.includes('includesubdomains') && hstsParts.includes('preload');
+  const csp = directives(h.get('content-security-policy'));
+  const cspOk = csp.get('default-src') === "'none'" && csp.get('frame-ancestors') === "'none'";
+  const permissions = h.get('permissions-policy') ?? '';
+  const features = permissions
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
+  const permissionsOk = features.length > 0 && features.every((f) => /^[a-z-]+=\(\)$/i.test(f));
+  const server = h.get('server');
+  const noPoweredBy = h.get('x-powered-by') === null && (server === null || !/\d/.test(server));
+  const on = (text: string) => `GET /healthz: ${text}`;
+  return [
+    (hstsOk ? pass : fail)('headers.hsts', HEADER_TITLES['headers.hsts'], on(shown(h, 'Strict-Transport-Security'))),
+    (cspOk ? pass : fail)('headers.csp', HEADER_TITLES['headers.csp'], on(shown(h, 'Content-Security-Policy'))),
+    (h.get('x-content-type-options')?.toLowerCase() === 'nosniff' ? pass : fail)(
+      'headers.x-content-type-options',
+      HEADER_TITLES['headers.x-content-type-options'],
+      on(shown(h, 'X-Content-Type-Options')),
+    ),
+    (h.get('x-frame-options')?.toUpperCase() === 'DENY' ? pass : fail)(
+      'headers.x-frame-options',
+      HEADER_TITLES['headers.x-frame-options'],
+      on(shown(h, 'X-Frame-Options')),
+    ),
+    (h.get('referrer-policy')?.toLowerCase() === 'no-referrer' ? pass : fail)(
+      'headers.referrer-policy',
+      HEADER_TITLES['headers.referrer-policy'],
+      on(shown(h, 'Referrer-Policy')),
+    ),
+    (permissionsOk ? pass : fail)(
+      'headers.permissions-policy',
+      HEADER_TITLES['headers.permissions-policy'],
+      on(shown(h, 'Permissions-Policy')),
+    ),
+    (noPoweredBy ? pass : fail)(
+      'headers.no-x-powered-by',
+      HEADER_TITLES['headers.no-x-powered-by'],
+      on(`${shown(h, 'X-Powered-By')}, ${shown(h, 'Server')}`),
+    ),
+  ];
+}
+
+/**
+ * Declares a body far above any sane MAX_REQUEST_SIZE_BYTES and sends none of it: a service that
+ * refuses early answers 413 at once; one that buffers first waits for bytes that never come.
+ */
+async function bodyLimitCheck(url: URL, timeoutMs: number): Promise<CheckResult> {
+  const id = 'api.body-limit';
+  const title = 'Oversized bodies refused early (declared Content-Length 1 GiB → 413 before the body)';
+  const declared = 1024 ** 3;
+  const target = at(url, '/v1/auth/login');
+  const client = target.protocol === 'https:' ? https : http;
+  return new Promise<CheckResult>((resolve) => {
+    let settled = false;
+    const done = (result: CheckResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      resolve(result);
+    };
+    const req = client.request(target, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': String(declared) },
+    });
+    const timer = setTimeout(
+      () =>
+        done(
+          fail(id, title, `no answer within ${timeoutMs} ms with the body withheld: the service waits for (buffers) the body`),
+        ),
+      timeoutMs,
+    );
+    req.on('response', (res) => {
+      res.resume();
+      done(
+        (res.statusCode === 413 ? pass : fail)(
+          id,
+          title,
+          `POST /v1/auth/login with Content-Length ${declared}, no body sent → ${res.statusCode}`,
+        ),
+      );
+    });
+    req.on('error', (err) => done(fail(id, title, `request failed: ${err.message}`)));
+    req.flushHeaders();
+  });
+}
+
+function decodeSegment(segment: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+async function jwtCheck(url: URL, timeoutMs: number, signupProbe: boolean): Promise<CheckResult> {
+  const id = 'jwt.algorithm';
+  const title = 'JWKS endpoint answers; access tokens signed with HS256 or EdDSA';
+  let keys: { alg?: string; kty?: string; crv?: string; kid?: string }[];
+  let jwksEvidence: string;
+  try {
+    const res = await get(at(url, '/.well-known/jwks.json'), timeoutMs);
+    const doc = JSON.parse(res.body) as { keys?: unknown };
+    if (res.status !== 200 || !Array.isArray(doc.keys))
+      return fail(id, title, `GET /.well-known/jwks.json → ${res.status}, no keys array`);
+    keys = doc.keys as typeof keys;
+    jwksEvidence = `JWKS 200 with ${keys.length} key(s)`;
+  } catch (err) {
+    return fail(id, title, `GET /.well-known/jwks.json failed: ${(err as Error).message}`);
+  }
+  const badKeys = keys.filter((k) => !(k.alg === 'EdDSA' || (k.alg === undefined && k.kty === 'OKP' && k.crv === 'Ed25519')));
+  if (badKeys.length > 0)
+    return fail(id, title, `${jwksEvidence}; not EdDSA: ${badKeys.map((k) => `${k.kid ?? '?'}=${k.alg ?? k.kty}`).join(', ')}`);
+  const published =
+    keys.length === 0 ? 'none published → HS256 (symmetric)' : `EdDSA (${keys.map((k) => k.kid ?? '?').join(', ')})`;
+  if (!signupProbe)
+    return pass(
+      id,
+      title,
+      `${jwksEvidence}: ${published}; token header not decoded (read-only; --signup-probe to check a real token)`,
+    );
+  try {
+    const email = `secops-readiness-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}@example.invalid`;
+    const password = `probe ${crypto.randomUUID()} Readiness!`;
+    const res = await get(at(url, '/v1/auth/signup'), timeoutMs, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password }),
+    });
+    const token = (JSON.parse(res.body) as { access_token?: unknown }).access_token;
+    if (res.status !== 201 || typeof token !== 'string')
+      return fail(id, title, `${jwksEvidence}; signup probe → ${res.status}, no access token`);
+    const header = decodeSegment(token.split('.')[0] ?? '');
+    const alg = header?.alg;
+    const algOk = alg === 'HS256' || alg === 'EdDSA';
+    const consistent = alg !== 'EdDSA' || keys.some((k) => k.kid === header?.kid);
+    return (algOk && consistent ? pass : fail)(
+      id,
+      title,
+      `${jwksEvidence}: ${published}; signup probe token header alg=${String(alg)} typ=${String(header?.typ)} kid=${String(header?.kid)}${consistent ? '' : ' (kid not in JWKS)'}`,
+    );
+  } catch (err) {
+    return fail(id, title, `${jwksEvidence}; signup probe failed: ${(err as Error).message}`);
+  }
+}
+
+async function tlsCheck(url: URL, timeoutMs: number): Promise<CheckResult> {
+  const id = 'tls.redirect';
+  const title = 'HTTPS termination: plain HTTP redirects to HTTPS';
+  if (url.protocol !== 'https:') {
+    return manual(
+      id,
+      title,
+      `--url is ${url.protocol.replace(':', '')}: check at the ingress that http:// redirects to https:// (run again with the public https URL)`,
+    );
+  }
+  const plain = new URL(url);
+  plain.protocol = 'http:';
+  plain.port = '';
+  plain.pathname = '/healthz';
+  try {
+    const res = await get(plain, timeoutMs);
+    const location = res.headers.get('location') ?? '';
+    const ok = [301, 302, 307, 308].includes(res.status) && location.startsWith('https://');
+    return (ok ? pass : fail)(id, title, `GET ${plain.href} → ${res.status}${location ? ` Location: ${location}` : ''}`);
+  } catch (err) {
+    return fail(id, title, `GET ${plain.href} failed: ${(err as Error).message}`);
+  }
+}
+
+async function metricsCheck(metricsUrl: URL | undefined, timeoutMs: number): Promise<CheckResult> {
+  const id = 'metrics.present';
+  const title = `Metrics exported: ${REQUIRED_METRICS.join(', ')}`;
+  if (!metricsUrl) return manual(id, title, 'pass --metrics-url (the METRICS_PORT listener, never exposed through the ingress)');
+  const target = metricsUrl.pathname === '/' ? at(metricsUrl, '/metrics') : metricsUrl;
+  try {
+    const res = await get(target, timeoutMs);
+    if (res.status !== 200) return fail(id, title, `GET ${target.pathname} → ${res.status}`);
+    const lines = res.body.split('\n');
+    const has = (name: string) =>
+      lines.some(
+        (l) =>
+          l.startsWith(`# TYPE ${name} `) ||
+          l.startsWith(`${name} `) ||
+          l.startsWith(`${name}{`) ||
+          l.startsWith(`${name}_bucket`),
+      );
+    const missing = REQUIRED_METRICS.filter((m) => !has(m));
+    return missing.length === 0
+      ? pass(id, title, `GET ${target.pathname} → 200 with all ${REQUIRED_METRICS.length} families`)
+      : fail(id, title, `GET ${target.pathname} → 200, missing: ${missing.join(', ')}`);
+  } catch (err) {
+    return fail(id, title, `GET ${target.pathname} failed: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,255 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { main } from '../../cli/src/main.js';
+import { adminQuery, createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { realPostgresAvailable, testDatabaseUrl } from '../helpers/services.js';
+import { captureIo } from './capture.js';
+
+interface Item {
+  id: string;
+  section: string;
+  title: string;
+  status: 'passed' | 'failed' | 'manual';
+  evidence: string;
+}
+interface Report {
+  ok: boolean;
+  items: Item[];
+}
+
+const AUTOMATED = [
+  'headers.hsts',
+  'headers.csp',
+  'headers.x-content-type-options',
+  'headers.x-frame-options',
+  'headers.referrer-policy',
+  'headers.permissions-policy',
+  'headers.no-x-powered-by',
+  'api.cache-control',
+  'api.error-format',
+  'api.content-type',
+  'api.body-limit',
+  'rate-limit.headers',
+  'jwt.algorithm',
+  'version.git-sha',
+  'metrics.present',
+  'db.role',
+  'db.migrations',
+  'backup.drill',
+];
+
+async function waitFor<T>(probe: () => T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await sleep(50);
+  }
+}
+
+async function readiness(args: string[]) {
+  const captured = captureIo({});
+  const code = await main(['--json', 'readiness', ...args], captured.io);
+  const stdout = captured.stdout();
+  return { code, stderr: captured.stderr(), report: stdout ? (JSON.parse(stdout) as Report) : undefined };
+}
+
+const byId = (report: Report | undefined, id: string) => report?.items.find((i) => i.id === id);
+
+describe('secops readiness against the real service', {
+  skip: !(await realPostgresAvailable()) && 'needs PostgreSQL (REQUIRE_SERVICES=1)',
+}, () => {
+  let database: TestDatabase;
+  let child: ChildProcess | undefined;
+  let base: string;
+  let metrics: string;
+  let proxy: http.Server | undefined;
+  let proxyBase: string;
+  const role = `rampart_readiness_${randomBytes(4).toString('hex')}`;
+  let roleUrl: string;
+  const backupDir = mkdtempSync(join(tmpdir(), 'rampart-readiness-'));
+  let output = '';
+
+  before(async () => {
+    database = await createTestDatabase();
+    const dbUrl = database.url as string;
+    const dbName = new URL(dbUrl).pathname.slice(1);
+    // The service's least-privilege role: login, connect, read (readMigrationState needs knex's tables).
+    await adminQuery(dbUrl, `create role ${role} login nosuperuser nocreaterole nocreatedb`);
+    await adminQuery(dbUrl, `grant connect on database ${dbName} to ${role}`);
+    await adminQuery(dbUrl, `grant usage on schema public to ${role}`);
+    await adminQuery(dbUrl, `grant select, insert, update, delete on all tables in schema public to ${role}`);
+    const u = new URL(dbUrl);
+    u.username = role;
+    u.password = '';
+    roleUrl = u.toString();
+
+    // A passing drill report where `secops backup drill` writes it.
+    mkdirSync(join(backupDir, '20261127T000000Z'));
+    writeFileSync(
+      join(backupDir, 'drill-20261127T000000Z.json'),
+      JSON.stringify({
+        ok: true,
+        finishedAt: new Date(Date.now() - 3_600_000).toISOString(),
+        backup: { id: '20261127T000000Z' },
+        failures: [],
+      }),
+    );
+
+    child = spawn(
+      process.execPath,
+      ['--require', './service/src/platform/threadpool.cjs', '--import', 'tsx', 'service/src/main.ts'],
+      {
+        env: {
+          ...process.env,
+          NODE_ENV: 'production',
+          DATABASE_URL: dbUrl,
+          MIGRATE_ON_START: 'false',
+          JWT_SECRET: randomBytes(64).toString('base64url'),
+          GIT_SHA: randomBytes(20).toString('hex'),
+          PORT: '0',
+          METRICS_PORT: '0',
+          HOST: '127.0.0.1',
+          SHUTDOWN_DELAY_MS: '0',
+          LOG_LEVEL: 'info',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    child.stdout?.on('data', (d) => (output += d));
+    child.stderr?.on('data', (d) => (output += d));
+    const listening = await waitFor(() => {
+      if (child?.exitCode !== null) throw new Error(`service exited early: ${output}`);
+      const line = output.split('\n').find((l) => l.includes('"msg":"listening"'));
+      return line ? (JSON.parse(line) as { port: number; metrics_port: number }) : undefined;
+    }, 60_000);
+    base = `http://127.0.0.1:${listening.port}`;
+    metrics = `http://127.0.0.1:${listening.metrics_port}/metrics`;
+
+    // A proxy in front of the service that drops Strict-Transport-Security.
+    proxy = http.createServer((req, res) => {
+      const upstream = http.request(
+        { host: '127.0.0.1', port: listening.port, method: req.method, path: req.url, headers: req.headers },
+        (up) => {
+          const headers = { ...up.headers };
+          delete headers['strict-transport-security'];
+          res.writeHead(up.statusCode ?? 502, headers);
+          up.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      res.on('close', () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
+      req.pipe(upstream);
+      upstream.flushHeaders();
+    });
+    await new Promise<void>((resolve) => proxy?.listen(0, '127.0.0.1', resolve));
+    proxyBase = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    if (proxy) {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy?.close(resolve));
+    }
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child?.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(15_000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    await database?.drop();
+    await adminQuery(testDatabaseUrl() as string, `drop role if exists ${role}`).catch(() => undefined);
+    rmSync(backupDir, { recursive: true, force: true });
+  });
+
+  it('verifies every automated item and exits 0 with a least-privilege role', async () => {
+    const { code, stderr, report } = await readiness([
+      '--url',
+      base,
+      '--metrics-url',
+      metrics,
+      '--database-url',
+      roleUrl,
+      '--backup-dir',
+      backupDir,
+    ]);
+    assert.ok(report, stderr);
+    const failed = report.items.filter((i) => i.status === 'failed');
+    assert.deepEqual(failed, [], stderr);
+    assert.equal(code, 0, stderr);
+    assert.equal(report.ok, true);
+    for (const id of AUTOMATED) assert.equal(byId(report, id)?.status, 'passed', `${id}: ${JSON.stringify(byId(report, id))}`);
+    // Plain http: the redirect can only be checked at the ingress.
+    assert.equal(byId(report, 'tls.redirect')?.status, 'manual');
+    assert.ok(report.items.some((i) => i.status === 'manual' && i.id.startsWith('manual.')));
+    for (const item of report.items) {
+      assert.ok(item.id && item.section && item.title && item.evidence, JSON.stringify(item));
+    }
+    assert.match(byId(report, 'db.role')?.evidence ?? '', new RegExp(role));
+  });
+
+  it('fails the DB-role item as the superuser postgres (exit 1)', async () => {
+    const { code, stderr, report } = await readiness([
+      '--url',
+      base,
+      '--metrics-url',
+      metrics,
+      '--database-url',
+      database.url as string,
+    ]);
+    assert.equal(code, 1, stderr);
+    assert.equal(report?.ok, false);
+    assert.equal(byId(report, 'db.role')?.status, 'failed');
+    assert.match(byId(report, 'db.role')?.evidence ?? '', /SUPERUSER/);
+    assert.match(stderr, /db\.role/);
+    assert.deepEqual(
+      report?.items.filter((i) => i.status === 'failed').map((i) => i.id),
+      ['db.role'],
+    );
+    assert.doesNotMatch(stderr, /postgres:\/\/postgres@/);
+  });
+
+  it('fails the HSTS item when a proxy strips Strict-Transport-Security (exit 1)', async () => {
+    const { code, stderr, report } = await readiness(['--url', proxyBase, '--metrics-url', metrics, '--database-url', roleUrl]);
+    assert.equal(code, 1, stderr);
+    assert.equal(byId(report, 'headers.hsts')?.status, 'failed');
+    assert.match(byId(report, 'headers.hsts')?.evidence ?? '', /absent/);
+    assert.match(stderr, /headers\.hsts/);
+    assert.deepEqual(
+      report?.items.filter((i) => i.status === 'failed').map((i) => i.id),
+      ['headers.hsts'],
+    );
+  });
+
+  it('--signup-probe decodes a real access token header', async () => {
+    const { code, stderr, report } = await readiness(['--url', base, '--signup-probe']);
+    assert.equal(code, 0, stderr);
+    assert.equal(byId(report, 'jwt.algorithm')?.status, 'passed');
+    assert.match(byId(report, 'jwt.algorithm')?.evidence ?? '', /alg=HS256 typ=at\+jwt/);
+    // Without a database or --metrics-url those items are manual, not failures.
+    assert.equal(byId(report, 'db.role')?.status, 'manual');
+    assert.equal(byId(report, 'metrics.present')?.status, 'manual');
+  });
+
+  it('prints the checklist as text with [x], [ ] and [manual]', async () => {
+    const captured = captureIo({});
+    const code = await main(['readiness', '--url', proxyBase, '--database-url', roleUrl], captured.io);
+    assert.equal(code, 1);
+    const text = captured.stdout();
+    assert.match(text, /## 1\. Security \/ Auth/);
+    assert.match(text, /\[x\] .*\(headers\.csp\)/);
+    assert.match(text, /\[ \] .*\(headers\.hsts\)/);
+    assert.match(text, /\[manual\] .*\(metrics\.present\)/);
+  });
+});

@@ -1,0 +1,587 @@
+/**
+ * k8s/: builds both kustomize overlays and checks every object:
+ *  - schema: core kinds through kubernetes-models (types, required fields) plus a strict
+ *    unknown-field check (kubernetes-models' validate() ignores misspelled keys); CRDs
+ *    (ServiceMonitor, PrometheusRule, ExternalSecret) against a hand list of known fields;
+ *  - policy: workload hardening, digest-pinned images, shutdown timing, HPA, NetworkPolicies,
+ *    Ingress TLS/HSTS, monitoring wiring;
+ *  - k8s/base/prometheusrule.yaml is what scripts/gen-prometheusrule.mjs generates from alerts/.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse, parseAllDocuments } from 'yaml';
+
+const require = createRequire(import.meta.url);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const OVERLAYS = ['staging', 'production'] as const;
+type Overlay = (typeof OVERLAYS)[number];
+type Obj = Record<string, any>;
+
+const IMAGE_RE = /^ghcr\.io\/rampart\/rampart@sha256:[0-9a-f]{64}$/;
+const TAG_ANNOTATION = 'rampart.io/image-tag';
+const TAG_RE = /^ghcr\.io\/rampart\/rampart:[0-9a-f]{40}$/;
+const CRD_KINDS = new Set(['ServiceMonitor', 'PrometheusRule', 'ExternalSecret']);
+
+// ---- building ----------------------------------------------------------------------------------
+
+const kubectlAvailable = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
+const built = new Map<Overlay, Obj[]>();
+
+function build(overlay: Overlay): Obj[] {
+  const cached = built.get(overlay);
+  if (cached) return cached;
+  const out = execFileSync('kubectl', ['kustomize', join(ROOT, 'k8s/overlays', overlay)], {
+    encoding: 'utf8',
+    maxBuffer: 32 * 1024 * 1024,
+  });
+  const docs = parseAllDocuments(out).map((d) => {
+    if (d.errors.length) throw new Error(d.errors.map((e) => e.message).join('; '));
+    return d.toJS() as Obj;
+  });
+  const objs = docs.filter((d) => d && typeof d === 'object');
+  built.set(overlay, objs);
+  return objs;
+}
+
+/** Skips when kubectl is missing (outside CI); fails in CI. Returns the objects otherwise. */
+function objects(t: TestContext, overlay: Overlay): Obj[] | undefined {
+  if (!kubectlAvailable) {
+    if (process.env.CI) assert.fail('kubectl is required in CI to build k8s/overlays');
+    t.skip('kubectl not installed');
+    return undefined;
+  }
+  return build(overlay);
+}
+
+const byKind = (objs: Obj[], kind: string) => objs.filter((o) => o.kind === kind);
+const one = (objs: Obj[], kind: string, name?: string): Obj => {
+  const found = objs.filter((o) => o.kind === kind && (name === undefined || o.metadata?.name === name));
+  assert.equal(found.length, 1, `exactly one ${kind}${name ? `/${name}` : ''}`);
+  return found[0] as Obj;
+};
+const id = (o: Obj) => `${o.kind}/${o.metadata?.name}`;
+
+// ---- schema: kubernetes-models + unknown fields -------------------------------------------------
+
+function modelClass(apiVersion: string, kind: string): any {
+  const mod = require(`kubernetes-models/${apiVersion}`);
+  const cls = mod[kind];
+  if (!cls) throw new Error(`kubernetes-models has no ${apiVersion} ${kind}`);
+  return cls;
+}
+
+/**
+ * Keys the model's schema does not define. kubernetes-models' validators are compiled JSON
+ * schemas: they read every property the schema defines (and enumerate the keys of maps such as
+ * labels). Validating a recording proxy therefore tells which keys the schema knows; any key of
+ * an object that was never read, in an object whose keys were never enumerated, is unknown.
+ */
+function unknownFields(cls: any, data: Obj): string[] {
+  type Rec = { path: string; read: Set<string>; enumerated: boolean };
+  const recs = new Map<object, Rec>();
+  const proxies = new WeakMap<object, object>();
+  const wrap = (value: unknown, path: string): unknown => {
+    if (value === null || typeof value !== 'object') return value;
+    const target = value as object;
+    const existing = proxies.get(target);
+    if (existing) return existing;
+    const rec: Rec = recs.get(target) ?? { path, read: new Set(), enumerated: false };
+    recs.set(target, rec);
+    const proxy = new Proxy(target, {
+      get(t, k, r) {
+        if (typeof k !== 'string') return Reflect.get(t, k, r);
+        rec.read.add(k);
+        return wrap(Reflect.get(t, k, r), `${rec.path}/${k}`);
+      },
+      has(t, k) {
+        if (typeof k === 'string') rec.read.add(k);
+        return Reflect.has(t, k);
+      },
+      ownKeys(t) {
+        rec.enumerated = true;
+        return Reflect.ownKeys(t);
+      },
+    });
+    proxies.set(target, proxy);
+    return proxy;
+  };
+  try {
+    cls.prototype.validate.call(wrap(structuredClone(data), ''));
+  } catch {
+    // type errors are reported by the real validation; here only the reads matter
+  }
+  const unknown: string[] = [];
+  for (const [target, rec] of recs) {
+    if (Array.isArray(target) || rec.enumerated) continue;
+    for (const key of Object.keys(target)) if (!rec.read.has(key)) unknown.push(`${rec.path}/${key}`);
+  }
+  return unknown;
+}
+
+/** Hand schemas for the CRDs: `true` = any value; `[S]` = list of S; object = known keys only. */
+type Shape = true | Shape[] | { [key: string]: Shape };
+const META: Shape = { name: true, namespace: true, labels: true, annotations: true };
+const LABEL_SELECTOR: Shape = { matchLabels: true, matchExpressions: true };
+const CRD_SHAPES: Record<string, Shape> = {
+  'monitoring.coreos.com/v1 ServiceMonitor': {
+    apiVersion: true,
+    kind: true,
+    metadata: META,
+    spec: {
+      selector: LABEL_SELECTOR,
+      namespaceSelector: { any: true, matchNames: true },
+      jobLabel: true,
+      targetLabels: true,
+      podTargetLabels: true,
+      sampleLimit: true,
+      endpoints: [
+        {
+          port: true,
+          targetPort: true,
+          path: true,
+          scheme: true,
+          interval: true,
+          scrapeTimeout: true,
+          honorLabels: true,
+          honorTimestamps: true,
+          tlsConfig: true,
+          relabelings: true,
+          metricRelabelings: true,
+        },
+      ],
+    },
+  },
+  'monitoring.coreos.com/v1 PrometheusRule': {
+    apiVersion: true,
+    kind: true,
+    metadata: META,
+    spec: {
+      groups: [
+        {
+          name: true,
+          interval: true,
+          limit: true,
+          query_offset: true,
+          partial_response_strategy: true,
+          rules: [{ alert: true, record: true, expr: true, for: true, keep_firing_for: true, labels: true, annotations: true }],
+        },
+      ],
+    },
+  },
+  'external-secrets.io/v1beta1 ExternalSecret': {
+    apiVersion: true,
+    kind: true,
+    metadata: META,
+    spec: {
+      refreshInterval: true,
+      secretStoreRef: { name: true, kind: true },
+      target: { name: true, creationPolicy: true, deletionPolicy: true, template: true, immutable: true },
+      data: [
+        {
+          secretKey: true,
+          remoteRef: {
+            key: true,
+            property: true,
+            version: true,
+            conversionStrategy: true,
+            decodingStrategy: true,
+            metadataPolicy: true,
+          },
+          sourceRef: true,
+        },
+      ],
+      dataFrom: true,
+    },
+  },
+};
+
+function shapeErrors(value: unknown, shape: Shape, path: string): string[] {
+  if (shape === true) return [];
+  if (Array.isArray(shape)) {
+    if (!Array.isArray(value)) return [`${path}: expected a list`];
+    return value.flatMap((v, i) => shapeErrors(v, shape[0] as Shape, `${path}/${i}`));
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [`${path}: expected an object`];
+  const errors: string[] = [];
+  for (const [k, v] of Object.entries(value)) {
+    const sub = shape[k];
+    if (sub === undefined) errors.push(`${path}/${k}: unknown field`);
+    else errors.push(...shapeErrors(v, sub, `${path}/${k}`));
+  }
+  return errors;
+}
+
+function crdErrors(o: Obj): string[] {
+  const shape = CRD_SHAPES[`${o.apiVersion} ${o.kind}`];
+  if (!shape) return [`${id(o)}: no schema for ${o.apiVersion} ${o.kind}`];
+  const errors = shapeErrors(o, shape, '').map((e) => `${id(o)} ${e}`);
+  if (typeof o.metadata?.name !== 'string') errors.push(`${id(o)}: metadata.name is required`);
+  if (o.kind === 'ServiceMonitor') {
+    if (!o.spec?.selector) errors.push(`${id(o)}: spec.selector is required`);
+    if (!o.spec?.endpoints?.length) errors.push(`${id(o)}: spec.endpoints is empty`);
+  }
+  if (o.kind === 'PrometheusRule') {
+    for (const g of o.spec?.groups ?? []) {
+      if (typeof g.name !== 'string') errors.push(`${id(o)}: a group has no name`);
+      for (const r of g.rules ?? []) {
+        if ((typeof r.alert === 'string') === (typeof r.record === 'string'))
+          errors.push(`${id(o)} group ${g.name}: exactly one of alert/record`);
+        if (typeof r.expr !== 'string') errors.push(`${id(o)} group ${g.name}: expr must be a string`);
+      }
+    }
+  }
+  if (o.kind === 'ExternalSecret') {
+    if (!o.spec?.secretStoreRef?.name) errors.push(`${id(o)}: spec.secretStoreRef.name is required`);
+    if (!o.spec?.target?.name) errors.push(`${id(o)}: spec.target.name is required`);
+    for (const d of o.spec?.data ?? [])
+      if (!d.secretKey || !d.remoteRef?.key) errors.push(`${id(o)}: data entries need secretKey and remoteRef.key`);
+  }
+  return errors;
+}
+
+function schemaErrors(o: Obj): string[] {
+  if (CRD_KINDS.has(o.kind)) return crdErrors(o);
+  const cls = modelClass(o.apiVersion, o.kind);
+  const errors: string[] = [];
+  try {
+    new cls(o).validate();
+  } catch (err) {
+    errors.push(`${id(o)}: ${(err as Error).message}`);
+  }
+  for (const u of unknownFields(cls, o)) errors.push(`${id(o)}: unknown field ${u}`);
+  return errors;
+}
+
+// ---- workloads ----------------------------------------------------------------------------------
+
+type Workload = { obj: Obj; pod: Obj; podMeta: Obj };
+function workloads(objs: Obj[]): Workload[] {
+  const out: Workload[] = [];
+  for (const o of objs) {
+    if (o.kind === 'Deployment' || o.kind === 'Job')
+      out.push({ obj: o, pod: o.spec.template.spec, podMeta: o.spec.template.metadata ?? {} });
+    if (o.kind === 'CronJob')
+      out.push({ obj: o, pod: o.spec.jobTemplate.spec.template.spec, podMeta: o.spec.jobTemplate.spec.template.metadata ?? {} });
+  }
+  return out;
+}
+const envOf = (c: Obj) => new Map<string, string>((c.env ?? []).map((e: Obj) => [e.name, e.value]));
+
+function cpuCores(q: string): number {
+  return q.endsWith('m') ? Number(q.slice(0, -1)) / 1000 : Number(q);
+}
+
+function hardeningErrors(w: Workload): string[] {
+  const errors: string[] = [];
+  const where = id(w.obj);
+  const { pod } = w;
+  const psc = pod.securityContext ?? {};
+  if (pod.automountServiceAccountToken !== false) errors.push(`${where}: automountServiceAccountToken must be false`);
+  if (pod.hostNetwork || pod.hostPID || pod.hostIPC) errors.push(`${where}: host namespaces`);
+  if (
+    typeof w.obj.metadata?.annotations?.[TAG_ANNOTATION] !== 'string' ||
+    !TAG_RE.test(w.obj.metadata.annotations[TAG_ANNOTATION])
+  )
+    errors.push(`${where}: annotation ${TAG_ANNOTATION} must carry the git-SHA tag`);
+  const tmpVolumes = new Set((pod.volumes ?? []).filter((v: Obj) => v.emptyDir).map((v: Obj) => v.name));
+  const secretVolumes = new Set((pod.volumes ?? []).filter((v: Obj) => v.secret).map((v: Obj) => v.name));
+  for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+    const at = `${where} container ${c.name}`;
+    const sc = c.securityContext ?? {};
+    const runAsNonRoot = sc.runAsNonRoot ?? psc.runAsNonRoot;
+    const runAsUser = sc.runAsUser ?? psc.runAsUser;
+    const seccomp = sc.seccompProfile?.type ?? psc.seccompProfile?.type;
+    if (runAsNonRoot !== true) errors.push(`${at}: runAsNonRoot`);
+    if (!(Number.isInteger(runAsUser) && runAsUser >= 10000)) errors.push(`${at}: runAsUser ≥ 10000`);
+    if (seccomp !== 'RuntimeDefault') errors.push(`${at}: seccompProfile RuntimeDefault`);
+    if (sc.readOnlyRootFilesystem !== true) errors.push(`${at}: readOnlyRootFilesystem`);
+    if (sc.allowPrivilegeEscalation !== false) errors.push(`${at}: allowPrivilegeEscalation false`);
+    if (sc.privileged === true) errors.push(`${at}: privileged`);
+    if (!sc.capabilities?.drop?.includes('ALL')) errors.push(`${at}: capabilities.drop ALL`);
+    if (sc.capabilities?.add?.length) errors.push(`${at}: capabilities.add`);
+    const tmp = (c.volumeMounts ?? []).find((m: Obj) => m.mountPath === '/tmp');
+    if (!tmp || !tmpVolumes.has(tmp.name)) errors.push(`${at}: an emptyDir at /tmp`);
+    for (const r of ['requests', 'limits'])
+      for (const q of ['cpu', 'memory']) if (!c.resources?.[r]?.[q]) errors.push(`${at}: resources.${r}.${q}`);
+    if (typeof c.image !== 'string' || !IMAGE_RE.test(c.image)) errors.push(`${at}: image ${c.image} not pinned by digest`);
+    if (/:latest(@|$)/.test(c.image ?? '')) errors.push(`${at}: latest tag`);
+    if (c.imagePullPolicy === 'Never') errors.push(`${at}: imagePullPolicy Never`);
+    const env = envOf(c);
+    if (env.get('NODE_ENV') !== 'production') errors.push(`${at}: NODE_ENV=production`);
+    if (!(Number(env.get('UV_THREADPOOL_SIZE')) >= 4)) errors.push(`${at}: UV_THREADPOOL_SIZE ≥ 4`);
+    for (const name of ['JWT_SECRET', 'DATABASE_URL', 'REDIS_URL', 'MODEL_API_KEY', 'JWT_KEYS'])
+      if ((c.env ?? []).some((e: Obj) => e.name === name)) errors.push(`${at}: ${name} as a plain variable (use ${name}_FILE)`);
+    for (const name of ['JWT_SECRET_FILE', 'DATABASE_URL_FILE']) {
+      const file = env.get(name);
+      const mount = (c.volumeMounts ?? []).find(
+        (m: Obj) => secretVolumes.has(m.name) && typeof file === 'string' && file.startsWith(`${m.mountPath}/`),
+      );
+      if (!mount) errors.push(`${at}: ${name} must point into a secret volume`);
+      else if (mount.readOnly !== true) errors.push(`${at}: secret volume must be mounted readOnly`);
+    }
+  }
+  return errors;
+}
+
+// ---- tests --------------------------------------------------------------------------------------
+
+describe('k8s manifests', () => {
+  for (const overlay of OVERLAYS) {
+    describe(`overlay ${overlay}`, () => {
+      it('builds with kubectl kustomize and holds every expected object', (t) => {
+        const objs = objects(t, overlay);
+        if (!objs) return;
+        const kinds = new Set(objs.map((o) => o.kind));
+        for (const k of [
+          'ServiceAccount',
+          'Deployment',
+          'Service',
+          'Ingress',
+          'ServiceMonitor',
+          'PodDisruptionBudget',
+          'HorizontalPodAutoscaler',
+          'NetworkPolicy',
+          'Job',
+          'CronJob',
+          'PrometheusRule',
+          'ExternalSecret',
+          'PersistentVolumeClaim',
+        ])
+          assert.ok(kinds.has(k), `${overlay} has a ${k}`);
+        const ns = overlay === 'production' ? 'rampart' : 'rampart-staging';
+        for (const o of objs) assert.equal(o.metadata?.namespace, ns, `${id(o)} namespace`);
+        const names = objs.map(id);
+        assert.equal(new Set(names).size, names.length, 'no duplicate objects');
+      });
+
+      it('every object validates against its schema, with no unknown field', (t) => {
+        const objs = objects(t, overlay);
+        if (!objs) return;
+        const errors = objs.flatMap(schemaErrors);
+        assert.deepEqual(errors, []);
+      });
+
+      it('every workload (Deployment, Job, CronJob) is hardened and digest-pinned', (t) => {
+        const objs = objects(t, overlay);
+        if (!objs) return;
+        const ws = workloads(objs);
+        assert.ok(ws.length >= 4, 'the Deployment, the migration Job and both CronJobs');
+        assert.deepEqual(ws.flatMap(hardeningErrors), []);
+      });
+
+      it('the Deployment: probes, secrets, shutdown timing', (t) => {
+        const objs = objects(t, overlay);
+        if (!objs) return;
+        const dep = one(objs, 'Deployment', 'rampart-api');
+        const pod = dep.spec.template.spec;
+        const c = pod.containers.find((x: Obj) => x.name === 'api');
+        assert.ok(c);
+        assert.equal(dep.spec.replicas, undefined, 'replicas are left to the HPA');
+        assert.equal(c.startupProbe?.httpGet?.path, '/healthz');
+        assert.equal(c.livenessProbe?.httpGet?.path, '/healthz');
+        assert.equal(c.readinessProbe?.httpGet?.path, '/readyz');
+        const env = envOf(c);
+        assert.ok(env.get('REDIS_URL_FILE'), 'REDIS_URL_FILE');
+        assert.equal(env.get('MIGRATE_ON_START'), 'false', 'migrations run in the Job, not at start');
+        // The service's defaults in production (README): delay 5000 ms, grace 25000 ms.
+        const delayMs = Number(env.get('SHUTDOWN_DELAY_MS') ?? 5000);
+        const graceMs = Number(env.get('SHUTDOWN_GRACE_MS') ?? 25000);
+        const cmd: string[] = c.lifecycle?.preStop?.exec?.command ?? [];
+        assert.equal(cmd[0], 'sleep', 'preStop sleeps');
+        const preStop = Number(cmd[1]);
+        assert.ok(preStop * 1000 >= delayMs, `preStop ${preStop}s ≥ SHUTDOWN_DELAY_MS ${delayMs}ms`);
+        const tgps = pod.terminationGracePeriodSeconds;
+        const needed = preStop + delayMs / 1000 + graceMs / 1000;
+        assert.ok(tgps > needed, `terminationGracePeriodSeconds ${tgps} > preStop + delay + grace = ${needed} (with margin)`);
+        assert.ok(tgps - needed >= 5, 'at least 5 s of margin');
+        // UV_THREADPOOL_SIZE = CPU limit + 4 (service/src/platform/threadpool.cjs).
+        assert.equal(Number(env.get('UV_THREADPOOL_SIZE')), Math.ceil(cpuCores(String(c.resources.limits.cpu))) + 4);
+        // Services select the pods; metrics only through the metrics Service.
+        const labels = dep.spec.template.metadata.labels;
+        for (const svc of byKind(objs, 'Service'))
+          for (const [k, v] of Object.entries(svc.spec.selector)) assert.equal(labels[k], v, `${id(svc)} selects the pods`);
+        const api = one(objs, 'Service', 'rampart-api');
+        assert.ok(
+          !api.spec.ports.some((p: Obj) => p.targetPort === 'metrics' || p.targetPort === 9464),
+          'no metrics on the API Service',
+        );
+      });
+
+      it('migration Job and backup CronJobs', (t) => {
+        const objs = objects(t, overlay);
+        if (!objs) return;
+        const args = (pod: Obj) => [...(pod.containers[0].command ?? []), ...(pod.containers[0].args ?? [])].join(' ');
+        const job = one(objs, 'Job', 'rampart-migrate');
+        assert.match(args(job.spec.template.spec), /^secops migrate latest\b/);
+        assert.ok(job.metadata.annotations['argocd.argoproj.io/hook'] === 'PreSync', 'runs before the rollout');
+        assert.ok(job.spec.activeDeadlineSeconds > 0);
+        assert.equal(job.spec.template.spec.restartPolicy, 'Never');
+        const crons = byKind(objs, 'CronJob');
+        const backup = crons.find((c) => /secops backup create\b/.test(args(c.spec.jobTemplate.spec.template.spec)));
+        const drill = crons.find((c) => /secops backup drill\b.*--max-age 26h/.test(args(c.spec.jobTemplate.spec.template.spec)));
+        assert.ok(backup, 'a backup create CronJob');
+        assert.ok(drill, 'a backup drill --max-age 26h CronJob');
+        assert.match(backup.spec.schedule, /^\d+ \d+ \* \* \*$/, 'nightly');
+        assert.match(drill.spec.schedule, /^\d+ \d+ \* \* [0-6]$/, 'weekly');
+        for (const c of crons) {
+          assert.equal(c.spec.concurrencyPolicy, 'Forbid', `${id(c)} concurrencyPolicy`);
+          assert.ok(c.spec.startingDeadlineSeconds > 0, `${id(c)} startingDeadlineSeconds`);
+          assert.ok(c.spec.jobTemplate.spec.activeDeadlineSeconds > 0, `${id(c)} activeDeadlineSeconds`);
+        }
+      });
+
+      it('HPA, PDB, NetworkPolicies, Ingress and monitoring', (t) => {
+        const objs = objects(t, overlay);
+        if (!objs) return;
+        const hpa = one(objs, 'HorizontalPodAutoscaler');
+        assert.equal(hpa.apiVersion, 'autoscaling/v2');
+        assert.equal(hpa.spec.scaleTargetRef.name, 'rampart-api');
+        assert.ok(hpa.spec.maxReplicas >= hpa.spec.minReplicas);
+        if (overlay === 'production') assert.ok(hpa.spec.minReplicas >= 2, 'production HPA minReplicas ≥ 2');
+        const pdb = one(objs, 'PodDisruptionBudget');
+        assert.ok(pdb.spec.maxUnavailable !== undefined || pdb.spec.minAvailable !== undefined);
+
+        const nps = byKind(objs, 'NetworkPolicy');
+        const deny = nps.find(
+          (n) =>
+            Object.keys(n.spec.podSelector ?? {}).length === 0 &&
+            n.spec.policyTypes?.includes('Ingress') &&
+            n.spec.policyTypes?.includes('Egress') &&
+            !n.spec.ingress &&
+            !n.spec.egress,
+        );
+        assert.ok(deny, 'a default-deny policy for ingress and egress');
+        const egressPorts = new Set(
+          nps.flatMap((n) =>
+            (n.spec.egress ?? []).flatMap((r: Obj) => (r.ports ?? []).map((p: Obj) => `${p.protocol}/${p.port}`)),
+          ),
+        );
+        for (const p of ['UDP/53', 'TCP/53', 'TCP/5432', 'TCP/6379', 'TCP/6380', 'TCP/443', 'TCP/8200'])
+          assert.ok(egressPorts.has(p), `egress ${p} allowed`);
+        for (const n of nps)
+          for (const r of n.spec.egress ?? []) assert.ok(r.ports?.length, `${id(n)}: every egress rule names its ports`);
+        const ingressRules = nps.flatMap((n) => n.spec.ingress ?? []);
+        assert.ok(ingressRules.length > 0);
+        for (const r of ingressRules) {
+          assert.ok(r.from?.length && r.ports?.length, 'ingress rules name sources and ports');
+          const ns = r.from.map((f: Obj) => f.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name']);
+          const ports = r.ports.map((p: Obj) => p.port);
+          if (ns.includes('ingress-nginx')) assert.deepEqual(ports, [3000]);
+          else if (ns.includes('monitoring')) assert.deepEqual(ports, [9464]);
+          else assert.fail(`unexpected ingress source ${JSON.stringify(r.from)}`);
+        }
+
+        const ing = one(objs, 'Ingress');
+        assert.equal(ing.spec.ingressClassName, 'nginx');
+        const tlsHosts = new Set(ing.spec.tls.flatMap((x: Obj) => x.hosts));
+        for (const rule of ing.spec.rules) assert.ok(tlsHosts.has(rule.host), `TLS covers ${rule.host}`);
+        assert.ok(ing.spec.tls.every((x: Obj) => x.secretName));
+        const ann = Object.values(ing.metadata.annotations ?? {}).join('\n');
+        const hsts = /Strict-Transport-Security: max-age=(\d+)/.exec(ann);
+        assert.ok(hsts && Number(hsts[1]) >= 31536000, 'HSTS annotation with max-age ≥ 1 year');
+        assert.equal(ing.metadata.annotations['nginx.ingress.kubernetes.io/force-ssl-redirect'], 'true');
+        for (const rule of ing.spec.rules)
+          for (const p of rule.http.paths) assert.equal(p.backend.service.name, 'rampart-api', 'only the API is exposed');
+
+        const sm = one(objs, 'ServiceMonitor');
+        const metricsSvc = byKind(objs, 'Service').find((s) =>
+          Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => s.metadata.labels?.[k] === v),
+        );
+        assert.ok(metricsSvc, 'the ServiceMonitor selects a Service');
+        assert.ok(metricsSvc.spec.ports.some((p: Obj) => p.name === sm.spec.endpoints[0].port && p.port === 9464));
+
+        const es = one(objs, 'ExternalSecret');
+        const keys = new Set(es.spec.data.map((d: Obj) => d.secretKey));
+        for (const w of workloads(objs))
+          for (const v of w.pod.volumes ?? [])
+            if (v.secret) {
+              assert.equal(v.secret.secretName, es.spec.target.name, `${id(w.obj)} mounts the ExternalSecret's target`);
+              for (const item of v.secret.items ?? []) assert.ok(keys.has(item.key), `${id(w.obj)} key ${item.key} is provided`);
+            }
+      });
+    });
+  }
+
+  it('production runs more replicas than staging, with stricter (Guaranteed) resources', (t) => {
+    const prod = objects(t, 'production');
+    const stg = prod && objects(t, 'staging');
+    if (!prod || !stg) return;
+    const hp = one(prod, 'HorizontalPodAutoscaler');
+    const hs = one(stg, 'HorizontalPodAutoscaler');
+    assert.ok(hp.spec.minReplicas >= 2 && hp.spec.minReplicas > hs.spec.minReplicas);
+    assert.ok(hp.spec.maxReplicas > hs.spec.maxReplicas);
+    assert.ok(hs.spec.maxReplicas <= 2, 'staging: 1–2 replicas');
+    const c = one(prod, 'Deployment').spec.template.spec.containers[0];
+    assert.deepEqual(c.resources.requests, c.resources.limits, 'production: requests == limits');
+  });
+
+  it('the unknown-field check catches misspelled fields', () => {
+    const dep = parse(readFileSync(join(ROOT, 'k8s/base/deployment.yaml'), 'utf8'));
+    const Deployment = modelClass('apps/v1', 'Deployment');
+    assert.deepEqual(unknownFields(Deployment, dep), []);
+    const bad = structuredClone(dep);
+    bad.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem = true;
+    bad.spec.template.spec.terminationGracePeriod = 45;
+    bad.metadata.label = { a: 'b' };
+    new Deployment(bad).validate(); // kubernetes-models alone accepts it …
+    assert.deepEqual(unknownFields(Deployment, bad).sort(), [
+      '/metadata/label',
+      '/spec/template/spec/containers/0/securityContext/readOnlyRootFileSystem',
+      '/spec/template/spec/terminationGracePeriod',
+    ]);
+    const sm = {
+      apiVersion: 'monitoring.coreos.com/v1',
+      kind: 'ServiceMonitor',
+      metadata: { name: 'x' },
+      spec: { selector: {}, endpoints: [{ port: 'm', intervall: '30s' }] },
+    };
+    assert.deepEqual(crdErrors(sm), ['ServiceMonitor/x /spec/endpoints/0/intervall: unknown field']);
+  });
+
+  it('k8s/base/prometheusrule.yaml is generated from alerts/ and up to date', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-promrule-'));
+    try {
+      const out = join(dir, 'prometheusrule.yaml');
+      const r = spawnSync(process.execPath, [join(ROOT, 'scripts/gen-prometheusrule.mjs'), '--out', out], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(
+        readFileSync(join(ROOT, 'k8s/base/prometheusrule.yaml'), 'utf8'),
+        readFileSync(out, 'utf8'),
+        'stale: run node scripts/gen-prometheusrule.mjs',
+      );
+      const rule = parse(readFileSync(out, 'utf8'));
+      assert.deepEqual(crdErrors(rule), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the generator handles a missing alerts/ directory and rejects a malformed rule file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-promrule-'));
+    try {
+      const out = join(dir, 'out.yaml');
+      const gen = (alerts: string) =>
+        spawnSync(process.execPath, [join(ROOT, 'scripts/gen-prometheusrule.mjs'), '--alerts', alerts, '--out', out], {
+          encoding: 'utf8',
+        });
+      const empty = gen(join(dir, 'no-such-dir'));
+      assert.equal(empty.status, 0, empty.stderr);
+      assert.match(empty.stderr, /no rule file/);
+      assert.deepEqual(parse(readFileSync(out, 'utf8')).spec.groups, []);
+      const alerts = join(dir, 'alerts');
+      mkdirSync(alerts);
+      writeFileSync(join(alerts, 'bad.yaml'), 'groups:\n  - name: g\n    rules:\n      - expr: up\n');
+      const bad = gen(alerts);
+      assert.equal(bad.status, 1);
+      assert.match(bad.stderr, /exactly one of "alert" or "record"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
