@@ -326,7 +326,16 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     .option('--report <file>', 'where to write the JSON report (default: <backup>/drill-<timestamp>.json)')
     .option('--jobs <n>', 'parallel pg_restore workers and verification connections', '2')
     .option('--encrypt-key-file <file>', 'key of an encrypted backup (default: BACKUP_ENCRYPT_KEY_FILE)')
-    .addHelpText('after', examples('secops backup drill', 'secops backup drill --create --max-age 26h --json', 'secops backup drill --from backups/20261127T221500Z --report drill.json'))
+    .option('--pushgateway <url>', 'push the outcome (rampart_backup_drill_* metrics) to this Prometheus Pushgateway')
+    .addHelpText(
+      'after',
+      examples(
+        'secops backup drill',
+        'secops backup drill --create --max-age 26h --json',
+        'secops backup drill --from backups/20261127T221500Z --report drill.json',
+        'secops backup drill --pushgateway http://pushgateway.monitoring:9091',
+      ),
+    )
     .action(
       backupAction((o) => ({
         action: 'drill',
@@ -338,6 +347,7 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
         report: o.report,
         jobs: Number(o.jobs),
         encryptKeyFile: o.encryptKeyFile,
+        pushgateway: o.pushgateway,
       })),
     );
 

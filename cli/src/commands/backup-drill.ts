@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createBackup } from '../lib/backup/create.js';
 import { runDrill as drill } from '../lib/backup/drill.js';
+import { pushDrillMetrics } from '../lib/backup/pushgateway.js';
 import { formatAge, parseDuration } from '../lib/duration.js';
 import { readKeyFile } from '../lib/backup/encryption.js';
 import { listBackups, readManifest, type StoredBackup } from '../lib/backup/manifest.js';
@@ -50,6 +51,12 @@ export async function runDrill(options: Extract<BackupOptions, { action: 'drill'
     const report = await drill({ backup, serverUrl, key, jobs: options.jobs, maxAgeMs, env: ctx.env, signal: controller.signal, step: out.step });
     const reportFile = resolve(options.report ?? join(backup.dir, `drill-${report.startedAt.replace(/[-:]/g, '').replace(/\.\d{3}/, '')}.json`));
     writeFileSync(reportFile, `${JSON.stringify(report, null, 2)}\n`);
+    if (options.pushgateway) {
+      // Alerting depends on this push; a failed push is reported but does not change the drill's verdict.
+      await pushDrillMetrics(options.pushgateway, report).catch((err: Error) =>
+        out.warn(`could not push the drill result to the Pushgateway: ${err.message}`),
+      );
+    }
     const rpo = formatAge(report.rpoSeconds * 1000);
     if (!report.ok) {
       throw new CheckFailedError(

@@ -20,6 +20,8 @@ export type BackupOptions =
       report?: string;
       jobs: number;
       encryptKeyFile?: string;
+      /** Prometheus Pushgateway base URL: the outcome is pushed for the drill alerts. */
+      pushgateway?: string;
       /** Ctrl-C: tests hand in their own; the CLI wires SIGINT/SIGTERM to it. */
       signal?: AbortSignal;
     };
