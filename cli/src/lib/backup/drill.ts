@@ -42,7 +42,7 @@ export interface DrillReport {
   migrationHead: { expected: string | null; actual: string | null; ok: boolean } | null;
   amcheck: { status: 'passed' | 'failed' | 'skipped'; detail?: string };
   smoke: { table: string; ok: boolean; error?: string }[];
-  timings: { decryptMs: number; restoreMs: number; verifyMs: number };
+  timings: { decryptMs: number; restoreMs: number; verifyMs: number; checksumMs?: number; amcheckMs?: number };
   failures: string[];
 }
 
@@ -102,11 +102,15 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     options.signal?.throwIfAborted();
     t = performance.now();
     await options.step('Verifying rows and checksums, pg_amcheck, a query on every table', async () => {
-      const [verification, amcheck, smoke] = await Promise.all([
-        verifyAgainstManifest(scratchUrl, manifest, { jobs: options.jobs, exact: true }),
-        amcheckScratch(scratch, scratchUrl, options),
-        smokeQueries(scratchUrl, manifest.tables.map((x) => x.name)),
+      const since = performance.now();
+      const timedMs = async <T>(p: Promise<T>): Promise<[T, number]> => [await p, Math.round(performance.now() - since)];
+      const [[verification, checksumMs], [amcheck, amcheckMs], [smoke]] = await Promise.all([
+        timedMs(verifyAgainstManifest(scratchUrl, manifest, { jobs: options.jobs, exact: true })),
+        timedMs(amcheckScratch(scratch, scratchUrl, options)),
+        timedMs(smokeQueries(scratchUrl, manifest.tables.map((x) => x.name))),
       ]);
+      report.timings.checksumMs = checksumMs;
+      report.timings.amcheckMs = amcheckMs;
       report.tables = verification.tables;
       report.migrationHead = verification.migrationHead;
       report.failures.push(...verification.failures);
