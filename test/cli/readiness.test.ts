@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { main } from '../../cli/src/main.js';
 import { adminQuery, createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { type ServiceProcess, spawnService } from '../helpers/service-process.js';
 import { realPostgresAvailable, testDatabaseUrl } from '../helpers/services.js';
 import { captureIo } from './capture.js';
 
@@ -46,15 +45,6 @@ const AUTOMATED = [
   'backup.drill',
 ];
 
-async function waitFor<T>(probe: () => T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await sleep(50);
-  }
-}
 
 async function readiness(args: string[]) {
   const captured = captureIo({});
@@ -69,7 +59,7 @@ describe('secops readiness against the real service', {
   skip: !(await realPostgresAvailable()) && 'needs PostgreSQL (REQUIRE_SERVICES=1)',
 }, () => {
   let database: TestDatabase;
-  let child: ChildProcess | undefined;
+  let service: ServiceProcess | undefined;
   let base: string;
   let metrics: string;
   let proxy: http.Server | undefined;
@@ -77,7 +67,6 @@ describe('secops readiness against the real service', {
   const role = `rampart_readiness_${randomBytes(4).toString('hex')}`;
   let roleUrl: string;
   const backupDir = mkdtempSync(join(tmpdir(), 'rampart-readiness-'));
-  let output = '';
 
   before(async () => {
     database = await createTestDatabase();
@@ -105,35 +94,20 @@ describe('secops readiness against the real service', {
       }),
     );
 
-    child = spawn(
-      process.execPath,
-      ['--require', './service/src/platform/threadpool.cjs', '--import', 'tsx', 'service/src/main.ts'],
-      {
-        env: {
-          ...process.env,
-          NODE_ENV: 'production',
-          DATABASE_URL: dbUrl,
-          MIGRATE_ON_START: 'false',
-          JWT_SECRET: randomBytes(64).toString('base64url'),
-          GIT_SHA: randomBytes(20).toString('hex'),
-          PORT: '0',
-          METRICS_PORT: '0',
-          HOST: '127.0.0.1',
-          SHUTDOWN_DELAY_MS: '0',
-          LOG_LEVEL: 'info',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+    service = await spawnService({
+      env: {
+        NODE_ENV: 'production',
+        DATABASE_URL: dbUrl,
+        MIGRATE_ON_START: 'false',
+        JWT_SECRET: randomBytes(64).toString('base64url'),
+        GIT_SHA: randomBytes(20).toString('hex'),
+        SHUTDOWN_DELAY_MS: '0',
+        LOG_LEVEL: 'info',
       },
-    );
-    child.stdout?.on('data', (d) => (output += d));
-    child.stderr?.on('data', (d) => (output += d));
-    const listening = await waitFor(() => {
-      if (child?.exitCode !== null) throw new Error(`service exited early: ${output}`);
-      const line = output.split('\n').find((l) => l.includes('"msg":"listening"'));
-      return line ? (JSON.parse(line) as { port: number; metrics_port: number }) : undefined;
-    }, 60_000);
-    base = `http://127.0.0.1:${listening.port}`;
-    metrics = `http://127.0.0.1:${listening.metrics_port}/metrics`;
+    });
+    base = service.baseUrl;
+    metrics = service.metricsUrl;
+    const listening = { port: Number(new URL(base).port) };
 
     // A proxy in front of the service that drops Strict-Transport-Security.
     proxy = http.createServer((req, res) => {
@@ -162,12 +136,7 @@ describe('secops readiness against the real service', {
       proxy.closeAllConnections();
       await new Promise((resolve) => proxy?.close(resolve));
     }
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child?.once('exit', resolve));
-      child.kill('SIGTERM');
-      await Promise.race([exited, sleep(15_000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await service?.stop();
     await database?.drop();
     await adminQuery(testDatabaseUrl() as string, `drop role if exists ${role}`).catch(() => undefined);
     rmSync(backupDir, { recursive: true, force: true });

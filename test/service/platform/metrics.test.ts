@@ -42,6 +42,8 @@ describe('metrics endpoint after a scripted run', () => {
     await streamMessage(t.baseUrl, conv.body.id, { token, content: 'stream please' });
     await api(t.baseUrl, 'GET', '/no/such/path/12345');
 
+    // Audit rows are written behind the requests: let that batch land before reading the pool.
+    await t.deps.audit.flush();
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import Router from '@koa/router';
 import { createShutdown } from '../../../service/src/platform/shutdown.js';
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from '../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
+import { spawnService } from '../../helpers/service-process.js';
 
 function slowRouter(): Router {
   const router = new Router({ prefix: '/__probe' });
@@ -64,53 +64,24 @@ describe('the service process on SIGTERM', () => {
 
   it('turns readiness 503 during the shutdown delay, then exits 0 and refuses connections', async () => {
     // Without a real PostgreSQL the child runs on its own embedded PGlite in a temporary directory.
-    const dbEnv = database.url
+    const dbEnv: Record<string, string> = database.url
       ? { NODE_ENV: 'production', DATABASE_URL: database.url, MIGRATE_ON_START: 'false' }
       : { NODE_ENV: 'development', DATA_DIR: mkdtempSync(join(tmpdir(), 'rampart-shutdown-')) };
-    const child = spawn(process.execPath, ['--require', './service/src/platform/threadpool.cjs', '--import', 'tsx', 'service/src/main.ts'], {
-      env: {
-        ...process.env,
-        ...dbEnv,
-        JWT_SECRET: TEST_JWT_SECRET,
-        PORT: '0',
-        METRICS_PORT: '0',
-        HOST: '127.0.0.1',
-        SHUTDOWN_DELAY_MS: '1500',
-        SHUTDOWN_GRACE_MS: '5000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const service = await spawnService({
+      env: { ...dbEnv, JWT_SECRET: TEST_JWT_SECRET, SHUTDOWN_DELAY_MS: '1500', SHUTDOWN_GRACE_MS: '5000' },
     });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const port = await waitFor(() => {
-      if (child.exitCode !== null) throw new Error(`service exited early: ${output}`);
-      const line = output.split('\n').find((l) => l.includes('"msg":"listening"'));
-      return line ? (JSON.parse(line).port as number) : undefined;
-    }, 60_000);
-    const base = `http://127.0.0.1:${port}`;
+    const base = service.baseUrl;
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
 
-    child.kill('SIGTERM');
+    service.child.kill('SIGTERM');
     await sleep(300);
     const during = await fetch(`${base}/readyz`);
     assert.equal(during.status, 503);
     assert.equal(((await during.json()) as { status: string }).status, 'not_ready');
     assert.equal((await fetch(`${base}/healthz`)).status, 200, 'liveness stays up while draining');
 
-    assert.equal(await exited, 0, output);
+    assert.equal(await service.exited, 0, service.output());
     await assert.rejects(fetch(`${base}/healthz`));
-    assert.match(output, /shutdown complete/);
+    assert.match(service.output(), /shutdown complete/);
   });
 });
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await sleep(50);
-  }
-}

@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { GENEROUS_LIMITS, TEST_JWT_SECRET } from '../../helpers/app.js';
+import { type ServiceProcess, spawnService } from '../../helpers/service-process.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
 import { testRedisUrl } from '../../helpers/services.js';
 
@@ -104,58 +103,14 @@ process.on('exit', () => {
 });
 `)}`;
 
-interface RunningService {
-  baseUrl: string;
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<number | null>;
-}
-
 /** The command of package.json "start" (plus the probe). */
-async function startService(env: Record<string, string>): Promise<RunningService> {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
-  const child = spawn(
-    process.execPath,
-    [
-      '--require',
-      './service/src/platform/threadpool.cjs',
-      '--import',
-      'tsx',
-      '--import',
-      './service/src/platform/tracing-preload.mjs',
-      '--import',
-      MODULE_PROBE,
-      'service/src/main.ts',
-    ],
-    {
-      env: {
-        ...inherited,
-        ...GENEROUS_LIMITS,
-        ...env,
-        PORT: '0',
-        METRICS_PORT: '0',
-        HOST: '127.0.0.1',
-        BUILTIN_MODEL_DELAY_MS: '0',
-        SHUTDOWN_DELAY_MS: '0',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`service exited early: ${output}`);
-    const line = output.split('\n').find((l) => l.includes('"msg":"listening"'));
-    if (line) return { baseUrl: `http://127.0.0.1:${JSON.parse(line).port}`, child, output: () => output, exited };
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`service did not start: ${output}`);
-    }
-    await sleep(50);
-  }
+function startService(env: Record<string, string>): Promise<ServiceProcess> {
+  return spawnService({
+    inherit: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_'))),
+    imports: ['./service/src/platform/tracing-preload.mjs', MODULE_PROBE],
+    env: { ...GENEROUS_LIMITS, ...env, BUILTIN_MODEL_DELAY_MS: '0', SHUTDOWN_DELAY_MS: '0' },
+    startTimeoutMs: 20_000,
+  });
 }
 
 async function post(baseUrl: string, path: string, body: unknown, token?: string): Promise<any> {
@@ -180,7 +135,7 @@ async function signupAndChat(baseUrl: string) {
 }
 
 async function stop(
-  service: RunningService,
+  service: ServiceProcess,
 ): Promise<{ code: number | null; logs: any[]; probe: { provider: string; loaded: string[] } }> {
   service.child.kill('SIGTERM');
   const code = await service.exited;

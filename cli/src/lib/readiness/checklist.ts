@@ -182,7 +182,7 @@ export const SECTIONS: readonly Section[] = [
     title: '9. Performance & Load',
     entries: [
       manual('load-baseline', 'Load test baseline p50/p95', 'run the load test against staging'),
-      manual('pool-tuning', 'Pg pool size & timeout tuned', 'DATABASE_POOL_* from the load test'),
+      manual('pool-tuning', 'Pg pool size & timeout tuned', 'DB_POOL_MAX and DB_ACQUIRE_TIMEOUT_MS from the load test'),
       manual(
         'argon2-bench',
         'Argon2 parameters benchmarked vs latency budget',

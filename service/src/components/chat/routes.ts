@@ -12,12 +12,16 @@ const codePoints = (s: string) => {
 };
 
 const MAX_CONTENT = 32_000;
+/** PostgreSQL text cannot hold U+0000: refuse it as bad input rather than fail at the insert. */
+const noNul = (s: string) => !s.includes('\u0000');
+const NUL_MESSAGE = 'must not contain the NUL character (U+0000)';
 const newConversation = z.strictObject({
   title: z
     .string()
     .trim()
     .min(1)
     .refine((t) => codePoints(t) <= 200, 'must be at most 200 characters')
+    .refine(noNul, NUL_MESSAGE)
     .nullish()
     .transform((t) => t ?? null),
 });
@@ -25,7 +29,8 @@ const newMessage = z.strictObject({
   content: z
     .string()
     .min(1)
-    .refine((s) => codePoints(s) <= MAX_CONTENT, `must be at most ${MAX_CONTENT} characters`),
+    .refine((s) => codePoints(s) <= MAX_CONTENT, `must be at most ${MAX_CONTENT} characters`)
+    .refine(noNul, NUL_MESSAGE),
 });
 const page = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),

@@ -172,7 +172,9 @@ export function createChatService(deps: ChatServiceDeps) {
 
   /** Stores the assistant's reply as far as it got: complete, partial (some text) or failed (none). */
   async function storeReply(conversationId: string, text: string, outcome: 'ok' | 'aborted' | 'error') {
-    const status: MessageStatus = outcome === 'ok' ? 'complete' : text.length > 0 ? 'partial' : outcome === 'aborted' ? 'partial' : 'failed';
+    // Aborted (client gone, shutdown) keeps whatever was said; a failure with nothing said is `failed`.
+    const status: MessageStatus =
+      outcome === 'ok' ? 'complete' : outcome === 'aborted' || text.length > 0 ? 'partial' : 'failed';
     return repo.appendMessage(conversationId, { role: 'assistant', content: text, status });
   }
 

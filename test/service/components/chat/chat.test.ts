@@ -60,13 +60,13 @@ describe('conversations and messages', () => {
 
   it('refuses bad input with 400 validation_failed, never 500', async () => {
     const token = await user(t);
-    for (const json of [{ title: 'x'.repeat(201) }, { title: 42 }, { title: '   ' }, { extra: true }]) {
+    for (const json of [{ title: 'x'.repeat(201) }, { title: 42 }, { title: '   ' }, { title: 'nul\u0000' }, { extra: true }]) {
       const res = await api(t.baseUrl, 'POST', '/v1/conversations', { token, json });
       assert.equal(res.status, 400, JSON.stringify(json));
       assert.equal(res.body.code, 'validation_failed');
     }
     const id = await conversation(t, token);
-    for (const json of [{ content: '' }, { content: 'x'.repeat(32_001) }, { content: 7 }, {}]) {
+    for (const json of [{ content: '' }, { content: 'x'.repeat(32_001) }, { content: 7 }, { content: 'nul\u0000byte' }, {}]) {
       const res = await api(t.baseUrl, 'POST', `/v1/conversations/${id}/messages`, { token, json });
       assert.equal(res.status, 400);
       assert.equal(res.body.code, 'validation_failed');
