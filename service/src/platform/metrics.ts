@@ -17,6 +17,9 @@ export interface Metrics {
   readonly abuseBlocksTotal: Counter;
   readonly externalModelLatency: Histogram<'provider' | 'outcome' | 'phase'>;
   readonly sseStreamsActive: Gauge;
+  readonly jwtKeyringReloadsTotal: Counter<'trigger' | 'outcome'>;
+  readonly jwtKeyringKeys: Gauge<'kid' | 'alg' | 'role'>;
+  readonly jwtKeyringLastSuccess: Gauge;
 }
 
 export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10];
@@ -96,6 +99,23 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     abuseBlocksTotal: new Counter({
       name: 'abuse_blocks_total',
       help: 'Client IPs blocked by the anomaly breaker after repeated rate-limit rejections.',
+      registers: [registry],
+    }),
+    jwtKeyringReloadsTotal: new Counter({
+      name: 'jwt_keyring_reloads_total',
+      help: 'Re-reads of the JWT keyring from its source (trigger: interval, signal), by outcome (ok, error).',
+      labelNames: ['trigger', 'outcome'],
+      registers: [registry],
+    }),
+    jwtKeyringKeys: new Gauge({
+      name: 'jwt_keyring_keys',
+      help: 'Keys in the JWT keyring in force, 1 per key (role: signing or verify); `secops keys rotate promote --replica` reads it.',
+      labelNames: ['kid', 'alg', 'role'],
+      registers: [registry],
+    }),
+    jwtKeyringLastSuccess: new Gauge({
+      name: 'jwt_keyring_last_load_timestamp_seconds',
+      help: 'Unix time of the last successful load of the JWT keyring.',
       registers: [registry],
     }),
   };

@@ -28,6 +28,11 @@ export interface Keyring {
    * refresh token). Derived with HKDF from the signing key's secret material.
    */
   readonly derivationKey: Uint8Array;
+  /**
+   * derivationKey first, then those of the other keys holding secret material: a refresh retried
+   * just after a key rotation still finds the successor derived before it.
+   */
+  readonly derivationKeys: readonly Uint8Array[];
   readonly kids: readonly string[];
 }
 
@@ -65,7 +70,7 @@ function derive(material: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', material, 'rampart', 'refresh-token successor v1', 32));
 }
 
-function assemble(keys: JwtKey[], signingKid: string, derivationKey: Uint8Array): Keyring {
+function assemble(keys: JwtKey[], signingKid: string, derivationKeys: Uint8Array[]): Keyring {
   const byKid = new Map(keys.map((k) => [k.kid, k]));
   if (byKid.size !== keys.length) throw new KeyringError('duplicate kid in JWT_KEYS');
   const signing = byKid.get(signingKid);
@@ -74,7 +79,8 @@ function assemble(keys: JwtKey[], signingKid: string, derivationKey: Uint8Array)
     signing,
     byKid: (kid) => byKid.get(kid),
     jwks: { keys: keys.flatMap((k) => (k.publicJwk ? [k.publicJwk] : [])) },
-    derivationKey,
+    derivationKey: derivationKeys[0] as Uint8Array,
+    derivationKeys,
     kids: [...byKid.keys()],
   };
 }
@@ -83,7 +89,7 @@ function assemble(keys: JwtKey[], signingKid: string, derivationKey: Uint8Array)
 export async function keyringFromSecret(secret: Uint8Array): Promise<Keyring> {
   const kid = kidForSecret(secret);
   const key = await hmacKey(secret, ['sign', 'verify']);
-  return assemble([{ kid, alg: 'HS256', verifyKey: key, signKey: key, publicJwk: undefined }], kid, derive(secret));
+  return assemble([{ kid, alg: 'HS256', verifyKey: key, signKey: key, publicJwk: undefined }], kid, [derive(secret)]);
 }
 
 /**
@@ -100,6 +106,7 @@ export async function keyringFromDocument(json: string): Promise<Keyring> {
   }
   const keys: JwtKey[] = [];
   let derivationKey: Uint8Array | undefined;
+  const otherDerivationKeys: Uint8Array[] = [];
   for (const jwk of parsed.keys) {
     const isSigning = jwk.kid === parsed.signing;
     if (jwk.kty === 'oct') {
@@ -107,6 +114,7 @@ export async function keyringFromDocument(json: string): Promise<Keyring> {
       const key = await hmacKey(bytes, ['sign', 'verify']);
       keys.push({ kid: jwk.kid, alg: 'HS256', verifyKey: key, signKey: isSigning ? key : undefined, publicJwk: undefined });
       if (isSigning) derivationKey = derive(bytes);
+      else otherDerivationKeys.push(derive(bytes));
     } else {
       const publicJwk: JWK = { kty: 'OKP', crv: 'Ed25519', x: jwk.x, kid: jwk.kid, alg: 'EdDSA', use: 'sig' };
       const verifyKey = (await importJWK({ kty: 'OKP', crv: 'Ed25519', x: jwk.x }, 'EdDSA')) as CryptoKey;
@@ -115,12 +123,14 @@ export async function keyringFromDocument(json: string): Promise<Keyring> {
         if (!jwk.d) throw new KeyringError(`the signing key "${jwk.kid}" has no private part`);
         signKey = (await importJWK({ kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d }, 'EdDSA')) as CryptoKey;
         derivationKey = derive(new Uint8Array(Buffer.from(jwk.d, 'base64url')));
+      } else if (jwk.d) {
+        otherDerivationKeys.push(derive(new Uint8Array(Buffer.from(jwk.d, 'base64url'))));
       }
       keys.push({ kid: jwk.kid, alg: 'EdDSA', verifyKey, signKey, publicJwk });
     }
   }
   if (!derivationKey) throw new KeyringError(`the signing key "${parsed.signing}" is not in the keyring`);
-  return assemble(keys, parsed.signing, derivationKey);
+  return assemble(keys, parsed.signing, [derivationKey, ...otherDerivationKeys]);
 }
 
 /** A fresh Ed25519 private JWK (for tests and `secops keys`). */

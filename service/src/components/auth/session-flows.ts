@@ -28,7 +28,8 @@ export function createSessionFlows(deps: AuthServiceDeps, kit: FlowKit) {
         if (row.session_revoked_at || new Date(row.session_expires_at) <= now || new Date(row.expires_at) <= now) {
           return { kind: 'invalid' as const };
         }
-        const successor = deriveSuccessorToken(token, deps.keyring().derivationKey);
+        const ring = deps.keyring();
+        const successor = deriveSuccessorToken(token, ring.derivationKey);
         if (row.rotated_at === null) {
           const expiresAt = refreshExpiry();
           await sessions.insertRefreshToken(trx, {
@@ -43,10 +44,16 @@ export function createSessionFlows(deps: AuthServiceDeps, kit: FlowKit) {
         }
         const sinceRotation = now.getTime() - new Date(row.rotated_at).getTime();
         if (sinceRotation <= deps.refreshReuseGraceSeconds * 1000) {
-          // A retry after a lost response. The successor must be the one stored (a key rotation in
-          // between would derive another; then the retry is refused rather than forking the session).
-          if (!(await sessions.childExists(trx, row.id, hashRefreshToken(successor)))) return { kind: 'invalid' as const };
-          return { kind: 'retried' as const, row, successor };
+          // A retry after a lost response gets the successor stored at rotation. A signing-key
+          // rotation in between derived it with a key that is now verify-only: try each key the
+          // keyring still holds; if none derives the stored child, refuse rather than fork the session.
+          for (const key of ring.derivationKeys) {
+            const candidate = deriveSuccessorToken(token, key);
+            if (await sessions.childExists(trx, row.id, hashRefreshToken(candidate))) {
+              return { kind: 'retried' as const, row, successor: candidate };
+            }
+          }
+          return { kind: 'invalid' as const };
         }
         await sessions.revoke(row.session_id, 'refresh_token_reused', undefined, trx);
         return { kind: 'reused' as const, row };
