@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 
 /** Limits out of reach, for scenarios that measure something else from one client IP. */
@@ -30,10 +31,11 @@ export interface BenchDatabase {
 
 /**
  * A throwaway database for a benchmark run: a fresh database on the PostgreSQL of
- * BENCH_DATABASE_URL / TEST_DATABASE_URL / DATABASE_URL, or an embedded PGlite directory.
+ * BENCH_DATABASE_URL / TEST_DATABASE_URL / DATABASE_URL (else `fallbackUrl`), or an embedded PGlite directory.
  */
-export async function benchDatabase(): Promise<BenchDatabase> {
-  const admin = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
+export async function benchDatabase(options: { fallbackUrl?: string } = {}): Promise<BenchDatabase> {
+  const admin =
+    process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || options.fallbackUrl;
   if (admin) {
     const name = `rampart_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
     const run = async (sql: string) => {
@@ -113,3 +115,42 @@ export async function startService(env: Record<string, string>): Promise<BenchSe
       }),
   };
 }
+
+export interface BenchRedis {
+  /** REDIS_URL and a key prefix of this run's own, for the service's environment. */
+  env: Record<string, string>;
+  describe: string;
+  /** Deletes every key written under this run's prefix. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * The Redis a bench run shares between its service instances (BENCH_REDIS_URL / TEST_REDIS_URL /
+ * REDIS_URL, else the local one), under a key prefix of its own that is deleted at the end.
+ */
+export function benchRedis(): BenchRedis {
+  const url = process.env.BENCH_REDIS_URL || process.env.TEST_REDIS_URL || process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+  const prefix = `rampart-bench-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const u = new URL(url);
+  return {
+    env: { REDIS_URL: url, REDIS_KEY_PREFIX: prefix },
+    describe: `Redis ${u.hostname}:${u.port || 6379}`,
+    async cleanup() {
+      const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      try {
+        await client.connect();
+        let cursor = '0';
+        do {
+          const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length > 0) await client.del(...keys);
+        } while (cursor !== '0');
+      } finally {
+        client.disconnect();
+      }
+    },
+  };
+}
+
+/** The local PostgreSQL (trust auth) the harness uses when no URL is configured. */
+export const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';

@@ -1,0 +1,58 @@
+/**
+ * The bare alternatives the service is compared with, each in its own process (started by
+ * bench/lib/baselines.ts):
+ *   BASELINE=json  bare Koa answering GET /me with the same JSON shape as GET /v1/me, from memory;
+ *   BASELINE=sql   bare Koa running the service's own queries (its data-access modules) through the
+ *                  service's own pool factory and settings (DATABASE_URL, DB_POOL_MAX,
+ *                  DB_ACQUIRE_TIMEOUT_MS): GET /me/:id is GET /v1/me's `users` lookup,
+ *                  GET /conversations/:userId is GET /v1/conversations' first page (limit 20).
+ * No auth, limits, logging, headers or validation: what a hand-rolled service would do at least.
+ */
+import { createServer } from 'node:http';
+import Router from '@koa/router';
+import Koa from 'koa';
+import { createChatRepo } from '../../service/src/components/chat/repo.js';
+import { createUsersRepo, toPublicUser } from '../../service/src/components/auth/users-repo.js';
+import { createDatabase } from '../../service/src/platform/db.js';
+import { announce } from './child.js';
+
+const app = new Koa();
+const router = new Router();
+let close: () => Promise<void> = async () => {};
+
+if (process.env.BASELINE === 'sql') {
+  const db = createDatabase({
+    url: process.env.DATABASE_URL,
+    poolMax: Number(process.env.DB_POOL_MAX ?? 10),
+    acquireTimeoutMs: Number(process.env.DB_ACQUIRE_TIMEOUT_MS ?? 5000),
+    statementTimeoutMs: 15_000,
+  });
+  const users = createUsersRepo(db.knex);
+  const chat = createChatRepo(db.knex);
+  router.get('/me/:id', async (ctx) => {
+    const user = await users.findById(ctx.params.id as string);
+    if (user) ctx.body = toPublicUser(user);
+    else ctx.status = 404;
+  });
+  router.get('/conversations/:userId', async (ctx) => {
+    const rows = await chat.listConversations(ctx.params.userId as string, 21);
+    ctx.body = { items: rows.slice(0, 20).map(({ id, title, created_at, updated_at }) => ({ id, title, created_at, updated_at })), next_cursor: null };
+  });
+  close = () => db.close();
+} else {
+  const me = { id: '00000000-0000-4000-8000-000000000000', email: 'bench@example.com', created_at: new Date().toISOString() };
+  router.get('/me', (ctx) => {
+    ctx.body = me;
+  });
+}
+
+app.use(router.routes());
+const server = createServer(app.callback());
+server.keepAliveTimeout = 65_000;
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address();
+  announce(typeof address === 'object' && address ? address.port : 0, async () => {
+    server.closeAllConnections();
+    await close();
+  });
+});

@@ -1,0 +1,48 @@
+import { availableParallelism } from 'node:os';
+import argon2 from 'argon2';
+import { envSchema } from '../../service/src/config/schema.js';
+import { startChild } from './child.js';
+import { closedLoop, type LatencySummary, summarize } from './stats.js';
+
+/** The service's configured Argon2id parameters and hash concurrency (config defaults, as the harness runs it). */
+export function argon2Settings(): { memoryCost: number; timeCost: number; parallelism: number; concurrency: number } {
+  const env = envSchema.parse({});
+  return {
+    memoryCost: env.ARGON2_MEMORY_KIB,
+    timeCost: env.ARGON2_TIME_COST,
+    parallelism: env.ARGON2_PARALLELISM,
+    concurrency: env.ARGON2_MAX_CONCURRENCY ?? availableParallelism(),
+  };
+}
+
+export interface RawRun {
+  rate: number;
+  latency: LatencySummary;
+}
+
+/**
+ * Raw argon2 throughput in this process: `concurrency` closed loops of argon2.verify (or hash) at
+ * the service's parameters, no HTTP, no database — what login (signup) would reach if the hash were
+ * the only cost.
+ */
+export async function rawArgon2(op: 'verify' | 'hash', seconds: number): Promise<RawRun> {
+  const { concurrency, ...params } = argon2Settings();
+  const password = 'correct horse battery staple 42';
+  const hash = await argon2.hash(password, { type: argon2.argon2id, ...params });
+  await argon2.verify(hash, password); // warm
+  const run = await closedLoop(concurrency, seconds * 1000, async () =>
+    op === 'verify' ? argon2.verify(hash, password) : (await argon2.hash(password, { type: argon2.argon2id, ...params })).length > 0,
+  );
+  return { rate: (run.latencies.length - run.failures) / run.seconds, latency: summarize(run.latencies) };
+}
+
+export interface BaselineServer {
+  baseUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Starts bench/lib/baseline-server.ts: bare Koa with in-memory JSON (`json`) or the service's SQL (`sql`). */
+export async function startBaseline(kind: 'json' | 'sql', env: Record<string, string> = {}): Promise<BaselineServer> {
+  const child = await startChild('bench/lib/baseline-server.ts', { ...env, BASELINE: kind });
+  return { baseUrl: `http://127.0.0.1:${child.port}`, stop: child.stop };
+}

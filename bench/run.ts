@@ -1,0 +1,213 @@
+/**
+ * npm run bench — the service against the bare alternatives, measured in the same run on the same
+ * machine: one table (req/s, p50/p95/p99, errors, baseline, ratio), the targets met or missed, and
+ * bench/results/latest.{json,md,svg}. See docs/performance.md.
+ *
+ *   npm run bench                  every scenario (under 5 minutes on 2 cores)
+ *   npm run bench -- --quick       a ~1 minute smoke run (short phases; results still written)
+ *   npm run bench -- login me      only these scenarios (printed, not written to results/)
+ *
+ * Scenarios: signup, login, refresh, me, conversations, message, sse, flood, ratelimit.
+ * BENCH_SECONDS sets the measured seconds per scenario; BENCH_SSE_CLIENTS the concurrent streams.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { argon2Settings, type RawRun, rawArgon2, type BaselineServer, startBaseline } from './lib/baselines.js';
+import { type LoadResult, probe, runLoad } from './lib/load.js';
+import { met, type ResultRow, type Target, targetLines, textTable, writeResults } from './lib/report.js';
+import { type Fixture, measure, scenarios, seedFixture } from './lib/scenarios.js';
+import { benchDatabase, benchRedis, LOCAL_POSTGRES, NO_RATE_LIMITS, startService } from './lib/service.js';
+import { fmt, type LatencySummary, summarize } from './lib/stats.js';
+
+const ALL = ['signup', 'login', 'refresh', 'me', 'conversations', 'message', 'sse', 'flood', 'ratelimit'];
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.filter((a) => !a.startsWith('--'));
+for (const name of only) if (!ALL.includes(name)) throw new Error(`unknown scenario ${name}; one of ${ALL.join(', ')}`);
+const selected = new Set(only.length ? only : ALL);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (quick ? 2 : 6));
+const WARM = quick ? 1 : 2;
+const PROBE_MS = quick ? 1500 : 3000;
+const SSE_CLIENTS = Number(process.env.BENCH_SSE_CLIENTS ?? 50);
+const started = performance.now();
+const loadAtStart = loadavg();
+
+const rows: ResultRow[] = [];
+const targets: Target[] = [];
+const argon = argon2Settings();
+
+const row = (scenario: string, r: LoadResult, baseline?: { label: string; rate: number }): ResultRow => ({
+  scenario,
+  rate: r.rate,
+  latency: summarize(r.latencies),
+  errors: r.errors,
+  baseline: baseline?.label,
+  ratio: baseline ? r.rate / baseline.rate : undefined,
+});
+const rawRow = (scenario: string, r: RawRun): ResultRow => ({ scenario, rate: r.rate, latency: r.latency, errors: 0 });
+const progress = (what: string) => process.stderr.write(`  … ${what} (${fmt((performance.now() - started) / 1000, 0)} s)\n`);
+
+/** Runs `fn` against a baseline server that lives only for that measurement. */
+async function withBaseline<T>(kind: 'json' | 'sql', env: Record<string, string>, fn: (b: BaselineServer) => Promise<T>): Promise<T> {
+  const server = await startBaseline(kind, env);
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+const db = await benchDatabase({ fallbackUrl: LOCAL_POSTGRES });
+const redis = benchRedis();
+const svc = await startService({
+  ...db.env,
+  ...redis.env,
+  ...NO_RATE_LIMITS,
+  BUILTIN_MODEL_DELAY_MS: '0',
+  MAX_STREAMS_PER_USER: '1000',
+  MAX_STREAMS_TOTAL: '100000',
+  ARGON2_MAX_QUEUE: '1000',
+});
+try {
+  const base = svc.baseUrl;
+  progress('seeding users');
+  const fixture: Fixture = await seedFixture(base, 16);
+  const list = scenarios(SSE_CLIENTS);
+  const scenario = (name: string) => list.find((s) => s.name === name) as (typeof list)[number];
+  const run = (name: string) => {
+    const s = scenario(name);
+    progress(s.label);
+    return measure(base, s.connections, s.requests(fixture), SECONDS, WARM);
+  };
+
+  let jsonRate: { label: string; rate: number } | undefined;
+  if (['refresh', 'message', 'sse'].some((n) => selected.has(n))) {
+    progress('baseline: bare Koa JSON');
+    const r = await withBaseline('json', {}, (b) =>
+      measure(b.baseUrl, 16, [{ method: 'GET', path: '/me' }], SECONDS, WARM),
+    );
+    rows.push(row('baseline: bare Koa, same JSON from memory ×16', r));
+    jsonRate = { label: 'bare Koa JSON', rate: r.rate };
+  }
+
+  if (selected.has('me') || selected.has('conversations')) {
+    progress('baseline: bare Koa + same SQL');
+    const sql = await withBaseline('sql', { DATABASE_URL: db.env.DATABASE_URL ?? '' }, async (b) => {
+      const me = selected.has('me')
+        ? await measure(b.baseUrl, 16, fixture.users.map((u) => ({ method: 'GET', path: `/me/${u.id}` })), SECONDS, WARM)
+        : undefined;
+      const conv = selected.has('conversations')
+        ? await measure(b.baseUrl, 16, [{ method: 'GET', path: `/conversations/${fixture.users[0]?.id}` }], SECONDS, WARM)
+        : undefined;
+      return { me, conv };
+    });
+    if (sql.me) {
+      rows.push(row('baseline: bare Koa + users by id (same pool) ×16', sql.me));
+      const me = await run('me');
+      const r = row('GET /v1/me ×16', me, { label: 'bare Koa + same SQL', rate: sql.me.rate });
+      rows.push(r);
+      targets.push({ name: 'authenticated read', measure: 'GET /v1/me req/s ÷ bare Koa + same query', value: r.ratio as number, op: '>=', limit: 0.5, unit: '×' });
+    }
+    if (sql.conv) {
+      rows.push(row('baseline: bare Koa + conversations page (same pool) ×16', sql.conv));
+      rows.push(row('GET /v1/conversations ×16', await run('conversations'), { label: 'bare Koa + same SQL', rate: sql.conv.rate }));
+    }
+  }
+
+  if (selected.has('refresh')) rows.push(row('POST /v1/auth/refresh ×8', await run('refresh'), jsonRate));
+  if (selected.has('message')) rows.push(row('POST …/messages ×8 (builtin, no pacing)', await run('message'), jsonRate));
+  if (selected.has('sse')) rows.push(row(`SSE reply stream ×${SSE_CLIENTS} (whole stream)`, await run('sse'), jsonRate));
+
+  if (selected.has('login')) {
+    progress('baseline: raw argon2.verify');
+    const raw = await rawArgon2('verify', SECONDS);
+    rows.push(rawRow(`baseline: raw argon2.verify ×${argon.concurrency}`, raw));
+    const r = row('POST /v1/auth/login ×16', await run('login'), { label: 'raw argon2.verify', rate: raw.rate });
+    rows.push(r);
+    targets.push({ name: 'login throughput', measure: 'login req/s ÷ raw argon2.verify/s', value: r.ratio as number, op: '>=', limit: 0.9, unit: '×' });
+  }
+
+  if (selected.has('signup')) {
+    progress('baseline: raw argon2.hash');
+    const raw = await rawArgon2('hash', Math.max(2, SECONDS / 2));
+    rows.push(rawRow(`baseline: raw argon2.hash ×${argon.concurrency}`, raw));
+    rows.push(row('POST /v1/auth/signup ×8', await run('signup'), { label: 'raw argon2.hash', rate: raw.rate }));
+  }
+
+  if (selected.has('flood')) {
+    progress('idle probes, then a login flood with probes');
+    const token = fixture.users[0]?.access as string;
+    const idleHealth = summarize(await probe(`${base}/healthz`, PROBE_MS));
+    const idleMe = summarize(await probe(`${base}/v1/me`, PROBE_MS, token));
+    const login = scenario('login');
+    const flood = runLoad({ url: base, connections: login.connections, seconds: SECONDS + 1, requests: login.requests(fixture) });
+    await new Promise((r) => setTimeout(r, 500));
+    const [h, m] = await Promise.all([probe(`${base}/healthz`, SECONDS * 1000 - 500), probe(`${base}/v1/me`, SECONDS * 1000 - 500, token)]);
+    await flood;
+    const floodHealth = summarize(h);
+    const floodMe = summarize(m);
+    const latencyRow = (scenario: string, s: LatencySummary, idle?: LatencySummary): ResultRow => ({
+      scenario,
+      latency: s,
+      errors: 0,
+      baseline: idle ? 'same, idle (p99)' : undefined,
+      ratio: idle ? s.p99 / idle.p99 : undefined,
+    });
+    rows.push(
+      latencyRow('GET /healthz idle (1 client)', idleHealth),
+      latencyRow('GET /healthz during login flood', floodHealth, idleHealth),
+      latencyRow('GET /v1/me idle (1 client)', idleMe),
+      latencyRow('GET /v1/me during login flood', floodMe, idleMe),
+    );
+    targets.push(
+      { name: '/healthz under login flood', measure: 'p99 flood ÷ p99 idle', value: floodHealth.p99 / idleHealth.p99, op: '<=', limit: 3, unit: '×' },
+      { name: '/v1/me under login flood', measure: 'p99 flood ÷ p99 idle', value: floodMe.p99 / idleMe.p99, op: '<=', limit: 3, unit: '×' },
+    );
+  }
+
+  if (selected.has('ratelimit')) {
+    // bench/ratelimit.ts measures the limiter chain A/B in one process; run it (shorter) and read its result.
+    progress('Redis limiter (bench/ratelimit.ts)');
+    const child = spawnSync(process.execPath, ['--import', 'tsx', 'bench/ratelimit.ts'], {
+      env: { ...process.env, ...redis.env, BENCH_REQUESTS: quick ? '2000' : '5000' },
+      encoding: 'utf8',
+    });
+    if (child.status !== 0) throw new Error(`bench/ratelimit.ts failed: ${child.stderr}`);
+    const rl = JSON.parse(readFileSync('bench/results/ratelimit.json', 'utf8')) as {
+      baseline: LatencySummary;
+      limited: LatencySummary;
+      added: { p50: number };
+    };
+    rows.push(
+      { scenario: 'GET /healthz, Koa, no limiter (sequential)', latency: rl.baseline, errors: 0 },
+      { scenario: 'GET /healthz, Koa + Redis limiter chain', latency: rl.limited, errors: 0 },
+    );
+    targets.push({ name: 'Redis limiter cost', measure: 'p50 added', value: rl.added.p50, op: '<=', limit: 0.5, unit: ' ms' });
+  }
+} finally {
+  await svc.stop();
+  await db.drop();
+  await redis.cleanup();
+}
+
+const wallSeconds = (performance.now() - started) / 1000;
+const environment = {
+  node: process.version,
+  cpus: availableParallelism(),
+  'load avg at start': loadAtStart.map((l) => l.toFixed(2)).join(' '),
+  'load avg at end': loadavg().map((l) => l.toFixed(2)).join(' '),
+  database: db.describe,
+  redis: redis.describe,
+  argon2id: `m=${argon.memoryCost} t=${argon.timeCost} p=${argon.parallelism}, ${argon.concurrency} at once`,
+  'seconds per scenario': SECONDS,
+  mode: quick ? 'quick' : 'full',
+};
+console.log(`\nnpm run bench — ${Object.entries(environment).map(([k, v]) => `${k}: ${v}`).join(', ')}\n`);
+console.log(textTable(rows));
+console.log(`\n${targetLines(targets).join('\n')}`);
+console.log(`\nwall time ${fmt(wallSeconds, 0)} s`);
+if (only.length === 0) {
+  writeResults('bench/results', { at: new Date().toISOString(), environment, rows, targets: targets.map((t) => ({ ...t, met: met(t) })), wallSeconds });
+  console.log('written: bench/results/latest.json, latest.md, latest.svg');
+}
