@@ -49,7 +49,9 @@ export type SecretErrorCode =
   | 'auth_failed'
   | 'read_only'
   | 'unavailable'
-  | 'invalid_value';
+  | 'invalid_value'
+  /** The provider a reference needs is not configured (e.g. a vault:// reference without VAULT_ADDR). */
+  | 'not_configured';
 
 export class SecretError extends Error {
   override name = 'SecretError';

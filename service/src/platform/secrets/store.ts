@@ -1,0 +1,116 @@
+import { createEnvProvider } from './env.js';
+import { createFileProvider, type FileProviderOptions } from './file.js';
+import type { AwsProviderOptions, SecretProvider, VaultProviderOptions } from './provider.js';
+import { SecretError, type SecretReference, type SecretStore, type SecretValue, type WriteOptions } from './types.js';
+
+export type { AwsProviderOptions, VaultProviderOptions } from './provider.js';
+
+export interface SecretStoreOptions {
+  /** What `env:NAME` references read. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly file?: FileProviderOptions;
+  /** Unset: vault:// references fail with `not_configured`. */
+  readonly vault?: VaultProviderOptions;
+  /** AWS settings; unset: the SDK's defaults (region and credentials from its default chain). */
+  readonly aws?: AwsProviderOptions;
+}
+
+interface AwsProviders {
+  readonly sm: SecretProvider<'aws-sm'>;
+  readonly ssm: SecretProvider<'aws-ssm'>;
+}
+
+/**
+ * One store over every provider, dispatching on the reference's scheme. Providers are built on first
+ * use; the AWS SDK is imported only when an aws-sm:// or aws-ssm:// reference is used, so the service
+ * and `secops --help` do not pay for it at start-up.
+ */
+export function createSecretStore(options: SecretStoreOptions = {}): SecretStore {
+  const env = createEnvProvider(options.env ?? {});
+  const file = createFileProvider(options.file);
+  let vault: Promise<SecretProvider<'vault'>> | undefined;
+  let aws: Promise<AwsProviders> | undefined;
+
+  const vaultProvider = () => {
+    const settings = options.vault;
+    if (!settings) {
+      return Promise.reject(new SecretError('not_configured', 'vault:// references need VAULT_ADDR (and a token or a Kubernetes role)'));
+    }
+    vault ??= Promise.reject(new SecretError('not_configured', 'the vault:// provider is not built yet'));
+    return vault;
+  };
+  const awsProviders = () => {
+    aws ??= Promise.reject(new SecretError('not_configured', 'the aws provider is not built yet'));
+    // A failed import must not stick: the next call tries again.
+    aws.catch(() => {
+      aws = undefined;
+    });
+    return aws;
+  };
+
+  return {
+    async read(ref: SecretReference): Promise<SecretValue> {
+      switch (ref.scheme) {
+        case 'env':
+          return env.read(ref);
+        case 'file':
+          return file.read(ref);
+        case 'vault':
+          return (await vaultProvider()).read(ref);
+        case 'aws-sm':
+          return (await awsProviders()).sm.read(ref);
+        case 'aws-ssm':
+          return (await awsProviders()).ssm.read(ref);
+      }
+    },
+    async write(ref: SecretReference, value: string, writeOptions?: WriteOptions) {
+      if (typeof value !== 'string' || value.length === 0) throw new SecretError('invalid_value', 'refusing to store an empty secret');
+      switch (ref.scheme) {
+        case 'env':
+          return env.write(ref, value, writeOptions);
+        case 'file':
+          return file.write(ref, value, writeOptions);
+        case 'vault':
+          return (await vaultProvider()).write(ref, value, writeOptions);
+        case 'aws-sm':
+          return (await awsProviders()).sm.write(ref, value, writeOptions);
+        case 'aws-ssm':
+          return (await awsProviders()).ssm.write(ref, value, writeOptions);
+      }
+    },
+  };
+}
+
+const DEFAULT_K8S_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * The store the service and the CLI use, configured from the environment:
+ * VAULT_ADDR, VAULT_TOKEN / VAULT_TOKEN_FILE, VAULT_NAMESPACE, VAULT_K8S_ROLE, VAULT_K8S_MOUNT,
+ * VAULT_K8S_TOKEN_PATH for Vault; AWS_REGION and AWS_ENDPOINT_URL for AWS (credentials: the SDK's
+ * default chain — AWS_ACCESS_KEY_ID/…, web identity (IRSA), instance or pod roles). `env:` references
+ * read this same environment. Empty values count as unset.
+ */
+export function secretStoreFromEnv(rawEnv: Readonly<Record<string, string | undefined>>): SecretStore {
+  const get = (name: string) => {
+    const v = rawEnv[name];
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const address = get('VAULT_ADDR');
+  const role = get('VAULT_K8S_ROLE');
+  const vault: VaultProviderOptions | undefined = address
+    ? {
+        address,
+        token: get('VAULT_TOKEN'),
+        tokenFile: get('VAULT_TOKEN_FILE'),
+        namespace: get('VAULT_NAMESPACE'),
+        kubernetes: role
+          ? { role, mount: get('VAULT_K8S_MOUNT') ?? 'kubernetes', tokenPath: get('VAULT_K8S_TOKEN_PATH') ?? DEFAULT_K8S_TOKEN_PATH }
+          : undefined,
+      }
+    : undefined;
+  return createSecretStore({
+    env: rawEnv,
+    vault,
+    aws: { region: get('AWS_REGION') ?? get('AWS_DEFAULT_REGION'), endpoint: get('AWS_ENDPOINT_URL') },
+  });
+}
