@@ -11,6 +11,7 @@ import { createAuditRepo } from './components/audit/audit-repo.js';
 import { type AccessTokens, type Clock, createAccessTokens } from './components/auth/access-tokens.js';
 import { authenticate } from './components/auth/authenticate.js';
 import { type Keyring, keyringFromDocument, keyringFromSecret } from './components/auth/keyring.js';
+import { createKeyringReloader, type ReloadOutcome, type ReloadTrigger } from './components/auth/keyring-reloader.js';
 import { createPasswordChecker } from './components/auth/password-policy.js';
 import { createPasswordHasher, type PasswordHasher } from './components/auth/passwords.js';
 import { type AuthService, createAuthService } from './components/auth/service.js';
@@ -43,6 +44,8 @@ export interface Dependencies {
   readonly clock: Clock;
   /** The JWT keyring in force (swapped on reload; callers always ask for the current one). */
   readonly keyring: () => Keyring;
+  /** Re-reads the keyring now (SIGHUP); a no-op without a keyring source. */
+  reloadKeyring(trigger?: ReloadTrigger): Promise<ReloadOutcome | undefined>;
   readonly hasher: PasswordHasher;
   readonly accessTokens: AccessTokens;
   readonly audit: AuditLog;
@@ -68,6 +71,11 @@ export interface DependencyOverrides {
   clock?: Clock;
   metrics?: Metrics;
   buildInfo?: BuildInfo;
+  /**
+   * Reads the keyring's source afresh (main.ts: JWT_KEYS/JWT_SECRET through *_REF, *_FILE); given, the
+   * keyring is re-read every JWT_KEYS_RELOAD_INTERVAL_SECONDS and on `reloadKeyring()` (SIGHUP).
+   */
+  keyringSource?: () => Promise<Keyring>;
 }
 
 /** How long /readyz waits for the database before calling it down. */
@@ -97,10 +105,19 @@ export async function buildDependencies(
   metrics.buildInfo.set({ version: buildInfo.version, git_sha: buildInfo.git_sha }, 1);
   const clock = overrides.clock ?? systemClock;
 
-  const currentKeyring = config.jwt.keys
+  const initialKeyring = config.jwt.keys
     ? await keyringFromDocument(config.jwt.keys.reveal())
     : await keyringFromSecret(config.jwt.secret?.reveal() as Uint8Array);
-  const keyring = () => currentKeyring;
+  const reloader = overrides.keyringSource
+    ? createKeyringReloader({
+        initial: initialKeyring,
+        load: overrides.keyringSource,
+        intervalMs: config.jwt.reloadIntervalMs,
+        logger,
+        metrics,
+      })
+    : undefined;
+  const keyring = reloader ? reloader.current : () => initialKeyring;
   const hasher = createPasswordHasher({
     policy: config.argon2,
     maxConcurrent: config.argon2.maxConcurrent,
@@ -201,6 +218,7 @@ export async function buildDependencies(
     openApiDocument: loadOpenApiDocument(),
     clock,
     keyring,
+    reloadKeyring: async (trigger) => reloader?.reload(trigger),
     hasher,
     accessTokens,
     audit,
@@ -213,6 +231,7 @@ export async function buildDependencies(
     globalLimiter,
     limits,
     async close() {
+      reloader?.stop();
       await audit.close();
       await db.close();
       await redis?.close();

@@ -5,7 +5,7 @@ import type Koa from 'koa';
 import { buildApp } from '../../service/src/app.js';
 import type { Clock } from '../../service/src/components/auth/access-tokens.js';
 import { type Config, loadConfig } from '../../service/src/config/load.js';
-import { buildDependencies, type Dependencies } from '../../service/src/deps.js';
+import { buildDependencies, type Dependencies, type DependencyOverrides } from '../../service/src/deps.js';
 import { createHttpServer, listen } from '../../service/src/platform/http/server.js';
 import { createLogger } from '../../service/src/platform/logger.js';
 import { createMetrics } from '../../service/src/platform/metrics.js';
@@ -65,6 +65,8 @@ export interface TestAppOptions {
   clock?: Clock;
   /** Routers only this test needs (e.g. one that throws), mounted after the service's own. */
   extraRouters?: Router[];
+  /** Re-readable keyring source (reload tests); see DependencyOverrides.keyringSource. */
+  keyringSource?: DependencyOverrides['keyringSource'];
 }
 
 /** Starts the real app on an ephemeral port against a throwaway database; logs are captured. */
@@ -79,7 +81,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   });
   const logger = createLogger({ level: config.logLevel, destination });
   const database = options.database ?? (await createTestDatabase());
-  const deps = await buildDependencies(config, logger, { db: database.db, metrics: createMetrics({ defaultMetrics: options.defaultMetrics ?? false }), clock: options.clock });
+  const deps = await buildDependencies(config, logger, { db: database.db, metrics: createMetrics({ defaultMetrics: options.defaultMetrics ?? false }), clock: options.clock, keyringSource: options.keyringSource });
   const app = buildApp(deps, { extraRouters: options.extraRouters });
   const server = createHttpServer(app);
   const address = await listen(server, 0, '127.0.0.1');

@@ -11,6 +11,9 @@ export interface Config {
     readonly host: string;
     readonly maxRequestSizeBytes: number;
     readonly trustedProxies: readonly string[];
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
   };
   readonly metrics: { readonly port: number };
   readonly database: {
@@ -36,6 +39,8 @@ export interface Config {
     readonly accessTokenTtlSeconds: number;
     readonly refreshTokenTtlSeconds: number;
     readonly refreshReuseGraceSeconds: number;
+    /** Keyring re-read interval (ms); 0: on SIGHUP only. */
+    readonly reloadIntervalMs: number;
   };
   readonly argon2: {
     readonly memoryKiB: number;
@@ -177,6 +182,9 @@ export function loadConfig(
 
   if (production && !e.DATABASE_URL && !problems.some((p) => p.startsWith('DATABASE_URL')))
     problems.push('DATABASE_URL is required in production');
+  // Node checks the headers deadline inside the request deadline: a longer one would never fire.
+  if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS)
+    problems.push('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS');
 
   let secretBytes: Uint8Array | undefined;
   let ephemeral = false;
@@ -244,6 +252,9 @@ export function loadConfig(
       host: e.HOST,
       maxRequestSizeBytes: e.MAX_REQUEST_SIZE_BYTES,
       trustedProxies,
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     },
     metrics: { port: e.METRICS_PORT },
     database: {
@@ -265,6 +276,7 @@ export function loadConfig(
       accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
       refreshReuseGraceSeconds: e.REFRESH_REUSE_GRACE_SECONDS,
+      reloadIntervalMs: e.JWT_KEYS_RELOAD_INTERVAL_SECONDS * 1000,
     },
     argon2,
     limits: {

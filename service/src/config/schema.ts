@@ -52,6 +52,11 @@ export const envSchema = z.object({
   JWT_KEYS: z.string().min(1).optional(),
   /** File holding JWT_KEYS. */
   JWT_KEYS_FILE: z.string().min(1).optional(),
+  /**
+   * How often the keyring (JWT_KEYS/JWT_SECRET through *_FILE or *_REF) is re-read without a restart (s);
+   * SIGHUP re-reads at once. 0: on SIGHUP only. `secops keys rotate` waits this long between phases.
+   */
+  JWT_KEYS_RELOAD_INTERVAL_SECONDS: int(0, 86_400).default(60),
   /** `iss` claim of access tokens. */
   JWT_ISSUER: z.string().min(1).default('rampart'),
   /** `aud` claim of access tokens. */
@@ -70,6 +75,12 @@ export const envSchema = z.object({
   ARGON2_MAX_CONCURRENCY: int(1, 64).optional(),
   /** Password hashes allowed to wait; one more is answered 503 with Retry-After. */
   ARGON2_MAX_QUEUE: int(0, 10_000).default(64),
+  /** Time a client has to send the request headers before the connection is cut with 408 (ms; slowloris defence). */
+  HTTP_HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  /** Time a client has to send the whole request, body included, before 408 (ms). */
+  HTTP_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
+  /** How long an idle keep-alive connection stays open (ms); keep it above the load balancer's idle timeout only if one sits in front. */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default(5_000),
   /** Request body limit (bytes); large enough for a 32,000-character message in any script. */
   MAX_REQUEST_SIZE_BYTES: int(1024, 16_777_216).default(262_144),
   /** Comma-separated CIDRs whose X-Forwarded-For/-Proto are honoured; empty: headers ignored. */
