@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { type CliIo, createContext, type DatabaseOpener, type GlobalOptions, processIo } from './lib/context.js';
 import { EXIT, exitCodeFor, formatError } from './lib/errors.js';
+import type { RoleFlags } from './commands/db.js';
 
 /**
  * The CLI's composition root: every command is declared here, and each command group's module is
@@ -349,6 +350,102 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
         encryptKeyFile: o.encryptKeyFile,
         pushgateway: o.pushgateway,
       })),
+    );
+
+  // secops db — see cli/src/commands/db.ts (least-privilege roles, credential rotation)
+  const dbGroup = program
+    .command('db')
+    .description('least-privilege database roles and alternating-user password rotation (connects as an admin)')
+    .addHelpText(
+      'after',
+      examples(
+        'secops db roles apply --dry-run',
+        'secops db roles check --user rampart_app_a',
+        'secops db rotate-password --ref file:/run/secrets/database-url',
+      ),
+    );
+  const roleNames = (command: Command) =>
+    command
+      .option('--runtime <role>', 'NOLOGIN group role holding the service’s privileges', 'rampart_runtime')
+      .option('--schema <schema>', 'the schema holding the app tables', 'public');
+  const roles = dbGroup.command('roles').description('create, update or verify the owner, runtime and login roles');
+  roleNames(
+    roles
+      .command('apply')
+      .description('idempotently create/update the owner and runtime roles, the two login users, and every grant, in one transaction')
+      .option('--owner <role>', 'NOLOGIN role owning the schema and tables (migrations run as a member)', 'rampart_owner')
+      .option('--users <a,b>', 'the two LOGIN users that alternate on rotation', 'rampart_app_a,rampart_app_b')
+      .option('--connection-limit <n>', 'CONNECTION LIMIT of each login user', '20')
+      .option('--dry-run', 'print the SQL that would run; change nothing'),
+  )
+    .addHelpText(
+      'after',
+      `${examples(
+        'secops db roles apply --dry-run',
+        'DATABASE_URL_FILE=/run/secrets/admin-url secops db roles apply',
+        'secops --json db roles apply --connection-limit 40 | jq .statements',
+      )}Run it as a superuser (or a role with CREATEROLE that is a member of the owner role). See runbooks/secret-rotation.md.\n`,
+    )
+    .action(async (options: RoleFlags & { dryRun?: boolean }, command: Command) => {
+      const { applyCommand, layoutFromFlags } = await import('./commands/db.js');
+      await applyCommand({ ...layoutFromFlags(options), dryRun: options.dryRun === true }, context(command));
+    });
+  roleNames(
+    roles
+      .command('check')
+      .description('verify a role holds no more than the runtime role allows (and what the service needs); exit 1 when not')
+      .option('--user <role>', 'the role to check (default: the user of --database-url / DATABASE_URL)'),
+  )
+    .addHelpText(
+      'after',
+      examples(
+        'DATABASE_URL_FILE=/run/secrets/database-url secops db roles check',
+        'secops db roles check --user rampart_app_b',
+        'secops --json db roles check | jq \'.checks[] | select(.ok | not)\'',
+      ),
+    )
+    .action(async (options: { user?: string; runtime: string; schema: string }, command: Command) => {
+      const { checkCommand } = await import('./commands/db.js');
+      await checkCommand(options, context(command));
+    });
+  roleNames(
+    dbGroup
+      .command('rotate-password')
+      .description('give the inactive user of the pair a new password, test it, then switch the stored connection URL to it')
+      .requiredOption('--ref <reference>', 'where the service reads DATABASE_URL (its DATABASE_URL_REF): file:…, vault://…, aws-sm://…, aws-ssm://…')
+      .option('--users <a,b>', 'the two LOGIN users that alternate', 'rampart_app_a,rampart_app_b')
+      .option('--adopt', 'the stored user is not one of the pair: switch to the first user of the pair (first rotation)')
+      .option('--force', 'rotate even while sessions of the inactive user are still open')
+      .option('--dry-run', 'report the plan; change nothing'),
+  )
+    .addHelpText(
+      'after',
+      `${examples(
+        'secops db rotate-password --ref file:/run/secrets/database-url --dry-run',
+        'secops db rotate-password --ref vault://secret/rampart#database_url',
+        'secops --json db rotate-password --ref aws-sm://rampart/prod#database_url',
+      )}Then roll the pods (kubectl rollout restart deployment/rampart). Never prints the password. See runbooks/secret-rotation.md.\n`,
+    )
+    .action(
+      async (
+        options: { ref: string; users?: string; adopt?: boolean; force?: boolean; dryRun?: boolean; runtime: string; schema: string },
+        command: Command,
+      ) => {
+        const { rotateCommand, parseUsers } = await import('./commands/db.js');
+        const { validateName } = await import('./lib/db-roles/identifiers.js');
+        await rotateCommand(
+          {
+            ref: options.ref,
+            users: parseUsers(options.users),
+            runtime: validateName(options.runtime, 'runtime role'),
+            schema: validateName(options.schema, 'schema'),
+            dryRun: options.dryRun === true,
+            adopt: options.adopt === true,
+            force: options.force === true,
+          },
+          context(command),
+        );
+      },
     );
 
   // secops readiness — see cli/src/commands/readiness.ts

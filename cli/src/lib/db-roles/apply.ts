@@ -1,0 +1,156 @@
+import type { Knex } from '../../../../service/src/platform/db.js';
+import { readMemberships, readRelations, readRoles, readSchemaOwner, readTableSequences, type RoleRow } from './catalog.js';
+import { quoteIdent as q } from './identifiers.js';
+import { classifyTable } from './layout.js';
+
+export interface RoleLayout {
+  /** NOLOGIN group that owns the schema and every table; migrations run as a login member of it. */
+  owner: string;
+  /** NOLOGIN group holding the service's privileges. */
+  runtime: string;
+  /** The LOGIN users that alternate on rotation, members of `runtime`. */
+  users: readonly string[];
+  schema: string;
+  connectionLimit: number;
+}
+
+type Attributes = Omit<RoleRow, 'rolname'>;
+
+const GROUP: Omit<Attributes, 'rolconnlimit'> = {
+  rolsuper: false,
+  rolinherit: true,
+  rolcreaterole: false,
+  rolcreatedb: false,
+  rolcanlogin: false,
+  rolreplication: false,
+  rolbypassrls: false,
+};
+
+const KEYWORDS: Record<keyof Omit<Attributes, 'rolconnlimit'>, [string, string]> = {
+  rolsuper: ['SUPERUSER', 'NOSUPERUSER'],
+  rolinherit: ['INHERIT', 'NOINHERIT'],
+  rolcreaterole: ['CREATEROLE', 'NOCREATEROLE'],
+  rolcreatedb: ['CREATEDB', 'NOCREATEDB'],
+  rolcanlogin: ['LOGIN', 'NOLOGIN'],
+  rolreplication: ['REPLICATION', 'NOREPLICATION'],
+  rolbypassrls: ['BYPASSRLS', 'NOBYPASSRLS'],
+};
+
+/**
+ * CREATE ROLE with every attribute spelled out, or ALTER ROLE with only the attributes that differ:
+ * naming NOSUPERUSER/NOREPLICATION/NOBYPASSRLS in ALTER ROLE needs a superuser even when nothing
+ * changes, and an admin with only CREATEROLE must still be able to re-apply. Passwords are never
+ * touched here (a new login user has none until its first rotation).
+ */
+function roleStatement(
+  name: string,
+  want: Omit<Attributes, 'rolconnlimit'>,
+  connlimit: number,
+  have: RoleRow | undefined,
+): string[] {
+  const all = (Object.keys(KEYWORDS) as (keyof typeof KEYWORDS)[]).map((k) => KEYWORDS[k][want[k] ? 0 : 1]);
+  if (!have) return [`CREATE ROLE ${q(name)} ${all.join(' ')} CONNECTION LIMIT ${connlimit} PASSWORD NULL`];
+  const diff = (Object.keys(KEYWORDS) as (keyof typeof KEYWORDS)[])
+    .filter((k) => have[k] !== want[k])
+    .map((k) => KEYWORDS[k][want[k] ? 0 : 1]);
+  if (have.rolconnlimit !== connlimit) diff.push(`CONNECTION LIMIT ${connlimit}`);
+  return diff.length === 0 ? [] : [`ALTER ROLE ${q(name)} ${diff.join(' ')}`];
+}
+
+/**
+ * The statements that bring the roles and grants to the layout, computed from the catalog as it is
+ * now (read with `knex`, ideally the transaction the statements will run in). Re-running on an
+ * applied database yields only the idempotent REVOKE/GRANT block.
+ */
+export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[]> {
+  const { owner, runtime, users, schema, connectionLimit } = layout;
+  const database = ((await knex.raw('select current_database() as name')) as { rows: { name: string }[] }).rows[0]
+    ?.name as string;
+  const roles = await readRoles(knex, [owner, runtime, ...users]);
+  const sql: string[] = [];
+
+  // Roles.
+  sql.push(...roleStatement(owner, GROUP, -1, roles.get(owner)));
+  sql.push(...roleStatement(runtime, GROUP, -1, roles.get(runtime)));
+  for (const user of users) sql.push(...roleStatement(user, { ...GROUP, rolcanlogin: true }, connectionLimit, roles.get(user)));
+
+  // Memberships: each user in the runtime group and nothing else; the runtime group in nothing.
+  const memberships = roles.size === 0 ? [] : await readMemberships(knex, [runtime, ...users]);
+  for (const { member, role } of memberships) {
+    if (member !== runtime && role === runtime) continue;
+    sql.push(`REVOKE ${q(role)} FROM ${q(member)}`);
+  }
+  for (const user of users) {
+    if (!memberships.some((m) => m.member === user && m.role === runtime)) sql.push(`GRANT ${q(runtime)} TO ${q(user)}`);
+  }
+  const grantees = [runtime, ...users].map(q).join(', ');
+
+  // Database: nobody connects or creates through PUBLIC any more.
+  sql.push(`REVOKE ALL ON DATABASE ${q(database)} FROM PUBLIC`);
+  sql.push(`REVOKE ALL ON DATABASE ${q(database)} FROM ${grantees}`);
+  sql.push(`GRANT CONNECT ON DATABASE ${q(database)} TO ${q(owner)}, ${q(runtime)}`);
+
+  // Schema: owned by the owner role; usable, never writable, by the runtime group.
+  const schemaOwner = await readSchemaOwner(knex, schema);
+  if (schemaOwner === undefined) sql.push(`CREATE SCHEMA ${q(schema)} AUTHORIZATION ${q(owner)}`);
+  else if (schemaOwner !== owner) sql.push(`ALTER SCHEMA ${q(schema)} OWNER TO ${q(owner)}`);
+  sql.push(`REVOKE CREATE ON SCHEMA ${q(schema)} FROM PUBLIC`);
+  if (schema !== 'public' && (await readSchemaOwner(knex, 'public')) !== undefined)
+    sql.push('REVOKE CREATE ON SCHEMA "public" FROM PUBLIC');
+  sql.push(`REVOKE ALL ON SCHEMA ${q(schema)} FROM ${grantees}`);
+  sql.push(`GRANT USAGE ON SCHEMA ${q(schema)} TO ${q(runtime)}`);
+
+  // Ownership of every table, view and free-standing sequence (owned sequences follow their table).
+  const relations = schemaOwner === undefined ? [] : await readRelations(knex, schema);
+  for (const r of relations) {
+    if (r.owner === owner || (r.kind === 'S' && r.ownedByTable)) continue;
+    const what =
+      { r: 'TABLE', p: 'TABLE', f: 'FOREIGN TABLE', v: 'VIEW', m: 'MATERIALIZED VIEW', S: 'SEQUENCE' }[r.kind] ?? 'TABLE';
+    sql.push(`ALTER ${what} ${q(schema)}.${q(r.name)} OWNER TO ${q(owner)}`);
+  }
+
+  // Privileges: start from nothing, then grant exactly the layout (one transaction: no gap is visible).
+  sql.push(`REVOKE ALL ON ALL TABLES IN SCHEMA ${q(schema)} FROM PUBLIC, ${grantees}`);
+  sql.push(`REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${q(schema)} FROM PUBLIC, ${grantees}`);
+  const tables = relations.filter((r) => r.kind === 'r' || r.kind === 'p');
+  const byClass = (c: ReturnType<typeof classifyTable>) =>
+    tables.filter((t) => classifyTable(t.name) === c).map((t) => `${q(schema)}.${q(t.name)}`);
+  const dml = byClass('dml');
+  const appendOnly = byClass('append-only');
+  const readOnly = byClass('read-only');
+  if (dml.length > 0) sql.push(`GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE ${dml.join(', ')} TO ${q(runtime)}`);
+  if (appendOnly.length > 0) sql.push(`GRANT SELECT, INSERT ON TABLE ${appendOnly.join(', ')} TO ${q(runtime)}`);
+  if (readOnly.length > 0) sql.push(`GRANT SELECT ON TABLE ${readOnly.join(', ')} TO ${q(runtime)}`);
+  const sequences = (await readTableSequences(knex, schema))
+    .filter((s) => ['dml', 'append-only'].includes(classifyTable(s.table)))
+    .map((s) => `${q(schema)}.${q(s.sequence)}`);
+  const standalone = relations.filter((r) => r.kind === 'S' && !r.ownedByTable).map((r) => `${q(schema)}.${q(r.name)}`);
+  const usable = [...new Set([...sequences, ...standalone])];
+  if (usable.length > 0) sql.push(`GRANT USAGE, SELECT ON SEQUENCE ${usable.join(', ')} TO ${q(runtime)}`);
+
+  // Tables and sequences later migrations create (as the owner role) get the same DML grants.
+  const defaults = `ALTER DEFAULT PRIVILEGES FOR ROLE ${q(owner)} IN SCHEMA ${q(schema)}`;
+  sql.push(`${defaults} REVOKE ALL ON TABLES FROM ${q(runtime)}`);
+  sql.push(`${defaults} REVOKE ALL ON SEQUENCES FROM ${q(runtime)}`);
+  sql.push(`${defaults} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${q(runtime)}`);
+  sql.push(`${defaults} GRANT USAGE, SELECT ON SEQUENCES TO ${q(runtime)}`);
+  return sql;
+}
+
+/** Plans and runs the statements in one transaction; with `dryRun` only plans (nothing is changed). */
+export async function applyRoles(knex: Knex, layout: RoleLayout, options: { dryRun: boolean }): Promise<string[]> {
+  if (options.dryRun) {
+    // Planned inside a read-only transaction so the plan sees one consistent catalog.
+    const trx = await knex.transaction({ readOnly: true });
+    try {
+      return await planRoles(trx, layout);
+    } finally {
+      await trx.rollback();
+    }
+  }
+  return knex.transaction(async (trx) => {
+    const statements = await planRoles(trx, layout);
+    for (const statement of statements) await trx.raw(statement);
+    return statements;
+  });
+}
