@@ -49,7 +49,11 @@ async function main(): Promise<void> {
   }
 
   const app = buildApp(deps);
-  const server = createHttpServer(app);
+  const server = createHttpServer(app, {
+    headersTimeoutMs: config.http.headersTimeoutMs,
+    requestTimeoutMs: config.http.requestTimeoutMs,
+    keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
+  });
   const metricsServer = createMetricsServer(deps.metrics.registry);
   const shutdown = createShutdown({
     lifecycle: deps.lifecycle,

@@ -68,12 +68,28 @@ export function encodeCursor(k: Keyset): string {
 }
 
 /** PostgreSQL's timestamptz text form (what `::text` gives), the only form a cursor may carry. */
-const PG_TIMESTAMP = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}(:?\d{2})?|Z)$/;
+const PG_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(?:[+-](\d{2})(?::?(\d{2}))?|Z)$/;
+
+/**
+ * The shape alone is not enough: PostgreSQL rejects `2021-02-30` or an offset of `+16` with an error,
+ * which would surface as a 500 for a forged cursor (found by the fuzz suite, issue 12).
+ */
+function isPgTimestamp(at: string): boolean {
+  const m = PG_TIMESTAMP.exec(at);
+  if (!m) return false;
+  const n = (i: number) => Number(m[i] ?? 0);
+  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes] = [n(1), n(2), n(3), n(4), n(5), n(6), n(8), n(9)];
+  if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return false;
+  if (offsetHours > 15 || offsetMinutes > 59) return false;
+  const lastDay = new Date(0);
+  lastDay.setUTCFullYear(year, month, 0); // day 0 of the next month: the month's last day, leap years included
+  return day <= lastDay.getUTCDate();
+}
 
 export function decodeCursor(cursor: string): Keyset {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-    if (typeof at === 'string' && typeof id === 'string' && UUID.test(id) && PG_TIMESTAMP.test(at)) return { at, id };
+    if (typeof at === 'string' && typeof id === 'string' && UUID.test(id) && isPgTimestamp(at)) return { at, id };
   } catch {
     // fall through
   }

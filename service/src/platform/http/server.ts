@@ -13,11 +13,18 @@ export interface HttpServerOptions {
 
 /** An http.Server for the Koa app with explicit, conservative timeouts. */
 export function createHttpServer(app: Koa, options: HttpServerOptions = {}): Server {
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
   const server = createServer(
-    { maxHeaderSize: options.maxHeaderSize ?? 16 * 1024, requestTimeout: options.requestTimeoutMs ?? 30_000 },
+    {
+      maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      // Node enforces both deadlines only when it sweeps its connections (every 30 s by default), so a
+      // slowloris client would keep a socket for up to headersTimeout + 30 s. Sweep at a quarter of it.
+      connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.floor(headersTimeout / 4))),
+    },
     app.callback(),
   );
-  server.headersTimeout = options.headersTimeoutMs ?? 10_000;
+  server.headersTimeout = headersTimeout;
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
   return server;
 }

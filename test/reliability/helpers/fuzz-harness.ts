@@ -1,0 +1,366 @@
+import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
+import fc from 'fast-check';
+import { errorCatalogue } from '../../../service/src/platform/errors.js';
+import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { api } from '../../helpers/http.js';
+import { parseSse } from '../../helpers/sse.js';
+import { acceptHeader, contentType, extraHeaders, type Framing, framing, hostileBody, type IdChoice, idChoice, otherMethod, queryString } from './fuzz-inputs.js';
+import { HangError, type RawOutcome, rawRequest } from './fuzz-raw-http.js';
+
+/** A response slower than this is a hang (generous: two shared cores, argon2 on the thread pool). */
+export const RESPONSE_BOUND_MS = Number(process.env.FUZZ_RESPONSE_BOUND_MS ?? 10_000);
+/** Cases per endpoint; FUZZ_RUNS scales it, FUZZ_SEED replays a run. */
+export const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
+export const FUZZ_SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
+
+export interface Actor {
+  email: string;
+  password: string;
+  userId: string;
+  token: string;
+  refreshToken: string;
+  conversationIds: string[];
+  sessionIds: string[];
+}
+
+export interface FuzzWorld {
+  t: TestApp;
+  port: number;
+  victim: Actor;
+  /** Every case run so far, per endpoint name. */
+  cases: Map<string, number>;
+  actor(name: string): Promise<Actor>;
+  snapshotVictim(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Actors share one password (the generators know it); the victim's is known to no generator. */
+const ACTOR_PASSWORD = 'actor password is long enough 9';
+const VICTIM_PASSWORD = 'only the victim knows this phrase 77';
+
+async function signup(t: TestApp, email: string, password = ACTOR_PASSWORD): Promise<Actor> {
+  const res = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email, password } });
+  assert.equal(res.status, 201, res.text);
+  const actor: Actor = {
+    email,
+    password,
+    userId: res.body.user.id,
+    token: res.body.access_token,
+    refreshToken: res.body.refresh_token,
+    conversationIds: [],
+    sessionIds: [],
+  };
+  for (let i = 0; i < 3; i++) await addConversation(t, actor);
+  const sessions = await api(t.baseUrl, 'GET', '/v1/auth/sessions', { token: actor.token });
+  actor.sessionIds = sessions.body.items.map((s: { id: string }) => s.id);
+  return actor;
+}
+
+async function addConversation(t: TestApp, actor: Actor): Promise<void> {
+  const c = await api(t.baseUrl, 'POST', '/v1/conversations', { token: actor.token, json: { title: `mine ${actor.conversationIds.length}` } });
+  assert.equal(c.status, 201, c.text);
+  actor.conversationIds.push(c.body.id);
+  const m = await api(t.baseUrl, 'POST', `/v1/conversations/${c.body.id}/messages`, { token: actor.token, json: { content: 'hello' } });
+  assert.equal(m.status, 201, m.text);
+}
+
+/** A new session for an actor whose sessions the fuzzer revoked (logout-all, DELETE /sessions). */
+export async function relogin(world: FuzzWorld, actor: Actor): Promise<void> {
+  const res = await api(world.t.baseUrl, 'POST', '/v1/auth/login', { json: { email: actor.email, password: actor.password } });
+  assert.equal(res.status, 200, res.text);
+  actor.token = res.body.access_token;
+  actor.refreshToken = res.body.refresh_token;
+  const sessions = await api(world.t.baseUrl, 'GET', '/v1/auth/sessions', { token: actor.token });
+  actor.sessionIds = sessions.body.items.map((s: { id: string }) => s.id);
+}
+
+/**
+ * The app in-process against a throwaway database on the real PostgreSQL, with a victim user whose
+ * data no fuzz case may change, and one actor (attacker) per endpoint.
+ */
+export async function startFuzzWorld(): Promise<FuzzWorld> {
+  const t = await startTestApp({
+    env: {
+      BUILTIN_MODEL_DELAY_MS: '0',
+      // Cheap hashes: the fuzzer is after input handling, not password cost (test env only).
+      ARGON2_MEMORY_KIB: '1024',
+      ARGON2_TIME_COST: '1',
+      ABUSE_BLOCK_AFTER_REJECTIONS: '100000000',
+      LOG_LEVEL: 'error',
+      MAX_STREAMS_PER_USER: '1000',
+    },
+  });
+  const port = Number(new URL(t.baseUrl).port);
+  const victim = await signup(t, 'victim@example.com', VICTIM_PASSWORD);
+  const knex = t.database.db.knex;
+  const actors = new Map<string, Actor>();
+  return {
+    t,
+    port,
+    victim,
+    cases: new Map(),
+    async actor(name) {
+      let a = actors.get(name);
+      if (!a) {
+        a = await signup(t, `actor-${name.replace(/[^a-z0-9]+/gi, '-')}@example.com`);
+        actors.set(name, a);
+      }
+      return a;
+    },
+    async snapshotVictim() {
+      const id = victim.userId;
+      const [user, sessions, tokens, conversations, messages] = await Promise.all([
+        knex('users').where({ id }).select('email', 'password_hash', 'updated_at'),
+        knex('sessions').where({ user_id: id }).orderBy('id').select('id', 'revoked_at', 'expires_at', 'last_used_at'),
+        knex('refresh_tokens').join('sessions', 'sessions.id', 'refresh_tokens.session_id').where('sessions.user_id', id).orderBy('refresh_tokens.id').select('refresh_tokens.id', 'refresh_tokens.rotated_at'),
+        knex('conversations').where({ user_id: id }).orderBy('id').select('id', 'title', 'updated_at'),
+        knex('messages').join('conversations', 'conversations.id', 'messages.conversation_id').where('conversations.user_id', id).orderBy('messages.id').select('messages.id', 'messages.content', 'messages.status'),
+      ]);
+      return JSON.stringify({ user, sessions, tokens, conversations, messages });
+    },
+    close: () => t.close(),
+  };
+}
+
+export interface EndpointSpec {
+  name: string;
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Path with `{id}` where an id goes. */
+  path: string;
+  /** Which ids `{id}` is drawn from. */
+  ids?: 'conversation' | 'session';
+  authenticated: boolean;
+  /** JSON fields of the body (empty: the route takes none, bodies are still sent). */
+  fields: readonly string[];
+  plausible?: fc.Arbitrary<Record<string, unknown>>;
+  query?: boolean;
+  /** The case may have revoked the actor's session: log in again after a 2xx. */
+  revokesOwnSession?: boolean;
+  /** Bookkeeping after a 2xx answer (e.g. the actor's password changed). */
+  onSuccess?: (actor: Actor, sentBody: Buffer | undefined) => void;
+}
+
+const authChoice = fc.oneof(
+  { arbitrary: fc.constant<'own'>('own'), weight: 10 },
+  {
+    arbitrary: fc.constantFrom<'none' | 'garbage' | 'alg-none' | 'tampered' | 'basic' | 'victim-refresh-as-bearer'>(
+      'none',
+      'garbage',
+      'alg-none',
+      'tampered',
+      'basic',
+      'victim-refresh-as-bearer',
+    ),
+    weight: 2,
+  },
+);
+
+interface FuzzCase {
+  method: string | undefined;
+  id: IdChoice;
+  query: string;
+  auth: 'own' | 'none' | 'garbage' | 'alg-none' | 'tampered' | 'basic' | 'victim-refresh-as-bearer';
+  contentType: string | undefined;
+  accept: string | undefined;
+  extra: { headers: [string, string][]; malformed: boolean };
+  body: Buffer | undefined;
+  framing: Framing;
+  keepAlive: boolean;
+}
+
+function caseArbitrary(spec: EndpointSpec): fc.Arbitrary<FuzzCase> {
+  const plausible = spec.plausible ?? fc.constant({});
+  return fc.record({
+    method: otherMethod,
+    id: idChoice,
+    query: spec.query ? queryString : fc.constant(''),
+    auth: authChoice,
+    contentType,
+    accept: acceptHeader,
+    extra: extraHeaders,
+    body: hostileBody(spec.fields, plausible),
+    framing,
+    keepAlive: fc.boolean(),
+  });
+}
+
+function resolveId(world: FuzzWorld, actor: Actor, spec: EndpointSpec, id: IdChoice): string {
+  if (id.kind === 'literal') return id.segment;
+  const owner = id.kind === 'own' ? actor : world.victim;
+  const pool = spec.ids === 'session' ? owner.sessionIds : owner.conversationIds;
+  return pool.length ? (pool[id.index % pool.length] as string) : '00000000-0000-4000-8000-000000000000';
+}
+
+function bearer(world: FuzzWorld, actor: Actor, auth: FuzzCase['auth']): string | undefined {
+  switch (auth) {
+    case 'own':
+      return `Bearer ${actor.token}`;
+    case 'none':
+      return undefined;
+    case 'garbage':
+      return 'Bearer not.a.jwt';
+    case 'basic':
+      return `Basic ${Buffer.from('victim@example.com:x').toString('base64')}`;
+    case 'victim-refresh-as-bearer':
+      return `Bearer ${world.victim.refreshToken}`;
+    case 'alg-none': {
+      const [, payload] = actor.token.split('.');
+      const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt' })).toString('base64url');
+      return `Bearer ${header}.${payload}.`;
+    }
+    case 'tampered': {
+      // The actor's own token with the victim as subject: the signature no longer matches.
+      const [header, payload, signature] = actor.token.split('.');
+      const claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString());
+      claims.sub = world.victim.userId;
+      return `Bearer ${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}`;
+    }
+  }
+}
+
+/** The bytes of one request and whether it is still valid HTTP/1.1 (else Node's parser answers, not the app). */
+function build(world: FuzzWorld, actor: Actor, spec: EndpointSpec, c: FuzzCase): { bytes: Buffer; malformed: boolean; endAfterWrite: boolean } {
+  const method = c.method ?? spec.method;
+  const path = spec.path.replace('{id}', resolveId(world, actor, spec, c.id)) + c.query;
+  const lines = [`${method} ${path} HTTP/1.1`, `Host: 127.0.0.1:${world.port}`];
+  if (!c.keepAlive) lines.push('Connection: close');
+  const authorization = bearer(world, actor, c.auth);
+  if (authorization) lines.push(`Authorization: ${authorization}`);
+  if (c.contentType !== undefined && c.body !== undefined) lines.push(`Content-Type: ${c.contentType}`);
+  if (c.accept !== undefined) lines.push(`Accept: ${c.accept}`);
+  for (const [name, value] of c.extra.headers) lines.push(`${name}: ${value}`);
+  let malformed = c.extra.malformed || path.length > 8000;
+  let endAfterWrite = false;
+  let body = c.body ?? Buffer.alloc(0);
+  if (c.body !== undefined) {
+    switch (c.framing) {
+      case 'exact':
+        lines.push(`Content-Length: ${body.length}`);
+        break;
+      case 'no-length':
+        // No framing: the body bytes become the start of a (garbage) next request.
+        break;
+      case 'chunked':
+        lines.push('Transfer-Encoding: chunked');
+        body = body.length ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]) : Buffer.from('0\r\n\r\n');
+        break;
+      case 'short':
+        lines.push(`Content-Length: ${Math.floor(body.length / 2)}`);
+        break;
+      case 'long':
+        lines.push(`Content-Length: ${body.length + 10}`);
+        endAfterWrite = true;
+        break;
+      case 'huge':
+        lines.push('Content-Length: 99999999999999999999');
+        endAfterWrite = true;
+        break;
+      case 'garbage':
+        lines.push('Content-Length: 12abc');
+        malformed = true;
+        break;
+      case 'conflicting':
+        lines.push(`Content-Length: ${body.length}`, `Content-Length: ${body.length + 1}`);
+        malformed = true;
+        break;
+    }
+  }
+  const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+  return { bytes: Buffer.concat([head, body]), malformed, endAfterWrite };
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The invariants every answer must keep. Throws (with the reason) when one is broken. */
+export function checkOutcome(outcome: RawOutcome, malformed: boolean, framingMode: Framing): void {
+  if (outcome.kind === 'closed') {
+    // Only a request whose framing was broken may be answered by closing the connection.
+    assert.ok(
+      malformed || framingMode === 'long' || framingMode === 'huge' || framingMode === 'no-length',
+      `connection closed without a response after ${outcome.elapsedMs.toFixed(0)} ms`,
+    );
+    return;
+  }
+  const r = outcome.response;
+  assert.ok(r.elapsedMs < RESPONSE_BOUND_MS, `response took ${r.elapsedMs.toFixed(0)} ms`);
+  assert.ok(r.status < 500, `server error ${r.status}: ${r.body.toString('utf8').slice(0, 500)}`);
+  const requestId = r.headers['x-request-id'];
+  if (requestId === undefined) {
+    // Not the app: Node's HTTP parser refused the request before Koa saw it (400/413/431 + close).
+    assert.ok(malformed || framingMode !== 'exact', `response without X-Request-Id to a well-formed request: ${r.status}`);
+    assert.ok([400, 408, 413, 431].includes(r.status), `parser-level answer ${r.status}`);
+    return;
+  }
+  assert.match(requestId, REQUEST_ID);
+  const type = r.headers['content-type'] ?? '';
+  if (r.status >= 400) {
+    assert.match(type, /^application\/problem\+json/, `error ${r.status} with Content-Type ${type}`);
+    const problem = JSON.parse(r.body.toString('utf8'));
+    assert.ok(Object.hasOwn(errorCatalogue, problem.code), `unknown code ${problem.code}`);
+    assert.equal(problem.status, r.status);
+    assert.equal(problem.request_id, requestId);
+    assert.equal(typeof problem.title, 'string');
+    return;
+  }
+  if (r.status === 204 || r.body.length === 0) return;
+  if (/^text\/event-stream/.test(type)) {
+    const { events } = parseSse(r.body.toString('utf8'));
+    const last = events.at(-1);
+    assert.ok(last && (last.event === 'done' || last.event === 'error'), 'stream did not end with done or error');
+    if (last.event === 'error') assert.notEqual(last.data.code, 'internal_error', 'stream ended with internal_error');
+    return;
+  }
+  assert.match(type, /^application\/json/, `success ${r.status} with Content-Type ${type}`);
+  JSON.parse(r.body.toString('utf8'));
+}
+
+/**
+ * Runs the property for one endpoint: every generated case must keep the invariants; afterwards the
+ * victim's data is unchanged and /healthz answers 200. The seed is printed up front and on failure.
+ */
+export async function fuzzEndpoint(tc: TestContext, world: FuzzWorld, spec: EndpointSpec, numRuns = FUZZ_RUNS): Promise<void> {
+  const actor = await world.actor(spec.name);
+  const before = await world.snapshotVictim();
+  let cases = 0;
+  const statuses = new Map<string, number>();
+  const property = fc.asyncProperty(caseArbitrary(spec), async (c) => {
+    cases++;
+    const { bytes, malformed, endAfterWrite } = build(world, actor, spec, c);
+    let outcome: RawOutcome;
+    try {
+      outcome = await rawRequest({ port: world.port, bytes, endAfterWrite, timeoutMs: RESPONSE_BOUND_MS });
+    } catch (err) {
+      if (err instanceof HangError) assert.fail(`hang: ${err.message}`);
+      throw err;
+    }
+    checkOutcome(outcome, malformed, c.body === undefined ? 'exact' : c.framing);
+    const key = outcome.kind === 'closed' ? 'closed' : String(outcome.response.status);
+    statuses.set(key, (statuses.get(key) ?? 0) + 1);
+    const sameRoute = (c.method ?? spec.method) === spec.method;
+    if (outcome.kind === 'response' && outcome.response.status < 300 && sameRoute) {
+      if (c.framing === 'exact' || c.framing === 'chunked' || c.body === undefined) spec.onSuccess?.(actor, c.body);
+      if (spec.revokesOwnSession && c.auth === 'own') await relogin(world, actor);
+      if (spec.ids === 'conversation' && actor.conversationIds.length < 2) await addConversation(world.t, actor);
+      if (spec.method === 'DELETE' && spec.ids === 'conversation' && c.id.kind === 'own') {
+        const deleted = resolveId(world, actor, spec, c.id);
+        actor.conversationIds = actor.conversationIds.filter((x) => x !== deleted);
+        if (actor.conversationIds.length < 2) await addConversation(world.t, actor);
+      }
+    }
+  });
+  tc.diagnostic(`${spec.name}: FUZZ_SEED=${FUZZ_SEED} runs=${numRuns}`);
+  try {
+    await fc.assert(property, { numRuns, seed: FUZZ_SEED, endOnFailure: process.env.FUZZ_SHRINK !== '1', includeErrorInReport: true });
+  } catch (err) {
+    throw new Error(`${spec.name}: property failed — replay with FUZZ_SEED=${FUZZ_SEED} (FUZZ_SHRINK=1 to shrink)\n${(err as Error).message}`, { cause: err });
+  } finally {
+    world.cases.set(spec.name, (world.cases.get(spec.name) ?? 0) + cases);
+  }
+  assert.equal(await world.snapshotVictim(), before, `${spec.name}: the victim's data changed`);
+  const health = await fetch(`${world.t.baseUrl}/healthz`);
+  assert.equal(health.status, 200);
+  await health.arrayBuffer();
+  const spread = [...statuses].sort().map(([k, n]) => `${k}×${n}`).join(' ');
+  tc.diagnostic(`${spec.name}: ${cases} cases, invariants held (${spread})`);
+}
