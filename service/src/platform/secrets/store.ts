@@ -36,11 +36,11 @@ export function createSecretStore(options: SecretStoreOptions = {}): SecretStore
     if (!settings) {
       return Promise.reject(new SecretError('not_configured', 'vault:// references need VAULT_ADDR (and a token or a Kubernetes role)'));
     }
-    vault ??= Promise.reject(new SecretError('not_configured', 'the vault:// provider is not built yet'));
+    vault ??= import('./vault.js').then((m) => m.createVaultProvider(settings));
     return vault;
   };
   const awsProviders = () => {
-    aws ??= Promise.reject(new SecretError('not_configured', 'the aws provider is not built yet'));
+    aws ??= import('./aws.js').then((m) => m.createAwsProviders(options.aws ?? {}));
     // A failed import must not stick: the next call tries again.
     aws.catch(() => {
       aws = undefined;
