@@ -1,5 +1,6 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { hasSecretReferences, resolveSecretReferences } from './config/references.js';
 import { KeyringError } from './components/auth/keyring.js';
 import { buildDependencies } from './deps.js';
 import { createHttpServer, listen } from './platform/http/server.js';
@@ -7,6 +8,7 @@ import { createMetricsServer } from './platform/http/metrics-server.js';
 import { createLogger } from './platform/logger.js';
 import { migrateLatest } from './platform/migrations.js';
 import { installFaultHook } from './platform/fault-hook.js';
+import { secretStoreFromEnv } from './platform/secrets/store.js';
 import { createShutdown } from './platform/shutdown.js';
 import { stopTracing, tracingStarted } from './platform/tracing.js';
 
@@ -16,7 +18,9 @@ export const EXIT = { ok: 0, startupFailed: 1, software: 70, config: 78 } as con
 async function main(): Promise<void> {
   let loaded: ReturnType<typeof loadConfig>;
   try {
-    loaded = loadConfig(process.env);
+    // *_REF variables (JWT_SECRET_REF, DATABASE_URL_REF, …) are read from their secret store first.
+    const env = hasSecretReferences(process.env) ? await resolveSecretReferences(process.env, secretStoreFromEnv(process.env)) : process.env;
+    loaded = loadConfig(env);
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const problem of err.problems) process.stderr.write(`rampart: configuration error: ${problem}\n`);

@@ -23,14 +23,19 @@ describe('naming the target database', () => {
 });
 
 describe('the CLI configuration', () => {
-  it('--database-url stands in for DATABASE_URL_FILE instead of conflicting with it', () => {
-    const config = loadCliConfig({ DATABASE_URL_FILE: '/nonexistent' }, 'postgres://h/db');
+  it('--database-url stands in for DATABASE_URL_FILE and DATABASE_URL_REF instead of conflicting with them', async () => {
+    const config = await loadCliConfig({ DATABASE_URL_FILE: '/nonexistent', DATABASE_URL_REF: 'file:/nonexistent' }, 'postgres://h/db');
     assert.equal(config.database.url?.reveal(), 'postgres://h/db');
   });
 
-  it("turns the service's ConfigError into a ConfigurationError (exit 78)", () => {
-    assert.throws(
-      () => loadCliConfig({ NODE_ENV: 'production' }),
+  it('reads DATABASE_URL_REF through the secret store, as the service does', async () => {
+    const config = await loadCliConfig({ DATABASE_URL_REF: 'env:RAMPART_DB', RAMPART_DB: 'postgres://ref@h/db' });
+    assert.equal(config.database.url?.reveal(), 'postgres://ref@h/db');
+  });
+
+  it("turns the service's ConfigError into a ConfigurationError (exit 78)", async () => {
+    await assert.rejects(
+      loadCliConfig({ NODE_ENV: 'production' }),
       (err: unknown) => err instanceof ConfigurationError && err.exitCode === 78 && err.problems.length > 0,
     );
   });

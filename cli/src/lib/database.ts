@@ -3,11 +3,11 @@ import { loadCliConfig } from './config.js';
 import type { CliIo, GlobalOptions, Writer } from './context.js';
 
 /**
- * The production DatabaseOpener: `--database-url`, else DATABASE_URL(_FILE), else the embedded PGlite
+ * The production DatabaseOpener: `--database-url`, else DATABASE_URL(_FILE/_REF), else the embedded PGlite
  * under DATA_DIR — the same target the service would use with this environment.
  */
 export async function openConfiguredDatabase(io: CliIo, options: GlobalOptions): Promise<Database> {
-  const config = loadCliConfig(io.env, options.databaseUrl);
+  const config = await loadCliConfig(io.env, options.databaseUrl);
   const db = createDatabase({
     url: config.database.url?.reveal(),
     dataDir: config.database.dataDir,

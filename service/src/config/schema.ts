@@ -137,6 +137,37 @@ export const envSchema = z.object({
   SHUTDOWN_DELAY_MS: int(0, 600_000).optional(),
   /** libuv thread-pool size; set by the threadpool.cjs preload (CPU count + 4) unless the operator set it. Reported at start. */
   UV_THREADPOOL_SIZE: int(1, 1024).optional(),
+  // Secret references (config/references.ts): NAME_REF reads NAME through a secret store, resolved
+  // before this schema is applied; set at most one of NAME, NAME_FILE and NAME_REF. Forms: env:NAME,
+  // file:/path, vault://mount/path#key, aws-sm://secret-id[#key], aws-ssm:///parameter/name.
+  /** Reference to JWT_SECRET in a secret store (re-read by the keyring reload). */
+  JWT_SECRET_REF: z.string().min(1).optional(),
+  /** Reference to the JWT_KEYS document in a secret store (re-read by the keyring reload). */
+  JWT_KEYS_REF: z.string().min(1).optional(),
+  /** Reference to DATABASE_URL in a secret store (read at start). */
+  DATABASE_URL_REF: z.string().min(1).optional(),
+  /** Reference to REDIS_URL in a secret store (read at start). */
+  REDIS_URL_REF: z.string().min(1).optional(),
+  /** Reference to MODEL_API_KEY in a secret store (read at start). */
+  MODEL_API_KEY_REF: z.string().min(1).optional(),
+  /** Vault address for vault:// references, e.g. https://vault.internal:8200. */
+  VAULT_ADDR: z.url().optional(),
+  /** Vault token (token auth). Prefer VAULT_TOKEN_FILE or Kubernetes auth. */
+  VAULT_TOKEN: z.string().min(1).optional(),
+  /** File holding the Vault token (e.g. written by the Vault agent); re-read whenever a token is needed. */
+  VAULT_TOKEN_FILE: z.string().min(1).optional(),
+  /** Vault Enterprise/HCP namespace, sent as X-Vault-Namespace. */
+  VAULT_NAMESPACE: z.string().min(1).optional(),
+  /** Vault Kubernetes auth role; used when no token is set (logs in with the pod's service-account token). */
+  VAULT_K8S_ROLE: z.string().min(1).optional(),
+  /** Mount path of Vault's Kubernetes auth method. */
+  VAULT_K8S_MOUNT: z.string().min(1).default('kubernetes'),
+  /** Service-account token presented to Vault's Kubernetes login. */
+  VAULT_K8S_TOKEN_PATH: z.string().min(1).default('/var/run/secrets/kubernetes.io/serviceaccount/token'),
+  /** AWS region for aws-sm:// and aws-ssm:// references (else the SDK's default chain). Credentials: the SDK's default chain. */
+  AWS_REGION: z.string().min(1).optional(),
+  /** AWS endpoint override (e.g. a VPC endpoint or a local test server). */
+  AWS_ENDPOINT_URL: z.url().optional(),
   /** Git SHA reported by /version; else the build info file, else `git rev-parse`, else `unknown`. */
   GIT_SHA: z.string().regex(/^[0-9a-f]{7,40}$/).optional(),
 });

@@ -1,0 +1,114 @@
+import { readFile as readFileAsync } from 'node:fs/promises';
+import { describeReference, parseSecretReference } from '../platform/secrets/reference.js';
+import { SecretError, type SecretStore } from '../platform/secrets/types.js';
+import { ConfigError } from './load.js';
+
+/**
+ * `NAME_REF` variables: the secret settings read through a secret store (../platform/secrets)
+ * instead of the environment or a file — e.g. `JWT_SECRET_REF=vault://secret/rampart#jwt`,
+ * `DATABASE_URL_REF=file:/var/run/secrets/rampart/database-url`.
+ *
+ * They are resolved before `loadConfig`, which then sees plain `NAME` values and validates them as
+ * usual. Each setting has exactly one source: `NAME_REF` together with `NAME` or `NAME_FILE` is a
+ * configuration error. Failures name the variable, the reference's location and the store's error
+ * code — never a value.
+ */
+
+export const SECRET_REFERENCE_VARIABLES = ['JWT_SECRET', 'JWT_KEYS', 'DATABASE_URL', 'REDIS_URL', 'MODEL_API_KEY'] as const;
+export type SecretVariable = (typeof SECRET_REFERENCE_VARIABLES)[number];
+
+type RawEnv = Readonly<Record<string, string | undefined>>;
+type ReadFile = (path: string) => Promise<string> | string;
+
+const set = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
+
+type Outcome = { ok: true; value: string | undefined } | { ok: false; problem: string };
+
+/** Reads NAME_REF through the store; undefined when NAME_REF is unset. */
+async function readReference(rawEnv: RawEnv, name: string, store: SecretStore): Promise<Outcome | undefined> {
+  const text = set(rawEnv[`${name}_REF`]);
+  if (text === undefined) return undefined;
+  const others = [name, `${name}_FILE`].filter((n) => set(rawEnv[n]) !== undefined);
+  if (others.length > 0) return { ok: false, problem: `${name}_REF and ${others.join(' and ')} are both set; set only one` };
+  let ref: ReturnType<typeof parseSecretReference>;
+  try {
+    ref = parseSecretReference(text);
+  } catch (err) {
+    if (err instanceof SecretError) return { ok: false, problem: `${name}_REF: ${err.message}` };
+    throw err;
+  }
+  try {
+    const { value } = await store.read(ref);
+    if (value === '') return { ok: false, problem: `${name}_REF: ${describeReference(ref)} is empty` };
+    return { ok: true, value };
+  } catch (err) {
+    if (!(err instanceof SecretError)) throw err;
+    return { ok: false, problem: `${name}_REF: cannot read ${describeReference(ref)} (${err.code}: ${err.message})` };
+  }
+}
+
+/**
+ * A copy of `rawEnv` in which every set `NAME_REF` (for the names of SECRET_REFERENCE_VARIABLES) is
+ * replaced by `NAME` holding the secret it references. Throws ConfigError, one problem per variable.
+ * The references are read concurrently.
+ */
+export async function resolveSecretReferences(rawEnv: RawEnv, store: SecretStore): Promise<Record<string, string | undefined>> {
+  const outcomes = await Promise.all(SECRET_REFERENCE_VARIABLES.map((name) => readReference(rawEnv, name, store)));
+  const env: Record<string, string | undefined> = { ...rawEnv };
+  const problems: string[] = [];
+  SECRET_REFERENCE_VARIABLES.forEach((name, i) => {
+    const outcome = outcomes[i];
+    delete env[`${name}_REF`];
+    if (outcome === undefined) return;
+    if (outcome.ok) env[name] = outcome.value;
+    else problems.push(outcome.problem);
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return env;
+}
+
+/** True when any NAME_REF is set (so a caller can skip building a store when none is). */
+export function hasSecretReferences(rawEnv: RawEnv): boolean {
+  return SECRET_REFERENCE_VARIABLES.some((name) => set(rawEnv[`${name}_REF`]) !== undefined);
+}
+
+export interface JwtMaterial {
+  /** JWT_SECRET as configured (base64url text), if any. */
+  readonly secret?: string;
+  /** The JWT_KEYS document (JSON text), if any. */
+  readonly keys?: string;
+}
+
+/**
+ * Reads the JWT signing material afresh from whichever source is configured — JWT_SECRET_REF /
+ * JWT_SECRET_FILE / JWT_SECRET and JWT_KEYS_REF / JWT_KEYS_FILE / JWT_KEYS — for the keyring reload
+ * (interval and SIGHUP). Files lose one trailing newline, as at start-up. Throws ConfigError (no values).
+ */
+export async function readJwtMaterial(rawEnv: RawEnv, store: SecretStore, readFile?: ReadFile): Promise<JwtMaterial> {
+  const read: ReadFile = readFile ?? ((path) => readFileAsync(path, 'utf8'));
+  const problems: string[] = [];
+  const one = async (name: 'JWT_SECRET' | 'JWT_KEYS'): Promise<string | undefined> => {
+    const fromRef = await readReference(rawEnv, name, store);
+    if (fromRef !== undefined) {
+      if (fromRef.ok) return fromRef.value;
+      problems.push(fromRef.problem);
+      return undefined;
+    }
+    const direct = set(rawEnv[name]);
+    const file = set(rawEnv[`${name}_FILE`]);
+    if (direct !== undefined && file !== undefined) {
+      problems.push(`${name} and ${name}_FILE are both set; set only one`);
+      return undefined;
+    }
+    if (file === undefined) return direct;
+    try {
+      return set((await read(file)).replace(/\r?\n$/, ''));
+    } catch (err) {
+      problems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      return undefined;
+    }
+  };
+  const [secret, keys] = await Promise.all([one('JWT_SECRET'), one('JWT_KEYS')]);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...(secret === undefined ? {} : { secret }), ...(keys === undefined ? {} : { keys }) };
+}
