@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
+import { AppError } from './errors.js';
 
 export type { Knex };
 
@@ -93,6 +94,41 @@ export function createDatabase(options: DatabaseOptions): Database {
       await knex.destroy();
     },
   };
+}
+
+/** System error codes of a database that cannot be reached (refused, reset, unroutable, unresolvable). */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/**
+ * SQLSTATEs meaning "not now" rather than "this query is wrong": class 08 (connection exception),
+ * 57P01–57P03 (terminated by an administrator, crash shutdown, cannot connect now: starting up or
+ * shutting down) and 53300 (too many connections).
+ */
+const UNAVAILABLE_SQLSTATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
+/** pg's own messages for a connection that died under it (they carry no code). */
+const CONNECTION_LOST = /connection terminated|connection ended unexpectedly|client has encountered a connection error/i;
+
+/**
+ * True when `err` says the database is unreachable or dropped the connection (stopped, restarting,
+ * the connection terminated, no connection free within the acquire timeout) — a condition to retry
+ * later, answered 503, never a 500. Looks a few levels down the `cause` chain.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (e.name === 'KnexTimeoutError') return true;
+    if (typeof code === 'string' && (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+    if (CONNECTION_LOST.test(e.message)) return true;
+  }
+  return false;
+}
+
+/** The 503 for such an error: nothing is wrong with the request, and the client may retry shortly. */
+export function databaseUnavailable(cause: unknown): AppError {
+  return new AppError('service_unavailable', {
+    detail: 'The database is unavailable; retry shortly.',
+    headers: { 'Retry-After': '1' },
+    cause,
+  });
 }
 
 /** `select 1` bounded by `timeoutMs`; rejects on timeout so readiness never hangs. */

@@ -1,4 +1,5 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { databaseUnavailable, isDatabaseUnavailable } from '../../platform/db.js';
 import { AppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import {
@@ -299,8 +300,13 @@ export function createChatService(deps: ChatServiceDeps) {
           sse.send('done', { message: toMessage(reply) });
         }
       } catch (err) {
-        logger.error({ err }, 'stream failed');
-        sse.send('error', problem(new AppError('internal_error')));
+        if (isDatabaseUnavailable(err)) {
+          logger.warn({ err }, 'database unavailable: stream ended with 503');
+          sse.send('error', problem(databaseUnavailable(err)));
+        } else {
+          logger.error({ err }, 'stream failed');
+          sse.send('error', problem(new AppError('internal_error')));
+        }
       } finally {
         signals.clientGone.removeEventListener('abort', abort);
         signals.shutdown.removeEventListener('abort', abort);

@@ -1,4 +1,5 @@
 import type { Context, Middleware } from 'koa';
+import { databaseUnavailable, isDatabaseUnavailable } from '../db.js';
 import type { Logger } from '../logger.js';
 import { AppError, errorCatalogue, type ErrorCode, isAppError } from '../errors.js';
 
@@ -41,6 +42,8 @@ export function problemDetails(logger: Logger): Middleware {
       const appError = toAppError(err);
       if (appError.code === 'internal_error') {
         logger.error({ err }, 'unhandled error while serving request');
+      } else if (isDatabaseUnavailable(err)) {
+        logger.warn({ err }, 'database unavailable: request refused with 503');
       }
       if (ctx.headerSent || !ctx.writable) {
         // The response is already on its way (e.g. a stream): nothing can be sent any more.
@@ -54,6 +57,7 @@ export function problemDetails(logger: Logger): Middleware {
 
 function toAppError(err: unknown): AppError {
   if (isAppError(err)) return err;
+  if (isDatabaseUnavailable(err)) return databaseUnavailable(err);
   const e = err as { status?: number; statusCode?: number; expose?: boolean; type?: string };
   const status = e?.status ?? e?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {

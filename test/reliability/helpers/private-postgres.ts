@@ -1,0 +1,146 @@
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REQUIRE_SERVICES } from '../../helpers/services.js';
+
+/**
+ * A PostgreSQL 15 cluster of the test's own (initdb + pg_ctl), on a free TCP port of 127.0.0.1 with
+ * its unix socket in its own temp directory, so a test can stop it (immediate: a crash; fast: a clean
+ * shutdown) and start it again on the same port without touching the shared server. Trust auth,
+ * fsync off: it holds throwaway data, and a stopped server is not a crashed OS, so a commit that
+ * reached the kernel survives. (synchronous_commit stays on: off, a crash loses commits already
+ * acknowledged to clients, which the tests check never happens.)
+ *
+ * PostgreSQL refuses to run as root. When the tests run as root, every PostgreSQL binary runs as the
+ * `postgres` system user (spawned with its uid/gid) and the temp directory is handed to that user.
+ */
+export interface PrivatePostgres {
+  readonly port: number;
+  /** postgres://postgres@127.0.0.1:<port>/<database> (trust auth: no password). */
+  url(database?: string): string;
+  readonly running: boolean;
+  start(): Promise<void>;
+  /** `pg_ctl stop -m <mode>`: immediate is a crash (no checkpoint), fast terminates sessions cleanly. */
+  stop(mode: 'immediate' | 'fast'): Promise<void>;
+  /** Stops it (if running) and removes its directory; safe to call twice and after a failed start. */
+  dispose(): Promise<void>;
+}
+
+const BIN = process.env.PG_BIN_DIR ?? '/usr/lib/postgresql/15/bin';
+const PG_CTL_WAIT_SECONDS = 30;
+
+/** The binaries exist; false (or a throw under REQUIRE_SERVICES) otherwise. */
+export function privatePostgresAvailable(): boolean {
+  const probe = spawnSync(join(BIN, 'initdb'), ['--version'], { encoding: 'utf8' });
+  if (!probe.error && probe.status === 0) return true;
+  if (REQUIRE_SERVICES) throw new Error(`REQUIRE_SERVICES=1 but ${BIN}/initdb cannot run: ${probe.error?.message ?? probe.stderr}`);
+  return false;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** uid/gid to run PostgreSQL as: the `postgres` user when we are root, else ourselves. */
+function runAs(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+  try {
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    throw new Error('running as root, and there is no `postgres` user to run PostgreSQL as (it refuses to run as root)');
+  }
+}
+
+function run(binary: string, args: string[], cwd: string, user: { uid: number; gid: number } | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      join(BIN, binary),
+      args,
+      { cwd, timeout: (PG_CTL_WAIT_SECONDS + 10) * 1000, encoding: 'utf8', env: { PATH: process.env.PATH, LC_ALL: 'C' }, ...user },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${binary} ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`));
+        else resolve(stdout);
+      },
+    );
+  });
+}
+
+/** Creates and starts a cluster; on any failure what was made is removed before the error propagates. */
+export async function startPrivatePostgres(options: { port?: number } = {}): Promise<PrivatePostgres> {
+  const user = runAs();
+  const root = mkdtempSync(join(tmpdir(), 'rampart-pg-'));
+  const data = join(root, 'data');
+  const socketDir = join(root, 'sock');
+  const logFile = join(root, 'server.log');
+  mkdirSync(socketDir);
+  if (user) for (const path of [root, socketDir]) chownSync(path, user.uid, user.gid);
+  const port = options.port ?? (await freePort());
+  let running = false;
+  let disposed = false;
+
+  const pgCtl = (args: string[]) => run('pg_ctl', ['-D', data, '-w', '-t', String(PG_CTL_WAIT_SECONDS), ...args], root, user);
+  // Last resort if the test process exits without its `after` hooks (a crash, an uncaught error).
+  const onExit = () => {
+    if (running) spawnSync(join(BIN, 'pg_ctl'), ['-D', data, 'stop', '-m', 'immediate'], { cwd: root, ...user });
+    rmSync(root, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+
+  const cluster: PrivatePostgres = {
+    port,
+    url: (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`,
+    get running() {
+      return running;
+    },
+    async start() {
+      await pgCtl(['-l', logFile, 'start']);
+      running = true;
+    },
+    async stop(mode) {
+      await pgCtl(['-m', mode, 'stop']);
+      running = false;
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      process.removeListener('exit', onExit);
+      if (running || existsSync(join(data, 'postmaster.pid'))) await pgCtl(['-m', 'immediate', 'stop']).catch(() => undefined);
+      running = false;
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+
+  try {
+    await run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], root, user);
+    appendFileSync(
+      join(data, 'postgresql.conf'),
+      [
+        '',
+        `port = ${port}`,
+        "listen_addresses = '127.0.0.1'",
+        `unix_socket_directories = '${socketDir}'`,
+        'fsync = off',
+        'full_page_writes = off',
+        'shared_buffers = 16MB',
+        'max_connections = 40',
+        '',
+      ].join('\n'),
+    );
+    await cluster.start();
+    return cluster;
+  } catch (err) {
+    const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-2000) : '';
+    await cluster.dispose();
+    throw new Error(`${(err as Error).message}\n${log}`);
+  }
+}
