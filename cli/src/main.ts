@@ -458,6 +458,7 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     .option('--drill-max-age <duration>', 'the last restore drill must be younger than this', '48h')
     .option('--signup-probe', 'sign up a throwaway user to decode a real access token (writes a user; default: read-only)')
     .option('--timeout <duration>', 'per-request timeout', '10s')
+    .option('--runtime-role <role>', 'the group role the service’s DB user belongs to (db.role: secops db roles check)', 'rampart_runtime')
     .addHelpText(
       'after',
       examples(
@@ -468,7 +469,15 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     )
     .action(
       async (
-        options: { url: string; metricsUrl?: string; backupDir?: string; drillMaxAge: string; signupProbe?: boolean; timeout: string },
+        options: {
+          url: string;
+          metricsUrl?: string;
+          backupDir?: string;
+          drillMaxAge: string;
+          signupProbe?: boolean;
+          timeout: string;
+          runtimeRole: string;
+        },
         command: Command,
       ) => {
         const { run } = await import('./commands/readiness.js');

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { applyRoles } from '../../cli/src/lib/db-roles/apply.js';
 import { main } from '../../cli/src/main.js';
 import { adminQuery, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { type ServiceProcess, spawnService } from '../helpers/service-process.js';
@@ -46,9 +47,13 @@ const AUTOMATED = [
 ];
 
 
+/** Roles are cluster-wide: this run's own names (the service's user is a member of RUNTIME_ROLE). */
+const ROLE_SUFFIX = randomBytes(4).toString('hex');
+const RUNTIME_ROLE = `rampart_readiness_rt_${ROLE_SUFFIX}`;
+
 async function readiness(args: string[]) {
   const captured = captureIo({});
-  const code = await main(['--json', 'readiness', ...args], captured.io);
+  const code = await main(['--json', 'readiness', '--runtime-role', RUNTIME_ROLE, ...args], captured.io);
   const stdout = captured.stdout();
   return { code, stderr: captured.stderr(), report: stdout ? (JSON.parse(stdout) as Report) : undefined };
 }
@@ -64,19 +69,17 @@ describe('secops readiness against the real service', {
   let metrics: string;
   let proxy: http.Server | undefined;
   let proxyBase: string;
-  const role = `rampart_readiness_${randomBytes(4).toString('hex')}`;
+  const role = `rampart_readiness_${ROLE_SUFFIX}`;
+  const roles = [`${role}_owner`, RUNTIME_ROLE, role, `${role}_b`];
   let roleUrl: string;
   const backupDir = mkdtempSync(join(tmpdir(), 'rampart-readiness-'));
 
   before(async () => {
     database = await createTestDatabase();
     const dbUrl = database.url as string;
-    const dbName = new URL(dbUrl).pathname.slice(1);
-    // The service's least-privilege role: login, connect, read (readMigrationState needs knex's tables).
-    await adminQuery(dbUrl, `create role ${role} login nosuperuser nocreaterole nocreatedb`);
-    await adminQuery(dbUrl, `grant connect on database ${dbName} to ${role}`);
-    await adminQuery(dbUrl, `grant usage on schema public to ${role}`);
-    await adminQuery(dbUrl, `grant select, insert, update, delete on all tables in schema public to ${role}`);
+    // The service's least-privilege user, as `secops db roles apply` makes it.
+    const [owner, runtime, userA, userB] = roles as [string, string, string, string];
+    await applyRoles(database.db.knex, { owner, runtime, users: [userA, userB], schema: 'public', connectionLimit: 10 }, { dryRun: false });
     const u = new URL(dbUrl);
     u.username = role;
     u.password = '';
@@ -137,8 +140,9 @@ describe('secops readiness against the real service', {
       await new Promise((resolve) => proxy?.close(resolve));
     }
     await service?.stop();
+    if (database?.url) for (const r of roles) await adminQuery(database.url, `drop owned by ${r}`).catch(() => undefined);
     await database?.drop();
-    await adminQuery(testDatabaseUrl() as string, `drop role if exists ${role}`).catch(() => undefined);
+    for (const r of roles) await adminQuery(testDatabaseUrl() as string, `drop role if exists ${r}`).catch(() => undefined);
     rmSync(backupDir, { recursive: true, force: true });
   });
 

@@ -1,6 +1,7 @@
 import { styleText } from 'node:util';
 import type { CliContext } from '../lib/context.js';
 import { describeTarget, formatTarget } from '../lib/database.js';
+import { DEFAULT_ROLES } from '../lib/db-roles/layout.js';
 import { parseDuration } from '../lib/duration.js';
 import { CheckFailedError, UsageError } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';
@@ -24,6 +25,8 @@ export interface ReadinessOptions {
   timeout?: string;
   /** A database was named (--database-url, DATABASE_URL or DATABASE_URL_FILE); else the DB items are manual. */
   databaseConfigured: boolean;
+  /** The group role the service's user may belong to (`secops db roles apply --runtime`; default rampart_runtime). */
+  runtimeRole?: string;
 }
 
 export interface ReadinessReport {
@@ -74,7 +77,8 @@ export async function run(options: ReadinessOptions, ctx: CliContext): Promise<R
         results.set('db.migrations', { id: 'db.migrations', title: MIGRATIONS_TITLE, status: 'manual', evidence: hint });
       } else {
         out.line(`Database: ${formatTarget(describeTarget(db))}`);
-        for (const r of await out.step('checking the database', () => databaseChecks(db))) results.set(r.id, r);
+        const roles = { runtime: options.runtimeRole ?? DEFAULT_ROLES.runtime, schema: DEFAULT_ROLES.schema };
+        for (const r of await out.step('checking the database', () => databaseChecks(db, roles))) results.set(r.id, r);
       }
     } finally {
       await db.close();

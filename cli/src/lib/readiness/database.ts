@@ -3,37 +3,34 @@ import { join } from 'node:path';
 import type { Database } from '../../../../service/src/platform/db.js';
 import { readMigrationState } from '../../../../service/src/platform/migrations.js';
 import { listBackups } from '../backup/manifest.js';
+import { checkRole } from '../db-roles/check.js';
+import { DEFAULT_ROLES } from '../db-roles/layout.js';
 import { formatAge } from '../duration.js';
 import type { CheckResult } from './http.js';
 
-export const ROLE_TITLE = 'Dedicated least-privilege DB user (not superuser, no CREATEROLE/CREATEDB)';
+export const ROLE_TITLE =
+  'Dedicated least-privilege DB user (secops db roles check: not superuser, no DDL, audit_events append-only, connection limit)';
 export const MIGRATIONS_TITLE = 'Migrations up to date (none pending, modified or missing)';
 export const DRILL_TITLE = 'Automated backups: last restore drill recent and passed';
 
 /** The configured role's privileges and the migration state; read-only. */
-export async function databaseChecks(db: Database): Promise<CheckResult[]> {
+export async function databaseChecks(
+  db: Database,
+  roles: { runtime: string; schema: string } = { runtime: DEFAULT_ROLES.runtime, schema: DEFAULT_ROLES.schema },
+): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   try {
-    const { rows } = (await db.knex.raw(
-      'select current_user as name, rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = current_user',
-    )) as { rows: { name: string; rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean }[] };
-    const role = rows[0];
-    if (!role)
-      results.push({ id: 'db.role', title: ROLE_TITLE, status: 'failed', evidence: 'current_user not found in pg_roles' });
-    else {
-      const excess = [role.rolsuper && 'SUPERUSER', role.rolcreaterole && 'CREATEROLE', role.rolcreatedb && 'CREATEDB'].filter(
-        Boolean,
-      );
-      results.push({
-        id: 'db.role',
-        title: ROLE_TITLE,
-        status: excess.length === 0 ? 'passed' : 'failed',
-        evidence:
-          excess.length === 0
-            ? `role "${role.name}": rolsuper=f rolcreaterole=f rolcreatedb=f`
-            : `role "${role.name}" has ${excess.join(', ')}`,
-      });
-    }
+    // The same checks as `secops db roles check`, as one evidence item.
+    const report = await checkRole(db.knex, { runtime: roles.runtime, schema: roles.schema });
+    const failed = report.checks.filter((c) => !c.ok);
+    results.push({
+      id: 'db.role',
+      title: ROLE_TITLE,
+      status: report.ok ? 'passed' : 'failed',
+      evidence: report.ok
+        ? `role "${report.user}": all ${report.checks.length} checks of \`secops db roles check\` pass (runtime role "${roles.runtime}")`
+        : `role "${report.user}": ${failed.map((c) => `${c.id}: ${c.detail}`).join(' | ')}`,
+    });
   } catch (err) {
     results.push({ id: 'db.role', title: ROLE_TITLE, status: 'failed', evidence: `query failed: ${(err as Error).message}` });
   }
