@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../../service/src/config/load.js';
 import { readJwtMaterial, resolveSecretReferences } from '../../../service/src/config/references.js';
 import { createSecretStore } from '../../../service/src/platform/secrets/store.js';
+import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
 import { type FakeVault, startFakeVault } from '../../helpers/fake-vault.js';
+import { spawnService } from '../../helpers/service-process.js';
 
 const SECRET_64 = Buffer.alloc(64, 7).toString('base64url');
 const TOKEN = 'hvs.references-test';
@@ -151,5 +154,81 @@ describe('readJwtMaterial: the keyring reload reads the JWT material afresh', ()
     assert.equal(problems[0], 'JWT_SECRET and JWT_SECRET_FILE are both set; set only one');
     assert.match(problems[1] as string, /^JWT_KEYS_REF: cannot read .*\(not_found/);
     assert.doesNotMatch(problems.join('\n'), new RegExp(SECRET_64));
+  });
+});
+
+/** The test runner's environment without any secret setting, so only what a test gives reaches the child. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!/^(DATABASE_URL|REDIS_URL|JWT_|MODEL_|VAULT_|AWS_)/.test(k)) env[k] = v;
+  }
+  return env;
+}
+
+describe('the service started with *_REF variables', () => {
+  let vault: FakeVault;
+  let database: TestDatabase;
+  let dir: string;
+
+  before(async () => {
+    vault = await startFakeVault({ tokens: [TOKEN] });
+    vault.put('secret', 'rampart/prod', { jwt: SECRET_64 });
+    database = await createTestDatabase();
+    dir = await mkdtemp(join(tmpdir(), 'rampart-refs-e2e-'));
+  });
+  after(async () => {
+    await vault.close();
+    await database.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads JWT_SECRET from Vault and DATABASE_URL from a file, and is ready (production)', async (t) => {
+    if (!database.url) return t.skip('needs a real PostgreSQL (TEST_DATABASE_URL) for a connection string');
+    await writeFile(join(dir, 'database-url'), `${database.url}\n`, { mode: 0o600 });
+    const service = await spawnService({
+      inherit: childEnv(),
+      env: {
+        NODE_ENV: 'production',
+        MIGRATE_ON_START: 'false',
+        SHUTDOWN_DELAY_MS: '0',
+        JWT_SECRET_REF: 'vault://secret/rampart/prod#jwt',
+        DATABASE_URL_REF: `file:${join(dir, 'database-url')}`,
+        VAULT_ADDR: vault.url,
+        VAULT_TOKEN: TOKEN,
+      },
+    });
+    try {
+      const ready = await fetch(`${service.baseUrl}/readyz`);
+      assert.equal(ready.status, 200, await ready.clone().text());
+      assert.equal(((await ready.json()) as { status: string }).status, 'ready');
+      assert.ok(vault.requests.some((r) => r.path === '/v1/secret/data/rampart/prod' && r.hadToken));
+      assert.doesNotMatch(service.output(), new RegExp(`${SECRET_64}|${TOKEN}`));
+    } finally {
+      await service.stop();
+    }
+  });
+
+  it('exits 78 naming the variable and the location when a reference cannot be read, without the secrets', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'service/src/main.ts'], {
+      env: {
+        ...childEnv(),
+        NODE_ENV: 'production',
+        PORT: '0',
+        METRICS_PORT: '0',
+        JWT_SECRET_REF: 'vault://secret/rampart/missing#jwt',
+        DATABASE_URL: 'postgres://app:db-password-not-to-print@127.0.0.1:1/none',
+        VAULT_ADDR: vault.url,
+        VAULT_TOKEN: TOKEN,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 78, output);
+    assert.match(output, /configuration error: JWT_SECRET_REF: cannot read vault:\/\/secret\/rampart\/missing#jwt \(not_found: /);
+    assert.doesNotMatch(output, /db-password-not-to-print|hvs\./);
   });
 });
