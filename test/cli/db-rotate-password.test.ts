@@ -151,6 +151,14 @@ describe('secops db rotate-password end to end (file: reference)', {
     assert.equal(read(), before);
   });
 
+  it('refuses a read-only env: reference as a usage error (exit 2) before touching the database', async () => {
+    const captured = captureIo({ DATABASE_URL: 'postgres://x:y@127.0.0.1:1/none' });
+    const code = await main(['--database-url', adminUrl, 'db', 'rotate-password', '--ref', 'env:DATABASE_URL'], captured.io);
+    assert.equal(code, 2);
+    assert.match(captured.stderr(), /env:DATABASE_URL cannot be written/);
+    assert.doesNotMatch(captured.stderr(), /x:y@/);
+  });
+
   it('--dry-run reports the plan and changes nothing', async () => {
     const before = read();
     const passwords = await adminQuery(

@@ -151,6 +151,12 @@ export async function rotateCommand(
 ): Promise<RotationReport> {
   const out = createReporter(ctx);
   const { store, ref } = await openSecretStore(ctx, options.ref, deps.store);
+  // Refused before anything changes: the new URL could never be stored.
+  if (ref.scheme === 'env') {
+    throw new UsageError(
+      `${ref.text} cannot be written: point --ref at the store the service reads (file:, vault://, aws-sm://, aws-ssm://)`,
+    );
+  }
   const db = await openPostgres(ctx);
   let report: RotationReport;
   try {
