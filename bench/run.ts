@@ -37,15 +37,16 @@ const rows: ResultRow[] = [];
 const targets: Target[] = [];
 const argon = argon2Settings();
 
-const row = (scenario: string, r: LoadResult, baseline?: { label: string; rate: number }): ResultRow => ({
+const row = (scenario: string, r: LoadResult & { cpuMsPerRequest?: number }, baseline?: { label: string; rate: number }): ResultRow => ({
   scenario,
   rate: r.rate,
   latency: summarize(r.latencies),
   errors: r.errors,
+  cpuMsPerRequest: r.cpuMsPerRequest,
   baseline: baseline?.label,
   ratio: baseline ? r.rate / baseline.rate : undefined,
 });
-const rawRow = (scenario: string, r: RawRun): ResultRow => ({ scenario, rate: r.rate, latency: r.latency, errors: 0 });
+const rawRow = (scenario: string, r: RawRun): ResultRow => ({ scenario, rate: r.rate, latency: r.latency, errors: 0, cpuMsPerRequest: r.cpuMsPerRequest });
 const progress = (what: string) => process.stderr.write(`  … ${what} (${fmt((performance.now() - started) / 1000, 0)} s)\n`);
 
 /** Runs `fn` against a baseline server that lives only for that measurement. */
@@ -78,14 +79,14 @@ try {
   const run = (name: string) => {
     const s = scenario(name);
     progress(s.label);
-    return measure(base, s.connections, s.requests(fixture), SECONDS, WARM);
+    return measure(base, s.connections, s.requests(fixture), SECONDS, WARM, svc.child.pid);
   };
 
   let jsonRate: { label: string; rate: number } | undefined;
   if (['refresh', 'message', 'sse'].some((n) => selected.has(n))) {
     progress('baseline: bare Koa JSON');
     const r = await withBaseline('json', {}, (b) =>
-      measure(b.baseUrl, 16, [{ method: 'GET', path: '/me' }], SECONDS, WARM),
+      measure(b.baseUrl, 16, [{ method: 'GET', path: '/me' }], SECONDS, WARM, b.pid),
     );
     rows.push(row('baseline: bare Koa, same JSON from memory ×16', r));
     jsonRate = { label: 'bare Koa JSON', rate: r.rate };
@@ -95,10 +96,10 @@ try {
     progress('baseline: bare Koa + same SQL');
     const sql = await withBaseline('sql', { DATABASE_URL: db.env.DATABASE_URL ?? '' }, async (b) => {
       const me = selected.has('me')
-        ? await measure(b.baseUrl, 16, fixture.users.map((u) => ({ method: 'GET', path: `/me/${u.id}` })), SECONDS, WARM)
+        ? await measure(b.baseUrl, 16, fixture.users.map((u) => ({ method: 'GET', path: `/me/${u.id}` })), SECONDS, WARM, b.pid)
         : undefined;
       const conv = selected.has('conversations')
-        ? await measure(b.baseUrl, 16, [{ method: 'GET', path: `/conversations/${fixture.users[0]?.id}` }], SECONDS, WARM)
+        ? await measure(b.baseUrl, 16, [{ method: 'GET', path: `/conversations/${fixture.users[0]?.id}` }], SECONDS, WARM, b.pid)
         : undefined;
       return { me, conv };
     });

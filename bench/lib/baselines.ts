@@ -18,6 +18,8 @@ export function argon2Settings(): { memoryCost: number; timeCost: number; parall
 export interface RawRun {
   rate: number;
   latency: LatencySummary;
+  /** CPU time (this process, all threads) per operation. */
+  cpuMsPerRequest: number;
 }
 
 /**
@@ -30,19 +32,23 @@ export async function rawArgon2(op: 'verify' | 'hash', seconds: number): Promise
   const password = 'correct horse battery staple 42';
   const hash = await argon2.hash(password, { type: argon2.argon2id, ...params });
   await argon2.verify(hash, password); // warm
+  const cpu0 = process.cpuUsage();
   const run = await closedLoop(concurrency, seconds * 1000, async () =>
     op === 'verify' ? argon2.verify(hash, password) : (await argon2.hash(password, { type: argon2.argon2id, ...params })).length > 0,
   );
-  return { rate: (run.latencies.length - run.failures) / run.seconds, latency: summarize(run.latencies) };
+  const cpu = process.cpuUsage(cpu0);
+  const ok = run.latencies.length - run.failures;
+  return { rate: ok / run.seconds, latency: summarize(run.latencies), cpuMsPerRequest: (cpu.user + cpu.system) / 1000 / ok };
 }
 
 export interface BaselineServer {
   baseUrl: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
 /** Starts bench/lib/baseline-server.ts: bare Koa with in-memory JSON (`json`) or the service's SQL (`sql`). */
 export async function startBaseline(kind: 'json' | 'sql', env: Record<string, string> = {}): Promise<BaselineServer> {
   const child = await startChild('bench/lib/baseline-server.ts', { ...env, BASELINE: kind });
-  return { baseUrl: `http://127.0.0.1:${child.port}`, stop: child.stop };
+  return { baseUrl: `http://127.0.0.1:${child.port}`, pid: child.child.pid as number, stop: child.stop };
 }

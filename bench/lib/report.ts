@@ -8,6 +8,8 @@ export interface ResultRow {
   rate?: number;
   latency: LatencySummary;
   errors: number;
+  /** CPU ms (server process, all threads) per successful request. */
+  cpuMsPerRequest?: number;
   baseline?: string;
   /** Scenario ÷ baseline: throughput ratio, or for latency rows p99 ratio. */
   ratio?: number;
@@ -25,7 +27,7 @@ export interface Target {
 
 export const met = (t: Target) => Number.isFinite(t.value) && (t.op === '>=' ? t.value >= t.limit : t.value <= t.limit);
 
-const HEADER = ['scenario', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'baseline', 'ratio'];
+const HEADER = ['scenario', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'CPU ms/req', 'baseline', 'ratio'];
 
 function cells(r: ResultRow): string[] {
   return [
@@ -35,6 +37,7 @@ function cells(r: ResultRow): string[] {
     fmt(r.latency.p95, 2),
     fmt(r.latency.p99, 2),
     String(r.errors),
+    r.cpuMsPerRequest === undefined ? '' : fmt(r.cpuMsPerRequest, 2),
     r.baseline ?? '',
     r.ratio === undefined ? '' : `${fmt(r.ratio, 2)}×`,
   ];
@@ -55,7 +58,7 @@ function markdownTable(rows: ResultRow[]): string {
   const esc = (s: string) => s.replaceAll('|', '\\|');
   return [
     `| ${HEADER.join(' | ')} |`,
-    `|${HEADER.map((_, i) => (i === 0 || i === 6 ? '---' : '---:')).join('|')}|`,
+    `|${HEADER.map((_, i) => (i === 0 || i === 7 ? '---' : '---:')).join('|')}|`,
     ...rows.map((r) => `| ${cells(r).map(esc).join(' | ')} |`),
   ].join('\n');
 }

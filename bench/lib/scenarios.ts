@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { callJson, jsonHeaders, type LoadRequest, type LoadResult, runLoad } from './load.js';
+import { processCpuMs } from './stats.js';
 
 export const BENCH_PASSWORD = 'correct horse battery staple 42';
 
@@ -156,14 +157,22 @@ export function scenarios(sseClients: number): Scenario[] {
   ];
 }
 
-/** A warm-up run (JIT, pools, caches) and then the measured one. */
+/**
+ * A warm-up run (JIT, pools, caches) and then the measured one; with `pid`, also the CPU time that
+ * process spent per successful request (all its threads: argon2's included).
+ */
 export async function measure(
   base: string,
   connections: number,
   requests: LoadRequest[],
   seconds: number,
   warmSeconds: number,
-): Promise<LoadResult> {
+  pid?: number,
+): Promise<LoadResult & { cpuMsPerRequest?: number }> {
   if (warmSeconds > 0) await runLoad({ url: base, connections, seconds: warmSeconds, requests });
-  return runLoad({ url: base, connections, seconds, requests });
+  const cpu0 = pid ? processCpuMs(pid) : 0;
+  const result = await runLoad({ url: base, connections, seconds, requests });
+  if (!pid) return result;
+  const ok = result.rate * result.seconds;
+  return { ...result, cpuMsPerRequest: ok > 0 ? (processCpuMs(pid) - cpu0) / ok : Number.NaN };
 }

@@ -1,3 +1,13 @@
+import { readFileSync } from 'node:fs';
+
+/** CPU time (user + system, all threads) a process has used so far, in ms, from /proc (Linux). */
+export function processCpuMs(pid: number): number {
+  // Fields after the parenthesised command name; utime and stime are the 14th and 15th, in clock ticks (100 Hz).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
 /** Latency statistics in milliseconds. */
 export interface LatencySummary {
   count: number;
