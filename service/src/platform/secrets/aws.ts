@@ -46,7 +46,7 @@ const EXISTS = new Set(['ResourceExistsException', 'ParameterAlreadyExists']);
 
 /** An SDK failure as a SecretError: the error's name and HTTP status, never a request or a value. */
 function awsError(err: unknown, where: string, action: string): SecretError {
-  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; $fault?: string };
+  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
   const name = e?.name ?? 'Error';
   const status = e?.$metadata?.httpStatusCode;
   const cause = { cause: err };
@@ -57,6 +57,9 @@ function awsError(err: unknown, where: string, action: string): SecretError {
     return new SecretError('auth_failed', `AWS refused the ${action} of ${where} (${name}): ${hint}`, cause);
   }
   if (EXISTS.has(name)) return new SecretError('conflict', `${where} already exists`, cause);
+  if (status === undefined && /region is missing/i.test(String((err as Error)?.message))) {
+    return new SecretError('not_configured', `${where}: no AWS region (set AWS_REGION)`, cause);
+  }
   if (name === 'AbortError' || name === 'TimeoutError' || e?.code === 'ETIMEDOUT') {
     return new SecretError('unavailable', `AWS did not answer the ${action} of ${where} in time`, cause);
   }

@@ -137,7 +137,11 @@ export function createFileProvider(options: FileProviderOptions = {}): SecretPro
           if (current !== expected) {
             throw new SecretError(
               'conflict',
-              expected === null ? `file:${ref.path} already exists` : `file:${ref.path} changed since it was read`,
+              expected === null
+              ? `file:${ref.path} already exists`
+              : current === null
+                ? `file:${ref.path} no longer exists`
+                : `file:${ref.path} changed since it was read`,
             );
           }
           await atomicReplace(ref.path, content);

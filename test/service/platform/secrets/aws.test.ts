@@ -139,6 +139,23 @@ describe('AWS providers against a local AWS JSON 1.1 server', () => {
     });
   });
 
+  it('without a region anywhere an aws reference is not_configured', async () => {
+    // The SDK looks for a region in AWS_REGION and the shared config files; this test gives it none.
+    const noRegion = createSecretStore({ aws: { endpoint: aws.url, credentials: CREDENTIALS } });
+    const saved = { region: process.env.AWS_REGION, config: process.env.AWS_CONFIG_FILE, defaultRegion: process.env.AWS_DEFAULT_REGION };
+    delete process.env.AWS_REGION;
+    delete process.env.AWS_DEFAULT_REGION;
+    process.env.AWS_CONFIG_FILE = '/nonexistent/aws-config';
+    try {
+      await assert.rejects(noRegion.read(ref('aws-ssm:///rampart/jwt-secret')), isSecretError('not_configured', /AWS_REGION/));
+    } finally {
+      for (const [k, v] of [['AWS_REGION', saved.region], ['AWS_CONFIG_FILE', saved.config], ['AWS_DEFAULT_REGION', saved.defaultRegion]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
   it('an endpoint that refuses connections is unavailable', async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
