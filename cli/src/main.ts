@@ -178,6 +178,137 @@ export function buildProgram(io: CliIo, deps: ProgramDependencies = {}): Command
       },
     );
 
+  // Secrets and signing keys (secret, keys): no database; references resolve through the secret providers.
+  program
+    .command('secret')
+    .description('generate secrets from the OS CSPRNG')
+    .addHelpText('after', examples('secops secret generate', 'secops secret generate --to vault://secret/rampart#jwt_secret'))
+    .command('generate')
+    .description('random bytes (default 64) as base64url, to stdout or straight into a secret store (never printed then)')
+    .option('--bytes <n>', 'how many random bytes (32–1024)', '64')
+    .option('--to <ref>', 'write into this secret reference instead of printing: file:/path, vault://mount/path#key, aws-sm://id#key, aws-ssm:///name')
+    .option('--overwrite', 'replace a value already stored at --to (default: refuse)')
+    .addHelpText(
+      'after',
+      examples(
+        'secops secret generate > /dev/null  # prints one base64url line',
+        'secops secret generate --to vault://secret/rampart#jwt_secret',
+        'secops secret generate --bytes 32 --to aws-sm://rampart/prod#session_key --overwrite',
+      ),
+    )
+    .action(async (options: { bytes: string; to?: string; overwrite?: boolean }, command: Command) => {
+      const { run, optionsFromFlags } = await import('./commands/secret.js');
+      await run(optionsFromFlags(options), context(command));
+    });
+
+  const keys = program
+    .command('keys')
+    .description('the JWT keyring (JWT_KEYS_REF): create it, list it, rotate the signing key without downtime')
+    .option('--ref <ref>', 'where the keyring document lives (default: JWT_KEYS_REF, else file:$JWT_KEYS_FILE)')
+    .option('--reload-interval <duration>', 'how often replicas re-read the keyring (default: JWT_KEYS_RELOAD_INTERVAL_SECONDS or 60s)')
+    .option('--token-ttl <duration>', 'longest access-token lifetime (default: ACCESS_TOKEN_TTL_SECONDS or 15m)')
+    .addHelpText(
+      'after',
+      `${examples(
+        'secops keys list --ref vault://secret/rampart#jwt_keys',
+        'secops keys rotate --all-phases',
+        'secops keys rotate stage && secops keys rotate promote --wait && secops keys rotate prune --wait',
+      )}
+Rotation (see runbooks/secret-rotation.md):
+  stage    adds a new key, verify-only; replicas load it within one reload interval (or on SIGHUP)
+  promote  makes it the signing key once every replica has it: after one reload interval + 5 s since
+           stage, or sooner when --replica shows it loaded on each replica; the old key verifies only
+  prune    removes retired keys once no token they signed can be valid (reload interval + token TTL
+           + 30 s clock tolerance + 5 s after promote)
+Each phase is safe to re-run and writes with check-and-set: a concurrent rotation makes it fail
+(exit 1) without writing; re-run it.
+`,
+    );
+  type KeysFlags = { ref?: string; reloadInterval?: string; tokenTtl?: string };
+  const keysTarget = async (command: Command) => {
+    const { resolveRef, timingsFrom } = await import('./commands/keys.js');
+    const flags = command.optsWithGlobals<KeysFlags>();
+    const ctx = context(command);
+    return { ctx, target: { ref: resolveRef(flags.ref, ctx.env), timings: timingsFrom(ctx.env, flags) } };
+  };
+
+  keys
+    .command('init')
+    .description('create a keyring document with one signing key (refuses if one exists)')
+    .option('--alg <alg>', 'EdDSA (Ed25519, public keys published at /.well-known/jwks.json) or HS256', 'EdDSA')
+    .option('--import-secret-ref <ref>', 'start from the current JWT_SECRET (HS256) so tokens it signed stay valid')
+    .addHelpText(
+      'after',
+      examples(
+        'secops keys init --ref vault://secret/rampart#jwt_keys',
+        'secops keys init --ref vault://secret/rampart#jwt_keys --import-secret-ref vault://secret/rampart#jwt_secret',
+      ),
+    )
+    .action(async (options: { alg: string; importSecretRef?: string }, command: Command) => {
+      const { run, parseAlgorithm } = await import('./commands/keys.js');
+      const { ctx, target } = await keysTarget(command);
+      await run({ action: 'init', ...target, alg: parseAlgorithm(options.alg), importSecretRef: options.importSecretRef }, ctx);
+    });
+
+  keys
+    .command('list')
+    .description('kids, algorithms, roles (signing, staged, retired), ages and when the next phase is safe')
+    .addHelpText('after', examples('secops keys list', 'secops --json keys list | jq ".keys[] | select(.role == \"signing\")"'))
+    .action(async (_options: object, command: Command) => {
+      const { run } = await import('./commands/keys.js');
+      const { ctx, target } = await keysTarget(command);
+      await run({ action: 'list', ...target }, ctx);
+    });
+
+  keys
+    .command('rotate')
+    .description('rotate the signing key: one phase (stage | promote | prune) or --all-phases with the waits between them')
+    .argument('[phase]', 'stage, promote or prune')
+    .option('--all-phases', 'stage, wait, promote, wait, prune')
+    .option('--alg <alg>', 'algorithm of the new key (stage): EdDSA or HS256', 'EdDSA')
+    .option('--replica <url...>', 'metrics endpoint of each replica (http://pod:9464): promote once each shows the new key')
+    .option('--wait', 'sleep until the phase is safe instead of failing with the time left')
+    .option('--dry-run', 'show what the phase would change; write nothing')
+    .addHelpText(
+      'after',
+      examples(
+        'secops keys rotate stage --alg EdDSA',
+        'secops keys rotate promote --wait',
+        'secops keys rotate promote --replica http://10.0.1.7:9464 http://10.0.2.9:9464',
+        'secops keys rotate prune --dry-run',
+        'secops --json keys rotate --all-phases',
+      ),
+    )
+    .action(
+      async (
+        phase: string | undefined,
+        options: { allPhases?: boolean; alg: string; replica?: string[]; wait?: boolean; dryRun?: boolean },
+        command: Command,
+      ) => {
+        const { run, parseAlgorithm } = await import('./commands/keys.js');
+        const { UsageError } = await import('./lib/errors.js');
+        if (options.allPhases && phase) throw new UsageError('give a phase or --all-phases, not both');
+        if (options.allPhases && options.dryRun) throw new UsageError('--dry-run shows one phase at a time: give the phase');
+        if (!options.allPhases && !['stage', 'promote', 'prune'].includes(phase ?? '')) {
+          throw new UsageError('which phase? stage, promote or prune (or --all-phases)');
+        }
+        const phases = options.allPhases ? (['stage', 'promote', 'prune'] as const) : [phase as 'stage' | 'promote' | 'prune'];
+        const { ctx, target } = await keysTarget(command);
+        await run(
+          {
+            action: 'rotate',
+            ...target,
+            phases: [...phases],
+            alg: parseAlgorithm(options.alg),
+            replicas: options.replica ?? [],
+            wait: options.allPhases === true || options.wait === true,
+            dryRun: options.dryRun === true,
+          },
+          ctx,
+        );
+      },
+    );
+
   // Supply chain and release (sbom, audit, argon2, release): no database; files resolve against the working directory.
   program
     .command('sbom')

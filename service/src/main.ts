@@ -1,14 +1,15 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import { hasSecretReferences, resolveSecretReferences } from './config/references.js';
+import { hasSecretReferences, readJwtMaterial, resolveSecretReferences } from './config/references.js';
 import { KeyringError } from './components/auth/keyring.js';
+import { keyringSource } from './components/auth/keyring-source.js';
+import { secretStoreFromEnv } from './platform/secrets/store.js';
 import { buildDependencies } from './deps.js';
 import { createHttpServer, listen } from './platform/http/server.js';
 import { createMetricsServer } from './platform/http/metrics-server.js';
 import { createLogger } from './platform/logger.js';
 import { migrateLatest } from './platform/migrations.js';
 import { installFaultHook } from './platform/fault-hook.js';
-import { secretStoreFromEnv } from './platform/secrets/store.js';
 import { createShutdown } from './platform/shutdown.js';
 import { stopTracing, tracingStarted } from './platform/tracing.js';
 
@@ -17,9 +18,11 @@ export const EXIT = { ok: 0, startupFailed: 1, software: 70, config: 78 } as con
 
 async function main(): Promise<void> {
   let loaded: ReturnType<typeof loadConfig>;
+  // Builds no client until a reference needs one.
+  const secretStore = secretStoreFromEnv(process.env);
   try {
     // *_REF variables (JWT_SECRET_REF, DATABASE_URL_REF, …) are read from their secret store first.
-    const env = hasSecretReferences(process.env) ? await resolveSecretReferences(process.env, secretStoreFromEnv(process.env)) : process.env;
+    const env = hasSecretReferences(process.env) ? await resolveSecretReferences(process.env, secretStore) : process.env;
     loaded = loadConfig(env);
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -33,9 +36,12 @@ async function main(): Promise<void> {
     level: config.logLevel,
     pretty: config.env === 'development' && process.stdout.isTTY === true,
   });
+  // The keyring's source, re-read every JWT_KEYS_RELOAD_INTERVAL_SECONDS and on SIGHUP (none for an
+  // ephemeral development secret: there is nothing to re-read).
+  const jwtSource = config.jwt.ephemeral ? undefined : keyringSource(() => readJwtMaterial(process.env, secretStore));
   let deps: Awaited<ReturnType<typeof buildDependencies>>;
   try {
-    deps = await buildDependencies(config, logger);
+    deps = await buildDependencies(config, logger, { keyringSource: jwtSource });
   } catch (err) {
     // e.g. a JWT_KEYS document that does not hold a usable signing key
     if (!(err instanceof KeyringError)) throw err;
@@ -77,6 +83,11 @@ async function main(): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => void shutdown(EXIT.ok, signal));
   }
+  // SIGHUP re-reads the keyring (its default action would stop the process).
+  process.on('SIGHUP', () => {
+    if (jwtSource) void deps.reloadKeyring('signal');
+    else logger.warn('SIGHUP: the JWT secret is ephemeral; there is no keyring to re-read');
+  });
 
   try {
     if (config.database.migrateOnStart) {
