@@ -277,3 +277,61 @@ function testDatabaseAdmin(url: string): string {
   u.pathname = '/postgres';
   return u.toString();
 }
+
+describe('secops db roles apply as an admin with CREATEROLE only (a managed service’s master user)', {
+  skip: !onRealPostgres && 'needs PostgreSQL',
+}, () => {
+  const p = `rc${randomBytes(3).toString('hex')}`;
+  const names = { admin: `${p}_admin`, owner: `${p}_owner`, runtime: `${p}_runtime`, a: `${p}_app_a`, b: `${p}_app_b` };
+  let testDb: TestDatabase;
+  let url: string;
+
+  before(async () => {
+    testDb = await createTestDatabase();
+    url = testDb.url as string;
+    const dbName = new URL(url).pathname.slice(1);
+    // The admin owns the database, the schema and the tables, as the role that created them would.
+    await adminQuery(url, `create role "${names.admin}" login createrole nosuperuser`);
+    await adminQuery(url, `alter database ${dbName} owner to "${names.admin}"`);
+    await adminQuery(url, `alter schema public owner to "${names.admin}"`);
+    const tables = await adminQuery(url, "select tablename from pg_tables where schemaname = 'public'");
+    for (const { tablename } of tables.rows) await adminQuery(url, `alter table public."${tablename}" owner to "${names.admin}"`);
+  });
+
+  after(async () => {
+    const all = Object.values(names);
+    const existing = (await adminQuery(url, 'select rolname from pg_roles where rolname = any($1)', [all])).rows.map(
+      (r) => r.rolname,
+    );
+    for (const role of existing) await adminQuery(url, `drop owned by "${role}"`);
+    await testDb?.drop();
+    for (const role of all) await adminQuery(testDatabaseAdmin(url), `drop role if exists "${role}"`);
+  });
+
+  it('joins the owner role itself, hands everything over, and the login users pass the check', async () => {
+    const adminUrl = urlFor(url, names.admin);
+    const flags = ['--owner', names.owner, '--runtime', names.runtime, '--users', `${names.a},${names.b}`];
+    const first = await secops(['--database-url', adminUrl, 'db', 'roles', 'apply', ...flags]);
+    assert.equal(first.code, 0, first.stderr);
+    const again = await secops(['--json', '--database-url', adminUrl, 'db', 'roles', 'apply', ...flags]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(!(JSON.parse(again.stdout) as { statements: string[] }).statements.some((s) => s.includes('CURRENT_USER')));
+    const check = await secops([
+      '--database-url',
+      adminUrl,
+      'db',
+      'roles',
+      'check',
+      '--runtime',
+      names.runtime,
+      '--user',
+      names.a,
+    ]);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    const owners = await adminQuery(
+      url,
+      "select distinct pg_get_userbyid(relowner) as owner from pg_class where relnamespace = 'public'::regnamespace",
+    );
+    assert.deepEqual(owners.rows, [{ owner: names.owner }]);
+  });
+});

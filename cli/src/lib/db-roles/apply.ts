@@ -74,6 +74,16 @@ export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[
   sql.push(...roleStatement(runtime, GROUP, -1, roles.get(runtime)));
   for (const user of users) sql.push(...roleStatement(user, { ...GROUP, rolcanlogin: true }, connectionLimit, roles.get(user)));
 
+  // An admin that is not a superuser (CREATEROLE, e.g. a managed service's master user) may only hand
+  // its schema and tables to the owner role, and set the owner's default privileges, as a member of it.
+  const { rows: admin } = (await knex.raw(
+    `select rolsuper as super, exists (select 1 from pg_catalog.pg_roles g where g.rolname = ?
+              and pg_catalog.pg_has_role(current_user, g.oid, 'MEMBER')) as member
+       from pg_catalog.pg_roles where rolname = current_user`,
+    [owner],
+  )) as { rows: { super: boolean; member: boolean }[] };
+  if (!admin[0]?.super && !admin[0]?.member) sql.push(`GRANT ${q(owner)} TO CURRENT_USER`);
+
   // Memberships: each user in the runtime group and nothing else; the runtime group in nothing.
   const memberships = roles.size === 0 ? [] : await readMemberships(knex, [runtime, ...users]);
   for (const { member, role } of memberships) {
