@@ -515,7 +515,7 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
         'secops db roles apply --dry-run',
         'DATABASE_URL_FILE=/run/secrets/admin-url secops db roles apply',
         'secops --json db roles apply --connection-limit 40 | jq .statements',
-      )}Run it as a superuser (or a role with CREATEROLE that is a member of the owner role). See runbooks/secret-rotation.md.\n`,
+      )}Run it as a superuser, or as a CREATEROLE role that owns the database and tables (it then joins the owner role). See runbooks/secret-rotation.md.\n`,
     )
     .action(async (options: RoleFlags & { dryRun?: boolean }, command: Command) => {
       const { applyCommand, layoutFromFlags } = await import('./commands/db.js');
