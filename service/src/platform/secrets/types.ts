@@ -29,8 +29,9 @@ export interface SecretValue {
 
 export interface WriteOptions {
   /**
-   * Check-and-set: the write fails with SecretConflictError unless the stored version is still this
-   * one (`null`: the secret must not exist yet). undefined: unconditional write.
+   * Check-and-set: the write fails with SecretError code `conflict` unless the stored version is still
+   * this one (`null`: the secret — for a `#key` reference, that key — must not exist yet).
+   * undefined: unconditional write.
    */
   readonly expectedVersion?: string | null;
 }

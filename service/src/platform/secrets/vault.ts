@@ -63,6 +63,8 @@ export function createVaultProvider(options: VaultProviderOptions): SecretProvid
     throw new SecretError('not_configured', 'Vault needs a token (VAULT_TOKEN or VAULT_TOKEN_FILE) or a Kubernetes role (VAULT_K8S_ROLE)');
   }
   let cachedLogin: { token: string; expiresAt: number } | undefined;
+  /** Concurrent requests needing a token share one login. */
+  let loginInFlight: Promise<string> | undefined;
 
   async function send(method: 'GET' | 'POST', path: string, token: string | undefined, body?: unknown): Promise<VaultResponse> {
     const url = new URL(`/v1/${path}`, base);
@@ -78,7 +80,9 @@ export function createVaultProvider(options: VaultProviderOptions): SecretProvid
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
-        redirect: 'error',
+        // A standby node without request forwarding answers 307 to the active one; following it
+        // would hand the token to whatever the Location names.
+        redirect: 'manual',
       });
       text = await response.text();
     } catch (err) {
@@ -87,6 +91,12 @@ export function createVaultProvider(options: VaultProviderOptions): SecretProvid
         'unavailable',
         timedOut ? `Vault at ${base.origin} did not answer within ${timeoutMs} ms` : `Vault at ${base.origin} is unreachable`,
         { cause: err },
+      );
+    }
+    if (response.status >= 300 && response.status < 400) {
+      throw new SecretError(
+        'unavailable',
+        `Vault at ${base.origin} answered a redirect (${response.status}); point VAULT_ADDR at the active node or a load balancer that forwards`,
       );
     }
     let parsed: unknown = null;
@@ -100,7 +110,14 @@ export function createVaultProvider(options: VaultProviderOptions): SecretProvid
     return { status: response.status, body: parsed };
   }
 
-  async function login(): Promise<string> {
+  function login(): Promise<string> {
+    loginInFlight ??= kubernetesLogin().finally(() => {
+      loginInFlight = undefined;
+    });
+    return loginInFlight;
+  }
+
+  async function kubernetesLogin(): Promise<string> {
     const k8s = options.kubernetes;
     if (!k8s) throw new SecretError('not_configured', 'no Vault auth configured');
     const mount = k8s.mount ?? 'kubernetes';

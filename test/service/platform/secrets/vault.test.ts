@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,6 +158,14 @@ describe('vault:// with Kubernetes auth', () => {
     assert.equal(vault.requests.filter((r) => r.path === '/v1/auth/k8s-prod/login').length, before + 1);
   });
 
+  it('concurrent reads without a token yet share one login', async () => {
+    const store = k8sStore();
+    const before = vault.issuedTokens.length;
+    const values = await Promise.all(Array.from({ length: 5 }, () => store.read(ref('vault://secret/rampart/jwt#value'))));
+    assert.deepEqual(new Set(values.map((v) => v.value)), new Set(['from-k8s-auth']));
+    assert.equal(vault.issuedTokens.length, before + 1);
+  });
+
   it('logs in again once when Vault answers 403 to a cached token (revoked)', async () => {
     const store = k8sStore();
     await store.read(ref('vault://secret/rampart/jwt#value'));
@@ -203,6 +212,23 @@ describe('vault:// when Vault is not there', () => {
       assert.ok(performance.now() - started < 4_000, 'gave up at its timeout, not the server’s pace');
     } finally {
       await vault.close();
+    }
+  });
+
+  it('a redirect (a standby node) is not followed with the token: unavailable, with what to do', async () => {
+    const requests: (string | undefined)[] = [];
+    const server = createHttpServer((req, res) => {
+      requests.push(req.headers['x-vault-token'] as string | undefined);
+      res.writeHead(307, { location: 'http://127.0.0.2:1/v1/secret/data/a/b' }).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const store = createSecretStore({ vault: { address: `http://127.0.0.1:${port}`, token: TOKEN } });
+      await assert.rejects(store.read(ref('vault://secret/a/b#k')), isSecretError('unavailable', /redirect \(307\).*VAULT_ADDR/));
+      assert.equal(requests.length, 1);
+    } finally {
+      server.close();
     }
   });
 
