@@ -253,7 +253,7 @@ Each phase is safe to re-run and writes with check-and-set: a concurrent rotatio
   keys
     .command('list')
     .description('kids, algorithms, roles (signing, staged, retired), ages and when the next phase is safe')
-    .addHelpText('after', examples('secops keys list', 'secops --json keys list | jq ".keys[] | select(.role == \"signing\")"'))
+    .addHelpText('after', examples('secops keys list', `secops --json keys list | jq '.keys[] | select(.role == "signing")'`))
     .action(async (_options: object, command: Command) => {
       const { run } = await import('./commands/keys.js');
       const { ctx, target } = await keysTarget(command);

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
 import { run as runKeys } from '../../cli/src/commands/keys.js';
@@ -186,6 +188,46 @@ describe('zero-downtime signing-key rotation across replicas', () => {
     racing.read = read;
     const rerun = await cli(racing, clock).stage();
     assert.equal(rerun.phases?.[0]?.changed, false, 'the re-run finds the key the winner staged');
+  });
+
+  it('promote --replica goes ahead as soon as every replica reports the staged key, and refuses while one does not', async () => {
+    const doc = await initialDocument({ alg: 'EdDSA', now: clock.now() });
+    const replicaStore = memorySecretStore({ [REF]: serializeKeysDocument(doc) });
+    const staged = await cli(replicaStore, clock).stage();
+    const kid = staged.phases?.[0]?.kid as string;
+    const metrics = (kids: string[]) =>
+      createServer((_req, res) => {
+        res.end(`# TYPE jwt_keyring_keys gauge\n${kids.map((k) => `jwt_keyring_keys{kid="${k}",alg="EdDSA",role="verify"} 1`).join('\n')}\n`);
+      });
+    const ready = metrics([doc.signing, kid]).listen(0, '127.0.0.1');
+    const lagging = metrics([doc.signing]).listen(0, '127.0.0.1');
+    await Promise.all([ready, lagging].map((srv) => new Promise((r) => srv.once('listening', r))));
+    const url = (srv: ReturnType<typeof createServer>) => `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    const captured = captureIo({});
+    const ctx = createContext(captured.io, { json: true, databaseUrl: undefined }, async () => {
+      throw new Error('no database');
+    });
+    const promoteVia = (replicas: string[]) =>
+      runKeys(
+        { action: 'rotate', ref: REF, timings, phases: ['promote'], alg: 'EdDSA', replicas, wait: false, dryRun: false },
+        ctx,
+        { store: replicaStore, now: () => clock.now(), sleep: async () => undefined },
+      );
+    try {
+      const writes = replicaStore.writes;
+      await assert.rejects(
+        promoteVia([url(ready), url(lagging)]),
+        (err: unknown) => err instanceof CliError && err.code === 'keys_replicas_not_ready' && err.message.includes(url(lagging)),
+      );
+      assert.equal(replicaStore.writes, writes, 'nothing written');
+      // Well before one reload interval has passed: the replicas' own word is enough.
+      const promoted = await promoteVia([url(ready)]);
+      assert.equal(promoted.phases?.[0]?.kid, kid);
+      assert.equal(parseKeysDocument(replicaStore.peek(REF) as string).signing, kid);
+    } finally {
+      ready.close();
+      lagging.close();
+    }
   });
 
   it('list shows kids, roles and ages; --json is one document without key material', async () => {

@@ -162,6 +162,10 @@ async function writeDocument(s: Session, doc: KeysDocument, expectedVersion: str
 }
 
 function asCliError(err: unknown): unknown {
+  if (err instanceof KeyRotationError && err.code === 'not_ready') {
+    const how = err.waitMs === undefined ? '' : ' (or add --wait)';
+    return new CliError(`${err.message}${how}; nothing was changed`, { code: 'keys_not_ready', cause: err });
+  }
   if (err instanceof KeyRotationError) return new CliError(err.message, { code: `keys_${err.code}`, cause: err });
   return err;
 }

@@ -36,5 +36,6 @@ const HINTS: Partial<Record<SecretError['code'], string>> = {
 export function secretFailure(err: unknown, refText: string, conflictHint?: string): CliError {
   if (!(err instanceof SecretError)) return err instanceof CliError ? err : new CliError(`${refText}: ${String((err as Error)?.message ?? err)}`);
   const hint = err.code === 'conflict' ? conflictHint ?? 'someone else changed it since it was read; re-run' : HINTS[err.code];
-  return new CliError(`${refText}: ${err.message}${hint ? ` — ${hint}` : ''}`, { code: `secret_${err.code}`, cause: err });
+  const message = err.message.includes(refText) ? err.message : `${refText}: ${err.message}`;
+  return new CliError(`${message}${hint ? ` — ${hint}` : ''}`, { code: `secret_${err.code}`, cause: err });
 }
