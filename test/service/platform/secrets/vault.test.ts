@@ -158,6 +158,25 @@ describe('vault:// with Kubernetes auth', () => {
     assert.equal(vault.requests.filter((r) => r.path === '/v1/auth/k8s-prod/login').length, before + 1);
   });
 
+  it('logs in again once the lease has run out (a fake clock, no sleeping)', async () => {
+    let clock = 1_000_000;
+    const store = createSecretStore({
+      vault: {
+        address: vault.url,
+        kubernetes: { role: 'rampart', mount: 'k8s-prod', tokenPath: join(dir, 'token') },
+        now: () => clock,
+      },
+    });
+    const before = vault.issuedTokens.length;
+    await store.read(ref('vault://secret/rampart/jwt#value'));
+    clock += 3000 * 1000; // 3000 s of a 3600 s lease: still cached
+    await store.read(ref('vault://secret/rampart/jwt#value'));
+    assert.equal(vault.issuedTokens.length, before + 1);
+    clock += 600 * 1000; // past 90 % of the lease: renewed before it ends
+    await store.read(ref('vault://secret/rampart/jwt#value'));
+    assert.equal(vault.issuedTokens.length, before + 2);
+  });
+
   it('concurrent reads without a token yet share one login', async () => {
     const store = k8sStore();
     const before = vault.issuedTokens.length;
