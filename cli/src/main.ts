@@ -499,7 +499,10 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     command
       .option('--runtime <role>', 'NOLOGIN group role holding the service’s privileges', 'rampart_runtime')
       .option('--schema <schema>', 'the schema holding the app tables', 'public');
-  const roles = dbGroup.command('roles').description('create, update or verify the owner, runtime and login roles');
+  const roles = dbGroup
+    .command('roles')
+    .description('create, update or verify the owner, runtime and login roles')
+    .addHelpText('after', examples('secops db roles apply --dry-run', 'secops db roles apply', 'secops db roles check'));
   roleNames(
     roles
       .command('apply')
