@@ -86,9 +86,9 @@ const DEFAULT_K8S_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/to
 /**
  * The store the service and the CLI use, configured from the environment:
  * VAULT_ADDR, VAULT_TOKEN / VAULT_TOKEN_FILE, VAULT_NAMESPACE, VAULT_K8S_ROLE, VAULT_K8S_MOUNT,
- * VAULT_K8S_TOKEN_PATH for Vault; AWS_REGION and AWS_ENDPOINT_URL for AWS (credentials: the SDK's
- * default chain — AWS_ACCESS_KEY_ID/…, web identity (IRSA), instance or pod roles). `env:` references
- * read this same environment. Empty values count as unset.
+ * VAULT_K8S_TOKEN_PATH for Vault; AWS_REGION and AWS_ENDPOINT_URL for AWS. AWS credentials come from
+ * the SDK's default chain (the process's AWS_ACCESS_KEY_ID/…, web identity (IRSA), instance or pod
+ * roles), not from `rawEnv`. `env:` references read `rawEnv`. Empty values count as unset.
  */
 export function secretStoreFromEnv(rawEnv: Readonly<Record<string, string | undefined>>): SecretStore {
   const get = (name: string) => {
@@ -111,6 +111,6 @@ export function secretStoreFromEnv(rawEnv: Readonly<Record<string, string | unde
   return createSecretStore({
     env: rawEnv,
     vault,
-    aws: { region: get('AWS_REGION') ?? get('AWS_DEFAULT_REGION'), endpoint: get('AWS_ENDPOINT_URL') },
+    aws: { region: get('AWS_REGION'), endpoint: get('AWS_ENDPOINT_URL') },
   });
 }

@@ -73,6 +73,12 @@ describe('file: references', () => {
     assert.equal((await store.read(ref('cas'))).value, 'three');
   });
 
+  it('check-and-set against a file that was removed meanwhile is a conflict', async () => {
+    const { version } = await store.write(ref('vanishing'), 'here');
+    await rm(join(dir, 'vanishing'));
+    await assert.rejects(store.write(ref('vanishing'), 'back', { expectedVersion: version }), /no longer exists/);
+  });
+
   it('check-and-set with null: create only when the file does not exist', async () => {
     await store.write(ref('fresh'), 'first', { expectedVersion: null });
     await assert.rejects(store.write(ref('fresh'), 'second', { expectedVersion: null }), isCode('conflict'));
