@@ -106,7 +106,11 @@ export class Tally {
   maxMs = 0;
   readonly unexpected: string[] = [];
 
-  constructor(readonly name: string) {}
+  /** `byDesignLabel` names the by-design refusals in the summary (503s for an outage, 502/504s for a model fault). */
+  constructor(
+    readonly name: string,
+    readonly byDesignLabel = 'refused_503_by_design',
+  ) {}
 
   add(what: string, answer: Answer, verdict: Verdict): void {
     this.requests++;
@@ -120,7 +124,7 @@ export class Tally {
     const fields = {
       requests_during_fault: this.requests,
       served_2xx: this.served,
-      refused_503_by_design: this.byDesign,
+      [this.byDesignLabel]: this.byDesign,
       unexpected: this.unexpected.length,
       max_latency_ms: Math.round(this.maxMs),
       ...extra,
