@@ -261,6 +261,18 @@ Each phase is safe to re-run and writes with check-and-set: a concurrent rotatio
     });
 
   keys
+    .command('remove')
+    .description('remove a verify-only key at once, without waiting for its tokens to expire (a leaked key)')
+    .argument('<kid>', 'the key to remove (never the signing key)')
+    .option('--dry-run', 'show what would be removed; write nothing')
+    .addHelpText('after', examples('secops keys remove hs-20261127-29006d25 --dry-run', 'secops keys remove hs-20261127-29006d25'))
+    .action(async (kid: string, options: { dryRun?: boolean }, command: Command) => {
+      const { run } = await import('./commands/keys.js');
+      const { ctx, target } = await keysTarget(command);
+      await run({ action: 'remove', ...target, kid, dryRun: options.dryRun === true }, ctx);
+    });
+
+  keys
     .command('rotate')
     .description('rotate the signing key: one phase (stage | promote | prune) or --all-phases with the waits between them')
     .argument('[phase]', 'stage, promote or prune')

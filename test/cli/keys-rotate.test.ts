@@ -230,6 +230,24 @@ describe('zero-downtime signing-key rotation across replicas', () => {
     }
   });
 
+  it('remove takes a verify-only key out at once, never the signing key', async () => {
+    const doc = await initialDocument({ alg: 'EdDSA', now: clock.now() });
+    const leakStore = memorySecretStore({ [REF]: serializeKeysDocument(doc) });
+    const staged = await cli(leakStore, clock).stage();
+    const kid = staged.phases?.[0]?.kid as string;
+    const captured = captureIo({});
+    const ctx = createContext(captured.io, { json: true, databaseUrl: undefined }, async () => {
+      throw new Error('no database');
+    });
+    const remove = (k: string) => runKeys({ action: 'remove', ref: REF, timings, kid: k, dryRun: false }, ctx, { store: leakStore });
+    await assert.rejects(remove(doc.signing), (err: unknown) => err instanceof CliError && err.code === 'keys_signing_key');
+    await remove(kid);
+    assert.deepEqual(parseKeysDocument(leakStore.peek(REF) as string).keys.map((k) => k.kid), [doc.signing]);
+    const writes = leakStore.writes;
+    await remove(kid);
+    assert.equal(leakStore.writes, writes, 'removing an absent key writes nothing');
+  });
+
   it('list shows kids, roles and ages; --json is one document without key material', async () => {
     const keys = cli(store, clock, true);
     const listed = await keys.list();

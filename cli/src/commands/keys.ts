@@ -44,6 +44,7 @@ export interface KeysTarget {
 export type KeysOptions =
   | (KeysTarget & { action: 'init'; alg: JwtAlgorithm; importSecretRef: string | undefined })
   | (KeysTarget & { action: 'list' })
+  | (KeysTarget & { action: 'remove'; kid: string; dryRun: boolean })
   | (KeysTarget & {
       action: 'rotate';
       phases: Phase[];
@@ -348,6 +349,29 @@ export async function run(options: KeysOptions, ctx: CliContext, deps: KeysDepen
     const keys = summarize(doc, s.now(), options.timings);
     printKeys(out, keys, s.now());
     const result: KeysResult = { ref: options.ref, keys, version: version ?? null };
+    out.json(result);
+    return result;
+  }
+
+  if (options.action === 'remove') {
+    const { doc, version } = await readDocument(s);
+    if (doc.signing === options.kid) {
+      throw new CliError(`"${options.kid}" is the signing key: stage and promote another key first`, { code: 'keys_signing_key' });
+    }
+    if (!doc.keys.some((k) => k.kid === options.kid)) {
+      out.line(`remove: no key "${options.kid}" in the keyring; nothing to do`);
+      const result: KeysResult = { ref: options.ref, keys: summarize(doc, s.now(), options.timings), version: version ?? null };
+      out.json(result);
+      return result;
+    }
+    const next: KeysDocument = { signing: doc.signing, keys: doc.keys.filter((k) => k.kid !== options.kid) };
+    let written = version;
+    if (options.dryRun) out.line(`remove (dry run): would remove ${options.kid}`);
+    else {
+      written = await writeDocument(s, next, version ?? null);
+      out.success(`removed ${options.kid}: tokens it signed are refused as soon as each replica reloads (SIGHUP for at once)`);
+    }
+    const result: KeysResult = { ref: options.ref, dry_run: options.dryRun, keys: summarize(options.dryRun ? doc : next, s.now(), options.timings), version: written ?? null };
     out.json(result);
     return result;
   }
