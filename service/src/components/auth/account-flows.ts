@@ -94,14 +94,25 @@ export function createAccountFlows(deps: AuthServiceDeps, kit: FlowKit) {
       if (!valid) throw await loginFailed('wrong_password', user.id);
       await lockout.recordSuccess(lockEmail, meta.ip);
 
+      let verifiedHash = user.password_hash;
       if (hasher.needsRehash(user.password_hash)) {
         const upgraded = await hasher.hash(password);
         // Compare-and-swap: a concurrent password change wins over the upgrade.
         if (await users.replacePasswordHash(user.id, user.password_hash, upgraded)) {
+          verifiedHash = upgraded;
           await auditEvent(meta, { type: 'password_rehashed', userId: user.id, email: user.email });
         }
       }
-      const session = await openSession(user.id, meta);
+      // The session opens only while the password just verified is still the account's: a password
+      // change that committed during the verify refuses this login; one that commits after sees (and
+      // revokes) the new session. Without this, a login racing a change outlived it (issue 12).
+      const session = await knex.transaction(async (trx) =>
+        (await users.lockPasswordHash(user.id, trx)) === verifiedHash ? openSession(user.id, meta, trx) : undefined,
+      );
+      if (!session) {
+        fail('login', 'password_changed');
+        throw invalidCredentials();
+      }
       succeed('login');
       await auditEvent(meta, {
         type: 'login_succeeded',
