@@ -317,7 +317,7 @@ function hardeningErrors(w: Workload): string[] {
     if (!(Number(env.get('UV_THREADPOOL_SIZE')) >= 4)) errors.push(`${at}: UV_THREADPOOL_SIZE ≥ 4`);
     for (const name of ['JWT_SECRET', 'DATABASE_URL', 'REDIS_URL', 'MODEL_API_KEY', 'JWT_KEYS'])
       if ((c.env ?? []).some((e: Obj) => e.name === name)) errors.push(`${at}: ${name} as a plain variable (use ${name}_FILE)`);
-    for (const name of ['JWT_SECRET_FILE', 'DATABASE_URL_FILE']) {
+    for (const name of ['JWT_KEYS_FILE', 'DATABASE_URL_FILE']) {
       const file = env.get(name);
       const mount = (c.volumeMounts ?? []).find(
         (m: Obj) => secretVolumes.has(m.name) && typeof file === 'string' && file.startsWith(`${m.mountPath}/`),
