@@ -6,7 +6,7 @@
  * the limiter chain:
  *   A (baseline)  requestContext → GET /healthz
  *   B (limited)   requestContext → rateLimitResponseHeaders → refuseBlockedClients (abuse breaker:
- *                 one Redis read) → global per-IP limit (one atomic Redis round trip) → GET /healthz
+ *                 one Redis read per IP per second) → global per-IP limit (one atomic Redis round trip) → GET /healthz
  * B is wired from the service's own pieces exactly as deps.ts and app.ts wire them (createRedis with
  * the service's client options, createLimiterFactory, createAbuseBreaker, limitRequests), with a limit
  * far out of reach so nothing is refused. This isolates the limiter better than two service
@@ -205,7 +205,8 @@ try {
   const microLimiter = factory({ name: 'micro', points: 1_000_000_000, windowSeconds: 60 });
   await timeEach(500, () => microLimiter.consume('warm'));
   const consume = await timeEach(MICRO, () => microLimiter.consume('k'));
-  const peek = await timeEach(MICRO, () => breaker.blocked('192.0.2.1'));
+  // A new address each call: the breaker trusts a "not blocked" answer for 1 s per IP, which would hide Redis.
+  const peek = await timeEach(MICRO, (i) => breaker.blocked(`10.0.${i >> 8}.${i & 255}`));
   const ping = await timeEach(MICRO, () => redis.client.ping());
   const memoryLimiter = createLimiterFactory({ keyPrefix: PREFIX })({ name: 'memory', points: 1_000_000_000, windowSeconds: 60 });
   await timeEach(500, () => memoryLimiter.consume('warm'));

@@ -9,6 +9,15 @@ export interface AbuseBreakerOptions {
   blockSeconds: number;
   logger: Logger;
   onBlock?: () => void;
+  /**
+   * How long a "not blocked" answer is trusted for an IP this replica has not refused since (ms;
+   * default 1000): a block started by another replica is seen within this, as a revocation is
+   * (components/auth/session-guard.ts). Saves one Redis round trip on almost every request.
+   */
+  clearTtlMs?: number;
+  maxEntries?: number;
+  /** Monotonic milliseconds (tests pass a fake). */
+  now?: () => number;
 }
 
 /**
@@ -23,13 +32,25 @@ export function createAbuseBreaker(options: AbuseBreakerOptions) {
     windowSeconds: 60,
     blockSeconds: options.blockSeconds,
   });
+  const clearTtlMs = options.clearTtlMs ?? 1000;
+  const maxEntries = options.maxEntries ?? 50_000;
+  /** IP → until when its "not blocked" answer is trusted (`now()` ms). */
+  const clear = new Map<string, number>();
+  const now = options.now ?? (() => performance.now());
   return {
     /** The block's standing when `ip` is blocked, else undefined. */
     async blocked(ip: string): Promise<LimitState | undefined> {
+      const t = now();
+      if ((clear.get(ip) ?? 0) > t) return undefined;
       const state = await limiter.peek(ip);
-      return state?.exceeded ? { ...state, windowSeconds: options.blockSeconds } : undefined;
+      if (state?.exceeded) return { ...state, windowSeconds: options.blockSeconds };
+      if (clear.size >= maxEntries) clear.clear();
+      clear.set(ip, t + clearTtlMs);
+      return undefined;
     },
     async recordRejection(ip: string): Promise<void> {
+      // A refused IP may be about to trip the breaker: from now on ask Redis again.
+      clear.delete(ip);
       const { state } = await limiter.consume(ip);
       if (state.consumed === options.threshold + 1) {
         options.onBlock?.();
