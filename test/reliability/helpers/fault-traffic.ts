@@ -194,3 +194,16 @@ export function errorLines(output: string, max = 5): string {
     .map((l) => l.slice(0, 1500))
     .join('\n');
 }
+
+/** Waits for `promise` at most `ms` (no lingering timer either way); true when it settled in time. */
+export async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
