@@ -90,21 +90,44 @@ function startTraffic(baseUrl: string, clients: Client[], tally: () => Tally) {
   const stop = new AbortController();
   /** Ids of the conversations whose creation was acknowledged (201): each must survive the fault. */
   const acknowledged: string[] = [];
+  /** Sessions of acknowledged logins: each must have its login_succeeded audit row. */
+  const logins: string[] = [];
   let n = 0;
   const done = runWorkers(WORKERS, stop.signal, async (worker) => {
     const phase = tally();
     const { what, answer } = await oneRequest(baseUrl, clients[worker % clients.length] as Client, n++);
     phase.add(what, answer, verdictOf(answer));
     if (what === 'POST /v1/conversations' && answer.status === 201) acknowledged.push(answer.body.id);
+    if (what === 'POST /v1/auth/login' && answer.status === 200) logins.push(sessionOf(answer.body.access_token));
     await sleep(10);
   });
   return {
     acknowledged,
+    logins,
     async stop() {
       stop.abort();
       await done;
     },
   };
+}
+
+const sessionOf = (accessToken: string): string =>
+  JSON.parse(Buffer.from(accessToken.split('.')[1] as string, 'base64url').toString('utf8')).sid;
+
+/** Sessions of `sessionIds` without a login_succeeded audit row. */
+async function unaudited(url: string, sessionIds: string[]): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const r = await client.query(
+      "select details->>'session_id' as id from audit_events where type = 'login_succeeded' and details->>'session_id' = any($1)",
+      [sessionIds],
+    );
+    const found = new Set(r.rows.map((row: { id: string }) => row.id));
+    return sessionIds.filter((id) => !found.has(id));
+  } finally {
+    await client.end();
+  }
 }
 
 /** Those of `ids` the database does not hold. */
@@ -246,9 +269,21 @@ describe('the service’s connections terminated on the shared PostgreSQL (pg_te
       await traffic.stop();
     }
     const ready = await readyz(svc.baseUrl);
-    console.log(fault.summary({ connections_terminated: terminated }));
+    // Audit rows are written behind the request; one whose batch met a killed connection must still arrive.
+    let missingAudit: string[] = traffic.logins;
+    await waitFor(
+      'the audit rows of every acknowledged login',
+      async () => {
+        missingAudit = await unaudited(database?.url as string, traffic.logins);
+        return missingAudit.length === 0;
+      },
+      5000,
+      250,
+    ).catch(() => undefined);
+    console.log(fault.summary({ connections_terminated: terminated, logins: traffic.logins.length, login_audit_rows_lost: missingAudit.length }));
     assert.ok(terminated >= 5, `the service's connections were terminated (${terminated})`);
     assert.deepEqual(fault.unexpected, [], `no 500, no hang, no other failure\n${errorLines(svc.output())}`);
     assert.equal(ready.status, 200);
+    assert.deepEqual(missingAudit, [], 'no audit row lost to a killed connection');
   });
 });

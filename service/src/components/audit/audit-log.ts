@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Knex } from '../../platform/db.js';
+import { isDatabaseUnavailable, type Knex } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import type { AuditRepo, AuditRow } from './audit-repo.js';
 
@@ -48,6 +48,10 @@ export interface AuditLogOptions {
   batchDelayMs?: number;
   /** …or as soon as this many are waiting. */
   batchSize?: number;
+  /** While the database is unavailable, rows wait and are retried this often… */
+  retryDelayMs?: number;
+  /** …up to this many; beyond it the oldest are dropped (logged). Their log lines were written already. */
+  maxRetainedRows?: number;
 }
 
 interface Window {
@@ -66,6 +70,9 @@ export function createAuditLog(options: AuditLogOptions) {
   const maxKeys = options.maxKeys ?? 10_000;
   const batchDelayMs = options.batchDelayMs ?? 100;
   const batchSize = options.batchSize ?? 200;
+  const retryDelayMs = options.retryDelayMs ?? 1000;
+  const maxRetainedRows = options.maxRetainedRows ?? 10_000;
+  let closing = false;
   const windows = new Map<string, Window>();
   let overflow = 0;
   let pending: AuditRow[] = [];
@@ -76,7 +83,11 @@ export function createAuditLog(options: AuditLogOptions) {
    * Write-behind: the JSON log line goes out at once (it is a record too); the row joins a batch
    * written with one multi-row insert within `batchDelayMs`, so an audit trail costs the request
    * no round trip. Shutdown flushes. A crash can lose at most the last batch's rows, never their
-   * log lines. Inside a caller's transaction the row is written at once, with it.
+   * log lines. A batch that meets an unavailable database (restarting, its connection killed) is
+   * kept and retried, so an outage costs no rows unless it outlasts `maxRetainedRows`; a batch
+   * whose commit happened but whose answer was lost is written twice (its rows keep their request
+   * id), which an audit trail prefers to a gap. Inside a caller's transaction the row is written at
+   * once, with it.
    */
   function writeBatch(): Promise<void> {
     clearTimeout(batchTimer);
@@ -87,7 +98,18 @@ export function createAuditLog(options: AuditLogOptions) {
       try {
         await repo.insert(rows);
       } catch (err) {
-        logger.error({ err, rows: rows.length }, 'audit events could not be stored');
+        if (closing || !isDatabaseUnavailable(err)) {
+          logger.error({ err, rows: rows.length }, 'audit events could not be stored');
+          return;
+        }
+        pending = rows.concat(pending);
+        const dropped = pending.length - maxRetainedRows;
+        if (dropped > 0) {
+          pending.splice(0, dropped);
+          logger.error({ rows: dropped }, 'audit events dropped: the database was unavailable for too long');
+        }
+        logger.warn({ err, rows: rows.length }, 'audit events not stored yet: database unavailable, will retry');
+        batchTimer ??= setTimeout(() => void writeBatch(), retryDelayMs);
       }
     });
     return writing;
@@ -172,6 +194,7 @@ export function createAuditLog(options: AuditLogOptions) {
       await writeBatch();
     },
     close: async () => {
+      closing = true;
       clearInterval(timer);
       await flush(true);
       await writeBatch();

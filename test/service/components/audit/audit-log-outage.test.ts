@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createAuditLog } from '../../../../service/src/components/audit/audit-log.js';
+import type { AuditRepo, AuditRow } from '../../../../service/src/components/audit/audit-repo.js';
+import { createLogger } from '../../../../service/src/platform/logger.js';
+
+/** An audit repo whose inserts fail with `failure` while `down` is true. */
+function flakyRepo(failure: () => Error) {
+  const stored: AuditRow[] = [];
+  const state = { down: true, attempts: 0 };
+  const repo: AuditRepo = {
+    async insert(rows) {
+      state.attempts++;
+      if (state.down) throw failure();
+      stored.push(...rows);
+    },
+  };
+  return { repo, stored, state };
+}
+
+function capturedLogger() {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(chunk.toString());
+      cb();
+    },
+  });
+  return { logger: createLogger({ level: 'info', destination }), lines };
+}
+
+const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+
+describe('audit write-behind while the database is unavailable', () => {
+  it('keeps the rows of a batch that met an unavailable database and stores them once it is back', async () => {
+    const { repo, stored, state } = flakyRepo(refused);
+    const { logger } = capturedLogger();
+    const audit = createAuditLog({ repo, logger, clock: { now: () => new Date() }, batchDelayMs: 5, retryDelayMs: 20 });
+    await audit.record({ type: 'logout', userId: null });
+    await audit.record({ type: 'logout_all', userId: null });
+    await sleep(60);
+    assert.ok(state.attempts >= 2, `retried (${state.attempts} attempts)`);
+    assert.equal(stored.length, 0);
+    state.down = false;
+    await sleep(60);
+    assert.deepEqual(
+      stored.map((r) => r.type),
+      ['logout', 'logout_all'],
+    );
+    await audit.close();
+  });
+
+  it('drops the oldest rows beyond maxRetainedRows, and says so', async () => {
+    const { repo, stored, state } = flakyRepo(refused);
+    const { logger, lines } = capturedLogger();
+    const audit = createAuditLog({ repo, logger, clock: { now: () => new Date() }, batchDelayMs: 5, retryDelayMs: 10, maxRetainedRows: 2 });
+    for (const type of ['logout', 'logout_all', 'session_revoked'] as const) await audit.record({ type, userId: null });
+    await sleep(40);
+    state.down = false;
+    await sleep(40);
+    assert.deepEqual(
+      stored.map((r) => r.type),
+      ['logout_all', 'session_revoked'],
+    );
+    assert.ok(lines.some((l) => l.includes('audit events dropped')));
+    await audit.close();
+  });
+
+  it('does not retry a batch the database refused for another reason, nor at shutdown', async () => {
+    const { repo, state } = flakyRepo(() => Object.assign(new Error('value too long'), { code: '22001' }));
+    const { logger, lines } = capturedLogger();
+    const audit = createAuditLog({ repo, logger, clock: { now: () => new Date() }, batchDelayMs: 5, retryDelayMs: 5 });
+    await audit.record({ type: 'logout', userId: null });
+    await sleep(50);
+    assert.equal(state.attempts, 1);
+    assert.ok(lines.some((l) => l.includes('audit events could not be stored')));
+
+    const outage = flakyRepo(refused);
+    const closing = createAuditLog({ repo: outage.repo, logger, clock: { now: () => new Date() }, batchDelayMs: 1000, retryDelayMs: 5 });
+    await closing.record({ type: 'logout', userId: null });
+    await closing.close();
+    await sleep(30);
+    assert.equal(outage.state.attempts, 1, 'close() tries once and does not keep the process alive retrying');
+    await audit.close();
+  });
+});
