@@ -2,7 +2,7 @@
 // Runs every test file under test/ with node's test runner (Node 20's --test does not expand globs).
 // Extra arguments are passed through, e.g. `npm test -- --test-name-pattern=refresh`.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 function collect(dir) {
@@ -15,7 +15,8 @@ function collect(dir) {
     });
 }
 
-const args = process.argv.slice(2);
+// A directory argument runs the test files under it (`npm run test:reliability` → test/reliability).
+const args = process.argv.slice(2).flatMap((a) => (!a.startsWith('-') && existsSync(a) && statSync(a).isDirectory() ? collect(a) : [a]));
 const files = args.some((a) => !a.startsWith('-')) ? [] : collect('test');
 const result = spawnSync(
   process.execPath,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { TestContext } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import { errorCatalogue } from '../../../service/src/platform/errors.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
@@ -11,7 +11,15 @@ import { HangError, type RawOutcome, rawRequest } from './fuzz-raw-http.js';
 /** A response slower than this is a hang (generous: two shared cores, argon2 on the thread pool). */
 export const RESPONSE_BOUND_MS = Number(process.env.FUZZ_RESPONSE_BOUND_MS ?? 10_000);
 /** Cases per endpoint; FUZZ_RUNS scales it, FUZZ_SEED replays a run. */
-export const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
+export const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 3000);
+/**
+ * Wall-clock budget per endpoint (ms; 0: none). In `npm test` (CI) the property stops there and
+ * passes with the cases it ran (printed), so the suite stays within its time on a busy machine;
+ * `npm run test:reliability` sets 0 and runs every case.
+ */
+export const FUZZ_TIME_LIMIT_MS = Number(process.env.FUZZ_TIME_LIMIT_MS ?? 10_000);
+/** Fewer cases than this in the budget is a failure, not a pass: the run proved too little. */
+const MIN_CASES = Math.min(FUZZ_RUNS, 300);
 export const FUZZ_SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
 
 export interface Actor {
@@ -349,18 +357,39 @@ export async function fuzzEndpoint(tc: TestContext, world: FuzzWorld, spec: Endp
       }
     }
   });
-  tc.diagnostic(`${spec.name}: FUZZ_SEED=${FUZZ_SEED} runs=${numRuns}`);
+  tc.diagnostic(`${spec.name}: FUZZ_SEED=${FUZZ_SEED} runs=${numRuns} budget=${FUZZ_TIME_LIMIT_MS || 'none'} ms`);
   try {
-    await fc.assert(property, { numRuns, seed: FUZZ_SEED, endOnFailure: process.env.FUZZ_SHRINK !== '1', includeErrorInReport: true });
+    await fc.assert(property, {
+      numRuns,
+      seed: FUZZ_SEED,
+      endOnFailure: process.env.FUZZ_SHRINK !== '1',
+      includeErrorInReport: true,
+      ...(FUZZ_TIME_LIMIT_MS > 0 ? { interruptAfterTimeLimit: FUZZ_TIME_LIMIT_MS, markInterruptAsFailure: false } : {}),
+    });
   } catch (err) {
     throw new Error(`${spec.name}: property failed — replay with FUZZ_SEED=${FUZZ_SEED} (FUZZ_SHRINK=1 to shrink)\n${(err as Error).message}`, { cause: err });
   } finally {
     world.cases.set(spec.name, (world.cases.get(spec.name) ?? 0) + cases);
   }
+  assert.ok(cases >= MIN_CASES, `${spec.name}: only ${cases} cases ran within ${FUZZ_TIME_LIMIT_MS} ms`);
   assert.equal(await world.snapshotVictim(), before, `${spec.name}: the victim's data changed`);
   const health = await fetch(`${world.t.baseUrl}/healthz`);
   assert.equal(health.status, 200);
   await health.arrayBuffer();
   const spread = [...statuses].sort().map(([k, n]) => `${k}×${n}`).join(' ');
   tc.diagnostic(`${spec.name}: ${cases} cases, invariants held (${spread})`);
+}
+
+/** One test per endpoint, sharing one app, database and victim. */
+export function fuzzSuite(title: string, specs: EndpointSpec[]): void {
+  describe(title, () => {
+    let world: FuzzWorld;
+    before(async () => {
+      world = await startFuzzWorld();
+    });
+    after(() => world.close());
+    for (const spec of specs) {
+      it(`${spec.method} ${spec.path} (${spec.name}) keeps every invariant`, (tc) => fuzzEndpoint(tc, world, spec));
+    }
+  });
 }
