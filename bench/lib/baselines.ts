@@ -1,17 +1,21 @@
-import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
+import { defaultHashConcurrency } from '../../service/src/config/load.js';
 import { envSchema } from '../../service/src/config/schema.js';
 import { startChild } from './child.js';
 import { closedLoop, type LatencySummary, summarize } from './stats.js';
 
-/** The service's configured Argon2id parameters and hash concurrency (config defaults, as the harness runs it). */
+/**
+ * The service's Argon2id parameters and hash concurrency as the harness runs it: config defaults,
+ * or the ARGON2_* variables of this environment, which the service child inherits too.
+ */
 export function argon2Settings(): { memoryCost: number; timeCost: number; parallelism: number; concurrency: number } {
-  const env = envSchema.parse({});
+  const argon2Env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('ARGON2_')));
+  const env = envSchema.parse(argon2Env);
   return {
     memoryCost: env.ARGON2_MEMORY_KIB,
     timeCost: env.ARGON2_TIME_COST,
     parallelism: env.ARGON2_PARALLELISM,
-    concurrency: env.ARGON2_MAX_CONCURRENCY ?? availableParallelism(),
+    concurrency: env.ARGON2_MAX_CONCURRENCY ?? defaultHashConcurrency(),
   };
 }
 

@@ -82,6 +82,18 @@ export interface Config {
 }
 
 /** Thrown when the environment cannot give a safe configuration; one line per problem. */
+/**
+ * Password hashes running at once unless ARGON2_MAX_CONCURRENCY says otherwise: one fewer than the
+ * CPUs, at least one. A hash holds a core for its whole run; with every core hashing, the event loop
+ * (JWT checks, database and Redis replies, every other request) waits for the scheduler behind them.
+ * Measured on 2 cores (docs/performance.md): at 2 hashes, /healthz and /v1/me p99 during a login flood
+ * rose 3.7-4.8x and 4.2-9.9x over idle; at 1 they stayed within 0.8-1.2x and 1.6-3.0x, and login reached
+ * 0.7-0.96x of raw argon2 at that concurrency instead of 0.4-0.76x.
+ */
+export function defaultHashConcurrency(cpus: number = availableParallelism()): number {
+  return Math.max(1, cpus - 1);
+}
+
 export class ConfigError extends Error {
   readonly problems: readonly string[];
   constructor(problems: string[]) {
@@ -218,7 +230,7 @@ export function loadConfig(
     memoryKiB: e.ARGON2_MEMORY_KIB,
     timeCost: e.ARGON2_TIME_COST,
     parallelism: e.ARGON2_PARALLELISM,
-    maxConcurrent: e.ARGON2_MAX_CONCURRENCY ?? availableParallelism(),
+    maxConcurrent: e.ARGON2_MAX_CONCURRENCY ?? defaultHashConcurrency(),
     maxQueue: e.ARGON2_MAX_QUEUE,
   };
   const weakArgon: string[] = [];

@@ -71,7 +71,7 @@ export const envSchema = z.object({
   ARGON2_TIME_COST: int(1, 10).default(ARGON2_OWASP_MINIMUM.timeCost),
   /** Argon2id parallelism (lanes). */
   ARGON2_PARALLELISM: int(1, 16).default(ARGON2_OWASP_MINIMUM.parallelism),
-  /** Password hashes running at once (default: CPU count); keeps libuv threads free for JWT work. */
+  /** Password hashes running at once (default: CPU count − 1, at least 1: a core stays with the event loop); keeps libuv threads free for JWT work. */
   ARGON2_MAX_CONCURRENCY: int(1, 64).optional(),
   /** Password hashes allowed to wait; one more is answered 503 with Retry-After. */
   ARGON2_MAX_QUEUE: int(0, 10_000).default(64),
