@@ -57,6 +57,37 @@ function statusOf(buf: Buffer): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+const SECURITY_HEADERS = [
+  'strict-transport-security',
+  'content-security-policy',
+  'x-content-type-options',
+  'x-frame-options',
+  'referrer-policy',
+  'permissions-policy',
+  'cross-origin-opener-policy',
+  'cross-origin-resource-policy',
+  'cache-control',
+];
+
+/**
+ * What the parser refused is answered like any other error: problem+json with the code, a request
+ * id, the app's security headers, and Connection: close.
+ */
+async function assertProblem(base: string, received: Buffer, status: number, code: string): Promise<void> {
+  const r = parseResponse(received, true);
+  assert.ok(r, `no response: ${received.toString('latin1').slice(0, 200)}`);
+  assert.equal(r.status, status);
+  assert.match(r.headers['content-type'] ?? '', /^application\/problem\+json/);
+  assert.equal(r.headers.connection, 'close');
+  const problem = JSON.parse(r.body.toString('utf8'));
+  assert.equal(problem.code, code);
+  assert.equal(problem.status, status);
+  assert.equal(problem.request_id, r.headers['x-request-id']);
+  const app = await fetch(`${base}/healthz`);
+  await app.arrayBuffer();
+  for (const name of SECURITY_HEADERS) assert.equal(r.headers[name], app.headers.get(name), `${name} differs from the app's`);
+}
+
 async function healthy(base: string): Promise<void> {
   const res = await fetch(`${base}/healthz`);
   assert.equal(res.status, 200);
@@ -92,7 +123,7 @@ describe('HTTP-level abuse against the real listener', () => {
     await database?.drop();
   });
 
-  it('headers trickled byte by byte are cut off by HTTP_HEADERS_TIMEOUT_MS with 408', async (t) => {
+  it('headers trickled byte by byte are cut off by HTTP_HEADERS_TIMEOUT_MS with a 408 problem', async (t) => {
     const c = await open(port);
     // 200 header bytes at 50 ms each would take 10 s: far beyond the 1 s deadline.
     const sent = await trickle(c, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ${'a'.repeat(200)}\r\n\r\n`, 50);
@@ -100,12 +131,11 @@ describe('HTTP-level abuse against the real listener', () => {
     t.diagnostic(`cut off after ${closedAt.toFixed(0)} ms and ${sent} header bytes`);
     assert.ok(sent < 200, `the server let ${sent} trickled bytes through`);
     assert.ok(closedAt >= HEADERS_TIMEOUT_MS, `closed after ${closedAt} ms, before the deadline`);
-    const status = statusOf(c.received());
-    assert.ok(status === undefined || status === 408, `answered ${status}`);
+    await assertProblem(service.baseUrl, c.received(), 408, 'request_timeout');
     await healthy(service.baseUrl);
   });
 
-  it('a body trickled byte by byte is cut off by HTTP_REQUEST_TIMEOUT_MS', async (t) => {
+  it('a body trickled byte by byte is cut off by HTTP_REQUEST_TIMEOUT_MS with a 408 problem', async (t) => {
     const c = await open(port);
     const body = JSON.stringify({ email: 'slow@example.com', password: 'x'.repeat(300) });
     c.socket.write(`POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
@@ -114,8 +144,7 @@ describe('HTTP-level abuse against the real listener', () => {
     t.diagnostic(`cut off after ${closedAt.toFixed(0)} ms and ${sent} of ${body.length} body bytes`);
     assert.ok(sent < body.length, 'the whole body got through');
     assert.ok(closedAt >= REQUEST_TIMEOUT_MS, `closed after ${closedAt} ms, before the deadline`);
-    const status = statusOf(c.received());
-    assert.ok(status === undefined || status === 408, `answered ${status}`);
+    await assertProblem(service.baseUrl, c.received(), 408, 'request_timeout');
     await healthy(service.baseUrl);
   });
 
@@ -130,16 +159,16 @@ describe('HTTP-level abuse against the real listener', () => {
     assert.ok(performance.now() - answeredAt >= KEEP_ALIVE_TIMEOUT_MS - 50, 'closed before the keep-alive timeout');
   });
 
-  it('headers over the 16 KiB limit are refused with 431 and the connection closed', async () => {
+  it('headers over the 16 KiB limit are refused with a 431 problem and the connection closed', async () => {
     const c = await open(port);
     c.socket.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20 * 1024)}\r\n\r\n`);
     await c.closed;
-    assert.equal(statusOf(c.received()), 431);
+    await assertProblem(service.baseUrl, c.received(), 431, 'request_header_fields_too_large');
     // One huge header or many small ones: the total counts.
     const d = await open(port);
     d.socket.write(`GET /healthz HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 400 }, (_, i) => `X-H${i}: ${'c'.repeat(40)}\r\n`).join('')}\r\n`);
     await d.closed;
-    assert.equal(statusOf(d.received()), 431);
+    await assertProblem(service.baseUrl, d.received(), 431, 'request_header_fields_too_large');
     await healthy(service.baseUrl);
   });
 
@@ -153,12 +182,12 @@ describe('HTTP-level abuse against the real listener', () => {
     ['an unknown method', 'BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n'],
     ['both Content-Length and Transfer-Encoding (request smuggling)', 'POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
   ] as const) {
-    it(`a malformed request (${name}) gets 400 and the connection closed, and the service lives on`, async () => {
+    it(`a malformed request (${name}) gets a 400 problem and the connection closed, and the service lives on`, async () => {
       const c = await open(port);
       c.socket.write(line);
       const closedAt = await Promise.race([c.closed, sleep(HEADERS_TIMEOUT_MS + 5000).then(() => -1)]);
       assert.notEqual(closedAt, -1, 'the connection was left open');
-      assert.equal(statusOf(c.received()), 400, c.received().toString('latin1').slice(0, 200));
+      await assertProblem(service.baseUrl, c.received(), 400, 'bad_request');
       await healthy(service.baseUrl);
     });
   }

@@ -12,6 +12,7 @@ export const errorCatalogue = {
   validation_failed: { status: 400, title: 'Validation Failed' },
   bad_request: { status: 400, title: 'Bad Request' },
   request_header_fields_too_large: { status: 431, title: 'Request Header Fields Too Large' },
+  request_timeout: { status: 408, title: 'Request Timeout' },
   invalid_email: { status: 400, title: 'Invalid Email' },
   weak_password: { status: 400, title: 'Weak Password' },
   email_taken: { status: 409, title: 'Email Taken' },

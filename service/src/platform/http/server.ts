@@ -1,6 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
+import { type ErrorCode, errorCatalogue } from '../errors.js';
+import { PROBLEM_CONTENT_TYPE, problemType } from './problem.js';
+import { PERMISSIONS_POLICY } from './security-headers.js';
 
 export interface HttpServerOptions {
   /** Time allowed to receive the request headers (slowloris defence). */
@@ -26,7 +30,55 @@ export function createHttpServer(app: Koa, options: HttpServerOptions = {}): Ser
   );
   server.headersTimeout = headersTimeout;
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
+  server.on('clientError', answerClientError);
   return server;
+}
+
+/**
+ * The security headers of securityHeaders(), for the answers written below Koa (the same values;
+ * test/reliability/http-abuse.test.ts compares the two).
+ */
+const RAW_SECURITY_HEADERS = [
+  'Strict-Transport-Security: max-age=31536000; includeSubDomains; preload',
+  "Content-Security-Policy: default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'",
+  'X-Content-Type-Options: nosniff',
+  'X-Frame-Options: DENY',
+  'Referrer-Policy: no-referrer',
+  `Permissions-Policy: ${PERMISSIONS_POLICY}`,
+  'Cross-Origin-Opener-Policy: same-origin',
+  'Cross-Origin-Resource-Policy: same-origin',
+  'Cache-Control: no-store',
+];
+
+/**
+ * What Node's HTTP parser refuses before Koa sees a request (malformed request line or headers,
+ * headers over maxHeaderSize, the headers/request deadline) is answered like every other error:
+ * problem+json with a code and a request id, then the connection is closed. Node's own default
+ * answer is a bare status line. As in Node's default, nothing is written once a response has
+ * started on the connection (keep-alive): it is only closed.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code !== 'ECONNRESET' && socket.writable && socket.bytesWritten === 0) {
+    const code: ErrorCode =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? 'request_header_fields_too_large'
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? 'request_timeout'
+          : 'bad_request';
+    const { status, title } = errorCatalogue[code];
+    const requestId = randomUUID();
+    const body = JSON.stringify({ type: problemType(code), title, status, code, request_id: requestId });
+    const head = [
+      `HTTP/1.1 ${status} ${title}`,
+      `Content-Type: ${PROBLEM_CONTENT_TYPE}`,
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      'Connection: close',
+      `X-Request-Id: ${requestId}`,
+      ...RAW_SECURITY_HEADERS,
+    ];
+    socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }
 
 export function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
