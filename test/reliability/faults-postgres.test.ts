@@ -4,10 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { type ServiceProcess, spawnService } from '../helpers/service-process.js';
+import type { SseEvent } from '../helpers/sse.js';
 import {
   type Answer,
   CHILD_ENV,
   call,
+  callStream,
   errorLines,
   isServiceUnavailable,
   newUser,
@@ -30,6 +32,8 @@ const ACQUIRE_TIMEOUT_MS = 1000;
 /** No answer within this is a hang (the acquire timeout plus slack for a loaded 2-core machine). */
 const HANG_MS = ACQUIRE_TIMEOUT_MS + 2500;
 const WORKERS = 4;
+/** A short acquire timeout, and replies slow enough (~0.1–0.3 s) that some streams straddle the fault. */
+const SERVICE_SETTINGS = { DB_ACQUIRE_TIMEOUT_MS: String(ACQUIRE_TIMEOUT_MS), DB_POOL_MAX: '5', BUILTIN_MODEL_DELAY_MS: '5' };
 
 interface Client {
   token: string;
@@ -49,9 +53,9 @@ async function prepareClients(baseUrl: string, n: number): Promise<Client[]> {
 }
 
 /** One of the mixed requests a worker makes: reads and writes on its own data, logins now and then. */
-async function oneRequest(baseUrl: string, client: Client, n: number): Promise<{ what: string; answer: Answer }> {
+async function oneRequest(baseUrl: string, client: Client, n: number): Promise<{ what: string; answer: Answer & { events?: SseEvent[] } }> {
   const opts = { token: client.token, timeoutMs: HANG_MS };
-  switch (n % 6) {
+  switch (n % 7) {
     case 0:
       return { what: 'GET /v1/conversations', answer: await call(baseUrl, 'GET', '/v1/conversations?limit=5', opts) };
     case 1:
@@ -68,6 +72,10 @@ async function oneRequest(baseUrl: string, client: Client, n: number): Promise<{
         what: 'GET messages',
         answer: await call(baseUrl, 'GET', `/v1/conversations/${client.conversationId}/messages?limit=5`, opts),
       };
+    case 5: {
+      const streamed = await callStream(baseUrl, client.conversationId, { token: client.token, content: `s${n}`, timeoutMs: HANG_MS });
+      return { what: 'POST messages (SSE)', answer: streamed };
+    }
     default:
       return {
         what: 'POST /v1/auth/login',
@@ -77,7 +85,15 @@ async function oneRequest(baseUrl: string, client: Client, n: number): Promise<{
 }
 
 /** 2xx is served, a proper 503 is by design, anything else (500, a hang, a 401) is unexpected. */
-function verdictOf(answer: Answer) {
+function verdictOf(answer: Answer & { events?: SseEvent[] }) {
+  if (answer.events && answer.status === 200) {
+    // A stream is served when it ends with `done`; the database failing mid-stream must end it with a 503 problem event.
+    const last = answer.events.at(-1);
+    if (last?.event === 'done') return 'served' as const;
+    return last?.event === 'error' && last.data.code === 'service_unavailable' && last.data.status === 503
+      ? ('by_design' as const)
+      : ('unexpected' as const);
+  }
   if (answer.status >= 200 && answer.status < 300) return 'served' as const;
   return isServiceUnavailable(answer) ? ('by_design' as const) : ('unexpected' as const);
 }
@@ -143,6 +159,9 @@ async function missingConversations(url: string, ids: string[]): Promise<string[
   }
 }
 
+/** Streams the service ended with a 503 `error` event so far (chat/service.ts logs each). */
+const streamsEndedWith503 = (svc: ServiceProcess) => svc.output().split('stream ended with 503').length - 1;
+
 const readyz = (baseUrl: string) => call(baseUrl, 'GET', '/readyz', { timeoutMs: HANG_MS });
 
 describe('PostgreSQL unavailable (a private cluster, stopped and started under traffic)', () => {
@@ -155,7 +174,7 @@ describe('PostgreSQL unavailable (a private cluster, stopped and started under t
     cluster = await startPrivatePostgres();
     service = await spawnService({
       inherit: CHILD_ENV,
-      env: serviceEnv({ DATABASE_URL: cluster.url(), DB_ACQUIRE_TIMEOUT_MS: String(ACQUIRE_TIMEOUT_MS), DB_POOL_MAX: '5' }),
+      env: serviceEnv({ ...SERVICE_SETTINGS, DATABASE_URL: cluster.url() }),
     });
     clients = await prepareClients(service.baseUrl, WORKERS);
   });
@@ -168,6 +187,7 @@ describe('PostgreSQL unavailable (a private cluster, stopped and started under t
     it(`after pg_ctl stop -m ${mode}: 503 service_unavailable fast, /readyz 503, /healthz 200; recovers without a restart`, async () => {
       const svc = service as ServiceProcess;
       const pgCluster = cluster as PrivatePostgres;
+      const streamErrorsBefore = streamsEndedWith503(svc);
       const before = new Tally(`postgres stop -m ${mode} (before)`);
       const fault = new Tally(`postgres stop -m ${mode}`);
       const recovered = new Tally(`postgres stop -m ${mode} (after restart)`);
@@ -200,6 +220,8 @@ describe('PostgreSQL unavailable (a private cluster, stopped and started under t
             readyz_200_after_restart_ms: Math.round(readyAfterMs),
             acknowledged_writes: traffic.acknowledged.length,
             acknowledged_writes_lost: lost.length,
+            // SSE streams the outage cut after their 200: they end with an `error` event carrying the 503 problem.
+            streams_ended_with_503_event: streamsEndedWith503(svc) - streamErrorsBefore,
           }),
         );
         console.log(recovered.summary());
@@ -234,7 +256,7 @@ describe('the service’s connections terminated on the shared PostgreSQL (pg_te
     assert.equal(database.kind, 'postgres', 'needs the real PostgreSQL (TEST_DATABASE_URL)');
     service = await spawnService({
       inherit: CHILD_ENV,
-      env: serviceEnv({ DATABASE_URL: database.url as string, DB_ACQUIRE_TIMEOUT_MS: String(ACQUIRE_TIMEOUT_MS), DB_POOL_MAX: '5' }),
+      env: serviceEnv({ ...SERVICE_SETTINGS, DATABASE_URL: database.url as string }),
     });
     clients = await prepareClients(service.baseUrl, WORKERS);
     admin = new pg.Client({ connectionString: database.url });
