@@ -86,9 +86,9 @@ export interface Config {
  * Password hashes running at once unless ARGON2_MAX_CONCURRENCY says otherwise: one fewer than the
  * CPUs, at least one. A hash holds a core for its whole run; with every core hashing, the event loop
  * (JWT checks, database and Redis replies, every other request) waits for the scheduler behind them.
- * Measured on 2 cores (docs/performance.md): at 2 hashes, /healthz and /v1/me p99 during a login flood
- * rose 3.7-4.8x and 4.2-9.9x over idle; at 1 they stayed within 0.8-1.2x and 1.6-3.0x, and login reached
- * 0.7-0.96x of raw argon2 at that concurrency instead of 0.4-0.76x.
+ * Measured on 2 cores, alternating runs on a busy machine (docs/performance.md): medians of the p99
+ * during a login flood over idle were 3.6x (/healthz) and 7.3x (/v1/me) at 2 hashes, 1.2x and 3.0x at
+ * 1; login reached a median 0.96x of raw argon2 at its concurrency instead of 0.74x.
  */
 export function defaultHashConcurrency(cpus: number = availableParallelism()): number {
   return Math.max(1, cpus - 1);
