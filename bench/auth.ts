@@ -7,34 +7,19 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 import { benchDatabase, NO_RATE_LIMITS, startService } from './lib/service.js';
-import { runLoad } from './lib/load.js';
+import { argon2Settings } from './lib/baselines.js';
+import { probe, runLoad } from './lib/load.js';
 import { closedLoop, fmt, summarize, table } from './lib/stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const USERS = 16;
 const FLOOD_CONNECTIONS = Number(process.env.BENCH_FLOOD_CONNECTIONS ?? 16);
 const PASSWORD = 'correct horse battery staple 42';
-const PARAMS = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
-const HASH_CONCURRENCY = availableParallelism();
+/** The service's configured Argon2id cost and hash concurrency (bench/lib/baselines.ts). */
+const { concurrency: HASH_CONCURRENCY, ...PARAMS } = argon2Settings();
 
 async function post(base: string, path: string, body: unknown): Promise<Response> {
   return fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-}
-
-/** Sequential GETs, one at a time, for `ms`: the latency a light client sees. */
-async function probe(url: string, ms: number, token?: string): Promise<number[]> {
-  const headers = token ? { authorization: `Bearer ${token}` } : undefined;
-  const out: number[] = [];
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
-    const t0 = performance.now();
-    const res = await fetch(url, { headers });
-    await res.arrayBuffer();
-    if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
-    out.push(performance.now() - t0);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return out;
 }
 
 const db = await benchDatabase();
