@@ -28,7 +28,7 @@ for (const name of only) if (!ALL.includes(name)) throw new Error(`unknown scena
 const selected = new Set(only.length ? only : ALL);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (quick ? 2 : 6));
 const WARM = quick ? 1 : 2;
-const PROBE_MS = quick ? 1500 : 3000;
+const PROBE_MS = quick ? 1500 : 5000;
 const SSE_CLIENTS = Number(process.env.BENCH_SSE_CLIENTS ?? 50);
 const started = performance.now();
 const loadAtStart = loadavg();

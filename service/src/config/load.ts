@@ -87,8 +87,8 @@ export interface Config {
  * CPUs, at least one. A hash holds a core for its whole run; with every core hashing, the event loop
  * (JWT checks, database and Redis replies, every other request) waits for the scheduler behind them.
  * Measured on 2 cores, alternating runs on a busy machine (docs/performance.md): medians of the p99
- * during a login flood over idle were 3.6x (/healthz) and 7.3x (/v1/me) at 2 hashes, 1.2x and 3.0x at
- * 1; login reached a median 0.96x of raw argon2 at its concurrency instead of 0.74x.
+ * during a login flood over idle were 3.6x (/healthz) and 7.3x (/v1/me) at 2 hashes, 1.3x and 2.4x at
+ * 1; login reached a median 0.89x of raw argon2 at its concurrency instead of 0.74x.
  */
 export function defaultHashConcurrency(cpus: number = availableParallelism()): number {
   return Math.max(1, cpus - 1);
