@@ -78,6 +78,9 @@ export interface DependencyOverrides {
   keyringSource?: () => Promise<Keyring>;
 }
 
+/** How much longer than statement_timeout the client waits for a query's answer. */
+const QUERY_TIMEOUT_MARGIN_MS = 1000;
+
 /** How long /readyz waits for the database before calling it down. */
 const READINESS_DB_TIMEOUT_MS = 1000;
 
@@ -98,6 +101,8 @@ export async function buildDependencies(
       poolMax: config.database.poolMax,
       acquireTimeoutMs: config.database.acquireTimeoutMs,
       statementTimeoutMs: config.database.statementTimeoutMs,
+      // The server's statement_timeout fires first; this catches a server that no longer answers.
+      queryTimeoutMs: config.database.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
       log: { warn: (m) => logger.warn({ component: 'knex' }, m), error: (m) => logger.error({ component: 'knex' }, m) },
     });
   registerDbPoolMetrics(metrics.registry, () => db.pool());

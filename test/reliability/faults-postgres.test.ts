@@ -309,3 +309,68 @@ describe('the service’s connections terminated on the shared PostgreSQL (pg_te
     assert.deepEqual(missingAudit, [], 'no audit row lost to a killed connection');
   });
 });
+
+describe('PostgreSQL frozen (connections open, nothing answered)', () => {
+  // statement_timeout is the server's: a frozen server never sends it. The service's own bound is
+  // DB_STATEMENT_TIMEOUT_MS + 1 s per query (pg's query_timeout), and the acquire timeout for new connections.
+  const STATEMENT_TIMEOUT_MS = 1000;
+  const BOUND_MS = STATEMENT_TIMEOUT_MS + 1000 + ACQUIRE_TIMEOUT_MS + 2500;
+  let cluster: PrivatePostgres | undefined;
+  let service: ServiceProcess | undefined;
+  let clients: Client[];
+
+  before(async () => {
+    privatePostgresAvailable();
+    cluster = await startPrivatePostgres();
+    service = await spawnService({
+      inherit: CHILD_ENV,
+      env: serviceEnv({ ...SERVICE_SETTINGS, DB_STATEMENT_TIMEOUT_MS: String(STATEMENT_TIMEOUT_MS), DATABASE_URL: cluster.url() }),
+    });
+    clients = await prepareClients(service.baseUrl, 2);
+  });
+  after(async () => {
+    cluster?.thaw();
+    await service?.stop(5000);
+    await cluster?.dispose();
+  });
+
+  it('answers 503 within its query bound instead of hanging, and serves again once the server thaws', async () => {
+    const svc = service as ServiceProcess;
+    const pgCluster = cluster as PrivatePostgres;
+    const [a, b] = clients as [Client, Client];
+    assert.equal((await call(svc.baseUrl, 'GET', '/v1/me', { token: a.token, timeoutMs: HANG_MS })).status, 200);
+    pgCluster.freeze();
+    const fault = new Tally('postgres frozen');
+    try {
+      // The session cache may answer /v1/me for up to 1 s: wait it out, then every request needs the database.
+      await sleep(1100);
+      const answers = await Promise.all([
+        call(svc.baseUrl, 'GET', '/v1/me', { token: a.token, timeoutMs: BOUND_MS + 5000 }),
+        call(svc.baseUrl, 'GET', '/v1/conversations', { token: b.token, timeoutMs: BOUND_MS + 5000 }),
+        call(svc.baseUrl, 'POST', `/v1/conversations/${a.conversationId}/messages`, {
+          token: a.token,
+          json: { content: 'hello while frozen' },
+          timeoutMs: BOUND_MS + 5000,
+        }),
+        call(svc.baseUrl, 'POST', '/v1/auth/login', { json: { email: b.email, password: PASSWORD }, timeoutMs: BOUND_MS + 5000 }),
+      ]);
+      for (const answer of answers) {
+        assert.ok(isServiceUnavailable(answer), `503 service_unavailable, got ${answer.status} ${answer.failure ?? answer.text.slice(0, 200)}`);
+        assert.ok(answer.ms <= BOUND_MS, `answered in ${Math.round(answer.ms)} ms (bound ${BOUND_MS} ms)`);
+        fault.byDesign += 1;
+      }
+      assert.equal((await readyz(svc.baseUrl)).status, 503);
+      console.log(fault.summary({ slowest_ms: Math.round(Math.max(...answers.map((x) => x.ms))), bound_ms: BOUND_MS }));
+    } finally {
+      pgCluster.thaw();
+    }
+    await waitFor('/readyz 200 after the thaw', async () => (await readyz(svc.baseUrl)).status === 200, 15_000);
+    await waitFor(
+      'requests served after the thaw',
+      async () => (await call(svc.baseUrl, 'GET', '/v1/me', { token: a.token, timeoutMs: HANG_MS })).status === 200,
+      15_000,
+    );
+    const list = await call(svc.baseUrl, 'GET', '/v1/conversations', { token: b.token, timeoutMs: HANG_MS });
+    assert.equal(list.status, 200);
+  });
+});

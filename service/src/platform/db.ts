@@ -15,6 +15,12 @@ export interface DatabaseOptions {
   poolMax: number;
   acquireTimeoutMs: number;
   statementTimeoutMs: number;
+  /**
+   * Client-side bound on one query (pg's query_timeout). statement_timeout is enforced by the server,
+   * so a server that stops answering (frozen, partitioned with the TCP connection still open) would
+   * hang a request forever; this fails it instead (503). Leave unset for migrations, which run longer.
+   */
+  queryTimeoutMs?: number;
   applicationName?: string;
   /** Where knex's own warnings go (it prints to stdout otherwise, which breaks JSON output). */
   log?: { warn(message: string): void; error(message: string): void };
@@ -52,6 +58,7 @@ export function createDatabase(options: DatabaseOptions): Database {
         connectionString: options.url,
         application_name: options.applicationName ?? 'rampart',
         statement_timeout: options.statementTimeoutMs,
+        ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
         // A connection attempt must not outlive a request.
         connectionTimeoutMillis: options.acquireTimeoutMs,
       },
@@ -105,7 +112,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE
  */
 const UNAVAILABLE_SQLSTATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
 /** pg's own messages for a connection that died under it (they carry no code). */
-const CONNECTION_LOST = /connection terminated|connection ended unexpectedly|client has encountered a connection error/i;
+const CONNECTION_LOST = /connection terminated|connection ended unexpectedly|client has encountered a connection error|query read timeout/i;
 
 /**
  * True when `err` says the database is unreachable or dropped the connection (stopped, restarting,

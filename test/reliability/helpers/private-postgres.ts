@@ -24,6 +24,12 @@ export interface PrivatePostgres {
   start(): Promise<void>;
   /** `pg_ctl stop -m <mode>`: immediate is a crash (no checkpoint), fast terminates sessions cleanly. */
   stop(mode: 'immediate' | 'fast'): Promise<void>;
+  /**
+   * SIGSTOP / SIGCONT of the postmaster and every backend: a server that keeps its TCP connections
+   * open and answers nothing (a frozen host, a partition without resets).
+   */
+  freeze(): void;
+  thaw(): void;
   /** Stops it (if running) and removes its directory; safe to call twice and after a failed start. */
   dispose(): Promise<void>;
 }
@@ -96,6 +102,27 @@ export async function startPrivatePostgres(options: { port?: number } = {}): Pro
   };
   process.once('exit', onExit);
 
+  // Only this cluster's processes: the postmaster (first line of postmaster.pid) and its children.
+  const signalCluster = (signal: 'SIGSTOP' | 'SIGCONT') => {
+    const pidFile = join(data, 'postmaster.pid');
+    if (!existsSync(pidFile)) return;
+    const postmaster = Number(readFileSync(pidFile, 'utf8').split('\n', 1)[0]);
+    if (!Number.isInteger(postmaster) || postmaster <= 1) return;
+    const children = spawnSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .map(Number)
+      .filter((pid) => Number.isInteger(pid) && pid > 1);
+    // Children first when stopping (none may act on a stopped parent), parent first when resuming.
+    const order = signal === 'SIGSTOP' ? [...children, postmaster] : [postmaster, ...children];
+    for (const pid of order) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  };
+
   const cluster: PrivatePostgres = {
     port,
     url: (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`,
@@ -110,8 +137,15 @@ export async function startPrivatePostgres(options: { port?: number } = {}): Pro
       await pgCtl(['-m', mode, 'stop']);
       running = false;
     },
+    freeze() {
+      signalCluster('SIGSTOP');
+    },
+    thaw() {
+      signalCluster('SIGCONT');
+    },
     async dispose() {
       if (disposed) return;
+      signalCluster('SIGCONT');
       disposed = true;
       process.removeListener('exit', onExit);
       if (running || existsSync(join(data, 'postmaster.pid'))) await pgCtl(['-m', 'immediate', 'stop']).catch(() => undefined);
