@@ -32,7 +32,10 @@ export const envSchema = z.object({
   DB_POOL_MAX: int(1, 500).default(10),
   /** How long a query may wait for a pooled connection before failing (ms). */
   DB_ACQUIRE_TIMEOUT_MS: int(100, 600_000).default(5000),
-  /** Server-side statement_timeout for the service's connections (ms). */
+  /**
+   * Server-side statement_timeout for the service's connections (ms). The client also gives up on a
+   * query 1 s after it (503), so a server that stops answering cannot hang a request.
+   */
   DB_STATEMENT_TIMEOUT_MS: int(100, 3_600_000).default(15_000),
   /** Apply pending migrations at start (under an advisory lock). Default: true outside production. */
   MIGRATE_ON_START: bool.optional(),
