@@ -192,6 +192,18 @@ describe('HTTP-level abuse against the real listener', () => {
     });
   }
 
+  it('a malformed request after an answered one on a keep-alive connection still gets a 400 problem', async () => {
+    const c = await open(port);
+    c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    while (!parseResponse(c.received(), false)) await Promise.race([sleep(10), c.closed]);
+    const first = parseResponse(c.received(), false);
+    assert.equal(first?.status, 200);
+    const firstLength = c.received().indexOf('\r\n\r\n') + 4 + (first?.body.length ?? 0);
+    c.socket.write('GARBAGE\r\n\r\n');
+    await Promise.race([c.closed, sleep(5000)]);
+    await assertProblem(service.baseUrl, c.received().subarray(firstLength), 400, 'bad_request');
+  });
+
   it('2000 idle half-open connections do not starve real requests', async (t) => {
     const roomyPort = Number(new URL(roomy.baseUrl).port);
     const idle: Conversation[] = [];

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { errorCatalogue } from '../../../service/src/platform/errors.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
@@ -338,6 +339,15 @@ export async function fuzzEndpoint(tc: TestContext, world: FuzzWorld, spec: Endp
     const key = outcome.kind === 'closed' ? 'closed' : String(outcome.response.status);
     statuses.set(key, (statuses.get(key) ?? 0) + 1);
     const sameRoute = (c.method ?? spec.method) === spec.method;
+    // Unframed body bytes become a second, malformed request on the connection. Node answers that one
+    // with 400 at once and closes (as its default clientError handler does), while the first request
+    // may still run to the end: its effect is unknown, so an actor who may have lost its session logs in again.
+    // (Should it still revoke after the new login, later cases see 401 until the next success: less
+    // coverage, never a false failure.)
+    if (spec.revokesOwnSession && c.auth === 'own' && c.body !== undefined && (c.framing === 'no-length' || c.framing === 'short')) {
+      await sleep(25);
+      await relogin(world, actor);
+    }
     if (outcome.kind === 'response' && outcome.response.status < 300 && sameRoute) {
       if (c.framing === 'exact' || c.framing === 'chunked' || c.body === undefined) spec.onSuccess?.(actor, c.body);
       if (spec.revokesOwnSession && c.auth === 'own') await relogin(world, actor);

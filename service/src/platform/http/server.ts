@@ -54,11 +54,13 @@ const RAW_SECURITY_HEADERS = [
  * What Node's HTTP parser refuses before Koa sees a request (malformed request line or headers,
  * headers over maxHeaderSize, the headers/request deadline) is answered like every other error:
  * problem+json with a code and a request id, then the connection is closed. Node's own default
- * answer is a bare status line. As in Node's default, nothing is written once a response has
- * started on the connection (keep-alive): it is only closed.
+ * answer is a bare status line.
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code !== 'ECONNRESET' && socket.writable && socket.bytesWritten === 0) {
+  // Node's own condition (lib/_http_server.js socketOnError): no response in flight on this
+  // connection, or one whose head has not been written yet — anything else would corrupt the stream.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code !== 'ECONNRESET' && socket.writable && !inFlight?.headersSent) {
     const code: ErrorCode =
       err.code === 'HPE_HEADER_OVERFLOW'
         ? 'request_header_fields_too_large'
