@@ -64,7 +64,7 @@ try {
         process.stderr.write(`  … ${backends.length} instance(s): ${w.name} (${fmt((performance.now() - started) / 1000, 0)} s)\n`);
         const r = await measure(url, CONNECTIONS, w.requests, SECONDS, WARM);
         const s = summarize(r.latencies);
-        (rates[w.name] ??= []).push(r.rate);
+        rates[w.name] = [...(rates[w.name] ?? []), r.rate];
         rows.push([backends.length, w.name, fmt(r.rate), fmt(s.p50, 2), fmt(s.p95, 2), fmt(s.p99, 2), r.errors]);
       }
     } finally {

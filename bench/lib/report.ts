@@ -74,6 +74,7 @@ export function svgChart(targets: Target[], title: string): string {
   const esc = (s: string) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="13">`,
+    `<title>${esc(title)}: measured ratio per target, dashed line at the target</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="12" y="24" font-size="15" font-weight="bold">${esc(title)}</text>`,
   ];
