@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createSessionGuard } from '../../service/src/components/auth/session-guard.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { api } from '../helpers/http.js';
 import { streamMessage } from '../helpers/sse.js';
@@ -271,5 +272,29 @@ describe('concurrent clients', () => {
     tc.diagnostic(
       `acknowledged: ${acked.users.size} signups, ${acked.conversations.size} conversations (${acked.deleted.size} deleted), ${acked.messages.size} messages; in the database: ${dbConversations.size} conversations, ${dbMessages.length} messages; unknown outcomes: ${unknown.conversations + unknown.deletes.size + unknown.messages.size + unknown.signups}`,
     );
+  });
+});
+
+describe('the session guard under a racing revocation', () => {
+  it('a revocation made while the session row is being read is not overwritten by the older "active" answer', async () => {
+    let release: (row: { user_id: string; revoked_at: Date | null; expires_at: Date }) => void = () => undefined;
+    let reads = 0;
+    const guard = createSessionGuard({
+      clock: { now: () => new Date() },
+      sessions: {
+        state: () => {
+          reads++;
+          return new Promise((resolve) => {
+            release = resolve;
+          });
+        },
+      },
+    });
+    const inFlight = guard.assertActive('s1', 'u1'); // reads the row: still active when read
+    guard.markRevoked('s1'); // the revocation commits on this replica meanwhile
+    release({ user_id: 'u1', revoked_at: null, expires_at: new Date(Date.now() + 60_000) });
+    await assert.rejects(inFlight);
+    await assert.rejects(guard.assertActive('s1', 'u1'), 'the revoked session passed on the stale read');
+    assert.equal(reads, 1);
   });
 });

@@ -53,8 +53,15 @@ export function createSessionGuard(options: SessionGuardOptions) {
               checkedAt: now,
             }
           : { userId: '', active: false, expiresAt: 0, checkedAt: now };
-        cache.delete(sessionId);
-        remember(sessionId, entry);
+        const revokedMeanwhile = cache.get(sessionId);
+        if (revokedMeanwhile && !revokedMeanwhile.active) {
+          // markRevoked ran while the row was being read: the (older) "active" answer must not
+          // overwrite it, or the revoked session would pass for up to ttlMs (found in issue 12).
+          entry = revokedMeanwhile;
+        } else {
+          cache.delete(sessionId);
+          remember(sessionId, entry);
+        }
       }
       if (!entry.active || entry.userId !== userId || entry.expiresAt <= now) throw invalidToken();
     },
