@@ -374,7 +374,7 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     .description('measure a grid of Argon2id costs at the target concurrency and recommend the strongest within budget')
     .option('--budget-ms <ms>', 'p95 latency budget for one hash under load', '250')
     .option('--memory-budget <size>', 'memory for concurrent hashes (KiB, MiB, GiB)', '512MiB')
-    .option('--concurrency <n>', 'hashes running at once (default: CPU count)')
+    .option('--concurrency <n>', 'hashes running at once (default: ARGON2_MAX_CONCURRENCY, else the service’s default, CPU count − 1)')
     .addOption(new Option('--grid <grid>', 'fast: about 20 s on 2 cores; full: a wider grid and more rounds').choices(['fast', 'full']).default('fast'))
     .option('--rounds <n>', 'concurrent rounds per grid point (default: 4 fast, 8 full)')
     .option('--svg <file>', 'also write a latency-vs-memory chart as SVG')

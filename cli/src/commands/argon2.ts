@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
+import { defaultHashConcurrency } from '../../../service/src/config/load.js';
 import { resolve } from 'node:path';
 import type { CliContext } from '../lib/context.js';
 import { CheckFailedError, UsageError } from '../lib/errors.js';
@@ -61,7 +62,12 @@ export async function run(options: Argon2BenchOptions, ctx: CliContext): Promise
   const memoryBudgetKiB = parseMemorySize(options.memoryBudget ?? '512MiB');
   if (memoryBudgetKiB === undefined)
     throw new UsageError(`--memory-budget must look like 512MiB, 1GiB or 65536KiB (got ${options.memoryBudget})`);
-  const concurrency = positiveInt(options.concurrency, '--concurrency', availableParallelism());
+  // What the service runs at: ARGON2_MAX_CONCURRENCY, else its default (CPU count - 1).
+  const concurrency = positiveInt(
+    options.concurrency ?? (ctx.env.ARGON2_MAX_CONCURRENCY || undefined),
+    options.concurrency === undefined && ctx.env.ARGON2_MAX_CONCURRENCY ? 'ARGON2_MAX_CONCURRENCY' : '--concurrency',
+    defaultHashConcurrency(),
+  );
   const rounds = positiveInt(options.rounds, '--rounds', grid.rounds);
   const points = options.points ?? buildGrid(grid);
 
