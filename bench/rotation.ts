@@ -30,13 +30,8 @@ import { initialDocument, parseKeysDocument, serializeKeysDocument } from '../se
 import { callJson, runLoad } from './lib/load.js';
 import { benchDatabase, benchRedis, NO_RATE_LIMITS, startService } from './lib/service.js';
 import { fmt, summarize, table } from './lib/stats.js';
+import { envInt } from './lib/env.js';
 
-const envInt = (name: string, fallback: number) => {
-  const v = process.env[name];
-  const n = v === undefined || v === '' ? fallback : Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer`);
-  return n;
-};
 
 const USERS = envInt('BENCH_USERS', 8);
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 8);

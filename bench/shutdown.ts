@@ -41,13 +41,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { composeBuiltinReply } from '../service/src/components/chat/models/builtin.js';
 import { benchDatabase, NO_RATE_LIMITS, startService } from './lib/service.js';
 import { fmt, summarize, table } from './lib/stats.js';
+import { envInt } from './lib/env.js';
 
-const envInt = (name: string, fallback: number) => {
-  const v = process.env[name];
-  const n = v === undefined || v === '' ? fallback : Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer`);
-  return n;
-};
 
 const DELAY_MS = envInt('SHUTDOWN_DELAY_MS', 2000);
 const GRACE_MS = envInt('SHUTDOWN_GRACE_MS', 10_000);

@@ -5,7 +5,7 @@
  * the real PostgreSQL (BENCH_DATABASE_URL / TEST_DATABASE_URL / DATABASE_URL, else the local one) and
  * the real Redis (BENCH_REDIS_URL / TEST_REDIS_URL / REDIS_URL, else the local one, under a key prefix
  * of its own), rate limits out of reach, the builtin model paced at SOAK_MODEL_DELAY_MS (default 2) per
- * word. SOAK_CLIENTS (default 24) closed-loop clients run a mixed workload for `--duration` (default
+ * word, its V8 old space capped at SOAK_MAX_OLD_SPACE_MB (default 256, as in the 512 MiB pod). SOAK_CLIENTS (default 24) closed-loop clients run a mixed workload for `--duration` (default
  * 2m; `30s`, `90s`, `5m` …): each signs up, then cycles through create conversation, post a message
  * (JSON; every fourth one streamed over SSE, every tenth stream abandoned mid-reply), list
  * conversations, list messages, GET /v1/me, refresh, delete a conversation, a 404 and a malformed
@@ -29,6 +29,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { benchDatabase, benchRedis, LOCAL_POSTGRES, NO_RATE_LIMITS, startService } from './lib/service.js';
 import { fmt, table } from './lib/stats.js';
+import { envInt } from './lib/env.js';
 
 function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
@@ -37,12 +38,6 @@ function parseDuration(text: string): number {
   return Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000);
 }
 
-const envInt = (name: string, fallback: number) => {
-  const v = process.env[name];
-  const n = v === undefined || v === '' ? fallback : Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer`);
-  return n;
-};
 
 const args = process.argv.slice(2);
 const durationArg = args.indexOf('--duration');
@@ -50,6 +45,12 @@ const DURATION_MS = parseDuration(durationArg >= 0 ? (args[durationArg + 1] ?? '
 const CLIENTS = envInt('SOAK_CLIENTS', 24);
 const SAMPLE_MS = envInt('SOAK_SAMPLE_MS', 2000);
 const MODEL_DELAY_MS = envInt('SOAK_MODEL_DELAY_MS', 2);
+/**
+ * The service's V8 old-space cap (MiB). Uncapped on a large machine, V8 lets the heap grow in steps
+ * for minutes before it settles, which reads as an RSS trend; the production pod (512 MiB limit,
+ * k8s/base/deployment.yaml) caps it anyway. A real leak then shows as a rising trend, 5xx or a crash.
+ */
+const MAX_OLD_SPACE_MB = envInt('SOAK_MAX_OLD_SPACE_MB', 256);
 const PASSWORD = 'soak test password 42 long';
 
 interface Sample {
@@ -92,6 +93,8 @@ function slope(points: { x: number; y: number }[]): number {
 }
 
 async function main() {
+  // startService passes BENCH_NODE_ARGS to the service's node.
+  process.env.BENCH_NODE_ARGS = [process.env.BENCH_NODE_ARGS, `--max-old-space-size=${MAX_OLD_SPACE_MB}`].filter(Boolean).join(' ');
   const db = await benchDatabase({ fallbackUrl: LOCAL_POSTGRES });
   const redis = benchRedis();
   const service = await startService({
@@ -288,7 +291,7 @@ async function main() {
     bench: 'soak',
     date: new Date().toISOString(),
     machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version },
-    setup: { database: db.describe, redis: redis.describe, clients: CLIENTS, duration_s: DURATION_MS / 1000, sample_ms: SAMPLE_MS, model_delay_ms: MODEL_DELAY_MS },
+    setup: { database: db.describe, redis: redis.describe, clients: CLIENTS, duration_s: DURATION_MS / 1000, sample_ms: SAMPLE_MS, model_delay_ms: MODEL_DELAY_MS, max_old_space_mb: MAX_OLD_SPACE_MB },
     requests: { total, per_second: total / (DURATION_MS / 1000), server_errors: serverErrors, network_errors: networkErrors, by_outcome: Object.fromEntries([...outcomes].sort()) },
     start: first,
     end,

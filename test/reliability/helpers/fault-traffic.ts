@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { GENEROUS_LIMITS, TEST_JWT_SECRET } from '../../helpers/app.js';
 import { assertResponseMatchesOpenApi } from '../../helpers/openapi.js';
 import { parseSse, type SseEvent } from '../../helpers/sse.js';
@@ -147,15 +146,7 @@ export function isServiceUnavailable(answer: Answer): boolean {
   );
 }
 
-export async function waitFor(what: string, condition: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 50): Promise<number> {
-  const started = performance.now();
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-  return performance.now() - started;
-}
+export { waitFor } from '../../helpers/wait.js';
 
 /** Runs `step` in `workers` loops until `stop` aborts; each loop gets its worker index. */
 export async function runWorkers(workers: number, stop: AbortSignal, step: (worker: number) => Promise<void>): Promise<void> {

@@ -12,6 +12,7 @@ import { GENEROUS_LIMITS, startTestApp, type TestApp } from '../../helpers/app.j
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
 import { api, type ApiResponse } from '../../helpers/http.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /**
  * Rate limits and lockouts on Redis: one budget for every replica, and in-process limits that take
@@ -123,13 +124,6 @@ async function deleteKeysUnder(url: string, prefix: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 // Waiting without guessing: poll a condition, or bound one request by a deadline.
 
-async function waitFor(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /** The answer of `request`, or a failure if none came within `ms` (a hang, not a slow answer, is the bug). */
 async function within<T>(ms: number, what: string, request: Promise<T>): Promise<T> {

@@ -15,6 +15,7 @@ import {
 import { createTestDatabase, type TestDatabase } from '../../../helpers/database.js';
 import { api } from '../../../helpers/http.js';
 import { type ServiceProcess, spawnService } from '../../../helpers/service-process.js';
+import { waitFor } from '../../../helpers/wait.js';
 
 const PASSWORD = 'correct horse battery staple 42';
 const instant = { reloadIntervalMs: 0, tokenLifetimeMs: 900_000, clockToleranceMs: 30_000, marginMs: 0 };
@@ -24,13 +25,6 @@ async function publishedKids(service: ServiceProcess): Promise<string[]> {
   return (res.body.keys as { kid: string }[]).map((k) => k.kid).sort();
 }
 
-async function eventually(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe('the keyring is re-read without a restart', () => {
   let database: TestDatabase;
@@ -72,22 +66,26 @@ describe('the keyring is re-read without a restart', () => {
       await sleep(300);
       assert.deepEqual(await publishedKids(service), [first.signing], 'no reload without a trigger (interval 0)');
       service.child.kill('SIGHUP');
-      await eventually(async () => (await publishedKids(service)).length === 2, 'the staged key to be published');
+      await waitFor('the staged key to be published', async () => (await publishedKids(service)).length === 2, 10_000);
       assert.equal(service.child.exitCode, null, 'SIGHUP does not stop the service');
 
       const promoted: KeysDocument = promote(staged.document, { now: new Date(), timings: instant, replicasConfirmed: true }).document;
       writeFileSync(file, serializeKeysDocument(promoted));
       service.child.kill('SIGHUP');
-      await eventually(async () => {
-        const login = await api(service.baseUrl, 'POST', '/v1/auth/login', { json: { email: 'hup@example.com', password: PASSWORD } });
-        return decodeProtectedHeader(login.body.access_token as string).kid === staged.kid;
-      }, 'the promoted key to sign');
+      await waitFor(
+        'the promoted key to sign',
+        async () => {
+          const login = await api(service.baseUrl, 'POST', '/v1/auth/login', { json: { email: 'hup@example.com', password: PASSWORD } });
+          return decodeProtectedHeader(login.body.access_token as string).kid === staged.kid;
+        },
+        10_000,
+      );
       assert.equal((await api(service.baseUrl, 'GET', '/v1/me', { token: oldToken })).status, 200, 'a token of the old key is still valid');
 
       const secretMaterial = (promoted.keys.find((k) => k.kid === staged.kid) as { d: string }).d;
       writeFileSync(file, '{"signing": "nope", "keys": [');
       service.child.kill('SIGHUP');
-      await eventually(async () => service.output().includes('JWT keyring reload failed'), 'the failure to be logged');
+      await waitFor('the failure to be logged', () => service.output().includes('JWT keyring reload failed'), 10_000);
       assert.deepEqual(await publishedKids(service), [first.signing, staged.kid].sort(), 'the keys in force are kept');
       assert.equal((await api(service.baseUrl, 'GET', '/v1/me', { token: oldToken })).status, 200);
       const metrics = await (await fetch(service.metricsUrl)).text();
@@ -109,7 +107,7 @@ describe('the keyring is re-read without a restart', () => {
       const staged = await stage(first, { alg: 'EdDSA', now: new Date() });
       writeFileSync(file, serializeKeysDocument(staged.document));
       // HMAC keys are never published: the EdDSA key appearing proves the reload.
-      await eventually(async () => (await publishedKids(service)).includes(staged.kid), 'the interval reload', 5000);
+      await waitFor('the interval reload', async () => (await publishedKids(service)).includes(staged.kid), 5000);
     } finally {
       assert.equal(await service.stop(), 0);
     }

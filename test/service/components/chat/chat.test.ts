@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { startTestApp, type TestApp } from '../../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/database.js';
 import { type ApiResponse, api } from '../../../helpers/http.js';
 import { streamMessage } from '../../../helpers/sse.js';
+import { waitFor } from '../../../helpers/wait.js';
 
 const PASSWORD = 'correct horse battery staple 42';
 let n = 0;
@@ -22,13 +22,6 @@ async function conversation(t: TestApp, token: string, title?: string): Promise<
   return res.body.id;
 }
 
-async function waitFor(probe: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await sleep(20);
-  }
-}
 
 describe('conversations and messages', () => {
   let database: TestDatabase;
@@ -228,7 +221,7 @@ describe('streaming replies (SSE)', () => {
     const id = await conversation(t, token);
     const started: Promise<unknown>[] = [];
     for (let i = 0; i < 3; i++) started.push(streamMessage(t.baseUrl, id, { token, content: `stream ${i}` }));
-    await waitFor(() => t.deps.chatSlots.active() >= 3);
+    await waitFor('three streams open', () => t.deps.chatSlots.active() >= 3);
     const fourth = await api(t.baseUrl, 'POST', `/v1/conversations/${id}/messages`, {
       token,
       json: { content: 'one too many' },
@@ -244,7 +237,7 @@ describe('streaming replies (SSE)', () => {
     const afterwards = await streamMessage(t.baseUrl, id, { token, content: 'now there is room' });
     assert.equal(afterwards.status, 200);
     assert.equal(afterwards.events.at(-1)?.event, 'done');
-    await waitFor(() => t.deps.chatSlots.active() === 0);
+    await waitFor('every stream slot released', () => t.deps.chatSlots.active() === 0);
   });
 
   it('aborts the model call when the client disconnects and stores the partial reply', async () => {
@@ -258,7 +251,7 @@ describe('streaming replies (SSE)', () => {
     });
     assert.equal(res.status, 200);
     let reply: { status: string; content: string } | undefined;
-    await waitFor(async () => {
+    await waitFor('the partial reply to be stored', async () => {
       reply = await t.deps.db.knex('messages').where({ conversation_id: id, role: 'assistant' }).first();
       return reply !== undefined;
     });
@@ -267,7 +260,7 @@ describe('streaming replies (SSE)', () => {
     assert.ok(reply?.content.startsWith(sent), 'what the client saw is stored');
     const full = await api(t.baseUrl, 'POST', `/v1/conversations/${await conversation(t, token)}/messages`, { token, json: { content: 'a long answer please' } });
     assert.ok((reply?.content.length ?? 0) < full.body.reply.content.length, 'generation stopped early');
-    await waitFor(() => t.deps.chatSlots.active() === 0);
+    await waitFor('every stream slot released', () => t.deps.chatSlots.active() === 0);
     assert.match(await t.deps.metrics.registry.metrics(), /external_model_latency_seconds_count\{provider="builtin",outcome="aborted",phase="total"\} [1-9]/);
   });
 
