@@ -5,8 +5,9 @@
  * the real PostgreSQL (BENCH_DATABASE_URL / TEST_DATABASE_URL / DATABASE_URL, else the local one) and
  * the real Redis (BENCH_REDIS_URL / TEST_REDIS_URL / REDIS_URL, else the local one, under a key prefix
  * of its own), rate limits out of reach, the builtin model paced at SOAK_MODEL_DELAY_MS (default 2) per
- * word, its V8 old space capped at SOAK_MAX_OLD_SPACE_MB (default 256, as in the 512 MiB pod). SOAK_CLIENTS (default 24) closed-loop clients run a mixed workload for `--duration` (default
- * 2m; `30s`, `90s`, `5m` …): each signs up, then cycles through create conversation, post a message
+ * word, its V8 old space capped at SOAK_MAX_OLD_SPACE_MB (default 256, as in the 512 MiB pod).
+ * SOAK_CLIENTS (default 24) closed-loop clients run a mixed workload for `--duration` (default 2m;
+ * `30s`, `90s`, `5m` …): each signs up, then cycles through create conversation, post a message
  * (JSON; every fourth one streamed over SSE, every tenth stream abandoned mid-reply), list
  * conversations, list messages, GET /v1/me, refresh, delete a conversation, a 404 and a malformed
  * body, and every 25th turn a login (Argon2id at the production cost).
