@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { AppError } from '../../platform/errors.js';
-import type { Keyring } from './keyring.js';
+import type { JwtKey, Keyring } from './keyring.js';
 
 /** Header of every 401 for a bad bearer token (RFC 6750 §3). */
 export const INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"';
@@ -32,6 +32,8 @@ const CLOCK_TOLERANCE_SECONDS = 30;
 const MAX_TOKEN_LENGTH = 4096;
 /** Headers that point a verifier at other keys; we never follow them, and refuse tokens that carry them. */
 const FORBIDDEN_HEADERS = ['jku', 'jwk', 'x5u', 'x5c', 'x5t', 'x5t#S256'];
+/** Verified tokens remembered (≈ 0.5 KiB each). */
+const VERIFIED_TOKENS_MAX = 10_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function invalidToken(detail = 'The access token is missing, malformed, expired or revoked.'): AppError {
@@ -45,6 +47,16 @@ export function invalidToken(detail = 'The access token is missing, malformed, e
  */
 export function createAccessTokens(options: AccessTokenOptions) {
   const { issuer, audience, ttlSeconds, clock } = options;
+  // A client sends the same token with every request for its whole lifetime: a token verified once
+  // is remembered by its exact text, with the key object that verified it. A hit still checks the
+  // expiry, and that this very key is still in the keyring in force (a reload builds new key objects,
+  // so a key removed by `secops keys` invalidates its entries at once). Only valid tokens enter;
+  // the oldest entry goes first when full. Revocation is the session guard's job either way.
+  const verified = new Map<string, { claims: AccessTokenClaims; key: JwtKey }>();
+  const remember = (token: string, claims: AccessTokenClaims, key: JwtKey) => {
+    if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value as string);
+    verified.set(token, { claims, key });
+  };
   return {
     ttlSeconds,
     async issue(userId: string, sessionId: string): Promise<string> {
@@ -64,6 +76,12 @@ export function createAccessTokens(options: AccessTokenOptions) {
     /** Throws AppError `invalid_token` for anything but a valid token of ours. */
     async verify(token: string): Promise<AccessTokenClaims> {
       if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw invalidToken();
+      const hit = verified.get(token);
+      if (hit) {
+        const nowSeconds = clock.now().getTime() / 1000;
+        if (nowSeconds <= hit.claims.exp + CLOCK_TOLERANCE_SECONDS && options.keyring().byKid(hit.key.kid) === hit.key) return hit.claims;
+        verified.delete(token);
+      }
       let header: ReturnType<typeof decodeProtectedHeader>;
       try {
         header = decodeProtectedHeader(token);
@@ -94,7 +112,9 @@ export function createAccessTokens(options: AccessTokenOptions) {
       if (typeof jti !== 'string' || typeof iat !== 'number' || typeof exp !== 'number') throw invalidToken();
       // jose does not refuse an iat in the future; a token "issued" later than now + skew is forged or broken.
       if (iat > currentDate.getTime() / 1000 + CLOCK_TOLERANCE_SECONDS) throw invalidToken();
-      return { sub, sid, jti, iat, exp };
+      const claims: AccessTokenClaims = Object.freeze({ sub, sid, jti, iat, exp });
+      remember(token, claims, key);
+      return claims;
     },
   };
 }
