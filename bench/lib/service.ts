@@ -97,7 +97,11 @@ export async function startService(env: Record<string, string>): Promise<BenchSe
   let port: number | undefined;
   while (port === undefined) {
     if (child.exitCode !== null) throw new Error(`service exited: ${out}`);
-    if (Date.now() > deadline) throw new Error(`service did not start: ${out}`);
+    if (Date.now() > deadline) {
+      // Never leave a service behind a failed run.
+      child.kill('SIGKILL');
+      throw new Error(`service did not start: ${out}`);
+    }
     out = readLog();
     const line = out.split('\n').find((l) => l.includes('"msg":"listening"'));
     if (line) port = JSON.parse(line).port as number;
