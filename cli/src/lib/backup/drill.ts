@@ -42,7 +42,7 @@ export interface DrillReport {
   migrationHead: { expected: string | null; actual: string | null; ok: boolean } | null;
   amcheck: { status: 'passed' | 'failed' | 'skipped'; detail?: string };
   smoke: { table: string; ok: boolean; error?: string }[];
-  timings: { decryptMs: number; restoreMs: number; verifyMs: number; checksumMs?: number; amcheckMs?: number };
+  timings: { decryptMs: number; restoreMs: number; verifyMs: number; checksumMs?: number; amcheckMs?: number; dropMs?: number };
   failures: string[];
 }
 
@@ -127,7 +127,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     disposeDump();
     if (created) {
       try {
+        const dropStarted = performance.now();
         await withClient(options.serverUrl, (c) => c.query(`drop database if exists "${scratch}" with (force)`));
+        report.timings.dropMs = Math.round(performance.now() - dropStarted);
         report.scratchDropped = true;
       } catch (err) {
         report.failures.push(`could not drop the scratch database ${scratch}: ${(err as Error).message}`);
