@@ -47,6 +47,20 @@ export function createFlowKit(deps: AuthServiceDeps) {
     return { sessionId, refreshToken };
   }
 
+  /** openSession, only while the user's password hash is still `passwordHash` (see the repo); one round trip. */
+  async function openSessionIfPassword(userId: string, passwordHash: string, meta: RequestMeta) {
+    const refreshToken = generateRefreshToken();
+    const sessionId = await sessions.openWithRefreshTokenIfPassword({
+      userId,
+      passwordHash,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      expiresAt: refreshExpiry(),
+      refreshHash: hashRefreshToken(refreshToken),
+    });
+    return sessionId === undefined ? undefined : { sessionId, refreshToken };
+  }
+
   async function tokenResponse(user: PublicUser, sessionId: string, refreshToken: string): Promise<TokenResponse> {
     return {
       user,
@@ -64,7 +78,7 @@ export function createFlowKit(deps: AuthServiceDeps) {
     });
   }
 
-  return { fail, succeed, auditEvent, refreshExpiry, openSession, tokenResponse, weakPassword };
+  return { fail, succeed, auditEvent, refreshExpiry, openSession, openSessionIfPassword, tokenResponse, weakPassword };
 }
 
 export type FlowKit = ReturnType<typeof createFlowKit>;

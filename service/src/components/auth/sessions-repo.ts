@@ -44,6 +44,28 @@ export function createSessionsRepo(knex: Knex) {
       );
       return (r.rows[0] as { id: string }).id;
     },
+    /**
+     * The same, in one statement, only while the user's stored password hash is still `passwordHash`
+     * (the row is share-locked for the statement): a password change committed meanwhile makes it
+     * open nothing (undefined); one that commits later finds — and revokes — the new session.
+     */
+    async openWithRefreshTokenIfPassword(
+      s: { userId: string; passwordHash: string; ip: string; userAgent: string | null; expiresAt: Date; refreshHash: Buffer },
+      trx: Knex = knex,
+    ): Promise<string | undefined> {
+      const r = await trx.raw(
+        `with u as (
+           select id from users where id = ? and password_hash = ? for share
+         ), s as (
+           insert into sessions (user_id, ip, user_agent, expires_at) select id, ?, ?, ? from u returning id
+         ), t as (
+           insert into refresh_tokens (session_id, token_hash, expires_at) select id, ?, ? from s
+         )
+         select id from s`,
+        [s.userId, s.passwordHash, s.ip, s.userAgent, s.expiresAt, s.refreshHash, s.expiresAt],
+      );
+      return (r.rows[0] as { id: string } | undefined)?.id;
+    },
     async insertRefreshToken(
       trx: Knex,
       t: { sessionId: string; hash: Buffer; parentId: string | null; expiresAt: Date },

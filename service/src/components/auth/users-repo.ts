@@ -36,14 +36,6 @@ export function createUsersRepo(knex: Knex) {
     async findById(id: string, trx: Knex = knex): Promise<UserRow | undefined> {
       return trx<UserRow>('users').select('id', 'email', 'password_hash', 'created_at').where({ id }).first();
     },
-    /**
-     * The stored hash, share-locked until `trx` ends: a concurrent password change (which updates
-     * the row) waits for it, or has committed before and is seen.
-     */
-    async lockPasswordHash(id: string, trx: Knex): Promise<string | undefined> {
-      const row = await trx('users').select('password_hash').where({ id }).forShare().first();
-      return row?.password_hash as string | undefined;
-    },
     /** Compare-and-swap: writes the new hash only if the stored one is still `expected`. */
     async replacePasswordHash(id: string, expected: string, next: string, trx: Knex = knex): Promise<boolean> {
       const n = await trx('users')
