@@ -19,7 +19,7 @@ import {
   Tally,
   waitFor,
 } from './helpers/fault-traffic.js';
-import { type PrivatePostgres, privatePostgresAvailable, startPrivatePostgres } from './helpers/private-postgres.js';
+import { type PrivatePostgres, privatePostgresAvailable, startPrivatePostgres } from '../helpers/private-postgres.js';
 
 /**
  * PostgreSQL goes away under traffic: every request that needs it is refused quickly with 503

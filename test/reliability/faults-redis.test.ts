@@ -18,7 +18,7 @@ import {
   Tally,
   waitFor,
 } from './helpers/fault-traffic.js';
-import { type PrivateRedis, privateRedisAvailable, startPrivateRedis } from './helpers/private-redis.js';
+import { type PrivateRedis, privateRedisAvailable, startPrivateRedis } from '../helpers/private-redis.js';
 
 /**
  * Redis goes away under traffic — killed outright, or frozen with its connections open — and the

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { freePort } from './private-postgres.js';
+import { freePort } from '../../helpers/private-postgres.js';
 
 /**
  * An OpenAI-compatible upstream the fault tests control: its behaviour per request (`handler`), how

@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -13,6 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../../helpers/database.js
 import { api, type ApiResponse } from '../../helpers/http.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait.js';
+import { type PrivateRedis, startPrivateRedis } from '../../helpers/private-redis.js';
 
 /**
  * Rate limits and lockouts on Redis: one budget for every replica, and in-process limits that take
@@ -146,95 +143,6 @@ async function fallbackGauge(app: TestApp): Promise<number | undefined> {
 
 async function waitForGauge(app: TestApp, value: 0 | 1, timeoutMs = 5000): Promise<void> {
   await waitFor(`rate_limit_redis_fallback ${value}`, async () => (await fallbackGauge(app)) === value, timeoutMs);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// A private redis-server this file can stop and start.
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** One PING over a raw socket: true on +PONG. */
-function pingOnce(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    let reply = '';
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString();
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
-    });
-    socket.on('error', () => done(false));
-  });
-}
-
-interface PrivateRedis {
-  readonly port: number;
-  readonly url: string;
-  start(): Promise<void>;
-  /** SIGKILL: the server vanishes without closing anything politely. */
-  kill(): Promise<void>;
-  /** Kills it if running and removes its directory. */
-  dispose(): Promise<void>;
-}
-
-function privateRedis(port: number): PrivateRedis {
-  const dir = mkdtempSync(join(tmpdir(), 'rampart-redis-'));
-  let child: ChildProcess | undefined;
-  let output = '';
-  const kill = async () => {
-    const running = child;
-    child = undefined;
-    if (!running || running.exitCode !== null || running.signalCode !== null) return;
-    const exited = new Promise((resolve) => running.once('exit', resolve));
-    running.kill('SIGKILL');
-    await exited;
-  };
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    async start() {
-      output = '';
-      const started = spawn(
-        'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      child = started;
-      started.stdout?.on('data', (c) => {
-        output += c;
-      });
-      started.stderr?.on('data', (c) => {
-        output += c;
-      });
-      await waitFor(
-        `redis-server on port ${port} to answer PING`,
-        async () => {
-          if (started.exitCode !== null) throw new Error(`redis-server exited with ${started.exitCode}: ${output}`);
-          return pingOnce(port);
-        },
-        10_000,
-      );
-    },
-    kill,
-    async dispose() {
-      await kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -384,8 +292,7 @@ describe('rate limits when Redis goes away', () => {
 
   it('keeps serving with in-process limits while Redis is stopped, reports the fallback, and shares limits again after a restart', async (t) => {
     if (!redisServerOrSkip(t)) return;
-    redis = privateRedis(await freePort());
-    await redis.start();
+    redis = await startPrivateRedis();
     const prefix = uniquePrefix();
     const limit = 20;
     app = await startApp({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, RATE_LIMIT_GLOBAL_PER_MINUTE: String(limit) });

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { REQUIRE_SERVICES } from '../../helpers/services.js';
+import { REQUIRE_SERVICES } from './services.js';
 import { freePort } from './private-postgres.js';
 
 /**

@@ -3,7 +3,7 @@ import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFile
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REQUIRE_SERVICES } from '../../helpers/services.js';
+import { REQUIRE_SERVICES } from './services.js';
 
 /**
  * A PostgreSQL 15 cluster of the test's own (initdb + pg_ctl), on a free TCP port of 127.0.0.1 with
