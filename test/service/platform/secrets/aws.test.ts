@@ -4,20 +4,12 @@ import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseSecretReference } from '../../../../service/src/platform/secrets/reference.js';
 import { createSecretStore } from '../../../../service/src/platform/secrets/store.js';
-import { SecretError } from '../../../../service/src/platform/secrets/types.js';
 import { type FakeAws, startFakeAws } from '../../../helpers/fake-aws.js';
+import { isSecretError } from '../../../helpers/secret-errors.js';
 
 const CREDENTIALS = { accessKeyId: 'AKIARAMPARTTEST00001', secretAccessKey: 'test-secret-access-key-0000000000000000' };
 const DENIED = { accessKeyId: 'AKIARAMPARTDENIED001', secretAccessKey: 'denied-secret-access-key-00000000000000' };
 
-function isSecretError(code: SecretError['code'], message?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof SecretError, `expected SecretError, got ${err}`);
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  };
-}
 
 const ref = (text: string) => parseSecretReference(text);
 

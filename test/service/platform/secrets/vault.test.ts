@@ -7,21 +7,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseSecretReference } from '../../../../service/src/platform/secrets/reference.js';
 import { createSecretStore, secretStoreFromEnv } from '../../../../service/src/platform/secrets/store.js';
-import { SecretError } from '../../../../service/src/platform/secrets/types.js';
 import { type FakeVault, startFakeVault } from '../../../helpers/fake-vault.js';
+import { isSecretError } from '../../../helpers/secret-errors.js';
 
 const TOKEN = 'hvs.test-root-token';
 const READ_ONLY = 'hvs.read-only-token';
 const SA_JWT = 'eyJhbGciOiJSUzI1NiJ9.service-account.signature';
 
-function isSecretError(code: SecretError['code'], message?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof SecretError, `expected SecretError, got ${err}`);
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  };
-}
 
 const ref = (text: string) => parseSecretReference(text);
 
