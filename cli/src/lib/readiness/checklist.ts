@@ -77,14 +77,14 @@ export const SECTIONS: readonly Section[] = [
       manual(
         'secret-manager',
         'Prod config in a secret manager (Vault/SSM/Secrets Manager)',
-        'check the deployment manifests use *_FILE variables from the secret store',
+        'the deployment reads secrets through *_FILE or *_REF (vault://, aws-sm://, aws-ssm:///), never plain variables',
       ),
       manual(
         'fail-startup',
         'Fail startup if required secrets missing',
         'NODE_ENV=production without JWT_SECRET must refuse to start (exit 78)',
       ),
-      manual('rotation-doc', 'Rotation procedure for JWT secret & DB creds documented', 'see runbooks/'),
+      manual('rotation-doc', 'Rotation procedure for JWT secret & DB creds documented', 'runbooks/secret-rotation.md'),
       manual('image-digests', 'Base images pinned by digest', 'review the Dockerfiles (FROM …@sha256:…)'),
     ],
   },
@@ -135,7 +135,7 @@ export const SECTIONS: readonly Section[] = [
       ),
       check('metrics.present'),
       manual('tracing', 'Tracing exporter (OTLP)', 'OTEL_EXPORTER_OTLP_ENDPOINT set; traces visible in the backend'),
-      manual('alerts', 'Alert rules (5xx %, latency p95, auth failures, pool saturation)', 'review the alerting configuration'),
+      manual('alerts', 'Alert rules (5xx %, latency p95, auth failures, pool saturation)', 'alerts/rampart.rules.yaml (promtool-tested) loaded in Prometheus'),
     ],
   },
   {
@@ -181,14 +181,14 @@ export const SECTIONS: readonly Section[] = [
   {
     title: '9. Performance & Load',
     entries: [
-      manual('load-baseline', 'Load test baseline p50/p95', 'run the load test against staging'),
-      manual('pool-tuning', 'Pg pool size & timeout tuned', 'DB_POOL_MAX and DB_ACQUIRE_TIMEOUT_MS from the load test'),
+      manual('load-baseline', 'Load test baseline p50/p95', '`npm run bench` on the production machine size (docs/performance.md)'),
+      manual('pool-tuning', 'Pg pool size & timeout tuned', 'DB_POOL_MAX and DB_ACQUIRE_TIMEOUT_MS from `npm run bench:pool`'),
       manual(
         'argon2-bench',
         'Argon2 parameters benchmarked vs latency budget',
         '`secops argon2 bench` on the production machine size',
       ),
-      manual('scaling', 'Horizontal scaling strategy', 'REDIS_URL set when running more than one replica'),
+      manual('scaling', 'Horizontal scaling strategy', 'REDIS_URL set when running more than one replica; docs/performance.md'),
     ],
   },
   {
@@ -196,7 +196,7 @@ export const SECTIONS: readonly Section[] = [
     entries: [
       manual('incident', 'Incident response playbook', 'runbooks/incident-response.md'),
       manual('deploy-rollback', 'Deployment / rollback procedure', 'runbooks/deploy-rollback.md'),
-      manual('secret-rotation', 'Secret rotation steps', 'runbooks/'),
+      manual('secret-rotation', 'Secret rotation steps', 'runbooks/secret-rotation.md'),
       manual('restore-steps', 'Backup restore test steps', 'runbooks/backup-restore.md'),
       manual('on-call', 'On-call escalation matrix', 'runbooks/on-call-escalation.md'),
     ],
@@ -212,7 +212,7 @@ export const SECTIONS: readonly Section[] = [
   {
     title: '12. Future Enhancements',
     entries: [
-      manual('key-rotation', 'Asymmetric JWT & key rotation', 'JWT_KEYS (EdDSA) with several kids'),
+      manual('key-rotation', 'Asymmetric JWT & key rotation', '`secops keys list`: an EdDSA signing key; rotated with `secops keys rotate`'),
       manual('distributed-limits', 'Distributed rate limit coordination', 'REDIS_URL'),
       manual('failover', 'Regional failover strategy', 'not automated'),
       manual('waf', 'DDoS mitigation / WAF integration', 'not automated'),
