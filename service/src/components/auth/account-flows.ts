@@ -9,7 +9,7 @@ import { type PublicUser, toPublicUser } from './users-repo.js';
 /** Account flows: signup, login, password change, the caller's own account. */
 export function createAccountFlows(deps: AuthServiceDeps, kit: FlowKit) {
   const { knex, users, sessions, hasher, guard, lockout } = deps;
-  const { fail, succeed, auditEvent, openSession, openSessionIfPassword, tokenResponse, weakPassword } = kit;
+  const { fail, succeed, auditEvent, openSession, tokenResponse, weakPassword } = kit;
   return {
     async signup(input: { email: string; password: string }, meta: RequestMeta): Promise<TokenResponse> {
       const email = normalizeEmail(input.email);
@@ -29,7 +29,9 @@ export function createAccountFlows(deps: AuthServiceDeps, kit: FlowKit) {
       const created = await knex.transaction(async (trx) => {
         const user = await users.insert(email.email, passwordHash, trx);
         if (!user) return undefined;
-        const session = await openSession(user.id, meta, trx);
+        const session = await openSession(user.id, passwordHash, meta, trx);
+        // The row was inserted by this transaction with this hash: nothing else can have changed it.
+        if (!session) throw new Error('signup: the account just created does not hold its password hash');
         return { user, ...session };
       });
       if (!created) {
@@ -106,7 +108,7 @@ export function createAccountFlows(deps: AuthServiceDeps, kit: FlowKit) {
       // The session opens only while the password just verified is still the account's: a password
       // change that committed during the verify refuses this login; one that commits after sees (and
       // revokes) the new session. Without this, a login racing a change outlived it (issue 12).
-      const session = await openSessionIfPassword(user.id, verifiedHash, meta);
+      const session = await openSession(user.id, verifiedHash, meta);
       if (!session) {
         fail('login', 'password_changed');
         throw invalidCredentials();

@@ -37,27 +37,23 @@ export function createFlowKit(deps: AuthServiceDeps) {
     return new Date(clock.now().getTime() + deps.refreshTokenTtlSeconds * 1000);
   }
 
-  /** A new session with its first refresh token (inside the caller's transaction, if any). */
-  async function openSession(userId: string, meta: RequestMeta, trx?: Knex) {
+  /**
+   * A new session with its first refresh token, opened only while the user's password hash is still
+   * `passwordHash` (undefined otherwise; see the repo): one statement, inside `trx` if given.
+   */
+  async function openSession(userId: string, passwordHash: string, meta: RequestMeta, trx?: Knex) {
     const refreshToken = generateRefreshToken();
     const sessionId = await sessions.openWithRefreshToken(
-      { userId, ip: meta.ip, userAgent: meta.userAgent, expiresAt: refreshExpiry(), refreshHash: hashRefreshToken(refreshToken) },
+      {
+        userId,
+        passwordHash,
+        ip: meta.ip,
+        userAgent: meta.userAgent,
+        expiresAt: refreshExpiry(),
+        refreshHash: hashRefreshToken(refreshToken),
+      },
       trx,
     );
-    return { sessionId, refreshToken };
-  }
-
-  /** openSession, only while the user's password hash is still `passwordHash` (see the repo); one round trip. */
-  async function openSessionIfPassword(userId: string, passwordHash: string, meta: RequestMeta) {
-    const refreshToken = generateRefreshToken();
-    const sessionId = await sessions.openWithRefreshTokenIfPassword({
-      userId,
-      passwordHash,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
-      expiresAt: refreshExpiry(),
-      refreshHash: hashRefreshToken(refreshToken),
-    });
     return sessionId === undefined ? undefined : { sessionId, refreshToken };
   }
 
@@ -78,7 +74,7 @@ export function createFlowKit(deps: AuthServiceDeps) {
     });
   }
 
-  return { fail, succeed, auditEvent, refreshExpiry, openSession, openSessionIfPassword, tokenResponse, weakPassword };
+  return { fail, succeed, auditEvent, refreshExpiry, openSession, tokenResponse, weakPassword };
 }
 
 export type FlowKit = ReturnType<typeof createFlowKit>;

@@ -29,27 +29,13 @@ export function createSessionsRepo(knex: Knex) {
      * A session and its first refresh token in one statement (atomic on its own, one round trip:
      * login is argon2-bound, and every query is a syscall pair and a commit taken from that budget).
      */
-    async openWithRefreshToken(
-      s: { userId: string; ip: string; userAgent: string | null; expiresAt: Date; refreshHash: Buffer },
-      trx: Knex = knex,
-    ): Promise<string> {
-      const r = await trx.raw(
-        `with s as (
-           insert into sessions (user_id, ip, user_agent, expires_at) values (?, ?, ?, ?) returning id
-         ), t as (
-           insert into refresh_tokens (session_id, token_hash, expires_at) select id, ?, ? from s
-         )
-         select id from s`,
-        [s.userId, s.ip, s.userAgent, s.expiresAt, s.refreshHash, s.expiresAt],
-      );
-      return (r.rows[0] as { id: string }).id;
-    },
     /**
-     * The same, in one statement, only while the user's stored password hash is still `passwordHash`
-     * (the row is share-locked for the statement): a password change committed meanwhile makes it
-     * open nothing (undefined); one that commits later finds — and revokes — the new session.
+     * A session and its first refresh token, in one statement, opened only while the user's stored
+     * password hash is still `passwordHash` (the row is share-locked for the statement): a password
+     * change committed meanwhile makes it open nothing (undefined); one that commits later finds —
+     * and revokes — the new session.
      */
-    async openWithRefreshTokenIfPassword(
+    async openWithRefreshToken(
       s: { userId: string; passwordHash: string; ip: string; userAgent: string | null; expiresAt: Date; refreshHash: Buffer },
       trx: Knex = knex,
     ): Promise<string | undefined> {
