@@ -33,7 +33,17 @@ const ACQUIRE_TIMEOUT_MS = 1000;
 const HANG_MS = ACQUIRE_TIMEOUT_MS + 2500;
 const WORKERS = 4;
 /** A short acquire timeout, and replies slow enough (~0.1–0.3 s) that some streams straddle the fault. */
-const SERVICE_SETTINGS = { DB_ACQUIRE_TIMEOUT_MS: String(ACQUIRE_TIMEOUT_MS), DB_POOL_MAX: '5', BUILTIN_MODEL_DELAY_MS: '5' };
+/**
+ * statement_timeout is the server's: a frozen server never sends it. The service's own bound is
+ * DB_STATEMENT_TIMEOUT_MS + 1 s per query (pg's query_timeout), and the acquire timeout for new connections.
+ */
+const STATEMENT_TIMEOUT_MS = 1000;
+const SERVICE_SETTINGS = {
+  DB_ACQUIRE_TIMEOUT_MS: String(ACQUIRE_TIMEOUT_MS),
+  DB_STATEMENT_TIMEOUT_MS: String(STATEMENT_TIMEOUT_MS),
+  DB_POOL_MAX: '5',
+  BUILTIN_MODEL_DELAY_MS: '5',
+};
 
 interface Client {
   token: string;
@@ -179,6 +189,7 @@ describe('PostgreSQL unavailable (a private cluster, stopped and started under t
     clients = await prepareClients(service.baseUrl, WORKERS);
   });
   after(async () => {
+    cluster?.thaw();
     await service?.stop(5000);
     await cluster?.dispose();
   });
@@ -243,6 +254,46 @@ describe('PostgreSQL unavailable (a private cluster, stopped and started under t
       }
     });
   }
+
+  it('frozen (SIGSTOP, connections left open): 503 within the query bound instead of a hang; serves again once it thaws', async () => {
+    const BOUND_MS = STATEMENT_TIMEOUT_MS + 1000 + ACQUIRE_TIMEOUT_MS + 2500;
+    const svc = service as ServiceProcess;
+    const pgCluster = cluster as PrivatePostgres;
+    const [a, b] = clients as [Client, Client, ...Client[]];
+    assert.equal((await call(svc.baseUrl, 'GET', '/v1/me', { token: a.token, timeoutMs: HANG_MS })).status, 200);
+    pgCluster.freeze();
+    const fault = new Tally('postgres frozen');
+    try {
+      // The session cache may answer /v1/me for up to 1 s: wait it out, then every request needs the database.
+      await sleep(1100);
+      const answers = await Promise.all([
+        call(svc.baseUrl, 'GET', '/v1/me', { token: a.token, timeoutMs: BOUND_MS + 5000 }),
+        call(svc.baseUrl, 'GET', '/v1/conversations', { token: b.token, timeoutMs: BOUND_MS + 5000 }),
+        call(svc.baseUrl, 'POST', `/v1/conversations/${a.conversationId}/messages`, {
+          token: a.token,
+          json: { content: 'hello while frozen' },
+          timeoutMs: BOUND_MS + 5000,
+        }),
+        call(svc.baseUrl, 'POST', '/v1/auth/login', { json: { email: b.email, password: PASSWORD }, timeoutMs: BOUND_MS + 5000 }),
+      ]);
+      for (const answer of answers) {
+        fault.add('request while frozen', answer, isServiceUnavailable(answer) && answer.ms <= BOUND_MS ? 'by_design' : 'unexpected');
+      }
+      console.log(fault.summary({ bound_ms: BOUND_MS }));
+      assert.deepEqual(fault.unexpected, [], `every request answered 503 service_unavailable within ${BOUND_MS} ms`);
+      assert.equal((await readyz(svc.baseUrl)).status, 503);
+    } finally {
+      pgCluster.thaw();
+    }
+    await waitFor('/readyz 200 after the thaw', async () => (await readyz(svc.baseUrl)).status === 200, 15_000);
+    await waitFor(
+      'requests served after the thaw',
+      async () => (await call(svc.baseUrl, 'GET', '/v1/me', { token: a.token, timeoutMs: HANG_MS })).status === 200,
+      15_000,
+    );
+    const list = await call(svc.baseUrl, 'GET', '/v1/conversations', { token: b.token, timeoutMs: HANG_MS });
+    assert.equal(list.status, 200);
+  });
 });
 
 describe('the service’s connections terminated on the shared PostgreSQL (pg_terminate_backend)', () => {
@@ -307,69 +358,5 @@ describe('the service’s connections terminated on the shared PostgreSQL (pg_te
     assert.deepEqual(fault.unexpected, [], `no 500, no hang, no other failure\n${errorLines(svc.output())}`);
     assert.equal(ready.status, 200);
     assert.deepEqual(missingAudit, [], 'no audit row lost to a killed connection');
-  });
-});
-
-describe('PostgreSQL frozen (connections open, nothing answered)', () => {
-  // statement_timeout is the server's: a frozen server never sends it. The service's own bound is
-  // DB_STATEMENT_TIMEOUT_MS + 1 s per query (pg's query_timeout), and the acquire timeout for new connections.
-  const STATEMENT_TIMEOUT_MS = 1000;
-  const BOUND_MS = STATEMENT_TIMEOUT_MS + 1000 + ACQUIRE_TIMEOUT_MS + 2500;
-  let cluster: PrivatePostgres | undefined;
-  let service: ServiceProcess | undefined;
-  let clients: Client[];
-
-  before(async () => {
-    privatePostgresAvailable();
-    cluster = await startPrivatePostgres();
-    service = await spawnService({
-      inherit: CHILD_ENV,
-      env: serviceEnv({ ...SERVICE_SETTINGS, DB_STATEMENT_TIMEOUT_MS: String(STATEMENT_TIMEOUT_MS), DATABASE_URL: cluster.url() }),
-    });
-    clients = await prepareClients(service.baseUrl, 2);
-  });
-  after(async () => {
-    cluster?.thaw();
-    await service?.stop(5000);
-    await cluster?.dispose();
-  });
-
-  it('answers 503 within its query bound instead of hanging, and serves again once the server thaws', async () => {
-    const svc = service as ServiceProcess;
-    const pgCluster = cluster as PrivatePostgres;
-    const [a, b] = clients as [Client, Client];
-    assert.equal((await call(svc.baseUrl, 'GET', '/v1/me', { token: a.token, timeoutMs: HANG_MS })).status, 200);
-    pgCluster.freeze();
-    const fault = new Tally('postgres frozen');
-    try {
-      // The session cache may answer /v1/me for up to 1 s: wait it out, then every request needs the database.
-      await sleep(1100);
-      const answers = await Promise.all([
-        call(svc.baseUrl, 'GET', '/v1/me', { token: a.token, timeoutMs: BOUND_MS + 5000 }),
-        call(svc.baseUrl, 'GET', '/v1/conversations', { token: b.token, timeoutMs: BOUND_MS + 5000 }),
-        call(svc.baseUrl, 'POST', `/v1/conversations/${a.conversationId}/messages`, {
-          token: a.token,
-          json: { content: 'hello while frozen' },
-          timeoutMs: BOUND_MS + 5000,
-        }),
-        call(svc.baseUrl, 'POST', '/v1/auth/login', { json: { email: b.email, password: PASSWORD }, timeoutMs: BOUND_MS + 5000 }),
-      ]);
-      for (const answer of answers) {
-        fault.add('request while frozen', answer, isServiceUnavailable(answer) && answer.ms <= BOUND_MS ? 'by_design' : 'unexpected');
-      }
-      console.log(fault.summary({ bound_ms: BOUND_MS }));
-      assert.deepEqual(fault.unexpected, [], `every request answered 503 service_unavailable within ${BOUND_MS} ms`);
-      assert.equal((await readyz(svc.baseUrl)).status, 503);
-    } finally {
-      pgCluster.thaw();
-    }
-    await waitFor('/readyz 200 after the thaw', async () => (await readyz(svc.baseUrl)).status === 200, 15_000);
-    await waitFor(
-      'requests served after the thaw',
-      async () => (await call(svc.baseUrl, 'GET', '/v1/me', { token: a.token, timeoutMs: HANG_MS })).status === 200,
-      15_000,
-    );
-    const list = await call(svc.baseUrl, 'GET', '/v1/conversations', { token: b.token, timeoutMs: HANG_MS });
-    assert.equal(list.status, 200);
   });
 });
