@@ -159,20 +159,28 @@ function assertRateLimited(res: ApiResponse, limit: number) {
   assert.equal(res.headers.get('ratelimit'), `"global";r=0;t=${retryAfter}`);
 }
 
+/**
+ * Two service instances sharing `url` under a key prefix of their own (deleted afterwards), returned
+ * once both count in Redis (until its client is connected an instance counts in its own memory).
+ */
+async function twoInstances(t: TestContext, url: string, env: Record<string, string>): Promise<[TestApp, TestApp]> {
+  const prefix = uniquePrefix();
+  const shared = { REDIS_URL: url, REDIS_KEY_PREFIX: prefix, ...env };
+  const a = await startApp(shared);
+  t.after(() => closeApp(a));
+  const b = await startApp(shared);
+  t.after(() => closeApp(b));
+  t.after(() => deleteKeysUnder(url, prefix));
+  await waitForGauge(a, 0);
+  await waitForGauge(b, 0);
+  return [a, b];
+}
+
 describe('rate limits on a shared Redis', () => {
   it('enforces one combined limit across two service instances sharing one Redis', async (t) => {
     const url = await sharedRedisOrSkip(t);
     if (!url) return;
-    const prefix = uniquePrefix();
-    const env = { REDIS_URL: url, REDIS_KEY_PREFIX: prefix, RATE_LIMIT_GLOBAL_PER_MINUTE: '10' };
-    const a = await startApp(env);
-    t.after(() => closeApp(a));
-    const b = await startApp(env);
-    t.after(() => closeApp(b));
-    t.after(() => deleteKeysUnder(url, prefix));
-    // Until its client is connected an instance counts in its own memory; start once both count in Redis.
-    await waitForGauge(a, 0);
-    await waitForGauge(b, 0);
+    const [a, b] = await twoInstances(t, url, { RATE_LIMIT_GLOBAL_PER_MINUTE: '10' });
 
     const answers: ApiResponse[] = [];
     for (let i = 0; i < 12; i++) answers.push(await api(i % 2 === 0 ? a.baseUrl : b.baseUrl, 'GET', '/healthz'));
@@ -194,15 +202,7 @@ describe('rate limits on a shared Redis', () => {
   it('shares login lockouts between service instances', async (t) => {
     const url = await sharedRedisOrSkip(t);
     if (!url) return;
-    const prefix = uniquePrefix();
-    const env = { REDIS_URL: url, REDIS_KEY_PREFIX: prefix, LOGIN_MAX_FAILURES: '3' };
-    const a = await startApp(env);
-    t.after(() => closeApp(a));
-    const b = await startApp(env);
-    t.after(() => closeApp(b));
-    t.after(() => deleteKeysUnder(url, prefix));
-    await waitForGauge(a, 0);
-    await waitForGauge(b, 0);
+    const [a, b] = await twoInstances(t, url, { LOGIN_MAX_FAILURES: '3' });
 
     const email = `shared-lock-${randomBytes(4).toString('hex')}@example.com`;
     assert.equal((await api(a.baseUrl, 'POST', '/v1/auth/signup', { json: { email, password: PASSWORD } })).status, 201);
