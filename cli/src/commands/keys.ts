@@ -246,14 +246,6 @@ async function runPromote(
   try {
     result = promote(doc, { now: s.now(), timings: options.timings, replicasConfirmed });
   } catch (err) {
-    if (err instanceof KeyRotationError && err.code === 'nothing_staged' && stagedKey(doc) === undefined && candidate === undefined) {
-      // A re-run after a successful promote: the newest key already signs.
-      const newest = [...doc.keys].sort((a, b) => Date.parse(b.created_at ?? '') - Date.parse(a.created_at ?? ''))[0];
-      if (newest?.kid === doc.signing) {
-        s.out.line(`promote: ${doc.signing} already signs; nothing to do`);
-        return { phase: 'promote', changed: false, kid: doc.signing, waited_ms: waited, version: version ?? null };
-      }
-    }
     throw asCliError(err);
   }
   if (!result.changed) {

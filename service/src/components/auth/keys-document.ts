@@ -164,6 +164,13 @@ export function promote(
   const key = options.kid ? doc.keys.find((k) => k.kid === options.kid) : stagedKey(doc);
   if (options.kid && !key) throw new KeyRotationError('unknown_kid', `no key "${options.kid}" in the keyring document`);
   if (!key) {
+    // A re-run after a successful promote: the newest key already signs.
+    // Newest by created_at; on a tie the later in the document (stage appends).
+    const newest = doc.keys.reduce<KeyEntry | undefined>(
+      (best, k) => (k.created_at && (!best || time(k.created_at) >= time(best.created_at)) ? k : best),
+      undefined,
+    );
+    if (newest?.kid === doc.signing) return { document: doc, kid: doc.signing, previous: doc.signing, changed: false };
     throw new KeyRotationError('nothing_staged', 'no staged key to promote: run `secops keys rotate stage` first');
   }
   if (key.kid === doc.signing) return { document: doc, kid: key.kid, previous: doc.signing, changed: false };

@@ -53,8 +53,16 @@ describe('JWT keyring document rotation', () => {
     assert.equal(ring.signing.kid, promoted.kid);
     assert.ok(ring.byKid(doc.signing), 'the previous key still verifies');
 
-    assert.throws(() => promote(promoted.document, { now: at(70_000), timings }), /no staged key/);
+    const rerun = promote(promoted.document, { now: at(70_000), timings });
+    assert.equal(rerun.changed, false, 'a re-run finds the newest key signing already');
+    assert.equal(rerun.document, promoted.document);
     assert.equal(promote(promoted.document, { now: at(70_000), timings, kid: promoted.kid }).changed, false);
+    // Without a staged key, and the signing key not the newest (a rotation rolled back by hand): refused.
+    const rolledBack = {
+      signing: doc.signing,
+      keys: promoted.document.keys.map((k) => (k.kid === promoted.kid ? { ...k, retired_at: at(80_000).toISOString() } : { ...k, retired_at: undefined })),
+    };
+    assert.throws(() => promote(rolledBack, { now: at(70_000), timings }), /no staged key/);
   });
 
   it('promote waits for replicas when they reload on SIGHUP only, unless they were checked', async () => {
