@@ -9,13 +9,19 @@ const BASE64URL = /^[A-Za-z0-9_-]+={0,2}$/;
  * reloader keeps the keys in force.
  */
 export function keyringSource(read: () => Promise<JwtMaterial>): () => Promise<Keyring> {
+  // Unchanged material gives back the keyring already built: no key import every interval, and the
+  // verified-token cache (keyed by key object) stays warm between rotations.
+  let last: { keys: string | undefined; secret: string | undefined; keyring: Keyring } | undefined;
   return async () => {
     const material = await read();
-    if (material.keys) return keyringFromDocument(material.keys);
-    if (material.secret) {
+    if (last && last.keys === material.keys && last.secret === material.secret) return last.keyring;
+    let keyring: Keyring;
+    if (material.keys) keyring = await keyringFromDocument(material.keys);
+    else if (material.secret) {
       if (!BASE64URL.test(material.secret)) throw new KeyringError('JWT_SECRET is not base64url');
-      return keyringFromSecret(new Uint8Array(Buffer.from(material.secret, 'base64url')));
-    }
-    throw new KeyringError('neither JWT_KEYS nor JWT_SECRET is configured any more');
+      keyring = await keyringFromSecret(new Uint8Array(Buffer.from(material.secret, 'base64url')));
+    } else throw new KeyringError('neither JWT_KEYS nor JWT_SECRET is configured any more');
+    last = { keys: material.keys, secret: material.secret, keyring };
+    return keyring;
   };
 }
