@@ -6,7 +6,7 @@ import { applyRoles, type RoleLayout } from '../lib/db-roles/apply.js';
 import { checkRole, type RoleCheckReport } from '../lib/db-roles/check.js';
 import { validateName } from '../lib/db-roles/identifiers.js';
 import { DEFAULT_ROLES } from '../lib/db-roles/layout.js';
-import { type RotationReport, rotatePassword } from '../lib/db-roles/rotate.js';
+import { type RotationOptions, type RotationReport, rotatePassword } from '../lib/db-roles/rotate.js';
 import { CheckFailedError, CliError, EXIT, UsageError } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';
 import { openSecretStore } from '../lib/secrets.js';
@@ -36,15 +36,8 @@ export interface CheckOptions {
   schema: string;
 }
 
-export interface RotateOptions {
-  ref: string;
-  users: readonly [string, string];
-  runtime: string;
-  schema: string;
-  dryRun: boolean;
-  adopt: boolean;
-  force: boolean;
-}
+/** The rotation's options, with the reference still as typed (parsed when the store is opened). */
+export type RotateOptions = Omit<RotationOptions, 'ref' | 'step'> & { ref: string };
 
 export function parseUsers(text: string | undefined): [string, string] {
   if (text === undefined) return [...DEFAULT_ROLES.users];
