@@ -16,16 +16,18 @@ import { migrateLatest } from '../../service/src/platform/migrations.js';
 import { createSecretStore } from '../../service/src/platform/secrets/store.js';
 import type { SecretStore } from '../../service/src/platform/secrets/types.js';
 import { captureIo } from './capture.js';
-import { type PasswordCluster, startPasswordCluster } from './password-cluster.js';
+import { type PrivatePostgres, privatePostgresAvailable, startPrivatePostgres } from '../helpers/private-postgres.js';
 
 /**
  * Rotation needs a server that checks passwords: these tests run a private cluster with
- * SCRAM-SHA-256 for every connection (see password-cluster.ts).
+ * SCRAM-SHA-256 for every connection (test/helpers/private-postgres.ts).
  */
-const cluster = await startPasswordCluster();
+const cluster = privatePostgresAvailable()
+  ? await startPrivatePostgres({ auth: 'scram-sha-256', logStatements: true })
+  : undefined;
 const DB = 'rampart';
 after(async () => {
-  await cluster?.stop();
+  await cluster?.dispose();
 });
 
 async function login(url: string): Promise<pg.Client> {
@@ -50,7 +52,7 @@ async function whoAmI(client: pg.Client): Promise<string> {
 }
 
 async function adminQuery(sql: string, params: unknown[] = []) {
-  const client = await login((cluster as PasswordCluster).adminUrl(DB));
+  const client = await login((cluster as PrivatePostgres).url(DB));
   try {
     return await client.query(sql, params);
   } finally {
@@ -60,19 +62,22 @@ async function adminQuery(sql: string, params: unknown[] = []) {
 
 describe('SCRAM-SHA-256 verifiers computed on the client', { skip: !cluster && 'needs the PostgreSQL server binaries' }, () => {
   it('the server accepts the password behind a verifier it never saw in plaintext, and only that one', async () => {
-    const c = cluster as PasswordCluster;
+    const c = cluster as PrivatePostgres;
     const password = 'correct horse battery staple 42';
     const verifier = scramSha256Verifier(password);
     assert.match(verifier, /^SCRAM-SHA-256\$4096:[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$/);
-    const admin = await login(c.adminUrl());
+    const admin = await login(c.url());
     try {
       await admin.query(`create role scram_probe login password '${verifier}'`);
       const stored = await admin.query('select rolpassword from pg_authid where rolname = $1', ['scram_probe']);
       assert.equal(stored.rows[0]?.rolpassword, verifier, 'stored as given, not re-hashed');
-      const probe = await login(c.url('scram_probe', password, 'postgres'));
+      const probe = await login(c.url('postgres', { user: 'scram_probe', password }));
       assert.equal(await whoAmI(probe), 'scram_probe');
       await probe.end();
-      assert.match(String(await canLogin(c.url('scram_probe', `${password}!`, 'postgres'))), /password authentication failed/);
+      assert.match(
+        String(await canLogin(c.url('postgres', { user: 'scram_probe', password: `${password}!` }))),
+        /password authentication failed/,
+      );
       assert.ok(!c.log().includes(password), 'the plaintext never reached the server log');
     } finally {
       await admin.query('drop role if exists scram_probe');
@@ -92,7 +97,7 @@ describe('SCRAM-SHA-256 verifiers computed on the client', { skip: !cluster && '
 describe('secops db rotate-password end to end (file: reference)', {
   skip: !cluster && 'needs the PostgreSQL server binaries',
 }, () => {
-  let c: PasswordCluster;
+  let c: PrivatePostgres;
   let dir: string;
   let secretFile: string;
   let ref: string;
@@ -114,12 +119,12 @@ describe('secops db rotate-password end to end (file: reference)', {
   }
 
   before(async () => {
-    c = cluster as PasswordCluster;
-    const admin = await login(c.adminUrl());
+    c = cluster as PrivatePostgres;
+    const admin = await login(c.url());
     await admin.query(`create database ${DB}`);
     await admin.query("create role rampart_legacy login password 'legacy-password-1234567890'");
     await admin.end();
-    adminUrl = c.adminUrl(DB);
+    adminUrl = c.url(DB);
     const db = createDatabase({ url: adminUrl, poolMax: 2, acquireTimeoutMs: 10_000, statementTimeoutMs: 60_000 });
     try {
       await migrateLatest(db);
@@ -134,7 +139,7 @@ describe('secops db rotate-password end to end (file: reference)', {
     // Before the first rotation the service runs as some other user.
     writeFileSync(
       secretFile,
-      `${c.url('rampart_legacy', 'legacy-password-1234567890', DB)}?application_name=rampart&sslmode=disable\n`,
+      `${c.url(DB, { user: 'rampart_legacy', password: 'legacy-password-1234567890' })}?application_name=rampart&sslmode=disable\n`,
     );
   });
 
@@ -259,7 +264,7 @@ describe('secops db rotate-password end to end (file: reference)', {
 
   it('a store write that conflicts (the URL changed since it was read) writes nothing and exits 1', async () => {
     const fileStore = createSecretStore();
-    const concurrent = `${c.url('rampart_app_b', 'written-by-someone-else', DB)}`;
+    const concurrent = `${c.url(DB, { user: 'rampart_app_b', password: 'written-by-someone-else' })}`;
     // Another writer replaces the URL between this rotation's read and its write.
     const racing: SecretStore = {
       async read(r) {

@@ -1,5 +1,6 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,13 +14,19 @@ import { REQUIRE_SERVICES } from './services.js';
  * reached the kernel survives. (synchronous_commit stays on: off, a crash loses commits already
  * acknowledged to clients, which the tests check never happens.)
  *
+ * With `auth: 'scram-sha-256'` every connection must give its password (the shared test server
+ * trusts 127.0.0.1, so a wrong password would log in there: password rotation needs a server that
+ * says no); `logStatements` records every statement the server saw, for `log()`.
+ *
  * PostgreSQL refuses to run as root. When the tests run as root, every PostgreSQL binary runs as the
  * `postgres` system user (spawned with its uid/gid) and the temp directory is handed to that user.
  */
 export interface PrivatePostgres {
   readonly port: number;
-  /** postgres://postgres@127.0.0.1:<port>/<database> (trust auth: no password). */
-  url(database?: string): string;
+  /** URL of `database` as `login`, else as the superuser (with its password under SCRAM). */
+  url(database?: string, login?: { user: string; password: string }): string;
+  /** The server log so far. */
+  log(): string;
   readonly running: boolean;
   start(): Promise<void>;
   /** `pg_ctl stop -m <mode>`: immediate is a crash (no checkpoint), fast terminates sessions cleanly. */
@@ -45,6 +52,7 @@ export function privatePostgresAvailable(): boolean {
   return false;
 }
 
+/** A TCP port of 127.0.0.1 nothing listens on (at the moment it is returned). */
 export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
@@ -81,8 +89,14 @@ function run(binary: string, args: string[], cwd: string, user: { uid: number; g
   });
 }
 
+export interface PrivatePostgresOptions {
+  port?: number;
+  auth?: 'trust' | 'scram-sha-256';
+  logStatements?: boolean;
+}
+
 /** Creates and starts a cluster; on any failure what was made is removed before the error propagates. */
-export async function startPrivatePostgres(options: { port?: number } = {}): Promise<PrivatePostgres> {
+export async function startPrivatePostgres(options: PrivatePostgresOptions = {}): Promise<PrivatePostgres> {
   const user = runAs();
   const root = mkdtempSync(join(tmpdir(), 'rampart-pg-'));
   const data = join(root, 'data');
@@ -91,6 +105,8 @@ export async function startPrivatePostgres(options: { port?: number } = {}): Pro
   mkdirSync(socketDir);
   if (user) for (const path of [root, socketDir]) chownSync(path, user.uid, user.gid);
   const port = options.port ?? (await freePort());
+  const scram = options.auth === 'scram-sha-256';
+  const superuserPassword = randomBytes(18).toString('base64url');
   let running = false;
   let disposed = false;
 
@@ -125,7 +141,12 @@ export async function startPrivatePostgres(options: { port?: number } = {}): Pro
 
   const cluster: PrivatePostgres = {
     port,
-    url: (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`,
+    url: (database = 'postgres', login) => {
+      const who = login ?? (scram ? { user: 'postgres', password: superuserPassword } : undefined);
+      const credentials = who ? `${encodeURIComponent(who.user)}:${encodeURIComponent(who.password)}` : 'postgres';
+      return `postgres://${credentials}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+    },
+    log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
     get running() {
       return running;
     },
@@ -155,7 +176,14 @@ export async function startPrivatePostgres(options: { port?: number } = {}): Pro
   };
 
   try {
-    await run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], root, user);
+    const auth = ['-A', 'trust'];
+    if (scram) {
+      const pwfile = join(root, 'pwfile');
+      writeFileSync(pwfile, `${superuserPassword}\n`, { mode: 0o600 });
+      if (user) chownSync(pwfile, user.uid, user.gid);
+      auth.splice(0, 2, '--auth=scram-sha-256', `--pwfile=${pwfile}`);
+    }
+    await run('initdb', ['-D', data, '-U', 'postgres', ...auth, '-E', 'UTF8', '--locale=C', '--no-sync'], root, user);
     appendFileSync(
       join(data, 'postgresql.conf'),
       [
@@ -167,6 +195,7 @@ export async function startPrivatePostgres(options: { port?: number } = {}): Pro
         'full_page_writes = off',
         'shared_buffers = 16MB',
         'max_connections = 40',
+        ...(options.logStatements ? ['log_statement = all'] : []),
         '',
       ].join('\n'),
     );

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,6 +8,7 @@ import { parseSecretReference } from '../../../../service/src/platform/secrets/r
 import { createSecretStore, secretStoreFromEnv } from '../../../../service/src/platform/secrets/store.js';
 import { type FakeVault, startFakeVault } from '../../../helpers/fake-vault.js';
 import { isSecretError } from '../../../helpers/secret-errors.js';
+import { freePort } from '../../../helpers/private-postgres.js';
 
 const TOKEN = 'hvs.test-root-token';
 const READ_ONLY = 'hvs.read-only-token';
@@ -208,7 +208,7 @@ describe('vault:// with Kubernetes auth', () => {
 
 describe('vault:// when Vault is not there', () => {
   it('a refused connection is unavailable', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const store = createSecretStore({ vault: { address: `http://127.0.0.1:${port}`, token: TOKEN } });
     await assert.rejects(store.read(ref('vault://secret/a/b#k')), isSecretError('unavailable', /unreachable/));
   });
@@ -255,10 +255,3 @@ describe('vault:// when Vault is not there', () => {
   });
 });
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

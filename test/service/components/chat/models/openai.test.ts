@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { createCircuitBreaker } from '../../../../../service/src/components/chat/models/circuit-breaker.js';
@@ -22,6 +21,7 @@ import {
   startOpenAiCompatibleServer,
   streamedReply,
 } from './openai-compatible-server.js';
+import { freePort } from '../../../../helpers/private-postgres.js';
 
 const API_KEY = 'sk-test-DO-NOT-LEAK-4f9a1c';
 const TURNS: ChatTurn[] = [
@@ -67,14 +67,6 @@ function closedWithin(req: { once(event: 'close', l: () => void): unknown }, ms:
   });
 }
 
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('OpenAI-compatible model', () => {
   let upstream: OpenAiCompatibleServer;
@@ -256,7 +248,7 @@ describe('OpenAI-compatible model', () => {
     const breaker = createCircuitBreaker({ failureThreshold: 1, clock: frozenClock() });
     const started = performance.now();
     const { error } = await run(
-      model({ baseUrl: `http://127.0.0.1:${await closedPort()}`, fetch: countingFetch, retryDelayMs: 100, breaker }).stream(
+      model({ baseUrl: `http://127.0.0.1:${await freePort()}`, fetch: countingFetch, retryDelayMs: 100, breaker }).stream(
         TURNS,
         new AbortController().signal,
       ),
