@@ -418,9 +418,10 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     .option('--dir <dir>', 'parent directory of backups (default: BACKUP_DIR, else ./backups)')
     .option('--jobs <n>', 'parallel pg_dump workers', '2')
     .option('--encrypt-key-file <file>', 'AES-256-GCM key (32 bytes) to encrypt the dump with (default: BACKUP_ENCRYPT_KEY_FILE)')
+    .option('--encrypt-key-ref <ref>', 'the key from a secret store instead: vault://…, aws-sm://…, aws-ssm:///…, file:… (default: BACKUP_ENCRYPT_KEY_REF)')
     .option('--checksum <algorithm>', 'row checksum: sum64 (fast, order-free) or ordered (md5 in primary-key order)', 'sum64')
-    .addHelpText('after', examples('secops backup create', 'BACKUP_DIR=/var/backups/rampart secops backup create --jobs 4 --encrypt-key-file /run/secrets/backup-key'))
-    .action(backupAction((o) => ({ action: 'create', dir: o.dir, jobs: Number(o.jobs), checksum: o.checksum, encryptKeyFile: o.encryptKeyFile })));
+    .addHelpText('after', examples('secops backup create', 'BACKUP_DIR=/var/backups/rampart secops backup create --jobs 4 --encrypt-key-file /run/secrets/backup-key', 'secops backup create --encrypt-key-ref vault://secret/rampart#backup_key'))
+    .action(backupAction((o) => ({ action: 'create', dir: o.dir, jobs: Number(o.jobs), checksum: o.checksum, encryptKeyFile: o.encryptKeyFile, encryptKeyRef: o.encryptKeyRef })));
   backup
     .command('list')
     .description('backups, newest first: age, size, rows, encryption')
@@ -447,6 +448,7 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     .option('--jobs <n>', 'parallel pg_restore workers', '2')
     .option('--no-owner', 'skip ownership and GRANTs (the target server lacks the source’s roles)')
     .option('--encrypt-key-file <file>', 'key of an encrypted backup (default: BACKUP_ENCRYPT_KEY_FILE)')
+    .option('--encrypt-key-ref <ref>', 'the key from a secret store instead: vault://…, aws-sm://…, aws-ssm:///…, file:… (default: BACKUP_ENCRYPT_KEY_REF)')
     .addHelpText('after', examples('secops backup restore --from backups/20261127T221500Z --to postgres://restore@db2/rampart_restored'))
     .action(
       backupAction((o) => ({
@@ -457,6 +459,7 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
         jobs: Number(o.jobs),
         noOwner: o.owner === false,
         encryptKeyFile: o.encryptKeyFile,
+        encryptKeyRef: o.encryptKeyRef,
       })),
     );
   backup
@@ -470,6 +473,7 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     .option('--report <file>', 'where to write the JSON report (default: <backup>/drill-<timestamp>.json)')
     .option('--jobs <n>', 'parallel pg_restore workers and verification connections', '2')
     .option('--encrypt-key-file <file>', 'key of an encrypted backup (default: BACKUP_ENCRYPT_KEY_FILE)')
+    .option('--encrypt-key-ref <ref>', 'the key from a secret store instead: vault://…, aws-sm://…, aws-ssm:///…, file:… (default: BACKUP_ENCRYPT_KEY_REF)')
     .option('--pushgateway <url>', 'push the outcome (rampart_backup_drill_* metrics) to this Prometheus Pushgateway')
     .addHelpText(
       'after',
@@ -491,6 +495,7 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
         report: o.report,
         jobs: Number(o.jobs),
         encryptKeyFile: o.encryptKeyFile,
+        encryptKeyRef: o.encryptKeyRef,
         pushgateway: o.pushgateway,
       })),
     );

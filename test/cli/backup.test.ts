@@ -206,6 +206,19 @@ describe('secops backup against a real PostgreSQL', { skip }, () => {
 
       const good = await drill(['--from', encrypted.dir, '--encrypt-key-file', keyFile]);
       assert.equal(good.code, 0, good.stderr);
+      // The same key through a secret reference (the providers the service uses).
+      const viaRef = await drill(['--from', encrypted.dir, '--encrypt-key-ref', `file:${keyFile}`]);
+      assert.equal(viaRef.code, 0, viaRef.stderr);
+      const both = await drill(['--from', encrypted.dir, '--encrypt-key-file', keyFile, '--encrypt-key-ref', `file:${keyFile}`]);
+      assert.equal(both.code, 2);
+      assert.match(both.stderr, /exclude each other/);
+      const otherKey = join(dir, 'other.key');
+      writeFileSync(otherKey, randomBytes(32).toString('base64'));
+      const wrong = await drill(['--from', encrypted.dir, '--encrypt-key-ref', `file:${otherKey}`]);
+      assert.equal(wrong.code, 1);
+      const missing = await drill(['--from', encrypted.dir, '--encrypt-key-ref', `file:${join(dir, 'nope.key')}`]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /nope\.key/);
 
       const biggest = m.files.reduce((a, b) => (b.bytes > a.bytes ? b : a));
       const path = join(encrypted.dir, 'dump', biggest.path);

@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
 import { createBackup } from '../lib/backup/create.js';
 import { formatAge, formatBytes } from '../lib/duration.js';
-import { readKeyFile } from '../lib/backup/encryption.js';
 import { databaseIdentity } from '../lib/backup/pg-tools.js';
-import { backupEnv } from '../lib/backup/settings.js';
+import { backupEnv, backupKey } from '../lib/backup/settings.js';
 import { requireConfiguredUrl } from '../lib/backup/source.js';
 import type { CliContext } from '../lib/context.js';
 import { createReporter } from '../lib/output.js';
@@ -13,8 +12,7 @@ export async function runCreate(options: Extract<BackupOptions, { action: 'creat
   const out = createReporter(ctx);
   const settings = backupEnv(ctx.env);
   const sourceUrl = await requireConfiguredUrl(ctx, 'backup create');
-  const keyFile = options.encryptKeyFile ?? settings.BACKUP_ENCRYPT_KEY_FILE;
-  const key = keyFile ? readKeyFile(keyFile) : undefined;
+  const key = await backupKey(ctx, options);
   const root = resolve(options.dir ?? settings.BACKUP_DIR);
   out.line(`Database: PostgreSQL ${databaseIdentity(sourceUrl)}`);
   const { dir, manifest } = await out.step(`Dumping from one snapshot (pg_dump -Fd -j${options.jobs}) and counting rows`, () =>

@@ -4,9 +4,8 @@ import { createBackup } from '../lib/backup/create.js';
 import { runDrill as drill } from '../lib/backup/drill.js';
 import { pushDrillMetrics } from '../lib/backup/pushgateway.js';
 import { formatAge, parseDuration } from '../lib/duration.js';
-import { readKeyFile } from '../lib/backup/encryption.js';
 import { listBackups, readManifest, type StoredBackup } from '../lib/backup/manifest.js';
-import { backupEnv } from '../lib/backup/settings.js';
+import { backupEnv, backupKey } from '../lib/backup/settings.js';
 import { requireConfiguredUrl } from '../lib/backup/source.js';
 import type { CliContext } from '../lib/context.js';
 import { CheckFailedError, CliError, UsageError } from '../lib/errors.js';
@@ -19,8 +18,7 @@ export async function runDrill(options: Extract<BackupOptions, { action: 'drill'
   if (options.from && options.create) throw new UsageError('--from and --create exclude each other');
   const settings = backupEnv(ctx.env);
   const serverUrl = await requireConfiguredUrl(ctx, 'backup drill');
-  const keyFile = options.encryptKeyFile ?? settings.BACKUP_ENCRYPT_KEY_FILE;
-  const key = keyFile ? readKeyFile(keyFile) : undefined;
+  const key = await backupKey(ctx, options);
   const root = resolve(options.dir ?? settings.BACKUP_DIR);
 
   // Ctrl-C or a SIGTERM from a scheduler kills pg_restore; the drill then drops its scratch database.

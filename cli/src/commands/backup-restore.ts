@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
-import { readKeyFile } from '../lib/backup/encryption.js';
 import { readManifest } from '../lib/backup/manifest.js';
 import { databaseIdentity } from '../lib/backup/pg-tools.js';
 import { pgRestore, plainDump, publicTableCount } from '../lib/backup/restore.js';
-import { backupEnv } from '../lib/backup/settings.js';
+import { backupKey } from '../lib/backup/settings.js';
 import { configuredUrl } from '../lib/backup/source.js';
 import { verifyAgainstManifest } from '../lib/backup/verify.js';
 import type { CliContext } from '../lib/context.js';
@@ -40,8 +39,7 @@ export async function runRestore(options: Extract<BackupOptions, { action: 'rest
     });
   }
   if (tables > 0) out.warn(`${target} holds ${tables} tables: --force drops and recreates the backup's objects`);
-  const keyFile = options.encryptKeyFile ?? backupEnv(ctx.env).BACKUP_ENCRYPT_KEY_FILE;
-  const key = keyFile ? readKeyFile(keyFile) : undefined;
+  const key = await backupKey(ctx, options);
   const started = performance.now();
   const dump = await out.step(manifest.encryption ? 'Decrypting the dump' : 'Opening the dump', () =>
     plainDump({ dir, manifest }, key, options.jobs),

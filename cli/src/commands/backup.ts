@@ -6,10 +6,10 @@ import { UsageError } from '../lib/errors.js';
  * drills. Each action lives in its own `backup-<action>.ts`; this is the group's one typed entry.
  */
 export type BackupOptions =
-  | { action: 'create'; dir?: string; jobs: number; checksum: 'sum64' | 'ordered'; encryptKeyFile?: string }
+  | { action: 'create'; dir?: string; jobs: number; checksum: 'sum64' | 'ordered'; encryptKeyFile?: string; encryptKeyRef?: string }
   | { action: 'list'; dir?: string }
   | { action: 'prune'; dir?: string; keepDaily: number; keepWeekly: number; dryRun: boolean }
-  | { action: 'restore'; from: string; to: string; force: boolean; jobs: number; noOwner: boolean; encryptKeyFile?: string }
+  | { action: 'restore'; from: string; to: string; force: boolean; jobs: number; noOwner: boolean; encryptKeyFile?: string; encryptKeyRef?: string }
   | {
       action: 'drill';
       from?: string;
@@ -20,6 +20,7 @@ export type BackupOptions =
       report?: string;
       jobs: number;
       encryptKeyFile?: string;
+      encryptKeyRef?: string;
       /** Prometheus Pushgateway base URL: the outcome is pushed for the drill alerts. */
       pushgateway?: string;
       /** Ctrl-C: tests hand in their own; the CLI wires SIGINT/SIGTERM to it. */

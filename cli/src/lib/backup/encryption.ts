@@ -20,14 +20,17 @@ export function readKeyFile(path: string): Buffer {
   } catch (err) {
     throw new CliError(`cannot read the encryption key file ${path}: ${(err as Error).message}`, { code: 'key_unreadable' });
   }
+  return parseKey(raw, `the encryption key file ${path}`);
+}
+
+/** 32 raw bytes, or them as 64 hex digits or base64; `source` names where it came from in the error. */
+export function parseKey(raw: Buffer, source: string): Buffer {
   if (raw.length === 32) return raw;
   const text = raw.toString('utf8').trim();
   if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
   const b64 = Buffer.from(text, 'base64');
   if (b64.length === 32 && /^[A-Za-z0-9+/=_-]+$/.test(text)) return b64;
-  throw new CliError(`the encryption key file ${path} must hold exactly 32 bytes (raw, 64 hex digits or base64)`, {
-    code: 'key_invalid',
-  });
+  throw new CliError(`${source} must hold exactly 32 bytes (raw, 64 hex digits or base64)`, { code: 'key_invalid' });
 }
 
 /** Names the key in the manifest without revealing it: restore checks it has the same key. */

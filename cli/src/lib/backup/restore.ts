@@ -23,7 +23,7 @@ export async function plainDump(backup: StoredBackup, key: Buffer | undefined, j
   const { encryption, files } = backup.manifest;
   if (!encryption) return { dir: dumpDir, dispose: () => undefined };
   if (!key) {
-    throw new CliError(`backup ${backup.manifest.id} is encrypted: pass --encrypt-key-file (or set BACKUP_ENCRYPT_KEY_FILE)`, {
+    throw new CliError(`backup ${backup.manifest.id} is encrypted: pass --encrypt-key-file or --encrypt-key-ref (or set BACKUP_ENCRYPT_KEY_FILE / BACKUP_ENCRYPT_KEY_REF)`, {
       code: 'key_required',
     });
   }
