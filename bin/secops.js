@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './require-node.js';
 // The `secops` entry point. Runs the compiled CLI when `npm run build` has produced it, else the
 // TypeScript sources through tsx, so `npx secops --help` works from a fresh clone without a build.
 import { existsSync } from 'node:fs';

@@ -8,7 +8,6 @@ rmSync('dist', { recursive: true, force: true });
 execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 mkdirSync('dist/service', { recursive: true });
 cpSync('service/openapi.yaml', 'dist/service/openapi.yaml');
-cpSync('service/src/platform/threadpool.cjs', 'dist/service/src/platform/threadpool.cjs');
 cpSync('service/src/platform/tracing-preload.mjs', 'dist/service/src/platform/tracing-preload.mjs');
 
 let gitSha = process.env.GIT_SHA;

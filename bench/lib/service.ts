@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,13 +64,23 @@ export async function benchDatabase(options: { fallbackUrl?: string } = {}): Pro
   };
 }
 
-/** Starts the real service as a child process (its own event loop and thread pool) on a free port. */
+let built = false;
+
+/**
+ * Starts the real service as a child process (its own event loop and thread pool) on a free port,
+ * through bin/rampart.js as `npm start` does: under NODE_ENV=production that is the compiled dist/,
+ * built once per bench process from the sources in the working tree (what the image runs).
+ */
 export async function startService(env: Record<string, string>): Promise<BenchService> {
+  if (env.NODE_ENV === 'production' && !built) {
+    execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    built = true;
+  }
   const logPath = join(mkdtempSync(join(tmpdir(), 'rampart-bench-log-')), 'service.log');
   const logFd = openSync(logPath, 'w');
   // BENCH_NODE_ARGS passes profiling flags to the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const extraArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...extraArgs, '--require', './service/src/platform/threadpool.cjs', '--import', 'tsx', 'service/src/main.ts'], {
+  const child = spawn(process.execPath, [...extraArgs, 'bin/rampart.js'], {
     env: {
       ...process.env,
       PORT: '0',

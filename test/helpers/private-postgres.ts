@@ -93,6 +93,8 @@ export interface PrivatePostgresOptions {
   port?: number;
   auth?: 'trust' | 'scram-sha-256';
   logStatements?: boolean;
+  /** max_connections (default 40: enough for one test file; a cluster shared by a whole run wants more). */
+  maxConnections?: number;
 }
 
 /** Creates and starts a cluster; on any failure what was made is removed before the error propagates. */
@@ -194,7 +196,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
         'fsync = off',
         'full_page_writes = off',
         'shared_buffers = 16MB',
-        'max_connections = 40',
+        `max_connections = ${options.maxConnections ?? 40}`,
         ...(options.logStatements ? ['log_statement = all'] : []),
         '',
       ].join('\n'),

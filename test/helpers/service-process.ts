@@ -14,7 +14,7 @@ export interface ServiceProcess {
 
 export interface SpawnServiceOptions {
   env: Record<string, string>;
-  /** `--import` modules loaded after tsx and before main.ts (preloads, probes). */
+  /** `--import` modules loaded before the service's entry point (probes). */
   imports?: string[];
   /** The environment the child inherits (default: this process's). */
   inherit?: NodeJS.ProcessEnv;
@@ -22,14 +22,14 @@ export interface SpawnServiceOptions {
 }
 
 /**
- * The real service as a child process, started like `npm start` (threadpool preload, tsx) on free
+ * The real service as a child process, started as `npm start` boots it (bin/boot.js, from the sources) on free
  * ports; resolves once it logged `listening`.
  */
 export async function spawnService(options: SpawnServiceOptions): Promise<ServiceProcess> {
   const imports = (options.imports ?? []).flatMap((m) => ['--import', m]);
   const child = spawn(
     process.execPath,
-    ['--require', './service/src/platform/threadpool.cjs', '--import', 'tsx', ...imports, 'service/src/main.ts'],
+    [...imports, 'test/helpers/service-entry.mjs'],
     {
       env: { ...(options.inherit ?? process.env), PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -400,7 +400,7 @@ describe('k8s manifests', () => {
         const needed = preStop + delayMs / 1000 + graceMs / 1000;
         assert.ok(tgps > needed, `terminationGracePeriodSeconds ${tgps} > preStop + delay + grace = ${needed} (with margin)`);
         assert.ok(tgps - needed >= 5, 'at least 5 s of margin');
-        // UV_THREADPOOL_SIZE = CPU limit + 4 (service/src/platform/threadpool.cjs).
+        // UV_THREADPOOL_SIZE = CPU limit + 4 (bin/rampart.js).
         assert.equal(Number(env.get('UV_THREADPOOL_SIZE')), Math.ceil(cpuCores(String(c.resources.limits.cpu))) + 4);
         // Services select the pods; metrics only through the metrics Service.
         const labels = dep.spec.template.metadata.labels;

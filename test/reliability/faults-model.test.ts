@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { skipUnlessRealPostgres } from '../helpers/services.js';
 import { type ServiceProcess, spawnService } from '../helpers/service-process.js';
 import { chunkEvent, SSE_HEADERS, streamedReply } from '../service/components/chat/models/openai-compatible-server.js';
 import { type Answer, CHILD_ENV, call, callStream, errorLines, newUser, serviceEnv, Tally } from './helpers/fault-traffic.js';
@@ -187,7 +188,9 @@ function assertFailedStream(res: Answer & { events: { event: string; data: any }
     .join('');
 }
 
-describe('model upstream faults (MODEL_PROVIDER=openai against a local fake)', { concurrency: 2 }, () => {
+const NEEDS_POSTGRES = await skipUnlessRealPostgres();
+
+describe('model upstream faults (MODEL_PROVIDER=openai against a local fake)', { concurrency: 2, skip: NEEDS_POSTGRES }, () => {
   it('down, slow, stalled and garbage upstreams answer 502/504 on the JSON and SSE paths and store exactly what was said', async (t) => {
     const rig = await startRig(t);
     const base = rig.service.baseUrl;

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { skipUnlessRealPostgres } from '../helpers/services.js';
 import { type ServiceProcess, spawnService } from '../helpers/service-process.js';
 import type { SseEvent } from '../helpers/sse.js';
 import {
@@ -296,7 +297,9 @@ describe('PostgreSQL unavailable (a private cluster, stopped and started under t
   });
 });
 
-describe('the service’s connections terminated on the shared PostgreSQL (pg_terminate_backend)', () => {
+const NEEDS_POSTGRES = await skipUnlessRealPostgres();
+
+describe('the service’s connections terminated on the shared PostgreSQL (pg_terminate_backend)', { skip: NEEDS_POSTGRES }, () => {
   let database: TestDatabase | undefined;
   let service: ServiceProcess | undefined;
   let clients: Client[];
@@ -304,7 +307,6 @@ describe('the service’s connections terminated on the shared PostgreSQL (pg_te
 
   before(async () => {
     database = await createTestDatabase();
-    assert.equal(database.kind, 'postgres', 'needs the real PostgreSQL (TEST_DATABASE_URL)');
     service = await spawnService({
       inherit: CHILD_ENV,
       env: serviceEnv({ ...SERVICE_SETTINGS, DATABASE_URL: database.url as string }),

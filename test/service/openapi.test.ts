@@ -623,14 +623,14 @@ describe('assertResponseMatchesOpenApi', () => {
     assertResponseMatchesOpenApi(version, {
       status: 200,
       headers: json(),
-      body: { version: '0.1.0', git_sha: 'unknown', built_at: '2026-01-02T03:04:05.678Z' },
+      body: { version: '0.1.0', git_sha: 'unknown', built_at: '2026-01-02T03:04:05.678Z', node_version: 'v26.12.1' },
     });
     assert.throws(
       () =>
         assertResponseMatchesOpenApi(version, {
           status: 200,
           headers: json(),
-          body: { version: '0.1.0', git_sha: 'abc', built_at: 'yesterday' },
+          body: { version: '0.1.0', git_sha: 'abc', built_at: 'yesterday', node_version: 'v26.12.1' },
         }),
       /must match format "date-time"/,
     );

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { CliContext } from '../lib/context.js';
 import { CheckFailedError, CliError, UsageError } from '../lib/errors.js';
@@ -17,6 +17,18 @@ import { readJsonFile, writeJsonFile } from '../lib/supply-chain/files.js';
 import { type IgnoreEntry, parseIgnoreFile } from '../lib/supply-chain/ignores.js';
 import { type InstalledPackage, readProductionTree } from '../lib/supply-chain/installed.js';
 import { validateLicensePolicy } from '../lib/supply-chain/licenses.js';
+import { parseStages } from '../lib/supply-chain/dockerfile.js';
+import {
+  buildEolTable,
+  dockerfileTargets,
+  type EolTable,
+  evaluateRuntimes,
+  nodeLineOf,
+  pinnedNodeTarget,
+  type RuntimeFinding,
+  type RuntimeTarget,
+  validateEolTable,
+} from '../lib/supply-chain/runtime-eol.js';
 import { isSeverity, type Severity } from '../lib/supply-chain/severity.js';
 
 /** `secops audit`: the release gate over the installed production dependencies. */
@@ -34,6 +46,14 @@ export interface AuditOptions {
   today?: string;
   /** Replaces `npm ls` (tests). */
   readPackages?: (cwd: string) => Promise<InstalledPackage[]>;
+  /** The image whose base runtimes are checked (default Dockerfile, skipped when absent and not named). */
+  dockerfile?: string;
+  /** The committed end-of-life table of Node lines and Debian releases. */
+  eolTable?: string;
+  /** Fail this many days before an end of life (default 90). */
+  eolWarningDays?: string | number;
+  /** The Node whose line is checked as "running" (default process.version; tests inject one). */
+  nodeVersion?: string;
 }
 
 export const AUDIT_DEFAULTS = Object.freeze({
@@ -41,14 +61,30 @@ export const AUDIT_DEFAULTS = Object.freeze({
   ignoreFile: '.secops/audit-ignore.json',
   licenses: '.secops/licenses.json',
   level: 'high' as Severity,
+  dockerfile: 'Dockerfile',
+  eolTable: '.secops/runtime-eol.json',
+  eolWarningDays: 90,
 });
+
+/** Node's own release schedule and distro-info's Debian table: the sources `update-eol` reads. */
+export const EOL_SOURCES = Object.freeze({
+  nodeSchedule: 'https://raw.githubusercontent.com/nodejs/Release/main/schedule.json',
+  debianCsv: '/usr/share/distro-info/debian.csv',
+});
+
+export interface RuntimeCurrency {
+  ok: boolean;
+  warningDays: number;
+  table: { path: string; node: string; debian: string };
+  findings: RuntimeFinding[];
+}
 
 export interface AdvisorySources {
   npmAudit: { used: boolean; note: string };
   advisoryFile: { path: string; records: number } | null;
 }
 
-export type AuditReport = AuditOutcome & { sources: AdvisorySources; ignoreFileProblems: string[] };
+export type AuditReport = AuditOutcome & { sources: AdvisorySources; ignoreFileProblems: string[]; runtime: RuntimeCurrency };
 
 export async function run(options: AuditOptions, ctx: CliContext): Promise<AuditReport> {
   const out = createReporter(ctx);
@@ -72,9 +108,12 @@ export async function run(options: AuditOptions, ctx: CliContext): Promise<Audit
   const { advisories, sources } = await out.step('Collecting advisories', () => collectAdvisories(options, cwd));
   if (!sources.npmAudit.used) out.warn(sources.npmAudit.note);
 
+  const runtime = checkRuntimeCurrency(options, cwd, today);
+
   const outcome = evaluateAudit({ packages, advisories, ignores, policy, level, today });
   for (const p of ignoreFileProblems) outcome.failures.push(`ignore file: ${p}`);
-  const report: AuditReport = { ...outcome, ok: outcome.failures.length === 0, sources, ignoreFileProblems };
+  for (const f of runtime.findings) if (f.status !== 'supported') outcome.failures.push(`runtime: ${f.message}`);
+  const report: AuditReport = { ...outcome, ok: outcome.failures.length === 0, sources, ignoreFileProblems, runtime };
 
   if (options.report) writeJsonFile(resolve(cwd, options.report), report);
   // A failed gate still prints its report: the document is the result CI archives.
@@ -82,6 +121,46 @@ export async function run(options: AuditOptions, ctx: CliContext): Promise<Audit
   printHuman(report, out);
   if (!report.ok) throw new CheckFailedError(`audit failed: ${report.failures.length} problem(s)`);
   return report;
+}
+
+/**
+ * The Node lines and Debian releases this project runs and ships — the Node running the gate, the
+ * pinned development runtime, every base image of the Dockerfile — against the end-of-life table.
+ */
+export function checkRuntimeCurrency(options: AuditOptions, cwd: string, today: string): RuntimeCurrency {
+  const warningDays = Number(options.eolWarningDays ?? AUDIT_DEFAULTS.eolWarningDays);
+  if (!Number.isInteger(warningDays) || warningDays < 0)
+    throw new UsageError(`--eol-warning-days must be a whole number of days ≥ 0 (got ${options.eolWarningDays})`);
+  const tablePath = resolve(cwd, options.eolTable ?? AUDIT_DEFAULTS.eolTable);
+  const table = loadEolTable(tablePath);
+  const targets: RuntimeTarget[] = [];
+  const running = options.nodeVersion ?? process.version;
+  const runningLine = nodeLineOf(running);
+  if (runningLine === undefined) throw new UsageError(`not a Node version: ${running}`);
+  targets.push({ kind: 'node', id: String(runningLine), source: `the Node running this gate, ${running}` });
+  const packageJsonPath = resolve(cwd, 'package.json');
+  if (existsSync(packageJsonPath)) {
+    const pinned = pinnedNodeTarget(readJsonFile(packageJsonPath, 'package.json') as Parameters<typeof pinnedNodeTarget>[0]);
+    if (pinned) targets.push(pinned);
+  }
+  const dockerfilePath = resolve(cwd, options.dockerfile ?? AUDIT_DEFAULTS.dockerfile);
+  if (options.dockerfile !== undefined || existsSync(dockerfilePath)) {
+    if (!existsSync(dockerfilePath)) throw new CliError(`Dockerfile not found: ${dockerfilePath}`, { code: 'file_not_found' });
+    targets.push(...dockerfileTargets(parseStages(readFileSync(dockerfilePath, 'utf8')), table));
+  }
+  const findings = evaluateRuntimes(table, targets, today, warningDays);
+  return {
+    ok: findings.every((f) => f.status === 'supported'),
+    warningDays,
+    table: { path: tablePath, node: table.node.retrieved, debian: table.debian.retrieved },
+    findings,
+  };
+}
+
+export function loadEolTable(path: string): EolTable {
+  const { table, problems } = validateEolTable(readJsonFile(path, 'end-of-life table'));
+  if (!table) throw new CliError(`invalid end-of-life table ${path}:\n  - ${problems.join('\n  - ')}`);
+  return table;
 }
 
 function loadIgnores(path: string, explicit: boolean): { ignores: IgnoreEntry[]; problems: string[] } {
@@ -165,8 +244,14 @@ function printHuman(report: AuditReport, out: Reporter): void {
     );
   } else out.line('No known advisory affects an installed production package.');
   for (const e of report.licenses.exceptionsUsed) out.line(`licence exception: ${e.package} (${e.license}) — ${e.reason}`);
+  out.line('');
+  out.line(`Runtimes (end-of-life table of ${report.runtime.table.node}, warning ${report.runtime.warningDays} days before):`);
+  for (const f of report.runtime.findings) out.line(`  ${f.status === 'supported' ? '✔' : '✖'} ${f.message}`);
   for (const e of report.ignores.unused) out.warn(`ignore entry ${e.id} matched nothing; remove it if it is no longer needed`);
-  if (report.ok) out.success(`Audit passed: no advisory at or above ${report.level}, every licence allowed, no banned package`);
+  if (report.ok)
+    out.success(
+      `Audit passed: no advisory at or above ${report.level}, every licence allowed, no banned package, every runtime supported`,
+    );
   else {
     out.line('');
     out.line(`Audit FAILED (${report.failures.length}):`);
@@ -232,4 +317,66 @@ export async function updateAdvisories(
   out.json(result);
   out.success(`${target}: ${records.length} records (${added.length} new)`);
   return result;
+}
+
+/** `secops audit update-eol`: refresh the committed end-of-life table from its sources. */
+export interface UpdateEolOptions {
+  /** Node's schedule.json: a URL or a file (default: Node's repository). */
+  nodeSchedule?: string;
+  /** distro-info-data's debian.csv (default: the machine's /usr/share/distro-info/debian.csv). */
+  debianCsv?: string;
+  out?: string;
+  cwd?: string;
+  /** YYYY-MM-DD; default today (UTC). */
+  today?: string;
+  fetch?: typeof fetch;
+}
+
+export async function updateEol(options: UpdateEolOptions, ctx: CliContext): Promise<{ path: string; nodeLines: number; debianReleases: number }> {
+  const out = createReporter(ctx);
+  const cwd = options.cwd ?? process.cwd();
+  const nodeSource = options.nodeSchedule ?? EOL_SOURCES.nodeSchedule;
+  const debianSource = options.debianCsv ?? EOL_SOURCES.debianCsv;
+  const nodeSchedule = await out.step(`Reading Node's release schedule (${nodeSource})`, () => readSource(nodeSource, cwd, options.fetch));
+  const debianCsv = await out.step(`Reading Debian's releases (${debianSource})`, () => readSource(debianSource, cwd, options.fetch));
+  let schedule: unknown;
+  try {
+    schedule = JSON.parse(nodeSchedule);
+  } catch {
+    throw new CliError(`${nodeSource} is not JSON`);
+  }
+  let table: EolTable;
+  try {
+    table = buildEolTable({
+      nodeSchedule: schedule,
+      nodeSource,
+      debianCsv,
+      debianSource: debianSource.startsWith('/') ? `distro-info-data ${debianSource}` : debianSource,
+      retrieved: options.today ?? new Date().toISOString().slice(0, 10),
+    });
+  } catch (err) {
+    throw new CliError(`cannot build the end-of-life table: ${(err as Error).message}`);
+  }
+  const target = resolve(cwd, options.out ?? AUDIT_DEFAULTS.eolTable);
+  writeJsonFile(target, table);
+  const result = { path: target, nodeLines: table.node.lines.length, debianReleases: table.debian.releases.length };
+  out.json(result);
+  out.success(`${target}: ${result.nodeLines} Node release lines, ${result.debianReleases} Debian releases`);
+  return result;
+}
+
+async function readSource(source: string, cwd: string, fetchImpl: typeof fetch = fetch): Promise<string> {
+  if (/^https?:\/\//.test(source)) {
+    let res: Response;
+    try {
+      res = await fetchImpl(source, { signal: AbortSignal.timeout(15_000), redirect: 'follow' });
+    } catch (err) {
+      throw new CliError(`cannot fetch ${source}: ${(err as Error).message}; pass a downloaded copy as a file`);
+    }
+    if (!res.ok) throw new CliError(`cannot fetch ${source}: HTTP ${res.status}`);
+    return res.text();
+  }
+  const path = resolve(cwd, source);
+  if (!existsSync(path)) throw new CliError(`not found: ${path}`, { code: 'file_not_found' });
+  return readFileSync(path, 'utf8');
 }

@@ -1,16 +1,16 @@
 /**
- * Starts OpenTelemetry tracing before the application loads — preloaded with `--import`, after
- * `--import tsx` (see package.json "start"). Without OTEL_EXPORTER_OTLP_ENDPOINT it does nothing
+ * Starts OpenTelemetry tracing before the application loads — imported by bin/rampart.js (the entry of
+ * `npm start` and of the image) before main. Without OTEL_EXPORTER_OTLP_ENDPOINT it does nothing
  * and imports nothing: tracing off costs nothing.
  *
- * Why a preload: instrumentations patch a module when it is first loaded. pg is `require`d by knex,
+ * Why before main: instrumentations patch a module when it is first loaded. pg is `require`d by knex,
  * which require-in-the-middle sees once the SDK has started; but koa and ioredis are imported from
  * ES modules, which only import-in-the-middle's loader hook can wrap, and a loader hook applies to
  * modules loaded after it is registered — so both must happen before main.ts is loaded.
  * The hook wraps only the modules listed (the rest of the graph, our .ts files included, is left
  * alone). `node:http` needs no hook: its Server prototype is patched when the SDK first requires it.
  *
- * Like threadpool.cjs this reads process.env directly, the one exception to "only config reads the
+ * Like bin/rampart.js this reads process.env directly, the one exception to "only config reads the
  * environment": it runs before the application exists. config/schema.ts still validates the
  * variable, and main.ts flushes the exporter on shutdown.
  */

@@ -103,11 +103,11 @@ process.on('exit', () => {
 });
 `)}`;
 
-/** The command of package.json "start" (plus the probe). */
+/** The entry point of package.json "start" (plus the probe). */
 function startService(env: Record<string, string>): Promise<ServiceProcess> {
   return spawnService({
     inherit: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_'))),
-    imports: ['./service/src/platform/tracing-preload.mjs', MODULE_PROBE],
+    imports: [MODULE_PROBE],
     env: { ...GENEROUS_LIMITS, ...env, BUILTIN_MODEL_DELAY_MS: '0', SHUTDOWN_DELAY_MS: '0' },
     startTimeoutMs: 20_000,
   });

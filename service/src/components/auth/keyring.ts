@@ -1,10 +1,9 @@
 import { createHash, hkdfSync, webcrypto } from 'node:crypto';
-import { exportJWK, importJWK, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { z } from 'zod';
 
 type CryptoKey = webcrypto.CryptoKey;
 type KeyUsage = webcrypto.KeyUsage;
-type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
 export type JwtAlgorithm = 'HS256' | 'EdDSA';
 
@@ -63,7 +62,7 @@ export function kidForSecret(secret: Uint8Array): string {
 
 async function hmacKey(bytes: Uint8Array, usages: KeyUsage[]): Promise<CryptoKey> {
   if (bytes.length < MIN_HMAC_BYTES) throw new KeyringError(`HS256 keys must be at least ${MIN_HMAC_BYTES} bytes`);
-  return webcrypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, usages) as Promise<CryptoKey>;
+  return webcrypto.subtle.importKey('raw', new Uint8Array(bytes), { name: 'HMAC', hash: 'SHA-256' }, false, usages) as Promise<CryptoKey>;
 }
 
 function derive(material: Uint8Array): Uint8Array {
@@ -135,6 +134,6 @@ export async function keyringFromDocument(json: string): Promise<Keyring> {
 
 /** A fresh Ed25519 private JWK (for tests and `secops keys`). */
 export async function generateEd25519Jwk(kid: string): Promise<JWK> {
-  const pair = (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const pair = await generateKeyPair('Ed25519', { extractable: true });
   return { ...(await exportJWK(pair.privateKey)), kid };
 }

@@ -3,7 +3,7 @@
  * reading of stored hashes before any work is spent on them.
  *
  * Why the concurrency bound: argon2 (a native addon) and jose's WebCrypto HMAC both run on libuv's
- * thread pool — 4 threads unless UV_THREADPOOL_SIZE says otherwise (../../platform/threadpool.cjs).
+ * thread pool — 4 threads unless UV_THREADPOOL_SIZE says otherwise (bin/rampart.js).
  * Every Argon2 computation holds a thread and ~19 MiB for tens of milliseconds; unbounded, a burst of
  * logins fills the pool and every JWT verification (so every authenticated request) waits behind it.
  * With at most `maxConcurrent` (≤ CPU count) password operations and a pool of CPU count + 4 threads,

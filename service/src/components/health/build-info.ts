@@ -7,6 +7,8 @@ export interface BuildInfo {
   version: string;
   git_sha: string;
   built_at: string;
+  /** The Node.js running this process (`process.version`, e.g. v26.12.1). */
+  node_version: string;
 }
 
 /** The repository root from sources, or dist/ when compiled (where build-info.json sits). */
@@ -20,7 +22,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
  */
 export function readBuildInfo(options: { gitSha?: string; root?: string; now?: Date } = {}): BuildInfo {
   const root = options.root ?? ROOT;
-  let built: Partial<BuildInfo> = {};
+  let built: Partial<Omit<BuildInfo, 'node_version'>> = {};
   for (const candidate of [resolve(root, 'dist/build-info.json'), resolve(root, 'build-info.json')]) {
     try {
       built = JSON.parse(readFileSync(candidate, 'utf8')) as Partial<BuildInfo>;
@@ -34,6 +36,7 @@ export function readBuildInfo(options: { gitSha?: string; root?: string; now?: D
     version: built.version ?? packageVersion(root),
     git_sha: sha,
     built_at: built.built_at ?? (options.now ?? new Date()).toISOString(),
+    node_version: process.version,
   };
 }
 

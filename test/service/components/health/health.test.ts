@@ -28,9 +28,10 @@ describe('health endpoints', () => {
     assert.equal(res.body.checks.database.status, 'ok');
   });
 
-  it('GET /version reports version, git sha and build time', async () => {
+  it('GET /version reports version, git sha, build time and the Node running it', async () => {
     const res = await api(t.baseUrl, 'GET', '/version');
     assert.equal(res.status, 200);
+    assert.equal(res.body.node_version, process.version);
     assert.match(res.body.git_sha, /^([0-9a-f]{40}|unknown)$/);
     assert.ok(!Number.isNaN(Date.parse(res.body.built_at)));
     assert.equal(typeof res.body.version, 'string');
@@ -76,12 +77,17 @@ describe('build info', () => {
     writeFileSync(join(root, 'package.json'), '{"version":"9.9.9"}');
     mkdirSync(join(root, 'dist'));
     writeFileSync(join(root, 'dist/build-info.json'), JSON.stringify({ version: '1.2.3', git_sha: 'a'.repeat(40), built_at: '2026-01-02T03:04:05.000Z' }));
-    assert.deepEqual(readBuildInfo({ root }), { version: '1.2.3', git_sha: 'a'.repeat(40), built_at: '2026-01-02T03:04:05.000Z' });
+    assert.deepEqual(readBuildInfo({ root }), {
+      version: '1.2.3',
+      git_sha: 'a'.repeat(40),
+      built_at: '2026-01-02T03:04:05.000Z',
+      node_version: process.version,
+    });
   });
   it('says unknown outside a git checkout without build info', () => {
     const root = mkdtempSync(join(tmpdir(), 'rampart-nogit-'));
     writeFileSync(join(root, 'package.json'), '{"version":"9.9.9"}');
     const info = readBuildInfo({ root, now: new Date('2026-05-05T00:00:00Z') });
-    assert.deepEqual(info, { version: '9.9.9', git_sha: 'unknown', built_at: '2026-05-05T00:00:00.000Z' });
+    assert.deepEqual(info, { version: '9.9.9', git_sha: 'unknown', built_at: '2026-05-05T00:00:00.000Z', node_version: process.version });
   });
 });
