@@ -345,7 +345,7 @@ Each phase is safe to re-run and writes with check-and-set: a concurrent rotatio
     .option('--licenses <file>', 'licence policy: SPDX allow-list, exceptions, banned packages', '.secops/licenses.json')
     .option('--report <file>', 'also write the JSON report to this file (written whether the gate passes or not)')
     .option('--offline', 'do not ask the npm advisory service; use the advisory file only')
-    .option('--dockerfile <file>', 'the image whose base runtimes (Node line, Debian release) are checked', 'Dockerfile')
+    .option('--dockerfile <file>', 'the image whose base runtimes (Node line, Debian release) are checked (default: ./Dockerfile when present)')
     .option('--eol-table <file>', 'end-of-life table of Node lines and Debian releases (refresh: secops audit update-eol)', '.secops/runtime-eol.json')
     .option('--eol-warning-days <days>', 'fail this many days before a runtime reaches its end of life', '90')
     .addHelpText(
@@ -355,7 +355,7 @@ Runtimes: the Node running the gate, the pinned development Node (package.json) 
 the Dockerfile fail the gate when past their end of life or within --eol-warning-days of it.
 A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     )
-    .action(async (options: { level: string; advisories: string; ignoreFile: string; licenses: string; report?: string; offline?: boolean; dockerfile: string; eolTable: string; eolWarningDays: string }, command: Command) => {
+    .action(async (options: { level: string; advisories: string; ignoreFile: string; licenses: string; report?: string; offline?: boolean; dockerfile?: string; eolTable: string; eolWarningDays: string }, command: Command) => {
       const { run } = await import('./commands/audit.js');
       await run(options, context(command));
     });
@@ -627,6 +627,9 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     .option('--signup-probe', 'sign up a throwaway user to decode a real access token (writes a user; default: read-only)')
     .option('--timeout <duration>', 'per-request timeout', '10s')
     .option('--runtime-role <role>', 'the group role the service’s DB user belongs to (db.role: secops db roles check)', 'rampart_runtime')
+    .option('--dockerfile <file>', 'the Dockerfile of the deployed image: its Debian release is checked (runtime.currency; default: ./Dockerfile when present)')
+    .option('--eol-table <file>', 'end-of-life table of Node lines and Debian releases', '.secops/runtime-eol.json')
+    .option('--eol-warning-days <days>', 'fail runtime.currency this many days before an end of life', '90')
     .addHelpText(
       'after',
       examples(
@@ -645,12 +648,15 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
           signupProbe?: boolean;
           timeout: string;
           runtimeRole: string;
+          dockerfile?: string;
+          eolTable: string;
+          eolWarningDays: string;
         },
         command: Command,
       ) => {
         const { run } = await import('./commands/readiness.js');
         const { databaseUrl } = command.optsWithGlobals<{ databaseUrl?: string }>();
-        const databaseConfigured = Boolean(databaseUrl || io.env.DATABASE_URL || io.env.DATABASE_URL_FILE);
+        const databaseConfigured = Boolean(databaseUrl || io.env.DATABASE_URL || io.env.DATABASE_URL_FILE || io.env.DATABASE_URL_REF);
         await run({ ...options, signupProbe: options.signupProbe === true, databaseConfigured }, context(command));
       },
     );

@@ -40,6 +40,7 @@ const AUTOMATED = [
   'rate-limit.headers',
   'jwt.algorithm',
   'version.git-sha',
+  'runtime.currency',
   'metrics.present',
   'db.role',
   'db.migrations',
@@ -172,6 +173,21 @@ describe('secops readiness against the real service', {
     assert.match(byId(report, 'db.role')?.evidence ?? '', new RegExp(role));
   });
 
+  it('runtime.currency: passes on the live Node 26 and the Node 26 / Debian 13 image, fails on an image of Debian 12', async () => {
+    const passing = await readiness(['--url', base, '--metrics-url', metrics, '--database-url', roleUrl]);
+    const item = byId(passing.report, 'runtime.currency');
+    assert.equal(item?.status, 'passed', JSON.stringify(item));
+    assert.match(item?.evidence ?? '', new RegExp(`Node 26 \\(live /version ${process.version.replaceAll('.', '\\.')}\\): supported until 2029-04-30`));
+    assert.match(item?.evidence ?? '', /Debian 13 \(trixie\) \(Dockerfile line \d+ \(stage deps\)\): supported/);
+
+    const bookworm = join(backupDir, 'Dockerfile.bookworm');
+    writeFileSync(bookworm, `FROM node:26-bookworm-slim@sha256:${'b'.repeat(64)} AS runtime\n`);
+    const failing = await readiness(['--url', base, '--metrics-url', metrics, '--database-url', roleUrl, '--dockerfile', bookworm]);
+    assert.equal(failing.code, 1, failing.stderr);
+    assert.equal(byId(failing.report, 'runtime.currency')?.status, 'failed');
+    assert.match(byId(failing.report, 'runtime.currency')?.evidence ?? '', /Debian 12 \(bookworm\).*reached end of life on 2026-07-11/);
+  });
+
   it('fails the DB-role item as the superuser postgres (exit 1)', async () => {
     const { code, stderr, report } = await readiness([
       '--url',
@@ -224,5 +240,29 @@ describe('secops readiness against the real service', {
     assert.match(text, /\[x\] .*\(headers\.csp\)/);
     assert.match(text, /\[ \] .*\(headers\.hsts\)/);
     assert.match(text, /\[manual\] .*\(metrics\.present\)/);
+  });
+});
+
+describe('secops readiness: the runtime a service reports', () => {
+  it('fails runtime.currency when /version reports a Node line past its end of life, and when it reports none', async (t) => {
+    let nodeVersion: string | undefined = 'v20.20.2';
+    const server = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(req.url === '/version' ? JSON.stringify({ version: '0.1.0', git_sha: 'a'.repeat(40), built_at: '2026-01-01T00:00:00Z', node_version: nodeVersion }) : '{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise((resolve) => server.close(resolve)));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const old = await readiness(['--url', url, '--timeout', '2s']);
+    assert.equal(old.code, 1);
+    const item = byId(old.report, 'runtime.currency');
+    assert.equal(item?.status, 'failed');
+    assert.match(item?.evidence ?? '', /Node 20 \(Iron\) \(live \/version v20\.20\.2\): reached end of life on 2026-04-30/);
+
+    nodeVersion = undefined;
+    const none = await readiness(['--url', url, '--timeout', '2s']);
+    assert.equal(byId(none.report, 'runtime.currency')?.status, 'failed');
+    assert.match(byId(none.report, 'runtime.currency')?.evidence ?? '', /node_version=null: no Node version to check/);
   });
 });

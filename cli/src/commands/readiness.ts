@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { styleText } from 'node:util';
 import type { CliContext } from '../lib/context.js';
 import { describeTarget, formatTarget } from '../lib/database.js';
@@ -8,6 +10,10 @@ import { createReporter } from '../lib/output.js';
 import { type ItemStatus, type ReadinessItem, SECTIONS } from '../lib/readiness/checklist.js';
 import { databaseChecks, drillCheck, MIGRATIONS_TITLE, ROLE_TITLE } from '../lib/readiness/database.js';
 import { type CheckResult, httpChecks } from '../lib/readiness/http.js';
+import { runtimeCurrencyCheck } from '../lib/readiness/runtime.js';
+import { parseStages } from '../lib/supply-chain/dockerfile.js';
+import { dockerfileTargets, type RuntimeTarget } from '../lib/supply-chain/runtime-eol.js';
+import { AUDIT_DEFAULTS, loadEolTable } from './audit.js';
 
 /**
  * `secops readiness`: the production readiness checklist turned into evidence. Every item that can be
@@ -27,6 +33,14 @@ export interface ReadinessOptions {
   databaseConfigured: boolean;
   /** The group role the service's user may belong to (`secops db roles apply --runtime`; default rampart_runtime). */
   runtimeRole?: string;
+  /** The Dockerfile the deployed image is built from (default Dockerfile; its Debian release is checked when present). */
+  dockerfile?: string;
+  /** End-of-life table (default .secops/runtime-eol.json). */
+  eolTable?: string;
+  /** Fail this many days before an end of life (default 90). */
+  eolWarningDays?: string | number;
+  /** YYYY-MM-DD; default today (UTC). Injected by tests. */
+  today?: string;
 }
 
 export interface ReadinessReport {
@@ -57,9 +71,21 @@ export async function run(options: ReadinessOptions, ctx: CliContext): Promise<R
   const drillMaxAgeMs = parseDuration(options.drillMaxAge ?? '48h', '--drill-max-age');
   if (timeoutMs <= 0) throw new UsageError('--timeout must be more than 0');
 
+  const warningDays = Number(options.eolWarningDays ?? AUDIT_DEFAULTS.eolWarningDays);
+  if (!Number.isInteger(warningDays) || warningDays < 0)
+    throw new UsageError(`--eol-warning-days must be a whole number of days ≥ 0 (got ${options.eolWarningDays})`);
+  const table = loadEolTable(resolve(options.eolTable ?? AUDIT_DEFAULTS.eolTable));
+  const dockerfile = resolve(options.dockerfile ?? AUDIT_DEFAULTS.dockerfile);
+  let imageTargets: RuntimeTarget[] = [];
+  if (existsSync(dockerfile)) imageTargets = dockerfileTargets(parseStages(readFileSync(dockerfile, 'utf8')), table);
+  else if (options.dockerfile !== undefined) throw new UsageError(`--dockerfile: no such file ${dockerfile}`);
+  const today = options.today ?? new Date().toISOString().slice(0, 10);
+  const runtimeCheck = (nodeVersion: string | undefined, seen: string) =>
+    runtimeCurrencyCheck({ nodeVersion, seen, table, imageTargets, today, warningDays });
+
   const results = new Map<string, CheckResult>();
   for (const r of await out.step(`probing ${url.origin}`, () =>
-    httpChecks({ url, metricsUrl, signupProbe: options.signupProbe === true, timeoutMs }),
+    httpChecks({ url, metricsUrl, signupProbe: options.signupProbe === true, timeoutMs, runtimeCheck }),
   )) {
     results.set(r.id, r);
   }

@@ -176,6 +176,7 @@ export const SECTIONS: readonly Section[] = [
       manual('sbom', 'SBOM per release', '`secops sbom`'),
       manual('image-scan', 'Image vulnerability scan gating deploy', 'review the deploy pipeline'),
       manual('base-image-cves', 'Base image CVEs tracked & rebuild cadence', 'review the deploy pipeline'),
+      check('runtime.currency'),
     ],
   },
   {

@@ -15,6 +15,8 @@ export interface HttpProbeOptions {
   /** Sign up a throwaway user to read the access token's header (writes a user row). */
   signupProbe: boolean;
   timeoutMs: number;
+  /** Judges the runtime /version reports (`node_version`, undefined when absent): the runtime.currency item. */
+  runtimeCheck?: (nodeVersion: string | undefined, seen: string) => CheckResult;
 }
 
 interface Seen {
@@ -133,20 +135,26 @@ export async function httpChecks(options: HttpProbeOptions): Promise<CheckResult
 
   results.push(await jwtCheck(url, timeoutMs, options.signupProbe));
 
-  // Git SHA.
+  // Git SHA, and the Node running the service.
   const shaTitle = 'Git SHA embedded at build time (/version git_sha)';
+  let versionBody: { git_sha?: unknown; node_version?: unknown } = {};
+  try {
+    versionBody = version ? (JSON.parse(version.body) as typeof versionBody) : {};
+  } catch {
+    // reported below
+  }
   if (!version) results.push(fail('version.git-sha', shaTitle, versionError ?? 'no response'));
   else {
-    let sha: unknown;
-    try {
-      sha = (JSON.parse(version.body) as { git_sha?: unknown }).git_sha;
-    } catch {
-      // reported below
-    }
+    const sha = versionBody.git_sha;
     const ok = version.status === 200 && typeof sha === 'string' && /^[0-9a-f]{7,40}$/i.test(sha);
     results.push(
       (ok ? pass : fail)('version.git-sha', shaTitle, `GET /version → ${version.status}, git_sha=${JSON.stringify(sha ?? null)}`),
     );
+  }
+  if (options.runtimeCheck) {
+    const node = version?.status === 200 && typeof versionBody.node_version === 'string' ? versionBody.node_version : undefined;
+    const seen = version ? `GET /version → ${version.status}, node_version=${JSON.stringify(versionBody.node_version ?? null)}` : (versionError ?? 'no response');
+    results.push(options.runtimeCheck(node, seen));
   }
 
   results.push(await tlsCheck(url, timeoutMs));
