@@ -13,7 +13,7 @@ import { type FakeModel, type Handler, startFakeModel } from './helpers/fake-mod
  * The upstream model fails in every way it can — refuses connections, answers too slowly, stops
  * mid-reply, sends garbage — on the JSON and the SSE path of the real service
  * (MODEL_PROVIDER=openai against a local fake): each answer is the catalogue's 502
- * `model_unavailable` or 504 `model_timeout`, and what is stored is exactly what api.md promises
+ * `model_unavailable` or 504 `model_timeout`, and what is stored is exactly what docs/api.md promises
  * (the user message, then the reply `failed` with no text or `partial` with exactly the text the
  * client was sent). Then the circuit breaker opens after five failures, fails fast without calling
  * the upstream, and closes once its open period is over and the upstream is healthy.

@@ -3,7 +3,7 @@ import { z } from 'zod';
 /**
  * Every environment variable the service reads, with its default and its meaning.
  * This is the only place that knows variable names; `loadConfig` turns them into a frozen `Config`.
- * The contract is ../shared/api.md ("Configuration").
+ * The contract is docs/api.md ("Configuration").
  */
 
 const bool = z
@@ -116,7 +116,7 @@ export const envSchema = z.object({
   MAX_STREAMS_PER_USER: int(1, 1000).default(3),
   /** Concurrent SSE streams per process (all users). */
   MAX_STREAMS_TOTAL: int(1, 100_000).default(1000),
-  /** Interval of the `: ping` heartbeat on open SSE streams (ms; api.md: at least every 15 s). */
+  /** Interval of the `: ping` heartbeat on open SSE streams (ms; docs/api.md: at least every 15 s). */
   SSE_HEARTBEAT_MS: int(50, 15_000).default(15_000),
   /** Pause between the builtin model's words (ms); 0 in tests and benchmarks. */
   BUILTIN_MODEL_DELAY_MS: int(0, 10_000).default(15),

@@ -1,6 +1,6 @@
 /**
  * One catalogue of every error a client can receive: stable `code`, HTTP status and title.
- * Clients switch on `code` (../shared/api.md, "Conventions"); titles are fixed per code and
+ * Clients switch on `code` (docs/api.md, "Conventions"); titles are fixed per code and
  * `detail` is written for humans and never carries secrets, SQL or stack traces.
  */
 export const errorCatalogue = {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { EndpointSpec } from './fuzz-harness.js';
 import { hostileString, plausibleEmail, plausiblePassword } from './fuzz-inputs.js';
 
-/** Every JSON endpoint of api.md, as the fuzz suite sees it. */
+/** Every JSON endpoint of docs/api.md, as the fuzz suite sees it. */
 const credentials = fc.record({ email: plausibleEmail, password: plausiblePassword });
 const refresh = fc.record({
   refresh_token: fc.oneof(hostileString, fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('base64url'))),

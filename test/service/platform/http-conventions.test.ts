@@ -51,7 +51,7 @@ function assertProblem(res: { status: number; headers: Headers; body: any }, sta
   assert.equal(res.body.request_id, res.headers.get('x-request-id'));
 }
 
-describe('HTTP conventions of api.md', () => {
+describe('HTTP conventions of docs/api.md', () => {
   let t: TestApp;
   before(async () => {
     t = await startTestApp({ env: { MAX_REQUEST_SIZE_BYTES: '4096' }, extraRouters: [platformProbeRouter()] });

@@ -26,7 +26,7 @@ export interface AccessTokenOptions {
   clock: Clock;
 }
 
-/** 30 s of clock skew between replicas and clients is tolerated, no more (api.md "Tokens"). */
+/** 30 s of clock skew between replicas and clients is tolerated, no more (docs/api.md "Tokens"). */
 const CLOCK_TOLERANCE_SECONDS = 30;
 /** A real access token is ~400 bytes; anything this large is an attack on the parser. */
 const MAX_TOKEN_LENGTH = 4096;

@@ -22,7 +22,7 @@ export interface FailureOutcome {
 const DAY = 86_400;
 
 /**
- * Login lockout as api.md's LOGIN_MAX_FAILURES describes. Keyed by (normalized email, IP), so an
+ * Login lockout as docs/api.md's LOGIN_MAX_FAILURES describes. Keyed by (normalized email, IP), so an
  * attacker elsewhere cannot lock a victim out; after `maxFailures` consecutive failures each further
  * failure locks for 1 s, 2 s, 4 s… up to 15 min; a success resets; while locked even the right
  * password is refused, and attempts while locked are not counted. A separate per-account cap

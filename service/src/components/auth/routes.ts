@@ -26,7 +26,7 @@ export interface AuthRoutesDeps {
   limits: Record<'auth' | 'login' | 'refresh' | 'signup', Middleware>;
 }
 
-/** Thin HTTP wrappers over the auth flows (api.md "Endpoints"). */
+/** Thin HTTP wrappers over the auth flows (docs/api.md "Endpoints"). */
 export function authRoutes({ service, authenticate, keyring, limits }: AuthRoutesDeps): Router {
   const router = new Router();
   const { auth: authLimit, login: loginLimit, refresh: refreshLimit, signup: signupLimit } = limits;

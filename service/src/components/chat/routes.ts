@@ -58,7 +58,7 @@ function clientGone(ctx: Context): AbortSignal {
   return controller.signal;
 }
 
-/** Thin HTTP wrappers over the chat flows (api.md "Endpoints" and "Streaming a reply"). */
+/** Thin HTTP wrappers over the chat flows (docs/api.md "Endpoints" and "Streaming a reply"). */
 export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs }: ChatRoutesDeps): Router {
   const router = new Router({ prefix: '/v1/conversations' });
   router.use(authenticate);

@@ -258,7 +258,7 @@ export function createChatService(deps: ChatServiceDeps) {
     },
 
     /**
-     * Streaming, step two: the event sequence of api.md on `sse`. `clientGone` aborts the model call
+     * Streaming, step two: the event sequence of docs/api.md on `sse`. `clientGone` aborts the model call
      * when the client disconnects; `shutdown` ends the stream with `event: error` `shutting_down`.
      * Always resolves; the slot is released by the caller.
      */

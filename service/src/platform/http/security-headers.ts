@@ -2,7 +2,7 @@ import type { Middleware } from 'koa';
 import helmet from 'koa-helmet';
 import compose from 'koa-compose';
 
-/** Every feature the Permissions-Policy header denies (api.md: "denying every feature"). */
+/** Every feature the Permissions-Policy header denies (docs/api.md: "denying every feature"). */
 const DENIED_FEATURES = [
   'accelerometer',
   'autoplay',
@@ -31,7 +31,7 @@ const DENIED_FEATURES = [
 export const PERMISSIONS_POLICY = DENIED_FEATURES.map((f) => `${f}=()`).join(', ');
 
 /**
- * The security headers of api.md on every response, errors included: helmet for what it knows,
+ * The security headers of docs/api.md on every response, errors included: helmet for what it knows,
  * plus Permissions-Policy and Cache-Control (an API response is never cacheable).
  */
 export function securityHeaders(): Middleware {
