@@ -54,7 +54,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-client-15 \
  && apt-get purge -y --auto-remove postgresql-common \
  && rm -rf /var/lib/apt/lists/*
-# UV_THREADPOOL_SIZE: the pod's CPU limit + 4 (bin/rampart.js explains why).
+# UV_THREADPOOL_SIZE: the pod's CPU limit + 4 (bin/boot.js explains why).
 # Set here because os.availableParallelism() sees the node's CPUs, not the container's CPU quota;
 # override it at deploy time when the CPU limit is not 4. HOME points at /tmp so that nothing tries
 # to write under a read-only root file system.

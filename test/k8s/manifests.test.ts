@@ -10,14 +10,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 
-const require = createRequire(import.meta.url);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OVERLAYS = ['staging', 'production'] as const;
 type Overlay = (typeof OVERLAYS)[number];
@@ -69,8 +67,16 @@ const id = (o: Obj) => `${o.kind}/${o.metadata?.name}`;
 
 // ---- schema: kubernetes-models + unknown fields -------------------------------------------------
 
+// kubernetes-models 5 is ES modules only (its exports have no `require` condition): the groups our
+// manifests use are imported once here.
+const MODEL_GROUPS = ['v1', 'apps/v1', 'autoscaling/v2', 'batch/v1', 'networking.k8s.io/v1', 'policy/v1'];
+const models = new Map<string, Record<string, unknown>>(
+  await Promise.all(MODEL_GROUPS.map(async (g) => [g, (await import(`kubernetes-models/${g}`)) as Record<string, unknown>] as const)),
+);
+
 function modelClass(apiVersion: string, kind: string): any {
-  const mod = require(`kubernetes-models/${apiVersion}`);
+  const mod = models.get(apiVersion);
+  if (!mod) throw new Error(`kubernetes-models group ${apiVersion} is not loaded (add it to MODEL_GROUPS)`);
   const cls = mod[kind];
   if (!cls) throw new Error(`kubernetes-models has no ${apiVersion} ${kind}`);
   return cls;
@@ -400,7 +406,7 @@ describe('k8s manifests', () => {
         const needed = preStop + delayMs / 1000 + graceMs / 1000;
         assert.ok(tgps > needed, `terminationGracePeriodSeconds ${tgps} > preStop + delay + grace = ${needed} (with margin)`);
         assert.ok(tgps - needed >= 5, 'at least 5 s of margin');
-        // UV_THREADPOOL_SIZE = CPU limit + 4 (bin/rampart.js).
+        // UV_THREADPOOL_SIZE = CPU limit + 4 (bin/boot.js).
         assert.equal(Number(env.get('UV_THREADPOOL_SIZE')), Math.ceil(cpuCores(String(c.resources.limits.cpu))) + 4);
         // Services select the pods; metrics only through the metrics Service.
         const labels = dep.spec.template.metadata.labels;

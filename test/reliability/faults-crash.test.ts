@@ -158,7 +158,9 @@ describe('kill -9 of the service during writes', { skip: NEEDS_POSTGRES }, () =>
 
     // Kill once the workload is in full swing, at a moment when auth transactions (and their audit
     // events) and replies are both in flight — or, failing that within 3 s, whenever it is.
-    await waitFor('acknowledged writes before the kill', () => acks.conversations.length >= 3 * CLIENTS, 60_000);
+    await waitFor('acknowledged writes before the kill', () => acks.conversations.length >= 3 * CLIENTS, 60_000).catch((err) => {
+      throw new Error(`${(err as Error).message}; unexpected answers: ${JSON.stringify(acks.unexpected.slice(0, 5))}`);
+    });
     const busy = (ops: string[]) => [...acks.inFlight.values()].some((op) => ops.includes(op));
     await waitFor('auth and chat writes in flight together', () => busy(['signup', 'login', 'refresh']) && busy(['message', 'stream']), 3000, 2).catch(
       () => undefined,

@@ -74,7 +74,7 @@ export async function run(options: Argon2BenchOptions, ctx: CliContext): Promise
   const poolSize = Number(ctx.env.UV_THREADPOOL_SIZE ?? 4);
   if (concurrency > poolSize)
     out.warn(
-      `concurrency ${concurrency} exceeds libuv's thread pool (${poolSize}): hashes queue and latencies include that wait; the service sizes its pool CPU count + 4 (bin/rampart.js) — rerun with UV_THREADPOOL_SIZE=${concurrency + 4} to measure the hashes alone`,
+      `concurrency ${concurrency} exceeds libuv's thread pool (${poolSize}): hashes queue and latencies include that wait; the service sizes its pool CPU count + 4 (bin/boot.js) — rerun with UV_THREADPOOL_SIZE=${concurrency + 4} to measure the hashes alone`,
     );
 
   const [load] = loadavg();

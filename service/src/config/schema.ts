@@ -138,7 +138,7 @@ export const envSchema = z.object({
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(25_000),
   /** Time between readiness turning 503 and the listener closing, so load balancers stop routing first (ms). Default 5000 in production, 0 elsewhere. */
   SHUTDOWN_DELAY_MS: int(0, 600_000).optional(),
-  /** libuv thread-pool size; set by bin/rampart.js (CPU count + 4) unless the operator set it. Reported at start. */
+  /** libuv thread-pool size; set by bin/boot.js (CPU count + 4) unless the operator set it. Reported at start. */
   UV_THREADPOOL_SIZE: int(1, 1024).optional(),
   // Secret references (config/references.ts): NAME_REF reads NAME through a secret store, resolved
   // before this schema is applied; set at most one of NAME, NAME_FILE and NAME_REF. Forms: env:NAME,

@@ -1,5 +1,5 @@
 /**
- * Starts OpenTelemetry tracing before the application loads — imported by bin/rampart.js (the entry of
+ * Starts OpenTelemetry tracing before the application loads — imported by bin/boot.js (the boot of
  * `npm start` and of the image) before main. Without OTEL_EXPORTER_OTLP_ENDPOINT it does nothing
  * and imports nothing: tracing off costs nothing.
  *
@@ -10,7 +10,7 @@
  * The hook wraps only the modules listed (the rest of the graph, our .ts files included, is left
  * alone). `node:http` needs no hook: its Server prototype is patched when the SDK first requires it.
  *
- * Like bin/rampart.js this reads process.env directly, the one exception to "only config reads the
+ * Like bin/boot.js this reads process.env directly, the one exception to "only config reads the
  * environment": it runs before the application exists. config/schema.ts still validates the
  * variable, and main.ts flushes the exporter on shutdown.
  */

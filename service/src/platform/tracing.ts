@@ -34,8 +34,9 @@ const FLUSH_TIMEOUT_MS = 3000;
 /** Registers the tracer provider (BatchSpanProcessor → OTLP/HTTP) and the instrumentations. */
 export async function startTracing(options: TracingOptions): Promise<void> {
   if (running) return;
-  const [{ NodeSDK, resources }, { OTLPTraceExporter }, http, ioredis, koa, pg] = await Promise.all([
+  const [{ NodeSDK }, { resourceFromAttributes }, { OTLPTraceExporter }, http, ioredis, koa, pg] = await Promise.all([
     import('@opentelemetry/sdk-node'),
+    import('@opentelemetry/resources'),
     import('@opentelemetry/exporter-trace-otlp-http'),
     import('@opentelemetry/instrumentation-http'),
     import('@opentelemetry/instrumentation-ioredis'),
@@ -43,7 +44,7 @@ export async function startTracing(options: TracingOptions): Promise<void> {
     import('@opentelemetry/instrumentation-pg'),
   ]);
   const sdk = new NodeSDK({
-    resource: resources.resourceFromAttributes({ 'service.name': 'rampart', 'service.version': options.serviceVersion }),
+    resource: resourceFromAttributes({ 'service.name': 'rampart', 'service.version': options.serviceVersion }),
     // Given an exporter, the SDK wraps it in a BatchSpanProcessor configured by OTEL_BSP_*.
     traceExporter: new OTLPTraceExporter(),
     // Traces only: the SDK would otherwise start OTLP metric and log exporters by default

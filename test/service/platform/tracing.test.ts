@@ -88,18 +88,27 @@ async function startReceiver(): Promise<{ url: string; spans: ExportedSpan[]; cl
 
 /**
  * Preloaded into the service: at exit, reports which OpenTelemetry modules were loaded and which
- * tracer provider the API ended with. CommonJS packages imported from ES modules still land in
- * require.cache, and the SDK, the instrumentations and the *-in-the-middle hooks are all CommonJS.
+ * tracer provider the API ended with. A synchronous resolve hook (module.registerHooks) sees every
+ * module the process resolves, ES modules (the SDK ships .mjs since 0.30x) and CommonJS alike; the
+ * require cache adds CommonJS loaded before the hook.
  */
 const MODULE_PROBE = `data:text/javascript,${encodeURIComponent(`
-import { createRequire } from 'node:module';
+import { createRequire, registerHooks } from 'node:module';
 const require = createRequire(process.cwd() + '/');
+const OTEL = /@opentelemetry[\\/](sdk-|exporter-|instrumentation)|-in-the-middle/;
+const short = (p) => p.slice(p.lastIndexOf('node_modules'));
+const seen = new Set();
+registerHooks({
+  resolve(specifier, context, nextResolve) {
+    const result = nextResolve(specifier, context);
+    if (OTEL.test(result.url)) seen.add(short(result.url));
+    return result;
+  },
+});
 process.on('exit', () => {
-  const loaded = Object.keys(require.cache)
-    .filter((p) => /@opentelemetry[\\/](sdk-|exporter-|instrumentation)|-in-the-middle/.test(p))
-    .map((p) => p.slice(p.lastIndexOf('node_modules')));
+  for (const p of Object.keys(require.cache)) if (OTEL.test(p)) seen.add(short(p));
   const provider = require('@opentelemetry/api').trace.getTracerProvider().getDelegate().constructor.name;
-  process.stderr.write('MODULE_PROBE ' + JSON.stringify({ provider, loaded }) + '\\n');
+  process.stderr.write('MODULE_PROBE ' + JSON.stringify({ provider, loaded: [...seen] }) + '\\n');
 });
 `)}`;
 

@@ -3,7 +3,7 @@
  * reading of stored hashes before any work is spent on them.
  *
  * Why the concurrency bound: argon2 (a native addon) and jose's WebCrypto HMAC both run on libuv's
- * thread pool — 4 threads unless UV_THREADPOOL_SIZE says otherwise (bin/rampart.js).
+ * thread pool — 4 threads unless UV_THREADPOOL_SIZE says otherwise (bin/boot.js).
  * Every Argon2 computation holds a thread and ~19 MiB for tens of milliseconds; unbounded, a burst of
  * logins fills the pool and every JWT verification (so every authenticated request) waits behind it.
  * With at most `maxConcurrent` (≤ CPU count) password operations and a pool of CPU count + 4 threads,
@@ -84,6 +84,9 @@ export class UnsupportedHashError extends Error {
 // `$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<hash>`, B64 without padding. `v=` is absent
 // in hashes written by Argon2 1.0. Numbers have no leading zeros and at most 10 digits (exact in a
 // double); salt 8–64 bytes, hash 16–64 bytes. Anything else (keyid/data, other orders) is refused.
+// This is why argon2 stays at 0.44.0 on Node 26 (re-checked for the move off Node 20): 0.45 writes the
+// parameters as `m=…,p=…,t=…`, an order the reference implementation's decoder refuses too, so every
+// login after a signup failed under it (test/reliability/faults-crash.test.ts caught it).
 const PHC_ARGON2 =
   /^\$(argon2id|argon2i|argon2d)(?:\$v=([1-9]\d{0,9}))?\$m=([1-9]\d{0,9}),t=([1-9]\d{0,9}),p=([1-9]\d{0,9})\$([A-Za-z0-9+/]{11,86})\$([A-Za-z0-9+/]{22,86})$/;
 const MAX_PHC_LENGTH = 256;

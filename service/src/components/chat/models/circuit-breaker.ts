@@ -6,10 +6,12 @@
  * openMs. Time comes from an injected clock and the half-open transition is computed when asked,
  * so there are no timers and tests freeze time.
  *
- * Hand-written rather than opossum/cockatiel: both wrap a promise-returning function, but a model
- * call is a stream whose outcome is only known when the stream ends (or fails midway), opossum 9
- * counts a failure percentage over a rolling window on real timers (opossum 10 needs Node 22), and
- * neither takes an injectable clock. A call here takes a permit and settles it when it knows.
+ * Hand-written rather than opossum/cockatiel, re-checked on Node 26 where opossum 10 installs: both
+ * wrap a promise-returning function, but a model call is a stream whose outcome is only known when the
+ * stream ends (or fails midway); opossum counts a failure percentage over a rolling window kept on real
+ * timers, and neither takes an injectable clock, so the breaker tests (open after five failures, one
+ * half-open probe, close on its success) would have to sleep through the open period. A call here
+ * takes a permit and settles it when it knows; the whole state machine is the 60 lines below.
  */
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
