@@ -109,7 +109,7 @@ export function createAuditLog(options: AuditLogOptions) {
           logger.error({ rows: dropped }, 'audit events dropped: the database was unavailable for too long');
         }
         logger.warn({ err, rows: rows.length }, 'audit events not stored yet: database unavailable, will retry');
-        batchTimer ??= setTimeout(() => void writeBatch(), retryDelayMs);
+        batchTimer ??= setTimeout(() => void writeBatch(), retryDelayMs).unref(); // close() flushes; no timer of ours holds the process
       }
     });
     return writing;
@@ -120,7 +120,7 @@ export function createAuditLog(options: AuditLogOptions) {
     if (trx) return repo.insert([row], trx);
     pending.push(row);
     if (pending.length >= batchSize) void writeBatch();
-    else batchTimer ??= setTimeout(() => void writeBatch(), batchDelayMs);
+    else batchTimer ??= setTimeout(() => void writeBatch(), batchDelayMs).unref();
   }
 
   async function flush(all: boolean): Promise<void> {
