@@ -346,8 +346,8 @@ Each phase is safe to re-run and writes with check-and-set: a concurrent rotatio
     .option('--report <file>', 'also write the JSON report to this file (written whether the gate passes or not)')
     .option('--offline', 'do not ask the npm advisory service; use the advisory file only')
     .option('--dockerfile <file>', 'the image whose base runtimes (Node line, Debian release) are checked (default: ./Dockerfile when present)')
-    .option('--eol-table <file>', 'end-of-life table of Node lines and Debian releases (refresh: secops audit update-eol)', '.secops/runtime-eol.json')
-    .option('--eol-warning-days <days>', 'fail this many days before a runtime reaches its end of life', '90')
+    .option('--eol-table <file>', 'end-of-life table of Node lines and Debian releases (default: .secops/runtime-eol.json; refresh: secops audit update-eol)')
+    .option('--eol-warning-days <days>', 'fail this many days before a runtime reaches its end of life (default: 90)')
     .addHelpText(
       'after',
       `${examples('secops audit', 'secops audit --level moderate', 'secops audit --json --report build/audit.json', 'secops audit update-advisories --from npm-audit.json', 'secops audit update-eol')}
@@ -355,7 +355,7 @@ Runtimes: the Node running the gate, the pinned development Node (package.json) 
 the Dockerfile fail the gate when past their end of life or within --eol-warning-days of it.
 A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     )
-    .action(async (options: { level: string; advisories: string; ignoreFile: string; licenses: string; report?: string; offline?: boolean; dockerfile?: string; eolTable: string; eolWarningDays: string }, command: Command) => {
+    .action(async (options: { level: string; advisories: string; ignoreFile: string; licenses: string; report?: string; offline?: boolean; dockerfile?: string; eolTable?: string; eolWarningDays?: string }, command: Command) => {
       const { run } = await import('./commands/audit.js');
       await run(options, context(command));
     });
@@ -374,11 +374,11 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
   audit
     .command('update-eol')
     .description("refresh the end-of-life table from Node's release schedule and Debian's distro-info table")
-    .option('--node-schedule <url|file>', "Node's schedule.json", 'https://raw.githubusercontent.com/nodejs/Release/main/schedule.json')
-    .option('--debian-csv <file>', "distro-info-data's debian.csv", '/usr/share/distro-info/debian.csv')
-    .option('--out <file>', 'the table to write', '.secops/runtime-eol.json')
+    .option('--node-schedule <url|file>', "Node's schedule.json (default: the file in Node's Release repository)")
+    .option('--debian-csv <file>', "distro-info-data's debian.csv (default: /usr/share/distro-info/debian.csv)")
+    .option('--out <file>', 'the table to write (default: .secops/runtime-eol.json)')
     .addHelpText('after', examples('secops audit update-eol', 'secops audit update-eol --node-schedule schedule.json --debian-csv debian.csv'))
-    .action(async (options: { nodeSchedule: string; debianCsv: string; out: string }, command: Command) => {
+    .action(async (options: { nodeSchedule?: string; debianCsv?: string; out?: string }, command: Command) => {
       const { updateEol } = await import('./commands/audit.js');
       await updateEol(options, context(command));
     });
@@ -628,8 +628,8 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     .option('--timeout <duration>', 'per-request timeout', '10s')
     .option('--runtime-role <role>', 'the group role the service’s DB user belongs to (db.role: secops db roles check)', 'rampart_runtime')
     .option('--dockerfile <file>', 'the Dockerfile of the deployed image: its Debian release is checked (runtime.currency; default: ./Dockerfile when present)')
-    .option('--eol-table <file>', 'end-of-life table of Node lines and Debian releases', '.secops/runtime-eol.json')
-    .option('--eol-warning-days <days>', 'fail runtime.currency this many days before an end of life', '90')
+    .option('--eol-table <file>', 'end-of-life table of Node lines and Debian releases (default: .secops/runtime-eol.json)')
+    .option('--eol-warning-days <days>', 'fail runtime.currency this many days before an end of life (default: 90)')
     .addHelpText(
       'after',
       examples(
@@ -649,8 +649,8 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
           timeout: string;
           runtimeRole: string;
           dockerfile?: string;
-          eolTable: string;
-          eolWarningDays: string;
+          eolTable?: string;
+          eolWarningDays?: string;
         },
         command: Command,
       ) => {

@@ -41,25 +41,10 @@ describe('the routes the service serves, docs/api.md and the OpenAPI document li
     const contract = contractRoutes();
     const openapi = [...new Set(documentedOperations().map((op) => `${op.method} ${op.path}`))].sort();
     assert.ok(served.length >= 20, `only ${served.length} routes found: ${served.join(', ')}`);
-    assert.deepEqual(
-      served.filter((r) => !contract.includes(r)),
-      [],
-      'served but missing from docs/api.md',
-    );
-    assert.deepEqual(
-      contract.filter((r) => !served.includes(r)),
-      [],
-      'in docs/api.md but not served',
-    );
-    assert.deepEqual(
-      served.filter((r) => !openapi.includes(r)),
-      [],
-      'served but missing from the OpenAPI document',
-    );
-    assert.deepEqual(
-      openapi.filter((r) => !served.includes(r)),
-      [],
-      'in the OpenAPI document but not served',
-    );
+    const missing = (from: string[], inList: string[]) => from.filter((r) => !inList.includes(r));
+    assert.deepEqual(missing(served, contract), [], 'served but missing from docs/api.md');
+    assert.deepEqual(missing(contract, served), [], 'in docs/api.md but not served');
+    assert.deepEqual(missing(served, openapi), [], 'served but missing from the OpenAPI document');
+    assert.deepEqual(missing(openapi, served), [], 'in the OpenAPI document but not served');
   });
 });
