@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeProtectedHeader } from 'jose';
-import { initialDocument, parseKeysDocument, serializeKeysDocument } from '../service/src/components/auth/keys-document.js';
+import { initialDocument, parseKeysDocument, serializeKeysDocument } from '../service/src/public/auth.js';
 import { callJson, runLoad } from './lib/load.js';
 import { benchDatabase, benchRedis, NO_RATE_LIMITS, startService } from './lib/service.js';
 import { fmt, summarize, table } from './lib/stats.js';

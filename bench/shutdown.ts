@@ -38,7 +38,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, type IncomingHttpHeaders, request } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { composeBuiltinReply } from '../service/src/components/chat/models/builtin.js';
+import { composeBuiltinReply } from '../service/src/components/chat/index.js';
 import { benchDatabase, NO_RATE_LIMITS, startService } from './lib/service.js';
 import { fmt, summarize, table } from './lib/stats.js';
 import { envInt } from './lib/env.js';

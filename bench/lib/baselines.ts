@@ -1,6 +1,6 @@
 import argon2 from 'argon2';
-import { defaultHashConcurrency } from '../../service/src/config/load.js';
-import { envSchema } from '../../service/src/config/schema.js';
+import { defaultHashConcurrency } from '../../service/src/public/config.js';
+import { envSchema } from '../../service/src/public/config.js';
 import { startChild } from './child.js';
 import { closedLoop, type LatencySummary, summarize } from './stats.js';
 

@@ -1,8 +1,5 @@
 import Router from '@koa/router';
 import Koa from 'koa';
-import { authRoutes } from './components/auth/routes.js';
-import { chatRoutes } from './components/chat/routes.js';
-import { healthRoutes } from './components/health/routes.js';
 import type { Dependencies } from './deps.js';
 import { AppError } from './platform/errors.js';
 import { accessLog } from './platform/http/access-log.js';
@@ -29,19 +26,9 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
   const router = new Router();
   // Bodies are read only for requests a route matched, so an unknown path is a 404 whatever it sends.
   router.use(jsonBody(config.http.maxRequestSizeBytes)); // 415 / 413 / 400 before a handler sees a body
-  const health = healthRoutes(deps);
-  router.use(health.routes());
-  router.use(
-    authRoutes({ service: deps.auth, authenticate: deps.authenticate, keyring: deps.keyring, limits: deps.limits }).routes(),
-  );
-  router.use(
-    chatRoutes({
-      chat: deps.chat,
-      authenticate: deps.authenticate,
-      shutdownSignal: lifecycle.signal,
-      heartbeatMs: config.sseHeartbeatMs,
-    }).routes(),
-  );
+  router.use(deps.health.routes.routes());
+  router.use(deps.auth.routes.routes());
+  router.use(deps.chat.routes.routes());
   const openApiDocument = deps.openApiDocument;
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument;

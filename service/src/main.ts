@@ -1,8 +1,7 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { hasSecretReferences, readJwtMaterial, resolveSecretReferences } from './config/references.js';
-import { KeyringError } from './components/auth/keyring.js';
-import { keyringSource } from './components/auth/keyring-source.js';
+import { KeyringError, keyringSource } from './components/auth/index.js';
 import { secretStoreFromEnv } from './platform/secrets/store.js';
 import { buildDependencies } from './deps.js';
 import { createHttpServer, listen } from './platform/http/server.js';
@@ -86,7 +85,7 @@ async function main(): Promise<void> {
   }
   // SIGHUP re-reads the keyring (its default action would stop the process).
   process.on('SIGHUP', () => {
-    if (jwtSource) void deps.reloadKeyring('signal');
+    if (jwtSource) void deps.auth.reloadKeyring('signal');
     else logger.warn('SIGHUP: the JWT secret is ephemeral; there is no keyring to re-read');
   });
 

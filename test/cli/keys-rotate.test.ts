@@ -90,8 +90,8 @@ describe('zero-downtime signing-key rotation across replicas', () => {
     const staged = await keys.stage();
     const newKid = staged.phases?.[0]?.kid as string;
     assert.notEqual(newKid, firstKid);
-    await a.deps.reloadKeyring('manual');
-    await b.deps.reloadKeyring('manual');
+    await a.deps.auth.reloadKeyring('manual');
+    await b.deps.auth.reloadKeyring('manual');
     const jwks = await api(b.baseUrl, 'GET', '/.well-known/jwks.json');
     assert.deepEqual((jwks.body.keys as { kid: string }[]).map((k) => k.kid).sort(), [firstKid, newKid].sort());
     const login1 = await api(b.baseUrl, 'POST', '/v1/auth/login', { json: { email: 'rotate@example.com', password: PASSWORD } });
@@ -109,7 +109,7 @@ describe('zero-downtime signing-key rotation across replicas', () => {
     const promotedAt = clock.now().getTime();
 
     // Replica A reloads at once; B lags (it reloads within one interval): both tokens verify everywhere.
-    await a.deps.reloadKeyring('manual');
+    await a.deps.auth.reloadKeyring('manual');
     const fromA = await api(a.baseUrl, 'POST', '/v1/auth/login', { json: { email: 'rotate@example.com', password: PASSWORD } });
     const fromLaggingB = await api(b.baseUrl, 'POST', '/v1/auth/login', { json: { email: 'rotate@example.com', password: PASSWORD } });
     assert.equal(kidOf(fromA.body.access_token), newKid);
@@ -123,7 +123,7 @@ describe('zero-downtime signing-key rotation across replicas', () => {
     const lastOldToken = (await api(b.baseUrl, 'POST', '/v1/auth/login', { json: { email: 'rotate@example.com', password: PASSWORD } })).body
       .access_token as string;
     assert.equal(kidOf(lastOldToken), firstKid);
-    await b.deps.reloadKeyring('interval');
+    await b.deps.auth.reloadKeyring('interval');
 
     // prune before the old key's last token can have expired: kept.
     clock.advance(TTL_S * 1000 + DEFAULT_CLOCK_TOLERANCE_MS - 2000);
@@ -137,7 +137,7 @@ describe('zero-downtime signing-key rotation across replicas', () => {
     assert.equal((await api(a.baseUrl, 'GET', '/v1/me', { token: lastOldToken })).status, 401, 'expired by now');
     const pruned = await keys.prune();
     assert.deepEqual(pruned.phases?.[0]?.removed, [firstKid]);
-    await a.deps.reloadKeyring('manual');
+    await a.deps.auth.reloadKeyring('manual');
     assert.deepEqual(parseKeysDocument(store.peek(REF) as string).keys.map((k) => k.kid), [newKid]);
     const fresh = await api(a.baseUrl, 'POST', '/v1/auth/login', { json: { email: 'rotate@example.com', password: PASSWORD } });
     assert.equal((await api(b.baseUrl, 'GET', '/v1/me', { token: fresh.body.access_token })).status, 200);
@@ -158,7 +158,7 @@ describe('zero-downtime signing-key rotation across replicas', () => {
     assert.equal(first.status, 200);
     // The response is lost; the client retries within REFRESH_REUSE_GRACE_SECONDS, across a promote.
     await keys.promote();
-    await a.deps.reloadKeyring('manual');
+    await a.deps.auth.reloadKeyring('manual');
     const retried = await api(a.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: signup.body.refresh_token } });
     assert.equal(retried.status, 200);
     assert.equal(retried.body.refresh_token, first.body.refresh_token);

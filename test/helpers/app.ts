@@ -104,8 +104,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await deps.audit.close();
-      await deps.redis?.close();
+      await deps.close(); // the service's own close (components, Redis); the database is the test's
       if (ownsDatabase) await database.drop();
     },
   };

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { defaultHashConcurrency } from '../../../service/src/config/load.js';
+import { defaultHashConcurrency } from '../../../service/src/public/config.js';
 import { resolve } from 'node:path';
 import type { CliContext } from '../lib/context.js';
 import { CheckFailedError, UsageError } from '../lib/errors.js';

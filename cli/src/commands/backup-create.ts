@@ -6,7 +6,7 @@ import { backupEnv, backupKey } from '../lib/backup/settings.js';
 import { requireConfiguredUrl } from '../lib/backup/source.js';
 import type { CliContext } from '../lib/context.js';
 import { createReporter } from '../lib/output.js';
-import type { BackupOptions } from './backup.js';
+import type { BackupOptions } from '../lib/backup/options.js';
 
 export async function runCreate(options: Extract<BackupOptions, { action: 'create' }>, ctx: CliContext) {
   const out = createReporter(ctx);

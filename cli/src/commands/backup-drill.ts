@@ -10,7 +10,7 @@ import { requireConfiguredUrl } from '../lib/backup/source.js';
 import type { CliContext } from '../lib/context.js';
 import { CheckFailedError, CliError, UsageError } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';
-import type { BackupOptions } from './backup.js';
+import type { BackupOptions } from '../lib/backup/options.js';
 
 export async function runDrill(options: Extract<BackupOptions, { action: 'drill' }>, ctx: CliContext) {
   const out = createReporter(ctx);

@@ -6,7 +6,7 @@ import { planRetention } from '../lib/backup/retention.js';
 import { backupEnv } from '../lib/backup/settings.js';
 import type { CliContext } from '../lib/context.js';
 import { createReporter } from '../lib/output.js';
-import type { BackupOptions } from './backup.js';
+import type { BackupOptions } from '../lib/backup/options.js';
 
 /** One backup as `list` shows it (and `--json` prints it). */
 function describe(backup: StoredBackup, now: number) {

@@ -8,7 +8,7 @@ import { verifyAgainstManifest } from '../lib/backup/verify.js';
 import type { CliContext } from '../lib/context.js';
 import { CheckFailedError, CliError } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';
-import type { BackupOptions } from './backup.js';
+import type { BackupOptions } from '../lib/backup/options.js';
 
 /**
  * Restores a backup into the database `--to` names, then proves the copy equal to the manifest.

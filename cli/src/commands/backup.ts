@@ -1,31 +1,12 @@
 import type { CliContext } from '../lib/context.js';
+import type { BackupOptions } from '../lib/backup/options.js';
 import { UsageError } from '../lib/errors.js';
 
 /**
  * `secops backup <action>`: consistent pg_dump backups with a manifest, restores, retention and restore
  * drills. Each action lives in its own `backup-<action>.ts`; this is the group's one typed entry.
  */
-export type BackupOptions =
-  | { action: 'create'; dir?: string; jobs: number; checksum: 'sum64' | 'ordered'; encryptKeyFile?: string; encryptKeyRef?: string }
-  | { action: 'list'; dir?: string }
-  | { action: 'prune'; dir?: string; keepDaily: number; keepWeekly: number; dryRun: boolean }
-  | { action: 'restore'; from: string; to: string; force: boolean; jobs: number; noOwner: boolean; encryptKeyFile?: string; encryptKeyRef?: string }
-  | {
-      action: 'drill';
-      from?: string;
-      dir?: string;
-      create: boolean;
-      checksum: 'sum64' | 'ordered';
-      maxAge: string;
-      report?: string;
-      jobs: number;
-      encryptKeyFile?: string;
-      encryptKeyRef?: string;
-      /** Prometheus Pushgateway base URL: the outcome is pushed for the drill alerts. */
-      pushgateway?: string;
-      /** Ctrl-C: tests hand in their own; the CLI wires SIGINT/SIGTERM to it. */
-      signal?: AbortSignal;
-    };
+export type { BackupOptions } from '../lib/backup/options.js';
 
 export async function run(options: BackupOptions, ctx: CliContext): Promise<unknown> {
   if ('jobs' in options) validateCount('--jobs', options.jobs, 1, 64);

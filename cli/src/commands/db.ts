@@ -1,5 +1,5 @@
-import type { Database } from '../../../service/src/platform/db.js';
-import type { SecretStore } from '../../../service/src/platform/secrets/types.js';
+import type { Database } from '../../../service/src/public/db.js';
+import type { SecretStore } from '../../../service/src/public/secrets.js';
 import type { CliContext } from '../lib/context.js';
 import { type DatabaseTarget, describeTarget, formatTarget } from '../lib/database.js';
 import { applyRoles, type RoleLayout } from '../lib/db-roles/apply.js';

@@ -1,5 +1,5 @@
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import { keyringFromDocument } from '../../../service/src/components/auth/keyring.js';
+import { keyringFromDocument } from '../../../service/src/public/auth.js';
 import {
   DEFAULT_CLOCK_TOLERANCE_MS,
   DEFAULT_MARGIN_MS,
@@ -17,10 +17,10 @@ import {
   stage,
   stagedKey,
   summarize,
-} from '../../../service/src/components/auth/keys-document.js';
-import type { JwtAlgorithm } from '../../../service/src/components/auth/keyring.js';
-import { envSchema } from '../../../service/src/config/schema.js';
-import type { SecretReference, SecretStore } from '../../../service/src/platform/secrets/types.js';
+} from '../../../service/src/public/auth.js';
+import type { JwtAlgorithm } from '../../../service/src/public/auth.js';
+import { envSchema } from '../../../service/src/public/config.js';
+import type { SecretReference, SecretStore } from '../../../service/src/public/secrets.js';
 import type { CliContext } from '../lib/context.js';
 import { formatAge, parseDuration } from '../lib/duration.js';
 import { CliError, ConfigurationError, UsageError } from '../lib/errors.js';

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Database } from '../../../service/src/platform/db.js';
+import type { Database } from '../../../service/src/public/db.js';
 import {
   type AdvisoryLockHolder,
   type CapturedQuery,
@@ -18,7 +18,7 @@ import {
   readMigrationState,
   runMigrations,
   withAdvisoryLock,
-} from '../../../service/src/platform/migrations.js';
+} from '../../../service/src/public/db.js';
 import type { CliContext } from '../lib/context.js';
 import { type DatabaseTarget, describeTarget, formatTarget } from '../lib/database.js';
 import { CheckFailedError, UsageError } from '../lib/errors.js';

@@ -1,4 +1,4 @@
-import type { Database } from '../../../service/src/platform/db.js';
+import type { Database } from '../../../service/src/public/db.js';
 import type { CliContext } from '../lib/context.js';
 import { type DatabaseTarget, describeTarget, formatTarget } from '../lib/database.js';
 import { UsageError } from '../lib/errors.js';

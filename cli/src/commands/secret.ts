@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { SecretStore } from '../../../service/src/platform/secrets/types.js';
+import type { SecretStore } from '../../../service/src/public/secrets.js';
 import type { CliContext } from '../lib/context.js';
 import { UsageError } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';

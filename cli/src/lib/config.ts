@@ -1,6 +1,6 @@
-import { type Config, ConfigError, loadConfig } from '../../../service/src/config/load.js';
-import { hasSecretReferences, resolveSecretReferences } from '../../../service/src/config/references.js';
-import type { SecretStore } from '../../../service/src/platform/secrets/types.js';
+import { type Config, ConfigError, loadConfig } from '../../../service/src/public/config.js';
+import { hasSecretReferences, resolveSecretReferences } from '../../../service/src/public/config.js';
+import type { SecretStore } from '../../../service/src/public/secrets.js';
 import { ConfigurationError } from './errors.js';
 
 /**
@@ -24,7 +24,7 @@ export async function loadCliConfig(
   try {
     let resolved = effective;
     if (hasSecretReferences(effective)) {
-      const { secretStoreFromEnv } = await import('../../../service/src/platform/secrets/store.js');
+      const { secretStoreFromEnv } = await import('../../../service/src/public/secrets.js');
       resolved = await resolveSecretReferences(effective, store ?? secretStoreFromEnv(effective));
     }
     return loadConfig(resolved).config;

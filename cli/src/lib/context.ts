@@ -1,4 +1,4 @@
-import type { Database } from '../../../service/src/platform/db.js';
+import type { Database } from '../../../service/src/public/db.js';
 
 /** Anything with `write`: process.stdout in production, a string collector in tests. */
 export interface Writer {

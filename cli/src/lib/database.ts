@@ -1,4 +1,4 @@
-import { createDatabase, type Database } from '../../../service/src/platform/db.js';
+import { createDatabase, type Database } from '../../../service/src/public/db.js';
 import { loadCliConfig } from './config.js';
 import type { CliIo, GlobalOptions, Writer } from './context.js';
 

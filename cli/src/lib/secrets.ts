@@ -1,5 +1,5 @@
-import type { SecretReference, SecretStore } from '../../../service/src/platform/secrets/types.js';
-import { SecretError } from '../../../service/src/platform/secrets/types.js';
+import type { SecretReference, SecretStore } from '../../../service/src/public/secrets.js';
+import { SecretError } from '../../../service/src/public/secrets.js';
 import type { CliContext } from './context.js';
 import { CliError, UsageError } from './errors.js';
 
@@ -12,7 +12,7 @@ export async function openSecretStore(
   text: string,
   override?: SecretStore,
 ): Promise<{ store: SecretStore; ref: SecretReference }> {
-  const { parseSecretReference } = await import('../../../service/src/platform/secrets/reference.js');
+  const { parseSecretReference } = await import('../../../service/src/public/secrets.js');
   let ref: SecretReference;
   try {
     ref = parseSecretReference(text);
@@ -21,7 +21,7 @@ export async function openSecretStore(
     throw err;
   }
   if (override) return { store: override, ref };
-  const { secretStoreFromEnv } = await import('../../../service/src/platform/secrets/store.js');
+  const { secretStoreFromEnv } = await import('../../../service/src/public/secrets.js');
   return { store: secretStoreFromEnv(ctx.env), ref };
 }
 

@@ -17,7 +17,7 @@
 if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
   const { register } = await import('node:module');
   register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, { data: { include: ['koa', 'ioredis'] } });
-  const { readBuildInfo } = await import('../components/health/build-info.js');
+  const { readBuildInfo } = await import('./build-info.js');
   const { startTracing } = await import('./tracing.js');
   await startTracing({ serviceVersion: readBuildInfo().version });
 }

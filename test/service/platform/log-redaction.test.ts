@@ -22,7 +22,7 @@ describe('logs during a full signup → login → refresh → chat → logout ru
     await api(t.baseUrl, 'GET', '/v1/me', { headers: { authorization: `Bearer ${signup.body.access_token}`, cookie: 'session=abc' } });
     await api(t.baseUrl, 'POST', '/v1/auth/password', { token, json: { current_password: password, new_password: 'another fine passphrase 2027' } });
     await api(t.baseUrl, 'POST', '/v1/auth/logout', { json: { refresh_token: refreshed.body.refresh_token } });
-    await t.deps.audit.flush();
+    await t.deps.audit.log.flush();
     Object.assign(secrets, {
       password,
       'new password': 'another fine passphrase 2027',

@@ -43,7 +43,7 @@ describe('metrics endpoint after a scripted run', () => {
     await api(t.baseUrl, 'GET', '/no/such/path/12345');
 
     // Audit rows are written behind the requests: let that batch land before reading the pool.
-    await t.deps.audit.flush();
+    await t.deps.audit.log.flush();
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);

@@ -168,7 +168,7 @@ for (const mode of modes) {
       assert.equal((await login(email, 'wrong again', '192.0.2.10')).status, 401, 'the count started over');
       assert.equal((await login(email, PASSWORD, '192.0.2.10')).status, 200);
 
-      await t.deps.audit.flush();
+      await t.deps.audit.log.flush();
       const types = (await t.deps.db.knex('audit_events').where({ ip: '192.0.2.10' }).select('type')).map((r: { type: string }) => r.type);
       assert.ok(types.includes('login_locked_out'), 'the lockout start is audited');
     });

@@ -1,4 +1,4 @@
-import type { Knex } from '../../../../service/src/platform/db.js';
+import type { Knex } from '../../../../service/src/public/db.js';
 import { readMemberships, readRelations, readRoles, readSchemaOwner, readTableSequences, type RoleRow } from './catalog.js';
 import { quoteIdent as q } from './identifiers.js';
 import { classifyTable } from './layout.js';

@@ -1,4 +1,4 @@
-import type { Knex } from '../../../../service/src/platform/db.js';
+import type { Knex } from '../../../../service/src/public/db.js';
 
 /** Reads of the system catalog shared by `roles apply`, `roles check` and `rotate-password`. */
 

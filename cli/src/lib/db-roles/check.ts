@@ -1,4 +1,4 @@
-import type { Knex } from '../../../../service/src/platform/db.js';
+import type { Knex } from '../../../../service/src/public/db.js';
 import { readRelations, readRoleClosure, readRoles } from './catalog.js';
 import { classifyTable } from './layout.js';
 

@@ -1,4 +1,4 @@
-import { CHECKSUM_TABLE, KNEX_LOCK_TABLE, MIGRATIONS_TABLE } from '../../../../service/src/platform/migrations.js';
+import { CHECKSUM_TABLE, KNEX_LOCK_TABLE, MIGRATIONS_TABLE } from '../../../../service/src/public/db.js';
 
 /** The names `secops db roles apply` uses unless told otherwise. */
 export const DEFAULT_ROLES = Object.freeze({

@@ -1,6 +1,6 @@
 import pg from 'pg';
-import type { Knex } from '../../../../service/src/platform/db.js';
-import type { SecretReference, SecretStore, SecretValue } from '../../../../service/src/platform/secrets/types.js';
+import type { Knex } from '../../../../service/src/public/db.js';
+import type { SecretReference, SecretStore, SecretValue } from '../../../../service/src/public/secrets.js';
 import { CliError } from '../errors.js';
 import { readRoleClosure, readRoles } from './catalog.js';
 import { parseConnectionUrl, redactUrl, urlUser, withCredentials } from './connection-url.js';

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Database } from '../../../../service/src/platform/db.js';
-import { readMigrationState } from '../../../../service/src/platform/migrations.js';
+import type { Database } from '../../../../service/src/public/db.js';
+import { readMigrationState } from '../../../../service/src/public/db.js';
 import { listBackups } from '../backup/manifest.js';
 import { checkRole } from '../db-roles/check.js';
 import { DEFAULT_ROLES } from '../db-roles/layout.js';

@@ -1,7 +1,7 @@
 import { readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Database, Knex } from '../../../../service/src/platform/db.js';
-import { withAdvisoryLock } from '../../../../service/src/platform/migrations.js';
+import type { Database, Knex } from '../../../../service/src/public/db.js';
+import { withAdvisoryLock } from '../../../../service/src/public/db.js';
 import {
   type ArchivedTable,
   completeRun,

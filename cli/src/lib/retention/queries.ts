@@ -1,4 +1,4 @@
-import type { Knex } from '../../../../service/src/platform/db.js';
+import type { Knex } from '../../../../service/src/public/db.js';
 import type { ArchivedTable } from './journal.js';
 import type { ArchivedRow } from './parts.js';
 

@@ -1,6 +1,6 @@
 import argon2 from 'argon2';
-import { ARGON2_OWASP_MINIMUM } from '../../../../service/src/config/schema.js';
-import type { Argon2Policy } from '../../../../service/src/components/auth/passwords.js';
+import { ARGON2_OWASP_MINIMUM } from '../../../../service/src/public/config.js';
+import type { Argon2Policy } from '../../../../service/src/public/auth.js';
 
 /**
  * Argon2id calibration: measure a grid of costs at the concurrency the service will run them at,

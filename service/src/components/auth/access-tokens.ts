@@ -1,3 +1,4 @@
+import type { Clock } from '../../platform/clock.js';
 import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { AppError } from '../../platform/errors.js';
@@ -14,9 +15,7 @@ export interface AccessTokenClaims {
   exp: number;
 }
 
-export interface Clock {
-  now(): Date;
-}
+export type { Clock } from '../../platform/clock.js';
 
 export interface AccessTokenOptions {
   keyring: () => Keyring;

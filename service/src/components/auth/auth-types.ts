@@ -1,7 +1,7 @@
 import type { Knex } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Metrics } from '../../platform/metrics.js';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditLog } from '../audit/index.js';
 import type { AccessTokens, Clock } from './access-tokens.js';
 import type { Keyring } from './keyring.js';
 import type { LoginLockout } from './lockout.js';

@@ -1,6 +1,6 @@
 import type { Knex } from '../../platform/db.js';
 import { AppError } from '../../platform/errors.js';
-import type { AuditEvent } from '../audit/audit-log.js';
+import type { AuditEvent } from '../audit/index.js';
 import type { AuthServiceDeps, RequestMeta, TokenResponse } from './auth-types.js';
 import type { PasswordCheck } from './password-policy.js';
 import { generateRefreshToken, hashRefreshToken } from './refresh-tokens.js';

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Lifecycle } from '../../platform/lifecycle.js';
-import type { BuildInfo } from './build-info.js';
+import type { BuildInfo } from '../../platform/build-info.js';
 import { checkReadiness, type ReadinessCheck } from './readiness.js';
 
 export interface HealthRoutesDeps {

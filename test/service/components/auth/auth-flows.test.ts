@@ -23,7 +23,7 @@ function withoutRequestId(body: Record<string, unknown>) {
 }
 
 async function auditTypes(t: TestApp, userId: string): Promise<string[]> {
-  await t.deps.audit.flush();
+  await t.deps.audit.log.flush();
   const rows = await t.deps.db.knex('audit_events').where({ user_id: userId }).orderBy('id');
   return rows.map((r: { type: string }) => r.type);
 }
@@ -359,7 +359,7 @@ describe('auth flows', () => {
       for (let i = 0; i < 5; i++) {
         await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: s.email, password: `wrong password ${i}` } });
       }
-      await t.deps.audit.flush();
+      await t.deps.audit.log.flush();
       const rows = await t.deps.db.knex('audit_events').where({ user_id: s.user.id, type: 'login_failed' }).orderBy('id');
       assert.equal(rows.length, 2, 'the first failure and one summary');
       assert.equal(rows[1].details.repeats, 4);

@@ -221,7 +221,7 @@ describe('streaming replies (SSE)', () => {
     const id = await conversation(t, token);
     const started: Promise<unknown>[] = [];
     for (let i = 0; i < 3; i++) started.push(streamMessage(t.baseUrl, id, { token, content: `stream ${i}` }));
-    await waitFor('three streams open', () => t.deps.chatSlots.active() >= 3);
+    await waitFor('three streams open', () => t.deps.chat.slots.active() >= 3);
     const fourth = await api(t.baseUrl, 'POST', `/v1/conversations/${id}/messages`, {
       token,
       json: { content: 'one too many' },
@@ -237,7 +237,7 @@ describe('streaming replies (SSE)', () => {
     const afterwards = await streamMessage(t.baseUrl, id, { token, content: 'now there is room' });
     assert.equal(afterwards.status, 200);
     assert.equal(afterwards.events.at(-1)?.event, 'done');
-    await waitFor('every stream slot released', () => t.deps.chatSlots.active() === 0);
+    await waitFor('every stream slot released', () => t.deps.chat.slots.active() === 0);
   });
 
   it('aborts the model call when the client disconnects and stores the partial reply', async () => {
@@ -260,7 +260,7 @@ describe('streaming replies (SSE)', () => {
     assert.ok(reply?.content.startsWith(sent), 'what the client saw is stored');
     const full = await api(t.baseUrl, 'POST', `/v1/conversations/${await conversation(t, token)}/messages`, { token, json: { content: 'a long answer please' } });
     assert.ok((reply?.content.length ?? 0) < full.body.reply.content.length, 'generation stopped early');
-    await waitFor('every stream slot released', () => t.deps.chatSlots.active() === 0);
+    await waitFor('every stream slot released', () => t.deps.chat.slots.active() === 0);
     assert.match(await t.deps.metrics.registry.metrics(), /external_model_latency_seconds_count\{provider="builtin",outcome="aborted",phase="total"\} [1-9]/);
   });
 

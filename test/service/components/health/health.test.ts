@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createDatabase } from '../../../../service/src/platform/db.js';
-import { readBuildInfo } from '../../../../service/src/components/health/build-info.js';
+import { readBuildInfo } from '../../../../service/src/platform/build-info.js';
 import { startTestApp, type TestApp } from '../../../helpers/app.js';
 import { api } from '../../../helpers/http.js';
 

@@ -12,7 +12,7 @@ export interface BuildInfo {
 }
 
 /** The repository root from sources, or dist/ when compiled (where build-info.json sits). */
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /**
  * What /version, build_info and the first log line report. Sources, in order: GIT_SHA from the

@@ -1,0 +1,22 @@
+/** The options of each `secops backup <action>` (commands/backup.ts dispatches; backup-<action>.ts runs). */
+export type BackupOptions =
+  | { action: 'create'; dir?: string; jobs: number; checksum: 'sum64' | 'ordered'; encryptKeyFile?: string; encryptKeyRef?: string }
+  | { action: 'list'; dir?: string }
+  | { action: 'prune'; dir?: string; keepDaily: number; keepWeekly: number; dryRun: boolean }
+  | { action: 'restore'; from: string; to: string; force: boolean; jobs: number; noOwner: boolean; encryptKeyFile?: string; encryptKeyRef?: string }
+  | {
+      action: 'drill';
+      from?: string;
+      dir?: string;
+      create: boolean;
+      checksum: 'sum64' | 'ordered';
+      maxAge: string;
+      report?: string;
+      jobs: number;
+      encryptKeyFile?: string;
+      encryptKeyRef?: string;
+      /** Prometheus Pushgateway base URL: the outcome is pushed for the drill alerts. */
+      pushgateway?: string;
+      /** Ctrl-C: tests hand in their own; the CLI wires SIGINT/SIGTERM to it. */
+      signal?: AbortSignal;
+    };

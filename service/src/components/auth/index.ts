@@ -1,0 +1,155 @@
+/**
+ * The auth component's entry point: with ./public.ts (its plain functions), the only module other
+ * components, the composition root and the benches may import from components/auth (npm run lint
+ * enforces it). `createAuthComponent` builds every piece of the component — repos, hasher, tokens,
+ * keyring reloader, lockout, per-IP and per-user limits, routes — from platform pieces it is given.
+ */
+import type Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import compose from 'koa-compose';
+import type { Config } from '../../config/load.js';
+import type { AbuseBreaker } from '../../platform/abuse-breaker.js';
+import type { Clock } from '../../platform/clock.js';
+import type { Database } from '../../platform/db.js';
+import { limitRequests } from '../../platform/http/rate-limit.js';
+import type { Logger } from '../../platform/logger.js';
+import type { Metrics } from '../../platform/metrics.js';
+import type { LimiterFactory } from '../../platform/rate-limit.js';
+import type { AuditLog } from '../audit/index.js';
+import { type AccessTokens, createAccessTokens } from './access-tokens.js';
+import { authenticate as verifyBearer } from './authenticate.js';
+import { type Keyring, keyringFromDocument, keyringFromSecret } from './keyring.js';
+import { createKeyringReloader, type ReloadOutcome, type ReloadTrigger } from './keyring-reloader.js';
+import { createLoginLockout } from './lockout.js';
+import { createPasswordChecker } from './password-policy.js';
+import { createPasswordHasher, type PasswordHasher } from './passwords.js';
+import { authRoutes } from './routes.js';
+import { type AuthService, createAuthService } from './service.js';
+import { createSessionGuard } from './session-guard.js';
+import { createSessionsRepo } from './sessions-repo.js';
+import { createUsersRepo } from './users-repo.js';
+
+export * from './public.js';
+export type { AccessTokens, Clock } from './access-tokens.js';
+export type { ReloadOutcome, ReloadTrigger } from './keyring-reloader.js';
+export type { PasswordHasher } from './passwords.js';
+export type { AuthContext, AuthService } from './service.js';
+
+export type AuthLimit = 'auth' | 'login' | 'refresh' | 'signup';
+
+export interface AuthComponent {
+  readonly service: AuthService;
+  /** The /v1/auth/*, /v1/me and JWKS routes. */
+  readonly routes: Router;
+  /** Guards authenticated routes: a valid token of an active session, then the per-user limit. */
+  readonly authenticate: Middleware;
+  /** Per-IP limiters of the auth routes (exposed for tests and benches). */
+  readonly limits: Record<AuthLimit, Middleware>;
+  /** The JWT keyring in force (swapped on reload; callers always ask for the current one). */
+  readonly keyring: () => Keyring;
+  /** Re-reads the keyring now (SIGHUP); a no-op without a keyring source. */
+  reloadKeyring(trigger?: ReloadTrigger): Promise<ReloadOutcome | undefined>;
+  readonly accessTokens: AccessTokens;
+  readonly hasher: PasswordHasher;
+  close(): Promise<void>;
+}
+
+export interface AuthComponentDeps {
+  config: Config;
+  db: Database;
+  logger: Logger;
+  metrics: Metrics;
+  clock: Clock;
+  limiterFactory: LimiterFactory;
+  breaker: AbuseBreaker;
+  audit: AuditLog;
+  /**
+   * Reads the keyring's source afresh (main.ts: JWT_KEYS/JWT_SECRET through *_REF, *_FILE); given, the
+   * keyring is re-read every JWT_KEYS_RELOAD_INTERVAL_SECONDS and on `reloadKeyring()` (SIGHUP).
+   */
+  keyringSource?: () => Promise<Keyring>;
+}
+
+export async function createAuthComponent(deps: AuthComponentDeps): Promise<AuthComponent> {
+  const { config, db, logger, metrics, clock, limiterFactory, breaker, audit } = deps;
+  const initialKeyring = config.jwt.keys
+    ? await keyringFromDocument(config.jwt.keys.reveal())
+    : await keyringFromSecret(config.jwt.secret?.reveal() as Uint8Array);
+  const reloader = deps.keyringSource
+    ? createKeyringReloader({
+        initial: initialKeyring,
+        load: deps.keyringSource,
+        intervalMs: config.jwt.reloadIntervalMs,
+        logger,
+        metrics,
+      })
+    : undefined;
+  const keyring = reloader ? reloader.current : () => initialKeyring;
+  const hasher = createPasswordHasher({
+    policy: config.argon2,
+    maxConcurrent: config.argon2.maxConcurrent,
+    maxQueue: config.argon2.maxQueue,
+    queueTimeoutMs: 10_000,
+  });
+  const accessTokens = createAccessTokens({
+    keyring,
+    issuer: config.jwt.issuer,
+    audience: config.jwt.audience,
+    ttlSeconds: config.jwt.accessTokenTtlSeconds,
+    clock,
+  });
+  const sessions = createSessionsRepo(db.knex);
+  const guard = createSessionGuard({ sessions, clock });
+
+  const byIp = (ctx: Context) => ctx.state.clientIp as string;
+  const perIp = (name: string, points: number, windowSeconds: number) =>
+    limitRequests({ limiter: limiterFactory({ name, points, windowSeconds }), key: byIp, metrics, breaker });
+  const limits: Record<AuthLimit, Middleware> = {
+    auth: perIp('auth', config.limits.authPerMinute, 60),
+    login: perIp('login', config.limits.loginPerMinute, 60),
+    refresh: perIp('refresh', config.limits.refreshPerMinute, 60),
+    signup: perIp('signup', config.limits.signupPerHour, 3600),
+  };
+  const perUser = limitRequests({
+    limiter: limiterFactory({ name: 'user', points: config.limits.userPerMinute, windowSeconds: 60 }),
+    key: (ctx) => (ctx.state.auth as { userId: string } | undefined)?.userId,
+    metrics,
+    breaker,
+  });
+  const lockout = createLoginLockout({
+    factory: limiterFactory,
+    maxFailures: config.limits.loginMaxFailures,
+    accountMaxFailuresPerHour: config.limits.loginAccountMaxFailuresPerHour,
+  });
+  const service = createAuthService({
+    knex: db.knex,
+    users: createUsersRepo(db.knex),
+    sessions,
+    hasher,
+    checkPassword: createPasswordChecker({ minLength: config.passwordMinLength, maxLength: 128 }),
+    accessTokens,
+    keyring,
+    guard,
+    lockout,
+    audit,
+    metrics,
+    logger,
+    clock,
+    refreshTokenTtlSeconds: config.jwt.refreshTokenTtlSeconds,
+    refreshReuseGraceSeconds: config.jwt.refreshReuseGraceSeconds,
+  });
+  const authenticate = compose([verifyBearer(accessTokens, guard), perUser]);
+  return {
+    service,
+    routes: authRoutes({ service, authenticate, keyring, limits }),
+    authenticate,
+    limits,
+    keyring,
+    reloadKeyring: async (trigger) => reloader?.reload(trigger),
+    accessTokens,
+    hasher,
+    async close() {
+      reloader?.stop();
+    },
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * The chat component's entry point: the only module other components, the composition root and the
+ * benches may import from components/chat (npm run lint enforces it). `createChatComponent` builds the
+ * repo, the model provider (unless one is given), the stream slots and the routes.
+ */
+import type Router from '@koa/router';
+import type { Middleware } from 'koa';
+import type { Config } from '../../config/load.js';
+import type { Database } from '../../platform/db.js';
+import type { Logger } from '../../platform/logger.js';
+import type { Metrics } from '../../platform/metrics.js';
+import { createBuiltinModel } from './models/builtin.js';
+import { createOpenAiModel } from './models/openai.js';
+import type { ModelObserver, ModelProvider } from './models/provider.js';
+import { createChatRepo } from './repo.js';
+import { chatRoutes } from './routes.js';
+import { type ChatService, createChatService } from './service.js';
+import { createStreamSlots, type StreamSlots } from './stream-slots.js';
+
+export { composeBuiltinReply } from './models/builtin.js';
+export type { ModelProvider } from './models/provider.js';
+export type { ChatService } from './service.js';
+export type { StreamSlots } from './stream-slots.js';
+
+export interface ChatComponent {
+  readonly service: ChatService;
+  /** The /v1/conversations routes, behind `authenticate`. */
+  readonly routes: Router;
+  /** Concurrent reply streams, per user and in all. */
+  readonly slots: StreamSlots;
+  close(): Promise<void>;
+}
+
+export interface ChatComponentDeps {
+  config: Config;
+  db: Database;
+  logger: Logger;
+  metrics: Metrics;
+  /** The auth component's guard: a valid token of an active session, then the per-user limit. */
+  authenticate: Middleware;
+  /** Aborted when the process starts shutting down: open streams end with `shutting_down`. */
+  shutdownSignal: AbortSignal;
+  /** Replaces the configured model (tests). */
+  model?: ModelProvider;
+}
+
+export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
+  const { config, db, logger, metrics } = deps;
+  const model =
+    deps.model ??
+    (config.model.provider === 'openai'
+      ? createOpenAiModel({
+          baseUrl: config.model.baseUrl as string,
+          apiKey: config.model.apiKey,
+          model: config.model.name as string,
+          timeoutMs: config.model.timeoutMs,
+        })
+      : createBuiltinModel({ delayMs: config.model.builtinDelayMs }));
+  const observer: ModelObserver = {
+    firstToken: (provider, seconds) =>
+      metrics.externalModelLatency.observe({ provider, outcome: 'ok', phase: 'first_token' }, seconds),
+    finished: (provider, outcome, seconds) => metrics.externalModelLatency.observe({ provider, outcome, phase: 'total' }, seconds),
+  };
+  const slots = createStreamSlots({
+    perUser: config.limits.maxStreamsPerUser,
+    total: config.limits.maxStreamsTotal,
+    onChange: (active) => metrics.sseStreamsActive.set(active),
+  });
+  const service = createChatService({ repo: createChatRepo(db.knex), model, observer, slots, logger });
+  return {
+    service,
+    routes: chatRoutes({
+      chat: service,
+      authenticate: deps.authenticate,
+      shutdownSignal: deps.shutdownSignal,
+      heartbeatMs: config.sseHeartbeatMs,
+    }),
+    slots,
+    close: async () => undefined,
+  };
+}

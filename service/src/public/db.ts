@@ -1,0 +1,3 @@
+// The database: pools, raw sessions, migrations and their advisory lock.
+export * from '../platform/db.js';
+export * from '../platform/migrations.js';
