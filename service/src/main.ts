@@ -7,8 +7,7 @@ import { buildDependencies } from './deps.js';
 import { createHttpServer, listen } from './platform/http/server.js';
 import { createMetricsServer } from './platform/http/metrics-server.js';
 import { createLogger } from './platform/logger.js';
-import { createDatabase } from './platform/db.js';
-import { migrateLatest } from './platform/migrations.js';
+import { migrateOnStart } from './platform/migrations.js';
 import { installFaultHook } from './platform/fault-hook.js';
 import { createShutdown } from './platform/shutdown.js';
 import { stopTracing, tracingStarted } from './platform/tracing.js';
@@ -91,19 +90,7 @@ async function main(): Promise<void> {
 
   try {
     if (config.database.migrateOnStart) {
-      // The service's pool bounds every query (DB_STATEMENT_TIMEOUT_MS + 1 s, client side);
-      // migrations set their own, longer limits, so on PostgreSQL they get a connection of their own.
-      const migrationDb =
-        deps.db.kind === 'postgres'
-          ? createDatabase({
-              url: deps.db.url,
-              poolMax: 1,
-              acquireTimeoutMs: config.database.acquireTimeoutMs,
-              statementTimeoutMs: config.database.statementTimeoutMs,
-              applicationName: 'rampart-migrate',
-            })
-          : deps.db;
-      const applied = await migrateLatest(migrationDb).finally(() => (migrationDb === deps.db ? undefined : migrationDb.close()));
+      const applied = await migrateOnStart(deps.db, config.database);
       logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema is up to date');
     }
     const address = await listen(server, config.http.port, config.http.host);

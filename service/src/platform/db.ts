@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
 import ClientPgLite from 'knex-pglite';
 import { AppError } from './errors.js';
 
@@ -148,5 +149,61 @@ export async function pingDatabase(db: Database, timeoutMs: number): Promise<voi
     await Promise.race([db.knex.raw('select 1'), timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** A raw PostgreSQL session (one connection, no pool) for what a pool cannot do: locks held for a run, snapshots, DDL. */
+export interface RawSession {
+  readonly client: pg.Client;
+  /** What the connection died of, if it did (the next query fails too); undefined while it is healthy. */
+  lost(): Error | undefined;
+  /** Ends the session; never throws (a dead connection has nothing left to close). */
+  close(): Promise<void>;
+}
+
+export interface RawSessionOptions {
+  /** Shown in pg_stat_activity: who holds the connection. */
+  applicationName: string;
+  /** Connecting gives up after this long (default 10 s). */
+  connectTimeoutMs?: number;
+  /** Server-side statement_timeout of the session; unset: none (backups and restores run long statements). */
+  statementTimeoutMs?: number;
+  /** Client-side bound on each query's answer (a server that stops answering); unset: none. */
+  queryTimeoutMs?: number;
+}
+
+/**
+ * The one way to open a raw PostgreSQL session. The connection always has an `'error'` listener — a
+ * connection dropped between queries (a restart, pg_terminate_backend) would otherwise be an uncaught
+ * 'error' event that kills the process — and connecting is bounded in time.
+ */
+export async function openSession(url: string, options: RawSessionOptions): Promise<RawSession> {
+  const client = new pg.Client({
+    connectionString: url,
+    application_name: options.applicationName,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    ...(options.statementTimeoutMs !== undefined ? { statement_timeout: options.statementTimeoutMs } : {}),
+    ...(options.queryTimeoutMs !== undefined ? { query_timeout: options.queryTimeoutMs } : {}),
+  });
+  let lost: Error | undefined;
+  client.on('error', (err) => {
+    lost = err;
+  });
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw err;
+  }
+  return { client, lost: () => lost, close: () => client.end().catch(() => undefined) };
+}
+
+/** `fn` with a raw session that is closed afterwards, whatever happens. */
+export async function withSession<T>(url: string, options: RawSessionOptions, fn: (session: RawSession) => Promise<T>): Promise<T> {
+  const session = await openSession(url, options);
+  try {
+    return await fn(session);
+  } finally {
+    await session.close();
   }
 }

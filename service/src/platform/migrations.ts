@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import pg from 'pg';
-import type { Database, Knex } from './db.js';
+import { createDatabase, type Database, type Knex, openSession } from './db.js';
 
 /** The repository's migrations folder, found the same way from sources (tsx) and from dist/. */
 export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../migrations');
@@ -165,17 +164,8 @@ export async function withAdvisoryLock<T>(
   options: { waitTimeoutMs: number; what: string; hint: string },
 ): Promise<T> {
   if (db.kind !== 'postgres' || !db.url) return fn();
-  const client = new pg.Client({
-    connectionString: db.url,
-    application_name: 'rampart-migrate-lock',
-    connectionTimeoutMillis: 10_000,
-  });
-  // A dropped lock connection must fail the run, not crash the process.
-  let lost: Error | undefined;
-  client.on('error', (err) => {
-    lost = err;
-  });
-  await client.connect();
+  const session = await openSession(db.url, { applicationName: 'rampart-migrate-lock' });
+  const { client } = session;
   try {
     // Waiting is bounded: a stuck holder makes the second runner fail loudly instead of hanging.
     const waitMs = options.waitTimeoutMs;
@@ -191,11 +181,13 @@ export async function withAdvisoryLock<T>(
       }
     }
     const result = await fn();
+    // A dropped lock connection must fail the run (the lock was gone), not crash the process.
+    const lost = session.lost();
     if (lost) throw new Error(`the connection holding ${options.what} was lost during the run`, { cause: lost });
     return result;
   } finally {
-    // Ending the session releases the advisory lock; an unlock error must not hide fn's error.
-    await client.end().catch(() => undefined);
+    // Ending the session releases the advisory lock; closing never throws, so it cannot hide fn's error.
+    await session.close();
   }
 }
 
@@ -398,4 +390,25 @@ export async function migrationLockHolders(knex: Knex, key = MIGRATION_LOCK_KEY)
     since: row.since ? new Date(row.since as string) : null,
     query: (row.query as string | null) ?? null,
   }));
+}
+
+/**
+ * Applies pending migrations at start. On PostgreSQL they get a connection of their own: the service's
+ * pool bounds every query (DB_STATEMENT_TIMEOUT_MS + 1 s, client side), and migrations set their own,
+ * longer limits. PGlite has one connection, so they share it.
+ */
+export async function migrateOnStart(db: Database, options: { acquireTimeoutMs: number; statementTimeoutMs: number }): Promise<string[]> {
+  if (db.kind !== 'postgres') return migrateLatest(db);
+  const own = createDatabase({
+    url: db.url,
+    poolMax: 1,
+    acquireTimeoutMs: options.acquireTimeoutMs,
+    statementTimeoutMs: options.statementTimeoutMs,
+    applicationName: 'rampart-migrate',
+  });
+  try {
+    return await migrateLatest(own);
+  } finally {
+    await own.close();
+  }
 }

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
+import { openSession } from '../../../../service/src/public/db.js';
 import { CliError } from '../errors.js';
 import { encryptFile, keyId } from './encryption.js';
 import { backupId, DUMP_DIR, type DumpFile, type Manifest, MANIFEST_FORMAT, writeManifest } from './manifest.js';
@@ -32,8 +32,10 @@ export async function createBackup(options: CreateBackupOptions): Promise<{ dir:
   const started = performance.now();
   const pgDump = requireTool('pg_dump', options.env);
   const pgDumpVersion = await toolVersion(pgDump, options.env);
-  const client = new pg.Client({ connectionString: options.sourceUrl, application_name: 'secops-backup' });
-  await client.connect();
+  // A raw session with an error listener: a connection dropped during a long dump fails the backup
+  // (the next query, or the check below) instead of crashing the CLI with an unhandled 'error' event.
+  const session = await openSession(options.sourceUrl, { applicationName: 'secops-backup' });
+  const { client } = session;
   let work: string | undefined;
   try {
     for (const sql of STABLE_TEXT_SETTINGS) await client.query(sql);
@@ -96,12 +98,14 @@ export async function createBackup(options: CreateBackupOptions): Promise<{ dir:
       tables: statsResult.value.tables,
       files,
     };
+    const lost = session.lost();
+    if (lost) throw new Error(`the connection holding the backup's snapshot was lost: ${lost.message}`);
     writeManifest(work, manifest);
     renameSync(work, dir);
     work = undefined;
     return { dir, manifest };
   } finally {
-    await client.end().catch(() => undefined);
+    await session.close();
     if (work) rmSync(work, { recursive: true, force: true });
   }
 }

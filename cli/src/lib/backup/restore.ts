@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
+import { withSession } from '../../../../service/src/public/db.js';
 import { CliError } from '../errors.js';
 import { decryptFile, keyId } from './encryption.js';
 import { forEachLimit } from './limit.js';
@@ -80,15 +81,9 @@ export async function publicTableCount(url: string): Promise<number> {
   });
 }
 
-export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'secops-backup' });
-  client.on('error', () => undefined); // a terminated scratch connection surfaces on the query instead
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+/** `fn` with a raw session on `url` (a terminated scratch connection surfaces on the next query). */
+export function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withSession(url, { applicationName: 'secops-backup' }, (session) => fn(session.client));
 }
 
 export function describeBackup(manifest: Manifest): string {

@@ -1,5 +1,4 @@
-import pg from 'pg';
-import type { Knex } from '../../../../service/src/public/db.js';
+import { type Knex, openSession, type RawSession } from '../../../../service/src/public/db.js';
 import type { SecretReference, SecretStore, SecretValue } from '../../../../service/src/public/secrets.js';
 import { CliError } from '../errors.js';
 import { readRoleClosure, readRoles } from './catalog.js';
@@ -176,20 +175,16 @@ export async function rotatePassword(admin: Knex, store: SecretStore, options: R
 
 /** Connects with the new URL, checks who it is and that it can read an app table. */
 async function testLogin(url: string, expectedUser: string, schema: string): Promise<void> {
-  const client = new pg.Client({
-    connectionString: url,
-    connectionTimeoutMillis: 10_000,
-    application_name: 'secops-rotate-test',
-  });
-  client.on('error', () => undefined);
+  let session: RawSession | undefined;
   try {
-    await client.connect();
+    session = await openSession(url, { applicationName: 'secops-rotate-test', statementTimeoutMs: 10_000, queryTimeoutMs: 11_000 });
+    const { client } = session;
     const who = await client.query<{ user: string }>('select current_user as user');
     if (who.rows[0]?.user !== expectedUser) throw new Error(`logged in as "${who.rows[0]?.user}", not "${expectedUser}"`);
     await client.query(`select 1 from ${quoteIdent(schema)}.${quoteIdent(PROBE_TABLE)} limit 1`);
   } catch (err) {
     throw new Error(`login test as "${expectedUser}" failed: ${(err as Error).message}`);
   } finally {
-    await client.end().catch(() => undefined);
+    await session?.close();
   }
 }
