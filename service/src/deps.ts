@@ -5,7 +5,7 @@ import { createHealthComponent, type HealthComponent } from './components/health
 import type { Config } from './config/load.js';
 import { type AbuseBreaker, createAbuseBreaker } from './platform/abuse-breaker.js';
 import { type BuildInfo, readBuildInfo } from './platform/build-info.js';
-import { type Clock, systemClock } from './platform/clock.js';
+import { type SchedulingClock, systemClock } from './platform/clock.js';
 import { createDatabase, type Database, pingDatabase } from './platform/db.js';
 import { createLifecycle, type Lifecycle } from './platform/lifecycle.js';
 import type { Logger } from './platform/logger.js';
@@ -23,7 +23,7 @@ export interface Dependencies {
   readonly lifecycle: Lifecycle;
   readonly buildInfo: BuildInfo;
   readonly openApiDocument: Record<string, unknown>;
-  readonly clock: Clock;
+  readonly clock: SchedulingClock;
   /** Shared Redis, when REDIS_URL is set. */
   readonly redis: RedisHandle | undefined;
   readonly breaker: AbuseBreaker;
@@ -40,7 +40,7 @@ export interface Dependencies {
 export interface DependencyOverrides {
   db?: Database;
   model?: ModelProvider;
-  clock?: Clock;
+  clock?: SchedulingClock;
   metrics?: Metrics;
   buildInfo?: BuildInfo;
   /** See AuthComponentDeps.keyringSource: JWT_KEYS/JWT_SECRET re-read without a restart. */

@@ -3,7 +3,7 @@ import type Router from '@koa/router';
 import { Writable } from 'node:stream';
 import type Koa from 'koa';
 import { buildApp } from '../../service/src/app.js';
-import type { Clock } from '../../service/src/components/auth/access-tokens.js';
+import { type SchedulingClock, systemClock } from '../../service/src/platform/clock.js';
 import { type Config, loadConfig } from '../../service/src/config/load.js';
 import { buildDependencies, type Dependencies, type DependencyOverrides } from '../../service/src/deps.js';
 import { createHttpServer, listen } from '../../service/src/platform/http/server.js';
@@ -11,14 +11,19 @@ import { createLogger } from '../../service/src/platform/logger.js';
 import { createMetrics } from '../../service/src/platform/metrics.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
-export interface FakeClock extends Clock {
+export interface FakeClock extends SchedulingClock {
   advance(ms: number): void;
 }
 
-/** Real time plus an offset the test moves forward: time passes without sleeping. */
+/**
+ * Real time plus an offset the test moves forward: expiries and caches judged by `now()` pass without
+ * sleeping. Its timers are the real ones (the app's write-behind keeps working); tests that need
+ * timers under their control use test/helpers/clock.ts's manual clock.
+ */
 export function fakeClock(): FakeClock {
   let offset = 0;
   return {
+    ...systemClock,
     now: () => new Date(Date.now() + offset),
     advance(ms) {
       offset += ms;
@@ -62,7 +67,7 @@ export interface TestAppOptions {
   /** Collect prom-client's default process metrics too (off by default: they cost a timer). */
   defaultMetrics?: boolean;
   /** A controllable clock (see `fakeClock`). */
-  clock?: Clock;
+  clock?: SchedulingClock;
   /** Routers only this test needs (e.g. one that throws), mounted after the service's own. */
   extraRouters?: Router[];
   /** Re-readable keyring source (reload tests); see DependencyOverrides.keyringSource. */

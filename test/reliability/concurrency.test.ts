@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSessionGuard } from '../../service/src/components/auth/session-guard.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { fakeClock, startTestApp, type TestApp } from '../helpers/app.js';
 import { api } from '../helpers/http.js';
 import { streamMessage } from '../helpers/sse.js';
 
@@ -22,9 +22,12 @@ interface Tokens {
 describe('concurrent clients', () => {
   let t: TestApp;
   const knex = () => t.database.db.knex;
+  // The session guard trusts an "active" answer for 1 s; the tests move this clock past it.
+  const clock = fakeClock();
 
   before(async () => {
     t = await startTestApp({
+      clock,
       env: {
         // A reply takes 20–60 words × 10 ms: long enough to delete a conversation mid-stream.
         BUILTIN_MODEL_DELAY_MS: '10',
@@ -98,7 +101,7 @@ describe('concurrent clients', () => {
       const successorsB = new Set(refreshB.filter((r) => r.status === 200).map((r) => r.body.refresh_token));
       assert.ok(successorsB.size <= 1, 'refreshes of one token forked the session');
 
-      await sleep(1100); // past the session guard's 1 s cache: judge the settled state
+      clock.advance(1100); // past the session guard's 1 s cache: judge the settled state
       const others: Tokens[] = [b, c, ...refreshB.filter((r) => r.status === 200).map((r) => r.body as Tokens)];
       if (change.status === 204) {
         changed++;
@@ -136,7 +139,7 @@ describe('concurrent clients', () => {
       ]);
       assert.equal(change.status, 204, change.text);
       for (const l of logins) assert.ok(l.status === 200 || l.status === 401, l.text);
-      await sleep(1100);
+      clock.advance(1100); // past the session guard's 1 s cache
       for (const l of logins.filter((x) => x.status === 200)) {
         const u = await usable(l.body as Tokens);
         if (u.access || u.refresh) survivors++;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { isDatabaseUnavailable, type Knex } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import type { AuditRepo, AuditRow } from './audit-repo.js';
+import type { SchedulingClock, TimerHandle } from '../../platform/clock.js';
 
 export type AuditEventType =
   | 'signup_succeeded'
@@ -41,7 +42,8 @@ const AGGREGATED: ReadonlySet<AuditEventType> = new Set(['login_failed', 'signup
 export interface AuditLogOptions {
   repo: AuditRepo;
   logger: Logger;
-  clock: { now(): Date };
+  /** Time and the batch, retry and window timers (tests advance a manual clock instead of sleeping). */
+  clock: SchedulingClock;
   windowMs?: number;
   maxKeys?: number;
   /** Rows are written behind the request in batches: at most this long after the event… */
@@ -76,7 +78,7 @@ export function createAuditLog(options: AuditLogOptions) {
   const windows = new Map<string, Window>();
   let overflow = 0;
   let pending: AuditRow[] = [];
-  let batchTimer: NodeJS.Timeout | undefined;
+  let batchTimer: TimerHandle | undefined;
   let writing: Promise<void> = Promise.resolve();
 
   /**
@@ -90,7 +92,7 @@ export function createAuditLog(options: AuditLogOptions) {
    * once, with it.
    */
   function writeBatch(): Promise<void> {
-    clearTimeout(batchTimer);
+    clock.clear(batchTimer);
     batchTimer = undefined;
     const rows = pending;
     pending = [];
@@ -109,7 +111,7 @@ export function createAuditLog(options: AuditLogOptions) {
           logger.error({ rows: dropped }, 'audit events dropped: the database was unavailable for too long');
         }
         logger.warn({ err, rows: rows.length }, 'audit events not stored yet: database unavailable, will retry');
-        batchTimer ??= setTimeout(() => void writeBatch(), retryDelayMs).unref(); // close() flushes; no timer of ours holds the process
+        batchTimer ??= clock.setTimeout(() => void writeBatch(), retryDelayMs).unref(); // close() flushes; no timer of ours holds the process
       }
     });
     return writing;
@@ -120,7 +122,7 @@ export function createAuditLog(options: AuditLogOptions) {
     if (trx) return repo.insert([row], trx);
     pending.push(row);
     if (pending.length >= batchSize) void writeBatch();
-    else batchTimer ??= setTimeout(() => void writeBatch(), batchDelayMs).unref();
+    else batchTimer ??= clock.setTimeout(() => void writeBatch(), batchDelayMs).unref();
   }
 
   async function flush(all: boolean): Promise<void> {
@@ -156,8 +158,7 @@ export function createAuditLog(options: AuditLogOptions) {
     }
   }
 
-  const timer = setInterval(() => void flush(false), Math.min(windowMs, 60_000));
-  timer.unref();
+  const timer = clock.setInterval(() => void flush(false), Math.min(windowMs, 60_000)).unref();
 
   return {
     /** Records one event: a JSON log line and an `audit_events` row (aggregated for attacker-driven failures). */
@@ -195,7 +196,7 @@ export function createAuditLog(options: AuditLogOptions) {
     },
     close: async () => {
       closing = true;
-      clearInterval(timer);
+      clock.clear(timer);
       await flush(true);
       await writeBatch();
     },

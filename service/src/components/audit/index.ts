@@ -2,7 +2,7 @@
  * The audit component's entry point: the only module other components, the composition root and the
  * CLI may import from components/audit (npm run lint enforces it).
  */
-import type { Clock } from '../../platform/clock.js';
+import type { SchedulingClock } from '../../platform/clock.js';
 import type { Database } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import { type AuditLog, createAuditLog } from './audit-log.js';
@@ -18,7 +18,7 @@ export interface AuditComponent {
   close(): Promise<void>;
 }
 
-export function createAuditComponent(deps: { db: Database; logger: Logger; clock: Clock }): AuditComponent {
+export function createAuditComponent(deps: { db: Database; logger: Logger; clock: SchedulingClock }): AuditComponent {
   const log = createAuditLog({ repo: createAuditRepo(deps.db.knex), logger: deps.logger, clock: deps.clock });
   return { log, close: () => log.close() };
 }
