@@ -91,6 +91,7 @@ export async function buildDependencies(
     blockSeconds: config.limits.abuseBlockSeconds,
     logger,
     onBlock: () => metrics.abuseBlocksTotal.inc(),
+    clock,
   });
   const globalLimiter = limiterFactory({ name: 'global', points: config.limits.globalPerMinute, windowSeconds: 60 });
 

@@ -1,5 +1,6 @@
 import type { Logger } from './logger.js';
 import type { LimiterFactory, LimitState } from './rate-limit.js';
+import { type Clock, systemClock } from './clock.js';
 
 export interface AbuseBreakerOptions {
   factory: LimiterFactory;
@@ -16,8 +17,8 @@ export interface AbuseBreakerOptions {
    */
   clearTtlMs?: number;
   maxEntries?: number;
-  /** Monotonic milliseconds (tests pass a fake). */
-  now?: () => number;
+  /** Time for the "not blocked" cache (default: the system clock; tests pass one they move). */
+  clock?: Clock;
 }
 
 /**
@@ -36,7 +37,8 @@ export function createAbuseBreaker(options: AbuseBreakerOptions) {
   const maxEntries = options.maxEntries ?? 50_000;
   /** IP → until when its "not blocked" answer is trusted (`now()` ms). */
   const clear = new Map<string, number>();
-  const now = options.now ?? (() => performance.now());
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now().getTime();
   return {
     /** The block's standing when `ip` is blocked, else undefined. */
     async blocked(ip: string): Promise<LimitState | undefined> {

@@ -27,7 +27,7 @@ describe('abuse breaker across replicas sharing Redis', { skip: url ? false : 'n
       threshold: 2,
       blockSeconds: 60,
       logger,
-      now: () => clock,
+      clock: { now: () => new Date(clock) },
     });
   before(async () => {
     redis = new Redis(url as string, { maxRetriesPerRequest: 1 });

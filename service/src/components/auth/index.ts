@@ -9,7 +9,7 @@ import type { Context, Middleware } from 'koa';
 import compose from 'koa-compose';
 import type { Config } from '../../config/load.js';
 import type { AbuseBreaker } from '../../platform/abuse-breaker.js';
-import type { Clock } from '../../platform/clock.js';
+import type { SchedulingClock } from '../../platform/clock.js';
 import type { Database } from '../../platform/db.js';
 import { limitRequests } from '../../platform/http/rate-limit.js';
 import type { Logger } from '../../platform/logger.js';
@@ -59,7 +59,7 @@ export interface AuthComponentDeps {
   db: Database;
   logger: Logger;
   metrics: Metrics;
-  clock: Clock;
+  clock: SchedulingClock;
   limiterFactory: LimiterFactory;
   breaker: AbuseBreaker;
   audit: AuditLog;
@@ -82,6 +82,7 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
         intervalMs: config.jwt.reloadIntervalMs,
         logger,
         metrics,
+        clock,
       })
     : undefined;
   const keyring = reloader ? reloader.current : () => initialKeyring;

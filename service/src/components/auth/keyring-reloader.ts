@@ -1,6 +1,7 @@
 import type { Logger } from '../../platform/logger.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { Keyring } from './keyring.js';
+import { type SchedulingClock, systemClock } from '../../platform/clock.js';
 
 /**
  * Keeps the keyring in force fresh without a restart: re-reads its source every `intervalMs` and
@@ -31,7 +32,8 @@ export interface KeyringReloaderOptions {
   intervalMs: number;
   logger: Logger;
   metrics: Pick<Metrics, 'jwtKeyringReloadsTotal' | 'jwtKeyringKeys' | 'jwtKeyringLastSuccess'>;
-  now?: () => number;
+  /** Time and the reload interval's timer (default: the system clock). */
+  clock?: SchedulingClock;
 }
 
 const sameKeys = (a: Keyring, b: Keyring) =>
@@ -48,7 +50,8 @@ function describe(err: unknown): string {
 
 export function createKeyringReloader(options: KeyringReloaderOptions): KeyringReloader {
   const { logger, metrics } = options;
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now().getTime();
   let current = options.initial;
   let inFlight: Promise<ReloadOutcome> | undefined;
 
@@ -96,12 +99,11 @@ export function createKeyringReloader(options: KeyringReloaderOptions): KeyringR
     return inFlight;
   };
 
-  const timer = options.intervalMs > 0 ? setInterval(() => void reload('interval'), options.intervalMs) : undefined;
-  timer?.unref();
+  const timer = options.intervalMs > 0 ? clock.setInterval(() => void reload('interval'), options.intervalMs).unref() : undefined;
 
   return {
     current: () => current,
     reload,
-    stop: () => clearInterval(timer),
+    stop: () => clock.clear(timer),
   };
 }

@@ -1,9 +1,10 @@
+import type { Clock } from '../../platform/clock.js';
 import { invalidToken } from './access-tokens.js';
 import type { SessionsRepo } from './sessions-repo.js';
 
 export interface SessionGuardOptions {
   sessions: Pick<SessionsRepo, 'state'>;
-  clock: { now(): Date };
+  clock: Clock;
   /** How long a "still active" answer is trusted. Bounds how late another replica sees a revocation. */
   ttlMs?: number;
   maxEntries?: number;
