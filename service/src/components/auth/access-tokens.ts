@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { AppError } from '../../platform/errors.js';
 import type { JwtKey, Keyring } from './keyring.js';
+import { UUID } from '../../platform/text.js';
 
 /** Header of every 401 for a bad bearer token (RFC 6750 §3). */
 export const INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"';
@@ -33,7 +34,6 @@ const MAX_TOKEN_LENGTH = 4096;
 const FORBIDDEN_HEADERS = ['jku', 'jwk', 'x5u', 'x5c', 'x5t', 'x5t#S256'];
 /** Verified tokens remembered (≈ 0.5 KiB each). */
 const VERIFIED_TOKENS_MAX = 10_000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function invalidToken(detail = 'The access token is missing, malformed, expired or revoked.'): AppError {
   return new AppError('invalid_token', { detail, headers: { 'WWW-Authenticate': INVALID_TOKEN_CHALLENGE } });

@@ -1,7 +1,9 @@
 import { AppError } from '../../platform/errors.js';
 import type { AuthContext, AuthServiceDeps, RequestMeta, TokenResponse } from './auth-types.js';
 import { normalizeEmail } from './email.js';
-import { codePoints, type FlowKit, invalidCredentials, MAX_PASSWORD_CODE_POINTS } from './flow-kit.js';
+import { codePoints } from '../../platform/text.js';
+import { type FlowKit, invalidCredentials } from './flow-kit.js';
+import { MAX_PASSWORD_CODE_POINTS } from './password-policy.js';
 import { normalizePassword } from './password-policy.js';
 import { UnsupportedHashError } from './passwords.js';
 import { type PublicUser, toPublicUser } from './users-repo.js';

@@ -6,8 +6,6 @@ import type { PasswordCheck } from './password-policy.js';
 import { generateRefreshToken, hashRefreshToken } from './refresh-tokens.js';
 import type { PublicUser } from './users-repo.js';
 
-export const MAX_PASSWORD_CODE_POINTS = 128;
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function invalidCredentials(): AppError {
   // One answer for unknown email and wrong password: same status, body and (with the dummy verify) timing.
@@ -16,12 +14,6 @@ export function invalidCredentials(): AppError {
 
 export function invalidRefreshToken(): AppError {
   return new AppError('invalid_refresh_token', { detail: 'The refresh token is invalid, expired or revoked.' });
-}
-
-export function codePoints(s: string): number {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
 }
 
 /** What every auth flow shares: metrics, audit, session opening and the token response. */

@@ -21,7 +21,7 @@ import { authenticate as verifyBearer } from './authenticate.js';
 import { type Keyring, keyringFromDocument, keyringFromSecret } from './keyring.js';
 import { createKeyringReloader, type ReloadOutcome, type ReloadTrigger } from './keyring-reloader.js';
 import { createLoginLockout } from './lockout.js';
-import { createPasswordChecker } from './password-policy.js';
+import { createPasswordChecker, MAX_PASSWORD_CODE_POINTS } from './password-policy.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords.js';
 import { authRoutes } from './routes.js';
 import { type AuthService, createAuthService } from './service.js';
@@ -127,7 +127,7 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     users: createUsersRepo(db.knex),
     sessions,
     hasher,
-    checkPassword: createPasswordChecker({ minLength: config.passwordMinLength, maxLength: 128 }),
+    checkPassword: createPasswordChecker({ minLength: config.passwordMinLength, maxLength: MAX_PASSWORD_CODE_POINTS }),
     accessTokens,
     keyring,
     guard,

@@ -1,6 +1,7 @@
 import { createHash, hkdfSync, webcrypto } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { keysDocumentSchema } from './keys-schema.js';
 
 type CryptoKey = webcrypto.CryptoKey;
 type KeyUsage = webcrypto.KeyUsage;
@@ -40,20 +41,6 @@ export class KeyringError extends Error {
 }
 
 const MIN_HMAC_BYTES = 64;
-
-const jwkSchema = z.union([
-  z.object({ kid: z.string().min(1).max(128), kty: z.literal('oct'), k: z.string().min(1) }).loose(),
-  z
-    .object({
-      kid: z.string().min(1).max(128),
-      kty: z.literal('OKP'),
-      crv: z.literal('Ed25519'),
-      x: z.string().min(1),
-      d: z.string().optional(),
-    })
-    .loose(),
-]);
-const keysDocumentSchema = z.object({ signing: z.string().min(1), keys: z.array(jwkSchema).min(1) });
 
 /** kid of the key made from a bare JWT_SECRET: a short hash, so rotating the secret changes it. */
 export function kidForSecret(secret: Uint8Array): string {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { JWK } from 'jose';
-import { z } from 'zod';
+import { keysDocumentSchema } from './keys-schema.js';
 import { generateEd25519Jwk, kidForSecret, type JwtAlgorithm } from './keyring.js';
 
 /**
@@ -43,21 +43,10 @@ export class KeyRotationError extends Error {
   }
 }
 
-const isoDate = z.iso.datetime({ offset: true });
-const entrySchema = z
-  .object({
-    kid: z.string().min(1).max(128),
-    kty: z.enum(['oct', 'OKP']),
-    created_at: isoDate.optional(),
-    retired_at: isoDate.optional(),
-  })
-  .loose();
-const documentSchema = z.object({ signing: z.string().min(1), keys: z.array(entrySchema).min(1) });
-
 export function parseKeysDocument(json: string): KeysDocument {
   let doc: KeysDocument;
   try {
-    doc = documentSchema.parse(JSON.parse(json)) as KeysDocument;
+    doc = keysDocumentSchema.parse(JSON.parse(json)) as KeysDocument;
   } catch {
     // Never quote the document: it holds private keys.
     throw new KeyRotationError('invalid_document', 'the stored value is not a JWT keyring document ({"signing": kid, "keys": [JWK…]})');

@@ -1,6 +1,7 @@
 import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import { adjacencyGraphs, dictionary as commonDictionary } from '@zxcvbn-ts/language-common';
 import { dictionary as englishDictionary, translations } from '@zxcvbn-ts/language-en';
+import { codePoints, firstCodePoints } from '../../platform/text.js';
 
 /**
  * Password acceptance per NIST SP 800-63B §3.1.1.2 (https://pages.nist.gov/800-63-4/sp800-63b.html):
@@ -8,9 +9,15 @@ import { dictionary as englishDictionary, translations } from '@zxcvbn-ts/langua
  * rules, and rejection of passwords found on a blocklist, derived from context (the account's email, the
  * service's name) or otherwise guessable (zxcvbn score below 3).
  */
+/**
+ * The longest password accepted, in code points (docs/api.md: PASSWORD_MIN_LENGTH "with a maximum of
+ * 128"). Login and password change refuse a longer one before hashing it.
+ */
+export const MAX_PASSWORD_CODE_POINTS = 128;
+
 export interface PasswordPolicy {
   minLength: number;
-  maxLength: number /* 128 */;
+  maxLength: number;
 }
 
 export interface PasswordFeedback {
@@ -54,22 +61,6 @@ export function normalizePassword(password: string): string {
   return password.normalize('NFKC');
 }
 
-function countCodePoints(s: string): number {
-  let count = 0;
-  for (const _codePoint of s) count += 1;
-  return count;
-}
-
-function firstCodePoints(s: string, limit: number): string {
-  let end = 0;
-  let count = 0;
-  for (const codePoint of s) {
-    if (count === limit) break;
-    end += codePoint.length;
-    count += 1;
-  }
-  return s.slice(0, end);
-}
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
@@ -89,7 +80,7 @@ function contextWords(userInputs: string[]): string[] {
     const domainLabel = at === -1 ? '' : (value.slice(at + 1).split('.')[0] ?? '');
     const untagged = local.split('+')[0] ?? '';
     for (const word of [value, local, untagged, untagged.replace(/[._+-]/g, ''), domainLabel, ...local.split(/[._+-]/)]) {
-      if (countCodePoints(word) >= MIN_CONTEXT_WORD_LENGTH) words.add(word);
+      if (codePoints(word) >= MIN_CONTEXT_WORD_LENGTH) words.add(word);
     }
   }
   // Longest first, so that "alicesmith" is removed whole rather than as "alice" + "smith".
@@ -138,7 +129,7 @@ export function createPasswordChecker(
     if (/\p{Cs}/u.test(normalized)) {
       return failure('This password contains characters that are not valid text.', ['Retype the password.']);
     }
-    const length = countCodePoints(normalized);
+    const length = codePoints(normalized);
     if (length < minLength) {
       return failure(`This password is shorter than ${minLength} characters.`, [
         `Use at least ${minLength} characters; a few unrelated words are long and easy to remember.`,

@@ -1,6 +1,7 @@
 import { AppError } from '../../platform/errors.js';
 import type { AuthContext, AuthServiceDeps, RequestMeta, SessionView, TokenResponse } from './auth-types.js';
-import { type FlowKit, invalidRefreshToken, UUID } from './flow-kit.js';
+import { UUID } from '../../platform/text.js';
+import { type FlowKit, invalidRefreshToken } from './flow-kit.js';
 import { deriveSuccessorToken, hashRefreshToken, looksLikeRefreshToken } from './refresh-tokens.js';
 import { toPublicUser } from './users-repo.js';
 

@@ -2,14 +2,10 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import { validate } from '../../platform/http/validate.js';
+import { codePoints } from '../../platform/text.js';
 import type { ChatService } from './service.js';
 import { createSseStream } from './sse.js';
 
-const codePoints = (s: string) => {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-};
 
 const MAX_CONTENT = 32_000;
 /** PostgreSQL text cannot hold U+0000: refuse it as bad input rather than fail at the insert. */

@@ -12,6 +12,7 @@ import {
 import type { ChatRepo, ConversationRow, Keyset, MessageRow, MessageStatus } from './repo.js';
 import type { SseStream } from './sse.js';
 import type { StreamSlots } from './stream-slots.js';
+import { UUID } from '../../platform/text.js';
 
 export interface ConversationView {
   id: string;
@@ -46,7 +47,6 @@ export interface ChatServiceDeps {
 /** A no-op unless the tracing preload registered a tracer provider (platform/tracing.ts). */
 const tracer = trace.getTracer('rampart');
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const toConversation = (r: ConversationRow): ConversationView => ({
   id: r.id,
