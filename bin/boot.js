@@ -5,7 +5,7 @@
 //   3. start tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set (service/src/platform/tracing-preload.mjs);
 //   4. load main, which reads the configuration and listens.
 // It reads process.env directly, the one exception to "only config reads the environment": these are
-// settings of the Node process, made before the application exists. config/schema.ts still validates them.
+// settings of the Node process, made before the application exists. config/settings.ts still validates them.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 

@@ -656,7 +656,8 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
       ) => {
         const { run } = await import('./commands/readiness.js');
         const { databaseUrl } = command.optsWithGlobals<{ databaseUrl?: string }>();
-        const databaseConfigured = Boolean(databaseUrl || io.env.DATABASE_URL || io.env.DATABASE_URL_FILE || io.env.DATABASE_URL_REF);
+        const { pickSource } = await import('../../service/src/public/config.js');
+        const databaseConfigured = Boolean(databaseUrl) || pickSource(io.env, 'DATABASE_URL').kind !== 'none';
         await run({ ...options, signupProbe: options.signupProbe === true, databaseConfigured }, context(command));
       },
     );

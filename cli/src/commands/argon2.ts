@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { defaultHashConcurrency } from '../../../service/src/public/config.js';
+import { defaultHashConcurrency, readSettings } from '../../../service/src/public/config.js';
 import { resolve } from 'node:path';
 import type { CliContext } from '../lib/context.js';
-import { CheckFailedError, UsageError } from '../lib/errors.js';
+import { CheckFailedError, ConfigurationError, UsageError } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';
 import {
   buildGrid,
@@ -62,16 +62,18 @@ export async function run(options: Argon2BenchOptions, ctx: CliContext): Promise
   const memoryBudgetKiB = parseMemorySize(options.memoryBudget ?? '512MiB');
   if (memoryBudgetKiB === undefined)
     throw new UsageError(`--memory-budget must look like 512MiB, 1GiB or 65536KiB (got ${options.memoryBudget})`);
-  // What the service runs at: ARGON2_MAX_CONCURRENCY, else its default (CPU count - 1).
-  const concurrency = positiveInt(
-    options.concurrency ?? (ctx.env.ARGON2_MAX_CONCURRENCY || undefined),
-    options.concurrency === undefined && ctx.env.ARGON2_MAX_CONCURRENCY ? 'ARGON2_MAX_CONCURRENCY' : '--concurrency',
-    defaultHashConcurrency(),
-  );
+  // What the service runs at: ARGON2_MAX_CONCURRENCY, else its default (CPU count - 1), read as the
+  // service reads them (settings.ts).
+  const read = readSettings(ctx.env, ['ARGON2_MAX_CONCURRENCY', 'UV_THREADPOOL_SIZE']);
+  if ('problems' in read) throw new ConfigurationError(read.problems);
+  const concurrency =
+    options.concurrency === undefined
+      ? (read.values.ARGON2_MAX_CONCURRENCY ?? defaultHashConcurrency())
+      : positiveInt(options.concurrency, '--concurrency', defaultHashConcurrency());
   const rounds = positiveInt(options.rounds, '--rounds', grid.rounds);
   const points = options.points ?? buildGrid(grid);
 
-  const poolSize = Number(ctx.env.UV_THREADPOOL_SIZE ?? 4);
+  const poolSize = read.values.UV_THREADPOOL_SIZE ?? 4;
   if (concurrency > poolSize)
     out.warn(
       `concurrency ${concurrency} exceeds libuv's thread pool (${poolSize}): hashes queue and latencies include that wait; the service sizes its pool CPU count + 4 (bin/boot.js) — rerun with UV_THREADPOOL_SIZE=${concurrency + 4} to measure the hashes alone`,

@@ -19,7 +19,7 @@ import {
   summarize,
 } from '../../../service/src/public/auth.js';
 import type { JwtAlgorithm } from '../../../service/src/public/auth.js';
-import { envSchema } from '../../../service/src/public/config.js';
+import { pickSource, readSettings } from '../../../service/src/public/config.js';
 import type { SecretReference, SecretStore } from '../../../service/src/public/secrets.js';
 import type { CliContext } from '../lib/context.js';
 import { formatAge, parseDuration } from '../lib/duration.js';
@@ -84,9 +84,16 @@ export interface KeysResult {
 
 /** `--ref`, else the service's own JWT_KEYS_REF, else JWT_KEYS_FILE as a file reference. */
 export function resolveRef(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
-  const ref = flag ?? env.JWT_KEYS_REF ?? (env.JWT_KEYS_FILE ? `file:${env.JWT_KEYS_FILE}` : undefined);
-  if (!ref) throw new UsageError('where is the keyring? pass --ref (e.g. vault://secret/rampart#jwt_keys) or set JWT_KEYS_REF');
-  return ref;
+  if (flag) return flag;
+  const source = pickSource(env, 'JWT_KEYS');
+  if (source.kind === 'ref') return source.reference;
+  if (source.kind === 'file') return `file:${source.path}`;
+  if (source.kind === 'conflict') throw new ConfigurationError([source.problem]);
+  throw new UsageError(
+    source.kind === 'value'
+      ? 'JWT_KEYS is set inline: rotation needs a store to write to; pass --ref or set JWT_KEYS_REF / JWT_KEYS_FILE'
+      : 'where is the keyring? pass --ref (e.g. vault://secret/rampart#jwt_keys) or set JWT_KEYS_REF',
+  );
 }
 
 /** Timings from the service's own settings (so the waits match the replicas), overridable by flags. */
@@ -94,20 +101,15 @@ export function timingsFrom(
   env: Readonly<Record<string, string | undefined>>,
   flags: { reloadInterval?: string; tokenTtl?: string },
 ): RotationTimings {
-  const parsed = envSchema
-    .pick({ JWT_KEYS_RELOAD_INTERVAL_SECONDS: true, ACCESS_TOKEN_TTL_SECONDS: true })
-    .safeParse({
-      JWT_KEYS_RELOAD_INTERVAL_SECONDS: env.JWT_KEYS_RELOAD_INTERVAL_SECONDS || undefined,
-      ACCESS_TOKEN_TTL_SECONDS: env.ACCESS_TOKEN_TTL_SECONDS || undefined,
-    });
-  if (!parsed.success) throw new ConfigurationError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  const parsed = readSettings(env, ['JWT_KEYS_RELOAD_INTERVAL_SECONDS', 'ACCESS_TOKEN_TTL_SECONDS']);
+  if ('problems' in parsed) throw new ConfigurationError(parsed.problems);
   return {
     reloadIntervalMs:
       flags.reloadInterval === undefined
-        ? parsed.data.JWT_KEYS_RELOAD_INTERVAL_SECONDS * 1000
+        ? parsed.values.JWT_KEYS_RELOAD_INTERVAL_SECONDS * 1000
         : parseDuration(flags.reloadInterval, '--reload-interval'),
     tokenLifetimeMs:
-      flags.tokenTtl === undefined ? parsed.data.ACCESS_TOKEN_TTL_SECONDS * 1000 : parseDuration(flags.tokenTtl, '--token-ttl'),
+      flags.tokenTtl === undefined ? parsed.values.ACCESS_TOKEN_TTL_SECONDS * 1000 : parseDuration(flags.tokenTtl, '--token-ttl'),
     clockToleranceMs: DEFAULT_CLOCK_TOLERANCE_MS,
     marginMs: DEFAULT_MARGIN_MS,
   };

@@ -1,85 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { ARGON2_OWASP_MINIMUM, type Env, envSchema } from './schema.js';
+import { ARGON2_OWASP_MINIMUM, decodeJwtSecret, type Env, JWT_SECRET_BYTES, envSchema, pickSource, SETTINGS, type SettingName, settingsWithSource } from './settings.js';
 import { Secret } from './secret.js';
-
-export interface Config {
-  readonly env: 'development' | 'test' | 'production';
-  readonly http: {
-    readonly port: number;
-    readonly host: string;
-    readonly maxRequestSizeBytes: number;
-    readonly trustedProxies: readonly string[];
-    readonly headersTimeoutMs: number;
-    readonly requestTimeoutMs: number;
-    readonly keepAliveTimeoutMs: number;
-  };
-  readonly metrics: { readonly port: number };
-  readonly database: {
-    /** undefined → embedded PGlite in `dataDir`. */
-    readonly url: Secret<string> | undefined;
-    readonly dataDir: string;
-    readonly poolMax: number;
-    readonly acquireTimeoutMs: number;
-    readonly statementTimeoutMs: number;
-    readonly migrateOnStart: boolean;
-  };
-  readonly redisUrl: Secret<string> | undefined;
-  readonly redisKeyPrefix: string;
-  readonly jwt: {
-    /** HS256 secret (from JWT_SECRET, or ephemeral); undefined when JWT_KEYS gives the keyring. */
-    readonly secret: Secret<Uint8Array> | undefined;
-    /** The JWT_KEYS document, validated by the keyring when it is built. */
-    readonly keys: Secret<string> | undefined;
-    readonly issuer: string;
-    readonly audience: string;
-    /** true when no secret was configured and a random one was generated for this process. */
-    readonly ephemeral: boolean;
-    readonly accessTokenTtlSeconds: number;
-    readonly refreshTokenTtlSeconds: number;
-    readonly refreshReuseGraceSeconds: number;
-    /** Keyring re-read interval (ms); 0: on SIGHUP only. */
-    readonly reloadIntervalMs: number;
-  };
-  readonly argon2: {
-    readonly memoryKiB: number;
-    readonly timeCost: number;
-    readonly parallelism: number;
-    readonly maxConcurrent: number;
-    readonly maxQueue: number;
-  };
-  readonly limits: {
-    readonly globalPerMinute: number;
-    readonly authPerMinute: number;
-    readonly loginPerMinute: number;
-    readonly refreshPerMinute: number;
-    readonly signupPerHour: number;
-    readonly userPerMinute: number;
-    readonly abuseBlockAfterRejections: number;
-    readonly abuseBlockSeconds: number;
-    readonly loginMaxFailures: number;
-    readonly loginAccountMaxFailuresPerHour: number;
-    readonly maxStreamsPerUser: number;
-    readonly maxStreamsTotal: number;
-  };
-  readonly sseHeartbeatMs: number;
-  readonly passwordMinLength: number;
-  readonly model: {
-    readonly provider: 'builtin' | 'openai';
-    readonly baseUrl: string | undefined;
-    readonly apiKey: Secret<string> | undefined;
-    readonly name: string | undefined;
-    readonly timeoutMs: number;
-    readonly builtinDelayMs: number;
-  };
-  readonly logLevel: Env['LOG_LEVEL'];
-  readonly otlpEndpoint: string | undefined;
-  readonly shutdown: { readonly graceMs: number; readonly delayMs: number };
-  readonly gitSha: string | undefined;
-  /** libuv thread-pool size in force (undefined: libuv's default of 4). */
-  readonly threadPoolSize: number | undefined;
-}
 
 /** Thrown when the environment cannot give a safe configuration; one line per problem. */
 /**
@@ -113,9 +36,6 @@ export interface LoadConfigOptions {
   readFile?: (path: string) => string;
 }
 
-const MIN_JWT_SECRET_BYTES = 64;
-const BASE64URL = /^[A-Za-z0-9_-]+={0,2}$/;
-
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !(value instanceof Secret)) {
     for (const v of Object.values(value)) deepFreeze(v);
@@ -124,28 +44,37 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Reads `NAME` or `NAME_FILE` (never both); the file's trailing newline is dropped. */
-function readSecretVar(
+/**
+ * The value of a setting that may come from a file (NAME_FILE; its trailing newline is dropped) — one
+ * source only (settings.ts `pickSource`). NAME_REF was resolved into NAME before (references.ts).
+ */
+function readSourced(
   env: Record<string, string | undefined>,
-  name: string,
+  name: SettingName,
   readFile: (path: string) => string,
   problems: string[],
 ): string | undefined {
-  const direct = env[name];
-  const file = env[`${name}_FILE`];
-  if (direct !== undefined && direct !== '' && file !== undefined && file !== '') {
-    problems.push(`${name} and ${name}_FILE are both set; set only one`);
-    return undefined;
-  }
-  if (file) {
-    try {
-      return readFile(file).replace(/\r?\n$/, '');
-    } catch (err) {
-      problems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  const source = pickSource(env, name);
+  switch (source.kind) {
+    case 'none':
       return undefined;
-    }
+    case 'value':
+      return source.value;
+    case 'conflict':
+      problems.push(source.problem);
+      return undefined;
+    case 'ref':
+      // resolveSecretReferences replaces NAME_REF before loadConfig; one still here was never resolved.
+      problems.push(`${name}_REF is set but was not resolved (a secret store is needed to read it)`);
+      return undefined;
+    case 'file':
+      try {
+        return readFile(source.path).replace(/\r?\n$/, '');
+      } catch (err) {
+        problems.push(`${name}_FILE: cannot read ${source.path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        return undefined;
+      }
   }
-  return direct === '' ? undefined : direct;
 }
 
 /**
@@ -163,22 +92,11 @@ export function loadConfig(
 
   // Empty strings mean "unset" for every variable, as in most deployment tools.
   const env: Record<string, string | undefined> = {};
-  for (const key of Object.keys(envSchema.shape)) {
+  for (const key of Object.keys(SETTINGS)) {
     const v = rawEnv[key];
     if (v !== undefined && v !== '') env[key] = v;
   }
-  const jwtSecretText = readSecretVar(rawEnv, 'JWT_SECRET', readFile, problems);
-  const jwtKeysText = readSecretVar(rawEnv, 'JWT_KEYS', readFile, problems);
-  const databaseUrl = readSecretVar(rawEnv, 'DATABASE_URL', readFile, problems);
-  const redisUrl = readSecretVar(rawEnv, 'REDIS_URL', readFile, problems);
-  const modelApiKey = readSecretVar(rawEnv, 'MODEL_API_KEY', readFile, problems);
-  env.JWT_SECRET = jwtSecretText;
-  env.JWT_KEYS = jwtKeysText;
-  delete env.JWT_KEYS_FILE;
-  env.DATABASE_URL = databaseUrl;
-  env.REDIS_URL = redisUrl;
-  env.MODEL_API_KEY = modelApiKey;
-  delete env.JWT_SECRET_FILE;
+  for (const name of settingsWithSource('file')) env[name] = readSourced(rawEnv, name, readFile, problems);
 
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
@@ -192,8 +110,10 @@ export function loadConfig(
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
 
-  if (production && !e.DATABASE_URL && !problems.some((p) => p.startsWith('DATABASE_URL')))
-    problems.push('DATABASE_URL is required in production');
+  if (production)
+    for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, { requiredInProduction?: boolean }][])
+      if (spec.requiredInProduction && e[name] === undefined && !problems.some((p) => p.startsWith(name)))
+        problems.push(`${name} is required in production`);
   // Node checks the headers deadline inside the request deadline: a longer one would never fire.
   if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS)
     problems.push('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS');
@@ -203,23 +123,18 @@ export function loadConfig(
   if (e.JWT_KEYS !== undefined) {
     // The keyring document is checked in full (JSON, key types, sizes) when deps builds the keyring.
   } else if (e.JWT_SECRET !== undefined) {
-    if (!BASE64URL.test(e.JWT_SECRET)) {
-      problems.push('JWT_SECRET must be base64url');
-    } else {
-      secretBytes = new Uint8Array(Buffer.from(e.JWT_SECRET, 'base64url'));
-      if (secretBytes.length < MIN_JWT_SECRET_BYTES) {
-        const msg = `JWT_SECRET is too short: ${secretBytes.length} bytes decoded, at least ${MIN_JWT_SECRET_BYTES} required (generate one with: npx secops secret generate)`;
-        if (production) problems.push(msg);
-        else warnings.push(msg);
-      }
-    }
+    // The same rule as the keyring reload's (settings.ts decodeJwtSecret), in every environment: a
+    // short secret that only warned here would crash the keyring a moment later.
+    const decoded = decodeJwtSecret(e.JWT_SECRET);
+    if ('problem' in decoded) problems.push(decoded.problem);
+    else secretBytes = decoded.bytes;
   } else if (production) {
     // An unreadable or ambiguous secret was already reported; "required" would only repeat it.
     if (!problems.some((p) => p.startsWith('JWT_'))) {
       problems.push('JWT_SECRET (or JWT_SECRET_FILE, or JWT_KEYS) is required in production');
     }
   } else if (problems.length === 0) {
-    secretBytes = new Uint8Array(randomBytes(MIN_JWT_SECRET_BYTES));
+    secretBytes = new Uint8Array(randomBytes(JWT_SECRET_BYTES));
     ephemeral = true;
     warnings.push(
       'JWT_SECRET is not set: using an EPHEMERAL random secret for this process only. Every token is invalid after a restart and replicas cannot verify each other’s tokens. Never run like this in production.',
@@ -257,7 +172,23 @@ export function loadConfig(
 
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const config: Config = {
+  const config = buildConfig(e, { trustedProxies, secretBytes, ephemeral, argon2, production });
+  return { config: deepFreeze(config), warnings };
+}
+
+/** The typed, grouped view of the settings every part of the service reads (its type is `Config`). */
+function buildConfig(
+  e: Env,
+  derived: {
+    trustedProxies: string[];
+    secretBytes: Uint8Array | undefined;
+    ephemeral: boolean;
+    argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number; maxQueue: number };
+    production: boolean;
+  },
+) {
+  const { trustedProxies, secretBytes, ephemeral, argon2, production } = derived;
+  return {
     env: e.NODE_ENV,
     http: {
       port: e.PORT,
@@ -270,6 +201,7 @@ export function loadConfig(
     },
     metrics: { port: e.METRICS_PORT },
     database: {
+      /** undefined → embedded PGlite in `dataDir`. */
       url: e.DATABASE_URL ? new Secret(e.DATABASE_URL) : undefined,
       dataDir: e.DATA_DIR,
       poolMax: e.DB_POOL_MAX,
@@ -280,14 +212,18 @@ export function loadConfig(
     redisUrl: e.REDIS_URL ? new Secret(e.REDIS_URL) : undefined,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     jwt: {
+      /** HS256 secret (from JWT_SECRET, or ephemeral); undefined when JWT_KEYS gives the keyring. */
       secret: secretBytes ? new Secret(secretBytes) : undefined,
+      /** The JWT_KEYS document, validated by the keyring when it is built. */
       keys: e.JWT_KEYS ? new Secret(e.JWT_KEYS) : undefined,
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
+      /** true when no secret was configured and a random one was generated for this process. */
       ephemeral,
       accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
       refreshReuseGraceSeconds: e.REFRESH_REUSE_GRACE_SECONDS,
+      /** Keyring re-read interval (ms); 0: on SIGHUP only. */
       reloadIntervalMs: e.JWT_KEYS_RELOAD_INTERVAL_SECONDS * 1000,
     },
     argon2,
@@ -319,7 +255,18 @@ export function loadConfig(
     otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
     shutdown: { graceMs: e.SHUTDOWN_GRACE_MS, delayMs: e.SHUTDOWN_DELAY_MS ?? (production ? 5000 : 0) },
     gitSha: e.GIT_SHA,
+    /** libuv thread-pool size in force (undefined: libuv's default of 4). */
     threadPoolSize: e.UV_THREADPOOL_SIZE,
   };
-  return { config: deepFreeze(config), warnings };
 }
+
+type DeepReadonly<T> = T extends Secret<infer _> | Uint8Array
+  ? T
+  : T extends readonly (infer U)[]
+    ? readonly DeepReadonly<U>[]
+    : T extends object
+      ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+      : T;
+
+/** Everything the service reads from its environment, grouped and typed: derived from settings.ts. */
+export type Config = DeepReadonly<ReturnType<typeof buildConfig>>;

@@ -2,6 +2,7 @@ import { readFile as readFileAsync } from 'node:fs/promises';
 import { describeReference, parseSecretReference } from '../platform/secrets/reference.js';
 import { SecretError, type SecretStore } from '../platform/secrets/types.js';
 import { ConfigError } from './load.js';
+import { pickSource, type SettingName, settingsWithSource } from './settings.js';
 
 /**
  * `NAME_REF` variables: the secret settings read through a secret store (../platform/secrets)
@@ -14,8 +15,8 @@ import { ConfigError } from './load.js';
  * code — never a value.
  */
 
-export const SECRET_REFERENCE_VARIABLES = ['JWT_SECRET', 'JWT_KEYS', 'DATABASE_URL', 'REDIS_URL', 'MODEL_API_KEY'] as const;
-export type SecretVariable = (typeof SECRET_REFERENCE_VARIABLES)[number];
+/** The settings that may come from a secret store (settings.ts: `sources` includes `ref`). */
+export const SECRET_REFERENCE_VARIABLES: readonly SettingName[] = settingsWithSource('ref');
 
 type RawEnv = Readonly<Record<string, string | undefined>>;
 type ReadFile = (path: string) => Promise<string> | string;
@@ -24,15 +25,14 @@ const set = (v: string | undefined) => (v === undefined || v === '' ? undefined 
 
 type Outcome = { ok: true; value: string | undefined } | { ok: false; problem: string };
 
-/** Reads NAME_REF through the store; undefined when NAME_REF is unset. */
-async function readReference(rawEnv: RawEnv, name: string, store: SecretStore): Promise<Outcome | undefined> {
-  const text = set(rawEnv[`${name}_REF`]);
-  if (text === undefined) return undefined;
-  const others = [name, `${name}_FILE`].filter((n) => set(rawEnv[n]) !== undefined);
-  if (others.length > 0) return { ok: false, problem: `${name}_REF and ${others.join(' and ')} are both set; set only one` };
+/** Reads NAME_REF through the store; undefined when NAME_REF is not the source in use. */
+async function readReference(rawEnv: RawEnv, name: SettingName, store: SecretStore): Promise<Outcome | undefined> {
+  const source = pickSource(rawEnv, name);
+  if (source.kind === 'conflict' && set(rawEnv[`${name}_REF`]) !== undefined) return { ok: false, problem: source.problem };
+  if (source.kind !== 'ref') return undefined;
   let ref: ReturnType<typeof parseSecretReference>;
   try {
-    ref = parseSecretReference(text);
+    ref = parseSecretReference(source.reference);
   } catch (err) {
     if (err instanceof SecretError) return { ok: false, problem: `${name}_REF: ${err.message}` };
     throw err;
@@ -88,24 +88,28 @@ export async function readJwtMaterial(rawEnv: RawEnv, store: SecretStore, readFi
   const read: ReadFile = readFile ?? ((path) => readFileAsync(path, 'utf8'));
   const problems: string[] = [];
   const one = async (name: 'JWT_SECRET' | 'JWT_KEYS'): Promise<string | undefined> => {
-    const fromRef = await readReference(rawEnv, name, store);
-    if (fromRef !== undefined) {
-      if (fromRef.ok) return fromRef.value;
-      problems.push(fromRef.problem);
-      return undefined;
-    }
-    const direct = set(rawEnv[name]);
-    const file = set(rawEnv[`${name}_FILE`]);
-    if (direct !== undefined && file !== undefined) {
-      problems.push(`${name} and ${name}_FILE are both set; set only one`);
-      return undefined;
-    }
-    if (file === undefined) return direct;
-    try {
-      return set((await read(file)).replace(/\r?\n$/, ''));
-    } catch (err) {
-      problems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-      return undefined;
+    const source = pickSource(rawEnv, name);
+    switch (source.kind) {
+      case 'none':
+        return undefined;
+      case 'value':
+        return source.value;
+      case 'conflict':
+        problems.push(source.problem);
+        return undefined;
+      case 'ref': {
+        const fromRef = (await readReference(rawEnv, name, store)) as Outcome;
+        if (fromRef.ok) return fromRef.value;
+        problems.push(fromRef.problem);
+        return undefined;
+      }
+      case 'file':
+        try {
+          return set((await read(source.path)).replace(/\r?\n$/, ''));
+        } catch (err) {
+          problems.push(`${name}_FILE: cannot read ${source.path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+          return undefined;
+        }
     }
   };
   const [secret, keys] = await Promise.all([one('JWT_SECRET'), one('JWT_KEYS')]);

@@ -11,7 +11,7 @@
  * alone). `node:http` needs no hook: its Server prototype is patched when the SDK first requires it.
  *
  * Like bin/boot.js this reads process.env directly, the one exception to "only config reads the
- * environment": it runs before the application exists. config/schema.ts still validates the
+ * environment": it runs before the application exists. config/settings.ts still validates the
  * variable, and main.ts flushes the exporter on shutdown.
  */
 if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {

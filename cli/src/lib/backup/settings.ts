@@ -1,30 +1,23 @@
-import { z } from 'zod';
+import { type Env, readSettings } from '../../../../service/src/public/config.js';
 import type { CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { openSecretStore, secretFailure } from '../secrets.js';
 import { parseKey, readKeyFile } from './encryption.js';
 
 /**
- * The environment variables `secops backup` reads, each the default of an option:
- * BACKUP_DIR (--dir, default ./backups), BACKUP_ENCRYPT_KEY_FILE (--encrypt-key-file),
- * BACKUP_ENCRYPT_KEY_REF (--encrypt-key-ref: a secret reference, e.g. vault://secret/rampart#backup_key).
+ * The settings `secops backup` reads (declared with every other one in the service's settings.ts), each
+ * the default of an option: BACKUP_DIR (--dir, default ./backups), BACKUP_ENCRYPT_KEY_FILE
+ * (--encrypt-key-file), BACKUP_ENCRYPT_KEY_REF (--encrypt-key-ref: a secret reference, e.g.
+ * vault://secret/rampart#backup_key).
  */
-const backupEnvSchema = z.object({
-  BACKUP_DIR: z.string().min(1).default('./backups'),
-  BACKUP_ENCRYPT_KEY_FILE: z.string().min(1).optional(),
-  BACKUP_ENCRYPT_KEY_REF: z.string().min(1).optional(),
-});
+const BACKUP_SETTINGS = ['BACKUP_DIR', 'BACKUP_ENCRYPT_KEY_FILE', 'BACKUP_ENCRYPT_KEY_REF'] as const;
 
-export type BackupEnv = z.infer<typeof backupEnvSchema>;
+export type BackupEnv = Pick<Env, (typeof BACKUP_SETTINGS)[number]>;
 
 export function backupEnv(env: Readonly<Record<string, string | undefined>>): BackupEnv {
-  const parsed = backupEnvSchema.safeParse({
-    BACKUP_DIR: env.BACKUP_DIR || undefined,
-    BACKUP_ENCRYPT_KEY_FILE: env.BACKUP_ENCRYPT_KEY_FILE || undefined,
-    BACKUP_ENCRYPT_KEY_REF: env.BACKUP_ENCRYPT_KEY_REF || undefined,
-  });
-  if (!parsed.success) throw new UsageError(`invalid backup setting: ${parsed.error.issues[0]?.path.join('.')}`);
-  return parsed.data;
+  const parsed = readSettings(env, BACKUP_SETTINGS);
+  if ('problems' in parsed) throw new UsageError(`invalid backup setting: ${parsed.problems[0]}`);
+  return parsed.values;
 }
 
 /**

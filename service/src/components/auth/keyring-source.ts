@@ -1,7 +1,6 @@
 import type { JwtMaterial } from '../../config/references.js';
+import { decodeJwtSecret } from '../../config/settings.js';
 import { type Keyring, KeyringError, keyringFromDocument, keyringFromSecret } from './keyring.js';
-
-const BASE64URL = /^[A-Za-z0-9_-]+={0,2}$/;
 
 /**
  * A keyring source for the reloader: reads the material afresh (through *_REF, *_FILE or the
@@ -18,8 +17,10 @@ export function keyringSource(read: () => Promise<JwtMaterial>): () => Promise<K
     let keyring: Keyring;
     if (material.keys) keyring = await keyringFromDocument(material.keys);
     else if (material.secret) {
-      if (!BASE64URL.test(material.secret)) throw new KeyringError('JWT_SECRET is not base64url');
-      keyring = await keyringFromSecret(new Uint8Array(Buffer.from(material.secret, 'base64url')));
+      // The start-up rule (settings.ts), so a secret refused at start is refused on reload too.
+      const decoded = decodeJwtSecret(material.secret);
+      if ('problem' in decoded) throw new KeyringError(decoded.problem);
+      keyring = await keyringFromSecret(decoded.bytes);
     } else throw new KeyringError('neither JWT_KEYS nor JWT_SECRET is configured any more');
     last = { keys: material.keys, secret: material.secret, keyring };
     return keyring;

@@ -55,7 +55,7 @@ export interface ParsedArgon2Hash {
 }
 
 /**
- * Ceilings for stored hashes. They match the ranges config accepts (config/schema.ts), so the
+ * Ceilings for stored hashes. They match the ranges config accepts (config/settings.ts), so the
  * service can always verify what it wrote, while a tampered or imported row cannot make one login
  * allocate gigabytes or burn seconds of CPU.
  */

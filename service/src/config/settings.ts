@@ -1,0 +1,200 @@
+import { z } from 'zod';
+
+/**
+ * Every setting Rampart reads from the environment — the service and `secops` alike — declared once:
+ * its name, the sources it may come from (the value itself; `NAME_FILE`, a file such as a Kubernetes
+ * secret volume; `NAME_REF`, a secret-store reference), its parser and default (zod), whether it is a
+ * secret, whether production requires it, and one line of documentation. The environment schema,
+ * `loadConfig`, the keyring reload, every CLI command and docs/configuration.md (`npm run docs:config`)
+ * all derive from this table; test/service/config/settings.test.ts fails when the docs differ.
+ * Adding a setting is one entry here (its doc included) and its use where it is needed.
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+/** OWASP Password Storage Cheat Sheet minimum for Argon2id; nothing may be configured below it. */
+export const ARGON2_OWASP_MINIMUM = Object.freeze({ memoryKiB: 19456, timeCost: 2, parallelism: 1 });
+
+/** Where a setting may come from besides its own variable. */
+export type SettingSource = 'file' | 'ref';
+
+export interface SettingSpec {
+  readonly group: string;
+  readonly schema: z.ZodType;
+  readonly doc: string;
+  /** `file`: NAME_FILE holds it; `ref`: NAME_REF names it in a secret store. At most one source may be set. */
+  readonly sources?: readonly SettingSource[];
+  /** Never echoed (configuration errors name the variable, never the value). */
+  readonly secret?: boolean;
+  /** Production refuses to start without it. */
+  readonly requiredInProduction?: boolean;
+}
+
+export const SETTINGS = {
+  // ---- Process -----------------------------------------------------------------------------------
+  NODE_ENV: { group: 'Process', schema: z.enum(['development', 'test', 'production']).default('development'), doc: '`production` refuses to start when a required secret or setting is missing or weak.' },
+  LOG_LEVEL: { group: 'Process', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'pino level.' },
+  OTEL_EXPORTER_OTLP_ENDPOINT: { group: 'Process', schema: z.url().optional(), doc: 'OTLP/HTTP traces endpoint; unset → tracing off.' },
+  SHUTDOWN_GRACE_MS: { group: 'Process', schema: int(0, 600_000).default(25_000), doc: 'Drain time after SIGTERM before remaining connections are cut (ms).' },
+  SHUTDOWN_DELAY_MS: { group: 'Process', schema: int(0, 600_000).optional(), doc: 'Time between readiness turning 503 and the listener closing, so load balancers stop routing first (ms). Default 5000 in production, 0 elsewhere.' },
+  UV_THREADPOOL_SIZE: { group: 'Process', schema: int(1, 1024).optional(), doc: 'libuv thread-pool size; set by bin/boot.js (CPU count + 4) unless the operator set it. Reported at start.' },
+  GIT_SHA: { group: 'Process', schema: z.string().regex(/^[0-9a-f]{7,40}$/).optional(), doc: 'Git SHA reported by /version; else the build info file, else `git rev-parse`, else `unknown`.' },
+  // ---- HTTP --------------------------------------------------------------------------------------
+  PORT: { group: 'HTTP', schema: int(0, 65535).default(3000), doc: 'API listener port.' },
+  HOST: { group: 'HTTP', schema: z.string().min(1).default('0.0.0.0'), doc: 'API listener address.' },
+  METRICS_PORT: { group: 'HTTP', schema: int(0, 65535).default(9464), doc: 'Metrics listener port (never exposed through the ingress). 0 picks a free port.' },
+  HTTP_HEADERS_TIMEOUT_MS: { group: 'HTTP', schema: int(100, 600_000).default(10_000), doc: 'Time a client has to send the request headers before the connection is cut with 408 (ms; slowloris defence).' },
+  HTTP_REQUEST_TIMEOUT_MS: { group: 'HTTP', schema: int(100, 3_600_000).default(30_000), doc: 'Time a client has to send the whole request, body included, before 408 (ms).' },
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: { group: 'HTTP', schema: int(100, 600_000).default(5_000), doc: 'How long an idle keep-alive connection stays open (ms); keep it above the load balancer\'s idle timeout only if one sits in front.' },
+  MAX_REQUEST_SIZE_BYTES: { group: 'HTTP', schema: int(1024, 16_777_216).default(262_144), doc: 'Request body limit (bytes); large enough for a 32,000-character message in any script.' },
+  TRUSTED_PROXIES: { group: 'HTTP', schema: z.string().default(''), doc: 'Comma-separated CIDRs whose X-Forwarded-For/-Proto are honoured; empty: headers ignored.' },
+  // ---- Tokens and keys ---------------------------------------------------------------------------
+  JWT_SECRET: { group: 'Tokens and keys', sources: ['file', 'ref'], secret: true, schema: z.string().min(1).optional(), doc: 'HS256 signing secret, base64url, ≥ 64 bytes decoded. Development generates an ephemeral one.' },
+  JWT_KEYS: { group: 'Tokens and keys', sources: ['file', 'ref'], secret: true, schema: z.string().min(1).optional(), doc: 'JWT keyring as JSON: {"signing": "<kid>", "keys": [JWK, …]} — `oct` keys (HS256, ≥ 64 bytes) or Ed25519 `OKP` keys (EdDSA; private for the signing key, public is enough for verify-only ones). Takes precedence over JWT_SECRET. Keys other than the signing one verify only (rotation).' },
+  JWT_KEYS_RELOAD_INTERVAL_SECONDS: { group: 'Tokens and keys', schema: int(0, 86_400).default(60), doc: 'How often the keyring (JWT_KEYS/JWT_SECRET through *_FILE or *_REF) is re-read without a restart (s); SIGHUP re-reads at once. 0: on SIGHUP only. `secops keys rotate` waits this long between phases.' },
+  JWT_ISSUER: { group: 'Tokens and keys', schema: z.string().min(1).default('rampart'), doc: '`iss` claim of access tokens.' },
+  JWT_AUDIENCE: { group: 'Tokens and keys', schema: z.string().min(1).default('rampart-api'), doc: '`aud` claim of access tokens.' },
+  ACCESS_TOKEN_TTL_SECONDS: { group: 'Tokens and keys', schema: int(30, 86_400).default(900), doc: 'Access-token lifetime (s).' },
+  REFRESH_TOKEN_TTL_SECONDS: { group: 'Tokens and keys', schema: int(60, 31_536_000).default(2_592_000), doc: 'Refresh-token lifetime (s).' },
+  REFRESH_REUSE_GRACE_SECONDS: { group: 'Tokens and keys', schema: int(0, 300).default(10), doc: 'Retry window for a just-rotated refresh token (s).' },
+  // ---- Passwords ---------------------------------------------------------------------------------
+  ARGON2_MEMORY_KIB: { group: 'Passwords', schema: int(1024, 1_048_576).default(ARGON2_OWASP_MINIMUM.memoryKiB), doc: 'Argon2id memory cost (KiB); never lower than the OWASP minimum in production.' },
+  ARGON2_TIME_COST: { group: 'Passwords', schema: int(1, 10).default(ARGON2_OWASP_MINIMUM.timeCost), doc: 'Argon2id time cost (iterations).' },
+  ARGON2_PARALLELISM: { group: 'Passwords', schema: int(1, 16).default(ARGON2_OWASP_MINIMUM.parallelism), doc: 'Argon2id parallelism (lanes).' },
+  ARGON2_MAX_CONCURRENCY: { group: 'Passwords', schema: int(1, 64).optional(), doc: 'Password hashes running at once (default: CPU count − 1, at least 1: a core stays with the event loop); keeps libuv threads free for JWT work.' },
+  ARGON2_MAX_QUEUE: { group: 'Passwords', schema: int(0, 10_000).default(64), doc: 'Password hashes allowed to wait; one more is answered 503 with Retry-After.' },
+  PASSWORD_MIN_LENGTH: { group: 'Passwords', schema: int(8, 128).default(12), doc: 'Minimum password length (NIST SP 800-63B; maximum is 128).' },
+  // ---- Database ----------------------------------------------------------------------------------
+  DATABASE_URL: { group: 'Database', sources: ['file', 'ref'], secret: true, requiredInProduction: true, schema: z.string().min(1).optional(), doc: 'PostgreSQL connection string; unset → embedded PGlite under DATA_DIR.' },
+  DATA_DIR: { group: 'Database', schema: z.string().min(1).default('.data'), doc: 'Where the embedded PGlite keeps its files when DATABASE_URL is unset.' },
+  DB_POOL_MAX: { group: 'Database', schema: int(1, 500).default(10), doc: 'Upper bound of the PostgreSQL connection pool.' },
+  DB_ACQUIRE_TIMEOUT_MS: { group: 'Database', schema: int(100, 600_000).default(5000), doc: 'How long a query may wait for a pooled connection before failing (ms).' },
+  DB_STATEMENT_TIMEOUT_MS: { group: 'Database', schema: int(100, 3_600_000).default(15_000), doc: 'Server-side statement_timeout for the service\'s connections (ms). The client also gives up on a query 1 s after it (503), so a server that stops answering cannot hang a request.' },
+  MIGRATE_ON_START: { group: 'Database', schema: bool.optional(), doc: 'Apply pending migrations at start (under an advisory lock). Default: true outside production.' },
+  // ---- Redis -------------------------------------------------------------------------------------
+  REDIS_URL: { group: 'Redis', sources: ['file', 'ref'], secret: true, schema: z.string().min(1).optional(), doc: 'Redis for rate limits, lockouts and revocation shared across replicas; unset → in-process.' },
+  REDIS_KEY_PREFIX: { group: 'Redis', schema: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('rampart'), doc: 'Prefix of every Redis key this deployment writes (lets environments share one Redis safely).' },
+  // ---- Limits and lockout ------------------------------------------------------------------------
+  RATE_LIMIT_GLOBAL_PER_MINUTE: { group: 'Limits and lockout', schema: int(1).default(600), doc: 'Per client IP, all routes (burst breaker).' },
+  RATE_LIMIT_AUTH_PER_MINUTE: { group: 'Limits and lockout', schema: int(1).default(30), doc: 'Per client IP, /v1/auth/*.' },
+  RATE_LIMIT_LOGIN_PER_MINUTE: { group: 'Limits and lockout', schema: int(1).default(10), doc: 'Per client IP, POST /v1/auth/login (its own bucket, stricter than refresh).' },
+  RATE_LIMIT_REFRESH_PER_MINUTE: { group: 'Limits and lockout', schema: int(1).default(60), doc: 'Per client IP, POST /v1/auth/refresh (its own bucket, so refreshing never starves login).' },
+  RATE_LIMIT_SIGNUP_PER_HOUR: { group: 'Limits and lockout', schema: int(1).default(20), doc: 'Per client IP, POST /v1/auth/signup.' },
+  ABUSE_BLOCK_AFTER_REJECTIONS: { group: 'Limits and lockout', schema: int(1).default(100), doc: 'Rate-limit rejections per IP per minute after which the anomaly breaker blocks that IP.' },
+  ABUSE_BLOCK_SECONDS: { group: 'Limits and lockout', schema: int(1, 86_400).default(900), doc: 'How long the anomaly breaker blocks an IP (s).' },
+  RATE_LIMIT_USER_PER_MINUTE: { group: 'Limits and lockout', schema: int(1).default(300), doc: 'Per user, authenticated routes.' },
+  LOGIN_MAX_FAILURES: { group: 'Limits and lockout', schema: int(1, 1000).default(5), doc: 'Consecutive failures per (email, IP) before 429 too_many_attempts.' },
+  LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: { group: 'Limits and lockout', schema: int(1, 100).default(100), doc: 'Failed logins per account per hour from all IPs before the account is locked for the rest of the hour (NIST SP 800-63B: ≤ 100).' },
+  // ---- Chat and model ----------------------------------------------------------------------------
+  MAX_STREAMS_PER_USER: { group: 'Chat and model', schema: int(1, 1000).default(3), doc: 'Concurrent SSE streams per user.' },
+  MAX_STREAMS_TOTAL: { group: 'Chat and model', schema: int(1, 100_000).default(1000), doc: 'Concurrent SSE streams per process (all users).' },
+  SSE_HEARTBEAT_MS: { group: 'Chat and model', schema: int(50, 15_000).default(15_000), doc: 'Interval of the `: ping` heartbeat on open SSE streams (ms; docs/api.md: at least every 15 s).' },
+  BUILTIN_MODEL_DELAY_MS: { group: 'Chat and model', schema: int(0, 10_000).default(15), doc: 'Pause between the builtin model\'s words (ms); 0 in tests and benchmarks.' },
+  MODEL_PROVIDER: { group: 'Chat and model', schema: z.enum(['builtin', 'openai']).default('builtin'), doc: '`builtin` (local deterministic model) or `openai` (OpenAI-compatible chat completions).' },
+  MODEL_BASE_URL: { group: 'Chat and model', schema: z.url().optional(), doc: 'Upstream model base URL (openai provider).' },
+  MODEL_API_KEY: { group: 'Chat and model', sources: ['file', 'ref'], secret: true, schema: z.string().min(1).optional(), doc: 'Upstream model API key (openai provider).' },
+  MODEL_NAME: { group: 'Chat and model', schema: z.string().min(1).optional(), doc: 'Upstream model name (openai provider).' },
+  MODEL_TIMEOUT_MS: { group: 'Chat and model', schema: int(100, 600_000).default(60_000), doc: 'Upstream model total timeout (ms).' },
+  // ---- Secret stores -----------------------------------------------------------------------------
+  VAULT_ADDR: { group: 'Secret stores', schema: z.url().optional(), doc: 'Vault address for vault:// references, e.g. https://vault.internal:8200.' },
+  VAULT_TOKEN: { group: 'Secret stores', secret: true, schema: z.string().min(1).optional(), doc: 'Vault token (token auth). Prefer VAULT_TOKEN_FILE or Kubernetes auth.' },
+  VAULT_TOKEN_FILE: { group: 'Secret stores', schema: z.string().min(1).optional(), doc: 'File holding the Vault token (e.g. written by the Vault agent); re-read whenever a token is needed.' },
+  VAULT_NAMESPACE: { group: 'Secret stores', schema: z.string().min(1).optional(), doc: 'Vault Enterprise/HCP namespace, sent as X-Vault-Namespace.' },
+  VAULT_K8S_ROLE: { group: 'Secret stores', schema: z.string().min(1).optional(), doc: 'Vault Kubernetes auth role; used when no token is set (logs in with the pod\'s service-account token).' },
+  VAULT_K8S_MOUNT: { group: 'Secret stores', schema: z.string().min(1).default('kubernetes'), doc: 'Mount path of Vault\'s Kubernetes auth method.' },
+  VAULT_K8S_TOKEN_PATH: { group: 'Secret stores', schema: z.string().min(1).default('/var/run/secrets/kubernetes.io/serviceaccount/token'), doc: 'Service-account token presented to Vault\'s Kubernetes login.' },
+  AWS_REGION: { group: 'Secret stores', schema: z.string().min(1).optional(), doc: 'AWS region for aws-sm:// and aws-ssm:// references (else the SDK\'s default chain). Credentials: the SDK\'s default chain.' },
+  AWS_ENDPOINT_URL: { group: 'Secret stores', schema: z.url().optional(), doc: 'AWS endpoint override (e.g. a VPC endpoint or a local test server).' },
+  // ---- secops ------------------------------------------------------------------------------------
+  BACKUP_DIR: { group: 'secops', schema: z.string().min(1).default('./backups'), doc: 'Where `secops backup` keeps backups (--dir).' },
+  BACKUP_ENCRYPT_KEY_FILE: { group: 'secops', schema: z.string().min(1).optional(), doc: 'File holding the 32-byte backup encryption key (--encrypt-key-file).' },
+  BACKUP_ENCRYPT_KEY_REF: { group: 'secops', schema: z.string().min(1).optional(), doc: 'Secret reference to the backup encryption key, e.g. vault://secret/rampart#backup_key (--encrypt-key-ref).' },
+} as const satisfies Record<string, SettingSpec>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+type Shape = { [K in SettingName]: (typeof SETTINGS)[K]['schema'] };
+
+/** The environment schema, derived from the table (one key per setting; sources already resolved). */
+export const envSchema = z.object(
+  Object.fromEntries(Object.entries(SETTINGS).map(([name, spec]) => [name, spec.schema])) as Shape,
+);
+
+export type Env = z.infer<typeof envSchema>;
+
+const isSet = (v: string | undefined): v is string => v !== undefined && v !== '';
+
+/** The names of the settings that may come from `source`. */
+export function settingsWithSource(source: SettingSource): SettingName[] {
+  return (Object.keys(SETTINGS) as SettingName[]).filter((name) =>
+    ((SETTINGS[name] as SettingSpec).sources ?? []).includes(source),
+  );
+}
+
+export type PickedSource =
+  | { kind: 'none' }
+  | { kind: 'value'; value: string }
+  | { kind: 'file'; path: string }
+  | { kind: 'ref'; reference: string }
+  | { kind: 'conflict'; problem: string };
+
+/**
+ * Which source of `name` is set in `env` — its own variable, NAME_FILE or NAME_REF, as the table
+ * allows — and a problem when more than one is (an empty variable counts as unset). The one place the
+ * "exactly one source" rule lives: start-up, the keyring reload and the CLI all ask here.
+ */
+export function pickSource(env: Readonly<Record<string, string | undefined>>, name: SettingName): PickedSource {
+  const sources = (SETTINGS[name] as SettingSpec).sources ?? [];
+  const set: PickedSource[] = [];
+  if (sources.includes('ref') && isSet(env[`${name}_REF`])) set.push({ kind: 'ref', reference: env[`${name}_REF`] as string });
+  if (isSet(env[name])) set.push({ kind: 'value', value: env[name] as string });
+  if (sources.includes('file') && isSet(env[`${name}_FILE`])) set.push({ kind: 'file', path: env[`${name}_FILE`] as string });
+  if (set.length === 0) return { kind: 'none' };
+  if (set.length === 1) return set[0] as PickedSource;
+  const names = set.map((s) => (s.kind === 'value' ? name : s.kind === 'file' ? `${name}_FILE` : `${name}_REF`));
+  return { kind: 'conflict', problem: `${names.join(' and ')} are both set; set only one` };
+}
+
+/**
+ * The settings `names` parsed from the raw environment (defaults applied, empty values unset), without
+ * the rest of the configuration: what a CLI command that needs a few settings reads. Throws the zod
+ * error's issues as `NAME: message` lines (never the value).
+ */
+export function readSettings<K extends SettingName>(
+  env: Readonly<Record<string, string | undefined>>,
+  names: readonly K[],
+): { values: Pick<Env, K> } | { problems: string[] } {
+  // Each setting is parsed by its own schema from the table: the same parser and default as at start-up.
+  const values: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const name of names) {
+    const parsed = (SETTINGS[name] as SettingSpec).schema.safeParse(isSet(env[name]) ? env[name] : undefined);
+    if (parsed.success) values[name] = parsed.data;
+    else problems.push(...parsed.error.issues.map((i) => `${name}: ${i.message}`));
+  }
+  if (problems.length === 0) return { values: values as Pick<Env, K> };
+  return { problems };
+}
+
+const MIN_JWT_SECRET_BYTES = 64;
+const BASE64URL = /^[A-Za-z0-9_-]+={0,2}$/;
+
+/**
+ * JWT_SECRET's rule, for start-up and the keyring reload alike: base64url, at least 64 bytes decoded
+ * (an HS256 key shorter than its hash output weakens every token).
+ */
+export function decodeJwtSecret(text: string): { bytes: Uint8Array } | { problem: string } {
+  if (!BASE64URL.test(text)) return { problem: 'JWT_SECRET must be base64url' };
+  const bytes = new Uint8Array(Buffer.from(text, 'base64url'));
+  if (bytes.length < MIN_JWT_SECRET_BYTES)
+    return {
+      problem: `JWT_SECRET is too short: ${bytes.length} bytes decoded, at least ${MIN_JWT_SECRET_BYTES} required (generate one with: npx secops secret generate)`,
+    };
+  return { bytes };
+}
+
+export const JWT_SECRET_BYTES = MIN_JWT_SECRET_BYTES;
