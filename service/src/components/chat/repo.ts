@@ -1,4 +1,5 @@
 import type { Knex } from '../../platform/db.js';
+import type { Keyset } from '../../platform/pagination.js';
 
 export interface ConversationRow {
   id: string;
@@ -25,14 +26,11 @@ export interface MessageRow {
 }
 
 /**
- * Position in a keyset-ordered list: the (timestamp, id) of the last row seen. The timestamp is
- * PostgreSQL's own text form, microseconds included: a JS Date would round to milliseconds and
- * re-serve rows written within the same millisecond.
+ * Lists are keyset-ordered by (timestamp, id) of the last row seen (platform/pagination.ts). The
+ * timestamp is PostgreSQL's own text form, microseconds included: a JS Date would round to
+ * milliseconds and re-serve rows written within the same millisecond.
  */
-export interface Keyset {
-  at: string;
-  id: string;
-}
+export type { Keyset } from '../../platform/pagination.js';
 
 const CONVERSATION_COLUMNS = ['id', 'user_id', 'title', 'created_at', 'updated_at'] as const;
 const MESSAGE_COLUMNS = ['id', 'conversation_id', 'role', 'content', 'status', 'created_at'] as const;

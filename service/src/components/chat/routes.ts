@@ -1,10 +1,11 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
+import { problemBody } from '../../platform/http/problem.js';
 import { validate } from '../../platform/http/validate.js';
 import { codePoints } from '../../platform/text.js';
-import type { ChatService } from './service.js';
-import { createSseStream } from './sse.js';
+import type { ChatService, ReplyEvent } from './service.js';
+import { createSseStream, type SseStream } from './sse.js';
 
 
 const MAX_CONTENT = 32_000;
@@ -54,6 +55,23 @@ function clientGone(ctx: Context): AbortSignal {
   return controller.signal;
 }
 
+/**
+ * A reply's events as text/event-stream: each event under its own name, an error as the same problem
+ * body an HTTP error gets (problemBody: code, request id and extensions alike). Ends the stream.
+ */
+async function sendAsSse(events: AsyncIterable<ReplyEvent>, sse: SseStream, requestId: string): Promise<void> {
+  try {
+    for await (const event of events) {
+      if (event.type === 'message') sse.send('message', event.message);
+      else if (event.type === 'delta') sse.send('delta', { text: event.text });
+      else if (event.type === 'done') sse.send('done', { message: event.message });
+      else sse.send('error', problemBody(event.error, requestId));
+    }
+  } finally {
+    sse.end();
+  }
+}
+
 /** Thin HTTP wrappers over the chat flows (docs/api.md "Endpoints" and "Streaming a reply"). */
 export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs }: ChatRoutesDeps): Router {
   const router = new Router({ prefix: '/v1/conversations' });
@@ -97,13 +115,11 @@ export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs }: 
     ctx.req.socket.setNoDelay(true);
     const heartbeat = setInterval(() => sse.comment('ping'), heartbeatMs);
     heartbeat.unref();
-    const gone = clientGone(ctx);
-    void chat
-      .runStream(id, content, sse, { clientGone: gone, shutdown: shutdownSignal, requestId: ctx.state.requestId })
-      .finally(() => {
-        clearInterval(heartbeat);
-        release();
-      });
+    const events = chat.streamReply(id, content, { clientGone: clientGone(ctx), shutdown: shutdownSignal });
+    void sendAsSse(events, sse, String(ctx.state.requestId)).finally(() => {
+      clearInterval(heartbeat);
+      release();
+    });
   });
   return router;
 }

@@ -9,9 +9,9 @@ import {
   ModelTimeoutError,
   ModelUnavailableError,
 } from './models/provider.js';
-import type { ChatRepo, ConversationRow, Keyset, MessageRow, MessageStatus } from './repo.js';
-import type { SseStream } from './sse.js';
+import type { ChatRepo, ConversationRow, MessageRow, MessageStatus } from './repo.js';
 import type { StreamSlots } from './stream-slots.js';
+import { assemblePage, decodeCursor, type Page } from '../../platform/pagination.js';
 import { UUID } from '../../platform/text.js';
 
 export interface ConversationView {
@@ -29,10 +29,14 @@ export interface MessageView {
   created_at: string;
 }
 
-export interface Page<T> {
-  items: T[];
-  next_cursor: string | null;
-}
+export type { Page } from '../../platform/pagination.js';
+
+/** What a streamed reply is made of, in order: the stored user message, deltas, then done or error. */
+export type ReplyEvent =
+  | { type: 'message'; message: MessageView }
+  | { type: 'delta'; text: string }
+  | { type: 'done'; message: MessageView }
+  | { type: 'error'; error: AppError };
 
 export interface ChatServiceDeps {
   repo: ChatRepo;
@@ -62,43 +66,6 @@ const toMessage = (r: MessageRow): MessageView => ({
   status: r.status,
   created_at: new Date(r.created_at).toISOString(),
 });
-
-/** Cursors are opaque to clients: base64url of the last row's (timestamp, id). */
-export function encodeCursor(k: Keyset): string {
-  return Buffer.from(JSON.stringify([k.at, k.id])).toString('base64url');
-}
-
-/** PostgreSQL's timestamptz text form (what `::text` gives), the only form a cursor may carry. */
-const PG_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(?:[+-](\d{2})(?::?(\d{2}))?|Z)$/;
-
-/**
- * The shape alone is not enough: PostgreSQL rejects `2021-02-30` or an offset of `+16` with an error,
- * which would surface as a 500 for a forged cursor (found by the fuzz suite, issue 12).
- */
-function isPgTimestamp(at: string): boolean {
-  const m = PG_TIMESTAMP.exec(at);
-  if (!m) return false;
-  const n = (i: number) => Number(m[i] ?? 0);
-  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes] = [n(1), n(2), n(3), n(4), n(5), n(6), n(8), n(9)];
-  if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return false;
-  if (offsetHours > 15 || offsetMinutes > 59) return false;
-  const lastDay = new Date(0);
-  lastDay.setUTCFullYear(year, month, 0); // day 0 of the next month: the month's last day, leap years included
-  return day <= lastDay.getUTCDate();
-}
-
-export function decodeCursor(cursor: string): Keyset {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-    if (typeof at === 'string' && typeof id === 'string' && UUID.test(id) && isPgTimestamp(at)) return { at, id };
-  } catch {
-    // fall through
-  }
-  throw new AppError('validation_failed', {
-    detail: 'The query is not valid.',
-    extensions: { errors: [{ field: 'cursor', message: 'Not a cursor this API issued.' }] },
-  });
-}
 
 function notFound(): AppError {
   return new AppError('not_found', { detail: 'No such conversation.' });
@@ -202,12 +169,7 @@ export function createChatService(deps: ChatServiceDeps) {
 
     async listConversations(userId: string, limit: number, cursor?: string): Promise<Page<ConversationView>> {
       const rows = await repo.listConversations(userId, limit + 1, cursor ? decodeCursor(cursor) : undefined);
-      const items = rows.slice(0, limit);
-      const last = items.at(-1);
-      return {
-        items: items.map(toConversation),
-        next_cursor: rows.length > limit && last?.cursor_at ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
-      };
+      return assemblePage(rows, limit, toConversation);
     },
 
     async getConversation(userId: string, id: string): Promise<ConversationView> {
@@ -221,12 +183,7 @@ export function createChatService(deps: ChatServiceDeps) {
     async listMessages(userId: string, id: string, limit: number, cursor?: string): Promise<Page<MessageView>> {
       await ownConversation(userId, id);
       const rows = await repo.listMessages(id, limit + 1, cursor ? decodeCursor(cursor) : undefined);
-      const items = rows.slice(0, limit);
-      const last = items.at(-1);
-      return {
-        items: items.map(toMessage),
-        next_cursor: rows.length > limit && last?.cursor_at ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
-      };
+      return assemblePage(rows, limit, toMessage);
     },
 
     /** Non-streaming: store the message, wait for the whole reply, store it, answer both. */
@@ -258,62 +215,82 @@ export function createChatService(deps: ChatServiceDeps) {
     },
 
     /**
-     * Streaming, step two: the event sequence of docs/api.md on `sse`. `clientGone` aborts the model call
-     * when the client disconnects; `shutdown` ends the stream with `event: error` `shutting_down`.
-     * Always resolves; the slot is released by the caller.
+     * Streaming, step two: the reply as events, in docs/api.md's order — the stored user message, the
+     * deltas as the model makes them, then `done` with the stored reply, or `error`. `clientGone` aborts
+     * the model call when the client disconnects (what was said is stored as `partial`); `shutdown`
+     * ends it with `shutting_down`. Never throws: a failure is the last event. The routes tier turns
+     * the events into SSE; the slot is released by the caller.
      */
-    async runStream(
-      id: string,
-      content: string,
-      sse: SseStream,
-      signals: { clientGone: AbortSignal; shutdown: AbortSignal; requestId: string },
-    ): Promise<void> {
+    streamReply(id: string, content: string, signals: { clientGone: AbortSignal; shutdown: AbortSignal }): AsyncIterable<ReplyEvent> {
+      const events = createEventQueue<ReplyEvent>();
       const upstream = new AbortController();
       const abort = () => upstream.abort();
       signals.clientGone.addEventListener('abort', abort, { once: true });
       signals.shutdown.addEventListener('abort', abort, { once: true });
-      const problem = (err: AppError) => ({
-        type: `urn:problem-type:rampart:${err.code}`,
-        title: err.title,
-        status: err.status,
-        ...(err.detail ? { detail: err.detail } : {}),
-        code: err.code,
-        request_id: signals.requestId,
-      });
-      try {
-        const message = await repo.appendMessage(id, { role: 'user', content, status: 'complete' });
-        if (!message) {
-          sse.send('error', problem(notFound()));
-          return;
+      void (async () => {
+        try {
+          const message = await repo.appendMessage(id, { role: 'user', content, status: 'complete' });
+          if (!message) return events.push({ type: 'error', error: notFound() });
+          events.push({ type: 'message', message: toMessage(message) });
+          if (signals.shutdown.aborted) upstream.abort();
+          const result = await generate(id, upstream.signal, (text) => events.push({ type: 'delta', text }));
+          const reply = await storeReply(id, result.text, result.outcome);
+          if (signals.shutdown.aborted)
+            events.push({
+              type: 'error',
+              error: new AppError('shutting_down', { detail: 'The server is restarting; the partial reply was saved.' }),
+            });
+          else if (result.outcome === 'error') events.push({ type: 'error', error: modelProblem(result.error) });
+          else if (!reply) events.push({ type: 'error', error: notFound() });
+          else if (result.outcome === 'ok') events.push({ type: 'done', message: toMessage(reply) });
+        } catch (err) {
+          if (isDatabaseUnavailable(err)) {
+            logger.warn({ err }, 'database unavailable: stream ended with 503');
+            events.push({ type: 'error', error: databaseUnavailable(err) });
+          } else {
+            logger.error({ err }, 'stream failed');
+            events.push({ type: 'error', error: new AppError('internal_error') });
+          }
+        } finally {
+          signals.clientGone.removeEventListener('abort', abort);
+          signals.shutdown.removeEventListener('abort', abort);
+          events.end();
         }
-        sse.send('message', toMessage(message));
-        if (signals.shutdown.aborted) upstream.abort();
-        const result = await generate(id, upstream.signal, (text) => sse.send('delta', { text }));
-        const reply = await storeReply(id, result.text, result.outcome);
-        if (signals.shutdown.aborted) {
-          sse.send('error', problem(new AppError('shutting_down', { detail: 'The server is restarting; the partial reply was saved.' })));
-        } else if (result.outcome === 'error') {
-          sse.send('error', problem(modelProblem(result.error)));
-        } else if (!reply) {
-          sse.send('error', problem(notFound()));
-        } else if (result.outcome === 'ok') {
-          sse.send('done', { message: toMessage(reply) });
-        }
-      } catch (err) {
-        if (isDatabaseUnavailable(err)) {
-          logger.warn({ err }, 'database unavailable: stream ended with 503');
-          sse.send('error', problem(databaseUnavailable(err)));
-        } else {
-          logger.error({ err }, 'stream failed');
-          sse.send('error', problem(new AppError('internal_error')));
-        }
-      } finally {
-        signals.clientGone.removeEventListener('abort', abort);
-        signals.shutdown.removeEventListener('abort', abort);
-        sse.end();
-      }
+      })();
+      return events;
     },
   };
 }
 
 export type ChatService = ReturnType<typeof createChatService>;
+
+/**
+ * An async iterable fed by `push` — the bridge from the model's callbacks to the events a caller
+ * iterates. Unbounded: a consumer that stops reading (a closed client) drops nothing the domain needs,
+ * since every event is also stored or logged.
+ */
+function createEventQueue<T>(): AsyncIterable<T> & { push(event: T): void; end(): void } {
+  const queued: T[] = [];
+  let ended = false;
+  let wake: (() => void) | undefined;
+  return {
+    push(event) {
+      queued.push(event);
+      wake?.();
+    },
+    end() {
+      ended = true;
+      wake?.();
+    },
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        while (queued.length > 0) yield queued.shift() as T;
+        if (ended) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+    },
+  };
+}
