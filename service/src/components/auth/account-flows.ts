@@ -2,16 +2,19 @@ import { AppError } from '../../platform/errors.js';
 import type { AuthContext, AuthServiceDeps, RequestMeta, TokenResponse } from './auth-types.js';
 import { normalizeEmail } from './email.js';
 import { codePoints } from '../../platform/text.js';
-import { type FlowKit, invalidCredentials } from './flow-kit.js';
+import { invalidCredentials, weakPassword } from './auth-errors.js';
+import type { FlowOutcomes } from './flow-outcomes.js';
+import type { SessionOpening } from './session-opening.js';
 import { MAX_PASSWORD_CODE_POINTS } from './password-policy.js';
 import { normalizePassword } from './password-policy.js';
 import { UnsupportedHashError } from './passwords.js';
 import { type PublicUser, toPublicUser } from './users-repo.js';
 
 /** Account flows: signup, login, password change, the caller's own account. */
-export function createAccountFlows(deps: AuthServiceDeps, kit: FlowKit) {
+export function createAccountFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, opening: SessionOpening) {
   const { knex, users, sessions, hasher, guard, lockout } = deps;
-  const { fail, succeed, auditEvent, openSession, tokenResponse, weakPassword } = kit;
+  const { fail, succeed, auditEvent } = outcomes;
+  const { openSession, tokenResponse } = opening;
   return {
     async signup(input: { email: string; password: string }, meta: RequestMeta): Promise<TokenResponse> {
       const email = normalizeEmail(input.email);

@@ -1,7 +1,8 @@
 import { createAccountFlows } from './account-flows.js';
 import type { AuthServiceDeps } from './auth-types.js';
-import { createFlowKit } from './flow-kit.js';
+import { createFlowOutcomes } from './flow-outcomes.js';
 import { createSessionFlows } from './session-flows.js';
+import { createSessionOpening } from './session-opening.js';
 
 export type { AuthContext, AuthServiceDeps, RequestMeta, SessionView, TokenResponse } from './auth-types.js';
 
@@ -11,8 +12,9 @@ export type { AuthContext, AuthServiceDeps, RequestMeta, SessionView, TokenRespo
  * from the catalogue.
  */
 export function createAuthService(deps: AuthServiceDeps) {
-  const kit = createFlowKit(deps);
-  return { ...createAccountFlows(deps, kit), ...createSessionFlows(deps, kit) };
+  const outcomes = createFlowOutcomes(deps);
+  const opening = createSessionOpening(deps);
+  return { ...createAccountFlows(deps, outcomes, opening), ...createSessionFlows(deps, outcomes, opening) };
 }
 
 export type AuthService = ReturnType<typeof createAuthService>;

@@ -1,14 +1,17 @@
 import { AppError } from '../../platform/errors.js';
 import type { AuthContext, AuthServiceDeps, RequestMeta, SessionView, TokenResponse } from './auth-types.js';
 import { UUID } from '../../platform/text.js';
-import { type FlowKit, invalidRefreshToken } from './flow-kit.js';
+import { invalidRefreshToken } from './auth-errors.js';
+import type { FlowOutcomes } from './flow-outcomes.js';
+import type { SessionOpening } from './session-opening.js';
 import { deriveSuccessorToken, hashRefreshToken, looksLikeRefreshToken } from './refresh-tokens.js';
 import { toPublicUser } from './users-repo.js';
 
 /** Session flows: refresh-token rotation, logout, listing and revoking sessions. */
-export function createSessionFlows(deps: AuthServiceDeps, kit: FlowKit) {
+export function createSessionFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, opening: SessionOpening) {
   const { knex, users, sessions, guard, clock } = deps;
-  const { fail, succeed, auditEvent, refreshExpiry, tokenResponse } = kit;
+  const { fail, succeed, auditEvent } = outcomes;
+  const { refreshExpiry, tokenResponse } = opening;
   return {
     /**
      * Rotation, race-free: the token row is locked (`for update`), so concurrent refreshes of one
