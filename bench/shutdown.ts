@@ -39,6 +39,7 @@ import { Agent, type IncomingHttpHeaders, request } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { composeBuiltinReply } from '../service/src/components/chat/index.js';
+import { createSseDecoder } from '../service/src/platform/sse-decoder.js';
 import { benchDatabase, NO_RATE_LIMITS, startService } from './lib/service.js';
 import { fmt, summarize, table } from './lib/stats.js';
 import { envInt } from './lib/env.js';
@@ -223,26 +224,10 @@ function openStream(
     (res) => {
       rec.status = res.statusCode;
       rec.headers = res.headers;
-      res.setEncoding('utf8');
-      let buffer = '';
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        for (let i = buffer.indexOf('\n\n'); i >= 0; i = buffer.indexOf('\n\n')) {
-          const block = buffer.slice(0, i);
-          buffer = buffer.slice(i + 2);
-          let event = 'message';
-          let data = '';
-          let comment = true;
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event:')) {
-              event = line.slice(6).trim();
-              comment = false;
-            } else if (line.startsWith('data:')) {
-              data += line.slice(5).trim();
-              comment = false;
-            }
-          }
-          if (comment) continue;
+      // The project's one SSE parser (service/src/platform/sse-decoder.ts); heartbeats are comments.
+      const decoder = createSseDecoder();
+      res.on('data', (chunk: Buffer) => {
+        for (const { event, data } of decoder.pushEvents(chunk)) {
           const parsed = data ? JSON.parse(data) : undefined;
           if (event === 'delta') rec.deltas += 1;
           else rec.events.push(event);

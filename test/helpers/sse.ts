@@ -1,3 +1,5 @@
+import { createSseDecoder } from '../../service/src/platform/sse-decoder.js';
+
 export interface SseEvent {
   event: string;
   data: any;
@@ -13,21 +15,14 @@ export interface SseResult {
   comments: string[];
 }
 
-/** Parses a text/event-stream body into events (data as JSON) and comments. */
+/**
+ * Parses a text/event-stream body into events (data as JSON) and comments, with the service's own
+ * decoder (platform/sse-decoder.ts): the tests read streams exactly as the spec says a client does.
+ */
 export function parseSse(raw: string): { events: SseEvent[]; comments: string[] } {
-  const events: SseEvent[] = [];
   const comments: string[] = [];
-  for (const block of raw.split('\n\n')) {
-    if (block.trim() === '') continue;
-    let event = 'message';
-    const data: string[] = [];
-    for (const line of block.split('\n')) {
-      if (line.startsWith(':')) comments.push(line.slice(1).trim());
-      else if (line.startsWith('event: ')) event = line.slice(7);
-      else if (line.startsWith('data: ')) data.push(line.slice(6));
-    }
-    if (data.length) events.push({ event, data: JSON.parse(data.join('\n')) });
-  }
+  const decoder = createSseDecoder({ onComment: (text) => comments.push(text.trim()) });
+  const events = decoder.pushEvents(raw).map((e) => ({ event: e.event, data: JSON.parse(e.data) }));
   return { events, comments };
 }
 

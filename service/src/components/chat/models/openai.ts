@@ -2,7 +2,7 @@ import type { Secret } from '../../../config/secret.js';
 import { sleep } from './abortable-sleep.js';
 import { type BreakerPermit, type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.js';
 import { type ChatTurn, type ModelProvider, ModelTimeoutError, ModelUnavailableError } from './provider.js';
-import { createSseDecoder } from './sse-decoder.js';
+import { createSseDecoder } from '../../../platform/sse-decoder.js';
 
 export interface OpenAiModelOptions {
   /**

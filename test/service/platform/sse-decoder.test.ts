@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createSseDecoder, SseTooLargeError } from '../../../../../service/src/components/chat/models/sse-decoder.js';
+import { createSseDecoder, SseTooLargeError } from '../../../service/src/platform/sse-decoder.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -57,5 +57,26 @@ describe('event stream decoder', () => {
     const decoder = createSseDecoder({ maxEventChars: 100 });
     decoder.push(bytes(`data: ${'x'.repeat(90)}`));
     assert.throws(() => decoder.push(bytes('x'.repeat(20))), SseTooLargeError);
+  });
+});
+
+describe('SSE decoder: event names, ids and comments (what the tests and benches read from our own streams)', () => {
+  it('names each event, keeps the last id, and passes comments (heartbeats) to onComment', () => {
+    const comments: string[] = [];
+    const decoder = createSseDecoder({ onComment: (text) => comments.push(text) });
+    const text = 'event: message\nid: 7\ndata: {"a":1}\n\n: ping\n\nevent: delta\ndata: {"text":"hi"}\n\ndata: plain\n\n';
+    // Split mid-line and mid-field: the decoder is incremental.
+    const events = [...decoder.pushEvents(text.slice(0, 17)), ...decoder.pushEvents(Buffer.from(text.slice(17)))];
+    assert.deepEqual(events, [
+      { event: 'message', data: '{"a":1}', id: '7' },
+      { event: 'delta', data: '{"text":"hi"}', id: '7' },
+      { event: 'message', data: 'plain', id: '7' },
+    ]);
+    assert.deepEqual(comments, ['ping']);
+  });
+
+  it('an event without data is not dispatched, and its name does not leak into the next one', () => {
+    const decoder = createSseDecoder();
+    assert.deepEqual(decoder.pushEvents('event: lonely\n\ndata: x\n\n'), [{ event: 'message', data: 'x' }]);
   });
 });
