@@ -482,7 +482,6 @@ try {
       r.outcome = 'reset_unaccepted';
     }
   }
-  const destroyedUnread = (probe?.idle ?? []).filter((c) => !c.responding && c.bytes_read === 0);
 
   const refused = all.filter((r) => r.outcome === 'refused');
   const firstRefusedAttempt = refused.length ? Math.min(...refused.map((r) => r.createdAt)) : Number.POSITIVE_INFINITY;
@@ -493,6 +492,13 @@ try {
   const sentAt = (r: Rec) => r.writtenAt ?? r.createdAt;
   const phaseOf = (r: Rec): 'before' | 'delay' | 'after' =>
     r.writtenAt !== undefined && r.writtenAt < sigtermAt ? 'before' : sentAt(r) < listenerClosedAt ? 'delay' : 'after';
+  // What the client saw: a request on a connection the service had accepted (its port is in the
+  // probe's trace) that ended in a reset before any response. (The probe's list of connections
+  // Node's parser saw as idle at close is kept in the report; the service no longer destroys the fresh
+  // ones among them — platform/http/server.ts — so it is no evidence of a loss.)
+  const destroyedUnread = all.filter(
+    (r) => phaseOf(r) !== 'before' && r.outcome === 'reset_fresh' && r.localPort !== undefined && acceptedPorts.has(r.localPort),
+  );
   const outcomes: Outcome[] = [
     'served',
     'http_error',

@@ -1,9 +1,10 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { type ServiceProcess, spawnService } from '../../test/helpers/service-process.js';
 import pg from 'pg';
 
 /** Limits out of reach, for scenarios that measure something else from one client IP. */
@@ -16,12 +17,8 @@ export const NO_RATE_LIMITS: Record<string, string> = {
   RATE_LIMIT_USER_PER_MINUTE: '100000000',
 };
 
-export interface BenchService {
-  baseUrl: string;
-  child: ChildProcess;
-  output(): string;
-  stop(): Promise<number | null>;
-}
+/** The service under a bench: test/helpers/service-process.ts's, the one way tests and benches start it. */
+export type BenchService = ServiceProcess;
 
 export interface BenchDatabase {
   env: Record<string, string>;
@@ -76,58 +73,15 @@ export async function startService(env: Record<string, string>): Promise<BenchSe
     execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: ['ignore', 'ignore', 'inherit'] });
     built = true;
   }
-  const logPath = join(mkdtempSync(join(tmpdir(), 'rampart-bench-log-')), 'service.log');
-  const logFd = openSync(logPath, 'w');
-  // BENCH_NODE_ARGS passes profiling flags to the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const extraArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...extraArgs, 'bin/rampart.js'], {
-    env: {
-      ...process.env,
-      PORT: '0',
-      METRICS_PORT: '0',
-      HOST: '127.0.0.1',
-      JWT_SECRET: randomBytes(64).toString('base64url'),
-      SHUTDOWN_DELAY_MS: '0',
-      ...env,
-    },
+  return spawnService({
+    entry: 'bin/rampart.js',
+    // BENCH_NODE_ARGS passes profiling flags to the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
     // The request log goes to a file, not a pipe this process must drain: the load generator shares
     // the CPUs with the service, and reading the log would be work the baseline does not do.
-    stdio: ['ignore', logFd, logFd],
+    logFile: join(mkdtempSync(join(tmpdir(), 'rampart-bench-log-')), 'service.log'),
+    env: { JWT_SECRET: randomBytes(64).toString('base64url'), SHUTDOWN_DELAY_MS: '0', ...env },
   });
-  closeSync(logFd);
-  const readLog = () => {
-    try {
-      return readFileSync(logPath, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  let out = '';
-  const deadline = Date.now() + 60_000;
-  let port: number | undefined;
-  while (port === undefined) {
-    if (child.exitCode !== null) throw new Error(`service exited: ${out}`);
-    if (Date.now() > deadline) {
-      // Never leave a service behind a failed run.
-      child.kill('SIGKILL');
-      throw new Error(`service did not start: ${out}`);
-    }
-    out = readLog();
-    const line = out.split('\n').find((l) => l.includes('"msg":"listening"'));
-    if (line) port = JSON.parse(line).port as number;
-    else await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    baseUrl: `http://127.0.0.1:${port}`,
-    child,
-    output: readLog,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve(child.exitCode);
-        child.once('exit', (code) => resolve(code));
-        child.kill('SIGTERM');
-      }),
-  };
 }
 
 export interface BenchRedis {

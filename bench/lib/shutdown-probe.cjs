@@ -3,8 +3,7 @@
  * bench:shutdown's server-side witness, preloaded into the service process (`--require`) by
  * bench/shutdown.ts only. It observes and changes nothing: it keeps the client ports of the last
  * connections each HTTP server accepted, and when a server's listener closes it writes one line to
- * stderr (the service log file) with those ports and the connections closeIdleConnections() is about
- * to destroy. With it the bench can tell, for a connection reset at listener close, whether the
+ * stderr (the service log file) with those ports and the connections Node's parser sees as idle then. With it the bench can tell, for a connection reset at listener close, whether the
  * service ever accepted it (a reset in the kernel's accept queue) or destroyed it unread.
  */
 const http = require('node:http');
@@ -28,8 +27,10 @@ http.Server.prototype.emit = function (event, ...args) {
   return emit.call(this, event, ...args);
 };
 
-const closeIdleConnections = http.Server.prototype.closeIdleConnections;
-http.Server.prototype.closeIdleConnections = function () {
+// Hooked on close(), where the listener stops accepting (the service replaces closeIdleConnections on
+// its own servers: platform/http/server.ts), before any connection is closed.
+const close = http.Server.prototype.close;
+http.Server.prototype.close = function (...args) {
   const ring = accepted.get(this);
   if (ring && !reported.has(this)) {
     reported.add(this);
@@ -48,5 +49,5 @@ http.Server.prototype.closeIdleConnections = function () {
     };
     writeSync(2, `${JSON.stringify(line)}\n`);
   }
-  return closeIdleConnections.call(this);
+  return close.apply(this, args);
 };

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ServiceProcess {
@@ -19,28 +20,51 @@ export interface SpawnServiceOptions {
   /** The environment the child inherits (default: this process's). */
   inherit?: NodeJS.ProcessEnv;
   startTimeoutMs?: number;
+  /**
+   * The entry point: the test entry (bin/boot.js from the sources, whatever NODE_ENV says) by default;
+   * the benches run `bin/rampart.js`, as `npm start` and the image do.
+   */
+  entry?: string;
+  /** Node flags before the entry (the benches' BENCH_NODE_ARGS, e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  /**
+   * Write the process's output to this file instead of pipes this process must drain (the benches:
+   * reading the request log would be work the baseline does not do); `output()` reads the file.
+   */
+  logFile?: string;
 }
 
 /**
- * The real service as a child process, started as `npm start` boots it (bin/boot.js, from the sources) on free
- * ports; resolves once it logged `listening`.
+ * The real service as a child process on free ports — the one way the tests and the benches start it;
+ * resolves once it logged `listening`.
  */
 export async function spawnService(options: SpawnServiceOptions): Promise<ServiceProcess> {
   const imports = (options.imports ?? []).flatMap((m) => ['--import', m]);
+  const logFd = options.logFile ? openSync(options.logFile, 'w') : undefined;
   const child = spawn(
     process.execPath,
-    [...imports, 'test/helpers/service-entry.mjs'],
+    [...(options.nodeArgs ?? []), ...imports, options.entry ?? 'test/helpers/service-entry.mjs'],
     {
       env: { ...(options.inherit ?? process.env), PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: logFd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', logFd, logFd],
     },
   );
-  let output = '';
-  child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
+  if (logFd !== undefined) closeSync(logFd);
+  let piped = '';
+  child.stdout?.on('data', (d) => (piped += d));
+  child.stderr?.on('data', (d) => (piped += d));
+  const readOutput = () => {
+    if (!options.logFile) return piped;
+    try {
+      return readFileSync(options.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  };
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
   for (;;) {
+    const output = readOutput();
     if (child.exitCode !== null) throw new Error(`service exited early: ${output}`);
     const line = output.split('\n').find((l) => l.includes('"msg":"listening"'));
     if (line) {
@@ -49,7 +73,7 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Servic
         baseUrl: `http://127.0.0.1:${port}`,
         metricsUrl: `http://127.0.0.1:${metrics_port}/metrics`,
         child,
-        output: () => output,
+        output: readOutput,
         exited,
         async stop(graceMs = 15_000) {
           if (child.exitCode === null) {

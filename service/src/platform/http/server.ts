@@ -31,7 +31,65 @@ export function createHttpServer(app: Koa, options: HttpServerOptions = {}): Ser
   server.headersTimeout = headersTimeout;
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
   server.on('clientError', answerClientError);
+  trackConnections(server, Math.min(1000, headersTimeout));
   return server;
+}
+
+interface Connection {
+  /** Requests being answered on it now. */
+  inFlight: number;
+  /** Requests it has carried. */
+  served: number;
+  /** socket.bytesRead when it last became idle: more than this, and a request is arriving. */
+  bytesAtIdle: number;
+}
+
+const draining = new WeakSet<Server>();
+
+/**
+ * Drains without dropping a request a client has already sent. Node's `server.close()` destroys every
+ * connection its parser sees as idle — and a connection accepted a moment ago, whose request is still
+ * in the kernel's buffer, is "idle" to it: the client gets a reset for a request it wrote before the
+ * listener closed (bench:shutdown saw one on Node 26, the "connections destroyed with a request
+ * unread" check). So this server replaces `closeIdleConnections` for its own sockets: an idle
+ * keep-alive connection with nothing new to read is closed at once, as before; one that has bytes to
+ * read, or has served nothing yet, gets `freshMs` to deliver its request, which is answered with
+ * `Connection: close` (closeConnectionsWhenDraining); a connection that goes idle while draining is
+ * ended. A client that connected and says nothing is cut after `freshMs`.
+ */
+function trackConnections(server: Server, freshMs: number): void {
+  const connections = new Map<Socket, Connection>();
+  server.on('connection', (socket: Socket) => {
+    connections.set(socket, { inFlight: 0, served: 0, bytesAtIdle: 0 });
+    socket.once('close', () => connections.delete(socket));
+  });
+  server.on('request', (req, res) => {
+    const connection = connections.get(req.socket);
+    if (!connection) return;
+    connection.inFlight += 1;
+    connection.served += 1;
+    res.once('close', () => {
+      connection.inFlight -= 1;
+      connection.bytesAtIdle = req.socket.bytesRead;
+      if (draining.has(server) && connection.inFlight === 0) req.socket.end();
+    });
+  });
+  const closeIdle = (socket: Socket, connection: Connection) => {
+    if (connection.inFlight > 0 || socket.bytesRead > connection.bytesAtIdle) return false;
+    if (connection.served === 0) return false;
+    socket.destroy();
+    return true;
+  };
+  server.closeIdleConnections = () => {
+    draining.add(server);
+    for (const [socket, connection] of connections) {
+      if (closeIdle(socket, connection) || connection.inFlight > 0) continue;
+      // Fresh, or a request on its way: give it a moment to arrive; it is answered, then closed.
+      setTimeout(() => {
+        if (connection.inFlight === 0 && socket.bytesRead === connection.bytesAtIdle && !socket.destroyed) socket.destroy();
+      }, freshMs).unref();
+    }
+  };
 }
 
 /**
