@@ -2,6 +2,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { type CliIo, createContext, type DatabaseOpener, type GlobalOptions, processIo } from './lib/context.js';
 import { EXIT, exitCodeFor, formatError } from './lib/errors.js';
 import type { RoleFlags } from './commands/db.js';
+import { DEFAULT_ROLES } from './lib/db-roles/defaults.js';
+import { READINESS_DEFAULTS } from './lib/readiness/defaults.js';
 
 /**
  * The CLI's composition root: every command is declared here, and each command group's module is
@@ -531,8 +533,8 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     );
   const roleNames = (command: Command) =>
     command
-      .option('--runtime <role>', 'NOLOGIN group role holding the service’s privileges', 'rampart_runtime')
-      .option('--schema <schema>', 'the schema holding the app tables', 'public');
+      .option('--runtime <role>', 'NOLOGIN group role holding the service’s privileges', DEFAULT_ROLES.runtime)
+      .option('--schema <schema>', 'the schema holding the app tables', DEFAULT_ROLES.schema);
   const roles = dbGroup
     .command('roles')
     .description('create, update or verify the owner, runtime and login roles')
@@ -541,9 +543,9 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     roles
       .command('apply')
       .description('idempotently create/update the owner and runtime roles, the two login users, and every grant, in one transaction')
-      .option('--owner <role>', 'NOLOGIN role owning the schema and tables (migrations run as a member)', 'rampart_owner')
-      .option('--users <a,b>', 'the two LOGIN users that alternate on rotation', 'rampart_app_a,rampart_app_b')
-      .option('--connection-limit <n>', 'CONNECTION LIMIT of each login user', '20')
+      .option('--owner <role>', 'NOLOGIN role owning the schema and tables (migrations run as a member)', DEFAULT_ROLES.owner)
+      .option('--users <a,b>', 'the two LOGIN users that alternate on rotation', DEFAULT_ROLES.users.join(','))
+      .option('--connection-limit <n>', 'CONNECTION LIMIT of each login user', String(DEFAULT_ROLES.connectionLimit))
       .option('--dry-run', 'print the SQL that would run; change nothing'),
   )
     .addHelpText(
@@ -581,7 +583,7 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
       .command('rotate-password')
       .description('give the inactive user of the pair a new password, test it, then switch the stored connection URL to it')
       .requiredOption('--ref <reference>', 'where the service reads DATABASE_URL (its DATABASE_URL_REF): file:…, vault://…, aws-sm://…, aws-ssm://…')
-      .option('--users <a,b>', 'the two LOGIN users that alternate', 'rampart_app_a,rampart_app_b')
+      .option('--users <a,b>', 'the two LOGIN users that alternate', DEFAULT_ROLES.users.join(','))
       .option('--adopt', 'the stored user is not one of the pair: switch to the first user of the pair (first rotation)')
       .option('--force', 'rotate even while sessions of the inactive user are still open')
       .option('--dry-run', 'report the plan; change nothing'),
@@ -623,10 +625,10 @@ A failed gate exits 1 and still prints its report (with --json: "ok": false).`,
     .requiredOption('--url <url>', 'the service’s public base URL (https:// also checks the http→https redirect)')
     .option('--metrics-url <url>', 'the metrics listener (METRICS_PORT), e.g. http://10.0.0.5:9464/metrics')
     .option('--backup-dir <dir>', 'where backups and their drill reports live (else the drill item is manual)')
-    .option('--drill-max-age <duration>', 'the last restore drill must be younger than this', '48h')
+    .option('--drill-max-age <duration>', 'the last restore drill must be younger than this', READINESS_DEFAULTS.drillMaxAge)
     .option('--signup-probe', 'sign up a throwaway user to decode a real access token (writes a user; default: read-only)')
-    .option('--timeout <duration>', 'per-request timeout', '10s')
-    .option('--runtime-role <role>', 'the group role the service’s DB user belongs to (db.role: secops db roles check)', 'rampart_runtime')
+    .option('--timeout <duration>', 'per-request timeout', READINESS_DEFAULTS.timeout)
+    .option('--runtime-role <role>', 'the group role the service’s DB user belongs to (db.role: secops db roles check)', DEFAULT_ROLES.runtime)
     .option('--dockerfile <file>', 'the Dockerfile of the deployed image: its Debian release is checked (runtime.currency; default: ./Dockerfile when present)')
     .option('--eol-table <file>', 'end-of-life table of Node lines and Debian releases (default: .secops/runtime-eol.json)')
     .option('--eol-warning-days <days>', 'fail runtime.currency this many days before an end of life (default: 90)')

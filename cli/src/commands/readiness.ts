@@ -9,6 +9,7 @@ import { CheckFailedError, UsageError } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';
 import { type ItemStatus, type ReadinessItem, SECTIONS } from '../lib/readiness/checklist.js';
 import { databaseChecks, drillCheck, MIGRATIONS_TITLE, ROLE_TITLE } from '../lib/readiness/database.js';
+import { READINESS_DEFAULTS } from '../lib/readiness/defaults.js';
 import { type CheckResult, httpChecks } from '../lib/readiness/http.js';
 import { runtimeCurrencyCheck } from '../lib/readiness/runtime.js';
 import { parseStages } from '../lib/supply-chain/dockerfile.js';
@@ -67,8 +68,8 @@ export async function run(options: ReadinessOptions, ctx: CliContext): Promise<R
   const out = createReporter(ctx);
   const url = parseUrl(options.url, '--url');
   const metricsUrl = options.metricsUrl === undefined ? undefined : parseUrl(options.metricsUrl, '--metrics-url');
-  const timeoutMs = parseDuration(options.timeout ?? '10s', '--timeout');
-  const drillMaxAgeMs = parseDuration(options.drillMaxAge ?? '48h', '--drill-max-age');
+  const timeoutMs = parseDuration(options.timeout ?? READINESS_DEFAULTS.timeout, '--timeout');
+  const drillMaxAgeMs = parseDuration(options.drillMaxAge ?? READINESS_DEFAULTS.drillMaxAge, '--drill-max-age');
   if (timeoutMs <= 0) throw new UsageError('--timeout must be more than 0');
 
   const warningDays = Number(options.eolWarningDays ?? AUDIT_DEFAULTS.eolWarningDays);

@@ -1,13 +1,6 @@
 import { CHECKSUM_TABLE, KNEX_LOCK_TABLE, MIGRATIONS_TABLE } from '../../../../service/src/public/db.js';
 
-/** The names `secops db roles apply` uses unless told otherwise. */
-export const DEFAULT_ROLES = Object.freeze({
-  owner: 'rampart_owner',
-  runtime: 'rampart_runtime',
-  users: ['rampart_app_a', 'rampart_app_b'] as const,
-  schema: 'public',
-  connectionLimit: 20,
-});
+export { DEFAULT_ROLES } from './defaults.js';
 
 /**
  * Append-only tables: the runtime role may add and read rows, never change or remove them. Tables a
