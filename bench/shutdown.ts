@@ -31,10 +31,12 @@
  * service with a request unread; every SSE stream ends with `event: error` `shutting_down`; exit
  * code 0; /readyz answers 503 within BENCH_READY_FLIP_MAX_MS (default 100) of SIGTERM; and the run
  * really had streams open, posts in flight at SIGTERM, posts sent during the delay and refusals.
- * Writes bench/results/shutdown.json.
+ * Writes bench/results/shutdown.json (BENCH_SHUTDOWN_OUT: elsewhere; test/reliability/shutdown-under-load.test.ts
+ * runs this bench and holds it to its checks).
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Agent, type IncomingHttpHeaders, request } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -59,6 +61,7 @@ const READY_FLIP_MAX_MS = envInt('BENCH_READY_FLIP_MAX_MS', 100);
 const MAX_REQUESTS = 300_000;
 /** The whole run (setup included) is cut here. */
 const BUDGET_MS = 58_000;
+const RESULTS_FILE = process.env.BENCH_SHUTDOWN_OUT || 'bench/results/shutdown.json';
 const PASSWORD = 'correct horse battery staple 42';
 
 const t = () => performance.now();
@@ -731,7 +734,7 @@ try {
     );
   }
 
-  mkdirSync('bench/results', { recursive: true });
+  mkdirSync(dirname(RESULTS_FILE), { recursive: true });
   const simplify = (r: Rec) => ({
     kind: r.kind,
     outcome: r.outcome,
@@ -746,7 +749,7 @@ try {
     body: r.body,
   });
   writeFileSync(
-    'bench/results/shutdown.json',
+    RESULTS_FILE,
     `${JSON.stringify(
       {
         at: new Date().toISOString(),
@@ -818,7 +821,7 @@ try {
       2,
     )}\n`,
   );
-  console.log(`\n${failed ? 'FAIL' : 'PASS'} — bench/results/shutdown.json written (${fmt((t() - benchStarted) / 1000)} s)`);
+  console.log(`\n${failed ? 'FAIL' : 'PASS'} — ${RESULTS_FILE} written (${fmt((t() - benchStarted) / 1000)} s)`);
 } catch (err) {
   failed = true;
   console.error(err);

@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { buildRelease, type Release } from '../../test/helpers/release.js';
 import { type ServiceProcess, spawnService } from '../../test/helpers/service-process.js';
 import pg from 'pg';
 
@@ -61,20 +61,26 @@ export async function benchDatabase(options: { fallbackUrl?: string } = {}): Pro
   };
 }
 
-let built = false;
+let release: Release | undefined;
 
 /**
  * Starts the real service as a child process (its own event loop and thread pool) on a free port,
- * through bin/rampart.js as `npm start` does: under NODE_ENV=production that is the compiled dist/,
- * built once per bench process from the sources in the working tree (what the image runs).
+ * through bin/rampart.js as `npm start` does: under NODE_ENV=production that is the compiled build,
+ * made once per bench process from the working tree into a release tree of its own (what the image
+ * runs; this checkout's dist/ is left alone), and removed when the bench process exits.
  */
 export async function startService(env: Record<string, string>): Promise<BenchService> {
-  if (env.NODE_ENV === 'production' && !built) {
-    execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    built = true;
+  let entry = 'bin/rampart.js';
+  if (env.NODE_ENV === 'production') {
+    if (!release) {
+      const built = buildRelease();
+      process.once('exit', () => built.remove());
+      release = built;
+    }
+    entry = release.entry;
   }
   return spawnService({
-    entry: 'bin/rampart.js',
+    entry,
     // BENCH_NODE_ARGS passes profiling flags to the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
     // The request log goes to a file, not a pipe this process must drain: the load generator shares

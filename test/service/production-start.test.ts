@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { TEST_JWT_SECRET } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/database.js';
+import { buildRelease } from '../helpers/release.js';
 import { spawnService } from '../helpers/service-process.js';
 import { skipUnlessRealPostgres } from '../helpers/services.js';
 
@@ -31,17 +32,13 @@ process.on('exit', () => process.stderr.write('LOADER_PROBE ' + JSON.stringify([
 describe('npm start under NODE_ENV=production (bin/rampart.js)', { skip: await skipUnlessRealPostgres() }, () => {
   it('runs the compiled dist/ with no TypeScript loader, and reports the Node running it', async (t) => {
     // A release tree of its own: the build's output beside bin/ and package.json, as in the image.
-    const release = mkdtempSync(join(tmpdir(), 'rampart-release-'));
-    t.after(() => rmSync(release, { recursive: true, force: true }));
-    execFileSync(process.execPath, ['scripts/build.mjs', '--out', join(release, 'dist')], { cwd: ROOT, stdio: 'ignore' });
-    cpSync(join(ROOT, 'bin'), join(release, 'bin'), { recursive: true });
-    cpSync(join(ROOT, 'package.json'), join(release, 'package.json'));
-    symlinkSync(join(ROOT, 'node_modules'), join(release, 'node_modules'), 'dir');
+    const release = buildRelease();
+    t.after(() => release.remove());
 
     const database = await createTestDatabase({ migrated: false });
     t.after(() => database.drop());
     const service = await spawnService({
-      entry: join(release, 'bin/rampart.js'),
+      entry: release.entry,
       imports: [LOADER_PROBE],
       env: {
         NODE_ENV: 'production',
