@@ -17,6 +17,7 @@ import { createSecretStore } from '../../service/src/platform/secrets/store.js';
 import type { SecretStore } from '../../service/src/platform/secrets/types.js';
 import { captureIo } from './capture.js';
 import { type PrivatePostgres, privatePostgresAvailable, startPrivatePostgres } from '../helpers/private-postgres.js';
+import { TEST_PASSWORD } from '../helpers/users.js';
 
 /**
  * Rotation needs a server that checks passwords: these tests run a private cluster with
@@ -63,7 +64,7 @@ async function adminQuery(sql: string, params: unknown[] = []) {
 describe('SCRAM-SHA-256 verifiers computed on the client', { skip: !cluster && 'needs the PostgreSQL server binaries' }, () => {
   it('the server accepts the password behind a verifier it never saw in plaintext, and only that one', async () => {
     const c = cluster as PrivatePostgres;
-    const password = 'correct horse battery staple 42';
+    const password = TEST_PASSWORD;
     const verifier = scramSha256Verifier(password);
     assert.match(verifier, /^SCRAM-SHA-256\$4096:[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$/);
     const admin = await login(c.url());

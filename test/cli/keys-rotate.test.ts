@@ -20,6 +20,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { memorySecretStore, type MemorySecretStore } from '../helpers/memory-secret-store.js';
 import { captureIo } from './capture.js';
+import { TEST_PASSWORD as PASSWORD } from '../helpers/users.js';
 
 const REF = 'vault://secret/rampart#jwt_keys';
 const TTL_S = 900;
@@ -29,7 +30,6 @@ const timings: RotationTimings = {
   clockToleranceMs: DEFAULT_CLOCK_TOLERANCE_MS,
   marginMs: DEFAULT_MARGIN_MS,
 };
-const PASSWORD = 'correct horse battery staple 42';
 
 function cli(store: MemorySecretStore, clock: FakeClock, json = true) {
   const captured = captureIo({});

@@ -5,6 +5,7 @@ import { createSessionGuard } from '../../service/src/components/auth/session-gu
 import { fakeClock, startTestApp, type TestApp } from '../helpers/app.js';
 import { api } from '../helpers/http.js';
 import { streamMessage } from '../helpers/sse.js';
+import { signedUpUser } from '../helpers/users.js';
 
 /**
  * Races (issue 12): what clients do at the same time must leave the database exactly as the
@@ -44,11 +45,7 @@ describe('concurrent clients', () => {
   });
   after(() => t.close());
 
-  async function signup(email: string): Promise<Tokens & { user: { id: string } }> {
-    const res = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email, password: PASSWORD } });
-    assert.equal(res.status, 201, res.text);
-    return res.body;
-  }
+  const signup = (email: string) => signedUpUser(t, { email, password: PASSWORD });
   async function login(email: string, password = PASSWORD): Promise<Tokens> {
     const res = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email, password } });
     assert.equal(res.status, 200, res.text);

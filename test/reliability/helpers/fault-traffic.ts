@@ -1,6 +1,7 @@
 import { GENEROUS_LIMITS, TEST_JWT_SECRET } from '../../helpers/app.js';
 import { assertResponseMatchesOpenApi } from '../../helpers/openapi.js';
 import { parseSse, type SseEvent } from '../../helpers/sse.js';
+import { TEST_PASSWORD } from '../../helpers/users.js';
 
 /**
  * What the fault tests share: bounded requests against a spawned service (a hang is an answer of its
@@ -8,7 +9,7 @@ import { parseSse, type SseEvent } from '../../helpers/sse.js';
  * "refused by design" and "unexpected", and small polling helpers with deadlines.
  */
 
-export const PASSWORD = 'correct horse battery staple 42';
+export const PASSWORD = TEST_PASSWORD;
 
 /** The environment of a spawned service under test: cheap Argon2 (tests only), limits it cannot reach. */
 export function serviceEnv(extra: Record<string, string>): Record<string, string> {

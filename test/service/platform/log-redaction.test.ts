@@ -3,10 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from '../../helpers/app.js';
 import { api } from '../../helpers/http.js';
 import { streamMessage } from '../../helpers/sse.js';
+import { TEST_PASSWORD } from '../../helpers/users.js';
 
 describe('logs during a full signup → login → refresh → chat → logout run', () => {
   let t: TestApp;
-  const password = 'correct horse battery staple 42';
+  const password = TEST_PASSWORD;
   const secrets: Record<string, string> = {};
   before(async () => {
     t = await startTestApp({ env: { BUILTIN_MODEL_DELAY_MS: '0', LOG_LEVEL: 'debug' } });

@@ -10,6 +10,7 @@ import { listen } from '../../../service/src/platform/http/server.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { api } from '../../helpers/http.js';
 import { streamMessage } from '../../helpers/sse.js';
+import { TEST_PASSWORD } from '../../helpers/users.js';
 
 function promtoolAvailable(): boolean {
   return spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -30,10 +31,10 @@ describe('metrics endpoint after a scripted run', () => {
     metricsServer = createMetricsServer(t.deps.metrics.registry);
     const { port } = await listen(metricsServer, 0, '127.0.0.1');
 
-    const signup = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email: 'metrics@example.com', password: 'correct horse battery staple 42' } });
+    const signup = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email: 'metrics@example.com', password: TEST_PASSWORD } });
     const token = signup.body.access_token;
     await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: 'metrics@example.com', password: 'wrong password here' } });
-    await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: 'metrics@example.com', password: 'correct horse battery staple 42' } });
+    await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: 'metrics@example.com', password: TEST_PASSWORD } });
     for (let i = 0; i < 3; i++) await api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: 'C'.repeat(43) } });
     await api(t.baseUrl, 'GET', '/v1/me', { token });
     const conv = await api(t.baseUrl, 'POST', '/v1/conversations', { token, json: { title: 'metrics' } });

@@ -10,6 +10,7 @@ import { api, type ApiResponse } from '../../helpers/http.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait.js';
 import { type PrivateRedis, startPrivateRedis } from '../../helpers/private-redis.js';
+import { TEST_PASSWORD as PASSWORD } from '../../helpers/users.js';
 
 /**
  * Rate limits and lockouts on Redis: one budget for every replica, and in-process limits that take
@@ -17,7 +18,6 @@ import { type PrivateRedis, startPrivateRedis } from '../../helpers/private-redi
  * one Redis never see each other's keys; the keys are deleted afterwards.
  */
 
-const PASSWORD = 'correct horse battery staple 42';
 /** How long any single request may take while Redis is down (a hang would blow it; this is not a performance check). */
 const ANSWER_DEADLINE_MS = 2000;
 

@@ -6,8 +6,8 @@ import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
 import { api, type ApiResponse } from '../../helpers/http.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
+import { TEST_PASSWORD as PASSWORD } from '../../helpers/users.js';
 
-const PASSWORD = 'correct horse battery staple 42';
 
 function assertLimited(res: ApiResponse, policy: string, code = 'rate_limited') {
   assert.equal(res.status, 429, res.text);

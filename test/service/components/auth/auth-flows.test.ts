@@ -3,19 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import argon2 from 'argon2';
 import { fakeClock, startTestApp, type FakeClock, type TestApp } from '../../../helpers/app.js';
 import { api } from '../../../helpers/http.js';
+import { signedUpUser, TEST_PASSWORD, uniqueEmail } from '../../../helpers/users.js';
 
-const STRONG = 'correct horse battery staple 42';
-let counter = 0;
-function uniqueEmail(): string {
-  counter += 1;
-  return `user${counter}.${process.pid}@example.com`;
-}
+const STRONG = TEST_PASSWORD;
 
-async function signup(t: TestApp, email = uniqueEmail(), password = STRONG) {
-  const res = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email, password } });
-  assert.equal(res.status, 201, res.text);
-  return { email, password, ...res.body };
-}
+const signup = (t: TestApp, email = uniqueEmail(), password = STRONG) => signedUpUser(t, { email, password });
 
 function withoutRequestId(body: Record<string, unknown>) {
   const { request_id: _, ...rest } = body;

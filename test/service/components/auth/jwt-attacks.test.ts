@@ -6,6 +6,7 @@ import { generateEd25519Jwk, kidForSecret } from '../../../../service/src/compon
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from '../../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/database.js';
 import { api } from '../../../helpers/http.js';
+import { TEST_PASSWORD } from '../../../helpers/users.js';
 
 const SECRET = new Uint8Array(Buffer.from(TEST_JWT_SECRET, 'base64url'));
 const KID = kidForSecret(SECRET);
@@ -38,7 +39,7 @@ describe('JWT attack suite: every forged or malformed token is 401 invalid_token
     database = await createTestDatabase();
     t = await startTestApp({ database });
     const res = await api(t.baseUrl, 'POST', '/v1/auth/signup', {
-      json: { email: 'jwt-target@example.com', password: 'correct horse battery staple 42' },
+      json: { email: 'jwt-target@example.com', password: TEST_PASSWORD },
     });
     valid = res.body.access_token;
     refreshToken = res.body.refresh_token;
@@ -150,7 +151,7 @@ describe('JWT attack suite with EdDSA keys', () => {
     database = await createTestDatabase();
     t = await startTestApp({ database, env: { JWT_KEYS: JSON.stringify({ signing: 'ed-1', keys: [signing] }) } });
     const res = await api(t.baseUrl, 'POST', '/v1/auth/signup', {
-      json: { email: 'ed-target@example.com', password: 'correct horse battery staple 42' },
+      json: { email: 'ed-target@example.com', password: TEST_PASSWORD },
     });
     valid = res.body.access_token;
   });

@@ -16,8 +16,8 @@ import { createTestDatabase, type TestDatabase } from '../../../helpers/database
 import { api } from '../../../helpers/http.js';
 import { type ServiceProcess, spawnService } from '../../../helpers/service-process.js';
 import { waitFor } from '../../../helpers/wait.js';
+import { TEST_PASSWORD as PASSWORD } from '../../../helpers/users.js';
 
-const PASSWORD = 'correct horse battery staple 42';
 const instant = { reloadIntervalMs: 0, tokenLifetimeMs: 900_000, clockToleranceMs: 30_000, marginMs: 0 };
 
 async function publishedKids(service: ServiceProcess): Promise<string[]> {

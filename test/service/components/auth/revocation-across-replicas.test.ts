@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { fakeClock, startTestApp, type FakeClock, type TestApp } from '../../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/database.js';
 import { api } from '../../../helpers/http.js';
+import { TEST_PASSWORD } from '../../../helpers/users.js';
 
 describe('session revocation seen by every replica', () => {
   let database: TestDatabase;
@@ -23,7 +24,7 @@ describe('session revocation seen by every replica', () => {
 
   it('refuses a revoked session at once on the revoking replica and within 1 s on another', async () => {
     const s = await api(a.baseUrl, 'POST', '/v1/auth/signup', {
-      json: { email: 'replicas@example.com', password: 'correct horse battery staple 42' },
+      json: { email: 'replicas@example.com', password: TEST_PASSWORD },
     });
     const token = s.body.access_token as string;
     // Replica B has seen the session active (and caches that answer).

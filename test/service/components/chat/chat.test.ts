@@ -4,16 +4,11 @@ import { startTestApp, type TestApp } from '../../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/database.js';
 import { type ApiResponse, api } from '../../../helpers/http.js';
 import { streamMessage } from '../../../helpers/sse.js';
+import { signedUpUser } from '../../../helpers/users.js';
 import { waitFor } from '../../../helpers/wait.js';
 
-const PASSWORD = 'correct horse battery staple 42';
-let n = 0;
-
 async function user(t: TestApp): Promise<string> {
-  n += 1;
-  const res = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email: `chat${n}.${process.pid}@example.com`, password: PASSWORD } });
-  assert.equal(res.status, 201);
-  return res.body.access_token;
+  return (await signedUpUser(t, { tag: 'chat' })).access_token;
 }
 
 async function conversation(t: TestApp, token: string, title?: string): Promise<string> {

@@ -4,6 +4,7 @@ import { startTestApp, type TestApp } from '../../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/database.js';
 import { api } from '../../../helpers/http.js';
 import { streamMessage } from '../../../helpers/sse.js';
+import { TEST_PASSWORD } from '../../../helpers/users.js';
 import {
   chunkEvent,
   type OpenAiCompatibleServer,
@@ -32,7 +33,7 @@ describe('chat with the openai provider', () => {
         MODEL_TIMEOUT_MS: '500',
       },
     });
-    const s = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email: 'openai-user@example.com', password: 'correct horse battery staple 42' } });
+    const s = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email: 'openai-user@example.com', password: TEST_PASSWORD } });
     token = s.body.access_token;
   });
   beforeEach(() => {
