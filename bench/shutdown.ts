@@ -470,18 +470,18 @@ try {
   // A fresh connection reset before any response: did the service ever accept it? The probe lists
   // the client port of every connection the server accepted (the last few thousand) when the
   // listener closed; a port missing there was reset by the kernel in the listener's accept queue.
-  const acceptedPorts = new Set((probe?.accepted ?? []).map(([p]) => p));
+  // Client ports come back: a port closed by the server side is free for the next connection at once,
+  // so a port in the trace proves an accept only when that accept came after this connection was
+  // opened (1 ms of slack for mapping performance.now onto Date.now's milliseconds).
+  const acceptTimes = new Map<number, number[]>();
+  for (const [port, at] of probe?.accepted ?? []) acceptTimes.set(port, [...(acceptTimes.get(port) ?? []), at]);
   const oldestAccepted = probe?.accepted[0]?.[1] ?? Number.POSITIVE_INFINITY;
   const sigtermToEpoch = (x: number) => sigtermEpoch + (x - sigtermAt);
+  const acceptedByService = (r: Rec) =>
+    r.localPort !== undefined && (acceptTimes.get(r.localPort) ?? []).some((at) => at >= Math.floor(sigtermToEpoch(r.createdAt)) - 1);
   const all = [...records, ...readyRecs];
   for (const r of all) {
-    if (
-      r.outcome === 'reset_fresh' &&
-      probe &&
-      r.localPort !== undefined &&
-      sigtermToEpoch(r.createdAt) > oldestAccepted &&
-      !acceptedPorts.has(r.localPort)
-    ) {
+    if (r.outcome === 'reset_fresh' && probe && r.localPort !== undefined && sigtermToEpoch(r.createdAt) > oldestAccepted && !acceptedByService(r)) {
       r.outcome = 'reset_unaccepted';
     }
   }
@@ -500,7 +500,7 @@ try {
   // Node's parser saw as idle at close is kept in the report; the service no longer destroys the fresh
   // ones among them — platform/http/server.ts — so it is no evidence of a loss.)
   const destroyedUnread = all.filter(
-    (r) => phaseOf(r) !== 'before' && r.outcome === 'reset_fresh' && r.localPort !== undefined && acceptedPorts.has(r.localPort),
+    (r) => phaseOf(r) !== 'before' && r.outcome === 'reset_fresh' && acceptedByService(r),
   );
   const outcomes: Outcome[] = [
     'served',
