@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { ARGON2_OWASP_MINIMUM, decodeJwtSecret, type Env, JWT_SECRET_BYTES, envSchema, pickSource, SETTINGS, type SettingName, settingsWithSource } from './settings.js';
+import { ARGON2_OWASP_MINIMUM, decodeJwtSecret, type Env, JWT_SECRET_BYTES, envSchema, pickSource, SETTINGS, type SettingName, settingsWithSource, valueOfSource } from './settings.js';
 import { Secret } from './secret.js';
 
 /** Thrown when the environment cannot give a safe configuration; one line per problem. */
@@ -45,8 +45,8 @@ function deepFreeze<T>(value: T): T {
 }
 
 /**
- * The value of a setting that may come from a file (NAME_FILE; its trailing newline is dropped) — one
- * source only (settings.ts `pickSource`). NAME_REF was resolved into NAME before (references.ts).
+ * The value of a setting that may come from a file (settings.ts `valueOfSource`). NAME_REF was
+ * resolved into NAME before (references.ts); one still here was never resolved.
  */
 function readSourced(
   env: Record<string, string | undefined>,
@@ -55,26 +55,9 @@ function readSourced(
   problems: string[],
 ): string | undefined {
   const source = pickSource(env, name);
-  switch (source.kind) {
-    case 'none':
-      return undefined;
-    case 'value':
-      return source.value;
-    case 'conflict':
-      problems.push(source.problem);
-      return undefined;
-    case 'ref':
-      // resolveSecretReferences replaces NAME_REF before loadConfig; one still here was never resolved.
-      problems.push(`${name}_REF is set but was not resolved (a secret store is needed to read it)`);
-      return undefined;
-    case 'file':
-      try {
-        return readFile(source.path).replace(/\r?\n$/, '');
-      } catch (err) {
-        problems.push(`${name}_FILE: cannot read ${source.path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-        return undefined;
-      }
-  }
+  if (source.kind !== 'ref') return valueOfSource(name, source, readFile, problems);
+  problems.push(`${name}_REF is set but was not resolved (a secret store is needed to read it)`);
+  return undefined;
 }
 
 /**

@@ -1,8 +1,8 @@
-import { readFile as readFileAsync } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { describeReference, parseSecretReference } from '../platform/secrets/reference.js';
 import { SecretError, type SecretStore } from '../platform/secrets/types.js';
 import { ConfigError } from './load.js';
-import { pickSource, type SettingName, settingsWithSource } from './settings.js';
+import { pickSource, type SettingName, settingsWithSource, valueOfSource } from './settings.js';
 
 /**
  * `NAME_REF` variables: the secret settings read through a secret store (../platform/secrets)
@@ -19,7 +19,8 @@ import { pickSource, type SettingName, settingsWithSource } from './settings.js'
 export const SECRET_REFERENCE_VARIABLES: readonly SettingName[] = settingsWithSource('ref');
 
 type RawEnv = Readonly<Record<string, string | undefined>>;
-type ReadFile = (path: string) => Promise<string> | string;
+/** Secret files are a few bytes on a local or tmpfs mount: read at once, as at start-up. */
+type ReadFile = (path: string) => string;
 
 const set = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
 
@@ -85,32 +86,15 @@ export interface JwtMaterial {
  * (interval and SIGHUP). Files lose one trailing newline, as at start-up. Throws ConfigError (no values).
  */
 export async function readJwtMaterial(rawEnv: RawEnv, store: SecretStore, readFile?: ReadFile): Promise<JwtMaterial> {
-  const read: ReadFile = readFile ?? ((path) => readFileAsync(path, 'utf8'));
+  const read: ReadFile = readFile ?? ((path) => readFileSync(path, 'utf8'));
   const problems: string[] = [];
   const one = async (name: 'JWT_SECRET' | 'JWT_KEYS'): Promise<string | undefined> => {
     const source = pickSource(rawEnv, name);
-    switch (source.kind) {
-      case 'none':
-        return undefined;
-      case 'value':
-        return source.value;
-      case 'conflict':
-        problems.push(source.problem);
-        return undefined;
-      case 'ref': {
-        const fromRef = (await readReference(rawEnv, name, store)) as Outcome;
-        if (fromRef.ok) return fromRef.value;
-        problems.push(fromRef.problem);
-        return undefined;
-      }
-      case 'file':
-        try {
-          return set((await read(source.path)).replace(/\r?\n$/, ''));
-        } catch (err) {
-          problems.push(`${name}_FILE: cannot read ${source.path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-          return undefined;
-        }
-    }
+    if (source.kind !== 'ref') return valueOfSource(name, source, read, problems);
+    const fromRef = (await readReference(rawEnv, name, store)) as Outcome;
+    if (fromRef.ok) return fromRef.value;
+    problems.push(fromRef.problem);
+    return undefined;
   };
   const [secret, keys] = await Promise.all([one('JWT_SECRET'), one('JWT_KEYS')]);
   if (problems.length > 0) throw new ConfigError(problems);

@@ -160,6 +160,39 @@ export function pickSource(env: Readonly<Record<string, string | undefined>>, na
 }
 
 /**
+ * The value a picked source gives — its own variable, or NAME_FILE read with `readFile` (one trailing
+ * newline dropped) — with problems (never a value) pushed to `problems`. A `ref` is the caller's to
+ * resolve first (a secret store is asynchronous): start-up has resolved every NAME_REF already, the
+ * keyring reload reads its references itself.
+ */
+export function valueOfSource(
+  name: SettingName,
+  source: Exclude<PickedSource, { kind: 'ref' }>,
+  readFile: (path: string) => string,
+  problems: string[],
+): string | undefined {
+  switch (source.kind) {
+    case 'none':
+      return undefined;
+    case 'value':
+      return source.value;
+    case 'conflict':
+      problems.push(source.problem);
+      return undefined;
+    case 'file':
+      try {
+        const text = readFile(source.path).replace(/\r?\n$/, '');
+        // An empty secret file is a mistake (a volume mounted before the secret was written), never "unset".
+        if (text === '') problems.push(`${name}_FILE: ${source.path} is empty`);
+        return text === '' ? undefined : text;
+      } catch (err) {
+        problems.push(`${name}_FILE: cannot read ${source.path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        return undefined;
+      }
+  }
+}
+
+/**
  * The settings `names` parsed from the raw environment (defaults applied, empty values unset), without
  * the rest of the configuration: what a CLI command that needs a few settings reads. Throws the zod
  * error's issues as `NAME: message` lines (never the value).

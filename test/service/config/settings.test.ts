@@ -64,3 +64,17 @@ describe('the settings table (service/src/config/settings.ts) is the one declara
     await assert.rejects(reload(), /JWT_SECRET is too short: 32 bytes/);
   });
 });
+
+describe('a setting read from NAME_FILE', () => {
+  it('an empty file is refused at start and on the keyring reload alike, naming the file', async () => {
+    const readFile = () => '\n';
+    assert.throws(
+      () => loadConfig({ NODE_ENV: 'development', JWT_SECRET_FILE: '/run/secrets/jwt' }, { readFile }),
+      (err: unknown) => err instanceof ConfigError && err.problems.includes('JWT_SECRET_FILE: /run/secrets/jwt is empty'),
+    );
+    await assert.rejects(
+      readJwtMaterial({ JWT_SECRET_FILE: '/run/secrets/jwt' }, { read: async () => ({ value: '' }) } as never, readFile),
+      (err: unknown) => err instanceof ConfigError && err.problems.includes('JWT_SECRET_FILE: /run/secrets/jwt is empty'),
+    );
+  });
+});
