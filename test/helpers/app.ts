@@ -1,7 +1,8 @@
-import type { Server } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 import type Router from '@koa/router';
 import { Writable } from 'node:stream';
 import type Koa from 'koa';
+import inject from 'light-my-request';
 import { buildApp } from '../../service/src/app.js';
 import { type SchedulingClock, systemClock } from '../../service/src/platform/clock.js';
 import { type Config, loadConfig } from '../../service/src/config/load.js';
@@ -47,18 +48,31 @@ export const GENEROUS_LIMITS: Record<string, string> = {
 /** A 64-byte base64url secret for tests (not a real secret: it exists only in test processes). */
 export const TEST_JWT_SECRET = Buffer.alloc(64, 7).toString('base64url');
 
-export interface TestApp {
+/** Sends one request to the app and resolves with its answer as a WHATWG Response, like `fetch`. */
+export type RequestFunction = (path: string, init?: RequestInit) => Promise<Response>;
+
+/** The app a component test drives: the real one, reached without a socket (`listen: false`). */
+export interface InProcessTestApp {
   readonly config: Config;
   readonly deps: Dependencies;
   readonly app: Koa;
-  readonly server: Server;
-  readonly baseUrl: string;
   readonly database: TestDatabase;
+  /**
+   * `fetch` for this app: `request('/v1/me', { headers })` answers a WHATWG Response. In process it is
+   * dispatched to `app.callback()` from 127.0.0.1 with no socket; on a listening app it goes over the socket.
+   */
+  readonly request: RequestFunction;
   /** Every log line written so far, parsed. */
   readonly logLines: Record<string, unknown>[];
   /** Raw log output (for "this secret never appears" checks). */
   logText(): string;
   close(): Promise<void>;
+}
+
+/** The app listening on an ephemeral port of 127.0.0.1, for the tests that need a real socket. */
+export interface TestApp extends InProcessTestApp {
+  readonly server: Server;
+  readonly baseUrl: string;
 }
 
 export interface TestAppOptions {
@@ -72,10 +86,21 @@ export interface TestAppOptions {
   extraRouters?: Router[];
   /** Re-readable keyring source (reload tests); see DependencyOverrides.keyringSource. */
   keyringSource?: DependencyOverrides['keyringSource'];
+  /**
+   * Listen on an ephemeral port of 127.0.0.1 (default true). `false`: no server, no port; requests go
+   * through `request()` straight to `app.callback()` — for every test that needs no real socket.
+   */
+  listen?: boolean;
 }
 
-/** Starts the real app on an ephemeral port against a throwaway database; logs are captured. */
-export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+/**
+ * Starts the real app against a throwaway database, logs captured: listening on an ephemeral port, or
+ * with `listen: false` in process only. `close()` is the one cleanup either way.
+ */
+export function startTestApp(options: TestAppOptions & { listen: false }): Promise<InProcessTestApp>;
+export function startTestApp(options?: TestAppOptions & { listen?: true }): Promise<TestApp>;
+export function startTestApp(options: TestAppOptions): Promise<InProcessTestApp>;
+export async function startTestApp(options: TestAppOptions = {}): Promise<InProcessTestApp | TestApp> {
   const { config } = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...GENEROUS_LIMITS, ...options.env });
   const chunks: string[] = [];
   const destination = new Writable({
@@ -88,16 +113,12 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const database = options.database ?? (await createTestDatabase());
   const deps = await buildDependencies(config, logger, { db: database.db, metrics: createMetrics({ defaultMetrics: options.defaultMetrics ?? false }), clock: options.clock, keyringSource: options.keyringSource });
   const app = buildApp(deps, { extraRouters: options.extraRouters });
-  const server = createHttpServer(app);
-  const address = await listen(server, 0, '127.0.0.1');
   const ownsDatabase = !options.database;
-  return {
-    config,
-    deps,
-    app,
-    server,
-    baseUrl: `http://127.0.0.1:${address.port}`,
-    database,
+  const closeApp = async () => {
+    await deps.close(); // the service's own close (components, Redis); the database is the test's
+    if (ownsDatabase) await database.drop();
+  };
+  const logs = {
     get logLines() {
       return chunks
         .join('')
@@ -106,11 +127,69 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
         .map((l) => JSON.parse(l) as Record<string, unknown>);
     },
     logText: () => chunks.join(''),
+  };
+  if (options.listen === false) {
+    return Object.assign(logs, { config, deps, app, database, request: injector(app.callback(), config.http.maxRequestSizeBytes), close: closeApp });
+  }
+
+  const server = createHttpServer(app);
+  const address = await listen(server, 0, '127.0.0.1');
+  const baseUrl = `http://127.0.0.1:${address.port}`;
+  return Object.assign(logs, {
+    config,
+    deps,
+    app,
+    database,
+    server,
+    baseUrl,
+    request: ((path, init) => fetch(`${baseUrl}${path}`, init)) satisfies RequestFunction,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await deps.close(); // the service's own close (components, Redis); the database is the test's
-      if (ownsDatabase) await database.drop();
+      await closeApp();
     },
+  });
+}
+
+/** What `fetch` sends without being asked (undici), so the app sees the same request either way. */
+const FETCH_DEFAULT_HEADERS = { accept: '*/*', 'accept-language': '*', 'sec-fetch-mode': 'cors', 'user-agent': 'node' };
+
+/** Statuses whose response has no body (a WHATWG Response refuses one). */
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * A `fetch` that dispatches to a Node request handler in process: light-my-request's injector (an
+ * IncomingMessage/ServerResponse pair, no socket, the peer 127.0.0.1, so rate-limit keys and the
+ * trusted-proxy rules see what a loopback client gets). The URL, headers and body are normalised by
+ * a WHATWG Request first, as `fetch` does; the answer is buffered whole, then handed back as a
+ * WHATWG Response.
+ *
+ * What the service does to the socket itself cannot happen without one, so those requests are
+ * refused here with the reason rather than failing inside the app: an event stream (the route sets
+ * TCP_NODELAY), a body over the size limit (the 413 half-closes the connection) and an abort (a
+ * client going away). Their tests listen.
+ */
+function injector(handler: RequestListener, maxBodyBytes: number): RequestFunction {
+  return async (path, init) => {
+    const request = new Request(new URL(path, 'http://127.0.0.1'), init);
+    const refuse = (why: string) => new Error(`an in-process request cannot ${why}: start the app listening (startTestApp without listen: false)`);
+    if (init?.signal) throw refuse('be aborted (a client going away is a socket event)');
+    if (/text\/event-stream/i.test(request.headers.get('accept') ?? '')) throw refuse('stream events (the route sets TCP_NODELAY on the socket)');
+    const payload = request.body ? Buffer.from(await request.arrayBuffer()) : undefined;
+    const declared = Number(request.headers.get('content-length') ?? 0);
+    if (Math.max(payload?.length ?? 0, declared) > maxBodyBytes) throw refuse('send a body over the size limit (the 413 half-closes the socket)');
+
+    const url = new URL(request.url);
+    const headers: Record<string, string> = { ...FETCH_DEFAULT_HEADERS, host: url.host };
+    request.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    const answer = await inject(handler, { method: request.method, url: url.pathname + url.search, headers, payload, remoteAddress: '127.0.0.1' });
+    const responseHeaders = new Headers();
+    for (const [name, value] of Object.entries(answer.headers)) {
+      for (const one of Array.isArray(value) ? value : [value]) if (one !== undefined) responseHeaders.append(name, String(one));
+    }
+    const noBody = request.method === 'HEAD' || NULL_BODY_STATUSES.has(answer.statusCode);
+    return new Response(noBody ? null : answer.rawPayload, { status: answer.statusCode, statusText: answer.statusMessage, headers: responseHeaders });
   };
 }
