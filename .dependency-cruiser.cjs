@@ -68,6 +68,19 @@ module.exports = {
         reachable: true,
       },
     },
+    {
+      name: 'cli-definitions-load-commands-lazily',
+      comment:
+        "A command group's definition (commands/<group>.command.ts) and the program (main.ts, commands/index.ts) " +
+        'reach a command module only by a dynamic import() or for its types, so `secops --help` loads none of them.',
+      severity: 'error',
+      from: { path: ['^cli/src/commands/[^/]+\\.command\\.ts$', '^cli/src/commands/index\\.ts$', '^cli/src/main\\.ts$'] },
+      to: {
+        path: '^cli/src/commands/[^/]+\\.ts$',
+        pathNot: '^cli/src/commands/([^/]+\\.command|index)\\.ts$',
+        dependencyTypesNot: ['type-only', 'dynamic-import'],
+      },
+    },
   ],
   options: {
     parser: 'swc',

@@ -32,7 +32,10 @@ const GOOD: Record<string, string> = {
   'service/src/app.ts': "import Koa from 'koa';\nimport { deps } from './deps.js';\nexport const app = [Koa, deps];\n",
   'service/src/public/auth.ts': "export * from '../components/auth/public.js';\n",
   'service/src/public/db.ts': "export * from '../platform/db.js';\n",
-  'cli/src/commands/keys.ts': "import { kidFor } from '../../../service/src/public/auth.js';\nimport { connect } from '../../../service/src/public/db.js';\nexport const run = () => [kidFor('a'), connect()];\n",
+  'cli/src/commands/keys.ts': "import { kidFor } from '../../../service/src/public/auth.js';\nimport { connect } from '../../../service/src/public/db.js';\nexport type KeysOptions = { ref: string };\nexport const run = (o: KeysOptions) => [kidFor(o.ref), connect()];\n",
+  'cli/src/commands/keys.command.ts':
+    "import type { KeysOptions } from './keys.js';\nexport const parse = (ref: string): KeysOptions => ({ ref });\nexport const load = () => import('./keys.js');\n",
+  'cli/src/commands/index.ts': "import { load, parse } from './keys.command.js';\nexport const GROUPS = [load, parse];\n",
   'bench/run.ts': "import { routes } from '../service/src/components/chat/index.js';\nimport { AppError } from '../service/src/platform/errors.js';\nexport const x = [routes, AppError];\n",
 };
 
@@ -105,6 +108,14 @@ describe('npm run lint: the architecture rules (.dependency-cruiser.cjs)', () =>
       {
         'service/src/public/web.ts': "export { routes } from '../components/chat/index.js';\n",
         'cli/src/commands/serve.ts': "import { routes } from '../../../service/src/public/web.js';\nexport const run = () => routes;\n",
+      },
+    ],
+    [
+      'cli-definitions-load-commands-lazily',
+      'a command definition importing its command module statically',
+      {
+        'cli/src/commands/keys.command.ts':
+          "import { type KeysOptions, run } from './keys.js';\nexport const parse = (ref: string): KeysOptions => ({ ref });\nexport const load = () => ({ run });\n",
       },
     ],
   ];

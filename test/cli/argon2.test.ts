@@ -6,9 +6,9 @@ import { CheckFailedError } from '../../cli/src/lib/errors.js';
 import {
   OWASP_MINIMUM,
   type PointResult,
-  parseMemorySize,
   recommend,
 } from '../../cli/src/lib/supply-chain/argon2-calibration.js';
+import { parseMemorySize } from '../../cli/src/lib/supply-chain/argon2-defaults.js';
 import { captureIo } from './capture.js';
 
 function context(json = false) {
@@ -30,7 +30,7 @@ describe('secops argon2 bench', () => {
   it('recommends the strongest point within budget on a tiny grid, never below the OWASP minimum', async () => {
     const { ctx, stdout } = context();
     const r = await run(
-      { points: tiny, rounds: 1, singleShots: 1, concurrency: 2, budgetMs: 10_000, memoryBudget: '256MiB' },
+      { points: tiny, rounds: 1, singleShots: 1, concurrency: 2, budgetMs: 10_000, memoryBudgetKiB: 262144 },
       ctx,
     );
     assert.deepEqual(r.belowMinimum, [{ memoryKiB: 8192, timeCost: 4, parallelism: 1 }]);
@@ -51,7 +51,7 @@ describe('secops argon2 bench', () => {
   it('skips points whose memory at the target concurrency exceeds the memory budget', async () => {
     const { ctx } = context(true);
     const points = [OWASP_MINIMUM, { memoryKiB: 65536, timeCost: 2, parallelism: 1 }];
-    const r = await run({ points, rounds: 1, singleShots: 1, concurrency: 2, budgetMs: 10_000, memoryBudget: '64MiB' }, ctx);
+    const r = await run({ points, rounds: 1, singleShots: 1, concurrency: 2, budgetMs: 10_000, memoryBudgetKiB: 65536 }, ctx);
     assert.equal(r.results.find((p) => p.memoryKiB === 65536)?.status, 'skipped: memory budget');
     assert.equal(r.recommendation?.memoryKiB, 19456);
   });

@@ -142,7 +142,7 @@ describe('secops backup against a real PostgreSQL', { skip }, () => {
     setTimeout(() => controller.abort(), 150);
     const reportFile = join(root, 'interrupted.json');
     await assert.rejects(
-      run({ action: 'drill', from: backup.dir, create: false, checksum: 'sum64', maxAge: '1h', report: reportFile, jobs: 2, signal: controller.signal }, ctx),
+      run({ action: 'drill', from: backup.dir, create: false, checksum: 'sum64', maxAgeMs: 3_600_000, report: reportFile, jobs: 2, signal: controller.signal }, ctx),
       /drill FAILED[\s\S]*interrupted/,
     );
     const report = JSON.parse(readFileSync(reportFile, 'utf8'));

@@ -22,18 +22,48 @@ it('`node bin/secops.js` with an unknown command exits 2', async () => {
   );
 });
 
-it('`--help` loads no database driver: command modules are imported only when their command runs', async () => {
+it('`--help` loads the command definitions only: no command module, no dependency but commander', async () => {
+  // Every module the process resolves is recorded; `--help` must not reach a command's run module
+  // (commands/<group>.ts) nor any package but commander (no knex, pg, zod, argon2, …).
   const script = `
-    import { createRequire } from 'node:module';
+    import { registerHooks } from 'node:module';
+    const seen = [];
+    registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); seen.push(r.url); return r; } });
     const { main } = await import('./cli/src/main.ts');
     const sink = { write: () => true };
     const code = await main(['--help'], { stdout: sink, stderr: sink, env: {}, isTTY: false });
-    const drivers = Object.keys(createRequire(import.meta.url).cache).filter((p) => /node_modules\\/(knex|pg)\\//.test(p));
-    process.stdout.write(JSON.stringify({ code, drivers }));
+    for (const group of ['migrate', 'keys', 'backup', 'db', 'readiness']) await main([group, '--help'], { stdout: sink, stderr: sink, env: {}, isTTY: false });
+    process.stdout.write(JSON.stringify({ code, seen }));
   `;
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: ROOT,
     timeout: 20_000,
   });
-  assert.deepEqual(JSON.parse(stdout), { code: 0, drivers: [] });
+  const { code, seen } = JSON.parse(stdout) as { code: number; seen: string[] };
+  assert.equal(code, 0);
+  const commandModules = seen.filter((u) => /\/cli\/src\/commands\/[^/]+\.ts$/.test(u) && !/\.command\.ts$|\/index\.ts$/.test(u));
+  assert.deepEqual(commandModules, [], 'a command module was loaded for --help');
+  const packages = new Set(seen.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
+  packages.delete('tsx'); // the test's TypeScript loader, not the CLI's
+  assert.deepEqual([...packages], ['commander']);
+  assert.ok(seen.some((u) => u.endsWith('/cli/src/commands/keys.command.ts')), 'the definitions were loaded');
+});
+
+it('a command module is loaded when its command runs', async () => {
+  const script = `
+    import { registerHooks } from 'node:module';
+    const seen = [];
+    registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); seen.push(r.url); return r; } });
+    const { main } = await import('./cli/src/main.ts');
+    const sink = { write: () => true };
+    const code = await main(['secret', 'generate', '--bytes', '32'], { stdout: sink, stderr: sink, env: {}, isTTY: false });
+    process.stdout.write(JSON.stringify({ code, seen }));
+  `;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: ROOT,
+    timeout: 20_000,
+  });
+  const { code, seen } = JSON.parse(stdout) as { code: number; seen: string[] };
+  assert.equal(code, 0);
+  assert.ok(seen.some((u) => u.endsWith('/cli/src/commands/secret.ts')));
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { rotateCommand } from '../../cli/src/commands/db.js';
+import { run as runDb } from '../../cli/src/commands/db.js';
 import { createContext } from '../../cli/src/lib/context.js';
 import { openConfiguredDatabase } from '../../cli/src/lib/database.js';
 import { scramSha256Verifier } from '../../cli/src/lib/db-roles/scram.js';
@@ -286,7 +286,7 @@ describe('secops db rotate-password end to end (file: reference)', {
       adopt: false,
       force: false,
     };
-    const err = await rotateCommand(options, ctx, { store: racing }).then(
+    const err = await runDb({ action: 'rotate-password', ...options }, ctx, { store: racing }).then(
       () => undefined,
       (e: unknown) => e,
     );

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { optionsFromFlags, type RetentionOptions, run } from '../../cli/src/commands/retention.js';
+import { type RetentionOptions, run } from '../../cli/src/commands/retention.js';
+import { retentionOptions } from '../../cli/src/commands/retention.command.js';
 import type { PartArchived } from '../../cli/src/lib/retention/journal.js';
 import { checksumOf, readPart } from '../../cli/src/lib/retention/parts.js';
 import { main } from '../../cli/src/main.js';
@@ -273,7 +274,7 @@ describe('secops retention run', () => {
   });
 
   it('refuses a window under a day and a run without --archive-dir (exit 2)', async () => {
-    assert.throws(() => optionsFromFlags({ olderThan: '90s', archiveDir: 'x', batchSize: '500' }), /at least 1d/);
+    assert.throws(() => retentionOptions({ olderThan: '90s', archiveDir: 'x', batchSize: '500' }), /at least 1d/);
     const { io, stderr } = captureIo();
     assert.equal(await main(['retention', 'run', '--older-than', '90d'], io), 2);
     assert.match(stderr(), /--archive-dir is required/);

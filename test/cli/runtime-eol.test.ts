@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { updateEol } from '../../cli/src/commands/audit.js';
+import { run as updateEol } from '../../cli/src/commands/audit-update-eol.js';
 import { createContext } from '../../cli/src/lib/context.js';
 import {
   type EolTable,

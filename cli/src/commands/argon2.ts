@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { defaultHashConcurrency, readSettings } from '../../../service/src/public/config.js';
+import { defaultHashConcurrency } from '../../../service/src/public/config.js';
 import { resolve } from 'node:path';
 import type { CliContext } from '../lib/context.js';
-import { CheckFailedError, ConfigurationError, UsageError } from '../lib/errors.js';
+import { CheckFailedError, } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';
 import {
   buildGrid,
@@ -14,18 +14,22 @@ import {
   type GridName,
   type GridPoint,
   OWASP_MINIMUM,
-  parseMemorySize,
 } from '../lib/supply-chain/argon2-calibration.js';
+import { ARGON2_BENCH_DEFAULTS } from '../lib/supply-chain/argon2-defaults.js';
 import { svgChart, terminalChart } from '../lib/supply-chain/argon2-chart.js';
-import { table } from './audit.js';
+import { table } from '../lib/table.js';
 
 /** `secops argon2 bench`: calibrate Argon2id for this machine. */
 export interface Argon2BenchOptions {
-  budgetMs?: string | number;
-  memoryBudget?: string;
-  concurrency?: string | number;
+  /** p95 latency budget of one hash under load (default 250). */
+  budgetMs?: number;
+  /** Memory for the concurrent hashes (default 512 MiB). */
+  memoryBudgetKiB?: number;
+  /** Hashes at once (default: ARGON2_MAX_CONCURRENCY, else the service's default). */
+  concurrency?: number;
   grid?: GridName;
-  rounds?: string | number;
+  /** Concurrent rounds per grid point (default: the grid's). */
+  rounds?: number;
   svg?: string;
   /** Replaces the grid (tests); points below the OWASP minimum are dropped. */
   points?: GridPoint[];
@@ -46,34 +50,20 @@ export interface Argon2BenchResult extends Calibration {
   loadAverage: number;
 }
 
-function positiveInt(value: string | number | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer (got ${value})`);
-  return n;
-}
-
 export async function run(options: Argon2BenchOptions, ctx: CliContext): Promise<Argon2BenchResult> {
   const out = createReporter(ctx);
   const gridName = options.grid ?? 'fast';
-  if (!(gridName in GRIDS)) throw new UsageError(`--grid must be fast or full (got ${gridName})`);
   const grid = GRIDS[gridName];
-  const budgetMs = positiveInt(options.budgetMs, '--budget-ms', 250);
-  const memoryBudgetKiB = parseMemorySize(options.memoryBudget ?? '512MiB');
-  if (memoryBudgetKiB === undefined)
-    throw new UsageError(`--memory-budget must look like 512MiB, 1GiB or 65536KiB (got ${options.memoryBudget})`);
+  const budgetMs = options.budgetMs ?? ARGON2_BENCH_DEFAULTS.budgetMs;
+  const memoryBudgetKiB = options.memoryBudgetKiB ?? ARGON2_BENCH_DEFAULTS.memoryBudgetKiB;
   // What the service runs at: ARGON2_MAX_CONCURRENCY, else its default (CPU count - 1), read as the
   // service reads them (settings.ts).
-  const read = readSettings(ctx.env, ['ARGON2_MAX_CONCURRENCY', 'UV_THREADPOOL_SIZE']);
-  if ('problems' in read) throw new ConfigurationError(read.problems);
-  const concurrency =
-    options.concurrency === undefined
-      ? (read.values.ARGON2_MAX_CONCURRENCY ?? defaultHashConcurrency())
-      : positiveInt(options.concurrency, '--concurrency', defaultHashConcurrency());
-  const rounds = positiveInt(options.rounds, '--rounds', grid.rounds);
+  const settings = (await ctx.config()).read(['ARGON2_MAX_CONCURRENCY', 'UV_THREADPOOL_SIZE']);
+  const concurrency = options.concurrency ?? settings.ARGON2_MAX_CONCURRENCY ?? defaultHashConcurrency();
+  const rounds = options.rounds ?? grid.rounds;
   const points = options.points ?? buildGrid(grid);
 
-  const poolSize = read.values.UV_THREADPOOL_SIZE ?? 4;
+  const poolSize = settings.UV_THREADPOOL_SIZE ?? 4;
   if (concurrency > poolSize)
     out.warn(
       `concurrency ${concurrency} exceeds libuv's thread pool (${poolSize}): hashes queue and latencies include that wait; the service sizes its pool CPU count + 4 (bin/boot.js) — rerun with UV_THREADPOOL_SIZE=${concurrency + 4} to measure the hashes alone`,

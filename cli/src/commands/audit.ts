@@ -3,33 +3,31 @@ import { resolve } from 'node:path';
 import type { CliContext } from '../lib/context.js';
 import { CheckFailedError, CliError, UsageError } from '../lib/errors.js';
 import { createReporter, type Reporter } from '../lib/output.js';
+import { table } from '../lib/table.js';
+import { AUDIT_DEFAULTS } from '../lib/supply-chain/audit-defaults.js';
+import { loadEolTable } from '../lib/supply-chain/eol-table-file.js';
+import { npmAuditRecords } from '../lib/supply-chain/npm-audit.js';
 import {
   type Advisory,
   advisoriesFromOsv,
-  isNpmAuditReport,
   type OsvRecord,
-  osvFromNpmAudit,
   parseOsvFile,
 } from '../lib/supply-chain/advisories.js';
 import { type AuditOutcome, evaluateAudit } from '../lib/supply-chain/audit-gate.js';
-import { runFile } from '../lib/supply-chain/exec.js';
 import { readJsonFile, writeJsonFile } from '../lib/supply-chain/files.js';
 import { type IgnoreEntry, parseIgnoreFile } from '../lib/supply-chain/ignores.js';
 import { type InstalledPackage, readProductionTree } from '../lib/supply-chain/installed.js';
 import { validateLicensePolicy } from '../lib/supply-chain/licenses.js';
 import { parseStages } from '../lib/supply-chain/dockerfile.js';
 import {
-  buildEolTable,
   dockerfileTargets,
-  type EolTable,
   evaluateRuntimes,
   nodeLineOf,
   pinnedNodeTarget,
   type RuntimeFinding,
   type RuntimeTarget,
-  validateEolTable,
 } from '../lib/supply-chain/runtime-eol.js';
-import { isSeverity, type Severity } from '../lib/supply-chain/severity.js';
+import { isSeverity, } from '../lib/supply-chain/severity.js';
 
 /** `secops audit`: the release gate over the installed production dependencies. */
 export interface AuditOptions {
@@ -55,22 +53,6 @@ export interface AuditOptions {
   /** The Node whose line is checked as "running" (default process.version; tests inject one). */
   nodeVersion?: string;
 }
-
-export const AUDIT_DEFAULTS = Object.freeze({
-  advisories: '.secops/advisories.osv.json',
-  ignoreFile: '.secops/audit-ignore.json',
-  licenses: '.secops/licenses.json',
-  level: 'high' as Severity,
-  dockerfile: 'Dockerfile',
-  eolTable: '.secops/runtime-eol.json',
-  eolWarningDays: 90,
-});
-
-/** Node's own release schedule and distro-info's Debian table: the sources `update-eol` reads. */
-export const EOL_SOURCES = Object.freeze({
-  nodeSchedule: 'https://raw.githubusercontent.com/nodejs/Release/main/schedule.json',
-  debianCsv: '/usr/share/distro-info/debian.csv',
-});
 
 export interface RuntimeCurrency {
   ok: boolean;
@@ -157,12 +139,6 @@ export function checkRuntimeCurrency(options: AuditOptions, cwd: string, today: 
   };
 }
 
-export function loadEolTable(path: string): EolTable {
-  const { table, problems } = validateEolTable(readJsonFile(path, 'end-of-life table'));
-  if (!table) throw new CliError(`invalid end-of-life table ${path}:\n  - ${problems.join('\n  - ')}`);
-  return table;
-}
-
 function loadIgnores(path: string, explicit: boolean): { ignores: IgnoreEntry[]; problems: string[] } {
   if (!explicit && !existsSync(path)) return { ignores: [], problems: [] };
   const { entries, problems } = parseIgnoreFile(readJsonFile(path, 'ignore file'));
@@ -198,29 +174,6 @@ async function collectAdvisories(
   return {
     advisories: [...fromFile, ...advisoriesFromOsv(live.records, 'npm-audit')],
     sources: { npmAudit: { used: true, note: `npm audit answered: ${live.records.length} advisories` }, advisoryFile },
-  };
-}
-
-/** `npm audit --json --omit=dev` with a short timeout; its exit code is 1 whenever it finds something. */
-export async function npmAuditRecords(cwd: string): Promise<{ records?: OsvRecord[]; reason: string }> {
-  const result = await runFile('npm', ['audit', '--json', '--omit=dev', '--fetch-timeout=10000', '--fetch-retries=0'], {
-    cwd,
-    timeoutMs: 20_000,
-  });
-  if (result.spawnError) return { reason: `cannot run npm: ${result.spawnError.message}` };
-  if (result.timedOut) return { reason: 'timed out after 20 s' };
-  let document: unknown;
-  try {
-    document = JSON.parse(result.stdout);
-  } catch {
-    return { reason: `npm audit printed no JSON (exit ${result.code})` };
-  }
-  if (isNpmAuditReport(document)) return { records: osvFromNpmAudit(document), reason: '' };
-  const d = document as { statusCode?: number; message?: string; error?: { summary?: string } };
-  return {
-    reason: d.statusCode
-      ? `HTTP ${d.statusCode} from the advisory endpoint`
-      : (d.message ?? d.error?.summary ?? 'unexpected answer'),
   };
 }
 
@@ -266,117 +219,3 @@ function describeSources(sources: AdvisorySources): string {
   return parts.join(' + ') || 'no advisories';
 }
 
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: string[]) =>
-    r
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  return [fmt(header), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)].join('\n');
-}
-
-/** `secops audit update-advisories`: refresh the committed offline advisory file. */
-export interface UpdateAdvisoriesOptions {
-  /** An `npm audit --json` report or an OSV dump (array, or `{ vulns: [...] }`); default: run npm audit. */
-  from?: string;
-  out?: string;
-  cwd?: string;
-}
-
-export async function updateAdvisories(
-  options: UpdateAdvisoriesOptions,
-  ctx: CliContext,
-): Promise<{ path: string; records: number; added: string[] }> {
-  const out = createReporter(ctx);
-  const cwd = options.cwd ?? process.cwd();
-  const target = resolve(cwd, options.out ?? AUDIT_DEFAULTS.advisories);
-  let incoming: OsvRecord[];
-  if (options.from) {
-    const document = readJsonFile(resolve(cwd, options.from), 'advisory input');
-    if (isNpmAuditReport(document)) incoming = osvFromNpmAudit(document);
-    else {
-      const parsed = parseOsvFile(document);
-      if (parsed.problems.length > 0) throw new CliError(`not an npm audit report or OSV dump: ${parsed.problems[0]}`);
-      incoming = parsed.records;
-    }
-  } else {
-    const live = await out.step('Asking npm audit', () => npmAuditRecords(cwd));
-    if (!live.records)
-      throw new CliError(`npm audit unavailable (${live.reason}); pass --from FILE with an npm audit or OSV export`);
-    incoming = live.records;
-  }
-  // Records curated by hand stay unless the new input carries the same id.
-  const existing = existsSync(target) ? parseOsvFile(readJsonFile(target, 'advisory file')).records : [];
-  const byId = new Map(existing.map((r) => [r.id, r]));
-  const added = incoming.filter((r) => !byId.has(r.id)).map((r) => r.id);
-  for (const r of incoming) byId.set(r.id, r);
-  const records = [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
-  writeJsonFile(target, records);
-  const result = { path: target, records: records.length, added };
-  out.json(result);
-  out.success(`${target}: ${records.length} records (${added.length} new)`);
-  return result;
-}
-
-/** `secops audit update-eol`: refresh the committed end-of-life table from its sources. */
-export interface UpdateEolOptions {
-  /** Node's schedule.json: a URL or a file (default: Node's repository). */
-  nodeSchedule?: string;
-  /** distro-info-data's debian.csv (default: the machine's /usr/share/distro-info/debian.csv). */
-  debianCsv?: string;
-  out?: string;
-  cwd?: string;
-  /** YYYY-MM-DD; default today (UTC). */
-  today?: string;
-  fetch?: typeof fetch;
-}
-
-export async function updateEol(options: UpdateEolOptions, ctx: CliContext): Promise<{ path: string; nodeLines: number; debianReleases: number }> {
-  const out = createReporter(ctx);
-  const cwd = options.cwd ?? process.cwd();
-  const nodeSource = options.nodeSchedule ?? EOL_SOURCES.nodeSchedule;
-  const debianSource = options.debianCsv ?? EOL_SOURCES.debianCsv;
-  const nodeSchedule = await out.step(`Reading Node's release schedule (${nodeSource})`, () => readSource(nodeSource, cwd, options.fetch));
-  const debianCsv = await out.step(`Reading Debian's releases (${debianSource})`, () => readSource(debianSource, cwd, options.fetch));
-  let schedule: unknown;
-  try {
-    schedule = JSON.parse(nodeSchedule);
-  } catch {
-    throw new CliError(`${nodeSource} is not JSON`);
-  }
-  let table: EolTable;
-  try {
-    table = buildEolTable({
-      nodeSchedule: schedule,
-      nodeSource,
-      debianCsv,
-      debianSource: debianSource.startsWith('/') ? `distro-info-data ${debianSource}` : debianSource,
-      retrieved: options.today ?? new Date().toISOString().slice(0, 10),
-    });
-  } catch (err) {
-    throw new CliError(`cannot build the end-of-life table: ${(err as Error).message}`);
-  }
-  const target = resolve(cwd, options.out ?? AUDIT_DEFAULTS.eolTable);
-  writeJsonFile(target, table);
-  const result = { path: target, nodeLines: table.node.lines.length, debianReleases: table.debian.releases.length };
-  out.json(result);
-  out.success(`${target}: ${result.nodeLines} Node release lines, ${result.debianReleases} Debian releases`);
-  return result;
-}
-
-async function readSource(source: string, cwd: string, fetchImpl: typeof fetch = fetch): Promise<string> {
-  if (/^https?:\/\//.test(source)) {
-    let res: Response;
-    try {
-      res = await fetchImpl(source, { signal: AbortSignal.timeout(15_000), redirect: 'follow' });
-    } catch (err) {
-      throw new CliError(`cannot fetch ${source}: ${(err as Error).message}; pass a downloaded copy as a file`);
-    }
-    if (!res.ok) throw new CliError(`cannot fetch ${source}: HTTP ${res.status}`);
-    return res.text();
-  }
-  const path = resolve(cwd, source);
-  if (!existsSync(path)) throw new CliError(`not found: ${path}`, { code: 'file_not_found' });
-  return readFileSync(path, 'utf8');
-}

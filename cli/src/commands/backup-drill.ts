@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { createBackup } from '../lib/backup/create.js';
 import { runDrill as drill } from '../lib/backup/drill.js';
 import { pushDrillMetrics } from '../lib/backup/pushgateway.js';
-import { formatAge, parseDuration } from '../lib/duration.js';
+import { formatAge } from '../lib/duration.js';
 import { listBackups, readManifest, type StoredBackup } from '../lib/backup/manifest.js';
 import { backupEnv, backupKey } from '../lib/backup/settings.js';
 import { requireConfiguredUrl } from '../lib/backup/source.js';
@@ -14,7 +14,7 @@ import type { BackupOptions } from '../lib/backup/options.js';
 
 export async function runDrill(options: Extract<BackupOptions, { action: 'drill' }>, ctx: CliContext) {
   const out = createReporter(ctx);
-  const maxAgeMs = parseDuration(options.maxAge, '--max-age');
+  const { maxAgeMs } = options;
   if (options.from && options.create) throw new UsageError('--from and --create exclude each other');
   const settings = backupEnv(ctx.env);
   const serverUrl = await requireConfiguredUrl(ctx, 'backup drill');

@@ -4,8 +4,6 @@ import type { CliContext } from '../lib/context.js';
 import { type DatabaseTarget, describeTarget, formatTarget } from '../lib/database.js';
 import { applyRoles, type RoleLayout } from '../lib/db-roles/apply.js';
 import { checkRole, type RoleCheckReport } from '../lib/db-roles/check.js';
-import { validateName } from '../lib/db-roles/identifiers.js';
-import { DEFAULT_ROLES } from '../lib/db-roles/layout.js';
 import { type RotationOptions, type RotationReport, rotatePassword } from '../lib/db-roles/rotate.js';
 import { CheckFailedError, CliError, EXIT, UsageError } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';
@@ -16,15 +14,6 @@ import { openSecretStore } from '../lib/secrets.js';
  * service and alternating-user credential rotation. All of them talk to a real PostgreSQL as an
  * admin (--database-url / DATABASE_URL: a superuser, or a role with CREATEROLE for rotation).
  */
-
-/** The flags as commander hands them over (strings). */
-export interface RoleFlags {
-  owner?: string;
-  runtime?: string;
-  users?: string;
-  schema?: string;
-  connectionLimit?: string;
-}
 
 export interface ApplyOptions extends RoleLayout {
   dryRun: boolean;
@@ -39,31 +28,29 @@ export interface CheckOptions {
 /** The rotation's options, with the reference still as typed (parsed when the store is opened). */
 export type RotateOptions = Omit<RotationOptions, 'ref' | 'step'> & { ref: string };
 
-export function parseUsers(text: string | undefined): [string, string] {
-  if (text === undefined) return [...DEFAULT_ROLES.users];
-  const names = text.split(',').map((n) => n.trim());
-  if (names.length !== 2 || names[0] === names[1])
-    throw new UsageError('--users takes two different names: --users rampart_app_a,rampart_app_b');
-  return [validateName(names[0] as string, 'user name'), validateName(names[1] as string, 'user name')];
+export type DbOptions =
+  | ({ action: 'roles-apply' } & ApplyOptions)
+  | ({ action: 'roles-check' } & CheckOptions)
+  | ({ action: 'rotate-password' } & RotateOptions);
+
+export interface DbDependencies {
+  /** Replaces the secret store the rotation writes to (tests). */
+  store?: SecretStore;
 }
 
-export function layoutFromFlags(flags: RoleFlags): RoleLayout {
-  const owner = validateName(flags.owner ?? DEFAULT_ROLES.owner, 'owner role');
-  const runtime = validateName(flags.runtime ?? DEFAULT_ROLES.runtime, 'runtime role');
-  const users = parseUsers(flags.users);
-  const schema = validateName(flags.schema ?? DEFAULT_ROLES.schema, 'schema');
-  const limitText = flags.connectionLimit ?? String(DEFAULT_ROLES.connectionLimit);
-  const connectionLimit = Number(limitText);
-  if (!/^\d+$/.test(limitText) || !Number.isSafeInteger(connectionLimit) || connectionLimit < 1 || connectionLimit > 10_000) {
-    throw new UsageError(`--connection-limit must be a whole number from 1 to 10000 (got "${limitText}")`);
+export async function run(options: DbOptions, ctx: CliContext, deps: DbDependencies = {}): Promise<unknown> {
+  switch (options.action) {
+    case 'roles-apply':
+      return runRolesApply(options, ctx);
+    case 'roles-check':
+      return runRolesCheck(options, ctx);
+    case 'rotate-password':
+      return runRotatePassword(options, ctx, deps);
   }
-  const names = [owner, runtime, ...users];
-  if (new Set(names).size !== names.length) throw new UsageError('--owner, --runtime and --users must all be different roles');
-  return { owner, runtime, users, schema, connectionLimit };
 }
 
 async function openPostgres(ctx: CliContext): Promise<Database> {
-  const db = await ctx.openDatabase();
+  const db = await ctx.database();
   if (db.kind !== 'postgres') {
     await db.close();
     throw new CliError(
@@ -84,7 +71,7 @@ export interface ApplyResult {
   statements: string[];
 }
 
-export async function applyCommand(options: ApplyOptions, ctx: CliContext): Promise<ApplyResult> {
+async function runRolesApply({ action: _, ...options }: Extract<DbOptions, { action: 'roles-apply' }>, ctx: CliContext): Promise<ApplyResult> {
   const out = createReporter(ctx);
   const db = await openPostgres(ctx);
   try {
@@ -111,11 +98,8 @@ export async function applyCommand(options: ApplyOptions, ctx: CliContext): Prom
   }
 }
 
-export async function checkCommand(options: CheckOptions, ctx: CliContext): Promise<RoleCheckReport> {
+async function runRolesCheck(options: CheckOptions, ctx: CliContext): Promise<RoleCheckReport> {
   const out = createReporter(ctx);
-  if (options.user !== undefined) validateName(options.user, 'user name');
-  validateName(options.runtime, 'runtime role');
-  validateName(options.schema, 'schema');
   const db = await openPostgres(ctx);
   let report: RoleCheckReport;
   try {
@@ -137,11 +121,7 @@ export async function checkCommand(options: CheckOptions, ctx: CliContext): Prom
   return report;
 }
 
-export async function rotateCommand(
-  options: RotateOptions,
-  ctx: CliContext,
-  deps: { store?: SecretStore } = {},
-): Promise<RotationReport> {
+async function runRotatePassword(options: RotateOptions, ctx: CliContext, deps: DbDependencies): Promise<RotationReport> {
   const out = createReporter(ctx);
   const { store, ref } = await openSecretStore(ctx, options.ref, deps.store);
   // Refused before anything changes: the new URL could never be stored.

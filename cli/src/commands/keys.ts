@@ -19,10 +19,10 @@ import {
   summarize,
 } from '../../../service/src/public/auth.js';
 import type { JwtAlgorithm } from '../../../service/src/public/auth.js';
-import { pickSource, readSettings } from '../../../service/src/public/config.js';
 import type { SecretReference, SecretStore } from '../../../service/src/public/secrets.js';
+import type { CliConfig } from '../lib/config.js';
 import type { CliContext } from '../lib/context.js';
-import { formatAge, parseDuration } from '../lib/duration.js';
+import { formatAge } from '../lib/duration.js';
 import { CliError, ConfigurationError, UsageError } from '../lib/errors.js';
 import { createReporter, type Reporter } from '../lib/output.js';
 import { openSecretStore, secretFailure } from '../lib/secrets.js';
@@ -35,8 +35,15 @@ import { openSecretStore, secretFailure } from '../lib/secrets.js';
 
 export type Phase = 'stage' | 'promote' | 'prune';
 
+/** Where the keyring lives and the timings its phases wait by; what is not given comes from the service's settings. */
 export interface KeysTarget {
-  /** The secret reference holding the document. */
+  /** The secret reference holding the document (--ref); default JWT_KEYS_REF, else file:$JWT_KEYS_FILE. */
+  ref?: string;
+  /** --reload-interval / --token-ttl; default JWT_KEYS_RELOAD_INTERVAL_SECONDS / ACCESS_TOKEN_TTL_SECONDS. */
+  timings?: Partial<RotationTimings>;
+}
+
+interface ResolvedTarget {
   ref: string;
   timings: RotationTimings;
 }
@@ -83,9 +90,9 @@ export interface KeysResult {
 }
 
 /** `--ref`, else the service's own JWT_KEYS_REF, else JWT_KEYS_FILE as a file reference. */
-export function resolveRef(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
+function resolveRef(flag: string | undefined, config: CliConfig): string {
   if (flag) return flag;
-  const source = pickSource(env, 'JWT_KEYS');
+  const source = config.source('JWT_KEYS');
   if (source.kind === 'ref') return source.reference;
   if (source.kind === 'file') return `file:${source.path}`;
   if (source.kind === 'conflict') throw new ConfigurationError([source.problem]);
@@ -96,30 +103,21 @@ export function resolveRef(flag: string | undefined, env: Readonly<Record<string
   );
 }
 
-/** Timings from the service's own settings (so the waits match the replicas), overridable by flags. */
-export function timingsFrom(
-  env: Readonly<Record<string, string | undefined>>,
-  flags: { reloadInterval?: string; tokenTtl?: string },
-): RotationTimings {
-  const parsed = readSettings(env, ['JWT_KEYS_RELOAD_INTERVAL_SECONDS', 'ACCESS_TOKEN_TTL_SECONDS']);
-  if ('problems' in parsed) throw new ConfigurationError(parsed.problems);
+/** Timings from the service's own settings (so the waits match the replicas), overridden by what was given. */
+function resolveTimings(given: Partial<RotationTimings> | undefined, config: CliConfig): RotationTimings {
+  const needsSettings = given?.reloadIntervalMs === undefined || given.tokenLifetimeMs === undefined;
+  const settings = needsSettings ? config.read(['JWT_KEYS_RELOAD_INTERVAL_SECONDS', 'ACCESS_TOKEN_TTL_SECONDS']) : undefined;
   return {
-    reloadIntervalMs:
-      flags.reloadInterval === undefined
-        ? parsed.values.JWT_KEYS_RELOAD_INTERVAL_SECONDS * 1000
-        : parseDuration(flags.reloadInterval, '--reload-interval'),
-    tokenLifetimeMs:
-      flags.tokenTtl === undefined ? parsed.values.ACCESS_TOKEN_TTL_SECONDS * 1000 : parseDuration(flags.tokenTtl, '--token-ttl'),
-    clockToleranceMs: DEFAULT_CLOCK_TOLERANCE_MS,
-    marginMs: DEFAULT_MARGIN_MS,
+    reloadIntervalMs: given?.reloadIntervalMs ?? (settings?.JWT_KEYS_RELOAD_INTERVAL_SECONDS ?? 0) * 1000,
+    tokenLifetimeMs: given?.tokenLifetimeMs ?? (settings?.ACCESS_TOKEN_TTL_SECONDS ?? 0) * 1000,
+    clockToleranceMs: given?.clockToleranceMs ?? DEFAULT_CLOCK_TOLERANCE_MS,
+    marginMs: given?.marginMs ?? DEFAULT_MARGIN_MS,
   };
 }
 
-export function parseAlgorithm(text: string): JwtAlgorithm {
-  const alg = text.toLowerCase();
-  if (alg === 'eddsa' || alg === 'ed25519') return 'EdDSA';
-  if (alg === 'hs256') return 'HS256';
-  throw new UsageError(`--alg must be EdDSA or HS256 (got ${text})`);
+async function resolveTarget(target: KeysTarget, ctx: CliContext): Promise<ResolvedTarget> {
+  const config = await ctx.config();
+  return { ref: resolveRef(target.ref, config), timings: resolveTimings(target.timings, config) };
 }
 
 interface Session {
@@ -302,7 +300,8 @@ function printKeys(out: Reporter, keys: KeySummary[], now: Date): void {
   }
 }
 
-export async function run(options: KeysOptions, ctx: CliContext, deps: KeysDependencies = {}): Promise<KeysResult> {
+export async function run(given: KeysOptions, ctx: CliContext, deps: KeysDependencies = {}): Promise<KeysResult> {
+  const options: KeysOptions & ResolvedTarget = { ...given, ...(await resolveTarget(given, ctx)) };
   const out = createReporter(ctx);
   const { store, ref } = await openSecretStore(ctx, options.ref, deps.store);
   const s: Session = {

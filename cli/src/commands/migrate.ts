@@ -23,7 +23,7 @@ import type { CliContext } from '../lib/context.js';
 import { type DatabaseTarget, describeTarget, formatTarget } from '../lib/database.js';
 import { CheckFailedError, UsageError } from '../lib/errors.js';
 import { createReporter, type Reporter } from '../lib/output.js';
-import { formatDuration, parseDuration } from '../lib/duration.js';
+import { formatDuration } from '../lib/duration.js';
 
 /** `secops migrate <action>`: the service's knex migrations, under the same advisory lock it uses. */
 export interface RunSettings {
@@ -65,7 +65,7 @@ export async function run(options: MigrateOptions, ctx: CliContext): Promise<Mig
   const out = createReporter(ctx);
   // `make` writes a file and needs no database.
   if (options.action === 'make') return { action: 'make', file: make(options, out) };
-  const db = await ctx.openDatabase();
+  const db = await ctx.database();
   try {
     const database = describeTarget(db);
     out.line(`Database: ${formatTarget(database)}`);
@@ -322,21 +322,4 @@ function isLockTimeout(err: unknown): boolean {
 
 function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-
-/** The flags shared by latest/up/down/rollback, as commander hands them over. */
-export interface RunFlags {
-  dryRun?: boolean;
-  lockTimeout: string;
-  statementTimeout: string;
-}
-
-export function settingsFromFlags(flags: RunFlags): RunSettings {
-  return {
-    dryRun: flags.dryRun === true,
-    timeouts: {
-      lockTimeoutMs: parseDuration(flags.lockTimeout, '--lock-timeout'),
-      statementTimeoutMs: parseDuration(flags.statementTimeout, '--statement-timeout'),
-    },
-  };
 }

@@ -4,17 +4,16 @@ import { styleText } from 'node:util';
 import type { CliContext } from '../lib/context.js';
 import { describeTarget, formatTarget } from '../lib/database.js';
 import { DEFAULT_ROLES } from '../lib/db-roles/layout.js';
-import { parseDuration } from '../lib/duration.js';
 import { CheckFailedError, UsageError } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';
 import { type ItemStatus, type ReadinessItem, SECTIONS } from '../lib/readiness/checklist.js';
 import { databaseChecks, drillCheck, MIGRATIONS_TITLE, ROLE_TITLE } from '../lib/readiness/database.js';
-import { READINESS_DEFAULTS } from '../lib/readiness/defaults.js';
 import { type CheckResult, httpChecks } from '../lib/readiness/http.js';
 import { runtimeCurrencyCheck } from '../lib/readiness/runtime.js';
 import { parseStages } from '../lib/supply-chain/dockerfile.js';
 import { dockerfileTargets, type RuntimeTarget } from '../lib/supply-chain/runtime-eol.js';
-import { AUDIT_DEFAULTS, loadEolTable } from './audit.js';
+import { AUDIT_DEFAULTS } from '../lib/supply-chain/audit-defaults.js';
+import { loadEolTable } from '../lib/supply-chain/eol-table-file.js';
 
 /**
  * `secops readiness`: the production readiness checklist turned into evidence. Every item that can be
@@ -22,24 +21,24 @@ import { AUDIT_DEFAULTS, loadEolTable } from './audit.js';
  * hint. Read-only unless --signup-probe. Exit 1 when an automated item fails.
  */
 export interface ReadinessOptions {
-  url: string;
-  metricsUrl?: string;
+  /** The service's public base URL (https:// also checks the http→https redirect). */
+  url: URL;
+  /** The metrics listener (METRICS_PORT). */
+  metricsUrl?: URL;
   backupDir?: string;
-  /** Drill reports older than this fail backup.drill (default 48h). */
-  drillMaxAge?: string;
-  signupProbe?: boolean;
-  /** Per-request timeout (default 10s). */
-  timeout?: string;
-  /** A database was named (--database-url, DATABASE_URL or DATABASE_URL_FILE); else the DB items are manual. */
-  databaseConfigured: boolean;
-  /** The group role the service's user may belong to (`secops db roles apply --runtime`; default rampart_runtime). */
-  runtimeRole?: string;
+  /** Drill reports older than this fail backup.drill. */
+  drillMaxAgeMs: number;
+  signupProbe: boolean;
+  /** Per-request timeout. */
+  timeoutMs: number;
+  /** The group role the service's user may belong to (`secops db roles apply --runtime`). */
+  runtimeRole: string;
   /** The Dockerfile the deployed image is built from (default Dockerfile; its Debian release is checked when present). */
   dockerfile?: string;
   /** End-of-life table (default .secops/runtime-eol.json). */
   eolTable?: string;
   /** Fail this many days before an end of life (default 90). */
-  eolWarningDays?: string | number;
+  eolWarningDays?: number;
   /** YYYY-MM-DD; default today (UTC). Injected by tests. */
   today?: string;
 }
@@ -52,29 +51,10 @@ export interface ReadinessReport {
   items: ReadinessItem[];
 }
 
-function parseUrl(text: string, option: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new UsageError(`${option} must be an absolute http(s) URL (got "${text}")`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new UsageError(`${option} must be http:// or https:// (got ${url.protocol})`);
-  return url;
-}
-
 export async function run(options: ReadinessOptions, ctx: CliContext): Promise<ReadinessReport> {
   const out = createReporter(ctx);
-  const url = parseUrl(options.url, '--url');
-  const metricsUrl = options.metricsUrl === undefined ? undefined : parseUrl(options.metricsUrl, '--metrics-url');
-  const timeoutMs = parseDuration(options.timeout ?? READINESS_DEFAULTS.timeout, '--timeout');
-  const drillMaxAgeMs = parseDuration(options.drillMaxAge ?? READINESS_DEFAULTS.drillMaxAge, '--drill-max-age');
-  if (timeoutMs <= 0) throw new UsageError('--timeout must be more than 0');
-
-  const warningDays = Number(options.eolWarningDays ?? AUDIT_DEFAULTS.eolWarningDays);
-  if (!Number.isInteger(warningDays) || warningDays < 0)
-    throw new UsageError(`--eol-warning-days must be a whole number of days ≥ 0 (got ${options.eolWarningDays})`);
+  const { url, metricsUrl, timeoutMs, drillMaxAgeMs } = options;
+  const warningDays = options.eolWarningDays ?? AUDIT_DEFAULTS.eolWarningDays;
   const table = loadEolTable(resolve(options.eolTable ?? AUDIT_DEFAULTS.eolTable));
   const dockerfile = resolve(options.dockerfile ?? AUDIT_DEFAULTS.dockerfile);
   let imageTargets: RuntimeTarget[] = [];
@@ -86,17 +66,19 @@ export async function run(options: ReadinessOptions, ctx: CliContext): Promise<R
 
   const results = new Map<string, CheckResult>();
   for (const r of await out.step(`probing ${url.origin}`, () =>
-    httpChecks({ url, metricsUrl, signupProbe: options.signupProbe === true, timeoutMs, runtimeCheck }),
+    httpChecks({ url, metricsUrl, signupProbe: options.signupProbe, timeoutMs, runtimeCheck }),
   )) {
     results.set(r.id, r);
   }
 
-  if (!options.databaseConfigured) {
+  // A database named by --database-url or DATABASE_URL (_FILE, _REF); else the database items are manual.
+  const databaseConfigured = (await ctx.config()).source('DATABASE_URL').kind !== 'none';
+  if (!databaseConfigured) {
     const hint = 'pass --database-url (or DATABASE_URL) of the production database, as the service’s own role';
     results.set('db.role', { id: 'db.role', title: ROLE_TITLE, status: 'manual', evidence: hint });
     results.set('db.migrations', { id: 'db.migrations', title: MIGRATIONS_TITLE, status: 'manual', evidence: hint });
   } else {
-    const db = await ctx.openDatabase();
+    const db = await ctx.database();
     try {
       if (db.kind !== 'postgres') {
         const hint = 'the configured database is the embedded PGlite: point --database-url at the production PostgreSQL';
@@ -104,7 +86,7 @@ export async function run(options: ReadinessOptions, ctx: CliContext): Promise<R
         results.set('db.migrations', { id: 'db.migrations', title: MIGRATIONS_TITLE, status: 'manual', evidence: hint });
       } else {
         out.line(`Database: ${formatTarget(describeTarget(db))}`);
-        const roles = { runtime: options.runtimeRole ?? DEFAULT_ROLES.runtime, schema: DEFAULT_ROLES.schema };
+        const roles = { runtime: options.runtimeRole, schema: DEFAULT_ROLES.schema };
         for (const r of await out.step('checking the database', () => databaseChecks(db, roles))) results.set(r.id, r);
       }
     } finally {

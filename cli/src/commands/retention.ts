@@ -1,9 +1,8 @@
 import type { Database } from '../../../service/src/public/db.js';
 import type { CliContext } from '../lib/context.js';
 import { type DatabaseTarget, describeTarget, formatTarget } from '../lib/database.js';
-import { UsageError } from '../lib/errors.js';
 import { createReporter, type Reporter } from '../lib/output.js';
-import { formatDuration, parseDuration } from '../lib/duration.js';
+import { formatDuration } from '../lib/duration.js';
 import { type RetentionHooks, type RunSummary, runRetention } from '../lib/retention/engine.js';
 import { interruptedRuns } from '../lib/retention/journal.js';
 import { countArchivable, type RetentionCounts } from '../lib/retention/queries.js';
@@ -33,36 +32,6 @@ interface Cutoffs {
   audit_events: string | null;
 }
 
-/** A window under a day is refused: `90s` typed for `90d` would delete almost everything. */
-const MINIMUM_WINDOW_MS = 86_400_000;
-
-export function optionsFromFlags(flags: {
-  olderThan: string;
-  archiveDir?: string;
-  auditOlderThan?: string;
-  batchSize: string;
-  dryRun?: boolean;
-}): RetentionOptions {
-  const window = (text: string, option: string) => {
-    const ms = parseDuration(text, option);
-    if (ms < MINIMUM_WINDOW_MS) throw new UsageError(`${option} must be at least 1d (got ${text})`);
-    return ms;
-  };
-  const batchSize = Number(flags.batchSize);
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-    throw new UsageError(`--batch-size must be an integer from 1 to 10000 (got ${flags.batchSize})`);
-  }
-  const dryRun = flags.dryRun === true;
-  if (!dryRun && !flags.archiveDir) throw new UsageError('--archive-dir is required (rows are deleted only once archived there)');
-  return {
-    olderThanMs: window(flags.olderThan, '--older-than'),
-    archiveDir: flags.archiveDir,
-    ...(flags.auditOlderThan === undefined ? {} : { auditOlderThanMs: window(flags.auditOlderThan, '--audit-older-than') }),
-    batchSize,
-    dryRun,
-  };
-}
-
 export async function run(options: RetentionOptions, ctx: CliContext): Promise<RetentionResult> {
   const out = createReporter(ctx);
   const now = options.now ?? new Date();
@@ -70,7 +39,7 @@ export async function run(options: RetentionOptions, ctx: CliContext): Promise<R
     messages: new Date(now.getTime() - options.olderThanMs).toISOString(),
     audit_events: options.auditOlderThanMs === undefined ? null : new Date(now.getTime() - options.auditOlderThanMs).toISOString(),
   };
-  const db = await ctx.openDatabase();
+  const db = await ctx.database();
   try {
     const database = describeTarget(db);
     out.line(`Database: ${formatTarget(database)}`);

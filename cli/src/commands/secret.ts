@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { SecretStore } from '../../../service/src/public/secrets.js';
 import type { CliContext } from '../lib/context.js';
-import { UsageError } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';
 import { openSecretStore, secretFailure } from '../lib/secrets.js';
 
@@ -23,17 +22,6 @@ export interface GenerateDependencies {
 export type GenerateResult =
   | { written: false; bytes: number; secret: string }
   | { written: true; bytes: number; to: string; version: string | null };
-
-export const MIN_SECRET_BYTES = 32;
-export const MAX_SECRET_BYTES = 1024;
-
-export function optionsFromFlags(flags: { bytes: string; to?: string; overwrite?: boolean }): GenerateOptions {
-  const bytes = Number(flags.bytes);
-  if (!/^\d+$/.test(flags.bytes) || bytes < MIN_SECRET_BYTES || bytes > MAX_SECRET_BYTES) {
-    throw new UsageError(`--bytes must be an integer from ${MIN_SECRET_BYTES} to ${MAX_SECRET_BYTES} (got ${flags.bytes})`);
-  }
-  return { bytes, to: flags.to, overwrite: flags.overwrite === true };
-}
 
 export function generateSecret(bytes: number, random: (size: number) => Uint8Array = randomBytes): string {
   const material = random(bytes);

@@ -1,7 +1,47 @@
-import { type Config, ConfigError, loadConfig } from '../../../service/src/public/config.js';
+import { type Config, ConfigError, type Env, loadConfig, type PickedSource, pickSource, readSettings, type SettingName } from '../../../service/src/public/config.js';
 import { hasSecretReferences, resolveSecretReferences } from '../../../service/src/public/config.js';
 import type { SecretStore } from '../../../service/src/public/secrets.js';
 import { ConfigurationError } from './errors.js';
+
+type EnvRecord = Readonly<Record<string, string | undefined>>;
+
+/**
+ * The service's configuration as the CLI reads it: the settings table of service/src/config/settings.ts,
+ * read the service's way, with `--database-url` standing in for DATABASE_URL (and its _FILE and _REF).
+ */
+export interface CliConfig {
+  /** These settings, parsed and checked; an invalid one is a ConfigurationError (exit 78). */
+  read<K extends SettingName>(names: readonly K[]): Pick<Env, K>;
+  /** Where a setting comes from (inline value, NAME_FILE, NAME_REF, none or a conflict); nothing is read. */
+  source(name: SettingName): PickedSource;
+  /** The whole service configuration, secret references resolved (what `database()` connects with). */
+  service(): Promise<Config>;
+}
+
+/** `--database-url` stands in for DATABASE_URL and its other sources. */
+function withDatabaseUrl(env: EnvRecord, databaseUrl: string | undefined): EnvRecord {
+  return databaseUrl === undefined
+    ? env
+    : { ...env, DATABASE_URL: databaseUrl, DATABASE_URL_FILE: undefined, DATABASE_URL_REF: undefined };
+}
+
+/** The context's `config()`: the one way a command reads the service's settings. */
+export function cliConfig(env: EnvRecord, databaseUrl?: string): CliConfig {
+  const effective = withDatabaseUrl(env, databaseUrl);
+  let service: Promise<Config> | undefined;
+  return {
+    read(names) {
+      const parsed = readSettings(effective, names);
+      if ('problems' in parsed) throw new ConfigurationError(parsed.problems);
+      return parsed.values;
+    },
+    source: (name) => pickSource(effective, name),
+    service: () => {
+      service ??= loadCliConfig(effective);
+      return service;
+    },
+  };
+}
 
 /**
  * The service's own configuration, loaded the service's way, so the CLI and the service always agree
@@ -17,10 +57,7 @@ export async function loadCliConfig(
   databaseUrl?: string,
   store?: SecretStore,
 ): Promise<Config> {
-  const effective =
-    databaseUrl === undefined
-      ? env
-      : { ...env, DATABASE_URL: databaseUrl, DATABASE_URL_FILE: undefined, DATABASE_URL_REF: undefined };
+  const effective = withDatabaseUrl(env, databaseUrl);
   try {
     let resolved = effective;
     if (hasSecretReferences(effective)) {

@@ -1,4 +1,5 @@
 import type { Database } from '../../../service/src/public/db.js';
+import type { CliConfig } from './config.js';
 
 /** Anything with `write`: process.stdout in production, a string collector in tests. */
 export interface Writer {
@@ -28,7 +29,9 @@ export type DatabaseOpener = (io: CliIo, options: GlobalOptions) => Promise<Data
 export interface CliContext extends CliIo {
   /** `--json`: exactly one JSON document on stdout, nothing else there. */
   readonly json: boolean;
-  openDatabase(): Promise<Database>;
+  config(): Promise<CliConfig>;
+  /** Opens the configured database; the caller owns it and must close it. */
+  database(): Promise<Database>;
 }
 
 export function processIo(): CliIo {
@@ -46,5 +49,11 @@ export function processIo(): CliIo {
 }
 
 export function createContext(io: CliIo, options: GlobalOptions, openDatabase: DatabaseOpener): CliContext {
-  return { ...io, json: options.json, openDatabase: () => openDatabase(io, options) };
+  return {
+    ...io,
+    json: options.json,
+    // Imported when first asked for: `secops --help` and the commands that need no settings never load zod.
+    config: async () => (await import('./config.js')).cliConfig(io.env, options.databaseUrl),
+    database: () => openDatabase(io, options),
+  };
 }

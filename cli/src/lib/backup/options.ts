@@ -10,7 +10,8 @@ export type BackupOptions =
       dir?: string;
       create: boolean;
       checksum: 'sum64' | 'ordered';
-      maxAge: string;
+      /** Fail when the backup is older than this (RPO budget). */
+      maxAgeMs: number;
       report?: string;
       jobs: number;
       encryptKeyFile?: string;

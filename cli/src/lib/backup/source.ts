@@ -6,7 +6,7 @@ import { CliError } from '../errors.js';
  * the knex pool opens connections lazily, so opening and closing it touches no server.
  */
 export async function configuredUrl(ctx: CliContext): Promise<string | undefined> {
-  const db = await ctx.openDatabase();
+  const db = await ctx.database();
   try {
     return db.kind === 'postgres' ? db.url : undefined;
   } finally {

@@ -1,4 +1,4 @@
-/** `secops readiness`'s defaults, shown by `--help` (main.ts) and applied by the command: one copy. */
+/** `secops readiness`'s defaults, declared with its options (readiness.command.ts): one copy. */
 export const READINESS_DEFAULTS = Object.freeze({
   /** Drill reports older than this fail backup.drill. */
   drillMaxAge: '48h',

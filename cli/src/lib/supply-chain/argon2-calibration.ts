@@ -22,7 +22,7 @@ export const GRIDS = Object.freeze({
     singleShots: 5,
   },
 });
-export type GridName = keyof typeof GRIDS;
+export type GridName = keyof typeof GRIDS; // the names are listed once more, import-free, in argon2-defaults.ts GRID_NAMES
 
 export function isAtLeastMinimum(p: GridPoint): boolean {
   return (
@@ -184,14 +184,6 @@ export function recommend(results: readonly PointResult[]): PointResult | null {
 }
 
 /** "512MiB", "1GiB", "65536KiB", "512" (MiB) → KiB. */
-export function parseMemorySize(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(k|kib|m|mib|g|gib)?\s*$/i.exec(text);
-  if (!m) return undefined;
-  const factor = { k: 1, kib: 1, m: 1024, mib: 1024, g: 1024 * 1024, gib: 1024 * 1024 }[(m[2] ?? 'mib').toLowerCase() as 'k'];
-  const kib = Math.floor(Number(m[1]) * factor);
-  return kib > 0 ? kib : undefined;
-}
-
 export function envFor(p: GridPoint): string {
   return `ARGON2_MEMORY_KIB=${p.memoryKiB} ARGON2_TIME_COST=${p.timeCost} ARGON2_PARALLELISM=${p.parallelism}`;
 }

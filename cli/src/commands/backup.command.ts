@@ -1,0 +1,153 @@
+import { type Command, Option } from 'commander';
+import type { BackupOptions } from '../lib/backup/options.js';
+import { defineGroup, examples } from '../lib/command-kit.js';
+import { parseDuration } from '../lib/duration.js';
+import { oneOf, wholeNumber } from '../lib/option-values.js';
+
+/** `secops backup …` (runs: ./backup.ts dispatches to ./backup-<action>.ts). */
+
+const load = () => import('./backup.js');
+const CHECKSUMS = ['sum64', 'ordered'] as const;
+
+interface KeyFlags {
+  encryptKeyFile?: string;
+  encryptKeyRef?: string;
+}
+
+const backupDir = (command: Command) => command.option('--dir <dir>', 'parent directory of backups (default: BACKUP_DIR, else ./backups)');
+const jobs = (command: Command, what: string) => command.option('--jobs <n>', what, '2');
+const encryptionKey = (command: Command, what: string) =>
+  command
+    .option('--encrypt-key-file <file>', `${what} (default: BACKUP_ENCRYPT_KEY_FILE)`)
+    .option(
+      '--encrypt-key-ref <ref>',
+      'the key from a secret store instead: vault://…, aws-sm://…, aws-ssm:///…, file:… (default: BACKUP_ENCRYPT_KEY_REF)',
+    );
+const checksum = (command: Command, what: string) => command.addOption(new Option('--checksum <algorithm>', what).choices(CHECKSUMS).default('sum64'));
+
+const parseJobs = (text: string) => wholeNumber(text, '--jobs', 1, 64);
+const keyOptions = (flags: KeyFlags) => ({ encryptKeyFile: flags.encryptKeyFile, encryptKeyRef: flags.encryptKeyRef });
+
+export const backupGroup = defineGroup('backup', (program, action) => {
+  const backup = program
+    .command('backup')
+    .description('consistent pg_dump backups with a verified manifest; restores, retention, restore drills')
+    .addHelpText(
+      'after',
+      examples('secops backup create --jobs 4', 'secops backup list', 'secops backup drill --max-age 26h', 'secops backup prune --keep-daily 7 --keep-weekly 4'),
+    );
+
+  checksum(
+    encryptionKey(
+      jobs(backupDir(backup.command('create').description('pg_dump -Fd -j from one snapshot, with row counts and checksums in manifest.json')), 'parallel pg_dump workers'),
+      'AES-256-GCM key (32 bytes) to encrypt the dump with',
+    ),
+    'row checksum: sum64 (fast, order-free) or ordered (md5 in primary-key order)',
+  )
+    .addHelpText(
+      'after',
+      examples(
+        'secops backup create',
+        'BACKUP_DIR=/var/backups/rampart secops backup create --jobs 4 --encrypt-key-file /run/secrets/backup-key',
+        'secops backup create --encrypt-key-ref vault://secret/rampart#backup_key',
+      ),
+    )
+    .action(
+      action<BackupOptions, KeyFlags & { dir?: string; jobs: string; checksum: string }>(load, ({ flags }) => ({
+        action: 'create',
+        dir: flags.dir,
+        jobs: parseJobs(flags.jobs),
+        checksum: oneOf(flags.checksum, '--checksum', CHECKSUMS),
+        ...keyOptions(flags),
+      })),
+    );
+
+  backupDir(backup.command('list').description('backups, newest first: age, size, rows, encryption'))
+    .addHelpText('after', examples('secops backup list', 'secops backup list --json | jq ".backups[0]"'))
+    .action(action<BackupOptions, { dir?: string }>(load, ({ flags }) => ({ action: 'list', dir: flags.dir })));
+
+  backupDir(backup.command('prune').description('grandfather-father-son retention: keep the newest backup of each recent day and ISO week'))
+    .option('--keep-daily <n>', 'days (that have backups) to keep the newest backup of', '7')
+    .option('--keep-weekly <n>', 'ISO weeks (that have backups) to keep the newest backup of', '4')
+    .option('--dry-run', 'list what would be deleted, delete nothing')
+    .addHelpText('after', examples('secops backup prune --dry-run', 'secops backup prune --keep-daily 7 --keep-weekly 4'))
+    .action(
+      action<BackupOptions, { dir?: string; keepDaily: string; keepWeekly: string; dryRun?: boolean }>(load, ({ flags }) => ({
+        action: 'prune',
+        dir: flags.dir,
+        keepDaily: wholeNumber(flags.keepDaily, '--keep-daily', 0, 10_000),
+        keepWeekly: wholeNumber(flags.keepWeekly, '--keep-weekly', 0, 10_000),
+        dryRun: flags.dryRun === true,
+      })),
+    );
+
+  encryptionKey(
+    jobs(
+      backup
+        .command('restore')
+        .description('pg_restore -j a backup into an EMPTY database, then verify it against the manifest')
+        .requiredOption('--from <dir>', 'the backup directory (holding manifest.json)')
+        .requiredOption('--to <url>', 'the target database; never the configured DATABASE_URL (prefer a URL without password + PGPASSFILE)')
+        .option('--force', 'restore into a non-empty database (drops and recreates the backup’s objects)'),
+      'parallel pg_restore workers',
+    ).option('--no-owner', 'skip ownership and GRANTs (the target server lacks the source’s roles)'),
+    'key of an encrypted backup',
+  )
+    .addHelpText('after', examples('secops backup restore --from backups/20261127T221500Z --to postgres://restore@db2/rampart_restored'))
+    .action(
+      action<BackupOptions, KeyFlags & { from: string; to: string; force?: boolean; jobs: string; owner: boolean }>(load, ({ flags }) => ({
+        action: 'restore',
+        from: flags.from,
+        to: flags.to,
+        force: flags.force === true,
+        jobs: parseJobs(flags.jobs),
+        noOwner: flags.owner === false,
+        ...keyOptions(flags),
+      })),
+    );
+
+  encryptionKey(
+    jobs(
+      checksum(
+        backupDir(
+          backup
+            .command('drill')
+            .description('restore a backup into a scratch database, verify every table, measure RTO/RPO, drop it')
+            .option('--from <dir>', 'the backup to drill (default: the newest under --dir)'),
+        ).option('--create', 'take a backup first, then drill it'),
+        'with --create: sum64 or ordered (see backup create)',
+      )
+        .option('--max-age <duration>', 'fail when the backup is older than this (RPO budget)', '26h')
+        .option('--report <file>', 'where to write the JSON report (default: <backup>/drill-<timestamp>.json)'),
+      'parallel pg_restore workers and verification connections',
+    ),
+    'key of an encrypted backup',
+  )
+    .option('--pushgateway <url>', 'push the outcome (rampart_backup_drill_* metrics) to this Prometheus Pushgateway')
+    .addHelpText(
+      'after',
+      examples(
+        'secops backup drill',
+        'secops backup drill --create --max-age 26h --json',
+        'secops backup drill --from backups/20261127T221500Z --report drill.json',
+        'secops backup drill --pushgateway http://pushgateway.monitoring:9091',
+      ),
+    )
+    .action(
+      action<
+        BackupOptions,
+        KeyFlags & { from?: string; dir?: string; create?: boolean; checksum: string; maxAge: string; report?: string; jobs: string; pushgateway?: string }
+      >(load, ({ flags }) => ({
+        action: 'drill',
+        from: flags.from,
+        dir: flags.dir,
+        create: flags.create === true,
+        checksum: oneOf(flags.checksum, '--checksum', CHECKSUMS),
+        maxAgeMs: parseDuration(flags.maxAge, '--max-age'),
+        report: flags.report,
+        jobs: parseJobs(flags.jobs),
+        ...keyOptions(flags),
+        pushgateway: flags.pushgateway,
+      })),
+    );
+});

@@ -1,0 +1,148 @@
+import type { Command } from 'commander';
+import { defineGroup, examples } from '../lib/command-kit.js';
+import type { RoleLayout } from '../lib/db-roles/apply.js';
+import { DEFAULT_ROLES } from '../lib/db-roles/defaults.js';
+import { validateName } from '../lib/db-roles/identifiers.js';
+import { UsageError } from '../lib/errors.js';
+import { wholeNumber } from '../lib/option-values.js';
+import type { DbOptions } from './db.js';
+
+/** `secops db roles apply|check`, `secops db rotate-password` (run: ./db.ts). */
+
+const load = () => import('./db.js');
+
+/** The flags as commander hands them over (strings). */
+export interface RoleFlags {
+  owner?: string;
+  runtime?: string;
+  users?: string;
+  schema?: string;
+  connectionLimit?: string;
+}
+
+export function parseUsers(text: string | undefined): [string, string] {
+  if (text === undefined) return [...DEFAULT_ROLES.users];
+  const names = text.split(',').map((n) => n.trim());
+  if (names.length !== 2 || names[0] === names[1])
+    throw new UsageError('--users takes two different names: --users rampart_app_a,rampart_app_b');
+  return [validateName(names[0] as string, 'user name'), validateName(names[1] as string, 'user name')];
+}
+
+export function layoutFromFlags(flags: RoleFlags): RoleLayout {
+  const owner = validateName(flags.owner ?? DEFAULT_ROLES.owner, 'owner role');
+  const runtime = validateName(flags.runtime ?? DEFAULT_ROLES.runtime, 'runtime role');
+  const users = parseUsers(flags.users);
+  const schema = validateName(flags.schema ?? DEFAULT_ROLES.schema, 'schema');
+  const connectionLimit = wholeNumber(flags.connectionLimit ?? String(DEFAULT_ROLES.connectionLimit), '--connection-limit', 1, 10_000);
+  const names = [owner, runtime, ...users];
+  if (new Set(names).size !== names.length) throw new UsageError('--owner, --runtime and --users must all be different roles');
+  return { owner, runtime, users, schema, connectionLimit };
+}
+
+const roleNames = (command: Command) =>
+  command
+    .option('--runtime <role>', 'NOLOGIN group role holding the service’s privileges', DEFAULT_ROLES.runtime)
+    .option('--schema <schema>', 'the schema holding the app tables', DEFAULT_ROLES.schema);
+
+interface RotateFlags {
+  ref: string;
+  users?: string;
+  adopt?: boolean;
+  force?: boolean;
+  dryRun?: boolean;
+  runtime: string;
+  schema: string;
+}
+
+export const dbGroup = defineGroup('db', (program, action) => {
+  const db = program
+    .command('db')
+    .description('least-privilege database roles and alternating-user password rotation (connects as an admin)')
+    .addHelpText(
+      'after',
+      examples('secops db roles apply --dry-run', 'secops db roles check --user rampart_app_a', 'secops db rotate-password --ref file:/run/secrets/database-url'),
+    );
+  const roles = db
+    .command('roles')
+    .description('create, update or verify the owner, runtime and login roles')
+    .addHelpText('after', examples('secops db roles apply --dry-run', 'secops db roles apply', 'secops db roles check'));
+
+  roleNames(
+    roles
+      .command('apply')
+      .description('idempotently create/update the owner and runtime roles, the two login users, and every grant, in one transaction')
+      .option('--owner <role>', 'NOLOGIN role owning the schema and tables (migrations run as a member)', DEFAULT_ROLES.owner)
+      .option('--users <a,b>', 'the two LOGIN users that alternate on rotation', DEFAULT_ROLES.users.join(','))
+      .option('--connection-limit <n>', 'CONNECTION LIMIT of each login user', String(DEFAULT_ROLES.connectionLimit))
+      .option('--dry-run', 'print the SQL that would run; change nothing'),
+  )
+    .addHelpText(
+      'after',
+      `${examples(
+        'secops db roles apply --dry-run',
+        'DATABASE_URL_FILE=/run/secrets/admin-url secops db roles apply',
+        'secops --json db roles apply --connection-limit 40 | jq .statements',
+      )}Run it as a superuser, or as a CREATEROLE role that owns the database and tables (it then joins the owner role). See runbooks/secret-rotation.md.\n`,
+    )
+    .action(
+      action<DbOptions, RoleFlags & { dryRun?: boolean }>(load, ({ flags }) => ({
+        action: 'roles-apply',
+        ...layoutFromFlags(flags),
+        dryRun: flags.dryRun === true,
+      })),
+    );
+
+  roleNames(
+    roles
+      .command('check')
+      .description('verify a role holds no more than the runtime role allows (and what the service needs); exit 1 when not')
+      .option('--user <role>', 'the role to check (default: the user of --database-url / DATABASE_URL)'),
+  )
+    .addHelpText(
+      'after',
+      examples(
+        'DATABASE_URL_FILE=/run/secrets/database-url secops db roles check',
+        'secops db roles check --user rampart_app_b',
+        "secops --json db roles check | jq '.checks[] | select(.ok | not)'",
+      ),
+    )
+    .action(
+      action<DbOptions, { user?: string; runtime: string; schema: string }>(load, ({ flags }) => ({
+        action: 'roles-check',
+        user: flags.user === undefined ? undefined : validateName(flags.user, 'user name'),
+        runtime: validateName(flags.runtime, 'runtime role'),
+        schema: validateName(flags.schema, 'schema'),
+      })),
+    );
+
+  roleNames(
+    db
+      .command('rotate-password')
+      .description('give the inactive user of the pair a new password, test it, then switch the stored connection URL to it')
+      .requiredOption('--ref <reference>', 'where the service reads DATABASE_URL (its DATABASE_URL_REF): file:…, vault://…, aws-sm://…, aws-ssm://…')
+      .option('--users <a,b>', 'the two LOGIN users that alternate', DEFAULT_ROLES.users.join(','))
+      .option('--adopt', 'the stored user is not one of the pair: switch to the first user of the pair (first rotation)')
+      .option('--force', 'rotate even while sessions of the inactive user are still open')
+      .option('--dry-run', 'report the plan; change nothing'),
+  )
+    .addHelpText(
+      'after',
+      `${examples(
+        'secops db rotate-password --ref file:/run/secrets/database-url --dry-run',
+        'secops db rotate-password --ref vault://secret/rampart#database_url',
+        'secops --json db rotate-password --ref aws-sm://rampart/prod#database_url',
+      )}Then roll the pods (kubectl rollout restart deployment/rampart). Never prints the password. See runbooks/secret-rotation.md.\n`,
+    )
+    .action(
+      action<DbOptions, RotateFlags>(load, ({ flags }) => ({
+        action: 'rotate-password',
+        ref: flags.ref,
+        users: parseUsers(flags.users),
+        runtime: validateName(flags.runtime, 'runtime role'),
+        schema: validateName(flags.schema, 'schema'),
+        dryRun: flags.dryRun === true,
+        adopt: flags.adopt === true,
+        force: flags.force === true,
+      })),
+    );
+});

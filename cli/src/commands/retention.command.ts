@@ -1,0 +1,60 @@
+import { defineGroup, examples } from '../lib/command-kit.js';
+import { parseDuration } from '../lib/duration.js';
+import { UsageError } from '../lib/errors.js';
+import { wholeNumber } from '../lib/option-values.js';
+import type { RetentionOptions } from './retention.js';
+
+/** `secops retention run` (run: ./retention.ts). */
+
+/** A window under a day is refused: `90s` typed for `90d` would delete almost everything. */
+const MINIMUM_WINDOW_MS = 86_400_000;
+
+export interface RetentionFlags {
+  olderThan: string;
+  archiveDir?: string;
+  auditOlderThan?: string;
+  batchSize: string;
+  dryRun?: boolean;
+}
+
+export function retentionOptions(flags: RetentionFlags): RetentionOptions {
+  const window = (text: string, option: string) => {
+    const ms = parseDuration(text, option);
+    if (ms < MINIMUM_WINDOW_MS) throw new UsageError(`${option} must be at least 1d (got ${text})`);
+    return ms;
+  };
+  const dryRun = flags.dryRun === true;
+  if (!dryRun && !flags.archiveDir) throw new UsageError('--archive-dir is required (rows are deleted only once archived there)');
+  return {
+    olderThanMs: window(flags.olderThan, '--older-than'),
+    archiveDir: flags.archiveDir,
+    ...(flags.auditOlderThan === undefined ? {} : { auditOlderThanMs: window(flags.auditOlderThan, '--audit-older-than') }),
+    batchSize: wholeNumber(flags.batchSize, '--batch-size', 1, 10_000),
+    dryRun,
+  };
+}
+
+export const retentionGroup = defineGroup('retention', (program, action) => {
+  program
+    .command('retention')
+    .description('archive and delete data older than its retention window')
+    .addHelpText('after', examples('secops retention run --older-than 90d --archive-dir /var/archive/rampart'))
+    .command('run')
+    .description(
+      'archive old messages (and conversations they leave empty) to .jsonl.gz with a manifest, then delete them in small batches; resumes an interrupted run',
+    )
+    .requiredOption('--older-than <duration>', 'messages created before now minus this window, e.g. 90d')
+    .option('--archive-dir <dir>', 'where runs are archived, one directory per run (required unless --dry-run)')
+    .option('--audit-older-than <duration>', 'also archive audit events older than this (default: keep them all)')
+    .option('--batch-size <n>', 'rows per batch: one archive part file and one short transaction each', '500')
+    .option('--dry-run', 'count what would be archived; change nothing')
+    .addHelpText(
+      'after',
+      examples(
+        'secops retention run --older-than 90d --dry-run',
+        'secops retention run --older-than 90d --archive-dir /var/archive/rampart --audit-older-than 400d',
+        'secops --json retention run --older-than 90d | jq .archived',
+      ),
+    )
+    .action(action<RetentionOptions, RetentionFlags>(() => import('./retention.js'), ({ flags }) => retentionOptions(flags)));
+});
