@@ -21,6 +21,7 @@ interface Tokens {
 }
 
 describe('concurrent clients', () => {
+  // Listens: a reply is deleted mid-stream (text/event-stream) and 100 clients race over real connections.
   let t: TestApp;
   const knex = () => t.database.db.knex;
   // The session guard trusts an "active" answer for 1 s; the tests move this clock past it.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type ErrorCode, errorCatalogue } from '../../service/src/platform/errors.js';
 import { loadOpenApiDocument } from '../../service/src/platform/openapi.js';
-import type { TestApp } from '../helpers/app.js';
+import type { InProcessTestApp } from '../helpers/app.js';
 import { assertResponseMatchesOpenApi, documentedOperations } from '../helpers/openapi.js';
 
 type JsonObject = Record<string, unknown>;
@@ -713,18 +713,18 @@ describe('assertResponseMatchesOpenApi', () => {
 });
 
 describe('the running service answers as documented', () => {
-  let app: TestApp;
+  let app: InProcessTestApp;
   before(async () => {
     // Imported here so that the document and validator tests above still run while the app does not load.
     const { startTestApp } = await import('../helpers/app.js');
-    app = await startTestApp();
+    app = await startTestApp({ listen: false });
   });
   after(async () => {
     await app?.close();
   });
 
   async function call(method: string, path: string): Promise<{ status: number; body: unknown }> {
-    const res = await fetch(`${app.baseUrl}${path}`, { method });
+    const res = await app.request(path, { method });
     const text = await res.text();
     const body = /json/.test(res.headers.get('content-type') ?? '') && text !== '' ? JSON.parse(text) : text;
     assertResponseMatchesOpenApi({ method, path }, { status: res.status, headers: res.headers, body });

@@ -89,6 +89,7 @@ export async function relogin(world: FuzzWorld, actor: Actor): Promise<void> {
  * data no fuzz case may change, and one actor (attacker) per endpoint.
  */
 export async function startFuzzWorld(): Promise<FuzzWorld> {
+  // Listens: fuzz cases are raw bytes on a socket (what Node's parser refuses never reaches Koa).
   const t = await startTestApp({
     env: {
       BUILTIN_MODEL_DELAY_MS: '0',

@@ -3,8 +3,8 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import Router from '@koa/router';
-import { startTestApp, type TestApp } from '../../helpers/app.js';
-import { api } from '../../helpers/http.js';
+import { type InProcessTestApp, startTestApp, type TestApp } from '../../helpers/app.js';
+import { api } from '../../helpers/client.js';
 
 /** Routes that exist only in this test, to exercise the platform through the real app. */
 function platformProbeRouter(): Router {
@@ -52,79 +52,109 @@ function assertProblem(res: { status: number; headers: Headers; body: any }, sta
 }
 
 describe('HTTP conventions of docs/api.md', () => {
-  let t: TestApp;
+  let t: InProcessTestApp;
   before(async () => {
-    t = await startTestApp({ env: { MAX_REQUEST_SIZE_BYTES: '4096' }, extraRouters: [platformProbeRouter()] });
+    t = await startTestApp({ listen: false, env: { MAX_REQUEST_SIZE_BYTES: '4096' }, extraRouters: [platformProbeRouter()] });
   });
   after(() => t.close());
 
   it('gives every response an X-Request-Id and keeps a valid incoming one', async () => {
-    const fresh = await api(t.baseUrl, 'GET', '/healthz');
+    const fresh = await api(t, 'GET', '/healthz');
     assert.match(fresh.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
-    const kept = await api(t.baseUrl, 'GET', '/healthz', { headers: { 'x-request-id': 'abc.DEF_1:2-3' } });
+    const kept = await api(t, 'GET', '/healthz', { headers: { 'x-request-id': 'abc.DEF_1:2-3' } });
     assert.equal(kept.headers.get('x-request-id'), 'abc.DEF_1:2-3');
   });
 
   it('replaces an incoming X-Request-Id that is too long or has other characters', async () => {
     for (const bad of ['a'.repeat(129), 'has space', 'semi;colon', 'ünïcode', '<script>']) {
-      const res = await api(t.baseUrl, 'GET', '/healthz', { headers: { 'x-request-id': bad } });
+      const res = await api(t, 'GET', '/healthz', { headers: { 'x-request-id': bad } });
       assert.notEqual(res.headers.get('x-request-id'), bad);
       assert.match(res.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
     }
   });
 
   it('sends the security headers and no-store on success and error responses alike', async () => {
-    assertSecurityHeaders((await api(t.baseUrl, 'GET', '/healthz')).headers);
-    assertSecurityHeaders((await api(t.baseUrl, 'GET', '/no/such/route')).headers);
-    assertSecurityHeaders((await api(t.baseUrl, 'GET', '/__probe/boom', { contract: false })).headers);
+    assertSecurityHeaders((await api(t, 'GET', '/healthz')).headers);
+    assertSecurityHeaders((await api(t, 'GET', '/no/such/route')).headers);
+    assertSecurityHeaders((await api(t, 'GET', '/__probe/boom', { contract: false })).headers);
   });
 
   it('answers an unknown route with 404 not_found as problem+json', async () => {
-    assertProblem(await api(t.baseUrl, 'GET', '/v1/nothing-here'), 404, 'not_found');
-    assertProblem(await api(t.baseUrl, 'POST', '/v1/nothing-here', { body: 'x', headers: { 'content-type': 'text/plain' } }), 404, 'not_found');
+    assertProblem(await api(t, 'GET', '/v1/nothing-here'), 404, 'not_found');
+    assertProblem(await api(t, 'POST', '/v1/nothing-here', { body: 'x', headers: { 'content-type': 'text/plain' } }), 404, 'not_found');
   });
 
   it('answers a wrong method with 405 method_not_allowed and an Allow header', async () => {
-    const res = await api(t.baseUrl, 'DELETE', '/healthz');
+    const res = await api(t, 'DELETE', '/healthz');
     assertProblem(res, 405, 'method_not_allowed');
     assert.match(res.headers.get('allow') ?? '', /GET/);
   });
 
   it('refuses a body that is not application/json with 415 unsupported_media_type', async () => {
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml']) {
-      const res = await api(t.baseUrl, 'POST', '/__probe/echo', { body: '{"a":1}', headers: { 'content-type': type }, contract: false });
+      const res = await api(t, 'POST', '/__probe/echo', { body: '{"a":1}', headers: { 'content-type': type }, contract: false });
       assertProblem(res, 415, 'unsupported_media_type');
     }
-    const none = await fetch(`${t.baseUrl}/__probe/echo`, { method: 'POST', body: new Uint8Array([123, 125]) });
+    const none = await t.request('/__probe/echo', { method: 'POST', body: new Uint8Array([123, 125]) });
     assert.equal(none.status, 415);
   });
 
   it('accepts application/json with a UTF-8 charset and +json types', async () => {
-    const res = await api(t.baseUrl, 'POST', '/__probe/echo', {
+    const res = await api(t, 'POST', '/__probe/echo', {
       body: '{"a":"é"}',
       headers: { 'content-type': 'application/json; charset=utf-8' },
       contract: false,
     });
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { received: { a: 'é' } });
-    const merge = await api(t.baseUrl, 'POST', '/__probe/echo', { body: '[1]', headers: { 'content-type': 'application/merge-patch+json' }, contract: false });
+    const merge = await api(t, 'POST', '/__probe/echo', { body: '[1]', headers: { 'content-type': 'application/merge-patch+json' }, contract: false });
     assert.equal(merge.status, 200);
   });
 
   it('refuses malformed JSON with 400 invalid_json', async () => {
     for (const body of ['{', '{"a":}', "{'a':1}", 'nul', '{"a":1}}', '\u0000']) {
-      const res = await api(t.baseUrl, 'POST', '/__probe/echo', { body, headers: { 'content-type': 'application/json' }, contract: false });
+      const res = await api(t, 'POST', '/__probe/echo', { body, headers: { 'content-type': 'application/json' }, contract: false });
       assertProblem(res, 400, 'invalid_json');
     }
   });
 
   it('refuses prototype-poisoning keys as invalid_json', async () => {
     for (const body of ['{"__proto__":{"admin":true}}', '{"a":{"constructor":{"prototype":{"admin":true}}}}']) {
-      const res = await api(t.baseUrl, 'POST', '/__probe/echo', { body, headers: { 'content-type': 'application/json' }, contract: false });
+      const res = await api(t, 'POST', '/__probe/echo', { body, headers: { 'content-type': 'application/json' }, contract: false });
       assertProblem(res, 400, 'invalid_json');
     }
     assert.equal(({} as Record<string, unknown>).admin, undefined);
   });
+
+  it('hides internal faults behind 500 internal_error with only the request id', async () => {
+    const res = await api(t, 'GET', '/__probe/boom', { contract: false });
+    assertProblem(res, 500, 'internal_error');
+    assert.doesNotMatch(res.text, /SELECT|password_hash|at .*\.ts/);
+    assert.deepEqual(Object.keys(res.body).sort(), ['code', 'request_id', 'status', 'title', 'type']);
+    const logged = t.logLines.find((l) => l.msg === 'unhandled error while serving request' && l.request_id === res.body.request_id);
+    assert.ok(logged, 'the fault is logged with the request id');
+  });
+
+  it('logs one line per request with request_id, ip, method, route template, status and duration', async () => {
+    const res = await api(t, 'GET', '/readyz', { headers: { 'x-request-id': 'log-line-check' } });
+    assert.equal(res.status, 200);
+    const line = t.logLines.find((l) => l.msg === 'request' && l.request_id === 'log-line-check');
+    assert.ok(line);
+    assert.equal(line.method, 'GET');
+    assert.equal(line.route, '/readyz');
+    assert.equal(line.status, 200);
+    assert.equal(line.ip, '127.0.0.1');
+    assert.equal(typeof line.duration_ms, 'number');
+  });
+});
+
+describe('the request size limit on the wire', () => {
+  // Listens: what is at stake is how much of the body is read off the socket (and the 413's lingering close).
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp({ env: { MAX_REQUEST_SIZE_BYTES: '4096' }, extraRouters: [platformProbeRouter()] });
+  });
+  after(() => t.close());
 
   it('refuses a declared Content-Length over the limit with 413 before reading the body', async () => {
     // Send only the headers: the answer must come without the body ever being sent.
@@ -168,26 +198,5 @@ describe('HTTP conventions of docs/api.md', () => {
     assert.match(response, /^HTTP\/1\.1 413 /);
     assert.match(response, /"code":"payload_too_large"/);
     assert.ok(sent < 64 * 1024 * 1024, `server kept reading: ${sent} bytes were accepted before the answer`);
-  });
-
-  it('hides internal faults behind 500 internal_error with only the request id', async () => {
-    const res = await api(t.baseUrl, 'GET', '/__probe/boom', { contract: false });
-    assertProblem(res, 500, 'internal_error');
-    assert.doesNotMatch(res.text, /SELECT|password_hash|at .*\.ts/);
-    assert.deepEqual(Object.keys(res.body).sort(), ['code', 'request_id', 'status', 'title', 'type']);
-    const logged = t.logLines.find((l) => l.msg === 'unhandled error while serving request' && l.request_id === res.body.request_id);
-    assert.ok(logged, 'the fault is logged with the request id');
-  });
-
-  it('logs one line per request with request_id, ip, method, route template, status and duration', async () => {
-    const res = await api(t.baseUrl, 'GET', '/readyz', { headers: { 'x-request-id': 'log-line-check' } });
-    assert.equal(res.status, 200);
-    const line = t.logLines.find((l) => l.msg === 'request' && l.request_id === 'log-line-check');
-    assert.ok(line);
-    assert.equal(line.method, 'GET');
-    assert.equal(line.route, '/readyz');
-    assert.equal(line.status, 200);
-    assert.equal(line.ip, '127.0.0.1');
-    assert.equal(typeof line.duration_ms, 'number');
   });
 });

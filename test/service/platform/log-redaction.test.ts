@@ -6,6 +6,7 @@ import { streamMessage } from '../../helpers/sse.js';
 import { TEST_PASSWORD } from '../../helpers/users.js';
 
 describe('logs during a full signup → login → refresh → chat → logout run', () => {
+  // Listens: the scripted run streams a reply as text/event-stream, which needs a socket.
   let t: TestApp;
   const password = TEST_PASSWORD;
   const secrets: Record<string, string> = {};

@@ -23,6 +23,7 @@ function sample(text: string, series: string): number | undefined {
 }
 
 describe('metrics endpoint after a scripted run', () => {
+  // Listens: the scripted run streams a reply as text/event-stream, which needs a socket.
   let t: TestApp;
   let metricsServer: Server;
   let scrape: string;

@@ -4,9 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { GENEROUS_LIMITS, startTestApp, type TestApp } from '../../helpers/app.js';
+import { GENEROUS_LIMITS, type InProcessTestApp, startTestApp } from '../../helpers/app.js';
+import { api } from '../../helpers/client.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
-import { api, type ApiResponse } from '../../helpers/http.js';
+import type { ApiResponse } from '../../helpers/http.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait.js';
 import { type PrivateRedis, startPrivateRedis } from '../../helpers/private-redis.js';
@@ -80,13 +81,13 @@ after(async () => {
 });
 
 /** startTestApp's close() leaves the app's Redis client open; close that too, or the process never exits. */
-async function closeApp(app: TestApp): Promise<void> {
+async function closeApp(app: InProcessTestApp): Promise<void> {
   await app.close();
   await app.deps.redis?.close();
 }
 
-async function startApp(env: Record<string, string>): Promise<TestApp> {
-  return startTestApp({ database: await sharedDatabase(), env: { ...GENEROUS_LIMITS, ...env } });
+async function startApp(env: Record<string, string>): Promise<InProcessTestApp> {
+  return startTestApp({ listen: false, database: await sharedDatabase(), env: { ...GENEROUS_LIMITS, ...env } });
 }
 
 /** A plain client on the same Redis, for looking at the keys the service wrote. */
@@ -135,13 +136,13 @@ async function within<T>(ms: number, what: string, request: Promise<T>): Promise
   }
 }
 
-async function fallbackGauge(app: TestApp): Promise<number | undefined> {
+async function fallbackGauge(app: InProcessTestApp): Promise<number | undefined> {
   const text = await app.deps.metrics.registry.metrics();
   const match = /^rate_limit_redis_fallback (\d+)$/m.exec(text);
   return match ? Number(match[1]) : undefined;
 }
 
-async function waitForGauge(app: TestApp, value: 0 | 1, timeoutMs = 5000): Promise<void> {
+async function waitForGauge(app: InProcessTestApp, value: 0 | 1, timeoutMs = 5000): Promise<void> {
   await waitFor(`rate_limit_redis_fallback ${value}`, async () => (await fallbackGauge(app)) === value, timeoutMs);
 }
 
@@ -163,7 +164,7 @@ function assertRateLimited(res: ApiResponse, limit: number) {
  * Two service instances sharing `url` under a key prefix of their own (deleted afterwards), returned
  * once both count in Redis (until its client is connected an instance counts in its own memory).
  */
-async function twoInstances(t: TestContext, url: string, env: Record<string, string>): Promise<[TestApp, TestApp]> {
+async function twoInstances(t: TestContext, url: string, env: Record<string, string>): Promise<[InProcessTestApp, InProcessTestApp]> {
   const prefix = uniquePrefix();
   const shared = { REDIS_URL: url, REDIS_KEY_PREFIX: prefix, ...env };
   const a = await startApp(shared);
@@ -183,7 +184,7 @@ describe('rate limits on a shared Redis', () => {
     const [a, b] = await twoInstances(t, url, { RATE_LIMIT_GLOBAL_PER_MINUTE: '10' });
 
     const answers: ApiResponse[] = [];
-    for (let i = 0; i < 12; i++) answers.push(await api(i % 2 === 0 ? a.baseUrl : b.baseUrl, 'GET', '/healthz'));
+    for (let i = 0; i < 12; i++) answers.push(await api(i % 2 === 0 ? a : b, 'GET', '/healthz'));
 
     assert.deepEqual(
       answers.map((r) => r.status),
@@ -205,16 +206,16 @@ describe('rate limits on a shared Redis', () => {
     const [a, b] = await twoInstances(t, url, { LOGIN_MAX_FAILURES: '3' });
 
     const email = `shared-lock-${randomBytes(4).toString('hex')}@example.com`;
-    assert.equal((await api(a.baseUrl, 'POST', '/v1/auth/signup', { json: { email, password: PASSWORD } })).status, 201);
+    assert.equal((await api(a, 'POST', '/v1/auth/signup', { json: { email, password: PASSWORD } })).status, 201);
 
     // Three failures, split A/B/A: neither instance alone has seen three.
     for (const app of [a, b, a]) {
-      const failed = await api(app.baseUrl, 'POST', '/v1/auth/login', { json: { email, password: 'wrong password entirely 1' } });
+      const failed = await api(app, 'POST', '/v1/auth/login', { json: { email, password: 'wrong password entirely 1' } });
       assert.equal(failed.status, 401);
       assert.equal(failed.body.code, 'invalid_credentials');
     }
 
-    const locked = await api(b.baseUrl, 'POST', '/v1/auth/login', { json: { email, password: PASSWORD } });
+    const locked = await api(b, 'POST', '/v1/auth/login', { json: { email, password: PASSWORD } });
     assert.equal(locked.status, 429, 'locked on B although B saw one failure');
     assert.equal(locked.body.code, 'too_many_attempts');
     const retryAfter = Number(locked.headers.get('retry-after'));
@@ -228,7 +229,7 @@ describe('rate limits on a shared Redis', () => {
     await waitFor(
       'the lock to pass',
       async () => {
-        ok = await api(a.baseUrl, 'POST', '/v1/auth/login', { json: { email, password: PASSWORD } });
+        ok = await api(a, 'POST', '/v1/auth/login', { json: { email, password: PASSWORD } });
         return ok.status !== 429;
       },
       3000,
@@ -251,13 +252,13 @@ describe('rate limits on a shared Redis', () => {
     const domain = `mail-${tag}.example.org`;
     const email = `${local}@${domain}`;
     const unknownLocal = `nobody-${tag}`;
-    assert.equal((await api(app.baseUrl, 'POST', '/v1/auth/signup', { json: { email, password: PASSWORD } })).status, 201);
+    assert.equal((await api(app, 'POST', '/v1/auth/signup', { json: { email, password: PASSWORD } })).status, 201);
     // Wrong password twice (starts a lock), then an address with no account.
     for (let i = 0; i < 2; i++) {
-      const res = await api(app.baseUrl, 'POST', '/v1/auth/login', { json: { email, password: 'wrong password entirely 1' } });
+      const res = await api(app, 'POST', '/v1/auth/login', { json: { email, password: 'wrong password entirely 1' } });
       assert.equal(res.status, 401);
     }
-    const unknown = await api(app.baseUrl, 'POST', '/v1/auth/login', {
+    const unknown = await api(app, 'POST', '/v1/auth/login', {
       json: { email: `${unknownLocal}@${domain}`, password: 'wrong password entirely 1' },
     });
     assert.equal(unknown.status, 401);
@@ -283,7 +284,7 @@ describe('rate limits on a shared Redis', () => {
 
 describe('rate limits when Redis goes away', () => {
   let redis: PrivateRedis | undefined;
-  let app: TestApp | undefined;
+  let app: InProcessTestApp | undefined;
   after(async () => {
     // Whatever happened in the test: no redis-server outlives this file.
     await redis?.dispose();
@@ -300,7 +301,7 @@ describe('rate limits when Redis goes away', () => {
     await waitForGauge(t1, 0);
 
     const email = `fallback-${randomBytes(4).toString('hex')}@example.com`;
-    assert.equal((await api(t1.baseUrl, 'POST', '/v1/auth/signup', { json: { email, password: PASSWORD } })).status, 201);
+    assert.equal((await api(t1, 'POST', '/v1/auth/signup', { json: { email, password: PASSWORD } })).status, 201);
     {
       const client = await inspector(redis.url);
       const keys = await keysUnder(client, prefix);
@@ -314,19 +315,19 @@ describe('rate limits when Redis goes away', () => {
     await redis.kill();
 
     // Straight away, without waiting for the client to notice: every request still gets its normal answer.
-    const health = await within(ANSWER_DEADLINE_MS, 'GET /healthz with Redis down', api(t1.baseUrl, 'GET', '/healthz'));
+    const health = await within(ANSWER_DEADLINE_MS, 'GET /healthz with Redis down', api(t1, 'GET', '/healthz'));
     assert.equal(health.status, 200);
     const wrong = await within(
       ANSWER_DEADLINE_MS,
       'failed login with Redis down',
-      api(t1.baseUrl, 'POST', '/v1/auth/login', { json: { email, password: 'wrong password entirely 1' } }),
+      api(t1, 'POST', '/v1/auth/login', { json: { email, password: 'wrong password entirely 1' } }),
     );
     assert.equal(wrong.status, 401);
     assert.equal(wrong.body.code, 'invalid_credentials');
     const right = await within(
       ANSWER_DEADLINE_MS,
       'login with Redis down',
-      api(t1.baseUrl, 'POST', '/v1/auth/login', { json: { email, password: PASSWORD } }),
+      api(t1, 'POST', '/v1/auth/login', { json: { email, password: PASSWORD } }),
     );
     assert.equal(right.status, 200);
 
@@ -334,7 +335,7 @@ describe('rate limits when Redis goes away', () => {
     let served = 3;
     let refused: ApiResponse | undefined;
     while (served <= limit) {
-      const res = await within(ANSWER_DEADLINE_MS, 'GET /healthz with Redis down', api(t1.baseUrl, 'GET', '/healthz'));
+      const res = await within(ANSWER_DEADLINE_MS, 'GET /healthz with Redis down', api(t1, 'GET', '/healthz'));
       if (res.status === 429) {
         refused = res;
         break;
@@ -356,7 +357,7 @@ describe('rate limits when Redis goes away', () => {
     await redis.start();
     await waitForGauge(t1, 0, 10_000);
     assert.ok(t1.logLines.some((l) => l.level === 'info' && /redis available/i.test(String(l.msg))));
-    const again = await api(t1.baseUrl, 'GET', '/healthz');
+    const again = await api(t1, 'GET', '/healthz');
     assert.equal(again.status, 200, 'the in-memory bucket is spent, so a 200 means Redis answers the check again');
     const client = await inspector(redis.url);
     try {

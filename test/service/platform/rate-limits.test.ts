@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { type InProcessTestApp, startTestApp } from '../../helpers/app.js';
+import { api } from '../../helpers/client.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
-import { api, type ApiResponse } from '../../helpers/http.js';
+import type { ApiResponse } from '../../helpers/http.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
 import { TEST_PASSWORD as PASSWORD } from '../../helpers/users.js';
-
 
 function assertLimited(res: ApiResponse, policy: string, code = 'rate_limited') {
   assert.equal(res.status, 429, res.text);
@@ -45,9 +45,9 @@ if (testRedisUrl() || REQUIRE_SERVICES) {
 for (const mode of modes) {
   describe(`rate limits (${mode.name})`, () => {
     let database: TestDatabase;
-    const apps: TestApp[] = [];
-    async function app(env: Record<string, string>): Promise<TestApp> {
-      const t = await startTestApp({ database, env: { ...mode.env(), ...env } });
+    const apps: InProcessTestApp[] = [];
+    async function app(env: Record<string, string>): Promise<InProcessTestApp> {
+      const t = await startTestApp({ listen: false, database, env: { ...mode.env(), ...env } });
       apps.push(t);
       if (t.deps.redis) {
         // Wait until the client is connected, so the test measures Redis and not the fallback.
@@ -66,19 +66,19 @@ for (const mode of modes) {
 
     it('the global per-IP burst breaker trips at its count on any route, 404s included', async () => {
       const t = await app({ RATE_LIMIT_GLOBAL_PER_MINUTE: '5' });
-      await spend(3, () => api(t.baseUrl, 'GET', '/healthz'));
-      await spend(2, () => api(t.baseUrl, 'GET', '/no-such-route'));
-      assertLimited(await api(t.baseUrl, 'GET', '/healthz'), 'global');
+      await spend(3, () => api(t, 'GET', '/healthz'));
+      await spend(2, () => api(t, 'GET', '/no-such-route'));
+      assertLimited(await api(t, 'GET', '/healthz'), 'global');
       const metrics = await t.deps.metrics.registry.metrics();
       assert.match(metrics, /rate_limit_dropped_total\{limiter="global",route="\/healthz"\} 1/);
     });
 
     it('successful answers carry the RateLimit headers of the bucket closest to its limit', async () => {
       const t = await app({ RATE_LIMIT_GLOBAL_PER_MINUTE: '100', RATE_LIMIT_AUTH_PER_MINUTE: '50', RATE_LIMIT_LOGIN_PER_MINUTE: '4' });
-      const health = await api(t.baseUrl, 'GET', '/healthz');
+      const health = await api(t, 'GET', '/healthz');
       assert.equal(health.headers.get('ratelimit-policy'), '"global";q=100;w=60');
       assert.match(health.headers.get('ratelimit') ?? '', /^"global";r=99;t=\d+$/);
-      const login = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: 'a@example.com', password: 'x' } });
+      const login = await api(t, 'POST', '/v1/auth/login', { json: { email: 'a@example.com', password: 'x' } });
       assert.equal(login.status, 401);
       assert.equal(login.headers.get('ratelimit-policy'), '"login";q=4;w=60');
       assert.match(login.headers.get('ratelimit') ?? '', /^"login";r=3;t=\d+$/);
@@ -86,63 +86,63 @@ for (const mode of modes) {
 
     it('login has its own, stricter bucket: exhausting it leaves refresh and signup working', async () => {
       const t = await app({ RATE_LIMIT_LOGIN_PER_MINUTE: '3', RATE_LIMIT_REFRESH_PER_MINUTE: '5', RATE_LIMIT_SIGNUP_PER_HOUR: '2' });
-      await spend(3, (i) => api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: `nobody${i}@example.com`, password: 'x' } }));
-      assertLimited(await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: 'n@example.com', password: 'x' } }), 'login');
-      await spend(5, () => api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: 'A'.repeat(43) } }));
-      assertLimited(await api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: 'A'.repeat(43) } }), 'refresh');
-      await spend(2, () => api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email: 'bad', password: PASSWORD } }));
-      const signup = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email: 'bad', password: PASSWORD } });
+      await spend(3, (i) => api(t, 'POST', '/v1/auth/login', { json: { email: `nobody${i}@example.com`, password: 'x' } }));
+      assertLimited(await api(t, 'POST', '/v1/auth/login', { json: { email: 'n@example.com', password: 'x' } }), 'login');
+      await spend(5, () => api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token: 'A'.repeat(43) } }));
+      assertLimited(await api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token: 'A'.repeat(43) } }), 'refresh');
+      await spend(2, () => api(t, 'POST', '/v1/auth/signup', { json: { email: 'bad', password: PASSWORD } }));
+      const signup = await api(t, 'POST', '/v1/auth/signup', { json: { email: 'bad', password: PASSWORD } });
       assertLimited(signup, 'signup');
       assert.equal(signup.headers.get('ratelimit-policy'), '"signup";q=2;w=3600');
     });
 
     it('the /v1/auth/* per-IP bucket covers the other auth routes', async () => {
       const t = await app({ RATE_LIMIT_AUTH_PER_MINUTE: '4' });
-      await spend(4, () => api(t.baseUrl, 'POST', '/v1/auth/logout', { json: { refresh_token: 'B'.repeat(43) } }));
-      assertLimited(await api(t.baseUrl, 'POST', '/v1/auth/logout', { json: { refresh_token: 'B'.repeat(43) } }), 'auth');
-      assertLimited(await api(t.baseUrl, 'GET', '/v1/auth/sessions'), 'auth');
+      await spend(4, () => api(t, 'POST', '/v1/auth/logout', { json: { refresh_token: 'B'.repeat(43) } }));
+      assertLimited(await api(t, 'POST', '/v1/auth/logout', { json: { refresh_token: 'B'.repeat(43) } }), 'auth');
+      assertLimited(await api(t, 'GET', '/v1/auth/sessions'), 'auth');
     });
 
     it('the per-user bucket limits an authenticated user wherever they come from', async () => {
       const t = await app({ RATE_LIMIT_USER_PER_MINUTE: '3', TRUSTED_PROXIES: '127.0.0.0/8' });
-      const s = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email: 'per-user@example.com', password: PASSWORD } });
-      await spend(3, (i) => api(t.baseUrl, 'GET', '/v1/me', { token: s.body.access_token, headers: from(`198.51.100.${i + 1}`) }));
-      assertLimited(await api(t.baseUrl, 'GET', '/v1/me', { token: s.body.access_token, headers: from('198.51.100.99') }), 'user');
+      const s = await api(t, 'POST', '/v1/auth/signup', { json: { email: 'per-user@example.com', password: PASSWORD } });
+      await spend(3, (i) => api(t, 'GET', '/v1/me', { token: s.body.access_token, headers: from(`198.51.100.${i + 1}`) }));
+      assertLimited(await api(t, 'GET', '/v1/me', { token: s.body.access_token, headers: from('198.51.100.99') }), 'user');
     });
 
     it('a spoofed X-Forwarded-For does not evade a limit from an untrusted peer, and is honoured from a trusted one', async () => {
       const untrusted = await app({ RATE_LIMIT_GLOBAL_PER_MINUTE: '3' });
-      await spend(3, (i) => api(untrusted.baseUrl, 'GET', '/healthz', { headers: from(`203.0.113.${i}`) }));
-      assertLimited(await api(untrusted.baseUrl, 'GET', '/healthz', { headers: from('203.0.113.200') }), 'global');
+      await spend(3, (i) => api(untrusted, 'GET', '/healthz', { headers: from(`203.0.113.${i}`) }));
+      assertLimited(await api(untrusted, 'GET', '/healthz', { headers: from('203.0.113.200') }), 'global');
 
       const trusted = await app({ RATE_LIMIT_GLOBAL_PER_MINUTE: '3', TRUSTED_PROXIES: '127.0.0.0/8' });
-      await spend(3, () => api(trusted.baseUrl, 'GET', '/healthz', { headers: from('203.0.113.10') }));
-      assertLimited(await api(trusted.baseUrl, 'GET', '/healthz', { headers: from('203.0.113.10') }), 'global');
-      const other = await api(trusted.baseUrl, 'GET', '/healthz', { headers: from('203.0.113.11') });
+      await spend(3, () => api(trusted, 'GET', '/healthz', { headers: from('203.0.113.10') }));
+      assertLimited(await api(trusted, 'GET', '/healthz', { headers: from('203.0.113.10') }), 'global');
+      const other = await api(trusted, 'GET', '/healthz', { headers: from('203.0.113.11') });
       assert.equal(other.status, 200, 'another client behind the proxy has its own bucket');
     });
 
     it('the anomaly breaker blocks an IP that keeps hammering, logs it once, and spares others', async () => {
       const t = await app({ RATE_LIMIT_GLOBAL_PER_MINUTE: '2', ABUSE_BLOCK_AFTER_REJECTIONS: '3', ABUSE_BLOCK_SECONDS: '600', TRUSTED_PROXIES: '127.0.0.0/8' });
-      await spend(2, () => api(t.baseUrl, 'GET', '/healthz', { headers: from('192.0.2.66') }));
-      for (let i = 0; i < 4; i++) assertLimited(await api(t.baseUrl, 'GET', '/healthz', { headers: from('192.0.2.66') }), 'global');
-      const blocked = await api(t.baseUrl, 'GET', '/healthz', { headers: from('192.0.2.66') });
+      await spend(2, () => api(t, 'GET', '/healthz', { headers: from('192.0.2.66') }));
+      for (let i = 0; i < 4; i++) assertLimited(await api(t, 'GET', '/healthz', { headers: from('192.0.2.66') }), 'global');
+      const blocked = await api(t, 'GET', '/healthz', { headers: from('192.0.2.66') });
       assertLimited(blocked, 'abuse');
       assert.match(blocked.headers.get('ratelimit-policy') ?? '', /^"abuse";q=3;w=600$/);
       assert.ok(Number(blocked.headers.get('retry-after')) > 60, 'the block outlasts the rate window');
-      await api(t.baseUrl, 'GET', '/healthz', { headers: from('192.0.2.66') });
+      await api(t, 'GET', '/healthz', { headers: from('192.0.2.66') });
       assert.equal(t.logLines.filter((l) => String(l.msg).startsWith('abuse breaker')).length, 1, 'logged once');
-      assert.equal((await api(t.baseUrl, 'GET', '/healthz', { headers: from('192.0.2.67') })).status, 200);
+      assert.equal((await api(t, 'GET', '/healthz', { headers: from('192.0.2.67') })).status, 200);
       assert.match(await t.deps.metrics.registry.metrics(), /abuse_blocks_total 1/);
     });
   });
 
   describe(`login lockout (${mode.name})`, () => {
     let database: TestDatabase;
-    let t: TestApp;
+    let t: InProcessTestApp;
     before(async () => {
       database = await createTestDatabase();
-      t = await startTestApp({ database, env: { ...mode.env(), LOGIN_MAX_FAILURES: '5', TRUSTED_PROXIES: '127.0.0.0/8' } });
+      t = await startTestApp({ listen: false, database, env: { ...mode.env(), LOGIN_MAX_FAILURES: '5', TRUSTED_PROXIES: '127.0.0.0/8' } });
       for (let i = 0; i < 100 && t.deps.redis && !t.deps.redis.available(); i++) await sleep(20);
     });
     after(async () => {
@@ -151,11 +151,11 @@ for (const mode of modes) {
     });
 
     const login = (email: string, password: string, ip: string) =>
-      api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email, password }, headers: from(ip) });
+      api(t, 'POST', '/v1/auth/login', { json: { email, password }, headers: from(ip) });
 
     it('locks (email, IP) after 5 failures — even the right password gets 429 — and a success after the wait resets', async () => {
       const email = `lock-${mode.name.toLowerCase()}@example.com`;
-      await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email, password: PASSWORD } });
+      await api(t, 'POST', '/v1/auth/signup', { json: { email, password: PASSWORD } });
       for (let i = 0; i < 5; i++) assert.equal((await login(email, `wrong ${i}`, '192.0.2.10')).status, 401);
       const locked = await login(email, PASSWORD, '192.0.2.10');
       assertLimited(locked, 'login-lockout', 'too_many_attempts');
@@ -194,10 +194,11 @@ for (const mode of modes) {
 
   describe(`per-account failure cap (${mode.name})`, () => {
     let database: TestDatabase;
-    let t: TestApp;
+    let t: InProcessTestApp;
     before(async () => {
       database = await createTestDatabase();
       t = await startTestApp({
+        listen: false,
         database,
         env: { ...mode.env(), LOGIN_MAX_FAILURES: '100', LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: '3', TRUSTED_PROXIES: '127.0.0.0/8' },
       });
@@ -210,12 +211,12 @@ for (const mode of modes) {
 
     it('slows distributed guessing: failures from many IPs lock the account for the hour', async () => {
       const email = `spread-${mode.name.toLowerCase()}@example.com`;
-      await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email, password: PASSWORD } });
+      await api(t, 'POST', '/v1/auth/signup', { json: { email, password: PASSWORD } });
       for (let i = 0; i < 3; i++) {
-        const res = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email, password: 'wrong' }, headers: from(`198.51.100.${i}`) });
+        const res = await api(t, 'POST', '/v1/auth/login', { json: { email, password: 'wrong' }, headers: from(`198.51.100.${i}`) });
         assert.equal(res.status, 401);
       }
-      const capped = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email, password: PASSWORD }, headers: from('198.51.100.50') });
+      const capped = await api(t, 'POST', '/v1/auth/login', { json: { email, password: PASSWORD }, headers: from('198.51.100.50') });
       assert.equal(capped.status, 429);
       assert.equal(capped.body.code, 'too_many_attempts');
     });

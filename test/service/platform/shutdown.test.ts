@@ -20,6 +20,7 @@ function slowRouter(): Router {
 }
 
 describe('graceful shutdown', () => {
+  // Listens: shutdown closes the listener and drains connections; new connections must be refused.
   let t: TestApp;
   before(async () => {
     t = await startTestApp({ extraRouters: [slowRouter()] });

@@ -1,22 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
-import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { startTestApp, type InProcessTestApp } from '../../helpers/app.js';
 
-async function loggedIp(t: TestApp, headers: Record<string, string>): Promise<unknown> {
+async function loggedIp(t: InProcessTestApp, headers: Record<string, string>): Promise<unknown> {
   const id = `ip-${Math.random().toString(36).slice(2)}`;
-  await fetch(`${t.baseUrl}/healthz`, { headers: { ...headers, 'x-request-id': id } });
+  await t.request('/healthz', { headers: { ...headers, 'x-request-id': id } });
   return t.logLines.find((l) => l.request_id === id && l.msg === 'request')?.ip;
 }
 
 describe('client address and trusted proxies', () => {
   let database: TestDatabase;
-  let untrusted: TestApp;
-  let trusted: TestApp;
+  let untrusted: InProcessTestApp;
+  let trusted: InProcessTestApp;
   before(async () => {
     database = await createTestDatabase();
-    untrusted = await startTestApp({ database });
-    trusted = await startTestApp({ database, env: { TRUSTED_PROXIES: '127.0.0.0/8' } });
+    untrusted = await startTestApp({ listen: false, database });
+    trusted = await startTestApp({ listen: false, database, env: { TRUSTED_PROXIES: '127.0.0.0/8' } });
   });
   after(async () => {
     await untrusted.close();

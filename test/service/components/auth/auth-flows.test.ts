@@ -1,31 +1,31 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import argon2 from 'argon2';
-import { fakeClock, startTestApp, type FakeClock, type TestApp } from '../../../helpers/app.js';
-import { api } from '../../../helpers/http.js';
-import { signedUpUser, TEST_PASSWORD, uniqueEmail } from '../../../helpers/users.js';
+import { fakeClock, startTestApp, type FakeClock, type InProcessTestApp } from '../../../helpers/app.js';
+import { api, signedUpUser } from '../../../helpers/client.js';
+import { TEST_PASSWORD, uniqueEmail } from '../../../helpers/users.js';
 
 const STRONG = TEST_PASSWORD;
 
-const signup = (t: TestApp, email = uniqueEmail(), password = STRONG) => signedUpUser(t, { email, password });
+const signup = (t: InProcessTestApp, email = uniqueEmail(), password = STRONG) => signedUpUser(t, { email, password });
 
 function withoutRequestId(body: Record<string, unknown>) {
   const { request_id: _, ...rest } = body;
   return rest;
 }
 
-async function auditTypes(t: TestApp, userId: string): Promise<string[]> {
+async function auditTypes(t: InProcessTestApp, userId: string): Promise<string[]> {
   await t.deps.audit.log.flush();
   const rows = await t.deps.db.knex('audit_events').where({ user_id: userId }).orderBy('id');
   return rows.map((r: { type: string }) => r.type);
 }
 
 describe('auth flows', () => {
-  let t: TestApp;
+  let t: InProcessTestApp;
   let clock: FakeClock;
   before(async () => {
     clock = fakeClock();
-    t = await startTestApp({ clock });
+    t = await startTestApp({ listen: false, clock });
   });
   after(() => t.close());
 
@@ -36,7 +36,7 @@ describe('auth flows', () => {
       assert.equal(s.token_type, 'Bearer');
       assert.equal(s.expires_in, 900);
       assert.match(s.refresh_token, /^[A-Za-z0-9_-]{43}$/);
-      const me = await api(t.baseUrl, 'GET', '/v1/me', { token: s.access_token });
+      const me = await api(t, 'GET', '/v1/me', { token: s.access_token });
       assert.equal(me.status, 200);
       assert.deepEqual(me.body, s.user);
       assert.deepEqual(await auditTypes(t, s.user.id), ['signup_succeeded']);
@@ -52,14 +52,14 @@ describe('auth flows', () => {
     it('answers 409 email_taken for the same address in another case or Unicode form', async () => {
       const email = uniqueEmail();
       await signup(t, email);
-      const res = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email: email.toUpperCase(), password: STRONG } });
+      const res = await api(t, 'POST', '/v1/auth/signup', { json: { email: email.toUpperCase(), password: STRONG } });
       assert.equal(res.status, 409);
       assert.equal(res.body.code, 'email_taken');
     });
 
     it('answers 400 invalid_email for an address that is not one', async () => {
       for (const email of ['not-an-email', 'a@b', 'x\u200b@example.com', 'a@@example.com', `${'a'.repeat(250)}@example.com`]) {
-        const res = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email, password: STRONG } });
+        const res = await api(t, 'POST', '/v1/auth/signup', { json: { email, password: STRONG } });
         assert.equal(res.status, 400, email);
         assert.equal(res.body.code, 'invalid_email', email);
       }
@@ -68,7 +68,7 @@ describe('auth flows', () => {
     it('answers 400 weak_password with actionable feedback', async () => {
       const email = uniqueEmail();
       for (const password of ['short', 'password1234', `${email.split('@')[0]}`]) {
-        const res = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email, password } });
+        const res = await api(t, 'POST', '/v1/auth/signup', { json: { email, password } });
         assert.equal(res.status, 400, password);
         assert.equal(res.body.code, 'weak_password');
         assert.ok(Array.isArray(res.body.feedback.suggestions) && res.body.feedback.suggestions.length > 0);
@@ -76,15 +76,15 @@ describe('auth flows', () => {
     });
 
     it('answers 400 validation_failed naming the fields for a body of the wrong shape', async () => {
-      const res = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email: 42 } });
+      const res = await api(t, 'POST', '/v1/auth/signup', { json: { email: 42 } });
       assert.equal(res.status, 400);
       assert.equal(res.body.code, 'validation_failed');
       const fields = res.body.errors.map((e: { field: string }) => e.field).sort();
       assert.deepEqual(fields, ['email', 'password']);
-      const extra = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email: uniqueEmail(), password: STRONG, admin: true } });
+      const extra = await api(t, 'POST', '/v1/auth/signup', { json: { email: uniqueEmail(), password: STRONG, admin: true } });
       assert.equal(extra.status, 400);
       assert.equal(extra.body.code, 'validation_failed');
-      const none = await api(t.baseUrl, 'POST', '/v1/auth/signup', { body: '', headers: { 'content-type': 'application/json' } });
+      const none = await api(t, 'POST', '/v1/auth/signup', { body: '', headers: { 'content-type': 'application/json' } });
       assert.equal(none.status, 400);
     });
   });
@@ -92,7 +92,7 @@ describe('auth flows', () => {
   describe('login', () => {
     it('answers 200 with a fresh session for the right password', async () => {
       const s = await signup(t);
-      const res = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: s.email.toUpperCase(), password: STRONG } });
+      const res = await api(t, 'POST', '/v1/auth/login', { json: { email: s.email.toUpperCase(), password: STRONG } });
       assert.equal(res.status, 200);
       assert.equal(res.body.user.id, s.user.id);
       assert.notEqual(res.body.refresh_token, s.refresh_token);
@@ -101,8 +101,8 @@ describe('auth flows', () => {
 
     it('gives the same status and body for an unknown email and a wrong password', async () => {
       const s = await signup(t);
-      const wrong = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: s.email, password: 'not the password at all' } });
-      const unknown = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: uniqueEmail(), password: 'not the password at all' } });
+      const wrong = await api(t, 'POST', '/v1/auth/login', { json: { email: s.email, password: 'not the password at all' } });
+      const unknown = await api(t, 'POST', '/v1/auth/login', { json: { email: uniqueEmail(), password: 'not the password at all' } });
       assert.equal(wrong.status, 401);
       assert.equal(unknown.status, 401);
       assert.equal(wrong.body.code, 'invalid_credentials');
@@ -117,13 +117,13 @@ describe('auth flows', () => {
       const email = uniqueEmail();
       const weak = await argon2.hash(STRONG, { type: argon2.argon2id, memoryCost: 4096, timeCost: 2, parallelism: 1 });
       const [row] = await t.deps.db.knex('users').insert({ email, password_hash: weak }).returning('id');
-      const res = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email, password: STRONG } });
+      const res = await api(t, 'POST', '/v1/auth/login', { json: { email, password: STRONG } });
       assert.equal(res.status, 200);
       const stored = (await t.deps.db.knex('users').where({ id: row.id }).first()).password_hash as string;
       assert.match(stored, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
       assert.ok(await argon2.verify(stored, STRONG));
       assert.ok((await auditTypes(t, row.id)).includes('password_rehashed'));
-      const again = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email, password: STRONG } });
+      const again = await api(t, 'POST', '/v1/auth/login', { json: { email, password: STRONG } });
       assert.equal(again.status, 200);
     });
 
@@ -131,7 +131,7 @@ describe('auth flows', () => {
       const email = uniqueEmail();
       const absurd = '$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g';
       await t.deps.db.knex('users').insert({ email, password_hash: absurd });
-      const res = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email, password: STRONG } });
+      const res = await api(t, 'POST', '/v1/auth/login', { json: { email, password: STRONG } });
       assert.equal(res.status, 401);
       assert.equal(res.body.code, 'invalid_credentials');
     });
@@ -140,19 +140,19 @@ describe('auth flows', () => {
   describe('refresh', () => {
     it('rotates: the successor works, and the access token it returns is valid', async () => {
       const s = await signup(t);
-      const r1 = await api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
+      const r1 = await api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
       assert.equal(r1.status, 200);
       assert.notEqual(r1.body.refresh_token, s.refresh_token);
-      const r2 = await api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: r1.body.refresh_token } });
+      const r2 = await api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token: r1.body.refresh_token } });
       assert.equal(r2.status, 200);
-      assert.equal((await api(t.baseUrl, 'GET', '/v1/me', { token: r2.body.access_token })).status, 200);
+      assert.equal((await api(t, 'GET', '/v1/me', { token: r2.body.access_token })).status, 200);
     });
 
     it('gives a retry within the grace window the same successor and a fresh access token', async () => {
       const s = await signup(t);
-      const first = await api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
+      const first = await api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
       clock.advance(5_000);
-      const retry = await api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
+      const retry = await api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
       assert.equal(retry.status, 200);
       assert.equal(retry.body.refresh_token, first.body.refresh_token);
       assert.notEqual(retry.body.access_token, first.body.access_token);
@@ -161,30 +161,30 @@ describe('auth flows', () => {
     it('never forks the session under 50 concurrent refreshes of one token', async () => {
       const s = await signup(t);
       const results = await Promise.all(
-        Array.from({ length: 50 }, () => api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } })),
+        Array.from({ length: 50 }, () => api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } })),
       );
       assert.deepEqual(new Set(results.map((r) => r.status)), new Set([200]));
       const successors = new Set(results.map((r) => r.body.refresh_token));
       assert.equal(successors.size, 1, 'exactly one successor');
       const tokens = await t.deps.db.knex('refresh_tokens').join('sessions', 'sessions.id', 'refresh_tokens.session_id').where('sessions.user_id', s.user.id);
       assert.equal(tokens.length, 2, 'the original and one successor are stored');
-      const next = await api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: [...successors][0] } });
+      const next = await api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token: [...successors][0] } });
       assert.equal(next.status, 200, 'the session is intact');
     });
 
     it('revokes the whole session when a rotated token comes back after the grace window', async () => {
       const s = await signup(t);
-      const rotated = await api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
+      const rotated = await api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
       clock.advance(11_000);
-      const reuse = await api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
+      const reuse = await api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
       assert.equal(reuse.status, 401);
       assert.equal(reuse.body.code, 'refresh_token_reused');
       // every token descended from that login is dead
-      const successor = await api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: rotated.body.refresh_token } });
+      const successor = await api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token: rotated.body.refresh_token } });
       assert.equal(successor.status, 401);
       assert.equal(successor.body.code, 'invalid_refresh_token');
       for (const token of [s.access_token, rotated.body.access_token]) {
-        const me = await api(t.baseUrl, 'GET', '/v1/me', { token });
+        const me = await api(t, 'GET', '/v1/me', { token });
         assert.equal(me.status, 401);
         assert.equal(me.body.code, 'invalid_token');
       }
@@ -193,13 +193,13 @@ describe('auth flows', () => {
 
     it('answers 401 invalid_refresh_token for unknown, malformed and expired tokens', async () => {
       for (const refresh_token of ['x', 'A'.repeat(43), '', 'eyJhbGciOiJIUzI1NiJ9.e30.x']) {
-        const res = await api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token } });
+        const res = await api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token } });
         assert.equal(res.status, 401, refresh_token);
         assert.equal(res.body.code, 'invalid_refresh_token');
       }
       const s = await signup(t);
       clock.advance(31 * 24 * 3600 * 1000);
-      const expired = await api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
+      const expired = await api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
       clock.advance(-31 * 24 * 3600 * 1000);
       assert.equal(expired.status, 401);
       assert.equal(expired.body.code, 'invalid_refresh_token');
@@ -209,29 +209,29 @@ describe('auth flows', () => {
   describe('logout and sessions', () => {
     it('logout revokes the session: its access and refresh tokens are refused at once', async () => {
       const s = await signup(t);
-      assert.equal((await api(t.baseUrl, 'GET', '/v1/me', { token: s.access_token })).status, 200);
-      const out = await api(t.baseUrl, 'POST', '/v1/auth/logout', { json: { refresh_token: s.refresh_token } });
+      assert.equal((await api(t, 'GET', '/v1/me', { token: s.access_token })).status, 200);
+      const out = await api(t, 'POST', '/v1/auth/logout', { json: { refresh_token: s.refresh_token } });
       assert.equal(out.status, 204);
-      const me = await api(t.baseUrl, 'GET', '/v1/me', { token: s.access_token });
+      const me = await api(t, 'GET', '/v1/me', { token: s.access_token });
       assert.equal(me.status, 401);
       assert.equal(me.headers.get('www-authenticate'), 'Bearer error="invalid_token"');
-      const refresh = await api(t.baseUrl, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
+      const refresh = await api(t, 'POST', '/v1/auth/refresh', { json: { refresh_token: s.refresh_token } });
       assert.equal(refresh.body.code, 'invalid_refresh_token');
       assert.ok((await auditTypes(t, s.user.id)).includes('logout'));
     });
 
     it('logout answers 204 for an unknown token too', async () => {
-      const res = await api(t.baseUrl, 'POST', '/v1/auth/logout', { json: { refresh_token: 'B'.repeat(43) } });
+      const res = await api(t, 'POST', '/v1/auth/logout', { json: { refresh_token: 'B'.repeat(43) } });
       assert.equal(res.status, 204);
     });
 
     it('lists the sessions with the current one marked, and revokes another device', async () => {
       const s = await signup(t);
-      const second = await api(t.baseUrl, 'POST', '/v1/auth/login', {
+      const second = await api(t, 'POST', '/v1/auth/login', {
         json: { email: s.email, password: STRONG },
         headers: { 'user-agent': 'second-device/1.0' },
       });
-      const list = await api(t.baseUrl, 'GET', '/v1/auth/sessions', { token: s.access_token });
+      const list = await api(t, 'GET', '/v1/auth/sessions', { token: s.access_token });
       assert.equal(list.status, 200);
       assert.equal(list.body.items.length, 2);
       const current = list.body.items.filter((i: { current: boolean }) => i.current);
@@ -239,36 +239,36 @@ describe('auth flows', () => {
       const other = list.body.items.find((i: { current: boolean }) => !i.current);
       assert.equal(other.user_agent, 'second-device/1.0');
       assert.equal(other.ip, '127.0.0.1');
-      const del = await api(t.baseUrl, 'DELETE', `/v1/auth/sessions/${other.id}`, { token: s.access_token });
+      const del = await api(t, 'DELETE', `/v1/auth/sessions/${other.id}`, { token: s.access_token });
       assert.equal(del.status, 204);
-      assert.equal((await api(t.baseUrl, 'GET', '/v1/me', { token: second.body.access_token })).status, 401);
-      assert.equal((await api(t.baseUrl, 'GET', '/v1/me', { token: s.access_token })).status, 200);
-      const again = await api(t.baseUrl, 'DELETE', `/v1/auth/sessions/${other.id}`, { token: s.access_token });
+      assert.equal((await api(t, 'GET', '/v1/me', { token: second.body.access_token })).status, 401);
+      assert.equal((await api(t, 'GET', '/v1/me', { token: s.access_token })).status, 200);
+      const again = await api(t, 'DELETE', `/v1/auth/sessions/${other.id}`, { token: s.access_token });
       assert.equal(again.status, 404);
     });
 
     it("answers 404 for another user's session, exactly as for a missing one", async () => {
       const a = await signup(t);
       const b = await signup(t);
-      const bSessions = await api(t.baseUrl, 'GET', '/v1/auth/sessions', { token: b.access_token });
-      const theirs = await api(t.baseUrl, 'DELETE', `/v1/auth/sessions/${bSessions.body.items[0].id}`, { token: a.access_token });
-      const missing = await api(t.baseUrl, 'DELETE', '/v1/auth/sessions/00000000-0000-4000-8000-000000000000', { token: a.access_token });
-      const garbage = await api(t.baseUrl, 'DELETE', '/v1/auth/sessions/not-a-uuid', { token: a.access_token });
+      const bSessions = await api(t, 'GET', '/v1/auth/sessions', { token: b.access_token });
+      const theirs = await api(t, 'DELETE', `/v1/auth/sessions/${bSessions.body.items[0].id}`, { token: a.access_token });
+      const missing = await api(t, 'DELETE', '/v1/auth/sessions/00000000-0000-4000-8000-000000000000', { token: a.access_token });
+      const garbage = await api(t, 'DELETE', '/v1/auth/sessions/not-a-uuid', { token: a.access_token });
       for (const res of [theirs, missing, garbage]) {
         assert.equal(res.status, 404);
         assert.equal(res.body.code, 'not_found');
       }
       assert.deepEqual(withoutRequestId(theirs.body), withoutRequestId(missing.body));
-      assert.equal((await api(t.baseUrl, 'GET', '/v1/me', { token: b.access_token })).status, 200);
+      assert.equal((await api(t, 'GET', '/v1/me', { token: b.access_token })).status, 200);
     });
 
     it('logout-all revokes every session of the user', async () => {
       const s = await signup(t);
-      const other = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: s.email, password: STRONG } });
-      const res = await api(t.baseUrl, 'POST', '/v1/auth/logout-all', { token: s.access_token });
+      const other = await api(t, 'POST', '/v1/auth/login', { json: { email: s.email, password: STRONG } });
+      const res = await api(t, 'POST', '/v1/auth/logout-all', { token: s.access_token });
       assert.equal(res.status, 204);
       for (const token of [s.access_token, other.body.access_token]) {
-        assert.equal((await api(t.baseUrl, 'GET', '/v1/me', { token })).status, 401);
+        assert.equal((await api(t, 'GET', '/v1/me', { token })).status, 401);
       }
       assert.ok((await auditTypes(t, s.user.id)).includes('logout_all'));
     });
@@ -277,13 +277,13 @@ describe('auth flows', () => {
   describe('password change', () => {
     it('refuses a wrong current password with 401 and a weak new one with 400', async () => {
       const s = await signup(t);
-      const wrong = await api(t.baseUrl, 'POST', '/v1/auth/password', {
+      const wrong = await api(t, 'POST', '/v1/auth/password', {
         token: s.access_token,
         json: { current_password: 'nope nope nope nope', new_password: 'another strong passphrase 77' },
       });
       assert.equal(wrong.status, 401);
       assert.equal(wrong.body.code, 'invalid_credentials');
-      const weak = await api(t.baseUrl, 'POST', '/v1/auth/password', {
+      const weak = await api(t, 'POST', '/v1/auth/password', {
         token: s.access_token,
         json: { current_password: STRONG, new_password: 'password1234' },
       });
@@ -293,18 +293,18 @@ describe('auth flows', () => {
 
     it('changes the password and revokes every other session, keeping this one', async () => {
       const s = await signup(t);
-      const other = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: s.email, password: STRONG } });
+      const other = await api(t, 'POST', '/v1/auth/login', { json: { email: s.email, password: STRONG } });
       const next = 'a brand new passphrase for 2027';
-      const res = await api(t.baseUrl, 'POST', '/v1/auth/password', {
+      const res = await api(t, 'POST', '/v1/auth/password', {
         token: s.access_token,
         json: { current_password: STRONG, new_password: next },
       });
       assert.equal(res.status, 204);
-      assert.equal((await api(t.baseUrl, 'GET', '/v1/me', { token: s.access_token })).status, 200);
-      assert.equal((await api(t.baseUrl, 'GET', '/v1/me', { token: other.body.access_token })).status, 401);
-      const oldLogin = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: s.email, password: STRONG } });
+      assert.equal((await api(t, 'GET', '/v1/me', { token: s.access_token })).status, 200);
+      assert.equal((await api(t, 'GET', '/v1/me', { token: other.body.access_token })).status, 401);
+      const oldLogin = await api(t, 'POST', '/v1/auth/login', { json: { email: s.email, password: STRONG } });
       assert.equal(oldLogin.status, 401);
-      const newLogin = await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: s.email, password: next } });
+      const newLogin = await api(t, 'POST', '/v1/auth/login', { json: { email: s.email, password: next } });
       assert.equal(newLogin.status, 200);
       assert.ok((await auditTypes(t, s.user.id)).includes('password_changed'));
     });
@@ -313,7 +313,7 @@ describe('auth flows', () => {
   describe('authenticated routes', () => {
     it('answer 401 invalid_token with WWW-Authenticate when the token is missing or malformed', async () => {
       for (const authorization of [undefined, 'Bearer', 'Basic dXNlcjpwYXNz', 'Bearer a b', 'bearer x.y.z']) {
-        const res = await api(t.baseUrl, 'GET', '/v1/me', { headers: authorization ? { authorization } : {} });
+        const res = await api(t, 'GET', '/v1/me', { headers: authorization ? { authorization } : {} });
         assert.equal(res.status, 401);
         assert.equal(res.body.code, 'invalid_token');
         assert.equal(res.headers.get('www-authenticate'), 'Bearer error="invalid_token"');
@@ -323,15 +323,15 @@ describe('auth flows', () => {
     it('refuses an access token after its expiry (beyond the 30 s skew)', async () => {
       const s = await signup(t);
       clock.advance(900_000 + 20_000);
-      assert.equal((await api(t.baseUrl, 'GET', '/v1/me', { token: s.access_token })).status, 200, 'within skew');
+      assert.equal((await api(t, 'GET', '/v1/me', { token: s.access_token })).status, 200, 'within skew');
       clock.advance(15_000);
-      const late = await api(t.baseUrl, 'GET', '/v1/me', { token: s.access_token });
+      const late = await api(t, 'GET', '/v1/me', { token: s.access_token });
       clock.advance(-935_000);
       assert.equal(late.status, 401);
     });
 
     it('publishes no keys at /.well-known/jwks.json for HS256', async () => {
-      const res = await api(t.baseUrl, 'GET', '/.well-known/jwks.json');
+      const res = await api(t, 'GET', '/.well-known/jwks.json');
       assert.equal(res.status, 200);
       assert.deepEqual(res.body, { keys: [] });
     });
@@ -349,7 +349,7 @@ describe('auth flows', () => {
     it('writes one row per failure key per minute and a summary with the repeats', async () => {
       const s = await signup(t);
       for (let i = 0; i < 5; i++) {
-        await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email: s.email, password: `wrong password ${i}` } });
+        await api(t, 'POST', '/v1/auth/login', { json: { email: s.email, password: `wrong password ${i}` } });
       }
       await t.deps.audit.log.flush();
       const rows = await t.deps.db.knex('audit_events').where({ user_id: s.user.id, type: 'login_failed' }).orderBy('id');

@@ -3,9 +3,9 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, type JWTPayload, SignJWT } from 'jose';
 import { generateEd25519Jwk, kidForSecret } from '../../../../service/src/components/auth/keyring.js';
-import { startTestApp, TEST_JWT_SECRET, type TestApp } from '../../../helpers/app.js';
+import { startTestApp, TEST_JWT_SECRET, type InProcessTestApp } from '../../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/database.js';
-import { api } from '../../../helpers/http.js';
+import { api } from '../../../helpers/client.js';
 import { TEST_PASSWORD } from '../../../helpers/users.js';
 
 const SECRET = new Uint8Array(Buffer.from(TEST_JWT_SECRET, 'base64url'));
@@ -22,8 +22,8 @@ async function signWithServerKey(header: Record<string, unknown>, claims: JWTPay
   return new SignJWT(claims).setProtectedHeader({ alg: 'HS256', ...header } as { alg: string }).sign(SECRET);
 }
 
-async function expectInvalid(t: TestApp, token: string, label: string) {
-  const res = await api(t.baseUrl, 'GET', '/v1/me', { token, headers: { authorization: `Bearer ${token}` } });
+async function expectInvalid(t: InProcessTestApp, token: string, label: string) {
+  const res = await api(t, 'GET', '/v1/me', { token, headers: { authorization: `Bearer ${token}` } });
   assert.equal(res.status, 401, `${label}: status ${res.status} ${res.text}`);
   assert.equal(res.body.code, 'invalid_token', label);
   assert.equal(res.headers.get('www-authenticate'), 'Bearer error="invalid_token"', label);
@@ -31,14 +31,14 @@ async function expectInvalid(t: TestApp, token: string, label: string) {
 
 describe('JWT attack suite: every forged or malformed token is 401 invalid_token, never 500', () => {
   let database: TestDatabase;
-  let t: TestApp;
+  let t: InProcessTestApp;
   let valid: string;
   let refreshToken: string;
   let claims: JWTPayload;
   before(async () => {
     database = await createTestDatabase();
-    t = await startTestApp({ database });
-    const res = await api(t.baseUrl, 'POST', '/v1/auth/signup', {
+    t = await startTestApp({ listen: false, database });
+    const res = await api(t, 'POST', '/v1/auth/signup', {
       json: { email: 'jwt-target@example.com', password: TEST_PASSWORD },
     });
     valid = res.body.access_token;
@@ -51,7 +51,7 @@ describe('JWT attack suite: every forged or malformed token is 401 invalid_token
   });
 
   it('accepts the genuine token (control)', async () => {
-    assert.equal((await api(t.baseUrl, 'GET', '/v1/me', { token: valid })).status, 200);
+    assert.equal((await api(t, 'GET', '/v1/me', { token: valid })).status, 200);
   });
 
   it('refuses alg "none" in every casing', async () => {
@@ -142,15 +142,15 @@ describe('JWT attack suite: every forged or malformed token is 401 invalid_token
 
 describe('JWT attack suite with EdDSA keys', () => {
   let database: TestDatabase;
-  let t: TestApp;
+  let t: InProcessTestApp;
   let valid: string;
   let publicX: string;
   before(async () => {
     const signing = await generateEd25519Jwk('ed-1');
     publicX = signing.x as string;
     database = await createTestDatabase();
-    t = await startTestApp({ database, env: { JWT_KEYS: JSON.stringify({ signing: 'ed-1', keys: [signing] }) } });
-    const res = await api(t.baseUrl, 'POST', '/v1/auth/signup', {
+    t = await startTestApp({ listen: false, database, env: { JWT_KEYS: JSON.stringify({ signing: 'ed-1', keys: [signing] }) } });
+    const res = await api(t, 'POST', '/v1/auth/signup', {
       json: { email: 'ed-target@example.com', password: TEST_PASSWORD },
     });
     valid = res.body.access_token;
@@ -162,8 +162,8 @@ describe('JWT attack suite with EdDSA keys', () => {
 
   it('signs with EdDSA and publishes the public key (only) at the JWKS endpoint', async () => {
     assert.equal(JSON.parse(Buffer.from(split(valid).h, 'base64url').toString()).alg, 'EdDSA');
-    assert.equal((await api(t.baseUrl, 'GET', '/v1/me', { token: valid })).status, 200);
-    const jwks = await api(t.baseUrl, 'GET', '/.well-known/jwks.json');
+    assert.equal((await api(t, 'GET', '/v1/me', { token: valid })).status, 200);
+    const jwks = await api(t, 'GET', '/.well-known/jwks.json');
     assert.equal(jwks.body.keys.length, 1);
     assert.equal(jwks.body.keys[0].kid, 'ed-1');
     assert.equal(jwks.body.keys[0].d, undefined, 'no private part');

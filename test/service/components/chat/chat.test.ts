@@ -1,29 +1,28 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startTestApp, type TestApp } from '../../../helpers/app.js';
+import { type InProcessTestApp, startTestApp, type TestApp } from '../../../helpers/app.js';
+import { api, signedUpUser } from '../../../helpers/client.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/database.js';
-import { type ApiResponse, api } from '../../../helpers/http.js';
+import type { ApiResponse } from '../../../helpers/http.js';
 import { streamMessage } from '../../../helpers/sse.js';
-import { signedUpUser } from '../../../helpers/users.js';
 import { waitFor } from '../../../helpers/wait.js';
 
-async function user(t: TestApp): Promise<string> {
+async function user(t: InProcessTestApp): Promise<string> {
   return (await signedUpUser(t, { tag: 'chat' })).access_token;
 }
 
-async function conversation(t: TestApp, token: string, title?: string): Promise<string> {
-  const res = await api(t.baseUrl, 'POST', '/v1/conversations', { token, json: title === undefined ? {} : { title } });
+async function conversation(t: InProcessTestApp, token: string, title?: string): Promise<string> {
+  const res = await api(t, 'POST', '/v1/conversations', { token, json: title === undefined ? {} : { title } });
   assert.equal(res.status, 201, res.text);
   return res.body.id;
 }
 
-
 describe('conversations and messages', () => {
   let database: TestDatabase;
-  let t: TestApp;
+  let t: InProcessTestApp;
   before(async () => {
     database = await createTestDatabase();
-    t = await startTestApp({ database, env: { BUILTIN_MODEL_DELAY_MS: '0' } });
+    t = await startTestApp({ listen: false, database, env: { BUILTIN_MODEL_DELAY_MS: '0' } });
   });
   after(async () => {
     await t.close();
@@ -32,16 +31,16 @@ describe('conversations and messages', () => {
 
   it('creates, reads and deletes a conversation; its messages go with it', async () => {
     const token = await user(t);
-    const created = await api(t.baseUrl, 'POST', '/v1/conversations', { token, json: { title: '  Trip plans  ' } });
+    const created = await api(t, 'POST', '/v1/conversations', { token, json: { title: '  Trip plans  ' } });
     assert.equal(created.status, 201);
     assert.equal(created.body.title, 'Trip plans');
     const id = created.body.id;
-    assert.deepEqual((await api(t.baseUrl, 'GET', `/v1/conversations/${id}`, { token })).body, created.body);
-    assert.equal((await api(t.baseUrl, 'POST', `/v1/conversations/${id}/messages`, { token, json: { content: 'hello' } })).status, 201);
-    assert.equal((await api(t.baseUrl, 'DELETE', `/v1/conversations/${id}`, { token })).status, 204);
-    assert.equal((await api(t.baseUrl, 'GET', `/v1/conversations/${id}`, { token })).status, 404);
+    assert.deepEqual((await api(t, 'GET', `/v1/conversations/${id}`, { token })).body, created.body);
+    assert.equal((await api(t, 'POST', `/v1/conversations/${id}/messages`, { token, json: { content: 'hello' } })).status, 201);
+    assert.equal((await api(t, 'DELETE', `/v1/conversations/${id}`, { token })).status, 204);
+    assert.equal((await api(t, 'GET', `/v1/conversations/${id}`, { token })).status, 404);
     assert.equal(Number((await t.deps.db.knex('messages').where({ conversation_id: id }).count({ c: '*' }))[0]?.c), 0);
-    const untitled = await api(t.baseUrl, 'POST', '/v1/conversations', { token });
+    const untitled = await api(t, 'POST', '/v1/conversations', { token });
     assert.equal(untitled.status, 201);
     assert.equal(untitled.body.title, null);
   });
@@ -49,18 +48,18 @@ describe('conversations and messages', () => {
   it('refuses bad input with 400 validation_failed, never 500', async () => {
     const token = await user(t);
     for (const json of [{ title: 'x'.repeat(201) }, { title: 42 }, { title: '   ' }, { title: 'nul\u0000' }, { extra: true }]) {
-      const res = await api(t.baseUrl, 'POST', '/v1/conversations', { token, json });
+      const res = await api(t, 'POST', '/v1/conversations', { token, json });
       assert.equal(res.status, 400, JSON.stringify(json));
       assert.equal(res.body.code, 'validation_failed');
     }
     const id = await conversation(t, token);
     for (const json of [{ content: '' }, { content: 'x'.repeat(32_001) }, { content: 7 }, { content: 'nul\u0000byte' }, {}]) {
-      const res = await api(t.baseUrl, 'POST', `/v1/conversations/${id}/messages`, { token, json });
+      const res = await api(t, 'POST', `/v1/conversations/${id}/messages`, { token, json });
       assert.equal(res.status, 400);
       assert.equal(res.body.code, 'validation_failed');
     }
     for (const query of ['limit=0', 'limit=101', 'limit=abc', 'cursor=not-a-cursor', `cursor=${Buffer.from('["x","y"]').toString('base64url')}`]) {
-      const res = await api(t.baseUrl, 'GET', `/v1/conversations?${query}`, { token });
+      const res = await api(t, 'GET', `/v1/conversations?${query}`, { token });
       assert.equal(res.status, 400, query);
       assert.equal(res.body.code, 'validation_failed');
     }
@@ -70,7 +69,7 @@ describe('conversations and messages', () => {
     const token = await user(t);
     const id = await conversation(t, token);
     for (const ch of ['a', 'é', '語', '😀']) {
-      const res = await api(t.baseUrl, 'POST', `/v1/conversations/${id}/messages`, { token, json: { content: ch.repeat(32_000) } });
+      const res = await api(t, 'POST', `/v1/conversations/${id}/messages`, { token, json: { content: ch.repeat(32_000) } });
       assert.equal(res.status, 201, `${ch}: ${res.text.slice(0, 200)}`);
       assert.equal([...res.body.message.content].length, 32_000);
     }
@@ -87,18 +86,18 @@ describe('conversations and messages', () => {
       ['GET', '/messages', undefined],
       ['POST', '/messages', { content: 'hi' }],
     ] as const) {
-      const theirs = await api(t.baseUrl, method, `/v1/conversations/${id}${suffix}`, { token: bob, json });
-      const absent = await api(t.baseUrl, method, `/v1/conversations/${missing}${suffix}`, { token: bob, json });
-      const garbage = await api(t.baseUrl, method, `/v1/conversations/not-a-uuid${suffix}`, { token: bob, json });
+      const theirs = await api(t, method, `/v1/conversations/${id}${suffix}`, { token: bob, json });
+      const absent = await api(t, method, `/v1/conversations/${missing}${suffix}`, { token: bob, json });
+      const garbage = await api(t, method, `/v1/conversations/not-a-uuid${suffix}`, { token: bob, json });
       for (const res of [theirs, absent, garbage]) {
         assert.equal(res.status, 404, `${method} ${suffix}`);
         assert.equal(res.body.code, 'not_found');
       }
       assert.equal(theirs.body.detail, absent.body.detail);
     }
-    const list = await api(t.baseUrl, 'GET', '/v1/conversations', { token: bob });
+    const list = await api(t, 'GET', '/v1/conversations', { token: bob });
     assert.ok(!list.body.items.some((c: { id: string }) => c.id === id));
-    assert.equal((await api(t.baseUrl, 'GET', `/v1/conversations/${id}`, { token: alice })).status, 200, 'untouched');
+    assert.equal((await api(t, 'GET', `/v1/conversations/${id}`, { token: alice })).status, 200, 'untouched');
     const messages = await t.deps.db.knex('messages').where({ conversation_id: id });
     assert.equal(messages.length, 0, "bob's message did not land in alice's conversation");
   });
@@ -107,11 +106,11 @@ describe('conversations and messages', () => {
     const token = await user(t);
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(await conversation(t, token, `c${i}`));
-    await api(t.baseUrl, 'POST', `/v1/conversations/${ids[1]}/messages`, { token, json: { content: 'bump' } });
+    await api(t, 'POST', `/v1/conversations/${ids[1]}/messages`, { token, json: { content: 'bump' } });
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const res: ApiResponse = await api(t.baseUrl, 'GET', `/v1/conversations?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token });
+      const res: ApiResponse = await api(t, 'GET', `/v1/conversations?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token });
       assert.equal(res.status, 200);
       assert.ok(res.body.items.length <= 2);
       seen.push(...res.body.items.map((c: { id: string }) => c.id));
@@ -123,16 +122,16 @@ describe('conversations and messages', () => {
   it('replies with the builtin model: 201 {message, reply}, listed oldest first', async () => {
     const token = await user(t);
     const id = await conversation(t, token);
-    const res = await api(t.baseUrl, 'POST', `/v1/conversations/${id}/messages`, { token, json: { content: 'What is a rampart?' } });
+    const res = await api(t, 'POST', `/v1/conversations/${id}/messages`, { token, json: { content: 'What is a rampart?' } });
     assert.equal(res.status, 201);
     assert.equal(res.body.message.role, 'user');
     assert.equal(res.body.message.content, 'What is a rampart?');
     assert.equal(res.body.reply.role, 'assistant');
     assert.equal(res.body.reply.status, 'complete');
     assert.ok(res.body.reply.content.length > 0);
-    const again = await api(t.baseUrl, 'POST', `/v1/conversations/${await conversation(t, token)}/messages`, { token, json: { content: 'What is a rampart?' } });
+    const again = await api(t, 'POST', `/v1/conversations/${await conversation(t, token)}/messages`, { token, json: { content: 'What is a rampart?' } });
     assert.equal(again.body.reply.content, res.body.reply.content, 'deterministic');
-    const list = await api(t.baseUrl, 'GET', `/v1/conversations/${id}/messages`, { token });
+    const list = await api(t, 'GET', `/v1/conversations/${id}/messages`, { token });
     assert.deepEqual(list.body.items.map((m: { id: string }) => m.id), [res.body.message.id, res.body.reply.id]);
     assert.equal(list.body.next_cursor, null);
   });
@@ -140,17 +139,17 @@ describe('conversations and messages', () => {
   it('keeps message pagination exact while new messages arrive', async () => {
     const token = await user(t);
     const id = await conversation(t, token);
-    for (let i = 0; i < 3; i++) await api(t.baseUrl, 'POST', `/v1/conversations/${id}/messages`, { token, json: { content: `m${i}` } });
+    for (let i = 0; i < 3; i++) await api(t, 'POST', `/v1/conversations/${id}/messages`, { token, json: { content: `m${i}` } });
     const seen: string[] = [];
     let cursor: string | null = null;
     let inserted = 0;
     do {
-      const res: ApiResponse = await api(t.baseUrl, 'GET', `/v1/conversations/${id}/messages?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token });
+      const res: ApiResponse = await api(t, 'GET', `/v1/conversations/${id}/messages?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token });
       seen.push(...res.body.items.map((m: { id: string }) => m.id));
       cursor = res.body.next_cursor;
       if (inserted < 2) {
         inserted += 1;
-        await api(t.baseUrl, 'POST', `/v1/conversations/${id}/messages`, { token, json: { content: `late${inserted}` } });
+        await api(t, 'POST', `/v1/conversations/${id}/messages`, { token, json: { content: `late${inserted}` } });
       }
     } while (cursor);
     const all = (await t.deps.db.knex('messages').where({ conversation_id: id }).orderBy([{ column: 'created_at' }, { column: 'id' }])).map(
@@ -177,6 +176,7 @@ describe('conversations and messages', () => {
 });
 
 describe('streaming replies (SSE)', () => {
+  // Listens: events are read as they arrive on a socket (TCP_NODELAY, heartbeats) and a client disconnects.
   let database: TestDatabase;
   let t: TestApp;
   before(async () => {
@@ -207,7 +207,7 @@ describe('streaming replies (SSE)', () => {
     assert.equal(done.status, 'complete');
     assert.match(res.raw, /^event: message\ndata: \{.*\}\n\n/);
     assert.ok(res.comments.includes('ping'), 'heartbeats are sent');
-    const stored = await api(t.baseUrl, 'GET', `/v1/conversations/${id}/messages`, { token });
+    const stored = await api(t, 'GET', `/v1/conversations/${id}/messages`, { token });
     assert.deepEqual(stored.body.items.at(-1), done);
   });
 
@@ -217,7 +217,7 @@ describe('streaming replies (SSE)', () => {
     const started: Promise<unknown>[] = [];
     for (let i = 0; i < 3; i++) started.push(streamMessage(t.baseUrl, id, { token, content: `stream ${i}` }));
     await waitFor('three streams open', () => t.deps.chat.slots.active() >= 3);
-    const fourth = await api(t.baseUrl, 'POST', `/v1/conversations/${id}/messages`, {
+    const fourth = await api(t, 'POST', `/v1/conversations/${id}/messages`, {
       token,
       json: { content: 'one too many' },
       headers: { accept: 'text/event-stream' },
@@ -253,7 +253,7 @@ describe('streaming replies (SSE)', () => {
     assert.equal(reply?.status, 'partial');
     const sent = res.events.filter((e) => e.event === 'delta').map((e) => e.data.text).join('');
     assert.ok(reply?.content.startsWith(sent), 'what the client saw is stored');
-    const full = await api(t.baseUrl, 'POST', `/v1/conversations/${await conversation(t, token)}/messages`, { token, json: { content: 'a long answer please' } });
+    const full = await api(t, 'POST', `/v1/conversations/${await conversation(t, token)}/messages`, { token, json: { content: 'a long answer please' } });
     assert.ok((reply?.content.length ?? 0) < full.body.reply.content.length, 'generation stopped early');
     await waitFor('every stream slot released', () => t.deps.chat.slots.active() === 0);
     assert.match(await t.deps.metrics.registry.metrics(), /external_model_latency_seconds_count\{provider="builtin",outcome="aborted",phase="total"\} [1-9]/);
@@ -268,6 +268,7 @@ describe('streaming replies (SSE)', () => {
 });
 
 describe('streams at shutdown', () => {
+  // Listens: the stream under test is a live text/event-stream on a socket, ended by the shutdown.
   let database: TestDatabase;
   let t: TestApp;
   before(async () => {

@@ -16,6 +16,7 @@ import {
 
 /** The chat API end to end with MODEL_PROVIDER=openai against a local OpenAI-compatible server. */
 describe('chat with the openai provider', () => {
+  // Listens: replies are streamed to the client as text/event-stream, which needs a socket.
   let upstream: OpenAiCompatibleServer;
   let database: TestDatabase;
   let t: TestApp;

@@ -5,31 +5,31 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createDatabase } from '../../../../service/src/platform/db.js';
 import { readBuildInfo } from '../../../../service/src/platform/build-info.js';
-import { startTestApp, type TestApp } from '../../../helpers/app.js';
-import { api } from '../../../helpers/http.js';
+import { startTestApp, type InProcessTestApp } from '../../../helpers/app.js';
+import { api } from '../../../helpers/client.js';
 
 describe('health endpoints', () => {
-  let t: TestApp;
+  let t: InProcessTestApp;
   before(async () => {
-    t = await startTestApp();
+    t = await startTestApp({ listen: false });
   });
   after(() => t.close());
 
   it('GET /healthz answers 200 {status:"ok"}', async () => {
-    const res = await api(t.baseUrl, 'GET', '/healthz');
+    const res = await api(t, 'GET', '/healthz');
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { status: 'ok' });
   });
 
   it('GET /readyz checks the database and answers ready', async () => {
-    const res = await api(t.baseUrl, 'GET', '/readyz');
+    const res = await api(t, 'GET', '/readyz');
     assert.equal(res.status, 200);
     assert.equal(res.body.status, 'ready');
     assert.equal(res.body.checks.database.status, 'ok');
   });
 
   it('GET /version reports version, git sha, build time and the Node running it', async () => {
-    const res = await api(t.baseUrl, 'GET', '/version');
+    const res = await api(t, 'GET', '/version');
     assert.equal(res.status, 200);
     assert.equal(res.body.node_version, process.version);
     assert.match(res.body.git_sha, /^([0-9a-f]{40}|unknown)$/);
@@ -38,18 +38,18 @@ describe('health endpoints', () => {
   });
 
   it('GET /openapi.json serves the OpenAPI 3.1 document', async () => {
-    const res = await api(t.baseUrl, 'GET', '/openapi.json');
+    const res = await api(t, 'GET', '/openapi.json');
     assert.equal(res.status, 200);
     assert.match(res.body.openapi, /^3\.1\./);
   });
 });
 
 describe('readiness when the database is down', () => {
-  let t: TestApp;
+  let t: InProcessTestApp;
   before(async () => {
     // Nothing listens on port 9: connections are refused at once.
     const db = createDatabase({ url: 'postgres://nobody@127.0.0.1:9/none', poolMax: 2, acquireTimeoutMs: 500, statementTimeoutMs: 1000 });
-    t = await startTestApp({ database: { db, kind: 'postgres', url: undefined, drop: () => db.close() } });
+    t = await startTestApp({ listen: false, database: { db, kind: 'postgres', url: undefined, drop: () => db.close() } });
   });
   after(async () => {
     await t.close();
@@ -58,13 +58,13 @@ describe('readiness when the database is down', () => {
 
   it('answers 503 not_ready with the failing check, fast, while /healthz stays 200', async () => {
     const started = Date.now();
-    const res = await api(t.baseUrl, 'GET', '/readyz');
+    const res = await api(t, 'GET', '/readyz');
     assert.equal(res.status, 503);
     assert.equal(res.body.status, 'not_ready');
     assert.equal(res.body.checks.database.status, 'fail');
     assert.doesNotMatch(JSON.stringify(res.body), /nobody@/);
     assert.ok(Date.now() - started < 3000);
-    assert.equal((await api(t.baseUrl, 'GET', '/healthz')).status, 200);
+    assert.equal((await api(t, 'GET', '/healthz')).status, 200);
   });
 });
 
