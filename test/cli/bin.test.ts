@@ -22,24 +22,33 @@ it('`node bin/secops.js` with an unknown command exits 2', async () => {
   );
 });
 
-it('`--help` loads the command definitions only: no command module, no dependency but commander', async () => {
-  // Every module the process resolves is recorded; `--help` must not reach a command's run module
-  // (commands/<group>.ts) nor any package but commander (no knex, pg, zod, argon2, …).
+/**
+ * Runs `main` once per argv in a fresh process that records every module it resolves; returns the
+ * exit code of the first run and the resolved URLs.
+ */
+async function resolvedWhileRunning(...argvs: string[][]): Promise<{ code: number; seen: string[] }> {
   const script = `
     import { registerHooks } from 'node:module';
     const seen = [];
     registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); seen.push(r.url); return r; } });
     const { main } = await import('./cli/src/main.ts');
     const sink = { write: () => true };
-    const code = await main(['--help'], { stdout: sink, stderr: sink, env: {}, isTTY: false });
-    for (const group of ['migrate', 'keys', 'backup', 'db', 'readiness']) await main([group, '--help'], { stdout: sink, stderr: sink, env: {}, isTTY: false });
-    process.stdout.write(JSON.stringify({ code, seen }));
+    const codes = [];
+    for (const argv of ${JSON.stringify(argvs)}) codes.push(await main(argv, { stdout: sink, stderr: sink, env: {}, isTTY: false }));
+    process.stdout.write(JSON.stringify({ code: codes[0], seen }));
   `;
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: ROOT,
     timeout: 20_000,
   });
-  const { code, seen } = JSON.parse(stdout) as { code: number; seen: string[] };
+  return JSON.parse(stdout) as { code: number; seen: string[] };
+}
+
+it('`--help` loads the command definitions only: no command module, no dependency but commander', async () => {
+  // `--help` must not reach a command's run module (commands/<group>.ts) nor any package but
+  // commander (no knex, pg, zod, argon2, …).
+  const groups = ['migrate', 'keys', 'backup', 'db', 'readiness'].map((g) => [g, '--help']);
+  const { code, seen } = await resolvedWhileRunning(['--help'], ...groups);
   assert.equal(code, 0);
   const commandModules = seen.filter((u) => /\/cli\/src\/commands\/[^/]+\.ts$/.test(u) && !/\.command\.ts$|\/index\.ts$/.test(u));
   assert.deepEqual(commandModules, [], 'a command module was loaded for --help');
@@ -50,20 +59,7 @@ it('`--help` loads the command definitions only: no command module, no dependenc
 });
 
 it('a command module is loaded when its command runs', async () => {
-  const script = `
-    import { registerHooks } from 'node:module';
-    const seen = [];
-    registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); seen.push(r.url); return r; } });
-    const { main } = await import('./cli/src/main.ts');
-    const sink = { write: () => true };
-    const code = await main(['secret', 'generate', '--bytes', '32'], { stdout: sink, stderr: sink, env: {}, isTTY: false });
-    process.stdout.write(JSON.stringify({ code, seen }));
-  `;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: ROOT,
-    timeout: 20_000,
-  });
-  const { code, seen } = JSON.parse(stdout) as { code: number; seen: string[] };
+  const { code, seen } = await resolvedWhileRunning(['secret', 'generate', '--bytes', '32']);
   assert.equal(code, 0);
   assert.ok(seen.some((u) => u.endsWith('/cli/src/commands/secret.ts')));
 });
