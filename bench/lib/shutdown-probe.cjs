@@ -1,7 +1,7 @@
 'use strict';
 /**
  * bench:shutdown's server-side witness, preloaded into the service process (`--require`) by
- * bench/shutdown.ts only. It observes and changes nothing: it keeps the client ports of the last
+ * bench/shutdown/scenario.ts only. It observes and changes nothing: it keeps the client ports of the last
  * connections each HTTP server accepted, and when a server's listener closes it writes one line to
  * stderr (the service log file) with those ports and the connections Node's parser sees as idle then. With it the bench can tell, for a connection reset at listener close, whether the
  * service ever accepted it (a reset in the kernel's accept queue) or destroyed it unread.

@@ -2,7 +2,7 @@
  * Incremental text/event-stream decoder (WHATWG HTML, "Event stream interpretation",
  * https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation), the one
  * SSE parser of the project: the OpenAI-compatible model provider reads upstream streams with it, and
- * the tests and benches read Rampart's own streams with it (test/helpers/sse.ts, bench/shutdown.ts).
+ * the tests and benches read Rampart's own streams with it (test/helpers/sse.ts, bench/lib/sse-client.ts).
  * Feed it the body as it arrives, split anywhere (inside a line, a CRLF pair or a UTF-8 character);
  * it returns each completed event. Lines may end in LF, CR or CRLF; several `data` lines join with LF;
  * `retry` is ignored; comments go to `onComment`. Invalid UTF-8 becomes U+FFFD, as in EventSource.
