@@ -184,6 +184,7 @@ function injector(handler: RequestListener, maxBodyBytes: number): RequestFuncti
     request.headers.forEach((value, name) => {
       headers[name] = value;
     });
+    if (!payload && (request.method === 'POST' || request.method === 'PUT')) headers['content-length'] = '0'; // as fetch does
     const answer = await inject(handler, { method: request.method, url: url.pathname + url.search, headers, payload, remoteAddress: '127.0.0.1' });
     const responseHeaders = new Headers();
     for (const [name, value] of Object.entries(answer.headers)) {
