@@ -17,7 +17,7 @@ import {
 } from '../../service/src/components/auth/keys-document.js';
 import { fakeClock, type FakeClock, startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { api } from '../helpers/http.js';
+import { api } from '../helpers/client.js';
 import { memorySecretStore, type MemorySecretStore } from '../helpers/memory-secret-store.js';
 import { captureIo } from './capture.js';
 import { TEST_PASSWORD as PASSWORD } from '../helpers/users.js';
@@ -70,8 +70,8 @@ describe('zero-downtime signing-key rotation across replicas', () => {
     // Each replica re-reads the store when told (the interval and SIGHUP triggers are tested elsewhere).
     const source = async () => keyringFromDocument(store.peek(REF) as string);
     const env = { JWT_KEYS: serializeKeysDocument(doc), JWT_KEYS_RELOAD_INTERVAL_SECONDS: '0', ACCESS_TOKEN_TTL_SECONDS: String(TTL_S) };
-    a = await startTestApp({ database, clock, env, keyringSource: source });
-    b = await startTestApp({ database, clock, env, keyringSource: source });
+    a = await startTestApp({ listen: true, database, clock, env, keyringSource: source });
+    b = await startTestApp({ listen: true, database, clock, env, keyringSource: source });
   });
   after(async () => {
     await a.close();

@@ -51,7 +51,7 @@ export const TEST_JWT_SECRET = Buffer.alloc(64, 7).toString('base64url');
 /** Sends one request to the app and resolves with its answer as a WHATWG Response, like `fetch`. */
 export type RequestFunction = (path: string, init?: RequestInit) => Promise<Response>;
 
-/** The app a component test drives: the real one, reached without a socket (`listen: false`). */
+/** The app a component test drives: the real one, reached without a socket (the default). */
 export interface InProcessTestApp {
   readonly config: Config;
   readonly deps: Dependencies;
@@ -87,18 +87,19 @@ export interface TestAppOptions {
   /** Re-readable keyring source (reload tests); see DependencyOverrides.keyringSource. */
   keyringSource?: DependencyOverrides['keyringSource'];
   /**
-   * Listen on an ephemeral port of 127.0.0.1 (default true). `false`: no server, no port; requests go
-   * through `request()` straight to `app.callback()` — for every test that needs no real socket.
+   * `true`: listen on an ephemeral port of 127.0.0.1, for the suites that need a real socket (streams,
+   * aborts, over-limit bodies, shutdown). Default: no server, no port; `request()` goes straight to
+   * `app.callback()` — the Koa way, for every test that needs no socket.
    */
   listen?: boolean;
 }
 
 /**
- * Starts the real app against a throwaway database, logs captured: listening on an ephemeral port, or
- * with `listen: false` in process only. `close()` is the one cleanup either way.
+ * Starts the real app against a throwaway database, logs captured: in process only (the default), or
+ * with `listen: true` on an ephemeral port. `close()` is the one cleanup either way.
  */
-export function startTestApp(options: TestAppOptions & { listen: false }): Promise<InProcessTestApp>;
-export function startTestApp(options?: TestAppOptions & { listen?: true }): Promise<TestApp>;
+export function startTestApp(options?: TestAppOptions & { listen?: false }): Promise<InProcessTestApp>;
+export function startTestApp(options: TestAppOptions & { listen: true }): Promise<TestApp>;
 export function startTestApp(options: TestAppOptions): Promise<InProcessTestApp>;
 export async function startTestApp(options: TestAppOptions = {}): Promise<InProcessTestApp | TestApp> {
   const { config } = loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...GENEROUS_LIMITS, ...options.env });
@@ -128,7 +129,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<InProc
     },
     logText: () => chunks.join(''),
   };
-  if (options.listen === false) {
+  if (options.listen !== true) {
     return Object.assign(logs, { config, deps, app, database, request: injector(app.callback(), config.http.maxRequestSizeBytes), close: closeApp });
   }
 

@@ -1,22 +1,40 @@
-import assert from 'node:assert/strict';
 import type { RequestFunction } from './app.js';
-import type { ApiRequest, ApiResponse } from './http.js';
 import { assertResponseMatchesOpenApi } from './openapi.js';
-import { type SignedUpUser, TEST_PASSWORD, uniqueEmail } from './users.js';
 
-/**
- * Where a request goes: a test app (`startTestApp`, in process or listening: its own `request`) or
- * the base URL of a service on a socket.
- */
-export type ApiTarget = { readonly request: RequestFunction } | string;
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
 
-function sender(target: ApiTarget): RequestFunction {
-  return typeof target === 'string' ? (path, init) => fetch(`${target}${path}`, init) : target.request;
+export interface ApiRequest {
+  headers?: Record<string, string>;
+  /** Sent as JSON with Content-Type application/json. */
+  json?: unknown;
+  /** Sent verbatim (set Content-Type yourself). */
+  body?: string | Uint8Array;
+  /** Bearer token. */
+  token?: string;
+  /** Check the response against service/openapi.yaml (default true). */
+  contract?: boolean;
 }
 
 /**
- * http.ts's `api` for any target: one request, every response checked against the OpenAPI document
- * unless `contract: false`. With a base URL it is that `api` exactly (which could re-export this).
+ * Where a request goes: a test app (`startTestApp`, in process or listening: its own `request`), a
+ * spawned service (its `baseUrl`) or a base URL.
+ */
+export type ApiTarget = { readonly request: RequestFunction } | { readonly baseUrl: string } | string;
+
+function sender(target: ApiTarget): RequestFunction {
+  if (typeof target === 'string') return (path, init) => fetch(`${target}${path}`, init);
+  if ('request' in target) return target.request;
+  return (path, init) => fetch(`${target.baseUrl}${path}`, init);
+}
+
+/**
+ * A client for component tests: one HTTP request to the service. Every response is checked against the
+ * OpenAPI document unless `contract: false`, so the document cannot drift from the code.
  */
 export async function api<T = any>(target: ApiTarget, method: string, path: string, req: ApiRequest = {}): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { ...req.headers };
@@ -33,16 +51,4 @@ export async function api<T = any>(target: ApiTarget, method: string, path: stri
   const response = { status: res.status, headers: res.headers, body: parsed as T, text };
   if (req.contract !== false) assertResponseMatchesOpenApi({ method, path }, response);
   return response;
-}
-
-/**
- * users.ts's `signedUpUser` for any target: a fresh account signed up through the API (contract
- * checked), its credentials and token pair. Fails the test unless the signup answered 201.
- */
-export async function signedUpUser(target: ApiTarget, options: { email?: string; password?: string; tag?: string } = {}): Promise<SignedUpUser> {
-  const email = options.email ?? uniqueEmail(options.tag);
-  const password = options.password ?? TEST_PASSWORD;
-  const res = await api(target, 'POST', '/v1/auth/signup', { json: { email, password } });
-  assert.equal(res.status, 201, res.text);
-  return { email, password, ...res.body };
 }

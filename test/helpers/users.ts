@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { api } from './http.js';
+import { type ApiTarget, api } from './client.js';
 
 /** A password every policy check accepts (zxcvbn 4, not on the blocklist): the tests' one constant. */
 export const TEST_PASSWORD = 'correct horse battery staple 42';
@@ -24,18 +24,17 @@ export interface SignedUpUser {
 }
 
 /**
- * A fresh account on the service at `target` (a TestApp, a spawned service, or a base URL): signs up
- * through the API (checked against the OpenAPI document like every call) and returns the credentials
- * with the token pair. Fails the test unless the signup answered 201.
+ * A fresh account on the service at `target` (a TestApp in process or listening, a spawned service, or
+ * a base URL): signs up through the API (checked against the OpenAPI document like every call) and
+ * returns the credentials with the token pair. Fails the test unless the signup answered 201.
  */
 export async function signedUpUser(
-  target: { baseUrl: string } | string,
+  target: ApiTarget,
   options: { email?: string; password?: string; tag?: string } = {},
 ): Promise<SignedUpUser> {
-  const baseUrl = typeof target === 'string' ? target : target.baseUrl;
   const email = options.email ?? uniqueEmail(options.tag);
   const password = options.password ?? TEST_PASSWORD;
-  const res = await api(baseUrl, 'POST', '/v1/auth/signup', { json: { email, password } });
+  const res = await api(target, 'POST', '/v1/auth/signup', { json: { email, password } });
   assert.equal(res.status, 201, res.text);
   return { email, password, ...res.body };
 }

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSessionGuard } from '../../service/src/components/auth/session-guard.js';
 import { fakeClock, startTestApp, type TestApp } from '../helpers/app.js';
-import { api } from '../helpers/http.js';
+import { api } from '../helpers/client.js';
 import { streamMessage } from '../helpers/sse.js';
 import { signedUpUser } from '../helpers/users.js';
 
@@ -28,7 +28,7 @@ describe('concurrent clients', () => {
   const clock = fakeClock();
 
   before(async () => {
-    t = await startTestApp({
+    t = await startTestApp({ listen: true,
       clock,
       env: {
         // A reply takes 20–60 words × 10 ms: long enough to delete a conversation mid-stream.

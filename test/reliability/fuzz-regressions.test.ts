@@ -9,7 +9,7 @@ describe('inputs the fuzz suite found', () => {
   let token: string;
   let conversationId: string;
   before(async () => {
-    t = await startTestApp({ listen: false, env: { BUILTIN_MODEL_DELAY_MS: '0' } });
+    t = await startTestApp({ env: { BUILTIN_MODEL_DELAY_MS: '0' } });
     const s = await api(t, 'POST', '/v1/auth/signup', { json: { email: 'cursor@example.com', password: 'cursor fuzz password 12345' } });
     token = s.body.access_token;
     conversationId = (await api(t, 'POST', '/v1/conversations', { token, json: {} })).body.id;

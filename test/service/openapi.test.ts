@@ -717,7 +717,7 @@ describe('the running service answers as documented', () => {
   before(async () => {
     // Imported here so that the document and validator tests above still run while the app does not load.
     const { startTestApp } = await import('../helpers/app.js');
-    app = await startTestApp({ listen: false });
+    app = await startTestApp();
   });
   after(async () => {
     await app?.close();

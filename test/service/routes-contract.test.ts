@@ -9,7 +9,7 @@ type Dispatch = { router?: Router };
 
 /** "GET /v1/conversations/{id}" for every method and path the app's routers answer (HEAD is GET's). */
 async function servedRoutes(t: import('node:test').TestContext): Promise<string[]> {
-  const app = await startTestApp({ listen: false });
+  const app = await startTestApp();
   t.after(() => app.close());
   const routes = new Set<string>();
   for (const middleware of app.app.middleware as Dispatch[]) {

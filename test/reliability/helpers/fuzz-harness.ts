@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { errorCatalogue } from '../../../service/src/platform/errors.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
-import { api } from '../../helpers/http.js';
+import { api } from '../../helpers/client.js';
 import { parseSse } from '../../helpers/sse.js';
 import { acceptHeader, contentType, extraHeaders, type Framing, framing, hostileBody, type IdChoice, idChoice, otherMethod, queryString } from './fuzz-inputs.js';
 import { HangError, type RawOutcome, rawRequest } from './fuzz-raw-http.js';
@@ -90,7 +90,7 @@ export async function relogin(world: FuzzWorld, actor: Actor): Promise<void> {
  */
 export async function startFuzzWorld(): Promise<FuzzWorld> {
   // Listens: fuzz cases are raw bytes on a socket (what Node's parser refuses never reaches Koa).
-  const t = await startTestApp({
+  const t = await startTestApp({ listen: true,
     env: {
       BUILTIN_MODEL_DELAY_MS: '0',
       // Cheap hashes: the fuzzer is after input handling, not password cost (test env only).

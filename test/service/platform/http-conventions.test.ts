@@ -54,7 +54,7 @@ function assertProblem(res: { status: number; headers: Headers; body: any }, sta
 describe('HTTP conventions of docs/api.md', () => {
   let t: InProcessTestApp;
   before(async () => {
-    t = await startTestApp({ listen: false, env: { MAX_REQUEST_SIZE_BYTES: '4096' }, extraRouters: [platformProbeRouter()] });
+    t = await startTestApp({ env: { MAX_REQUEST_SIZE_BYTES: '4096' }, extraRouters: [platformProbeRouter()] });
   });
   after(() => t.close());
 
@@ -152,7 +152,7 @@ describe('the request size limit on the wire', () => {
   // Listens: what is at stake is how much of the body is read off the socket (and the 413's lingering close).
   let t: TestApp;
   before(async () => {
-    t = await startTestApp({ env: { MAX_REQUEST_SIZE_BYTES: '4096' }, extraRouters: [platformProbeRouter()] });
+    t = await startTestApp({ listen: true, env: { MAX_REQUEST_SIZE_BYTES: '4096' }, extraRouters: [platformProbeRouter()] });
   });
   after(() => t.close());
 

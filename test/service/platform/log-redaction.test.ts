@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from '../../helpers/app.js';
-import { api } from '../../helpers/http.js';
+import { api } from '../../helpers/client.js';
 import { streamMessage } from '../../helpers/sse.js';
 import { TEST_PASSWORD } from '../../helpers/users.js';
 
@@ -11,7 +11,7 @@ describe('logs during a full signup → login → refresh → chat → logout ru
   const password = TEST_PASSWORD;
   const secrets: Record<string, string> = {};
   before(async () => {
-    t = await startTestApp({ env: { BUILTIN_MODEL_DELAY_MS: '0', LOG_LEVEL: 'debug' } });
+    t = await startTestApp({ listen: true, env: { BUILTIN_MODEL_DELAY_MS: '0', LOG_LEVEL: 'debug' } });
     const email = 'logs@example.com';
     const signup = await api(t.baseUrl, 'POST', '/v1/auth/signup', { json: { email, password }, headers: { 'x-request-id': 'run-signup' } });
     await api(t.baseUrl, 'POST', '/v1/auth/login', { json: { email, password: 'a wrong password guess' } });

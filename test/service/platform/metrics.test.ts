@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { createMetricsServer } from '../../../service/src/platform/http/metrics-server.js';
 import { listen } from '../../../service/src/platform/http/server.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
-import { api } from '../../helpers/http.js';
+import { api } from '../../helpers/client.js';
 import { streamMessage } from '../../helpers/sse.js';
 import { TEST_PASSWORD } from '../../helpers/users.js';
 
@@ -28,7 +28,7 @@ describe('metrics endpoint after a scripted run', () => {
   let metricsServer: Server;
   let scrape: string;
   before(async () => {
-    t = await startTestApp({ defaultMetrics: true, env: { BUILTIN_MODEL_DELAY_MS: '0', RATE_LIMIT_REFRESH_PER_MINUTE: '2' } });
+    t = await startTestApp({ listen: true, defaultMetrics: true, env: { BUILTIN_MODEL_DELAY_MS: '0', RATE_LIMIT_REFRESH_PER_MINUTE: '2' } });
     metricsServer = createMetricsServer(t.deps.metrics.registry);
     const { port } = await listen(metricsServer, 0, '127.0.0.1');
 

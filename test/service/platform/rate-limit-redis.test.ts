@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { GENEROUS_LIMITS, type InProcessTestApp, startTestApp } from '../../helpers/app.js';
 import { api } from '../../helpers/client.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
-import type { ApiResponse } from '../../helpers/http.js';
+import type { ApiResponse } from '../../helpers/client.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait.js';
 import { type PrivateRedis, startPrivateRedis } from '../../helpers/private-redis.js';
@@ -87,7 +87,7 @@ async function closeApp(app: InProcessTestApp): Promise<void> {
 }
 
 async function startApp(env: Record<string, string>): Promise<InProcessTestApp> {
-  return startTestApp({ listen: false, database: await sharedDatabase(), env: { ...GENEROUS_LIMITS, ...env } });
+  return startTestApp({ database: await sharedDatabase(), env: { ...GENEROUS_LIMITS, ...env } });
 }
 
 /** A plain client on the same Redis, for looking at the keys the service wrote. */

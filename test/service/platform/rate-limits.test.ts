@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { type InProcessTestApp, startTestApp } from '../../helpers/app.js';
 import { api } from '../../helpers/client.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
-import type { ApiResponse } from '../../helpers/http.js';
+import type { ApiResponse } from '../../helpers/client.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
 import { TEST_PASSWORD as PASSWORD } from '../../helpers/users.js';
 
@@ -47,7 +47,7 @@ for (const mode of modes) {
     let database: TestDatabase;
     const apps: InProcessTestApp[] = [];
     async function app(env: Record<string, string>): Promise<InProcessTestApp> {
-      const t = await startTestApp({ listen: false, database, env: { ...mode.env(), ...env } });
+      const t = await startTestApp({ database, env: { ...mode.env(), ...env } });
       apps.push(t);
       if (t.deps.redis) {
         // Wait until the client is connected, so the test measures Redis and not the fallback.
@@ -142,7 +142,7 @@ for (const mode of modes) {
     let t: InProcessTestApp;
     before(async () => {
       database = await createTestDatabase();
-      t = await startTestApp({ listen: false, database, env: { ...mode.env(), LOGIN_MAX_FAILURES: '5', TRUSTED_PROXIES: '127.0.0.0/8' } });
+      t = await startTestApp({ database, env: { ...mode.env(), LOGIN_MAX_FAILURES: '5', TRUSTED_PROXIES: '127.0.0.0/8' } });
       for (let i = 0; i < 100 && t.deps.redis && !t.deps.redis.available(); i++) await sleep(20);
     });
     after(async () => {
@@ -198,7 +198,6 @@ for (const mode of modes) {
     before(async () => {
       database = await createTestDatabase();
       t = await startTestApp({
-        listen: false,
         database,
         env: { ...mode.env(), LOGIN_MAX_FAILURES: '100', LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: '3', TRUSTED_PROXIES: '127.0.0.0/8' },
       });

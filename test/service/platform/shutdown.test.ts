@@ -23,7 +23,7 @@ describe('graceful shutdown', () => {
   // Listens: shutdown closes the listener and drains connections; new connections must be refused.
   let t: TestApp;
   before(async () => {
-    t = await startTestApp({ extraRouters: [slowRouter()] });
+    t = await startTestApp({ listen: true, extraRouters: [slowRouter()] });
   });
   after(() => t.close());
 

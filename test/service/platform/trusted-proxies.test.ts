@@ -15,8 +15,8 @@ describe('client address and trusted proxies', () => {
   let trusted: InProcessTestApp;
   before(async () => {
     database = await createTestDatabase();
-    untrusted = await startTestApp({ listen: false, database });
-    trusted = await startTestApp({ listen: false, database, env: { TRUSTED_PROXIES: '127.0.0.0/8' } });
+    untrusted = await startTestApp({ database });
+    trusted = await startTestApp({ database, env: { TRUSTED_PROXIES: '127.0.0.0/8' } });
   });
   after(async () => {
     await untrusted.close();

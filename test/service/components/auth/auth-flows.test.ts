@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import argon2 from 'argon2';
 import { fakeClock, startTestApp, type FakeClock, type InProcessTestApp } from '../../../helpers/app.js';
-import { api, signedUpUser } from '../../../helpers/client.js';
+import { api } from '../../../helpers/client.js';
+import { signedUpUser } from '../../../helpers/users.js';
 import { TEST_PASSWORD, uniqueEmail } from '../../../helpers/users.js';
 
 const STRONG = TEST_PASSWORD;
@@ -25,7 +26,7 @@ describe('auth flows', () => {
   let clock: FakeClock;
   before(async () => {
     clock = fakeClock();
-    t = await startTestApp({ listen: false, clock });
+    t = await startTestApp({ clock });
   });
   after(() => t.close());
 

@@ -37,7 +37,7 @@ describe('JWT attack suite: every forged or malformed token is 401 invalid_token
   let claims: JWTPayload;
   before(async () => {
     database = await createTestDatabase();
-    t = await startTestApp({ listen: false, database });
+    t = await startTestApp({ database });
     const res = await api(t, 'POST', '/v1/auth/signup', {
       json: { email: 'jwt-target@example.com', password: TEST_PASSWORD },
     });
@@ -149,7 +149,7 @@ describe('JWT attack suite with EdDSA keys', () => {
     const signing = await generateEd25519Jwk('ed-1');
     publicX = signing.x as string;
     database = await createTestDatabase();
-    t = await startTestApp({ listen: false, database, env: { JWT_KEYS: JSON.stringify({ signing: 'ed-1', keys: [signing] }) } });
+    t = await startTestApp({ database, env: { JWT_KEYS: JSON.stringify({ signing: 'ed-1', keys: [signing] }) } });
     const res = await api(t, 'POST', '/v1/auth/signup', {
       json: { email: 'ed-target@example.com', password: TEST_PASSWORD },
     });

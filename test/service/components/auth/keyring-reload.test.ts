@@ -13,7 +13,7 @@ import {
   stage,
 } from '../../../../service/src/components/auth/keys-document.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/database.js';
-import { api } from '../../../helpers/http.js';
+import { api } from '../../../helpers/client.js';
 import { type ServiceProcess, spawnService } from '../../../helpers/service-process.js';
 import { waitFor } from '../../../helpers/wait.js';
 import { TEST_PASSWORD as PASSWORD } from '../../../helpers/users.js';

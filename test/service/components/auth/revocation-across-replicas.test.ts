@@ -13,8 +13,8 @@ describe('session revocation seen by every replica', () => {
   before(async () => {
     database = await createTestDatabase();
     clock = fakeClock();
-    a = await startTestApp({ listen: false, database, clock });
-    b = await startTestApp({ listen: false, database, clock });
+    a = await startTestApp({ database, clock });
+    b = await startTestApp({ database, clock });
   });
   after(async () => {
     await a.close();
@@ -43,7 +43,7 @@ describe('session revocation seen by every replica', () => {
 describe('password hashing under overload', () => {
   let t: InProcessTestApp;
   before(async () => {
-    t = await startTestApp({ listen: false, env: { ARGON2_MAX_CONCURRENCY: '1', ARGON2_MAX_QUEUE: '1' } });
+    t = await startTestApp({ env: { ARGON2_MAX_CONCURRENCY: '1', ARGON2_MAX_QUEUE: '1' } });
   });
   after(() => t.close());
 

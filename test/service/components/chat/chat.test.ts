@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type InProcessTestApp, startTestApp, type TestApp } from '../../../helpers/app.js';
-import { api, signedUpUser } from '../../../helpers/client.js';
+import { api } from '../../../helpers/client.js';
+import { signedUpUser } from '../../../helpers/users.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/database.js';
-import type { ApiResponse } from '../../../helpers/http.js';
+import type { ApiResponse } from '../../../helpers/client.js';
 import { streamMessage } from '../../../helpers/sse.js';
 import { waitFor } from '../../../helpers/wait.js';
 
@@ -22,7 +23,7 @@ describe('conversations and messages', () => {
   let t: InProcessTestApp;
   before(async () => {
     database = await createTestDatabase();
-    t = await startTestApp({ listen: false, database, env: { BUILTIN_MODEL_DELAY_MS: '0' } });
+    t = await startTestApp({ database, env: { BUILTIN_MODEL_DELAY_MS: '0' } });
   });
   after(async () => {
     await t.close();
@@ -181,7 +182,7 @@ describe('streaming replies (SSE)', () => {
   let t: TestApp;
   before(async () => {
     database = await createTestDatabase();
-    t = await startTestApp({ database, env: { BUILTIN_MODEL_DELAY_MS: '30', MAX_STREAMS_PER_USER: '3', SSE_HEARTBEAT_MS: '100' } });
+    t = await startTestApp({ listen: true, database, env: { BUILTIN_MODEL_DELAY_MS: '30', MAX_STREAMS_PER_USER: '3', SSE_HEARTBEAT_MS: '100' } });
   });
   after(async () => {
     await t.close();
@@ -273,7 +274,7 @@ describe('streams at shutdown', () => {
   let t: TestApp;
   before(async () => {
     database = await createTestDatabase();
-    t = await startTestApp({ database, env: { BUILTIN_MODEL_DELAY_MS: '50' } });
+    t = await startTestApp({ listen: true, database, env: { BUILTIN_MODEL_DELAY_MS: '50' } });
   });
   after(async () => {
     await t.close();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { startTestApp, type TestApp } from '../../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/database.js';
-import { api } from '../../../helpers/http.js';
+import { api } from '../../../helpers/client.js';
 import { streamMessage } from '../../../helpers/sse.js';
 import { TEST_PASSWORD } from '../../../helpers/users.js';
 import {
@@ -24,7 +24,7 @@ describe('chat with the openai provider', () => {
   before(async () => {
     upstream = await startOpenAiCompatibleServer();
     database = await createTestDatabase();
-    t = await startTestApp({
+    t = await startTestApp({ listen: true,
       database,
       env: {
         MODEL_PROVIDER: 'openai',

@@ -11,7 +11,7 @@ import { api } from '../../../helpers/client.js';
 describe('health endpoints', () => {
   let t: InProcessTestApp;
   before(async () => {
-    t = await startTestApp({ listen: false });
+    t = await startTestApp();
   });
   after(() => t.close());
 
@@ -49,7 +49,7 @@ describe('readiness when the database is down', () => {
   before(async () => {
     // Nothing listens on port 9: connections are refused at once.
     const db = createDatabase({ url: 'postgres://nobody@127.0.0.1:9/none', poolMax: 2, acquireTimeoutMs: 500, statementTimeoutMs: 1000 });
-    t = await startTestApp({ listen: false, database: { db, kind: 'postgres', url: undefined, drop: () => db.close() } });
+    t = await startTestApp({ database: { db, kind: 'postgres', url: undefined, drop: () => db.close() } });
   });
   after(async () => {
     await t.close();
