@@ -2,6 +2,7 @@ import { type AuditComponent, createAuditComponent } from './components/audit/in
 import { type AuthComponent, createAuthComponent, type Keyring } from './components/auth/index.js';
 import { type ChatComponent, createChatComponent, type ModelProvider } from './components/chat/index.js';
 import { createHealthComponent, type HealthComponent } from './components/health/index.js';
+import { createMailComponent, type MailComponent } from './components/mail/index.js';
 import type { Config } from './config/load.js';
 import { type AbuseBreaker, createAbuseBreaker } from './platform/abuse-breaker.js';
 import { type BuildInfo, readBuildInfo } from './platform/build-info.js';
@@ -33,6 +34,8 @@ export interface Dependencies {
   readonly auth: AuthComponent;
   readonly chat: ChatComponent;
   readonly health: HealthComponent;
+  /** The mail outbox and its sender (started by main.ts once the service listens; tests start it or call deliverDue). */
+  readonly mail: MailComponent;
   /** Closes components, and the pools and clients it made (after the HTTP server has drained). */
   close(): Promise<void>;
 }
@@ -45,7 +48,13 @@ export interface DependencyOverrides {
   buildInfo?: BuildInfo;
   /** See AuthComponentDeps.keyringSource: JWT_KEYS/JWT_SECRET re-read without a restart. */
   keyringSource?: () => Promise<Keyring>;
+  /** Replaces the configured mail transport (tests of a failing mail server). */
+  mailTransport?: MailTransportOverride;
+  /** The outbox poll interval (ms). */
+  mailPollMs?: number;
 }
+
+type MailTransportOverride = Parameters<typeof createMailComponent>[0]['transport'];
 
 /** How much longer than statement_timeout the client waits for a query's answer. */
 const QUERY_TIMEOUT_MARGIN_MS = 1000;
@@ -96,6 +105,7 @@ export async function buildDependencies(
   const globalLimiter = limiterFactory({ name: 'global', points: config.limits.globalPerMinute, windowSeconds: 60 });
 
   const audit = createAuditComponent({ db, logger, clock });
+  const mail = createMailComponent({ config, db, logger, metrics, clock, transport: overrides.mailTransport, pollMs: overrides.mailPollMs });
   const auth = await createAuthComponent({
     config,
     db,
@@ -135,12 +145,14 @@ export async function buildDependencies(
     breaker,
     globalLimiter,
     audit,
+    mail,
     auth,
     chat,
     health,
     async close() {
       await auth.close();
       await chat.close();
+      await mail.close();
       await audit.close();
       if (!overrides.db) await db.close(); // a database handed in is its owner's to close
       await redis?.close();

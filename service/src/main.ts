@@ -96,6 +96,9 @@ async function main(): Promise<void> {
     const address = await listen(server, config.http.port, config.http.host);
     const metricsAddress = await listen(metricsServer, config.metrics.port, config.http.host);
     logger.info({ address: address.address, port: address.port, metrics_port: metricsAddress.port }, 'listening');
+    // The outbox is drained once the schema is known to be there (migrations above).
+    deps.mail.start();
+    logger.info({ transport: deps.mail.transportKind }, 'mail sender started');
   } catch (err) {
     logger.fatal({ err }, 'start-up failed');
     await deps.close().catch(() => undefined);

@@ -12,6 +12,7 @@ import { adminQuery, createTestDatabase, type TestDatabase } from '../helpers/da
 import { type ServiceProcess, spawnService } from '../helpers/service-process.js';
 import { realPostgresAvailable, testDatabaseUrl } from '../helpers/services.js';
 import { captureIo } from './capture.js';
+import { PRODUCTION_ACCOUNT_SETTINGS } from '../helpers/production-env.js';
 
 interface Item {
   id: string;
@@ -100,7 +101,7 @@ describe('secops readiness against the real service', {
 
     service = await spawnService({
       env: {
-        NODE_ENV: 'production',
+        NODE_ENV: 'production', ...PRODUCTION_ACCOUNT_SETTINGS,
         DATABASE_URL: dbUrl,
         MIGRATE_ON_START: 'false',
         JWT_SECRET: randomBytes(64).toString('base64url'),

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
+import { SETTINGS } from '../../service/src/config/settings.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OVERLAYS = ['staging', 'production'] as const;
@@ -321,7 +322,7 @@ function hardeningErrors(w: Workload): string[] {
     const env = envOf(c);
     if (env.get('NODE_ENV') !== 'production') errors.push(`${at}: NODE_ENV=production`);
     if (!(Number(env.get('UV_THREADPOOL_SIZE')) >= 4)) errors.push(`${at}: UV_THREADPOOL_SIZE ≥ 4`);
-    for (const name of ['JWT_SECRET', 'DATABASE_URL', 'REDIS_URL', 'MODEL_API_KEY', 'JWT_KEYS'])
+    for (const name of ['JWT_SECRET', 'DATABASE_URL', 'REDIS_URL', 'MODEL_API_KEY', 'JWT_KEYS', 'MAIL_URL', 'AUDIT_HASH_KEY'])
       if ((c.env ?? []).some((e: Obj) => e.name === name)) errors.push(`${at}: ${name} as a plain variable (use ${name}_FILE)`);
     for (const name of ['JWT_KEYS_FILE', 'DATABASE_URL_FILE']) {
       const file = env.get(name);
@@ -364,6 +365,23 @@ describe('k8s manifests', () => {
         for (const o of objs) assert.equal(o.metadata?.namespace, ns, `${id(o)} namespace`);
         const names = objs.map(id);
         assert.equal(new Set(names).size, names.length, 'no duplicate objects');
+      });
+
+      it('the API pods are given every setting production requires (else they refuse to start)', (t) => {
+        const objs = objects(t, overlay);
+        if (!objs) return;
+        const api = objs.find((o) => o.kind === 'Deployment' && o.metadata?.name === 'rampart-api');
+        assert.ok(api, 'the API Deployment');
+        const container = api.spec.template.spec.containers.find((c: Obj) => c.name === 'api');
+        const given = new Set((container.env ?? []).map((e: Obj) => e.name as string));
+        const required = (Object.entries(SETTINGS) as [string, { requiredInProduction?: boolean }][])
+          .filter(([, spec]) => spec.requiredInProduction)
+          .map(([name]) => name);
+        assert.ok(required.includes('MAIL_URL') && required.includes('DATABASE_URL'), required.join(', '));
+        const missing = required.filter((name) => ![name, `${name}_FILE`, `${name}_REF`].some((v) => given.has(v)));
+        assert.deepEqual(missing, [], `${overlay}: the API Deployment lacks ${missing.join(', ')}`);
+        // The JWT secret is required too, as JWT_SECRET or a JWT_KEYS keyring (checked by loadConfig).
+        assert.ok(['JWT_SECRET', 'JWT_SECRET_FILE', 'JWT_SECRET_REF', 'JWT_KEYS', 'JWT_KEYS_FILE', 'JWT_KEYS_REF'].some((v) => given.has(v)));
       });
 
       it('every object validates against its schema, with no unknown field', (t) => {

@@ -9,6 +9,7 @@ import { createTestDatabase } from '../helpers/database.js';
 import { buildRelease } from '../helpers/release.js';
 import { spawnService } from '../helpers/service-process.js';
 import { skipUnlessRealPostgres } from '../helpers/services.js';
+import { PRODUCTION_ACCOUNT_SETTINGS } from '../helpers/production-env.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -41,7 +42,7 @@ describe('npm start under NODE_ENV=production (bin/rampart.js)', { skip: await s
       entry: release.entry,
       imports: [LOADER_PROBE],
       env: {
-        NODE_ENV: 'production',
+        NODE_ENV: 'production', ...PRODUCTION_ACCOUNT_SETTINGS,
         DATABASE_URL: database.url as string,
         JWT_SECRET: TEST_JWT_SECRET,
         MIGRATE_ON_START: 'true',

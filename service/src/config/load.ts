@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { ARGON2_OWASP_MINIMUM, decodeJwtSecret, type Env, JWT_SECRET_BYTES, envSchema, pickSource, SETTINGS, type SettingName, settingsWithSource, valueOfSource } from './settings.js';
 import { Secret } from './secret.js';
@@ -57,6 +58,31 @@ function readSourced(
   const source = pickSource(env, name);
   if (source.kind !== 'ref') return valueOfSource(name, source, readFile, problems);
   problems.push(`${name}_REF is set but was not resolved (a secret store is needed to read it)`);
+  return undefined;
+}
+
+const MIN_AUDIT_HASH_KEY_BYTES = 32;
+
+function decodeAuditHashKey(text: string): { bytes: Uint8Array } | { problem: string } {
+  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(text)) return { problem: 'AUDIT_HASH_KEY must be base64url' };
+  const bytes = new Uint8Array(Buffer.from(text, 'base64url'));
+  if (bytes.length < MIN_AUDIT_HASH_KEY_BYTES)
+    return { problem: `AUDIT_HASH_KEY is too short: ${bytes.length} bytes decoded, at least ${MIN_AUDIT_HASH_KEY_BYTES} required (generate one with: npx secops secret generate)` };
+  return { bytes };
+}
+
+/** MAIL_URL's shape (the value is never echoed: it may hold a password). */
+function mailUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'MAIL_URL is not a URL';
+  }
+  if (!url.hostname) return 'MAIL_URL has no host';
+  const tls = url.searchParams.get('tls');
+  if (tls !== null && tls !== 'off') return 'MAIL_URL: the only tls= value is tls=off (plaintext, for a local relay)';
+  if (url.protocol === 'smtps:' && tls === 'off') return 'MAIL_URL: smtps:// is TLS from the first byte; tls=off contradicts it';
   return undefined;
 }
 
@@ -141,6 +167,26 @@ export function loadConfig(
   if (production) problems.push(...weakArgon);
   else warnings.push(...weakArgon.map((w) => `${w} (refused in production)`));
 
+  let auditHashKey: Uint8Array | undefined;
+  let auditHashKeyEphemeral = false;
+  if (e.AUDIT_HASH_KEY !== undefined) {
+    const decoded = decodeAuditHashKey(e.AUDIT_HASH_KEY);
+    if ('problem' in decoded) problems.push(decoded.problem);
+    else auditHashKey = decoded.bytes;
+  } else if (!production) {
+    auditHashKey = new Uint8Array(randomBytes(32));
+    auditHashKeyEphemeral = true;
+    warnings.push(
+      'AUDIT_HASH_KEY is not set: audit-trail email hashes use an EPHEMERAL key for this process only, so they cannot be matched across restarts or replicas. Never run like this in production.',
+    );
+  }
+  if (e.MAIL_URL !== undefined) {
+    const problem = mailUrlProblem(e.MAIL_URL);
+    if (problem) problems.push(problem);
+  } else if (!production) {
+    warnings.push(`MAIL_URL is not set: mails are written to the log and to ${e.DATA_DIR}/mail/ instead of being sent (development only; production refuses to start without MAIL_URL).`);
+  }
+
   if (e.MODEL_PROVIDER === 'openai') {
     if (!e.MODEL_BASE_URL) problems.push('MODEL_BASE_URL is required when MODEL_PROVIDER=openai');
     if (!e.MODEL_NAME) problems.push('MODEL_NAME is required when MODEL_PROVIDER=openai');
@@ -155,7 +201,7 @@ export function loadConfig(
 
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const config = buildConfig(e, { trustedProxies, secretBytes, ephemeral, argon2, production });
+  const config = buildConfig(e, { trustedProxies, secretBytes, ephemeral, argon2, production, auditHashKey: auditHashKey as Uint8Array, auditHashKeyEphemeral });
   return { config: deepFreeze(config), warnings };
 }
 
@@ -168,6 +214,8 @@ function buildConfig(
     ephemeral: boolean;
     argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number; maxQueue: number };
     production: boolean;
+    auditHashKey: Uint8Array;
+    auditHashKeyEphemeral: boolean;
   },
 ) {
   const { trustedProxies, secretBytes, ephemeral, argon2, production } = derived;
@@ -223,6 +271,30 @@ function buildConfig(
       loginAccountMaxFailuresPerHour: e.LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR,
       maxStreamsPerUser: e.MAX_STREAMS_PER_USER,
       maxStreamsTotal: e.MAX_STREAMS_TOTAL,
+    },
+    accounts: {
+      /** `required`: signup answers 202 and login waits for a verified address. */
+      emailVerification: e.EMAIL_VERIFICATION ?? (production ? 'required' : 'off'),
+      /** Base of every link in a mail (the client application, never the API). */
+      appUrl: (e.APP_URL ?? 'http://localhost:5173').replace(/\/+$/, ''),
+      emailTokenTtlSeconds: e.EMAIL_TOKEN_TTL_SECONDS,
+      passwordResetTtlSeconds: e.PASSWORD_RESET_TTL_SECONDS,
+      reauthMaxAgeSeconds: e.REAUTH_MAX_AGE_SECONDS,
+    },
+    mail: {
+      /** undefined → development: mails go to the log and to `devDir`. */
+      url: e.MAIL_URL ? new Secret(e.MAIL_URL) : undefined,
+      devDir: join(e.DATA_DIR, 'mail'),
+      caFile: e.MAIL_CA_FILE,
+      from: e.MAIL_FROM,
+      maxAttempts: e.MAIL_MAX_ATTEMPTS,
+      perAddressPerHour: e.RATE_LIMIT_MAIL_PER_HOUR,
+      perIpPerHour: e.RATE_LIMIT_MAIL_IP_PER_HOUR,
+    },
+    audit: {
+      /** HMAC key of the audit trail's email hashes (and of mail rate-limit keys). */
+      hashKey: new Secret(derived.auditHashKey),
+      hashKeyEphemeral: derived.auditHashKeyEphemeral,
     },
     sseHeartbeatMs: e.SSE_HEARTBEAT_MS,
     passwordMinLength: e.PASSWORD_MIN_LENGTH,

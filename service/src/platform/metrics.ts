@@ -14,6 +14,11 @@ export interface Metrics {
   readonly authFailTotal: Counter<'flow' | 'reason'>;
   readonly rateLimitDroppedTotal: Counter<'limiter' | 'route'>;
   readonly rateLimitRedisFallback: Gauge;
+  readonly mailSentTotal: Counter<'template' | 'outcome'>;
+  readonly mailSuppressedTotal: Counter<'template' | 'reason'>;
+  readonly mailOutboxPending: Gauge;
+  readonly mailOutboxDead: Gauge;
+  readonly mailOutboxOldestAge: Gauge;
   readonly abuseBlocksTotal: Counter;
   readonly externalModelLatency: Histogram<'provider' | 'outcome' | 'phase'>;
   readonly sseStreamsActive: Gauge;
@@ -82,6 +87,33 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     rateLimitRedisFallback: new Gauge({
       name: 'rate_limit_redis_fallback',
       help: '1 while Redis is configured but unreachable and limits run in process memory; 0 otherwise.',
+      registers: [registry],
+    }),
+    mailSentTotal: new Counter({
+      name: 'mail_sent_total',
+      help: 'Mail send attempts from the outbox, by template and outcome (sent; retry: a failure that will be tried again; dead: dead-lettered after MAIL_MAX_ATTEMPTS).',
+      labelNames: ['template', 'outcome'],
+      registers: [registry],
+    }),
+    mailSuppressedTotal: new Counter({
+      name: 'mail_suppressed_total',
+      help: 'Mails not written to the outbox, by template and reason (rate_limited: the address reached RATE_LIMIT_MAIL_PER_HOUR; failed: the flow failed after its 202).',
+      labelNames: ['template', 'reason'],
+      registers: [registry],
+    }),
+    mailOutboxPending: new Gauge({
+      name: 'mail_outbox_pending',
+      help: 'Mails waiting in the outbox (pending or being sent), as of the sender’s last look.',
+      registers: [registry],
+    }),
+    mailOutboxDead: new Gauge({
+      name: 'mail_outbox_dead',
+      help: 'Dead-lettered mails kept in the outbox (sent MAIL_MAX_ATTEMPTS times without success).',
+      registers: [registry],
+    }),
+    mailOutboxOldestAge: new Gauge({
+      name: 'mail_outbox_oldest_age_seconds',
+      help: 'Age of the oldest mail still waiting in the outbox (0 when none waits).',
       registers: [registry],
     }),
     externalModelLatency: new Histogram({

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../../service/src/config/load.js';
+import { PRODUCTION_ACCOUNT_SETTINGS } from '../../helpers/production-env.js';
 
 const SECRET_64 = Buffer.alloc(64, 1).toString('base64url');
-const PROD_OK = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db.internal:5432/rampart', JWT_SECRET: SECRET_64 };
+const PROD_OK = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db.internal:5432/rampart', JWT_SECRET: SECRET_64, ...PRODUCTION_ACCOUNT_SETTINGS };
 
 function problemsOf(env: Record<string, string>, readFile?: (p: string) => string): string[] {
   try {
@@ -56,7 +57,8 @@ describe('loadConfig: production refuses to start without safe settings', () => 
 
   it('lists every problem at once, one line each', () => {
     const problems = problemsOf({ NODE_ENV: 'production', ARGON2_TIME_COST: '1' });
-    assert.equal(problems.length, 3);
+    // DATABASE_URL, APP_URL, MAIL_URL, AUDIT_HASH_KEY, the JWT secret and the time cost.
+    assert.equal(problems.length, 6, problems.join('\n'));
   });
 
   it('never echoes a rejected value, which may be a secret', () => {
@@ -69,7 +71,7 @@ describe('loadConfig: production refuses to start without safe settings', () => 
   it('reads secrets from *_FILE variables and drops the trailing newline', () => {
     const files: Record<string, string> = { '/run/secrets/jwt': `${SECRET_64}\n`, '/run/secrets/db': 'postgres://u:p@h/d\n' };
     const { config } = loadConfig(
-      { NODE_ENV: 'production', JWT_SECRET_FILE: '/run/secrets/jwt', DATABASE_URL_FILE: '/run/secrets/db' },
+      { NODE_ENV: 'production', JWT_SECRET_FILE: '/run/secrets/jwt', DATABASE_URL_FILE: '/run/secrets/db', ...PRODUCTION_ACCOUNT_SETTINGS },
       { readFile: (p) => files[p] ?? assert.fail(`unexpected read of ${p}`) },
     );
     assert.equal(Buffer.from(config.jwt.secret!.reveal()).toString('base64url'), SECRET_64);
@@ -148,5 +150,52 @@ describe('loadConfig: development', () => {
       'MODEL_BASE_URL is required when MODEL_PROVIDER=openai',
       'MODEL_NAME is required when MODEL_PROVIDER=openai',
     ]);
+  });
+});
+
+describe('loadConfig: accounts and mail (issue 18)', () => {
+  it('production requires where mail links point, an SMTP server and the audit hash key', () => {
+    const { APP_URL: _a, MAIL_URL: _m, AUDIT_HASH_KEY: _k, ...rest } = PROD_OK;
+    assert.deepEqual(problemsOf(rest), [
+      'APP_URL is required in production',
+      'MAIL_URL is required in production',
+      'AUDIT_HASH_KEY is required in production',
+    ]);
+  });
+
+  it('production verifies email addresses by default; elsewhere verification is off unless asked for', () => {
+    assert.equal(loadConfig(PROD_OK).config.accounts.emailVerification, 'required');
+    assert.equal(loadConfig({}).config.accounts.emailVerification, 'off');
+    assert.equal(loadConfig({ EMAIL_VERIFICATION: 'required' }).config.accounts.emailVerification, 'required');
+    assert.equal(loadConfig({ ...PROD_OK, EMAIL_VERIFICATION: 'off' }).config.accounts.emailVerification, 'off');
+  });
+
+  it('refuses an audit hash key under 32 bytes or not base64url', () => {
+    assert.match(problemsOf({ ...PROD_OK, AUDIT_HASH_KEY: Buffer.alloc(31, 1).toString('base64url') })[0] ?? '', /AUDIT_HASH_KEY is too short: 31 bytes/);
+    assert.deepEqual(problemsOf({ ...PROD_OK, AUDIT_HASH_KEY: 'not base64url!' }), ['AUDIT_HASH_KEY must be base64url']);
+  });
+
+  it('refuses a MAIL_URL that is not SMTP, or asks TLS to be anything but off — without echoing it', () => {
+    const secret = 'smtp-password-do-not-print';
+    for (const url of [`http://u:${secret}@mail.example.com`, `smtp://u:${secret}@mail.example.com?tls=maybe`, `smtps://u:${secret}@mail.example.com?tls=off`]) {
+      const problems = problemsOf({ ...PROD_OK, MAIL_URL: url });
+      assert.equal(problems.length, 1, url);
+      assert.ok(!problems[0]?.includes(secret), problems[0]);
+    }
+    assert.deepEqual(problemsOf({ ...PROD_OK, MAIL_URL: 'smtp://relay.internal:25?tls=off' }), []);
+  });
+
+  it('development says loudly that mail goes to the log and that the audit hash key is ephemeral', () => {
+    const { config, warnings } = loadConfig({ DATA_DIR: '/tmp/rampart-dev' });
+    assert.equal(config.mail.url, undefined);
+    assert.equal(config.mail.devDir, '/tmp/rampart-dev/mail');
+    assert.equal(config.accounts.appUrl, 'http://localhost:5173');
+    assert.equal(config.audit.hashKeyEphemeral, true);
+    assert.ok(warnings.some((w) => /MAIL_URL is not set: mails are written to the log and to \/tmp\/rampart-dev\/mail\//.test(w)), warnings.join('\n'));
+    assert.ok(warnings.some((w) => /AUDIT_HASH_KEY is not set/.test(w)), warnings.join('\n'));
+  });
+
+  it('drops a trailing slash from APP_URL so links have one', () => {
+    assert.equal(loadConfig({ APP_URL: 'https://app.example.com/' }).config.accounts.appUrl, 'https://app.example.com');
   });
 });

@@ -10,6 +10,7 @@ import { createSecretStore } from '../../../service/src/platform/secrets/store.j
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
 import { type FakeVault, startFakeVault } from '../../helpers/fake-vault.js';
 import { spawnService } from '../../helpers/service-process.js';
+import { PRODUCTION_ACCOUNT_SETTINGS } from '../../helpers/production-env.js';
 
 const SECRET_64 = Buffer.alloc(64, 7).toString('base64url');
 const TOKEN = 'hvs.references-test';
@@ -44,7 +45,7 @@ describe('*_REF variables', () => {
   it('replace each NAME_REF by NAME holding the referenced secret, which loadConfig then validates', async () => {
     const env = await resolveSecretReferences(
       {
-        NODE_ENV: 'production',
+        NODE_ENV: 'production', ...PRODUCTION_ACCOUNT_SETTINGS,
         JWT_SECRET_REF: 'vault://secret/rampart/prod#jwt',
         DATABASE_URL_REF: `file:${join(dir, 'database-url')}`,
         REDIS_URL_REF: 'vault://secret/rampart/prod#redis',
@@ -189,7 +190,7 @@ describe('the service started with *_REF variables', () => {
     const service = await spawnService({
       inherit: childEnv(),
       env: {
-        NODE_ENV: 'production',
+        NODE_ENV: 'production', ...PRODUCTION_ACCOUNT_SETTINGS,
         MIGRATE_ON_START: 'false',
         SHUTDOWN_DELAY_MS: '0',
         JWT_SECRET_REF: 'vault://secret/rampart/prod#jwt',
@@ -213,7 +214,7 @@ describe('the service started with *_REF variables', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'service/src/main.ts'], {
       env: {
         ...childEnv(),
-        NODE_ENV: 'production',
+        NODE_ENV: 'production', ...PRODUCTION_ACCOUNT_SETTINGS,
         PORT: '0',
         METRICS_PORT: '0',
         JWT_SECRET_REF: 'vault://secret/rampart/missing#jwt',

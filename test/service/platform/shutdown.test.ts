@@ -9,6 +9,7 @@ import { createShutdown } from '../../../service/src/platform/shutdown.js';
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from '../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
 import { spawnService } from '../../helpers/service-process.js';
+import { PRODUCTION_ACCOUNT_SETTINGS } from '../../helpers/production-env.js';
 
 function slowRouter(): Router {
   const router = new Router({ prefix: '/__probe' });
@@ -66,7 +67,7 @@ describe('the service process on SIGTERM', () => {
   it('turns readiness 503 during the shutdown delay, then exits 0 and refuses connections', async () => {
     // Without a real PostgreSQL the child runs on its own embedded PGlite in a temporary directory.
     const dbEnv: Record<string, string> = database.url
-      ? { NODE_ENV: 'production', DATABASE_URL: database.url, MIGRATE_ON_START: 'false' }
+      ? { NODE_ENV: 'production', ...PRODUCTION_ACCOUNT_SETTINGS, DATABASE_URL: database.url, MIGRATE_ON_START: 'false' }
       : { NODE_ENV: 'development', DATA_DIR: mkdtempSync(join(tmpdir(), 'rampart-shutdown-')) };
     const service = await spawnService({
       env: { ...dbEnv, JWT_SECRET: TEST_JWT_SECRET, SHUTDOWN_DELAY_MS: '1500', SHUTDOWN_GRACE_MS: '5000' },

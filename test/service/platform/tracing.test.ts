@@ -11,6 +11,7 @@ import { GENEROUS_LIMITS, TEST_JWT_SECRET } from '../../helpers/app.js';
 import { type ServiceProcess, spawnService } from '../../helpers/service-process.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
 import { testRedisUrl } from '../../helpers/services.js';
+import { PRODUCTION_ACCOUNT_SETTINGS } from '../../helpers/production-env.js';
 
 /**
  * Tracing end to end: the real service process, started as package.json "start" starts it, exports
@@ -162,7 +163,7 @@ describe('tracing', () => {
     database = await createTestDatabase();
     // Real PostgreSQL makes the pg spans meaningful; without it the child runs its own PGlite.
     dbEnv = database.url
-      ? { NODE_ENV: 'production', DATABASE_URL: database.url, MIGRATE_ON_START: 'false', JWT_SECRET: TEST_JWT_SECRET }
+      ? { NODE_ENV: 'production', ...PRODUCTION_ACCOUNT_SETTINGS, DATABASE_URL: database.url, MIGRATE_ON_START: 'false', JWT_SECRET: TEST_JWT_SECRET }
       : { NODE_ENV: 'development', DATA_DIR: mkdtempSync(join(tmpdir(), 'rampart-tracing-')), JWT_SECRET: TEST_JWT_SECRET };
     const redisUrl = testRedisUrl();
     if (redisUrl)

@@ -1,0 +1,84 @@
+/**
+ * The mail component's entry point: the transactional outbox (a flow writes its mail in the same
+ * transaction as the change that causes it) and the sender that drains it to SMTP — or, in development
+ * without MAIL_URL, to the log and DATA_DIR/mail/. Nothing else in the service talks to a mail server.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../../config/load.js';
+import type { SchedulingClock } from '../../platform/clock.js';
+import type { Database, Knex } from '../../platform/db.js';
+import type { Logger } from '../../platform/logger.js';
+import type { Metrics } from '../../platform/metrics.js';
+import type { MailMessage } from './message.js';
+import { createOutboxRepo } from './outbox-repo.js';
+import { createMailSender, type MailSender } from './sender.js';
+import { createDevelopmentTransport, createSmtpTransport, type MailTransport } from './transport.js';
+
+export type { MailMessage } from './message.js';
+export { retryDelayMs } from './sender.js';
+
+/** What a flow uses: write a mail inside its transaction, then wake the sender once that committed. */
+export interface MailOutbox {
+  enqueue(trx: Knex, message: MailMessage): Promise<void>;
+  wake(): void;
+}
+
+export interface MailComponent {
+  readonly outbox: MailOutbox;
+  readonly sender: MailSender;
+  readonly transportKind: MailTransport['kind'];
+  /** Starts the sender's polling loop (the composition root does, once the app is built). */
+  start(): void;
+  close(): Promise<void>;
+}
+
+export interface MailComponentDeps {
+  config: Pick<Config, 'mail'>;
+  db: Database;
+  logger: Logger;
+  metrics: Metrics;
+  clock: SchedulingClock;
+  /** Replaces the configured transport (tests of failure modes). */
+  transport?: MailTransport;
+  /** Outbox poll interval (ms). */
+  pollMs?: number;
+}
+
+/** `Name <user@example.com>` → `example.com`: the right-hand side of our Message-IDs. */
+function senderDomain(from: string): string {
+  return /@([^>\s]+)>?\s*$/.exec(from)?.[1] ?? 'rampart.invalid';
+}
+
+export function createMailComponent(deps: MailComponentDeps): MailComponent {
+  const { config, logger } = deps;
+  const transport =
+    deps.transport ??
+    (config.mail.url
+      ? createSmtpTransport({ url: config.mail.url.reveal(), caFile: config.mail.caFile })
+      : createDevelopmentTransport(config.mail.devDir, logger));
+  const repo = createOutboxRepo(deps.db.knex);
+  const sender = createMailSender({
+    repo,
+    transport,
+    clock: deps.clock,
+    logger,
+    metrics: deps.metrics,
+    from: config.mail.from,
+    maxAttempts: config.mail.maxAttempts,
+    pollMs: deps.pollMs,
+  });
+  const domain = senderDomain(config.mail.from);
+  return {
+    outbox: {
+      enqueue: (trx, message) => repo.insert(trx, message, `<${randomUUID()}@${domain}>`),
+      wake: () => sender.wake(),
+    },
+    sender,
+    transportKind: transport.kind,
+    start: () => sender.start(),
+    async close() {
+      await sender.stop();
+      transport.close();
+    },
+  };
+}

@@ -1,0 +1,148 @@
+import type { SchedulingClock, TimerHandle } from '../../platform/clock.js';
+import type { Logger } from '../../platform/logger.js';
+import type { Metrics } from '../../platform/metrics.js';
+import type { OutboxRepo, OutboxRow } from './outbox-repo.js';
+import { MailSendError, type MailTransport } from './transport.js';
+
+export interface MailSenderOptions {
+  repo: OutboxRepo;
+  transport: MailTransport;
+  clock: SchedulingClock;
+  logger: Logger;
+  metrics: Pick<Metrics, 'mailSentTotal' | 'mailOutboxPending' | 'mailOutboxDead' | 'mailOutboxOldestAge'>;
+  from: string;
+  /** Sends tried per mail before it is dead-lettered (MAIL_MAX_ATTEMPTS). */
+  maxAttempts: number;
+  /** How often the outbox is looked at when nobody wakes the sender (ms). */
+  pollMs?: number;
+  /** Mails claimed at once. */
+  batchSize?: number;
+  /** How long a claim holds before another sender may take the mail over (ms); longer than one send. */
+  leaseMs?: number;
+}
+
+/** The wait before try n+1 after n failed tries: 30 s, 1 min, 2 min, … capped at 1 h (full jitter on the top half). */
+export function retryDelayMs(failedAttempts: number, random: () => number = Math.random): number {
+  const base = Math.min(30_000 * 2 ** Math.max(0, failedAttempts - 1), 3_600_000);
+  return Math.round(base / 2 + (base / 2) * random());
+}
+
+/**
+ * Drains the outbox: claims due mails (any number of replicas may run a sender), sends them one at a
+ * time, records the outcome per mail as soon as it is known, and retries failures with backoff until
+ * MAIL_MAX_ATTEMPTS, after which a mail is dead-lettered (kept, counted, alerted on).
+ *
+ * Delivery is at least once. A sender that dies before the server accepted a mail leaves its claim to
+ * expire and the mail is sent by the next claim; one that dies in the instant between the server's
+ * acceptance and the row's update cannot be told apart from that, and the mail may go out twice — with
+ * the same Message-ID, which receiving systems use to drop the copy.
+ */
+export function createMailSender(options: MailSenderOptions) {
+  const { repo, transport, clock, logger, metrics } = options;
+  const pollMs = options.pollMs ?? 1000;
+  const batchSize = options.batchSize ?? 10;
+  const leaseMs = options.leaseMs ?? 120_000;
+  let timer: TimerHandle | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let stopped = true;
+
+  async function deliver(row: OutboxRow, claimId: string): Promise<void> {
+    try {
+      await transport.send({
+        template: row.template,
+        to: row.to_address,
+        subject: row.subject,
+        text: row.text_body,
+        html: row.html_body,
+        from: options.from,
+        messageId: row.message_id,
+      });
+    } catch (err) {
+      const reason = err instanceof MailSendError ? err.message : `ESEND: ${(err as Error).message?.split('\n', 1)[0]?.slice(0, 200)}`;
+      const dead = row.attempts >= options.maxAttempts;
+      const retryAt = dead ? null : new Date(clock.now().getTime() + retryDelayMs(row.attempts));
+      await repo.markFailed(row.id, claimId, reason, retryAt);
+      metrics.mailSentTotal.inc({ template: row.template, outcome: dead ? 'dead' : 'retry' });
+      logger.warn(
+        { mail_id: row.id, template: row.template, attempt: row.attempts, err: reason, retry_at: retryAt?.toISOString() ?? null },
+        dead ? 'mail dead-lettered after its last attempt' : 'mail send failed; will retry',
+      );
+      return;
+    }
+    metrics.mailSentTotal.inc({ template: row.template, outcome: 'sent' });
+    if (!(await repo.markSent(row.id, claimId, clock.now()))) {
+      logger.warn({ mail_id: row.id, template: row.template }, 'mail sent after its claim expired: another sender may send it again');
+    }
+  }
+
+  async function refreshGauges(): Promise<void> {
+    const stats = await repo.stats();
+    metrics.mailOutboxPending.set(stats.pending);
+    metrics.mailOutboxDead.set(stats.dead);
+    metrics.mailOutboxOldestAge.set(stats.oldestCreatedAt ? Math.max(0, (clock.now().getTime() - stats.oldestCreatedAt.getTime()) / 1000) : 0);
+  }
+
+  /** One pass: claim and send batches until nothing is due. */
+  async function pass(): Promise<void> {
+    for (;;) {
+      const { claimId, rows } = await repo.claim(clock.now(), leaseMs, batchSize);
+      for (const row of rows) await deliver(row, claimId);
+      if (rows.length < batchSize) break;
+    }
+    await refreshGauges();
+  }
+
+  /** Runs a pass unless one is running (then that one runs once more when done). */
+  function run(): Promise<void> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          await pass();
+        } while (again);
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, 'mail outbox pass failed; the next poll tries again');
+      } finally {
+        running = undefined;
+      }
+    })();
+    return running;
+  }
+
+  function schedule(): void {
+    if (stopped) return;
+    timer = clock
+      .setTimeout(() => {
+        void run().finally(schedule);
+      }, pollMs)
+      .unref();
+  }
+
+  return {
+    start(): void {
+      if (!stopped) return;
+      stopped = false;
+      schedule();
+    },
+    /** A mail was just committed: send it now rather than at the next poll. */
+    wake(): void {
+      if (!stopped) void run();
+    },
+    /** Sends everything due now and resolves when done (tests, and a last pass at shutdown). */
+    deliverDue(): Promise<void> {
+      return run();
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      clock.clear(timer);
+      await running;
+    },
+  };
+}
+
+export type MailSender = ReturnType<typeof createMailSender>;
