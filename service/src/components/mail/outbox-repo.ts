@@ -58,6 +58,16 @@ export function createOutboxRepo(knex: Knex) {
       return { claimId, rows };
     },
 
+    /**
+     * Extends this claim's lease on one mail to `until`, just before it is sent: a batch is claimed at
+     * once but sent one mail at a time. false when the claim was lost (it expired and another sender
+     * took the mail over): then this sender must not send it.
+     */
+    async renew(id: string, claimId: string, until: Date): Promise<boolean> {
+      const n = await knex('mail_outbox').where({ id, claim_id: claimId, status: 'sending' }).update({ locked_until: until });
+      return n === 1;
+    },
+
     /** Sent: the bodies (they hold one-time links) are wiped. false when the claim was lost meanwhile. */
     async markSent(id: string, claimId: string, now: Date): Promise<boolean> {
       const n = await knex('mail_outbox')

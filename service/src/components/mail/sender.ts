@@ -17,7 +17,10 @@ export interface MailSenderOptions {
   pollMs?: number;
   /** Mails claimed at once. */
   batchSize?: number;
-  /** How long a claim holds before another sender may take the mail over (ms); longer than one send. */
+  /**
+   * How long a claim holds before another sender may take the mail over (ms); renewed as each mail's
+   * send begins, so it must outlast one send (not a whole batch).
+   */
   leaseMs?: number;
 }
 
@@ -48,6 +51,12 @@ export function createMailSender(options: MailSenderOptions) {
   let stopped = true;
 
   async function deliver(row: OutboxRow, claimId: string): Promise<void> {
+    // The batch's lease ran from its claim; the mails before this one may have taken most of it, and
+    // another sender may have taken this one over since. Renewed now, it holds for this send.
+    if (!(await repo.renew(row.id, claimId, new Date(clock.now().getTime() + leaseMs)))) {
+      logger.warn({ mail_id: row.id, template: row.template }, 'mail taken over by another sender after this claim expired; left to it');
+      return;
+    }
     try {
       await transport.send({
         template: row.template,
