@@ -1,3 +1,4 @@
+import { type AccountComponent, createAccountComponent } from './components/account/index.js';
 import { type AuditComponent, createAuditComponent } from './components/audit/index.js';
 import { type AuthComponent, createAuthComponent, type Keyring } from './components/auth/index.js';
 import { type ChatComponent, createChatComponent, type ModelProvider } from './components/chat/index.js';
@@ -36,6 +37,8 @@ export interface Dependencies {
   readonly health: HealthComponent;
   /** The mail outbox and its sender (started by main.ts once the service listens; tests start it or call deliverDue). */
   readonly mail: MailComponent;
+  /** The user's own data (export) and the account's deletion. */
+  readonly account: AccountComponent;
   /** Closes components, and the pools and clients it made (after the HTTP server has drained). */
   close(): Promise<void>;
 }
@@ -104,7 +107,7 @@ export async function buildDependencies(
   });
   const globalLimiter = limiterFactory({ name: 'global', points: config.limits.globalPerMinute, windowSeconds: 60 });
 
-  const audit = createAuditComponent({ db, logger, clock });
+  const audit = createAuditComponent({ db, logger, clock, emailHashKey: config.audit.hashKey.reveal() });
   const mail = createMailComponent({ config, db, logger, metrics, clock, transport: overrides.mailTransport, pollMs: overrides.mailPollMs });
   const auth = await createAuthComponent({
     config,
@@ -115,6 +118,7 @@ export async function buildDependencies(
     limiterFactory,
     breaker,
     audit: audit.log,
+    mail: mail.outbox,
     keyringSource: overrides.keyringSource,
   });
   const chat = createChatComponent({
@@ -126,6 +130,7 @@ export async function buildDependencies(
     shutdownSignal: lifecycle.signal,
     model: overrides.model,
   });
+  const account = createAccountComponent({ auth, chat, audit, limiterFactory, metrics });
   const health = createHealthComponent({
     lifecycle,
     buildInfo,
@@ -146,6 +151,7 @@ export async function buildDependencies(
     globalLimiter,
     audit,
     mail,
+    account,
     auth,
     chat,
     health,

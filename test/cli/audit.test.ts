@@ -17,6 +17,7 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const PERMISSIVE: LicensePolicy = {
   allow: [
     'MIT',
+    'MIT-0',
     'ISC',
     'Apache-2.0',
     'BSD-2-Clause',

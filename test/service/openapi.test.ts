@@ -209,13 +209,17 @@ describe('the OpenAPI document (service/openapi.yaml)', () => {
     assert.deepEqual(authenticated, [
       'DELETE /v1/auth/sessions/{id}',
       'DELETE /v1/conversations/{id}',
+      'DELETE /v1/me',
       'GET /v1/auth/sessions',
       'GET /v1/conversations',
       'GET /v1/conversations/{id}',
       'GET /v1/conversations/{id}/messages',
       'GET /v1/me',
+      'GET /v1/me/export',
+      'POST /v1/auth/email',
       'POST /v1/auth/logout-all',
       'POST /v1/auth/password',
+      'POST /v1/auth/reauthenticate',
       'POST /v1/conversations',
       'POST /v1/conversations/{id}/messages',
     ]);
@@ -325,7 +329,7 @@ describe('assertResponseMatchesOpenApi', () => {
 
   it('accepts a response that matches (charset and query string ignored)', () => {
     assertResponseMatchesOpenApi(signup, { status: 201, headers: json(), body: authTokens() });
-    assertResponseMatchesOpenApi({ method: 'GET', path: '/v1/me?verbose=1' }, { status: 200, headers: json(), body: user() });
+    assertResponseMatchesOpenApi({ method: 'GET', path: '/v1/me?verbose=1' }, { status: 200, headers: json(), body: { ...user(), email_verified: true, mfa: { totp: false, webauthn: false } } });
     assertResponseMatchesOpenApi({ method: 'get', path: '/healthz' }, { status: 200, headers: json(), body: { status: 'ok' } });
   });
 

@@ -113,14 +113,20 @@ process.on('exit', () => {
 });
 `)}`;
 
+/** Every service a test started: stopped after the file whatever the tests' outcome (stop is idempotent). */
+const started = new Set<ServiceProcess>();
+after(() => Promise.all([...started].map((s) => s.stop())));
+
 /** The entry point of package.json "start" (plus the probe). */
-function startService(env: Record<string, string>): Promise<ServiceProcess> {
-  return spawnService({
+async function startService(env: Record<string, string>): Promise<ServiceProcess> {
+  const service = await spawnService({
     inherit: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_'))),
     imports: [MODULE_PROBE],
     env: { ...GENEROUS_LIMITS, ...env, BUILTIN_MODEL_DELAY_MS: '0', SHUTDOWN_DELAY_MS: '0' },
     startTimeoutMs: 20_000,
   });
+  started.add(service);
+  return service;
 }
 
 async function post(baseUrl: string, path: string, body: unknown, token?: string): Promise<any> {
@@ -163,7 +169,8 @@ describe('tracing', () => {
     database = await createTestDatabase();
     // Real PostgreSQL makes the pg spans meaningful; without it the child runs its own PGlite.
     dbEnv = database.url
-      ? { NODE_ENV: 'production', ...PRODUCTION_ACCOUNT_SETTINGS, DATABASE_URL: database.url, MIGRATE_ON_START: 'false', JWT_SECRET: TEST_JWT_SECRET }
+      ? // Verification off: the run signs up and chats straight away (the verification flow has its own tests).
+        { NODE_ENV: 'production', ...PRODUCTION_ACCOUNT_SETTINGS, EMAIL_VERIFICATION: 'off', DATABASE_URL: database.url, MIGRATE_ON_START: 'false', JWT_SECRET: TEST_JWT_SECRET }
       : { NODE_ENV: 'development', DATA_DIR: mkdtempSync(join(tmpdir(), 'rampart-tracing-')), JWT_SECRET: TEST_JWT_SECRET };
     const redisUrl = testRedisUrl();
     if (redisUrl)

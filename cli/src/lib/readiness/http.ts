@@ -319,6 +319,12 @@ async function jwtCheck(url: URL, timeoutMs: number, signupProbe: boolean): Prom
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email, password }),
     });
+    if (res.status === 202)
+      return pass(
+        id,
+        title,
+        `${jwksEvidence}: ${published}; signup probe → 202 (EMAIL_VERIFICATION=required: no token before the address is verified), token header not decoded`,
+      );
     const token = (JSON.parse(res.body) as { access_token?: unknown }).access_token;
     if (res.status !== 201 || typeof token !== 'string')
       return fail(id, title, `${jwksEvidence}; signup probe → ${res.status}, no access token`);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { isDatabaseUnavailable, type Knex } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import type { AuditRepo, AuditRow } from './audit-repo.js';
@@ -16,7 +16,19 @@ export type AuditEventType =
   | 'logout_all'
   | 'session_revoked'
   | 'password_changed'
-  | 'password_rehashed';
+  | 'password_rehashed'
+  | 'reauthenticated'
+  | 'reauthentication_failed'
+  | 'email_verification_requested'
+  | 'email_verified'
+  | 'password_reset_requested'
+  | 'password_reset_completed'
+  | 'email_change_requested'
+  | 'email_changed'
+  | 'account_token_refused'
+  | 'mail_rate_limited'
+  | 'account_exported'
+  | 'account_deleted';
 
 export interface AuditEvent {
   type: AuditEventType;
@@ -40,10 +52,12 @@ export interface AuditEvent {
 const AGGREGATED: ReadonlySet<AuditEventType> = new Set(['login_failed', 'signup_failed', 'login_locked_out']);
 
 export interface AuditLogOptions {
-  repo: AuditRepo;
+  repo: Pick<AuditRepo, 'insert'>;
   logger: Logger;
   /** Time and the batch, retry and window timers (tests advance a manual clock instead of sleeping). */
   clock: SchedulingClock;
+  /** HMAC key of the email hashes (AUDIT_HASH_KEY). */
+  emailHashKey?: Uint8Array;
   windowMs?: number;
   maxKeys?: number;
   /** Rows are written behind the request in batches: at most this long after the event… */
@@ -62,8 +76,13 @@ interface Window {
   row: AuditRow;
 }
 
-export function hashEmail(email: string): string {
-  return createHash('sha256').update(email, 'utf8').digest('hex');
+/**
+ * The audit trail's pseudonym of an address: HMAC-SHA-256 under AUDIT_HASH_KEY, so a list of addresses
+ * cannot be hashed and matched against the trail by anyone without the key. Without a key (tests of the
+ * log alone) a plain SHA-256, which is only a pseudonym against a casual reader.
+ */
+export function hashEmail(email: string, key?: Uint8Array): string {
+  return key ? createHmac('sha256', key).update(email, 'utf8').digest('hex') : createHash('sha256').update(email, 'utf8').digest('hex');
 }
 
 export function createAuditLog(options: AuditLogOptions) {
@@ -167,7 +186,7 @@ export function createAuditLog(options: AuditLogOptions) {
         type: event.type,
         occurred_at: clock.now(),
         user_id: event.userId ?? null,
-        email_hash: event.email ? hashEmail(event.email) : null,
+        email_hash: event.email ? hashEmail(event.email, options.emailHashKey) : null,
         ip: event.ip ?? null,
         user_agent: event.userAgent ? event.userAgent.slice(0, 512) : null,
         request_id: event.requestId ?? null,

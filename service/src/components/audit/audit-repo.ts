@@ -19,6 +19,21 @@ export function createAuditRepo(knex: Knex) {
       if (rows.length === 0) return;
       await trx('audit_events').insert(rows.map((row) => ({ ...row, details: JSON.stringify(row.details) })));
     },
+    /** A user's events, oldest first, a page at a time (the account export). */
+    async *eventsOf(userId: string, pageSize = 500): AsyncGenerator<AuditRow & { id: string }> {
+      let after = '0';
+      for (;;) {
+        const page = (await knex('audit_events')
+          .select('id', 'type', 'occurred_at', 'user_id', 'email_hash', 'ip', 'user_agent', 'request_id', 'details')
+          .where({ user_id: userId })
+          .andWhere('id', '>', after)
+          .orderBy('id')
+          .limit(pageSize)) as (AuditRow & { id: string })[];
+        yield* page;
+        if (page.length < pageSize) return;
+        after = String((page[page.length - 1] as { id: string }).id);
+      }
+    },
   };
 }
 

@@ -14,11 +14,32 @@ export { hashEmail } from './audit-log.js';
 export interface AuditComponent {
   /** Writes audit events (write-behind in batches; inside a transaction when given one). */
   readonly log: AuditLog;
+  /** A user's events, oldest first (the account export); pending write-behind rows are flushed first. */
+  eventsOf(userId: string): AsyncGenerator<AuditExportRow>;
   /** Flushes what is pending; call after the HTTP server has drained. */
   close(): Promise<void>;
 }
 
-export function createAuditComponent(deps: { db: Database; logger: Logger; clock: SchedulingClock }): AuditComponent {
-  const log = createAuditLog({ repo: createAuditRepo(deps.db.knex), logger: deps.logger, clock: deps.clock });
-  return { log, close: () => log.close() };
+export interface AuditExportRow {
+  id: string;
+  type: string;
+  occurred_at: Date;
+  email_hash: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  details: Record<string, unknown>;
+}
+
+export function createAuditComponent(deps: { db: Database; logger: Logger; clock: SchedulingClock; emailHashKey?: Uint8Array }): AuditComponent {
+  const repo = createAuditRepo(deps.db.knex);
+  const log = createAuditLog({ repo, logger: deps.logger, clock: deps.clock, emailHashKey: deps.emailHashKey });
+  return {
+    log,
+    async *eventsOf(userId) {
+      await log.flush();
+      yield* repo.eventsOf(userId);
+    },
+    close: () => log.close(),
+  };
 }

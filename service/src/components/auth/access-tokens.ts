@@ -14,7 +14,19 @@ export interface AccessTokenClaims {
   jti: string;
   iat: number;
   exp: number;
+  /** When the user last proved a factor in this session (s since the epoch); 0 in tokens issued before it existed. */
+  auth_time: number;
+  /** How (RFC 8176 methods: pwd, otp, hwk, swk, user, mfa). */
+  amr: readonly string[];
 }
+
+/** What the token says about the session's last proof of a factor. */
+export interface Authentication {
+  authTime: Date;
+  amr: readonly string[];
+}
+
+const AMR_VALUES = new Set(['pwd', 'otp', 'hwk', 'swk', 'user', 'mfa']);
 
 export type { Clock } from '../../platform/clock.js';
 
@@ -58,10 +70,10 @@ export function createAccessTokens(options: AccessTokenOptions) {
   };
   return {
     ttlSeconds,
-    async issue(userId: string, sessionId: string): Promise<string> {
+    async issue(userId: string, sessionId: string, authentication: Authentication): Promise<string> {
       const { signing } = options.keyring();
       const now = Math.floor(clock.now().getTime() / 1000);
-      return new SignJWT({ sid: sessionId })
+      return new SignJWT({ sid: sessionId, auth_time: Math.floor(authentication.authTime.getTime() / 1000), amr: [...authentication.amr] })
         .setProtectedHeader({ alg: signing.alg, typ: 'at+jwt', kid: signing.kid })
         .setIssuer(issuer)
         .setAudience(audience)
@@ -111,7 +123,13 @@ export function createAccessTokens(options: AccessTokenOptions) {
       if (typeof jti !== 'string' || typeof iat !== 'number' || typeof exp !== 'number') throw invalidToken();
       // jose does not refuse an iat in the future; a token "issued" later than now + skew is forged or broken.
       if (iat > currentDate.getTime() / 1000 + CLOCK_TOLERANCE_SECONDS) throw invalidToken();
-      const claims: AccessTokenClaims = Object.freeze({ sub, sid, jti, iat, exp });
+      // auth_time and amr (OpenID Connect Core §2, RFC 8176) arrived with issue 18: a token without them
+      // is still valid, but never counts as a recent authentication.
+      const authTime = payload.auth_time === undefined ? 0 : payload.auth_time;
+      const amr = payload.amr === undefined ? [] : payload.amr;
+      if (typeof authTime !== 'number' || !Number.isInteger(authTime) || authTime < 0 || authTime > iat + CLOCK_TOLERANCE_SECONDS) throw invalidToken();
+      if (!Array.isArray(amr) || amr.length > 6 || !amr.every((m) => typeof m === 'string' && AMR_VALUES.has(m))) throw invalidToken();
+      const claims: AccessTokenClaims = Object.freeze({ sub, sid, jti, iat, exp, auth_time: authTime, amr: Object.freeze([...amr]) });
       remember(token, claims, key);
       return claims;
     },

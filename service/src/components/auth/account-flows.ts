@@ -8,15 +8,75 @@ import type { SessionOpening } from './session-opening.js';
 import { MAX_PASSWORD_CODE_POINTS } from './password-policy.js';
 import { normalizePassword } from './password-policy.js';
 import { UnsupportedHashError } from './passwords.js';
-import { type PublicUser, toPublicUser } from './users-repo.js';
+import { passwordChangedMail } from './mail-templates.js';
+import { generateRefreshToken, hashRefreshToken } from './refresh-tokens.js';
+import { type PublicUser, toPublicUser, type UserRow } from './users-repo.js';
+import type { VerificationSent } from './verification-flows.js';
+
+/** GET /v1/me: the account as its owner sees it. */
+export interface AccountView extends PublicUser {
+  email_verified: boolean;
+  mfa: { totp: boolean; webauthn: boolean };
+}
 
 /** Account flows: signup, login, password change, the caller's own account. */
-export function createAccountFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, opening: SessionOpening) {
-  const { knex, users, sessions, hasher, guard, lockout } = deps;
+export function createAccountFlows(
+  deps: AuthServiceDeps,
+  outcomes: FlowOutcomes,
+  opening: SessionOpening,
+  verification: {
+    signupWithVerification(input: { email: string; password: string }, meta: RequestMeta): Promise<VerificationSent>;
+    mayMailVerification(email: string, meta: RequestMeta): Promise<boolean>;
+    sendVerification(trx: AuthServiceDeps['knex'], userId: string, email: string): Promise<void>;
+  },
+) {
+  const { knex, users, sessions, hasher, guard, lockout, accountTokens, mail, clock, accounts } = deps;
   const { fail, succeed, auditEvent } = outcomes;
   const { openSession, tokenResponse } = opening;
+
+  /**
+   * The signed-in user's password, checked like a login's: locked out after LOGIN_MAX_FAILURES (per
+   * address and IP, and per account), every failure counted and audited, 401 `invalid_credentials`.
+   */
+  async function proveCurrentPassword(user: UserRow, password: string, flow: string, meta: RequestMeta): Promise<void> {
+    try {
+      await lockout.assertNotLocked(user.email, meta.ip);
+    } catch (err) {
+      fail(flow, 'locked_out');
+      throw err;
+    }
+    let valid = false;
+    try {
+      const current = normalizePassword(password);
+      valid = codePoints(current) <= MAX_PASSWORD_CODE_POINTS && (await hasher.verify(user.password_hash, current));
+    } catch (err) {
+      if (!(err instanceof UnsupportedHashError)) throw err;
+    }
+    if (valid) {
+      await lockout.recordSuccess(user.email, meta.ip);
+      return;
+    }
+    fail(flow, 'wrong_password');
+    await auditEvent(meta, { type: flow === 'reauthenticate' ? 'reauthentication_failed' : 'login_failed', userId: user.id, email: user.email, details: { reason: 'wrong_password', flow } });
+    const outcome = await lockout.recordFailure(user.email, meta.ip);
+    if (outcome.lockStarted) {
+      await auditEvent(meta, { type: 'login_locked_out', userId: user.id, email: user.email, details: { lock_seconds: outcome.lockSeconds, flow } });
+    }
+    throw invalidCredentials();
+  }
+
+  /** A fresh pair for the caller's own session, proving `amr` now (its other refresh tokens count as rotated). */
+  async function renewSession(trx: typeof knex, user: UserRow, sessionId: string, amr: readonly string[]): Promise<{ refreshToken: string; authTime: Date } | undefined> {
+    const now = clock.now();
+    if (!(await sessions.reauthenticate(trx, sessionId, user.id, now, amr))) return undefined;
+    const refreshToken = generateRefreshToken();
+    await sessions.insertRefreshToken(trx, { sessionId, hash: hashRefreshToken(refreshToken), parentId: null, expiresAt: opening.refreshExpiry() });
+    return { refreshToken, authTime: now };
+  }
+
   return {
-    async signup(input: { email: string; password: string }, meta: RequestMeta): Promise<TokenResponse> {
+    async signup(input: { email: string; password: string }, meta: RequestMeta): Promise<TokenResponse | VerificationSent> {
+      if (accounts.emailVerification === 'required') return verification.signupWithVerification(input, meta);
       const email = normalizeEmail(input.email);
       if (!email.ok) {
         fail('signup', 'invalid_email');
@@ -31,14 +91,19 @@ export function createAccountFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes
       }
       // NIST SP 800-63B §5.1.1.2: hash the NFKC form, so the same password typed another way still verifies.
       const passwordHash = await hasher.hash(normalizePassword(input.password));
+      // Verification is optional here, but the link is still sent: the owner can prove the address
+      // (email_verified) whenever they like, and development shows the whole flow (docs/api.md).
+      const mailAllowed = await verification.mayMailVerification(email.email, meta);
       const created = await knex.transaction(async (trx) => {
         const user = await users.insert(email.email, passwordHash, trx);
         if (!user) return undefined;
         const session = await openSession(user.id, passwordHash, meta, trx);
         // The row was inserted by this transaction with this hash: nothing else can have changed it.
         if (!session) throw new Error('signup: the account just created does not hold its password hash');
+        if (mailAllowed) await verification.sendVerification(trx, user.id, email.email);
         return { user, ...session };
       });
+      if (created && mailAllowed) mail.wake();
       if (!created) {
         fail('signup', 'email_taken');
         await auditEvent(meta, { type: 'signup_failed', email: email.email, details: { reason: 'email_taken' } });
@@ -51,7 +116,7 @@ export function createAccountFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes
         email: email.email,
         details: { session_id: created.sessionId },
       });
-      return tokenResponse(toPublicUser(created.user), created.sessionId, created.refreshToken);
+      return tokenResponse(toPublicUser(created.user), created.sessionId, created.refreshToken, created.authentication);
     },
 
     async login(input: { email: string; password: string }, meta: RequestMeta): Promise<TokenResponse> {
@@ -100,6 +165,14 @@ export function createAccountFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes
       }
       if (!valid) throw await loginFailed('wrong_password', user.id);
       await lockout.recordSuccess(lockEmail, meta.ip);
+      // Only now, with the password checked: an unverified address is not revealed to a guesser.
+      if (accounts.emailVerification === 'required' && user.email_verified_at === null) {
+        fail('login', 'email_not_verified');
+        await auditEvent(meta, { type: 'login_failed', userId: user.id, email: user.email, details: { reason: 'email_not_verified' } });
+        throw new AppError('email_not_verified', {
+          detail: 'Confirm your email address first: follow the link we sent, or ask for a new one (POST /v1/auth/verify-email/resend).',
+        });
+      }
 
       let verifiedHash = user.password_hash;
       if (hasher.needsRehash(user.password_hash)) {
@@ -125,56 +198,76 @@ export function createAccountFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes
         email: user.email,
         details: { session_id: session.sessionId },
       });
-      return tokenResponse(toPublicUser(user), session.sessionId, session.refreshToken);
+      return tokenResponse(toPublicUser(user), session.sessionId, session.refreshToken, session.authentication);
     },
 
+    /**
+     * A new password for the signed-in user, proved by the current one (counted like a login). Every
+     * other session is revoked, every one-time token invalidated, a notice mailed; the caller's own
+     * session continues with a fresh token pair (a new auth_time).
+     */
     async changePassword(
       auth: AuthContext,
       input: { current_password: string; new_password: string },
       meta: RequestMeta,
-    ): Promise<void> {
+    ): Promise<TokenResponse> {
       const user = await users.findById(auth.userId);
       if (!user) throw new AppError('invalid_credentials');
-      let valid = false;
-      try {
-        const current = normalizePassword(input.current_password);
-        valid = codePoints(current) <= MAX_PASSWORD_CODE_POINTS && (await hasher.verify(user.password_hash, current));
-      } catch (err) {
-        if (!(err instanceof UnsupportedHashError)) throw err;
-      }
-      if (!valid) {
-        fail('password_change', 'wrong_password');
-        throw invalidCredentials();
-      }
+      await proveCurrentPassword(user, input.current_password, 'password_change', meta);
       const strength = deps.checkPassword(input.new_password, [user.email, user.email.split('@')[0] ?? '']);
       if (!strength.ok) {
         fail('password_change', 'weak_password');
         throw weakPassword(strength);
       }
       const next = await hasher.hash(normalizePassword(input.new_password));
-      const revoked = await knex.transaction(async (trx) => {
+      const outcome = await knex.transaction(async (trx) => {
         if (!(await users.replacePasswordHash(user.id, user.password_hash, next, trx))) return undefined;
-        return sessions.revokeAllForUser(user.id, 'password_changed', auth.sessionId, trx);
+        // This session first (its refresh-token rows, then its row: a racing refresh's lock order),
+        // then every other session, so no refresh can hold one lock while waiting for the other.
+        const renewed = await renewSession(trx, user, auth.sessionId, ['pwd']);
+        if (!renewed) return undefined;
+        const revoked = await sessions.revokeAllForUser(user.id, 'password_changed', auth.sessionId, trx);
+        await accountTokens.invalidateAll(trx, user.id, clock.now());
+        await mail.enqueue(trx, passwordChangedMail(user.email, accounts.appUrl));
+        return { revoked, renewed };
       });
-      if (!revoked) {
-        // The hash changed under us (a concurrent change or rehash): the caller must retry with the current password.
+      if (!outcome) {
+        // The hash changed under us (a concurrent change or rehash), or this session was revoked meanwhile.
         fail('password_change', 'conflict');
         throw invalidCredentials();
       }
-      for (const id of revoked) guard.markRevoked(id);
+      for (const id of outcome.revoked) guard.markRevoked(id);
+      mail.wake();
       succeed('password_change');
       await auditEvent(meta, {
         type: 'password_changed',
         userId: user.id,
         email: user.email,
-        details: { sessions_revoked: revoked.length },
+        details: { sessions_revoked: outcome.revoked.length },
       });
+      return tokenResponse(toPublicUser(user), auth.sessionId, outcome.renewed.refreshToken, { authTime: outcome.renewed.authTime, amr: ['pwd'] });
     },
 
-    async me(auth: AuthContext): Promise<PublicUser> {
+    /** Step-up: the password again → a fresh pair for the same session with a new auth_time. */
+    async reauthenticate(auth: AuthContext, input: { password: string }, meta: RequestMeta): Promise<TokenResponse> {
       const user = await users.findById(auth.userId);
       if (!user) throw new AppError('invalid_token', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
-      return toPublicUser(user);
+      await proveCurrentPassword(user, input.password, 'reauthenticate', meta);
+      const renewed = await knex.transaction((trx) => renewSession(trx, user, auth.sessionId, ['pwd']));
+      if (!renewed) {
+        fail('reauthenticate', 'session_revoked');
+        throw new AppError('invalid_token', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+      }
+      succeed('reauthenticate');
+      await auditEvent(meta, { type: 'reauthenticated', userId: user.id, details: { session_id: auth.sessionId, amr: ['pwd'] } });
+      return tokenResponse(toPublicUser(user), auth.sessionId, renewed.refreshToken, { authTime: renewed.authTime, amr: ['pwd'] });
+    },
+
+    async me(auth: AuthContext): Promise<AccountView> {
+      const user = await users.findById(auth.userId);
+      if (!user) throw new AppError('invalid_token', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+      // Second factors arrive with issue 20; until then no account has one.
+      return { ...toPublicUser(user), email_verified: user.email_verified_at !== null, mfa: { totp: false, webauthn: false } };
     },
   };
 }

@@ -18,3 +18,8 @@ export function weakPassword(check: Extract<PasswordCheck, { ok: false }>): AppE
     extensions: { feedback: check.feedback },
   });
 }
+
+/** One answer for a token that is unknown, used, superseded, expired or of another kind. */
+export function invalidOrExpiredToken(): AppError {
+  return new AppError('invalid_or_expired_token', { detail: 'This link is invalid or has expired. Ask for a new one.' });
+}

@@ -1,7 +1,11 @@
 import type { Knex } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Metrics } from '../../platform/metrics.js';
+import type { DeferredWork } from '../../platform/deferred-work.js';
+import type { Limiter } from '../../platform/rate-limit.js';
 import type { AuditLog } from '../audit/index.js';
+import type { MailOutbox } from '../mail/index.js';
+import type { AccountTokensRepo } from './account-tokens.js';
 import type { AccessTokens, Clock } from './access-tokens.js';
 import type { Keyring } from './keyring.js';
 import type { LoginLockout } from './lockout.js';
@@ -22,6 +26,9 @@ export interface RequestMeta {
 export interface AuthContext {
   userId: string;
   sessionId: string;
+  /** When the user last proved a factor in this session (the token's auth_time). */
+  authTime: Date;
+  amr: readonly string[];
 }
 
 export interface TokenResponse {
@@ -52,7 +59,22 @@ export interface AuthServiceDeps {
   guard: SessionGuard;
   lockout: LoginLockout;
   audit: AuditLog;
-  metrics: Pick<Metrics, 'authSuccessTotal' | 'authFailTotal'>;
+  metrics: Pick<Metrics, 'authSuccessTotal' | 'authFailTotal' | 'mailSuppressedTotal'>;
+  accountTokens: AccountTokensRepo;
+  mail: MailOutbox;
+  /** Mails one address may be sent per hour (RATE_LIMIT_MAIL_PER_HOUR), keyed by its keyed hash. */
+  mailLimiter: Limiter;
+  /** The keyed hash of an address (AUDIT_HASH_KEY): rate-limit keys never hold the address itself. */
+  emailKey: (email: string) => string;
+  /** Work done after the 202 went out (mail-sending flows: no answer or timing depends on the address). */
+  deferred: DeferredWork;
+  accounts: {
+    emailVerification: 'required' | 'off';
+    appUrl: string;
+    emailTokenTtlSeconds: number;
+    passwordResetTtlSeconds: number;
+    reauthMaxAgeSeconds: number;
+  };
   logger: Logger;
   clock: Clock;
   refreshTokenTtlSeconds: number;

@@ -17,7 +17,7 @@ export function authenticate(accessTokens: AccessTokens, guard: SessionGuard): M
     if (!match?.[1]) throw invalidToken();
     const claims = await accessTokens.verify(match[1]);
     await guard.assertActive(claims.sid, claims.sub);
-    const auth: AuthContext = { userId: claims.sub, sessionId: claims.sid };
+    const auth: AuthContext = { userId: claims.sub, sessionId: claims.sid, authTime: new Date(claims.auth_time * 1000), amr: claims.amr };
     ctx.state.auth = auth;
     const logContext = currentRequestContext();
     if (logContext) logContext.userId = claims.sub;

@@ -15,7 +15,11 @@ import { limitRequests } from '../../platform/http/rate-limit.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { LimiterFactory } from '../../platform/rate-limit.js';
+import { createDeferredWork } from '../../platform/deferred-work.js';
 import type { AuditLog } from '../audit/index.js';
+import { hashEmail } from '../audit/index.js';
+import type { MailOutbox } from '../mail/index.js';
+import { createAccountTokensRepo } from './account-tokens.js';
 import { type AccessTokens, createAccessTokens } from './access-tokens.js';
 import { authenticate as verifyBearer } from './authenticate.js';
 import { type Keyring, keyringFromDocument, keyringFromSecret } from './keyring.js';
@@ -23,6 +27,7 @@ import { createKeyringReloader, type ReloadOutcome, type ReloadTrigger } from '.
 import { createLoginLockout } from './lockout.js';
 import { createPasswordChecker, MAX_PASSWORD_CODE_POINTS } from './password-policy.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords.js';
+import { requireRecentAuthentication } from './recent-auth.js';
 import { authRoutes } from './routes.js';
 import { type AuthService, createAuthService } from './service.js';
 import { createSessionGuard } from './session-guard.js';
@@ -33,9 +38,10 @@ export * from './public.js';
 export type { AccessTokens, Clock } from './access-tokens.js';
 export type { ReloadOutcome, ReloadTrigger } from './keyring-reloader.js';
 export type { PasswordHasher } from './passwords.js';
-export type { AuthContext, AuthService } from './service.js';
+export type { AuthContext, AuthService, RequestMeta } from './service.js';
+export type { AccountProfile } from './account-lifecycle-flows.js';
 
-export type AuthLimit = 'auth' | 'login' | 'refresh' | 'signup';
+export type AuthLimit = 'auth' | 'login' | 'refresh' | 'signup' | 'mail';
 
 export interface AuthComponent {
   readonly service: AuthService;
@@ -43,6 +49,10 @@ export interface AuthComponent {
   readonly routes: Router;
   /** Guards authenticated routes: a valid token of an active session, then the per-user limit. */
   readonly authenticate: Middleware;
+  /** After `authenticate`, for sensitive operations: an auth_time within REAUTH_MAX_AGE_SECONDS, else 401 `reauthentication_required`. */
+  readonly requireRecentAuth: Middleware;
+  /** Resolves once the work mail-sending requests started after their 202 has settled (tests, shutdown). */
+  settled(): Promise<void>;
   /** Per-IP limiters of the auth routes (exposed for tests and benches). */
   readonly limits: Record<AuthLimit, Middleware>;
   /** The JWT keyring in force (swapped on reload; callers always ask for the current one). */
@@ -63,6 +73,7 @@ export interface AuthComponentDeps {
   limiterFactory: LimiterFactory;
   breaker: AbuseBreaker;
   audit: AuditLog;
+  mail: MailOutbox;
   /**
    * Reads the keyring's source afresh (main.ts: JWT_KEYS/JWT_SECRET through *_REF, *_FILE); given, the
    * keyring is re-read every JWT_KEYS_RELOAD_INTERVAL_SECONDS and on `reloadKeyring()` (SIGHUP).
@@ -110,6 +121,7 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     login: perIp('login', config.limits.loginPerMinute, 60),
     refresh: perIp('refresh', config.limits.refreshPerMinute, 60),
     signup: perIp('signup', config.limits.signupPerHour, 3600),
+    mail: perIp('mail', config.mail.perIpPerHour, 3600),
   };
   const perUser = limitRequests({
     limiter: limiterFactory({ name: 'user', points: config.limits.userPerMinute, windowSeconds: 60 }),
@@ -122,6 +134,8 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     maxFailures: config.limits.loginMaxFailures,
     accountMaxFailuresPerHour: config.limits.loginAccountMaxFailuresPerHour,
   });
+  const deferred = createDeferredWork({ logger, onFailure: (label) => metrics.mailSuppressedTotal.inc({ template: label, reason: 'failed' }) });
+  const emailHashKey = config.audit.hashKey.reveal();
   const service = createAuthService({
     knex: db.knex,
     users: createUsersRepo(db.knex),
@@ -138,12 +152,21 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     clock,
     refreshTokenTtlSeconds: config.jwt.refreshTokenTtlSeconds,
     refreshReuseGraceSeconds: config.jwt.refreshReuseGraceSeconds,
+    accountTokens: createAccountTokensRepo(db.knex),
+    mail: deps.mail,
+    mailLimiter: limiterFactory({ name: 'mail_address', points: config.mail.perAddressPerHour, windowSeconds: 3600 }),
+    emailKey: (email) => hashEmail(email, emailHashKey),
+    deferred,
+    accounts: config.accounts,
   });
+  const requireRecentAuth = requireRecentAuthentication(clock, config.accounts.reauthMaxAgeSeconds);
   const authenticate = compose([verifyBearer(accessTokens, guard), perUser]);
   return {
     service,
-    routes: authRoutes({ service, authenticate, keyring, limits }),
+    routes: authRoutes({ service, authenticate, requireRecentAuth, keyring, limits, emailVerification: config.accounts.emailVerification }),
     authenticate,
+    requireRecentAuth,
+    settled: () => deferred.drain(),
     limits,
     keyring,
     reloadKeyring: async (trigger) => reloader?.reload(trigger),
@@ -151,6 +174,8 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     hasher,
     async close() {
       reloader?.stop();
+      // Mail-sending requests already answered 202: their work finishes before the outbox closes.
+      await deferred.drain();
     },
   };
 }

@@ -8,6 +8,11 @@ import type { AuthContext, AuthService, RequestMeta } from './service.js';
 const credentials = z.strictObject({ email: z.string().max(1024), password: z.string().max(4096) });
 const refreshBody = z.strictObject({ refresh_token: z.string().max(1024) });
 const passwordChange = z.strictObject({ current_password: z.string().max(4096), new_password: z.string().max(4096) });
+const emailOnly = z.strictObject({ email: z.string().max(1024) });
+const tokenOnly = z.strictObject({ token: z.string().max(256) });
+const resetConfirm = z.strictObject({ token: z.string().max(256), new_password: z.string().max(4096) });
+const emailChange = z.strictObject({ new_email: z.string().max(1024) });
+const passwordOnly = z.strictObject({ password: z.string().max(4096) });
 
 function meta(ctx: Context): RequestMeta {
   const ua = ctx.get('user-agent');
@@ -21,19 +26,58 @@ function auth(ctx: Context): AuthContext {
 export interface AuthRoutesDeps {
   service: AuthService;
   authenticate: Middleware;
+  /** After `authenticate`: the sensitive operations need a recent authentication. */
+  requireRecentAuth: Middleware;
+  emailVerification: 'required' | 'off';
   keyring: () => Keyring;
-  /** Per-IP limiters: every /v1/auth/* route but refresh spends from `auth`; login, refresh and signup have their own buckets too. */
-  limits: Record<'auth' | 'login' | 'refresh' | 'signup', Middleware>;
+  /**
+   * Per-IP limiters: every /v1/auth/* route but refresh spends from `auth`; login, refresh and signup
+   * have their own buckets too, and every route that sends mail spends from `mail`.
+   */
+  limits: Record<'auth' | 'login' | 'refresh' | 'signup' | 'mail', Middleware>;
 }
 
 /** Thin HTTP wrappers over the auth flows (docs/api.md "Endpoints"). */
-export function authRoutes({ service, authenticate, keyring, limits }: AuthRoutesDeps): Router {
+export function authRoutes({ service, authenticate, requireRecentAuth, emailVerification, keyring, limits }: AuthRoutesDeps): Router {
   const router = new Router();
-  const { auth: authLimit, login: loginLimit, refresh: refreshLimit, signup: signupLimit } = limits;
+  const { auth: authLimit, login: loginLimit, refresh: refreshLimit, signup: signupLimit, mail: mailLimit } = limits;
+  const noop: Middleware = (_ctx, next) => next();
+  // Another session than the caller's own is a sensitive operation; ending one's own is not.
+  const recentUnlessOwnSession: Middleware = (ctx, next) => (ctx.params.id === auth(ctx).sessionId ? next() : requireRecentAuth(ctx, next));
 
-  router.post('/v1/auth/signup', authLimit, signupLimit, async (ctx) => {
-    ctx.status = 201;
-    ctx.body = await service.signup(validate(credentials, ctx.request.body), meta(ctx));
+  router.post('/v1/auth/signup', authLimit, signupLimit, emailVerification === 'required' ? mailLimit : noop, async (ctx) => {
+    const result = await service.signup(validate(credentials, ctx.request.body), meta(ctx));
+    ctx.status = 'status' in result ? 202 : 201;
+    ctx.body = result;
+  });
+  router.post('/v1/auth/verify-email', authLimit, async (ctx) => {
+    ctx.body = await service.verifyEmail(validate(tokenOnly, ctx.request.body), meta(ctx));
+  });
+  router.post('/v1/auth/verify-email/resend', authLimit, mailLimit, async (ctx) => {
+    await service.resendVerification(validate(emailOnly, ctx.request.body), meta(ctx));
+    ctx.status = 202;
+    ctx.body = { status: 'verification_sent' };
+  });
+  router.post('/v1/auth/password-reset', authLimit, mailLimit, async (ctx) => {
+    await service.requestPasswordReset(validate(emailOnly, ctx.request.body), meta(ctx));
+    ctx.status = 202;
+    ctx.body = { status: 'reset_requested' };
+  });
+  router.post('/v1/auth/password-reset/confirm', authLimit, async (ctx) => {
+    await service.confirmPasswordReset(validate(resetConfirm, ctx.request.body), meta(ctx));
+    ctx.status = 204;
+  });
+  router.post('/v1/auth/email', authLimit, mailLimit, authenticate, requireRecentAuth, async (ctx) => {
+    await service.requestEmailChange(auth(ctx), validate(emailChange, ctx.request.body), meta(ctx));
+    ctx.status = 202;
+    ctx.body = { status: 'confirmation_sent' };
+  });
+  router.post('/v1/auth/email/confirm', authLimit, async (ctx) => {
+    await service.confirmEmailChange(validate(tokenOnly, ctx.request.body), meta(ctx));
+    ctx.status = 204;
+  });
+  router.post('/v1/auth/reauthenticate', authLimit, loginLimit, authenticate, async (ctx) => {
+    ctx.body = await service.reauthenticate(auth(ctx), validate(passwordOnly, ctx.request.body), meta(ctx));
   });
   router.post('/v1/auth/login', authLimit, loginLimit, async (ctx) => {
     ctx.body = await service.login(validate(credentials, ctx.request.body), meta(ctx));
@@ -45,20 +89,19 @@ export function authRoutes({ service, authenticate, keyring, limits }: AuthRoute
     await service.logout(validate(refreshBody, ctx.request.body), meta(ctx));
     ctx.status = 204;
   });
-  router.post('/v1/auth/logout-all', authLimit, authenticate, async (ctx) => {
+  router.post('/v1/auth/logout-all', authLimit, authenticate, requireRecentAuth, async (ctx) => {
     await service.logoutAll(auth(ctx), meta(ctx));
     ctx.status = 204;
   });
   router.get('/v1/auth/sessions', authLimit, authenticate, async (ctx) => {
     ctx.body = { items: await service.listSessions(auth(ctx)) };
   });
-  router.delete('/v1/auth/sessions/:id', authLimit, authenticate, async (ctx) => {
+  router.delete('/v1/auth/sessions/:id', authLimit, authenticate, recentUnlessOwnSession, async (ctx) => {
     await service.revokeSession(auth(ctx), ctx.params.id ?? '', meta(ctx));
     ctx.status = 204;
   });
-  router.post('/v1/auth/password', authLimit, authenticate, async (ctx) => {
-    await service.changePassword(auth(ctx), validate(passwordChange, ctx.request.body), meta(ctx));
-    ctx.status = 204;
+  router.post('/v1/auth/password', authLimit, loginLimit, authenticate, async (ctx) => {
+    ctx.body = await service.changePassword(auth(ctx), validate(passwordChange, ctx.request.body), meta(ctx));
   });
   router.get('/v1/me', authenticate, async (ctx) => {
     ctx.body = await service.me(auth(ctx));

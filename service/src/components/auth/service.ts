@@ -1,20 +1,35 @@
 import { createAccountFlows } from './account-flows.js';
+import { createAccountLifecycleFlows } from './account-lifecycle-flows.js';
 import type { AuthServiceDeps } from './auth-types.js';
+import { createEmailChangeFlows } from './email-change-flows.js';
 import { createFlowOutcomes } from './flow-outcomes.js';
+import { createMailRequests } from './mail-requests.js';
+import { createRecoveryFlows } from './recovery-flows.js';
 import { createSessionFlows } from './session-flows.js';
 import { createSessionOpening } from './session-opening.js';
+import { createVerificationFlows } from './verification-flows.js';
 
 export type { AuthContext, AuthServiceDeps, RequestMeta, SessionView, TokenResponse } from './auth-types.js';
 
 /**
- * The authentication flows, told as stories (account-flows.ts, session-flows.ts); every dependency
- * arrives as an argument. Routes are thin wrappers over these functions, which throw AppErrors
- * from the catalogue.
+ * The authentication flows, told as stories (account-flows.ts, session-flows.ts, verification-flows.ts,
+ * recovery-flows.ts, email-change-flows.ts); every dependency arrives as an argument. Routes are thin
+ * wrappers over these functions, which throw AppErrors from the catalogue.
  */
 export function createAuthService(deps: AuthServiceDeps) {
   const outcomes = createFlowOutcomes(deps);
   const opening = createSessionOpening(deps);
-  return { ...createAccountFlows(deps, outcomes, opening), ...createSessionFlows(deps, outcomes, opening) };
+  const mailRequests = createMailRequests(deps, outcomes);
+  const verification = createVerificationFlows(deps, outcomes, opening, mailRequests);
+  return {
+    ...createAccountFlows(deps, outcomes, opening, verification),
+    ...createSessionFlows(deps, outcomes, opening),
+    resendVerification: verification.resendVerification,
+    verifyEmail: verification.verifyEmail,
+    ...createRecoveryFlows(deps, outcomes, mailRequests),
+    ...createEmailChangeFlows(deps, outcomes, mailRequests),
+    ...createAccountLifecycleFlows(deps, outcomes),
+  };
 }
 
 export type AuthService = ReturnType<typeof createAuthService>;

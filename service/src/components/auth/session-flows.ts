@@ -87,7 +87,10 @@ export function createSessionFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes
         userId: user.id,
         details: { session_id: outcome.row.session_id, retry: outcome.kind === 'retried' },
       });
-      return tokenResponse(toPublicUser(user), outcome.row.session_id, outcome.successor);
+      return tokenResponse(toPublicUser(user), outcome.row.session_id, outcome.successor, {
+        authTime: new Date(outcome.row.auth_time),
+        amr: outcome.row.amr,
+      });
     },
 
     /** Revokes the session the refresh token belongs to. Unknown tokens are fine (idempotent 204). */

@@ -20,6 +20,8 @@ export interface RefreshTokenRow {
   user_id: string;
   session_revoked_at: Date | null;
   session_expires_at: Date;
+  auth_time: Date;
+  amr: string[];
 }
 
 /** Data access for sessions and their refresh-token chains; plain rows in and out. */
@@ -36,19 +38,19 @@ export function createSessionsRepo(knex: Knex) {
      * and revokes — the new session.
      */
     async openWithRefreshToken(
-      s: { userId: string; passwordHash: string; ip: string; userAgent: string | null; expiresAt: Date; refreshHash: Buffer },
+      s: { userId: string; passwordHash: string; ip: string; userAgent: string | null; expiresAt: Date; refreshHash: Buffer; authTime: Date; amr: readonly string[] },
       trx: Knex = knex,
     ): Promise<string | undefined> {
       const r = await trx.raw(
         `with u as (
            select id from users where id = ? and password_hash = ? for share
          ), s as (
-           insert into sessions (user_id, ip, user_agent, expires_at) select id, ?, ?, ? from u returning id
+           insert into sessions (user_id, ip, user_agent, expires_at, auth_time, amr) select id, ?, ?, ?, ?, ?::text[] from u returning id
          ), t as (
            insert into refresh_tokens (session_id, token_hash, expires_at) select id, ?, ? from s
          )
          select id from s`,
-        [s.userId, s.passwordHash, s.ip, s.userAgent, s.expiresAt, s.refreshHash, s.expiresAt],
+        [s.userId, s.passwordHash, s.ip, s.userAgent, s.expiresAt, s.authTime, [...s.amr], s.refreshHash, s.expiresAt],
       );
       return (r.rows[0] as { id: string } | undefined)?.id;
     },
@@ -67,7 +69,7 @@ export function createSessionsRepo(knex: Knex) {
     async findRefreshTokenForUpdate(trx: Knex, hash: Buffer): Promise<RefreshTokenRow | undefined> {
       const r = await trx.raw(
         `select rt.id, rt.session_id, rt.parent_id, rt.expires_at, rt.rotated_at,
-                s.user_id, s.revoked_at as session_revoked_at, s.expires_at as session_expires_at
+                s.user_id, s.revoked_at as session_revoked_at, s.expires_at as session_expires_at, s.auth_time, s.amr
            from refresh_tokens rt join sessions s on s.id = rt.session_id
           where rt.token_hash = ?
           for update of rt`,
@@ -115,6 +117,34 @@ export function createSessionsRepo(knex: Knex) {
         .andWhere('expires_at', '>', now)
         .orderBy('created_at', 'desc')
         .limit(100);
+    },
+    /**
+     * The user proved a factor again in this session (reauthentication, password change): its auth_time
+     * moves to `at`, and the refresh tokens it holds are deleted, so only the pair issued now continues
+     * the session — a refresh token taken before (by a thief, or an old tab) is simply unknown, 401,
+     * without revoking the session the way a reused one would.
+     */
+    async reauthenticate(trx: Knex, sessionId: string, userId: string, at: Date, amr: readonly string[]): Promise<boolean> {
+      // Lock order as a refresh takes them — the refresh-token rows, then the session row — so a
+      // refresh racing this waits instead of deadlocking. Only the unrotated tokens go: they are the
+      // leaves of the chain (a rotated token has a successor).
+      // The rows are locked first and deleted by a second statement: a refresh that committed a
+      // successor while we waited for its lock is seen by the delete (a new snapshot), and no refresh
+      // can add one after (it must lock its parent, which we hold).
+      await trx('refresh_tokens').select('id').where({ session_id: sessionId }).forUpdate();
+      await trx('refresh_tokens').where({ session_id: sessionId }).whereNull('rotated_at').delete();
+      const n = await trx('sessions')
+        .where({ id: sessionId, user_id: userId })
+        .whereNull('revoked_at')
+        .update({ auth_time: at, amr: trx.raw('?::text[]', [[...amr]]), last_used_at: at });
+      return n === 1;
+    },
+    /** Every session the user has or had (the account export), newest first. */
+    async listAll(userId: string, trx: Knex = knex): Promise<(SessionRow & { revoked_reason: string | null; auth_time: Date; amr: string[] })[]> {
+      return trx('sessions')
+        .select('id', 'created_at', 'last_used_at', 'expires_at', 'revoked_at', 'revoked_reason', 'ip', 'user_agent', 'auth_time', 'amr')
+        .where({ user_id: userId })
+        .orderBy('created_at', 'desc');
     },
     /** What the access-token guard needs: is this session still usable, and whose is it. */
     async state(sessionId: string): Promise<{ user_id: string; revoked_at: Date | null; expires_at: Date } | undefined> {

@@ -5,7 +5,10 @@ export interface UserRow {
   email: string;
   password_hash: string;
   created_at: Date;
+  email_verified_at: Date | null;
 }
+
+const COLUMNS = ['id', 'email', 'password_hash', 'created_at', 'email_verified_at'] as const;
 
 export interface PublicUser {
   id: string;
@@ -25,16 +28,16 @@ export function createUsersRepo(knex: Knex) {
       const rows = await trx.raw(
         `insert into users (email, password_hash) values (?, ?)
          on conflict on constraint users_email_unique do nothing
-         returning id, email, password_hash, created_at`,
+         returning id, email, password_hash, created_at, email_verified_at`,
         [email, passwordHash],
       );
       return rows.rows[0] as UserRow | undefined;
     },
     async findByEmail(email: string): Promise<UserRow | undefined> {
-      return knex<UserRow>('users').select('id', 'email', 'password_hash', 'created_at').where({ email }).first();
+      return knex<UserRow>('users').select(...COLUMNS).where({ email }).first();
     },
     async findById(id: string, trx: Knex = knex): Promise<UserRow | undefined> {
-      return trx<UserRow>('users').select('id', 'email', 'password_hash', 'created_at').where({ id }).first();
+      return trx<UserRow>('users').select(...COLUMNS).where({ id }).first();
     },
     /** Compare-and-swap: writes the new hash only if the stored one is still `expected`. */
     async replacePasswordHash(id: string, expected: string, next: string, trx: Knex = knex): Promise<boolean> {
@@ -42,6 +45,32 @@ export function createUsersRepo(knex: Knex) {
         .where({ id, password_hash: expected })
         .update({ password_hash: next, updated_at: trx.fn.now() });
       return n === 1;
+    },
+    /** The address `email` is proved (a token sent to it came back): false when the account's address changed meanwhile. */
+    async markVerified(trx: Knex, id: string, email: string, at: Date): Promise<boolean> {
+      const n = await trx('users').where({ id, email }).update({ email_verified_at: trx.raw('coalesce(email_verified_at, ?)', [at]), updated_at: at });
+      return n === 1;
+    },
+    /** A password set by a reset: whatever the stored hash was. */
+    async setPasswordHash(trx: Knex, id: string, hash: string, at: Date): Promise<boolean> {
+      const n = await trx('users').where({ id }).update({ password_hash: hash, updated_at: at });
+      return n === 1;
+    },
+    /**
+     * Moves the account from `from` to `to` (proved, so verified at `at`); false when the account's
+     * address is no longer `from`, or `to` belongs to another account by now.
+     */
+    async changeEmail(trx: Knex, id: string, from: string, to: string, at: Date): Promise<boolean> {
+      const r = await trx.raw(
+        `update users set email = ?, email_verified_at = ?, updated_at = ?
+          where id = ? and email = ? and not exists (select 1 from users o where o.email = ? and o.id <> ?)`,
+        [to, at, at, id, from, to, id],
+      );
+      return r.rowCount === 1;
+    },
+    /** Deletes the account; its sessions, tokens, conversations and messages go with it (foreign keys). */
+    async delete(trx: Knex, id: string): Promise<boolean> {
+      return (await trx('users').where({ id }).delete()) === 1;
     },
   };
 }

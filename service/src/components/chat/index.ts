@@ -12,6 +12,7 @@ import type { Metrics } from '../../platform/metrics.js';
 import { createBuiltinModel } from './models/builtin.js';
 import { createOpenAiModel } from './models/openai.js';
 import type { ModelObserver, ModelProvider } from './models/provider.js';
+import { type ChatExportItem, exportConversations } from './export.js';
 import { createChatRepo } from './repo.js';
 import { chatRoutes } from './routes.js';
 import { type ChatService, createChatService } from './service.js';
@@ -21,6 +22,7 @@ export { composeBuiltinReply } from './models/builtin.js';
 export type { ModelProvider } from './models/provider.js';
 export type { ChatService } from './service.js';
 export type { StreamSlots } from './stream-slots.js';
+export type { ChatExportItem } from './export.js';
 
 export interface ChatComponent {
   readonly service: ChatService;
@@ -28,6 +30,8 @@ export interface ChatComponent {
   readonly routes: Router;
   /** Concurrent reply streams, per user and in all. */
   readonly slots: StreamSlots;
+  /** A user's conversations and messages, piece by piece (the account export). */
+  exportFor(userId: string): AsyncGenerator<ChatExportItem>;
   close(): Promise<void>;
 }
 
@@ -76,6 +80,7 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
       heartbeatMs: config.sseHeartbeatMs,
     }),
     slots,
+    exportFor: (userId) => exportConversations(db.knex, userId),
     close: async () => undefined,
   };
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext, getCACertificates } from 'node:tls';
@@ -103,7 +104,7 @@ export function createDevelopmentTransport(dir: string, logger: Logger): MailTra
     async send(mail) {
       const info = await builder.sendMail({ from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: mail.messageId });
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${mail.template}.eml`);
+      const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${mail.template}-${randomBytes(3).toString('hex')}.eml`);
       writeFileSync(file, info.message as Buffer, { mode: 0o600 });
       logger.info({ mail: { to: mail.to, subject: mail.subject, file, text: mail.text } }, 'mail written (development: MAIL_URL is not set)');
     },

@@ -10,7 +10,7 @@ import { manualClock } from '../../../helpers/clock.js';
 function flakyRepo(failure: () => Error) {
   const stored: AuditRow[] = [];
   const state = { down: true, attempts: 0 };
-  const repo: AuditRepo = {
+  const repo: Pick<AuditRepo, 'insert'> = {
     async insert(rows) {
       state.attempts++;
       if (state.down) throw failure();

@@ -14,7 +14,7 @@ describe('verified access tokens are remembered, never beyond what verification 
     const clock = fakeClock();
     const ring = await keyringFromSecret(new Uint8Array(64).fill(3));
     const tokens = createAccessTokens({ keyring: () => ring, issuer: 'i', audience: 'a', ttlSeconds: 60, clock });
-    const token = await tokens.issue(randomUUID(), randomUUID());
+    const token = await tokens.issue(randomUUID(), randomUUID(), { authTime: clock.now(), amr: ['pwd'] });
     const first = await tokens.verify(token);
     assert.equal(await tokens.verify(token), first, 'the second verification is the remembered one');
     assert.ok(Object.isFrozen(first), 'shared claims cannot be changed by a caller');
@@ -29,7 +29,7 @@ describe('verified access tokens are remembered, never beyond what verification 
     const doc = await initialDocument({ alg: 'EdDSA', now: clock.now() });
     let ring: Keyring = await keyringFromDocument(serializeKeysDocument(doc));
     const tokens = createAccessTokens({ keyring: () => ring, issuer: 'i', audience: 'a', ttlSeconds: 900, clock });
-    const token = await tokens.issue(randomUUID(), randomUUID());
+    const token = await tokens.issue(randomUUID(), randomUUID(), { authTime: clock.now(), amr: ['pwd'] });
     await tokens.verify(token);
 
     // A reload that keeps the key: new key objects, the token is verified again and still valid.
@@ -47,7 +47,7 @@ describe('verified access tokens are remembered, never beyond what verification 
     const clock = fakeClock();
     const ring = await keyringFromSecret(new Uint8Array(64).fill(4));
     const tokens = createAccessTokens({ keyring: () => ring, issuer: 'i', audience: 'a', ttlSeconds: 60, clock });
-    const token = await tokens.issue(randomUUID(), randomUUID());
+    const token = await tokens.issue(randomUUID(), randomUUID(), { authTime: clock.now(), amr: ['pwd'] });
     await tokens.verify(token);
     const [h, p, sig] = token.split('.') as [string, string, string];
     const flipped = `${h}.${p}.${sig.slice(0, -2)}${sig.endsWith('AA') ? 'BB' : 'AA'}`;
