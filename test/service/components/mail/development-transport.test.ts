@@ -35,7 +35,7 @@ test('without MAIL_URL a mail is written as an .eml file under DATA_DIR/mail/ an
   const files = readdirSync(dir);
   assert.equal(files.length, 1);
   const [file] = files as [string];
-  assert.match(file, /-verify_email\.eml$/);
+  assert.match(file, /-verify_email-[0-9a-f]{6}\.eml$/);
   assert.equal(statSync(dir).mode & 0o777, 0o700, 'the directory is private');
   assert.equal(statSync(join(dir, file)).mode & 0o777, 0o600, 'the file is private: it holds a one-time link');
 
