@@ -108,7 +108,7 @@ export async function buildDependencies(
   const globalLimiter = limiterFactory({ name: 'global', points: config.limits.globalPerMinute, windowSeconds: 60 });
 
   const audit = createAuditComponent({ db, logger, clock, emailHashKey: config.audit.hashKey.reveal() });
-  const mail = createMailComponent({ config, db, logger, metrics, clock, transport: overrides.mailTransport, pollMs: overrides.mailPollMs });
+  const mail = createMailComponent({ config, db, logger, metrics, clock, audit: audit.log, transport: overrides.mailTransport, pollMs: overrides.mailPollMs });
   const auth = await createAuthComponent({
     config,
     db,

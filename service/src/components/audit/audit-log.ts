@@ -28,7 +28,9 @@ export type AuditEventType =
   | 'account_token_refused'
   | 'mail_rate_limited'
   | 'account_exported'
-  | 'account_deleted';
+  | 'account_deleted'
+  | 'mail_sent'
+  | 'mail_dead_lettered';
 
 export interface AuditEvent {
   type: AuditEventType;

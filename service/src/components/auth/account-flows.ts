@@ -27,7 +27,7 @@ export function createAccountFlows(
   verification: {
     signupWithVerification(input: { email: string; password: string }, meta: RequestMeta): Promise<VerificationSent>;
     mayMailVerification(email: string, meta: RequestMeta): Promise<boolean>;
-    sendVerification(trx: AuthServiceDeps['knex'], userId: string, email: string): Promise<void>;
+    sendVerification(trx: AuthServiceDeps['knex'], userId: string, email: string, meta: RequestMeta): Promise<void>;
   },
 ) {
   const { knex, users, sessions, hasher, guard, lockout, accountTokens, mail, clock, accounts } = deps;
@@ -100,7 +100,7 @@ export function createAccountFlows(
         const session = await openSession(user.id, passwordHash, meta, trx);
         // The row was inserted by this transaction with this hash: nothing else can have changed it.
         if (!session) throw new Error('signup: the account just created does not hold its password hash');
-        if (mailAllowed) await verification.sendVerification(trx, user.id, email.email);
+        if (mailAllowed) await verification.sendVerification(trx, user.id, email.email, meta);
         return { user, ...session };
       });
       if (created && mailAllowed) mail.wake();
@@ -228,7 +228,7 @@ export function createAccountFlows(
         if (!renewed) return undefined;
         const revoked = await sessions.revokeAllForUser(user.id, 'password_changed', auth.sessionId, trx);
         await accountTokens.invalidateAll(trx, user.id, clock.now());
-        await mail.enqueue(trx, passwordChangedMail(user.email, accounts.appUrl));
+        await mail.enqueue(trx, passwordChangedMail(user.email, accounts.appUrl), { requestId: meta.requestId, userId: user.id });
         return { revoked, renewed };
       });
       if (!outcome) {

@@ -68,7 +68,7 @@ export function createAccountLifecycleFlows(deps: AuthServiceDeps, outcomes: Flo
         const user = await users.findById(auth.userId, trx);
         if (!user) return undefined;
         const ids = (await sessions.listAll(user.id, trx)).map((s) => s.id);
-        await mail.enqueue(trx, accountDeletedMail(user.email));
+        await mail.enqueue(trx, accountDeletedMail(user.email), { requestId: meta.requestId, userId: user.id });
         if (!(await users.delete(trx, user.id))) return undefined;
         return { user, ids };
       });

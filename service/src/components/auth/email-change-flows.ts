@@ -31,13 +31,14 @@ export function createEmailChangeFlows(deps: AuthServiceDeps, outcomes: FlowOutc
         const template = owner ? 'change_email_taken' : 'change_email';
         const toNew = await mailRequests.mayMail(next.email, template, meta, user.id);
         const toOld = await mailRequests.mayMail(user.email, 'change_email_notice', meta, user.id);
+        const origin = { requestId: meta.requestId, userId: user.id };
         await knex.transaction(async (trx) => {
-          if (toNew && owner) await mail.enqueue(trx, emailTakenMail(next.email, accounts.appUrl));
+          if (toNew && owner) await mail.enqueue(trx, emailTakenMail(next.email, accounts.appUrl), origin);
           if (toNew && !owner) {
             const token = await accountTokens.issue(trx, user.id, 'change_email', next.email, clock.now(), accounts.emailTokenTtlSeconds);
-            await mail.enqueue(trx, emailChangeConfirmMail(next.email, accounts.appUrl, token, ttlHours));
+            await mail.enqueue(trx, emailChangeConfirmMail(next.email, accounts.appUrl, token, ttlHours), origin);
           }
-          if (toOld) await mail.enqueue(trx, emailChangeNoticeMail(user.email, next.email, accounts.appUrl));
+          if (toOld) await mail.enqueue(trx, emailChangeNoticeMail(user.email, next.email, accounts.appUrl), origin);
         });
         mail.wake();
         await auditEvent(meta, {

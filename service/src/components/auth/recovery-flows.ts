@@ -31,7 +31,7 @@ export function createRecoveryFlows(deps: AuthServiceDeps, outcomes: FlowOutcome
         if (!(await mailRequests.mayMail(email.email, 'reset_password', meta, user.id))) return;
         await knex.transaction(async (trx) => {
           const token = await accountTokens.issue(trx, user.id, 'reset_password', email.email, clock.now(), accounts.passwordResetTtlSeconds);
-          await mail.enqueue(trx, passwordResetMail(email.email, accounts.appUrl, token, ttlMinutes));
+          await mail.enqueue(trx, passwordResetMail(email.email, accounts.appUrl, token, ttlMinutes), { requestId: meta.requestId, userId: user.id });
         });
         mail.wake();
         await auditEvent(meta, { type: 'password_reset_requested', userId: user.id, email: email.email, details: { account: true } });
@@ -64,7 +64,7 @@ export function createRecoveryFlows(deps: AuthServiceDeps, outcomes: FlowOutcome
         await accountTokens.invalidateAll(trx, consumed.user_id, now);
         // The link came back from the address it was sent to: that address is proved.
         await users.markVerified(trx, consumed.user_id, consumed.email, now);
-        await mail.enqueue(trx, passwordChangedMail(consumed.email, accounts.appUrl));
+        await mail.enqueue(trx, passwordChangedMail(consumed.email, accounts.appUrl), { requestId: meta.requestId, userId: consumed.user_id });
         return { revoked, email: consumed.email, userId: consumed.user_id } as const;
       });
       if ('refused' in outcome) throw await refuse(outcome.refused ?? 'unknown');

@@ -27,9 +27,9 @@ export function createVerificationFlows(deps: AuthServiceDeps, outcomes: FlowOut
   const ttlHours = Math.round(accounts.emailTokenTtlSeconds / 3600);
 
   /** Issues a verification token and writes its mail, inside `trx`. */
-  async function sendVerification(trx: typeof knex, userId: string, email: string): Promise<void> {
+  async function sendVerification(trx: typeof knex, userId: string, email: string, meta: RequestMeta): Promise<void> {
     const token = await accountTokens.issue(trx, userId, 'verify_email', email, clock.now(), accounts.emailTokenTtlSeconds);
-    await mail.enqueue(trx, verifyEmailMail(email, accounts.appUrl, token, ttlHours));
+    await mail.enqueue(trx, verifyEmailMail(email, accounts.appUrl, token, ttlHours), { requestId: meta.requestId, userId });
   }
 
   return {
@@ -55,8 +55,8 @@ export function createVerificationFlows(deps: AuthServiceDeps, outcomes: FlowOut
         const allowed = await mailRequests.mayMail(email.email, 'verify_email', meta);
         const created = await knex.transaction(async (trx) => {
           const user = await users.insert(email.email, passwordHash, trx);
-          if (user && allowed) await sendVerification(trx, user.id, email.email);
-          else if (!user && allowed) await mail.enqueue(trx, accountExistsMail(email.email, accounts.appUrl));
+          if (user && allowed) await sendVerification(trx, user.id, email.email, meta);
+          else if (!user && allowed) await mail.enqueue(trx, accountExistsMail(email.email, accounts.appUrl), { requestId: meta.requestId });
           return user;
         });
         if (allowed) mail.wake();
@@ -80,7 +80,7 @@ export function createVerificationFlows(deps: AuthServiceDeps, outcomes: FlowOut
         const user = await users.findByEmail(email.email);
         if (!user || user.email_verified_at !== null) return;
         if (!(await mailRequests.mayMail(email.email, 'verify_email', meta, user.id))) return;
-        await knex.transaction((trx) => sendVerification(trx, user.id, email.email));
+        await knex.transaction((trx) => sendVerification(trx, user.id, email.email, meta));
         mail.wake();
         await auditEvent(meta, { type: 'email_verification_requested', userId: user.id, email: email.email, details: { resend: true } });
       });

@@ -9,17 +9,19 @@ import type { SchedulingClock } from '../../platform/clock.js';
 import type { Database, Knex } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Metrics } from '../../platform/metrics.js';
-import type { MailMessage } from './message.js';
+import type { AuditLog } from '../audit/index.js';
+import type { MailMessage, MailOrigin } from './message.js';
 import { createOutboxRepo } from './outbox-repo.js';
 import { createMailSender, type MailSender } from './sender.js';
 import { createDevelopmentTransport, createSmtpTransport, type MailTransport } from './transport.js';
 
-export type { MailMessage } from './message.js';
+export type { MailMessage, MailOrigin } from './message.js';
 export { retryDelayMs } from './sender.js';
 
 /** What a flow uses: write a mail inside its transaction, then wake the sender once that committed. */
 export interface MailOutbox {
-  enqueue(trx: Knex, message: MailMessage): Promise<void>;
+  /** `origin`: the request (and account) that caused the mail, for the audit events of its delivery. */
+  enqueue(trx: Knex, message: MailMessage, origin?: MailOrigin): Promise<void>;
   wake(): void;
 }
 
@@ -40,6 +42,8 @@ export interface MailComponentDeps {
   clock: SchedulingClock;
   /** Replaces the configured transport (tests of failure modes). */
   transport?: MailTransport;
+  /** The audit trail: each mail's delivery is recorded with the request id that caused it. */
+  audit?: Pick<AuditLog, 'record'>;
   /** Outbox poll interval (ms). */
   pollMs?: number;
 }
@@ -66,11 +70,12 @@ export function createMailComponent(deps: MailComponentDeps): MailComponent {
     from: config.mail.from,
     maxAttempts: config.mail.maxAttempts,
     pollMs: deps.pollMs,
+    audit: deps.audit ? (event) => void deps.audit?.record(event) : undefined,
   });
   const domain = senderDomain(config.mail.from);
   return {
     outbox: {
-      enqueue: (trx, message) => repo.insert(trx, message, `<${randomUUID()}@${domain}>`),
+      enqueue: (trx, message, origin) => repo.insert(trx, message, `<${randomUUID()}@${domain}>`, origin),
       wake: () => sender.wake(),
     },
     sender,

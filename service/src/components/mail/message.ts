@@ -9,6 +9,12 @@ export interface MailMessage {
   readonly html: string;
 }
 
+/** What caused a mail: the request and the account, recorded with it for the audit trail of its delivery. */
+export interface MailOrigin {
+  readonly requestId?: string;
+  readonly userId?: string;
+}
+
 /** A mail as the sender hands it to a transport. */
 export interface OutgoingMail extends MailMessage {
   readonly from: string;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from '../../platform/db.js';
-import type { MailMessage } from './message.js';
+import type { MailMessage, MailOrigin } from './message.js';
 
 export interface OutboxRow {
   id: string;
@@ -12,6 +12,8 @@ export interface OutboxRow {
   message_id: string;
   attempts: number;
   created_at: Date;
+  request_id: string | null;
+  user_id: string | null;
 }
 
 export interface OutboxStats {
@@ -24,8 +26,10 @@ export interface OutboxStats {
 export function createOutboxRepo(knex: Knex) {
   return {
     /** Writes a mail to send, inside the caller's transaction: it goes out only if that commits. */
-    async insert(trx: Knex, mail: MailMessage, messageId: string): Promise<void> {
+    async insert(trx: Knex, mail: MailMessage, messageId: string, origin: MailOrigin = {}): Promise<void> {
       await trx('mail_outbox').insert({
+        request_id: origin.requestId ?? null,
+        user_id: origin.userId ?? null,
         template: mail.template,
         to_address: mail.to,
         subject: mail.subject,
@@ -51,7 +55,7 @@ export function createOutboxRepo(knex: Knex) {
            for update skip locked
            limit ?
          )
-         returning id, template, to_address, subject, text_body, html_body, message_id, attempts, created_at`,
+         returning id, template, to_address, subject, text_body, html_body, message_id, attempts, created_at, request_id, user_id`,
         [claimId, new Date(now.getTime() + leaseMs), now, now, limit],
       );
       const rows = (r.rows as OutboxRow[]).sort((a, b) => Number(a.id) - Number(b.id));

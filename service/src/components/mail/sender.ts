@@ -1,5 +1,6 @@
 import type { SchedulingClock, TimerHandle } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
+import type { AuditEvent } from '../audit/index.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { OutboxRepo, OutboxRow } from './outbox-repo.js';
 import { MailSendError, type MailTransport } from './transport.js';
@@ -15,6 +16,8 @@ export interface MailSenderOptions {
   maxAttempts: number;
   /** How often the outbox is looked at when nobody wakes the sender (ms). */
   pollMs?: number;
+  /** Writes the delivery of each mail (sent, dead-lettered) to the audit trail, with the request id that caused it. */
+  audit?: (event: AuditEvent) => void;
   /** Mails claimed at once. */
   batchSize?: number;
   /**
@@ -22,6 +25,17 @@ export interface MailSenderOptions {
    * send begins, so it must outlast one send (not a whole batch).
    */
   leaseMs?: number;
+}
+
+/** The audit event of a mail's delivery: its address only as the trail's keyed hash, never its content. */
+function deliveryEvent(type: 'mail_sent' | 'mail_dead_lettered', row: OutboxRow, extra: Record<string, unknown>): AuditEvent {
+  return {
+    type,
+    userId: row.user_id,
+    email: row.to_address,
+    requestId: row.request_id,
+    details: { template: row.template, attempt: row.attempts, message_id: row.message_id, ...extra },
+  };
 }
 
 /** The wait before try n+1 after n failed tries: 30 s, 1 min, 2 min, … capped at 1 h (full jitter on the top half). */
@@ -73,6 +87,7 @@ export function createMailSender(options: MailSenderOptions) {
       const retryAt = dead ? null : new Date(clock.now().getTime() + retryDelayMs(row.attempts));
       await repo.markFailed(row.id, claimId, reason, retryAt);
       metrics.mailSentTotal.inc({ template: row.template, outcome: dead ? 'dead' : 'retry' });
+      if (dead) options.audit?.(deliveryEvent('mail_dead_lettered', row, { error: reason }));
       logger.warn(
         { mail_id: row.id, template: row.template, attempt: row.attempts, err: reason, retry_at: retryAt?.toISOString() ?? null },
         dead ? 'mail dead-lettered after its last attempt' : 'mail send failed; will retry',
@@ -80,6 +95,7 @@ export function createMailSender(options: MailSenderOptions) {
       return;
     }
     metrics.mailSentTotal.inc({ template: row.template, outcome: 'sent' });
+    options.audit?.(deliveryEvent('mail_sent', row, {}));
     if (!(await repo.markSent(row.id, claimId, clock.now()))) {
       logger.warn({ mail_id: row.id, template: row.template }, 'mail sent after its claim expired: another sender may send it again');
     }

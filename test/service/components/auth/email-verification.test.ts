@@ -37,6 +37,17 @@ describe('email verification (EMAIL_VERIFICATION=required), against a real SMTP 
     assert.equal(replayed.status, 400);
     assert.equal(replayed.body.code, 'invalid_or_expired_token');
     assert.ok(!w.app.logText().includes(token), 'the token never appears in the logs');
+
+    // Every step is in the audit trail, the mail's delivery under the request id of the signup that caused it.
+    await w.app.deps.audit.log.flush();
+    const trail = (await w.app.deps.db.knex('audit_events').where({ user_id: me.body.id }).orderBy('id')) as { type: string; request_id: string; details: Record<string, unknown> }[];
+    const types = trail.map((e) => e.type);
+    for (const type of ['signup_succeeded', 'email_verification_requested', 'mail_sent', 'login_failed', 'email_verified', 'login_succeeded']) assert.ok(types.includes(type), `${type} in ${types}`);
+    const sent = trail.find((e) => e.type === 'mail_sent');
+    assert.equal(sent?.request_id, signup.headers.get('x-request-id'));
+    assert.equal(sent?.details.template, 'verify_email');
+    const refused = await w.app.deps.db.knex('audit_events').where({ type: 'account_token_refused', request_id: replayed.headers.get('x-request-id') }).first();
+    assert.equal(refused?.details.reason, 'consumed', 'a refusal is audited with its reason');
   });
 
   it('a taken address gets the same 202, and its owner a mail saying an account exists — no second account, no token', async (t) => {
