@@ -2,7 +2,7 @@ import { AppError } from '../../platform/errors.js';
 import type { AuthContext, AuthServiceDeps, RequestMeta, TokenResponse } from './auth-types.js';
 import { normalizeEmail } from './email.js';
 import { codePoints } from '../../platform/text.js';
-import { invalidCredentials, weakPassword } from './auth-errors.js';
+import { invalidCredentials, } from './auth-errors.js';
 import type { FlowOutcomes } from './flow-outcomes.js';
 import type { SessionOpening } from './session-opening.js';
 import { MAX_PASSWORD_CODE_POINTS } from './password-policy.js';
@@ -12,6 +12,7 @@ import { passwordChangedMail } from './mail-templates.js';
 import { generateRefreshToken, hashRefreshToken } from './refresh-tokens.js';
 import { type PublicUser, toPublicUser, type UserRow } from './users-repo.js';
 import type { VerificationSent } from './verification-flows.js';
+import type { NewCredentials } from './new-credentials.js';
 
 /** GET /v1/me: the account as its owner sees it. */
 export interface AccountView extends PublicUser {
@@ -24,6 +25,7 @@ export function createAccountFlows(
   deps: AuthServiceDeps,
   outcomes: FlowOutcomes,
   opening: SessionOpening,
+  credentials: NewCredentials,
   verification: {
     signupWithVerification(input: { email: string; password: string }, meta: RequestMeta): Promise<VerificationSent>;
     mayMailVerification(email: string, meta: RequestMeta): Promise<boolean>;
@@ -77,20 +79,9 @@ export function createAccountFlows(
   return {
     async signup(input: { email: string; password: string }, meta: RequestMeta): Promise<TokenResponse | VerificationSent> {
       if (accounts.emailVerification === 'required') return verification.signupWithVerification(input, meta);
-      const email = normalizeEmail(input.email);
-      if (!email.ok) {
-        fail('signup', 'invalid_email');
-        await auditEvent(meta, { type: 'signup_failed', details: { reason: 'invalid_email' } });
-        throw new AppError('invalid_email', { detail: email.reason });
-      }
-      const strength = deps.checkPassword(input.password, [email.email, email.email.split('@')[0] ?? '']);
-      if (!strength.ok) {
-        fail('signup', 'weak_password');
-        await auditEvent(meta, { type: 'signup_failed', email: email.email, details: { reason: 'weak_password' } });
-        throw weakPassword(strength);
-      }
-      // NIST SP 800-63B §5.1.1.2: hash the NFKC form, so the same password typed another way still verifies.
-      const passwordHash = await hasher.hash(normalizePassword(input.password));
+      const accepted = await credentials.acceptSignup(input, meta);
+      const email = { email: accepted.email };
+      const { passwordHash } = accepted;
       // Verification is optional here, but the link is still sent: the owner can prove the address
       // (email_verified) whenever they like, and development shows the whole flow (docs/api.md).
       const mailAllowed = await verification.mayMailVerification(email.email, meta);
@@ -214,12 +205,7 @@ export function createAccountFlows(
       const user = await users.findById(auth.userId);
       if (!user) throw new AppError('invalid_credentials');
       await proveCurrentPassword(user, input.current_password, 'password_change', meta);
-      const strength = deps.checkPassword(input.new_password, [user.email, user.email.split('@')[0] ?? '']);
-      if (!strength.ok) {
-        fail('password_change', 'weak_password');
-        throw weakPassword(strength);
-      }
-      const next = await hasher.hash(normalizePassword(input.new_password));
+      const next = await credentials.hashNewPassword('password_change', input.new_password, user.email);
       const outcome = await knex.transaction(async (trx) => {
         if (!(await users.replacePasswordHash(user.id, user.password_hash, next, trx))) return undefined;
         // This session first (its refresh-token rows, then its row: a racing refresh's lock order),

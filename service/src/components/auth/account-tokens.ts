@@ -43,6 +43,9 @@ export function createAccountTokensRepo(knex: Knex) {
      */
     async issue(trx: Knex, userId: string, purpose: AccountTokenPurpose, email: string, now: Date, ttlSeconds: number): Promise<string> {
       const token = generateAccountToken();
+      // Issues for one user run one at a time (the user row is the lock): two racing requests cannot
+      // both leave a live token, since the second sees — and supersedes — the first's.
+      await trx('users').select('id').where({ id: userId }).forUpdate();
       await trx('account_tokens')
         .where({ user_id: userId, purpose })
         .whereNull('consumed_at')

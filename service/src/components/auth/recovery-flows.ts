@@ -1,11 +1,11 @@
 import { looksLikeAccountToken } from './account-tokens.js';
-import { invalidOrExpiredToken, weakPassword } from './auth-errors.js';
+import { invalidOrExpiredToken, } from './auth-errors.js';
 import type { AuthServiceDeps, RequestMeta } from './auth-types.js';
 import { normalizeEmail } from './email.js';
 import type { FlowOutcomes } from './flow-outcomes.js';
 import type { MailRequests } from './mail-requests.js';
+import type { NewCredentials } from './new-credentials.js';
 import { passwordChangedMail, passwordResetMail } from './mail-templates.js';
-import { normalizePassword } from './password-policy.js';
 
 /**
  * Password recovery. The request answers 202 whatever the address (the work happens after the answer);
@@ -13,8 +13,8 @@ import { normalizePassword } from './password-policy.js';
  * within the session guard's bound), invalidates every other one-time token, proves the address and
  * sends a notice — all in one transaction with consuming the token.
  */
-export function createRecoveryFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, mailRequests: MailRequests) {
-  const { knex, users, sessions, hasher, accountTokens, mail, guard, lockout, clock, accounts } = deps;
+export function createRecoveryFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, mailRequests: MailRequests, credentials: NewCredentials) {
+  const { knex, users, sessions, accountTokens, mail, guard, lockout, clock, accounts } = deps;
   const { fail, succeed, auditEvent } = outcomes;
   const ttlMinutes = Math.round(accounts.passwordResetTtlSeconds / 60);
 
@@ -50,12 +50,7 @@ export function createRecoveryFlows(deps: AuthServiceDeps, outcomes: FlowOutcome
       const live = await accountTokens.peek(input.token, 'reset_password', now);
       const user = live ? await users.findById(live.user_id) : undefined;
       if (!live || !user) throw await refuse('unknown_or_used');
-      const strength = deps.checkPassword(input.new_password, [user.email, user.email.split('@')[0] ?? '']);
-      if (!strength.ok) {
-        fail('password_reset', 'weak_password');
-        throw weakPassword(strength);
-      }
-      const hash = await hasher.hash(normalizePassword(input.new_password));
+      const hash = await credentials.hashNewPassword('password_reset', input.new_password, user.email);
       const outcome = await knex.transaction(async (trx) => {
         const consumed = await accountTokens.consume(trx, input.token, 'reset_password', now);
         if ('refused' in consumed) return { refused: consumed.refused } as const;

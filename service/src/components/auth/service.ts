@@ -4,6 +4,7 @@ import type { AuthServiceDeps } from './auth-types.js';
 import { createEmailChangeFlows } from './email-change-flows.js';
 import { createFlowOutcomes } from './flow-outcomes.js';
 import { createMailRequests } from './mail-requests.js';
+import { createNewCredentials } from './new-credentials.js';
 import { createRecoveryFlows } from './recovery-flows.js';
 import { createSessionFlows } from './session-flows.js';
 import { createSessionOpening } from './session-opening.js';
@@ -20,13 +21,14 @@ export function createAuthService(deps: AuthServiceDeps) {
   const outcomes = createFlowOutcomes(deps);
   const opening = createSessionOpening(deps);
   const mailRequests = createMailRequests(deps, outcomes);
-  const verification = createVerificationFlows(deps, outcomes, opening, mailRequests);
+  const credentials = createNewCredentials(deps, outcomes);
+  const verification = createVerificationFlows(deps, outcomes, opening, mailRequests, credentials);
   return {
-    ...createAccountFlows(deps, outcomes, opening, verification),
+    ...createAccountFlows(deps, outcomes, opening, credentials, verification),
     ...createSessionFlows(deps, outcomes, opening),
     resendVerification: verification.resendVerification,
     verifyEmail: verification.verifyEmail,
-    ...createRecoveryFlows(deps, outcomes, mailRequests),
+    ...createRecoveryFlows(deps, outcomes, mailRequests, credentials),
     ...createEmailChangeFlows(deps, outcomes, mailRequests),
     ...createAccountLifecycleFlows(deps, outcomes),
   };

@@ -1,12 +1,12 @@
-import { AppError } from '../../platform/errors.js';
+
 import { looksLikeAccountToken } from './account-tokens.js';
-import { invalidOrExpiredToken, weakPassword } from './auth-errors.js';
+import { invalidOrExpiredToken, } from './auth-errors.js';
 import type { AuthServiceDeps, RequestMeta, TokenResponse } from './auth-types.js';
 import { normalizeEmail } from './email.js';
 import type { FlowOutcomes } from './flow-outcomes.js';
 import type { MailRequests } from './mail-requests.js';
+import type { NewCredentials } from './new-credentials.js';
 import { accountExistsMail, verifyEmailMail } from './mail-templates.js';
-import { normalizePassword } from './password-policy.js';
 import type { SessionOpening } from './session-opening.js';
 import { toPublicUser } from './users-repo.js';
 
@@ -21,8 +21,14 @@ export interface VerificationSent {
  * the token, writing the mail — happens after the answer (mail-requests.ts), so neither the answer nor
  * its timing tells whether an account exists. The owner of a taken address gets a mail saying so.
  */
-export function createVerificationFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, opening: SessionOpening, mailRequests: MailRequests) {
-  const { knex, users, hasher, accountTokens, mail, clock, accounts } = deps;
+export function createVerificationFlows(
+  deps: AuthServiceDeps,
+  outcomes: FlowOutcomes,
+  opening: SessionOpening,
+  mailRequests: MailRequests,
+  credentials: NewCredentials,
+) {
+  const { knex, users, accountTokens, mail, clock, accounts } = deps;
   const { fail, succeed, auditEvent } = outcomes;
   const ttlHours = Math.round(accounts.emailTokenTtlSeconds / 3600);
 
@@ -37,20 +43,10 @@ export function createVerificationFlows(deps: AuthServiceDeps, outcomes: FlowOut
     mayMailVerification: (email: string, meta: RequestMeta) => mailRequests.mayMail(email, 'verify_email', meta),
     sendVerification,
     async signupWithVerification(input: { email: string; password: string }, meta: RequestMeta): Promise<VerificationSent> {
-      const email = normalizeEmail(input.email);
-      if (!email.ok) {
-        fail('signup', 'invalid_email');
-        await auditEvent(meta, { type: 'signup_failed', details: { reason: 'invalid_email' } });
-        throw new AppError('invalid_email', { detail: email.reason });
-      }
-      const strength = deps.checkPassword(input.password, [email.email, email.email.split('@')[0] ?? '']);
-      if (!strength.ok) {
-        fail('signup', 'weak_password');
-        await auditEvent(meta, { type: 'signup_failed', email: email.email, details: { reason: 'weak_password' } });
-        throw weakPassword(strength);
-      }
       // Hashed for a taken address too: the answer costs the same whether or not the account exists.
-      const passwordHash = await hasher.hash(normalizePassword(input.password));
+      const accepted = await credentials.acceptSignup(input, meta);
+      const email = { email: accepted.email };
+      const { passwordHash } = accepted;
       mailRequests.afterAnswer('signup', async () => {
         const allowed = await mailRequests.mayMail(email.email, 'verify_email', meta);
         const created = await knex.transaction(async (trx) => {

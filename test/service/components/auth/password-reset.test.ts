@@ -74,6 +74,15 @@ describe('password reset, against a real SMTP server', () => {
     assert.equal((await confirm(third, 'and one more passphrase 99')).body.code, 'invalid_or_expired_token', 'expired');
   });
 
+  it('concurrent requests leave exactly one live link: each newer one supersedes the rest', async (t) => {
+    const w = await accountWorld(t, { RATE_LIMIT_MAIL_PER_HOUR: '20' });
+    const a = await verifiedAccount(w);
+    await Promise.all(Array.from({ length: 5 }, () => api(w.app, 'POST', '/v1/auth/password-reset', { json: { email: a.email } })));
+    await w.app.deps.auth.settled();
+    const live = await w.app.deps.db.knex('account_tokens').where({ user_id: a.userId, purpose: 'reset_password' }).whereNull('consumed_at').whereNull('invalidated_at');
+    assert.equal(live.length, 1);
+  });
+
   it('two concurrent confirmations of one link: exactly one sets the password', async (t) => {
     const w = await accountWorld(t);
     const a = await verifiedAccount(w);
