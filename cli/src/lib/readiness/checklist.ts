@@ -135,7 +135,11 @@ export const SECTIONS: readonly Section[] = [
       ),
       check('metrics.present'),
       manual('tracing', 'Tracing exporter (OTLP)', 'OTEL_EXPORTER_OTLP_ENDPOINT set; traces visible in the backend'),
-      manual('alerts', 'Alert rules (5xx %, latency p95, auth failures, pool saturation)', 'alerts/rampart.rules.yaml (promtool-tested) loaded in Prometheus'),
+      manual(
+        'alerts',
+        'Alert rules (5xx %, latency p95, auth failures, pool saturation, mail)',
+        'alerts/rampart.rules.yaml (promtool-tested) loaded in Prometheus',
+      ),
     ],
   },
   {
@@ -150,6 +154,8 @@ export const SECTIONS: readonly Section[] = [
       manual('private-network', 'Private network for DB & Redis', 'the DB and Redis must not answer from the internet'),
       manual('redis-auth', 'Redis AUTH / managed service', 'REDIS_URL carries credentials / TLS (rediss://)'),
       manual('egress', 'Firewall egress restrictions', 'review the network policy'),
+      check('mail.configured'),
+      check('mail.outbox'),
     ],
   },
   {

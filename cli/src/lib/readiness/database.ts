@@ -7,13 +7,18 @@ import { checkRole } from '../db-roles/check.js';
 import { DEFAULT_ROLES } from '../db-roles/layout.js';
 import { formatAge } from '../duration.js';
 import type { CheckResult } from './http.js';
+import { mailOutboxDatabaseCheck } from './mail.js';
 
 export const ROLE_TITLE =
   'Dedicated least-privilege DB user (secops db roles check: not superuser, no DDL, audit_events append-only, connection limit)';
 export const MIGRATIONS_TITLE = 'Migrations up to date (none pending, modified or missing)';
 export const DRILL_TITLE = 'Automated backups: last restore drill recent and passed';
 
-/** The configured role's privileges and the migration state; read-only. */
+/**
+ * The configured role's privileges, the migration state and the mail outbox; read-only. The command
+ * places these after the HTTP checks, so this mail.outbox (the table's own view) replaces the one the
+ * metrics gave.
+ */
 export async function databaseChecks(
   db: Database,
   roles: { runtime: string; schema: string } = { runtime: DEFAULT_ROLES.runtime, schema: DEFAULT_ROLES.schema },
@@ -61,6 +66,7 @@ export async function databaseChecks(
       evidence: `could not read migration state: ${(err as Error).message}`,
     });
   }
+  results.push(await mailOutboxDatabaseCheck(db));
   return results;
 }
 

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { ReadinessItem } from './checklist.js';
+import { mailMetricsChecks } from './mail.js';
 
 /** An automated check's outcome; the command places it in its checklist section. */
 export type CheckResult = Omit<ReadinessItem, 'section'>;
@@ -158,7 +159,20 @@ export async function httpChecks(options: HttpProbeOptions): Promise<CheckResult
   }
 
   results.push(await tlsCheck(url, timeoutMs));
-  results.push(await metricsCheck(options.metricsUrl, timeoutMs));
+  const metrics = await fetchMetrics(options.metricsUrl, timeoutMs);
+  results.push(metricsCheck(metrics));
+  // mail.configured, and mail.outbox as far as the metrics tell (a database check replaces the latter).
+  results.push(
+    ...mailMetricsChecks(
+      metrics === undefined
+        ? undefined
+        : 'error' in metrics
+          ? { error: metrics.error }
+          : metrics.status === 200
+            ? { body: metrics.body }
+            : { error: `GET ${metrics.target.pathname} → ${metrics.status}` },
+    ),
+  );
   return results;
 }
 
@@ -366,28 +380,38 @@ async function tlsCheck(url: URL, timeoutMs: number): Promise<CheckResult> {
   }
 }
 
-async function metricsCheck(metricsUrl: URL | undefined, timeoutMs: number): Promise<CheckResult> {
-  const id = 'metrics.present';
-  const title = `Metrics exported: ${REQUIRED_METRICS.join(', ')}`;
-  if (!metricsUrl) return manual(id, title, 'pass --metrics-url (the METRICS_PORT listener, never exposed through the ingress)');
+type MetricsFetch = { target: URL; status: number; body: string } | { target: URL; error: string };
+
+/** The metrics listener's exposition, read once for every item that looks at it; undefined without --metrics-url. */
+async function fetchMetrics(metricsUrl: URL | undefined, timeoutMs: number): Promise<MetricsFetch | undefined> {
+  if (!metricsUrl) return undefined;
   const target = metricsUrl.pathname === '/' ? at(metricsUrl, '/metrics') : metricsUrl;
   try {
     const res = await get(target, timeoutMs);
-    if (res.status !== 200) return fail(id, title, `GET ${target.pathname} → ${res.status}`);
-    const lines = res.body.split('\n');
-    const has = (name: string) =>
-      lines.some(
-        (l) =>
-          l.startsWith(`# TYPE ${name} `) ||
-          l.startsWith(`${name} `) ||
-          l.startsWith(`${name}{`) ||
-          l.startsWith(`${name}_bucket`),
-      );
-    const missing = REQUIRED_METRICS.filter((m) => !has(m));
-    return missing.length === 0
-      ? pass(id, title, `GET ${target.pathname} → 200 with all ${REQUIRED_METRICS.length} families`)
-      : fail(id, title, `GET ${target.pathname} → 200, missing: ${missing.join(', ')}`);
+    return { target, status: res.status, body: res.body };
   } catch (err) {
-    return fail(id, title, `GET ${target.pathname} failed: ${(err as Error).message}`);
+    return { target, error: `GET ${target.pathname} failed: ${(err as Error).message}` };
   }
+}
+
+function metricsCheck(metrics: MetricsFetch | undefined): CheckResult {
+  const id = 'metrics.present';
+  const title = `Metrics exported: ${REQUIRED_METRICS.join(', ')}`;
+  if (!metrics) return manual(id, title, 'pass --metrics-url (the METRICS_PORT listener, never exposed through the ingress)');
+  if ('error' in metrics) return fail(id, title, metrics.error);
+  const { target } = metrics;
+  if (metrics.status !== 200) return fail(id, title, `GET ${target.pathname} → ${metrics.status}`);
+  const lines = metrics.body.split('\n');
+  const has = (name: string) =>
+    lines.some(
+      (l) =>
+        l.startsWith(`# TYPE ${name} `) ||
+        l.startsWith(`${name} `) ||
+        l.startsWith(`${name}{`) ||
+        l.startsWith(`${name}_bucket`),
+    );
+  const missing = REQUIRED_METRICS.filter((m) => !has(m));
+  return missing.length === 0
+    ? pass(id, title, `GET ${target.pathname} → 200 with all ${REQUIRED_METRICS.length} families`)
+    : fail(id, title, `GET ${target.pathname} → 200, missing: ${missing.join(', ')}`);
 }
