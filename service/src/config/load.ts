@@ -288,6 +288,7 @@ function buildConfig(
       caFile: e.MAIL_CA_FILE,
       from: e.MAIL_FROM,
       maxAttempts: e.MAIL_MAX_ATTEMPTS,
+      sentRetentionDays: e.MAIL_SENT_RETENTION_DAYS,
       perAddressPerHour: e.RATE_LIMIT_MAIL_PER_HOUR,
       perIpPerHour: e.RATE_LIMIT_MAIL_IP_PER_HOUR,
     },

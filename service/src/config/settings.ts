@@ -75,6 +75,7 @@ export const SETTINGS = {
   MAIL_CA_FILE: { group: 'Accounts and mail', schema: z.string().min(1).optional(), doc: 'PEM file of CA certificates the SMTP server\'s certificate may chain to, besides the system ones (a private mail relay).' },
   MAIL_FROM: { group: 'Accounts and mail', schema: z.string().min(3).max(320).regex(/^[^\r\n]+$/, 'must be one line').default('Rampart <no-reply@localhost>'), doc: 'Sender of every mail (`Name <address>`).' },
   MAIL_MAX_ATTEMPTS: { group: 'Accounts and mail', schema: int(1, 100).default(8), doc: 'Sends tried per mail before it is dead-lettered (kept in the outbox, counted, alerted on); waits between tries double from 30 s up to 1 h.' },
+  MAIL_SENT_RETENTION_DAYS: { group: 'Accounts and mail', schema: int(1, 365).default(7), doc: 'Sent mails stay in the outbox this long (their bodies are wiped at once; the row keeps the address, status and Message-ID for diagnosis), then the sender deletes them.' },
   EMAIL_TOKEN_TTL_SECONDS: { group: 'Accounts and mail', schema: int(300, 604_800).default(86_400), doc: 'Lifetime of email-verification and email-change tokens (s).' },
   PASSWORD_RESET_TTL_SECONDS: { group: 'Accounts and mail', schema: int(300, 86_400).default(1800), doc: 'Lifetime of password-reset tokens (s).' },
   REAUTH_MAX_AGE_SECONDS: { group: 'Accounts and mail', schema: int(30, 86_400).default(300), doc: 'Sensitive operations (email change, export, deletion, revoking other sessions) need a sign-in or reauthentication this recent (s); else 401 `reauthentication_required`.' },

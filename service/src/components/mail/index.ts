@@ -69,6 +69,7 @@ export function createMailComponent(deps: MailComponentDeps): MailComponent {
     metrics: deps.metrics,
     from: config.mail.from,
     maxAttempts: config.mail.maxAttempts,
+    sentRetentionMs: config.mail.sentRetentionDays * 86_400_000,
     pollMs: deps.pollMs,
     audit: deps.audit ? (event) => void deps.audit?.record(event) : undefined,
   });

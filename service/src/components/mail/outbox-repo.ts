@@ -91,14 +91,26 @@ export function createOutboxRepo(knex: Knex) {
     },
 
     async stats(): Promise<OutboxStats> {
+      // Each count reads one partial index (mail_outbox_due_idx, mail_outbox_dead_idx): the sent rows,
+      // the bulk of the table, are never scanned.
       const r = await knex.raw(
-        `select count(*) filter (where status in ('pending', 'sending'))::int as pending,
-                count(*) filter (where status = 'dead')::int as dead,
-                min(created_at) filter (where status in ('pending', 'sending')) as oldest
-         from mail_outbox where status <> 'sent'`,
+        `select (select count(*)::int from mail_outbox where status in ('pending', 'sending')) as pending,
+                (select min(created_at) from mail_outbox where status in ('pending', 'sending')) as oldest,
+                (select count(*)::int from mail_outbox where status = 'dead') as dead`,
       );
       const row = r.rows[0] as { pending: number; dead: number; oldest: Date | null };
       return { pending: row.pending, dead: row.dead, oldestCreatedAt: row.oldest ? new Date(row.oldest) : null };
+    },
+
+    /** Deletes up to `limit` sent mails sent before `before` (their bodies are already wiped; this removes the addresses). */
+    async purgeSent(before: Date, limit: number): Promise<number> {
+      const r = await knex.raw(
+        `delete from mail_outbox where id in (
+           select id from mail_outbox where status = 'sent' and sent_at < ? order by sent_at limit ?
+         )`,
+        [before, limit],
+      );
+      return r.rowCount ?? 0;
     },
   };
 }

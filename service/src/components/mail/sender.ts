@@ -18,6 +18,8 @@ export interface MailSenderOptions {
   pollMs?: number;
   /** Writes the delivery of each mail (sent, dead-lettered) to the audit trail, with the request id that caused it. */
   audit?: (event: AuditEvent) => void;
+  /** Sent mails older than this are deleted (MAIL_SENT_RETENTION_DAYS; default 7 days). */
+  sentRetentionMs?: number;
   /** Mails claimed at once. */
   batchSize?: number;
   /**
@@ -26,6 +28,9 @@ export interface MailSenderOptions {
    */
   leaseMs?: number;
 }
+
+/** Sent mails deleted per statement when their retention is over. */
+const PURGE_BATCH = 500;
 
 /** The audit event of a mail's delivery: its address only as the trail's keyed hash, never its content. */
 function deliveryEvent(type: 'mail_sent' | 'mail_dead_lettered', row: OutboxRow, extra: Record<string, unknown>): AuditEvent {
@@ -116,6 +121,23 @@ export function createMailSender(options: MailSenderOptions) {
       if (rows.length < batchSize) break;
     }
     await refreshGauges();
+    await purgeOldSentMail();
+  }
+
+  /** At most every 10 minutes, sent mails past their retention go (in batches, so no long statement). */
+  let lastPurge = Number.NEGATIVE_INFINITY;
+  async function purgeOldSentMail(): Promise<void> {
+    const now = clock.now().getTime();
+    if (now - lastPurge < 600_000) return;
+    lastPurge = now;
+    const before = new Date(now - (options.sentRetentionMs ?? 7 * 86_400_000));
+    let purged = 0;
+    for (;;) {
+      const n = await repo.purgeSent(before, PURGE_BATCH);
+      purged += n;
+      if (n < PURGE_BATCH || purged >= 100_000) break;
+    }
+    if (purged > 0) logger.info({ purged, before: before.toISOString() }, 'sent mails past their retention deleted from the outbox');
   }
 
   /** Runs a pass unless one is running (then that one runs once more when done). */
