@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { EndpointSpec } from './fuzz-harness.js';
+import { type EndpointSpec, LIVE_TOKEN } from './fuzz-harness.js';
 import { hostileString, plausibleEmail, plausiblePassword } from './fuzz-inputs.js';
 
 /** Every JSON endpoint of docs/api.md, as the fuzz suite sees it. */
@@ -28,7 +28,8 @@ export const logout: EndpointSpec = { name: 'logout', method: 'POST', path: '/v1
 export const logoutAll: EndpointSpec = { name: 'logout-all', method: 'POST', path: '/v1/auth/logout-all', authenticated: true, fields: [], revokesOwnSession: true };
 export const sessionsList: EndpointSpec = { name: 'sessions-list', method: 'GET', path: '/v1/auth/sessions', authenticated: true, fields: [], query: true };
 export const sessionsDelete: EndpointSpec = { name: 'sessions-delete', method: 'DELETE', path: '/v1/auth/sessions/{id}', ids: 'session', authenticated: true, fields: [], revokesOwnSession: true };
-export const me: EndpointSpec = { name: 'me', method: 'GET', path: '/v1/me', authenticated: true, fields: [], query: true };
+// Some cases send DELETE (another method), which ends the account since DELETE /v1/me exists: the actor is renewed.
+export const me: EndpointSpec = { name: 'me', method: 'GET', path: '/v1/me', authenticated: true, fields: [], query: true, deletesAccount: true };
 
 const title = fc.record({ title: fc.oneof(fc.constant('a title'), fc.constant(null), hostileString) }, { requiredKeys: [] });
 const content = fc.record({ content: fc.oneof(fc.constant('hello there'), hostileString) });
@@ -39,3 +40,32 @@ export const conversationsGet: EndpointSpec = { name: 'conversations-get', metho
 export const conversationsDelete: EndpointSpec = { name: 'conversations-delete', method: 'DELETE', path: '/v1/conversations/{id}', ids: 'conversation', authenticated: true, fields: [] };
 export const messagesList: EndpointSpec = { name: 'messages-list', method: 'GET', path: '/v1/conversations/{id}/messages', ids: 'conversation', authenticated: true, fields: [], query: true };
 export const messagesCreate: EndpointSpec = { name: 'messages-create', method: 'POST', path: '/v1/conversations/{id}/messages', ids: 'conversation', authenticated: true, fields: ['content'], plausible: content };
+
+// Accounts (issue 18): verification, recovery, email change, step-up, export, deletion.
+/** A one-time token: a live one (mailed for the case), one of the right shape that was never issued, or anything. */
+const oneTimeToken = fc.oneof(
+  { arbitrary: fc.constant(LIVE_TOKEN), weight: 3 },
+  { arbitrary: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('base64url')), weight: 2 },
+  { arbitrary: hostileString, weight: 2 },
+);
+const emailOnly = fc.record({ email: plausibleEmail });
+
+export const verifyEmail: EndpointSpec = { name: 'verify-email', method: 'POST', path: '/v1/auth/verify-email', authenticated: false, fields: ['token'], plausible: fc.record({ token: oneTimeToken }), liveToken: 'verify-email' };
+export const verifyEmailResend: EndpointSpec = { name: 'verify-email-resend', method: 'POST', path: '/v1/auth/verify-email/resend', authenticated: false, fields: ['email'], plausible: emailOnly };
+export const passwordReset: EndpointSpec = { name: 'password-reset', method: 'POST', path: '/v1/auth/password-reset', authenticated: false, fields: ['email'], plausible: emailOnly };
+export const passwordResetConfirm: EndpointSpec = {
+  name: 'password-reset-confirm',
+  method: 'POST',
+  path: '/v1/auth/password-reset/confirm',
+  authenticated: false,
+  fields: ['token', 'new_password'],
+  plausible: fc.record({ token: oneTimeToken, new_password: plausiblePassword }),
+  liveToken: 'reset-password',
+};
+export const emailChange: EndpointSpec = { name: 'email-change', method: 'POST', path: '/v1/auth/email', authenticated: true, recentAuth: true, fields: ['new_email'], plausible: fc.record({ new_email: plausibleEmail }) };
+export const emailChangeConfirm: EndpointSpec = { name: 'email-change-confirm', method: 'POST', path: '/v1/auth/email/confirm', authenticated: false, fields: ['token'], plausible: fc.record({ token: oneTimeToken }), liveToken: 'confirm-email' };
+/** Wrong guesses spend the account's hourly failure budget (LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR, at most 100): then a new actor. */
+export const reauthenticate: EndpointSpec = { name: 'reauthenticate', method: 'POST', path: '/v1/auth/reauthenticate', authenticated: true, fields: ['password'], plausible: fc.record({ password: plausiblePassword }), perAccountBudget: true };
+/** Five exports per account an hour: then a new actor. */
+export const accountExport: EndpointSpec = { name: 'account-export', method: 'GET', path: '/v1/me/export', authenticated: true, recentAuth: true, fields: [], query: true, perAccountBudget: true };
+export const accountDelete: EndpointSpec = { name: 'account-delete', method: 'DELETE', path: '/v1/me', authenticated: true, recentAuth: true, fields: [], deletesAccount: true };
