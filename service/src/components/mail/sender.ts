@@ -93,8 +93,11 @@ export function createMailSender(options: MailSenderOptions) {
       await repo.markFailed(row.id, claimId, reason, retryAt);
       metrics.mailSentTotal.inc({ template: row.template, outcome: dead ? 'dead' : 'retry' });
       if (dead) options.audit?.(deliveryEvent('mail_dead_lettered', row, { error: reason }));
+      // `refused`: the server answered 5xx (a bad address, a policy) — retrying rarely helps, and the
+      // runbook starts there; 4xx and connection failures are transient. Both are retried (nothing is lost).
+      const refused = err instanceof MailSendError && err.permanent;
       logger.warn(
-        { mail_id: row.id, template: row.template, attempt: row.attempts, err: reason, retry_at: retryAt?.toISOString() ?? null },
+        { mail_id: row.id, template: row.template, attempt: row.attempts, err: reason, refused, retry_at: retryAt?.toISOString() ?? null },
         dead ? 'mail dead-lettered after its last attempt' : 'mail send failed; will retry',
       );
       return;
