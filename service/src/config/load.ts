@@ -264,6 +264,8 @@ function buildConfig(
       loginPerMinute: e.RATE_LIMIT_LOGIN_PER_MINUTE,
       refreshPerMinute: e.RATE_LIMIT_REFRESH_PER_MINUTE,
       signupPerHour: e.RATE_LIMIT_SIGNUP_PER_HOUR,
+      /** IPv6 clients share every per-IP key by this prefix length (IPv4 keys by the full address). */
+      ipv6Prefix: e.RATE_LIMIT_IPV6_PREFIX,
       userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
       abuseBlockAfterRejections: e.ABUSE_BLOCK_AFTER_REJECTIONS,
       abuseBlockSeconds: e.ABUSE_BLOCK_SECONDS,

@@ -98,6 +98,7 @@ export const SETTINGS = {
   RATE_LIMIT_LOGIN_PER_MINUTE: { group: 'Limits and lockout', schema: int(1).default(10), doc: 'Per client IP, POST /v1/auth/login (its own bucket, stricter than refresh).' },
   RATE_LIMIT_REFRESH_PER_MINUTE: { group: 'Limits and lockout', schema: int(1).default(60), doc: 'Per client IP, POST /v1/auth/refresh (its own bucket, so refreshing never starves login).' },
   RATE_LIMIT_SIGNUP_PER_HOUR: { group: 'Limits and lockout', schema: int(1).default(20), doc: 'Per client IP, POST /v1/auth/signup.' },
+  RATE_LIMIT_IPV6_PREFIX: { group: 'Limits and lockout', schema: int(32, 128).default(64), doc: 'IPv6 clients are keyed by this network prefix (/64: one subscriber) for every per-IP limit, the (email, IP) lockout and the abuse breaker; IPv4-mapped IPv6 counts as IPv4.' },
   ABUSE_BLOCK_AFTER_REJECTIONS: { group: 'Limits and lockout', schema: int(1).default(100), doc: 'Rate-limit rejections per IP per minute after which the anomaly breaker blocks that IP.' },
   ABUSE_BLOCK_SECONDS: { group: 'Limits and lockout', schema: int(1, 86_400).default(900), doc: 'How long the anomaly breaker blocks an IP (s).' },
   RATE_LIMIT_USER_PER_MINUTE: { group: 'Limits and lockout', schema: int(1).default(300), doc: 'Per user, authenticated routes.' },
