@@ -254,6 +254,9 @@ function buildConfig(
       accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
       refreshReuseGraceSeconds: e.REFRESH_REUSE_GRACE_SECONDS,
+      /** Absolute session lifetime from login (s), whatever the refreshes. */
+      sessionMaxAgeSeconds: e.SESSION_MAX_AGE_SECONDS,
+      maxSessionsPerUser: e.MAX_SESSIONS_PER_USER,
       /** Keyring re-read interval (ms); 0: on SIGHUP only. */
       reloadIntervalMs: e.JWT_KEYS_RELOAD_INTERVAL_SECONDS * 1000,
     },

@@ -60,6 +60,8 @@ export const SETTINGS = {
   JWT_AUDIENCE: { group: 'Tokens and keys', schema: z.string().min(1).default('rampart-api'), doc: '`aud` claim of access tokens.' },
   ACCESS_TOKEN_TTL_SECONDS: { group: 'Tokens and keys', schema: int(30, 86_400).default(900), doc: 'Access-token lifetime (s).' },
   REFRESH_TOKEN_TTL_SECONDS: { group: 'Tokens and keys', schema: int(60, 31_536_000).default(2_592_000), doc: 'Refresh-token lifetime (s).' },
+  SESSION_MAX_AGE_SECONDS: { group: 'Tokens and keys', schema: int(300, 31_536_000).default(2_592_000), doc: 'Absolute session lifetime from its login, whatever the refreshes (s); the refresh token\'s own TTL is the idle limit. A refresh after it fails with invalid_refresh_token.' },
+  MAX_SESSIONS_PER_USER: { group: 'Tokens and keys', schema: int(1, 10_000).default(50), doc: 'Active sessions a user may hold; a new login evicts the least recently used one beyond it (audited as session_evicted).' },
   REFRESH_REUSE_GRACE_SECONDS: { group: 'Tokens and keys', schema: int(0, 300).default(10), doc: 'Retry window for a just-rotated refresh token (s).' },
   // ---- Passwords ---------------------------------------------------------------------------------
   ARGON2_MEMORY_KIB: { group: 'Passwords', schema: int(1024, 1_048_576).default(ARGON2_OWASP_MINIMUM.memoryKiB), doc: 'Argon2id memory cost (KiB); never lower than the OWASP minimum in production.' },
