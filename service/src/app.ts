@@ -46,7 +46,7 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
     );
 
   app
-    .use(requestContext(config.http.trustedProxies)) // request id, client ip, async context for logs
+    .use(requestContext(config.http.trustedProxies, config.limits.ipv6Prefix)) // request id, client ip + limit key, async context for logs
     .use(accessLog(logger, metrics)) // one line + metrics per request, final status included
     .use(securityHeaders()) // on every response, errors too
     .use(rateLimitResponseHeaders()) // the closest bucket's RateLimit headers on every answer, errors too
@@ -60,7 +60,7 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
   return app;
 }
 
-const byClientIp = (ctx: Koa.Context) => ctx.state.clientIp as string;
+const byClientIp = (ctx: Koa.Context) => ctx.state.clientKey as string; // IPv6: its /64 (RATE_LIMIT_IPV6_PREFIX)
 
 const unansweredAsProblem: Koa.Middleware = async (ctx, next) => {
   await next();

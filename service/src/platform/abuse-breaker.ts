@@ -22,9 +22,11 @@ export interface AbuseBreakerOptions {
 }
 
 /**
- * Anomaly breaker: an IP that keeps hammering after being refused (more than `threshold`
+ * Anomaly breaker: a client that keeps hammering after being refused (more than `threshold`
  * rejections in a minute) is blocked outright for a cooling-off period. Logged once when the block
  * starts, not per request; while blocked, requests are refused before any other limiter runs.
+ * Keyed by the client's limit key (limit-key.ts: an IPv4 address, an IPv6 client's /64), so
+ * rotating addresses inside one network does not escape it.
  */
 export function createAbuseBreaker(options: AbuseBreakerOptions) {
   const limiter = options.factory({
@@ -35,29 +37,29 @@ export function createAbuseBreaker(options: AbuseBreakerOptions) {
   });
   const clearTtlMs = options.clearTtlMs ?? 1000;
   const maxEntries = options.maxEntries ?? 50_000;
-  /** IP → until when its "not blocked" answer is trusted (`now()` ms). */
+  /** Client key → until when its "not blocked" answer is trusted (`now()` ms). */
   const clear = new Map<string, number>();
   const clock = options.clock ?? systemClock;
   const now = () => clock.now().getTime();
   return {
-    /** The block's standing when `ip` is blocked, else undefined. */
-    async blocked(ip: string): Promise<LimitState | undefined> {
+    /** The block's standing when the client `key` is blocked, else undefined. */
+    async blocked(key: string): Promise<LimitState | undefined> {
       const t = now();
-      if ((clear.get(ip) ?? 0) > t) return undefined;
-      const state = await limiter.peek(ip);
+      if ((clear.get(key) ?? 0) > t) return undefined;
+      const state = await limiter.peek(key);
       if (state?.exceeded) return { ...state, windowSeconds: options.blockSeconds };
       if (clear.size >= maxEntries) clear.clear();
-      clear.set(ip, t + clearTtlMs);
+      clear.set(key, t + clearTtlMs);
       return undefined;
     },
-    async recordRejection(ip: string): Promise<void> {
-      // A refused IP may be about to trip the breaker: from now on ask Redis again.
-      clear.delete(ip);
-      const { state } = await limiter.consume(ip);
+    async recordRejection(key: string): Promise<void> {
+      // A refused client may be about to trip the breaker: from now on ask Redis again.
+      clear.delete(key);
+      const { state } = await limiter.consume(key);
       if (state.consumed === options.threshold + 1) {
         options.onBlock?.();
         options.logger.warn(
-          { ip, rejections_per_minute: state.consumed, block_seconds: options.blockSeconds },
+          { client_key: key, rejections_per_minute: state.consumed, block_seconds: options.blockSeconds },
           'abuse breaker: IP blocked after repeated rate-limit rejections',
         );
       }

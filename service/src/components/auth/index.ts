@@ -113,7 +113,7 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
   const sessions = createSessionsRepo(db.knex);
   const guard = createSessionGuard({ sessions, clock });
 
-  const byIp = (ctx: Context) => ctx.state.clientIp as string;
+  const byIp = (ctx: Context) => ctx.state.clientKey as string; // IPv6: its /64 (RATE_LIMIT_IPV6_PREFIX, platform/limit-key.ts)
   const perIp = (name: string, points: number, windowSeconds: number) =>
     limitRequests({ limiter: limiterFactory({ name, points, windowSeconds }), key: byIp, metrics, breaker });
   const limits: Record<AuthLimit, Middleware> = {

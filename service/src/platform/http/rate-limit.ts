@@ -30,21 +30,24 @@ export function limitRequests(options: LimitRequestsOptions): Middleware {
     if (!allowed) {
       const route = options.routeOf?.(ctx) ?? (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
       metrics.rateLimitDroppedTotal.inc({ limiter: limiter.name, route });
-      if (breaker) await breaker.recordRejection(ctx.state.clientIp);
+      if (breaker) await breaker.recordRejection(clientKeyOf(ctx));
       throw rateLimitedError(state);
     }
     await next();
   };
 }
 
-/** Refuses requests from an IP the abuse breaker has blocked, before any other limiter spends a point. */
+/** The client's per-IP limit key (request-context.ts: IPv6 by its prefix); the full address if none was derived. */
+export const clientKeyOf = (ctx: Context): string => (ctx.state.clientKey ?? ctx.state.clientIp) as string;
+
+/** Refuses requests from a client (IPv6: its whole prefix) the abuse breaker has blocked, before any other limiter spends a point. */
 export function refuseBlockedClients(
   breaker: AbuseBreaker,
   metrics: Pick<Metrics, 'rateLimitDroppedTotal'>,
   routeOf: (ctx: Context) => string,
 ): Middleware {
   return async (ctx, next) => {
-    const block = await breaker.blocked(ctx.state.clientIp);
+    const block = await breaker.blocked(clientKeyOf(ctx));
     if (block) {
       metrics.rateLimitDroppedTotal.inc({ limiter: 'abuse', route: routeOf(ctx) });
       throw rateLimitedError(block, 'rate_limited', 'This client is temporarily blocked after repeated rate-limit violations.');

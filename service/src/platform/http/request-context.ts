@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
+import { limitKeyOf } from '../limit-key.js';
 import { requestContextStorage } from '../request-context.js';
 import { createClientAddressResolver } from './client-address.js';
 
@@ -8,9 +9,10 @@ const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /**
  * First middleware: assigns the request id (an incoming valid X-Request-Id is kept), resolves the
  * client address through the trusted-proxy rules, and runs the rest of the chain inside the
- * async context that the logger reads.
+ * async context that the logger reads. `ctx.state.clientIp` is the full address (logs, audit);
+ * `ctx.state.clientKey` is what every per-IP limit counts by (IPv6 by its /`ipv6Prefix`, limit-key.ts).
  */
-export function requestContext(trustedProxies: readonly string[]): Middleware {
+export function requestContext(trustedProxies: readonly string[], ipv6Prefix = 64): Middleware {
   const resolveClient = createClientAddressResolver(trustedProxies);
   return async (ctx, next) => {
     const incoming = ctx.get('x-request-id');
@@ -18,6 +20,7 @@ export function requestContext(trustedProxies: readonly string[]): Middleware {
     const { ip, protocol } = resolveClient(ctx.req);
     ctx.state.requestId = requestId;
     ctx.state.clientIp = ip;
+    ctx.state.clientKey = limitKeyOf(ip, ipv6Prefix);
     ctx.state.protocol = protocol;
     ctx.set('X-Request-Id', requestId);
     await requestContextStorage.run({ requestId, ip }, next);
