@@ -29,6 +29,7 @@ export type AuditEventType =
   | 'mail_rate_limited'
   | 'account_exported'
   | 'account_deleted'
+  | 'session_evicted'
   | 'mail_sent'
   | 'mail_dead_lettered';
 

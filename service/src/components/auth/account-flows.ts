@@ -70,9 +70,10 @@ export function createAccountFlows(
   /** A fresh pair for the caller's own session, proving `amr` now (its other refresh tokens count as rotated). */
   async function renewSession(trx: typeof knex, user: UserRow, sessionId: string, amr: readonly string[]): Promise<{ refreshToken: string; authTime: Date } | undefined> {
     const now = clock.now();
-    if (!(await sessions.reauthenticate(trx, sessionId, user.id, now, amr))) return undefined;
+    const openedAt = await sessions.reauthenticate(trx, sessionId, user.id, now, amr);
+    if (!openedAt) return undefined;
     const refreshToken = generateRefreshToken();
-    await sessions.insertRefreshToken(trx, { sessionId, hash: hashRefreshToken(refreshToken), parentId: null, expiresAt: opening.refreshExpiry() });
+    await sessions.insertRefreshToken(trx, { sessionId, hash: hashRefreshToken(refreshToken), parentId: null, expiresAt: opening.refreshExpiry(openedAt) });
     return { refreshToken, authTime: now };
   }
 
@@ -183,6 +184,7 @@ export function createAccountFlows(
         throw invalidCredentials();
       }
       succeed('login');
+      await opening.evictBeyondLimit(user.id, meta);
       await auditEvent(meta, {
         type: 'login_succeeded',
         userId: user.id,

@@ -79,4 +79,8 @@ export interface AuthServiceDeps {
   clock: Clock;
   refreshTokenTtlSeconds: number;
   refreshReuseGraceSeconds: number;
+  /** Absolute session lifetime from its login (s), whatever the refreshes; the refresh TTL is the idle limit. */
+  sessionMaxAgeSeconds: number;
+  /** Active sessions per user; a new login evicts the least recently used beyond it. */
+  maxSessionsPerUser: number;
 }

@@ -152,6 +152,8 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     clock,
     refreshTokenTtlSeconds: config.jwt.refreshTokenTtlSeconds,
     refreshReuseGraceSeconds: config.jwt.refreshReuseGraceSeconds,
+    sessionMaxAgeSeconds: config.jwt.sessionMaxAgeSeconds,
+    maxSessionsPerUser: config.jwt.maxSessionsPerUser,
     accountTokens: createAccountTokensRepo(db.knex),
     mail: deps.mail,
     mailLimiter: limiterFactory({ name: 'mail_address', points: config.mail.perAddressPerHour, windowSeconds: 3600 }),

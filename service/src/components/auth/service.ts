@@ -19,7 +19,7 @@ export type { AuthContext, AuthServiceDeps, RequestMeta, SessionView, TokenRespo
  */
 export function createAuthService(deps: AuthServiceDeps) {
   const outcomes = createFlowOutcomes(deps);
-  const opening = createSessionOpening(deps);
+  const opening = createSessionOpening(deps, outcomes);
   const mailRequests = createMailRequests(deps, outcomes);
   const credentials = createNewCredentials(deps, outcomes);
   const verification = createVerificationFlows(deps, outcomes, opening, mailRequests, credentials);

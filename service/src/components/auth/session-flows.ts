@@ -29,13 +29,14 @@ export function createSessionFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes
       const outcome = await knex.transaction(async (trx) => {
         const row = await sessions.findRefreshTokenForUpdate(trx, hashRefreshToken(token));
         if (!row) return { kind: 'invalid' as const };
-        if (row.session_revoked_at || new Date(row.session_expires_at) <= now || new Date(row.expires_at) <= now) {
+        const absoluteEnd = new Date(row.session_created_at).getTime() + deps.sessionMaxAgeSeconds * 1000;
+        if (row.session_revoked_at || new Date(row.session_expires_at) <= now || new Date(row.expires_at) <= now || absoluteEnd <= now.getTime()) {
           return { kind: 'invalid' as const };
         }
         const ring = deps.keyring();
         const successor = deriveSuccessorToken(token, ring.derivationKey);
         if (row.rotated_at === null) {
-          const expiresAt = refreshExpiry();
+          const expiresAt = refreshExpiry(new Date(row.session_created_at));
           await sessions.insertRefreshToken(trx, {
             sessionId: row.session_id,
             hash: hashRefreshToken(successor),

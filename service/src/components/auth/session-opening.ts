@@ -1,15 +1,34 @@
 import type { Knex } from '../../platform/db.js';
 import type { Authentication } from './access-tokens.js';
 import type { AuthServiceDeps, RequestMeta, TokenResponse } from './auth-types.js';
+import type { FlowOutcomes } from './flow-outcomes.js';
 import { generateRefreshToken, hashRefreshToken } from './refresh-tokens.js';
 import type { PublicUser } from './users-repo.js';
 
 /** Opening a session and answering with its tokens: what signup, login and a password change share. */
-export function createSessionOpening(deps: Pick<AuthServiceDeps, 'sessions' | 'accessTokens' | 'clock' | 'refreshTokenTtlSeconds'>) {
+export function createSessionOpening(
+  deps: Pick<AuthServiceDeps, 'sessions' | 'accessTokens' | 'clock' | 'refreshTokenTtlSeconds' | 'sessionMaxAgeSeconds' | 'maxSessionsPerUser' | 'guard'>,
+  outcomes: Pick<FlowOutcomes, 'auditEvent'>,
+) {
   const { sessions, accessTokens, clock } = deps;
 
-  function refreshExpiry(): Date {
-    return new Date(clock.now().getTime() + deps.refreshTokenTtlSeconds * 1000);
+  /**
+   * When a refresh token issued now expires: the idle limit (REFRESH_TOKEN_TTL_SECONDS) from now, but
+   * never after the session's absolute end (SESSION_MAX_AGE_SECONDS from its login, `openedAt`).
+   */
+  function refreshExpiry(openedAt: Date = clock.now()): Date {
+    const idle = clock.now().getTime() + deps.refreshTokenTtlSeconds * 1000;
+    const absolute = openedAt.getTime() + deps.sessionMaxAgeSeconds * 1000;
+    return new Date(Math.min(idle, absolute));
+  }
+
+  /** A session was opened for `userId`: sessions beyond MAX_SESSIONS_PER_USER, least recently used first, end (audited). */
+  async function evictBeyondLimit(userId: string, meta: RequestMeta): Promise<void> {
+    const evicted = await sessions.evictBeyond(userId, deps.maxSessionsPerUser, clock.now());
+    for (const id of evicted) {
+      deps.guard.markRevoked(id);
+      await outcomes.auditEvent(meta, { type: 'session_evicted', userId, details: { session_id: id, max_sessions: deps.maxSessionsPerUser } });
+    }
   }
 
   /**
@@ -53,7 +72,7 @@ export function createSessionOpening(deps: Pick<AuthServiceDeps, 'sessions' | 'a
     };
   }
 
-  return { refreshExpiry, openSession, tokenResponse };
+  return { refreshExpiry, openSession, tokenResponse, evictBeyondLimit };
 }
 
 export type SessionOpening = ReturnType<typeof createSessionOpening>;

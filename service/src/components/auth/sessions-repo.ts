@@ -22,6 +22,7 @@ export interface RefreshTokenRow {
   session_expires_at: Date;
   auth_time: Date;
   amr: string[];
+  session_created_at: Date;
 }
 
 /** Data access for sessions and their refresh-token chains; plain rows in and out. */
@@ -69,7 +70,7 @@ export function createSessionsRepo(knex: Knex) {
     async findRefreshTokenForUpdate(trx: Knex, hash: Buffer): Promise<RefreshTokenRow | undefined> {
       const r = await trx.raw(
         `select rt.id, rt.session_id, rt.parent_id, rt.expires_at, rt.rotated_at,
-                s.user_id, s.revoked_at as session_revoked_at, s.expires_at as session_expires_at, s.auth_time, s.amr
+                s.user_id, s.revoked_at as session_revoked_at, s.expires_at as session_expires_at, s.auth_time, s.amr, s.created_at as session_created_at
            from refresh_tokens rt join sessions s on s.id = rt.session_id
           where rt.token_hash = ?
           for update of rt`,
@@ -124,7 +125,8 @@ export function createSessionsRepo(knex: Knex) {
      * the session — a refresh token taken before (by a thief, or an old tab) is simply unknown, 401,
      * without revoking the session the way a reused one would.
      */
-    async reauthenticate(trx: Knex, sessionId: string, userId: string, at: Date, amr: readonly string[]): Promise<boolean> {
+    /** Returns the session's login time (its absolute lifetime counts from it); undefined when it is not active. */
+    async reauthenticate(trx: Knex, sessionId: string, userId: string, at: Date, amr: readonly string[]): Promise<Date | undefined> {
       // Lock order as a refresh takes them — the refresh-token rows, then the session row — so a
       // refresh racing this waits instead of deadlocking. Only the unrotated tokens go: they are the
       // leaves of the chain (a rotated token has a successor).
@@ -133,11 +135,28 @@ export function createSessionsRepo(knex: Knex) {
       // can add one after (it must lock its parent, which we hold).
       await trx('refresh_tokens').select('id').where({ session_id: sessionId }).forUpdate();
       await trx('refresh_tokens').where({ session_id: sessionId }).whereNull('rotated_at').delete();
-      const n = await trx('sessions')
+      const rows = (await trx('sessions')
         .where({ id: sessionId, user_id: userId })
         .whereNull('revoked_at')
-        .update({ auth_time: at, amr: trx.raw('?::text[]', [[...amr]]), last_used_at: at });
-      return n === 1;
+        .update({ auth_time: at, amr: trx.raw('?::text[]', [[...amr]]), last_used_at: at })
+        .returning('created_at')) as { created_at: Date }[];
+      return rows[0] ? new Date(rows[0].created_at) : undefined;
+    },
+    /**
+     * Revokes the user's active sessions beyond the `keep` most recently used (reason `evicted`); returns
+     * their ids. Run after a login opened one, so the new session is among those kept.
+     */
+    async evictBeyond(userId: string, keep: number, now: Date, trx: Knex = knex): Promise<string[]> {
+      const r = await trx.raw(
+        `update sessions set revoked_at = ?, revoked_reason = 'evicted'
+          where id in (
+            select id from sessions where user_id = ? and revoked_at is null and expires_at > ?
+            order by last_used_at desc, created_at desc, id desc offset ?
+          )
+          returning id`,
+        [now, userId, now, keep],
+      );
+      return (r.rows as { id: string }[]).map((row) => row.id);
     },
     /** Every session the user has or had (the account export), newest first. */
     async listAll(userId: string, trx: Knex = knex): Promise<(SessionRow & { revoked_reason: string | null; auth_time: Date; amr: string[] })[]> {

@@ -107,6 +107,7 @@ export function createVerificationFlows(
         throw invalidOrExpiredToken();
       }
       succeed('verify_email');
+      await opening.evictBeyondLimit(outcome.user.id, meta);
       await auditEvent(meta, { type: 'email_verified', userId: outcome.user.id, email: outcome.user.email, details: { session_id: outcome.session.sessionId } });
       return opening.tokenResponse(toPublicUser(outcome.user), outcome.session.sessionId, outcome.session.refreshToken, outcome.session.authentication);
     },
