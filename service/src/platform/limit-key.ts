@@ -28,13 +28,18 @@ export function limitKeyOf(ip: string, ipv6Prefix: number): string {
 }
 
 const HEXTET = /^[0-9a-f]{1,4}$/i;
+const ZONE = /^[0-9a-z.:-]+$/i;
 
 /** The eight 16-bit words of an IPv6 address in any RFC 4291 §2.2 text form, or undefined. */
 export function parseIpv6(input: string): number[] | undefined {
-  let text = input.trim();
+  let text = input;
   if (text.startsWith('[') && text.endsWith(']')) text = text.slice(1, -1);
   const zone = text.indexOf('%');
-  if (zone >= 0) text = text.slice(0, zone);
+  if (zone >= 0) {
+    // A zone id ("%eth0") names an interface of the host, not part of the address.
+    if (!ZONE.test(text.slice(zone + 1))) return undefined;
+    text = text.slice(0, zone);
+  }
   if (!text.includes(':')) return undefined;
 
   // An embedded IPv4 tail ("::ffff:192.0.2.1", "64:ff9b::192.0.2.1") is the last two words: rewrite it in hex.
