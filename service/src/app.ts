@@ -45,6 +45,17 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
         .at(-1)?.path ?? 'unmatched',
     );
 
+  // /healthz, /readyz and /version are never rate-limited or blocked (contract, "Sessions and lockout").
+  // Behind a load balancer that source-NATs, clients share an address with the probes: one abuser
+  // blocked there would fail liveness and readiness for every pod on the node. These routes skip the
+  // anomaly breaker and every limiter (and spend no point in them), keeping all the rest: request id,
+  // access log, security headers, problem+json. Being public, /readyz tells only check states.
+  const neverLimited = new Set(['/healthz', '/readyz', '/version']);
+  const exceptHealthRoutes =
+    (limit: Koa.Middleware): Koa.Middleware =>
+    (ctx, next) =>
+      neverLimited.has(routeOf(ctx)) ? next() : limit(ctx, next);
+
   app
     .use(requestContext(config.http.trustedProxies, config.limits.ipv6Prefix)) // request id, client ip + limit key, async context for logs
     .use(accessLog(logger, metrics)) // one line + metrics per request, final status included
@@ -52,8 +63,8 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
     .use(rateLimitResponseHeaders()) // the closest bucket's RateLimit headers on every answer, errors too
     .use(problemDetails(logger)) // everything thrown below becomes problem+json
     .use(closeConnectionsWhenDraining(lifecycle))
-    .use(refuseBlockedClients(deps.breaker, metrics, routeOf)) // anomaly breaker: blocked IPs stop here
-    .use(limitRequests({ limiter: deps.globalLimiter, key: byClientIp, metrics, breaker: deps.breaker, routeOf })) // per-IP burst breaker, every route
+    .use(exceptHealthRoutes(refuseBlockedClients(deps.breaker, metrics, routeOf))) // anomaly breaker: blocked IPs stop here
+    .use(exceptHealthRoutes(limitRequests({ limiter: deps.globalLimiter, key: byClientIp, metrics, breaker: deps.breaker, routeOf }))) // per-IP burst breaker, every other route
     .use(unansweredAsProblem) // no route → 404, wrong method → 405 (with Allow), as problem+json
     .use(router.routes())
     .use(router.allowedMethods());

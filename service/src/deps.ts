@@ -134,6 +134,7 @@ export async function buildDependencies(
   const health = createHealthComponent({
     lifecycle,
     buildInfo,
+    logger,
     checks: { database: () => pingDatabase(db, READINESS_DB_TIMEOUT_MS) },
   });
 

@@ -5,6 +5,7 @@
 import type Router from '@koa/router';
 import type { BuildInfo } from '../../platform/build-info.js';
 import type { Lifecycle } from '../../platform/lifecycle.js';
+import type { Logger } from '../../platform/logger.js';
 import type { ReadinessCheck } from './readiness.js';
 import { healthRoutes } from './routes.js';
 
@@ -19,9 +20,11 @@ export function createHealthComponent(deps: {
   lifecycle: Lifecycle;
   buildInfo: BuildInfo;
   checks: Record<string, ReadinessCheck>;
+  /** Where a failing check's error text goes (never into the /readyz answer). */
+  logger: Logger;
 }): HealthComponent {
   return {
-    routes: healthRoutes({ lifecycle: deps.lifecycle, readinessChecks: deps.checks, buildInfo: deps.buildInfo }),
+    routes: healthRoutes({ lifecycle: deps.lifecycle, readinessChecks: deps.checks, buildInfo: deps.buildInfo, logger: deps.logger }),
     checks: deps.checks,
   };
 }

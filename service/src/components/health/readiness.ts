@@ -2,9 +2,22 @@ import type { Lifecycle } from '../../platform/lifecycle.js';
 
 export type ReadinessCheck = () => Promise<void>;
 
+/** What the public sees of a check: its state, nothing more. */
+export type CheckState = 'ok' | 'failing';
+
+/** Why a check failed: for the log only, never for the response. */
+export interface CheckFailure {
+  check: string;
+  error: string;
+  duration_ms: number;
+}
+
 export interface ReadinessReport {
   ready: boolean;
-  checks: Record<string, { status: 'ok' | 'fail'; error?: string; duration_ms: number }>;
+  /** Every check by name, with `lifecycle` failing while the process shuts down. */
+  checks: Record<string, CheckState>;
+  /** The dependency checks that failed, with their error text. */
+  failures: CheckFailure[];
 }
 
 /**
@@ -15,21 +28,29 @@ export async function checkReadiness(
   lifecycle: Lifecycle,
   checks: Record<string, ReadinessCheck>,
 ): Promise<ReadinessReport> {
+  const failures: CheckFailure[] = [];
   const entries = await Promise.all(
-    Object.entries(checks).map(async ([name, check]) => {
+    Object.entries(checks).map(async ([name, check]): Promise<[string, CheckState]> => {
       const start = performance.now();
       try {
         await check();
-        return [name, { status: 'ok' as const, duration_ms: Math.round(performance.now() - start) }] as const;
+        return [name, 'ok'];
       } catch (err) {
-        // Only the message: a check's error must not carry connection strings (they are not in messages we make).
-        const error = err instanceof Error ? err.message.slice(0, 200) : 'check failed';
-        return [name, { status: 'fail' as const, error, duration_ms: Math.round(performance.now() - start) }] as const;
+        failures.push({ check: name, error: errorText(err), duration_ms: Math.round(performance.now() - start) });
+        return [name, 'failing'];
       }
     }),
   );
-  const report: ReadinessReport['checks'] = Object.fromEntries(entries);
-  if (lifecycle.shuttingDown) report.lifecycle = { status: 'fail', error: 'shutting down', duration_ms: 0 };
-  const ready = Object.values(report).every((c) => c.status === 'ok');
-  return { ready, checks: report };
+  const states: Record<string, CheckState> = Object.fromEntries(entries);
+  if (lifecycle.shuttingDown) states.lifecycle = 'failing';
+  const ready = Object.values(states).every((s) => s === 'ok');
+  return { ready, checks: states, failures };
+}
+
+/** The error's message (an AggregateError's — e.g. every address of a host refused — has the parts'). */
+function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err).slice(0, 500);
+  const parts = err instanceof AggregateError && err.errors.length > 0 ? err.errors.map((e) => errorText(e)) : [];
+  const text = [err.message, ...parts].filter((p) => p !== '').join('; ') || err.name;
+  return text.slice(0, 500);
 }
