@@ -30,6 +30,7 @@ export type AuditEventType =
   | 'account_exported'
   | 'account_deleted'
   | 'session_evicted'
+  | 'login_refused_locked'
   | 'mail_sent'
   | 'mail_dead_lettered';
 
@@ -52,7 +53,7 @@ export interface AuditEvent {
  * is written when the window closes. At most `maxKeys` windows are tracked; beyond that repeats go
  * to one overflow counter per minute, so memory stays bounded too.
  */
-const AGGREGATED: ReadonlySet<AuditEventType> = new Set(['login_failed', 'signup_failed', 'login_locked_out']);
+const AGGREGATED: ReadonlySet<AuditEventType> = new Set(['login_failed', 'signup_failed', 'login_locked_out', 'login_refused_locked']);
 
 export interface AuditLogOptions {
   repo: Pick<AuditRepo, 'insert'>;

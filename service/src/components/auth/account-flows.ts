@@ -8,6 +8,7 @@ import type { SessionOpening } from './session-opening.js';
 import { MAX_PASSWORD_CODE_POINTS } from './password-policy.js';
 import { normalizePassword } from './password-policy.js';
 import { UnsupportedHashError } from './passwords.js';
+import { looksLikeDeviceToken } from './device-tokens.js';
 import { passwordChangedMail } from './mail-templates.js';
 import { generateRefreshToken, hashRefreshToken } from './refresh-tokens.js';
 import { type PublicUser, toPublicUser, type UserRow } from './users-repo.js';
@@ -32,7 +33,7 @@ export function createAccountFlows(
     sendVerification(trx: AuthServiceDeps['knex'], userId: string, email: string, meta: RequestMeta): Promise<void>;
   },
 ) {
-  const { knex, users, sessions, hasher, guard, lockout, accountTokens, mail, clock, accounts } = deps;
+  const { knex, users, sessions, hasher, guard, lockout, accountTokens, mail, clock, accounts, devices } = deps;
   const { fail, succeed, auditEvent } = outcomes;
   const { openSession, tokenResponse } = opening;
 
@@ -93,7 +94,7 @@ export function createAccountFlows(
         // The row was inserted by this transaction with this hash: nothing else can have changed it.
         if (!session) throw new Error('signup: the account just created does not hold its password hash');
         if (mailAllowed) await verification.sendVerification(trx, user.id, email.email, meta);
-        return { user, ...session };
+        return { user, ...session, deviceToken: await devices.issue(user.id, clock.now(), trx) };
       });
       if (created && mailAllowed) mail.wake();
       if (!created) {
@@ -108,18 +109,27 @@ export function createAccountFlows(
         email: email.email,
         details: { session_id: created.sessionId },
       });
-      return tokenResponse(toPublicUser(created.user), created.sessionId, created.refreshToken, created.authentication);
+      return { ...(await tokenResponse(toPublicUser(created.user), created.sessionId, created.refreshToken, created.authentication)), device_token: created.deviceToken };
     },
 
-    async login(input: { email: string; password: string }, meta: RequestMeta): Promise<TokenResponse> {
+    async login(input: { email: string; password: string; device_token?: string }, meta: RequestMeta): Promise<TokenResponse> {
       const email = normalizeEmail(input.email);
       // The lockout is keyed by the address as typed (normalized when valid), whether or not it exists.
       const lockEmail = email.ok ? email.email : input.email.trim().toLowerCase().slice(0, 320);
-      try {
-        await lockout.assertNotLocked(lockEmail, meta.ip);
-      } catch (err) {
-        fail('login', 'locked_out');
-        throw err;
+      const user = email.ok ? await users.findByEmail(email.email) : undefined;
+      // A device this account signed in from before: judged by its own backoff only (lockout.ts).
+      const deviceId =
+        user && looksLikeDeviceToken(input.device_token) ? await devices.recognise(user.id, input.device_token, clock.now()) : undefined;
+      const locked = await lockout.check(lockEmail, meta.ip, deviceId);
+      if (locked) {
+        fail('login', `locked_out_${locked.limiter}`);
+        await auditEvent(meta, {
+          type: 'login_refused_locked',
+          userId: user?.id ?? null,
+          email: email.ok ? email.email : null,
+          details: { limiter: locked.limiter, known_device: deviceId !== undefined },
+        });
+        throw locked.error;
       }
       const loginFailed = async (reason: string, userId?: string) => {
         fail('login', reason);
@@ -129,19 +139,18 @@ export function createAccountFlows(
           email: email.ok ? email.email : null,
           details: { reason },
         });
-        const outcome = await lockout.recordFailure(lockEmail, meta.ip);
+        const outcome = await lockout.recordFailure(lockEmail, meta.ip, deviceId);
         if (outcome.lockStarted) {
           await auditEvent(meta, {
             type: 'login_locked_out',
             userId: userId ?? null,
             email: email.ok ? email.email : null,
-            details: { lock_seconds: outcome.lockSeconds },
+            details: { lock_seconds: outcome.lockSeconds, known_device: deviceId !== undefined },
           });
         }
         return invalidCredentials();
       };
       const password = normalizePassword(input.password);
-      const user = email.ok ? await users.findByEmail(email.email) : undefined;
       if (!user || codePoints(password) > MAX_PASSWORD_CODE_POINTS) {
         // Same work as a real verify, so the answer's timing does not tell whether the account exists.
         await hasher.verifyDummy(password);
@@ -156,7 +165,7 @@ export function createAccountFlows(
         throw await loginFailed('unsupported_hash', user.id);
       }
       if (!valid) throw await loginFailed('wrong_password', user.id);
-      await lockout.recordSuccess(lockEmail, meta.ip);
+      await lockout.recordSuccess(lockEmail, meta.ip, deviceId);
       // Only now, with the password checked: an unverified address is not revealed to a guesser.
       if (accounts.emailVerification === 'required' && user.email_verified_at === null) {
         fail('login', 'email_not_verified');
@@ -185,13 +194,15 @@ export function createAccountFlows(
       }
       succeed('login');
       await opening.evictBeyondLimit(user.id, meta);
+      // A known device keeps its token; a new one gets its own, to present at its next login.
+      const deviceToken = deviceId ? (input.device_token as string) : await devices.issue(user.id, clock.now());
       await auditEvent(meta, {
         type: 'login_succeeded',
         userId: user.id,
         email: user.email,
-        details: { session_id: session.sessionId },
+        details: { session_id: session.sessionId, known_device: deviceId !== undefined },
       });
-      return tokenResponse(toPublicUser(user), session.sessionId, session.refreshToken, session.authentication);
+      return { ...(await tokenResponse(toPublicUser(user), session.sessionId, session.refreshToken, session.authentication)), device_token: deviceToken };
     },
 
     /**

@@ -6,6 +6,7 @@ import type { Limiter } from '../../platform/rate-limit.js';
 import type { AuditLog } from '../audit/index.js';
 import type { MailOutbox } from '../mail/index.js';
 import type { AccountTokensRepo } from './account-tokens.js';
+import type { DeviceTokensRepo } from './device-tokens.js';
 import type { AccessTokens, Clock } from './access-tokens.js';
 import type { Keyring } from './keyring.js';
 import type { LoginLockout } from './lockout.js';
@@ -37,6 +38,8 @@ export interface TokenResponse {
   refresh_token: string;
   token_type: 'Bearer';
   expires_in: number;
+  /** Login and signup: the device's token, to send back with its next login (device-aware lockout). */
+  device_token?: string;
 }
 
 export interface SessionView {
@@ -61,6 +64,8 @@ export interface AuthServiceDeps {
   audit: AuditLog;
   metrics: Pick<Metrics, 'authSuccessTotal' | 'authFailTotal' | 'mailSuppressedTotal'>;
   accountTokens: AccountTokensRepo;
+  /** Known devices (device tokens) for the device-aware lockout. */
+  devices: DeviceTokensRepo;
   mail: MailOutbox;
   /** Mails one address may be sent per hour (RATE_LIMIT_MAIL_PER_HOUR), keyed by its keyed hash. */
   mailLimiter: Limiter;

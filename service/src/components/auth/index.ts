@@ -20,6 +20,7 @@ import type { AuditLog } from '../audit/index.js';
 import { hashEmail } from '../audit/index.js';
 import type { MailOutbox } from '../mail/index.js';
 import { createAccountTokensRepo } from './account-tokens.js';
+import { createDeviceTokensRepo } from './device-tokens.js';
 import { type AccessTokens, createAccessTokens } from './access-tokens.js';
 import { authenticate as verifyBearer } from './authenticate.js';
 import { type Keyring, keyringFromDocument, keyringFromSecret } from './keyring.js';
@@ -155,6 +156,7 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     sessionMaxAgeSeconds: config.jwt.sessionMaxAgeSeconds,
     maxSessionsPerUser: config.jwt.maxSessionsPerUser,
     accountTokens: createAccountTokensRepo(db.knex),
+    devices: createDeviceTokensRepo(db.knex),
     mail: deps.mail,
     mailLimiter: limiterFactory({ name: 'mail_address', points: config.mail.perAddressPerHour, windowSeconds: 3600 }),
     emailKey: (email) => hashEmail(email, emailHashKey),

@@ -13,6 +13,14 @@ export interface LockoutOptions {
   maxLockSeconds?: number;
 }
 
+/** Which limiter refused a locked-out attempt (the audit trail and metrics; never told to the client). */
+export type LockoutLimiter = 'device' | 'address' | 'account';
+
+export interface LockedOut {
+  limiter: LockoutLimiter;
+  error: AppError;
+}
+
 export interface FailureOutcome {
   /** This failure started a lock (for the audit trail: "lockout start"). */
   lockStarted: boolean;
@@ -51,26 +59,51 @@ export function createLoginLockout(options: LockoutOptions) {
     );
   }
 
+  // An attempt from a known device (a valid device token of the account) is judged by that device's
+  // own backoff only: neither the (email, IP) lock nor the per-account cap applies to it, so nothing an
+  // attacker does elsewhere — from any number of addresses — locks the owner's devices out (OWASP's
+  // device-cookie scheme). Every other attempt is an unknown device: the (email, IP) backoff and the cap.
+  const deviceKey = (deviceId: string) => `device:${deviceId}`;
+
+  /** Consecutive failures under `key`: after `maxFailures`, each further one locks 1 s, 2 s, 4 s… */
+  async function countFailure(key: string): Promise<{ n: number; lockSeconds: number }> {
+    const { state } = await failures.consume(key);
+    const n = state.consumed;
+    if (n < options.maxFailures) return { n, lockSeconds: 0 };
+    const lockSeconds = Math.min(maxLock, 2 ** (n - options.maxFailures));
+    await locks.block(key, lockSeconds);
+    return { n, lockSeconds };
+  }
+
   return {
-    /** Throws 429 `too_many_attempts` while the (email, IP) pair or the account is locked. */
-    async assertNotLocked(email: string, ip: string): Promise<void> {
+    /** The lock in force for this attempt, if any: 429 `too_many_attempts`, and which limiter refused. */
+    async check(email: string, ip: string, deviceId?: string): Promise<LockedOut | undefined> {
+      if (deviceId) {
+        const lock = await locks.peek(deviceKey(deviceId));
+        return lock?.exceeded ? { limiter: 'device', error: tooManyAttempts(lock) } : undefined;
+      }
       const [lock, perAccount] = await Promise.all([locks.peek(pairKey(email, ip)), account.peek(digest(email))]);
-      if (lock?.exceeded) throw tooManyAttempts(lock);
-      // The cap counts failures: once it is reached, no further guess is judged this hour.
-      if (perAccount && perAccount.consumed >= options.accountMaxFailuresPerHour) throw tooManyAttempts(perAccount);
+      if (lock?.exceeded) return { limiter: 'address', error: tooManyAttempts(lock) };
+      // The cap counts failures from unknown devices: once it is reached, no further guess from one is judged this hour.
+      if (perAccount && perAccount.consumed >= options.accountMaxFailuresPerHour) return { limiter: 'account', error: tooManyAttempts(perAccount) };
+      return undefined;
     },
-    async recordFailure(email: string, ip: string): Promise<FailureOutcome> {
-      const key = pairKey(email, ip);
-      const [{ state }, accountResult] = await Promise.all([failures.consume(key), account.consume(digest(email))]);
-      const n = state.consumed;
+    /** Throws 429 `too_many_attempts` while a lock applies (`check` for callers that do not audit the limiter). */
+    async assertNotLocked(email: string, ip: string, deviceId?: string): Promise<void> {
+      const locked = await this.check(email, ip, deviceId);
+      if (locked) throw locked.error;
+    },
+    async recordFailure(email: string, ip: string, deviceId?: string): Promise<FailureOutcome> {
+      if (deviceId) {
+        const { n, lockSeconds } = await countFailure(deviceKey(deviceId));
+        return { lockStarted: n === options.maxFailures, lockSeconds };
+      }
+      const [{ n, lockSeconds }, accountResult] = await Promise.all([countFailure(pairKey(email, ip)), account.consume(digest(email))]);
       const accountLockStarted = accountResult.state.consumed === options.accountMaxFailuresPerHour;
-      if (n < options.maxFailures) return { lockStarted: accountLockStarted, lockSeconds: 0 };
-      const lockSeconds = Math.min(maxLock, 2 ** (n - options.maxFailures));
-      await locks.block(key, lockSeconds);
       return { lockStarted: n === options.maxFailures || accountLockStarted, lockSeconds };
     },
-    async recordSuccess(email: string, ip: string): Promise<void> {
-      const key = pairKey(email, ip);
+    async recordSuccess(email: string, ip: string, deviceId?: string): Promise<void> {
+      const key = deviceId ? deviceKey(deviceId) : pairKey(email, ip);
       await Promise.all([failures.reset(key), locks.reset(key)]);
     },
   };

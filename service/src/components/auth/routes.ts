@@ -6,6 +6,7 @@ import type { Keyring } from './keyring.js';
 import type { AuthContext, AuthService, RequestMeta } from './service.js';
 
 const credentials = z.strictObject({ email: z.string().max(1024), password: z.string().max(4096) });
+const loginBody = z.strictObject({ email: z.string().max(1024), password: z.string().max(4096), device_token: z.string().max(256).optional() });
 const refreshBody = z.strictObject({ refresh_token: z.string().max(1024) });
 const passwordChange = z.strictObject({ current_password: z.string().max(4096), new_password: z.string().max(4096) });
 const emailOnly = z.strictObject({ email: z.string().max(1024) });
@@ -80,7 +81,7 @@ export function authRoutes({ service, authenticate, requireRecentAuth, emailVeri
     ctx.body = await service.reauthenticate(auth(ctx), validate(passwordOnly, ctx.request.body), meta(ctx));
   });
   router.post('/v1/auth/login', authLimit, loginLimit, async (ctx) => {
-    ctx.body = await service.login(validate(credentials, ctx.request.body), meta(ctx));
+    ctx.body = await service.login(validate(loginBody, ctx.request.body), meta(ctx));
   });
   router.post('/v1/auth/refresh', refreshLimit, async (ctx) => {
     ctx.body = await service.refresh(validate(refreshBody, ctx.request.body), meta(ctx));

@@ -109,7 +109,11 @@ export function createVerificationFlows(
       succeed('verify_email');
       await opening.evictBeyondLimit(outcome.user.id, meta);
       await auditEvent(meta, { type: 'email_verified', userId: outcome.user.id, email: outcome.user.email, details: { session_id: outcome.session.sessionId } });
-      return opening.tokenResponse(toPublicUser(outcome.user), outcome.session.sessionId, outcome.session.refreshToken, outcome.session.authentication);
+      const deviceToken = await deps.devices.issue(outcome.user.id, clock.now());
+      return {
+        ...(await opening.tokenResponse(toPublicUser(outcome.user), outcome.session.sessionId, outcome.session.refreshToken, outcome.session.authentication)),
+        device_token: deviceToken,
+      };
     },
   };
 }

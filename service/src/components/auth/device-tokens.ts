@@ -1,0 +1,46 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Knex } from '../../platform/db.js';
+
+/** Known devices kept per account; the least recently used beyond it are forgotten. */
+const MAX_DEVICES_PER_USER = 20;
+
+function hashDeviceToken(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** 32 bytes in base64url: exactly 43 characters. Anything else is not looked up. */
+export function looksLikeDeviceToken(value: unknown): value is string {
+  return typeof value === 'string' && /^[A-Za-z0-9_-]{43}$/.test(value);
+}
+
+/**
+ * Device tokens (migrations/20261206000400_device_tokens.ts): 256 random bits handed to a device that
+ * signed in, stored as SHA-256 and found by it. They prove nothing on their own — the password is still
+ * needed — they only tell the lockout that this attempt comes from a device the owner used before.
+ */
+export function createDeviceTokensRepo(knex: Knex) {
+  return {
+    /** The device id when `token` is one of `userId`'s devices (and marks it used); undefined otherwise. */
+    async recognise(userId: string, token: string, now: Date): Promise<string | undefined> {
+      const rows = (await knex('device_tokens')
+        .where({ user_id: userId, token_hash: hashDeviceToken(token) })
+        .update({ last_used_at: now })
+        .returning('id')) as { id: string }[];
+      return rows[0]?.id;
+    },
+    /** A new device token for `userId`; the account's least recently used devices beyond the cap are forgotten. */
+    async issue(userId: string, now: Date, trx: Knex = knex): Promise<string> {
+      const token = randomBytes(32).toString('base64url');
+      await trx('device_tokens').insert({ user_id: userId, token_hash: hashDeviceToken(token), created_at: now, last_used_at: now });
+      await trx.raw(
+        `delete from device_tokens where id in (
+           select id from device_tokens where user_id = ? order by last_used_at desc, created_at desc offset ?
+         )`,
+        [userId, MAX_DEVICES_PER_USER],
+      );
+      return token;
+    },
+  };
+}
+
+export type DeviceTokensRepo = ReturnType<typeof createDeviceTokensRepo>;
