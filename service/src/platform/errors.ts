@@ -18,6 +18,7 @@ export const errorCatalogue = {
   email_taken: { status: 409, title: 'Email Taken' },
   invalid_credentials: { status: 401, title: 'Invalid Credentials' },
   email_not_verified: { status: 403, title: 'Email Not Verified' },
+  account_disabled: { status: 403, title: 'Account Disabled' },
   invalid_or_expired_token: { status: 400, title: 'Invalid or Expired Token' },
   reauthentication_required: { status: 401, title: 'Reauthentication Required' },
   invalid_token: { status: 401, title: 'Invalid Token' },

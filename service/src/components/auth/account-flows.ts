@@ -166,7 +166,12 @@ export function createAccountFlows(
       }
       if (!valid) throw await loginFailed('wrong_password', user.id);
       await lockout.recordSuccess(lockEmail, meta.ip, deviceId);
-      // Only now, with the password checked: an unverified address is not revealed to a guesser.
+      // Only now, with the password checked: a disabled account or an unverified address is not revealed to a guesser.
+      if (user.disabled_at !== null) {
+        fail('login', 'account_disabled');
+        await auditEvent(meta, { type: 'login_failed', userId: user.id, email: user.email, details: { reason: 'account_disabled' } });
+        throw new AppError('account_disabled', { detail: 'This account is disabled. Contact support.' });
+      }
       if (accounts.emailVerification === 'required' && user.email_verified_at === null) {
         fail('login', 'email_not_verified');
         await auditEvent(meta, { type: 'login_failed', userId: user.id, email: user.email, details: { reason: 'email_not_verified' } });

@@ -24,7 +24,7 @@ export function createRecoveryFlows(deps: AuthServiceDeps, outcomes: FlowOutcome
       if (!email.ok) return;
       mailRequests.afterAnswer('password_reset', async () => {
         const user = await users.findByEmail(email.email);
-        if (!user) {
+        if (!user || user.disabled_at !== null) {
           await auditEvent(meta, { type: 'password_reset_requested', email: email.email, details: { account: false } });
           return;
         }
@@ -49,7 +49,7 @@ export function createRecoveryFlows(deps: AuthServiceDeps, outcomes: FlowOutcome
       // The new password is checked before the token is spent, so a weak one can be retried with the same link.
       const live = await accountTokens.peek(input.token, 'reset_password', now);
       const user = live ? await users.findById(live.user_id) : undefined;
-      if (!live || !user) throw await refuse('unknown_or_used');
+      if (!live || !user || user.disabled_at !== null) throw await refuse('unknown_or_used');
       const hash = await credentials.hashNewPassword('password_reset', input.new_password, user.email);
       const outcome = await knex.transaction(async (trx) => {
         const consumed = await accountTokens.consume(trx, input.token, 'reset_password', now);

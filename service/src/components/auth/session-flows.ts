@@ -81,7 +81,8 @@ export function createSessionFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes
         });
       }
       const user = await users.findById(outcome.row.user_id);
-      if (!user) throw invalidRefreshToken();
+      // Disabling an account revokes its sessions; this refuses a refresh that raced the disabling.
+      if (!user || user.disabled_at !== null) throw invalidRefreshToken();
       succeed('refresh');
       await auditEvent(meta, {
         type: 'token_refreshed',

@@ -6,9 +6,10 @@ export interface UserRow {
   password_hash: string;
   created_at: Date;
   email_verified_at: Date | null;
+  disabled_at: Date | null;
 }
 
-const COLUMNS = ['id', 'email', 'password_hash', 'created_at', 'email_verified_at'] as const;
+const COLUMNS = ['id', 'email', 'password_hash', 'created_at', 'email_verified_at', 'disabled_at'] as const;
 
 export interface PublicUser {
   id: string;
@@ -28,7 +29,7 @@ export function createUsersRepo(knex: Knex) {
       const rows = await trx.raw(
         `insert into users (email, password_hash) values (?, ?)
          on conflict on constraint users_email_unique do nothing
-         returning id, email, password_hash, created_at, email_verified_at`,
+         returning id, email, password_hash, created_at, email_verified_at, disabled_at`,
         [email, passwordHash],
       );
       return rows.rows[0] as UserRow | undefined;

@@ -96,7 +96,7 @@ export function createVerificationFlows(
         const consumed = await accountTokens.consume(trx, input.token, 'verify_email', now);
         if ('refused' in consumed) return { refused: consumed.refused } as const;
         const user = await users.findById(consumed.user_id, trx);
-        if (!user || !(await users.markVerified(trx, user.id, consumed.email, now))) return { refused: 'address_changed' } as const;
+        if (!user || user.disabled_at !== null || !(await users.markVerified(trx, user.id, consumed.email, now))) return { refused: 'address_changed' } as const;
         const session = await opening.openSession(user.id, user.password_hash, meta, trx, [], new Date(0));
         if (!session) return { refused: 'password_changed' } as const;
         return { user, session } as const;
