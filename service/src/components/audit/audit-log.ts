@@ -31,6 +31,9 @@ export type AuditEventType =
   | 'account_deleted'
   | 'session_evicted'
   | 'login_refused_locked'
+  | 'refresh_failed'
+  | 'access_token_refused'
+  | 'foreign_resource_refused'
   | 'mail_sent'
   | 'mail_dead_lettered';
 
@@ -53,7 +56,15 @@ export interface AuditEvent {
  * is written when the window closes. At most `maxKeys` windows are tracked; beyond that repeats go
  * to one overflow counter per minute, so memory stays bounded too.
  */
-const AGGREGATED: ReadonlySet<AuditEventType> = new Set(['login_failed', 'signup_failed', 'login_locked_out', 'login_refused_locked']);
+const AGGREGATED: ReadonlySet<AuditEventType> = new Set([
+  'login_failed',
+  'signup_failed',
+  'login_locked_out',
+  'login_refused_locked',
+  'refresh_failed',
+  'access_token_refused',
+  'foreign_resource_refused',
+]);
 
 export interface AuditLogOptions {
   repo: Pick<AuditRepo, 'insert'>;
