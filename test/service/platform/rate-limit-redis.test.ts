@@ -184,7 +184,7 @@ describe('rate limits on a shared Redis', () => {
     const [a, b] = await twoInstances(t, url, { RATE_LIMIT_GLOBAL_PER_MINUTE: '10' });
 
     const answers: ApiResponse[] = [];
-    for (let i = 0; i < 12; i++) answers.push(await api(i % 2 === 0 ? a : b, 'GET', '/healthz'));
+    for (let i = 0; i < 12; i++) answers.push(await api(i % 2 === 0 ? a : b, 'GET', '/.well-known/jwks.json'));
 
     assert.deepEqual(
       answers.map((r) => r.status),
@@ -315,8 +315,8 @@ describe('rate limits when Redis goes away', () => {
     await redis.kill();
 
     // Straight away, without waiting for the client to notice: every request still gets its normal answer.
-    const health = await within(ANSWER_DEADLINE_MS, 'GET /healthz with Redis down', api(t1, 'GET', '/healthz'));
-    assert.equal(health.status, 200);
+    const keys = await within(ANSWER_DEADLINE_MS, 'GET /.well-known/jwks.json with Redis down', api(t1, 'GET', '/.well-known/jwks.json'));
+    assert.equal(keys.status, 200);
     const wrong = await within(
       ANSWER_DEADLINE_MS,
       'failed login with Redis down',
@@ -335,7 +335,7 @@ describe('rate limits when Redis goes away', () => {
     let served = 3;
     let refused: ApiResponse | undefined;
     while (served <= limit) {
-      const res = await within(ANSWER_DEADLINE_MS, 'GET /healthz with Redis down', api(t1, 'GET', '/healthz'));
+      const res = await within(ANSWER_DEADLINE_MS, 'GET /.well-known/jwks.json with Redis down', api(t1, 'GET', '/.well-known/jwks.json'));
       if (res.status === 429) {
         refused = res;
         break;
@@ -357,7 +357,7 @@ describe('rate limits when Redis goes away', () => {
     await redis.start();
     await waitForGauge(t1, 0, 10_000);
     assert.ok(t1.logLines.some((l) => l.level === 'info' && /redis available/i.test(String(l.msg))));
-    const again = await api(t1, 'GET', '/healthz');
+    const again = await api(t1, 'GET', '/.well-known/jwks.json');
     assert.equal(again.status, 200, 'the in-memory bucket is spent, so a 200 means Redis answers the check again');
     const client = await inspector(redis.url);
     try {

@@ -66,18 +66,18 @@ for (const mode of modes) {
 
     it('the global per-IP burst breaker trips at its count on any route, 404s included', async () => {
       const t = await app({ RATE_LIMIT_GLOBAL_PER_MINUTE: '5' });
-      await spend(3, () => api(t, 'GET', '/healthz'));
+      await spend(3, () => api(t, 'GET', '/.well-known/jwks.json'));
       await spend(2, () => api(t, 'GET', '/no-such-route'));
-      assertLimited(await api(t, 'GET', '/healthz'), 'global');
+      assertLimited(await api(t, 'GET', '/.well-known/jwks.json'), 'global');
       const metrics = await t.deps.metrics.registry.metrics();
-      assert.match(metrics, /rate_limit_dropped_total\{limiter="global",route="\/healthz"\} 1/);
+      assert.match(metrics, /rate_limit_dropped_total\{limiter="global",route="\/\.well-known\/jwks\.json"\} 1/);
     });
 
     it('successful answers carry the RateLimit headers of the bucket closest to its limit', async () => {
       const t = await app({ RATE_LIMIT_GLOBAL_PER_MINUTE: '100', RATE_LIMIT_AUTH_PER_MINUTE: '50', RATE_LIMIT_LOGIN_PER_MINUTE: '4' });
-      const health = await api(t, 'GET', '/healthz');
-      assert.equal(health.headers.get('ratelimit-policy'), '"global";q=100;w=60');
-      assert.match(health.headers.get('ratelimit') ?? '', /^"global";r=99;t=\d+$/);
+      const keys = await api(t, 'GET', '/.well-known/jwks.json');
+      assert.equal(keys.headers.get('ratelimit-policy'), '"global";q=100;w=60');
+      assert.match(keys.headers.get('ratelimit') ?? '', /^"global";r=99;t=\d+$/);
       const login = await api(t, 'POST', '/v1/auth/login', { json: { email: 'a@example.com', password: 'x' } });
       assert.equal(login.status, 401);
       assert.equal(login.headers.get('ratelimit-policy'), '"login";q=4;w=60');
@@ -112,27 +112,27 @@ for (const mode of modes) {
 
     it('a spoofed X-Forwarded-For does not evade a limit from an untrusted peer, and is honoured from a trusted one', async () => {
       const untrusted = await app({ RATE_LIMIT_GLOBAL_PER_MINUTE: '3' });
-      await spend(3, (i) => api(untrusted, 'GET', '/healthz', { headers: from(`203.0.113.${i}`) }));
-      assertLimited(await api(untrusted, 'GET', '/healthz', { headers: from('203.0.113.200') }), 'global');
+      await spend(3, (i) => api(untrusted, 'GET', '/.well-known/jwks.json', { headers: from(`203.0.113.${i}`) }));
+      assertLimited(await api(untrusted, 'GET', '/.well-known/jwks.json', { headers: from('203.0.113.200') }), 'global');
 
       const trusted = await app({ RATE_LIMIT_GLOBAL_PER_MINUTE: '3', TRUSTED_PROXIES: '127.0.0.0/8' });
-      await spend(3, () => api(trusted, 'GET', '/healthz', { headers: from('203.0.113.10') }));
-      assertLimited(await api(trusted, 'GET', '/healthz', { headers: from('203.0.113.10') }), 'global');
-      const other = await api(trusted, 'GET', '/healthz', { headers: from('203.0.113.11') });
+      await spend(3, () => api(trusted, 'GET', '/.well-known/jwks.json', { headers: from('203.0.113.10') }));
+      assertLimited(await api(trusted, 'GET', '/.well-known/jwks.json', { headers: from('203.0.113.10') }), 'global');
+      const other = await api(trusted, 'GET', '/.well-known/jwks.json', { headers: from('203.0.113.11') });
       assert.equal(other.status, 200, 'another client behind the proxy has its own bucket');
     });
 
     it('the anomaly breaker blocks an IP that keeps hammering, logs it once, and spares others', async () => {
       const t = await app({ RATE_LIMIT_GLOBAL_PER_MINUTE: '2', ABUSE_BLOCK_AFTER_REJECTIONS: '3', ABUSE_BLOCK_SECONDS: '600', TRUSTED_PROXIES: '127.0.0.0/8' });
-      await spend(2, () => api(t, 'GET', '/healthz', { headers: from('192.0.2.66') }));
-      for (let i = 0; i < 4; i++) assertLimited(await api(t, 'GET', '/healthz', { headers: from('192.0.2.66') }), 'global');
-      const blocked = await api(t, 'GET', '/healthz', { headers: from('192.0.2.66') });
+      await spend(2, () => api(t, 'GET', '/.well-known/jwks.json', { headers: from('192.0.2.66') }));
+      for (let i = 0; i < 4; i++) assertLimited(await api(t, 'GET', '/.well-known/jwks.json', { headers: from('192.0.2.66') }), 'global');
+      const blocked = await api(t, 'GET', '/.well-known/jwks.json', { headers: from('192.0.2.66') });
       assertLimited(blocked, 'abuse');
       assert.match(blocked.headers.get('ratelimit-policy') ?? '', /^"abuse";q=3;w=600$/);
       assert.ok(Number(blocked.headers.get('retry-after')) > 60, 'the block outlasts the rate window');
-      await api(t, 'GET', '/healthz', { headers: from('192.0.2.66') });
+      await api(t, 'GET', '/.well-known/jwks.json', { headers: from('192.0.2.66') });
       assert.equal(t.logLines.filter((l) => String(l.msg).startsWith('abuse breaker')).length, 1, 'logged once');
-      assert.equal((await api(t, 'GET', '/healthz', { headers: from('192.0.2.67') })).status, 200);
+      assert.equal((await api(t, 'GET', '/.well-known/jwks.json', { headers: from('192.0.2.67') })).status, 200);
       assert.match(await t.deps.metrics.registry.metrics(), /abuse_blocks_total 1/);
     });
   });
