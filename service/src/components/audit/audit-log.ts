@@ -35,7 +35,15 @@ export type AuditEventType =
   | 'access_token_refused'
   | 'foreign_resource_refused'
   | 'mail_sent'
-  | 'mail_dead_lettered';
+  | 'mail_dead_lettered'
+  // Operators (`secops users …`, `secops sessions revoke-all`): details.operator, details.reason.
+  | 'operator_user_shown'
+  | 'operator_user_disabled'
+  | 'operator_user_enabled'
+  | 'operator_sessions_revoked'
+  | 'operator_user_deleted'
+  | 'operator_user_exported'
+  | 'operator_all_sessions_revoked';
 
 export interface AuditEvent {
   type: AuditEventType;
@@ -208,7 +216,7 @@ export function createAuditLog(options: AuditLogOptions) {
         details: event.details ?? {},
       };
       if (!AGGREGATED.has(event.type)) return write(row, trx);
-      const key = `${row.type}|${row.email_hash}|${row.ip}|${String(row.details.reason ?? '')}`;
+      const key = `${row.type}|${row.email_hash}|${row.ip}|${String(row.details.reason ?? '')}|${String(row.details.resource ?? '')}`;
       const now = row.occurred_at.getTime();
       const open = windows.get(key);
       if (open && now - open.startedAt < windowMs) {

@@ -7,3 +7,4 @@ export { type JwtAlgorithm, type Keyring, KeyringError, keyringFromDocument, key
 export { keyringSource } from './keyring-source.js';
 export * from './keys-document.js';
 export type { Argon2Policy } from './passwords.js';
+export * from './operator-actions.js';
