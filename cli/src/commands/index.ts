@@ -10,6 +10,8 @@ import { releaseGroup } from './release.command.js';
 import { retentionGroup } from './retention.command.js';
 import { sbomGroup } from './sbom.command.js';
 import { secretGroup } from './secret.command.js';
+import { sessionsGroup } from './sessions.command.js';
+import { usersGroup } from './users.command.js';
 
 /**
  * Every `secops` command group, in the order `--help` lists them. A new group is one definition module
@@ -20,6 +22,8 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   retentionGroup,
   backupGroup,
   dbGroup,
+  usersGroup, // operators on accounts and sessions (audited)
+  sessionsGroup,
   secretGroup, // secrets and signing keys: no database
   keysGroup,
   sbomGroup, // supply chain and release: files resolve against the working directory

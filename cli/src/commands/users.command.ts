@@ -1,0 +1,93 @@
+import { defineGroup, examples } from '../lib/command-kit.js';
+import { UsageError } from '../lib/errors.js';
+import type { UserAction, UsersOptions } from './users.js';
+
+/** `secops users show|disable|enable|revoke-sessions|delete|export --email E` (run: ./users.ts). */
+
+const load = () => import('./users.js');
+
+interface UserFlags {
+  email: string;
+  reason?: string;
+  operator?: string;
+  yes?: boolean;
+  out?: string;
+}
+
+/** Actions that change or end an account: each needs --reason (in the audit row and on the account). */
+const NEEDS_REASON: ReadonlySet<UserAction> = new Set(['disable', 'revoke-sessions', 'delete']);
+
+export function usersOptions(action: UserAction, flags: UserFlags): UsersOptions {
+  const email = flags.email.trim();
+  if (email === '') throw new UsageError('--email must not be empty');
+  const reason = flags.reason?.trim();
+  if (NEEDS_REASON.has(action) && !reason) throw new UsageError(`secops users ${action} needs --reason TEXT (it goes into the audit trail)`);
+  if (reason !== undefined && reason.length > 500) throw new UsageError('--reason is at most 500 characters');
+  const operator = flags.operator?.trim();
+  if (flags.operator !== undefined && !operator) throw new UsageError('--operator must not be empty');
+  if (action === 'delete' && flags.yes !== true)
+    throw new UsageError('secops users delete removes the account and all its data for good: add --yes to confirm');
+  return { action, email, reason: reason || undefined, operator, out: flags.out };
+}
+
+export const usersGroup = defineGroup('users', (program, action) => {
+  const users = program
+    .command('users')
+    .description('one account, as an operator: show, disable/enable, revoke its sessions, delete, export (audited)')
+    .addHelpText(
+      'after',
+      `${examples(
+        'secops users show --email alice@example.com',
+        'secops users disable --email alice@example.com --reason "credential stuffing, ticket SEC-42"',
+        'secops --json users export --email alice@example.com --out alice.json',
+      )}Every action is written to audit_events with the operator's name (--operator, default: the OS user). See runbooks/breach-response.md.\n`,
+    );
+
+  const command = (name: UserAction, description: string, lines: string[]) =>
+    users
+      .command(name)
+      .description(description)
+      .requiredOption('--email <address>', 'the account’s email address')
+      .option('--operator <name>', 'who is acting, for the audit trail (default: $USER)')
+      .addHelpText('after', examples(...lines));
+
+  command('show', 'id, email, verified, disabled (and why), created, active sessions, last login', [
+    'secops users show --email alice@example.com',
+    'secops --json users show --email alice@example.com | jq .active_sessions',
+  ])
+    .option('--reason <text>', 'why you looked (audited)')
+    .action(action<UsersOptions, UserFlags>(load, ({ flags }) => usersOptions('show', flags)));
+
+  command('disable', 'refuse the account’s logins and refreshes (403 account_disabled), revoke its sessions and one-time tokens', [
+    'secops users disable --email alice@example.com --reason "account takeover, ticket SEC-42"',
+  ])
+    .option('--reason <text>', 'why (required; stored on the account and audited)')
+    .action(action<UsersOptions, UserFlags>(load, ({ flags }) => usersOptions('disable', flags)));
+
+  command('enable', 'let a disabled account sign in again (its revoked sessions stay revoked)', [
+    'secops users enable --email alice@example.com --reason "owner verified, ticket SEC-42"',
+  ])
+    .option('--reason <text>', 'why (audited)')
+    .action(action<UsersOptions, UserFlags>(load, ({ flags }) => usersOptions('enable', flags)));
+
+  command('revoke-sessions', 'end every session of the account (refresh tokens deleted; access tokens refused within 1 s)', [
+    'secops users revoke-sessions --email alice@example.com --reason "stolen laptop"',
+  ])
+    .option('--reason <text>', 'why (required; audited)')
+    .action(action<UsersOptions, UserFlags>(load, ({ flags }) => usersOptions('revoke-sessions', flags)));
+
+  command('delete', 'delete the account as DELETE /v1/me does: sessions, tokens, conversations, messages (audit rows stay)', [
+    'secops users delete --email alice@example.com --reason "erasure request, ticket GDPR-7" --yes',
+  ])
+    .option('--reason <text>', 'why (required; audited)')
+    .option('--yes', 'confirm: this cannot be undone')
+    .action(action<UsersOptions, UserFlags>(load, ({ flags }) => usersOptions('delete', flags)));
+
+  command('export', 'the account’s data in the shape of GET /v1/me/export (user, sessions, conversations, messages, audit events)', [
+    'secops users export --email alice@example.com --out alice.json',
+    'secops users export --email alice@example.com > alice.json',
+  ])
+    .option('--reason <text>', 'why (audited)')
+    .option('--out <file>', 'write the document to this file (created, never overwritten) instead of stdout')
+    .action(action<UsersOptions, UserFlags>(load, ({ flags }) => usersOptions('export', flags)));
+});

@@ -1,0 +1,168 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
+import type { Database } from '../../../service/src/public/db.js';
+import {
+  canonicalEmail,
+  deleteAccount,
+  disableAccount,
+  enableAccount,
+  exportAccount,
+  findAccount,
+  type OperatorAccount,
+  OperatorActionError,
+  type OperatorAudit,
+  recordOperatorEvent,
+  revokeSessions,
+} from '../../../service/src/public/auth.js';
+import type { CliContext } from '../lib/context.js';
+import { CliError, EXIT, UsageError } from '../lib/errors.js';
+import { createReporter, type Reporter } from '../lib/output.js';
+import { operatorAudit } from '../lib/users/operator.js';
+
+/**
+ * `secops users …`: one account, as an operator. Each action is one transaction in the service's own
+ * functions (service/src/components/auth/operator-actions.ts) and writes its audit row in it, with the
+ * operator's name, the reason, and the address's keyed hash (AUDIT_HASH_KEY, as the service writes it).
+ */
+
+export type UserAction = 'show' | 'disable' | 'enable' | 'revoke-sessions' | 'delete' | 'export';
+
+export interface UsersOptions {
+  action: UserAction;
+  email: string;
+  reason?: string;
+  /** undefined → $USER, else the OS user. */
+  operator?: string;
+  /** export: the file to write (else stdout). */
+  out?: string;
+}
+
+export async function run(options: UsersOptions, ctx: CliContext): Promise<unknown> {
+  const out = createReporter(ctx);
+  let email: string;
+  try {
+    email = canonicalEmail(options.email);
+  } catch (err) {
+    if (err instanceof OperatorActionError) throw new UsageError(`--email: ${err.message}`);
+    throw err;
+  }
+  const audit: OperatorAudit = { ...(await operatorAudit(ctx, out, options.operator)), reason: options.reason };
+  const db = await ctx.database();
+  try {
+    const account = await findAccount(db.knex, email);
+    if (!account) throw new CliError(`no account has the address ${email}`, { exitCode: EXIT.failed, code: 'unknown_account' });
+    switch (options.action) {
+      case 'show':
+        return await show(db, account, audit, out);
+      case 'disable':
+        return await disable(db, account, options.reason as string, audit, out);
+      case 'enable':
+        return await enable(db, account, audit, out);
+      case 'revoke-sessions':
+        return await revoke(db, account, options.reason as string, audit, out);
+      case 'delete':
+        return await remove(db, account, audit, out);
+      case 'export':
+        return await exportTo(db, account, audit, options.out, ctx, out);
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+function describe(a: OperatorAccount): string[] {
+  return [
+    `id:              ${a.id}`,
+    `email:           ${a.email}`,
+    `verified:        ${a.email_verified_at ? `yes (${a.email_verified_at})` : 'no'}`,
+    `disabled:        ${a.disabled_at ? `yes (${a.disabled_at}): ${a.disabled_reason ?? ''}` : 'no'}`,
+    `created:         ${a.created_at}`,
+    `active sessions: ${a.active_sessions}`,
+    `last login:      ${a.last_login_at ?? 'never'}`,
+  ];
+}
+
+async function show(db: Database, account: OperatorAccount, audit: OperatorAudit, out: Reporter) {
+  await recordOperatorEvent(db.knex, 'operator_user_shown', account, audit);
+  const result = { operator: audit.operator, ...account };
+  out.json(result);
+  for (const line of describe(account)) out.line(line);
+  return result;
+}
+
+async function disable(db: Database, account: OperatorAccount, reason: string, audit: OperatorAudit, out: Reporter) {
+  const r = await out.step(`Disabling ${account.email}`, () => disableAccount(db.knex, account.id, reason, new Date(), audit));
+  if (!r) throw new CliError(`the account ${account.email} was deleted meanwhile`, { code: 'unknown_account' });
+  const result = { operator: audit.operator, reason, already_disabled: !r.changed, sessions_revoked: r.sessions_revoked, account_tokens_invalidated: r.account_tokens_invalidated, account: r.account };
+  out.json(result);
+  if (r.changed) out.success(`${account.email} is disabled: logins answer 403 account_disabled, refreshes are refused`);
+  else out.line(`${account.email} was already disabled (since ${r.account.disabled_at}; reason kept: ${r.account.disabled_reason ?? ''})`);
+  out.line(`${r.sessions_revoked} session(s) revoked (every replica refuses their access tokens within 1 s), ${r.account_tokens_invalidated} one-time token(s) invalidated`);
+  return result;
+}
+
+async function enable(db: Database, account: OperatorAccount, audit: OperatorAudit, out: Reporter) {
+  const r = await out.step(`Enabling ${account.email}`, () => enableAccount(db.knex, account.id, new Date(), audit));
+  if (!r) throw new CliError(`the account ${account.email} was deleted meanwhile`, { code: 'unknown_account' });
+  const result = { operator: audit.operator, reason: audit.reason ?? null, was_disabled: r.changed, account: r.account };
+  out.json(result);
+  if (r.changed) out.success(`${account.email} can sign in again (sessions revoked earlier stay revoked)`);
+  else out.line(`${account.email} was not disabled: nothing changed`);
+  return result;
+}
+
+async function revoke(db: Database, account: OperatorAccount, reason: string, audit: OperatorAudit, out: Reporter) {
+  const r = await out.step(`Revoking every session of ${account.email}`, () => revokeSessions(db.knex, account.id, reason, new Date(), audit));
+  if (!r) throw new CliError(`the account ${account.email} was deleted meanwhile`, { code: 'unknown_account' });
+  const result = { operator: audit.operator, reason, user_id: account.id, ...r };
+  out.json(result);
+  out.success(
+    `${r.sessions_revoked} session(s) of ${account.email} revoked, ${r.refresh_tokens_deleted} refresh token(s) deleted; every replica refuses their access tokens within 1 s`,
+  );
+  return result;
+}
+
+async function remove(db: Database, account: OperatorAccount, audit: OperatorAudit, out: Reporter) {
+  const r = await out.step(`Deleting ${account.email}`, () => deleteAccount(db.knex, account.id, new Date(), audit));
+  if (!r) throw new CliError(`the account ${account.email} was deleted meanwhile`, { code: 'unknown_account' });
+  const result = { operator: audit.operator, reason: audit.reason ?? null, user_id: account.id, deleted: true, ...r };
+  out.json(result);
+  out.success(
+    `${account.email} deleted with its ${r.sessions_deleted} session(s) and ${r.conversations_deleted} conversation(s); the audit trail keeps its rows (user id ${account.id})`,
+  );
+  return result;
+}
+
+async function exportTo(db: Database, account: OperatorAccount, audit: OperatorAudit, file: string | undefined, ctx: CliContext, out: Reporter) {
+  const pieces = exportAccount(db.knex, account.id, new Date(), audit);
+  if (file === undefined) {
+    // The document itself is the output, in either mode (under --json it is the one document).
+    for await (const piece of pieces) ctx.stdout.write(piece);
+    ctx.stdout.write('\n');
+    return undefined;
+  }
+  // Created, never overwritten; readable by the operator only (it holds the user's messages).
+  const stream = createWriteStream(file, { flags: 'wx', mode: 0o600 });
+  try {
+    await once(stream, 'open');
+  } catch (err) {
+    throw new CliError(`cannot create ${file}: ${(err as Error).message}`, { code: 'export_not_written', cause: err });
+  }
+  let bytes = 0;
+  try {
+    for await (const piece of pieces) {
+      bytes += Buffer.byteLength(piece);
+      if (!stream.write(piece)) await once(stream, 'drain');
+    }
+    stream.end('\n');
+    await finished(stream);
+  } catch (err) {
+    stream.destroy();
+    throw err;
+  }
+  const result = { operator: audit.operator, user_id: account.id, file, bytes: bytes + 1 };
+  out.json(result);
+  out.success(`the export of ${account.email} is in ${file} (${bytes + 1} bytes, mode 600)`);
+  return result;
+}
