@@ -128,6 +128,7 @@ export async function buildDependencies(
     metrics,
     authenticate: auth.authenticate,
     shutdownSignal: lifecycle.signal,
+    audit: audit.log,
     model: overrides.model,
   });
   const account = createAccountComponent({ auth, chat, audit, limiterFactory, metrics });

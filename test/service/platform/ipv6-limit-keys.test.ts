@@ -71,6 +71,17 @@ for (const mode of modes) {
       assertLimited(await login(t, '2001:db8:1:2:ffff:ffff:ffff:fffe%eth0', 102), 'login');
     });
 
+    it('the (email, IP) login lockout holds for the whole /64, not for another /64', async (tc) => {
+      const t = await app(tc, { LOGIN_MAX_FAILURES: '3', RATE_LIMIT_LOGIN_PER_MINUTE: '100' });
+      const email = `v6-lockout-${mode.name.toLowerCase()}@example.com`;
+      const attempt = (ip: string) => api(t, 'POST', '/v1/auth/login', { json: { email, password: 'wrong password' }, headers: from(ip) });
+      for (let i = 1; i <= 3; i++) assert.equal((await attempt(inNet('a', i))).status, 401);
+      const locked = await attempt(inNet('a', 50));
+      assert.equal(locked.status, 429, locked.text);
+      assert.equal(locked.body.code, 'too_many_attempts', 'a fresh suffix in the /64 is still locked out');
+      assert.equal((await attempt('2001:db8:1:b::1')).status, 401, 'the next /64 is another (email, IP) pair');
+    });
+
     it('the global per-IP limit counts a whole /64 as one client', async (tc) => {
       const t = await app(tc, { RATE_LIMIT_GLOBAL_PER_MINUTE: '3' });
       for (let i = 1; i <= 3; i++) assert.equal((await api(t, 'GET', '/v1/me', { headers: from(inNet('4', i)) })).status, 401);

@@ -12,6 +12,7 @@ import type { AbuseBreaker } from '../../platform/abuse-breaker.js';
 import type { SchedulingClock } from '../../platform/clock.js';
 import type { Database } from '../../platform/db.js';
 import { limitRequests } from '../../platform/http/rate-limit.js';
+import { limitKeyOf } from '../../platform/limit-key.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { LimiterFactory } from '../../platform/rate-limit.js';
@@ -134,6 +135,7 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     factory: limiterFactory,
     maxFailures: config.limits.loginMaxFailures,
     accountMaxFailuresPerHour: config.limits.loginAccountMaxFailuresPerHour,
+    keyOfIp: (ip) => limitKeyOf(ip, config.limits.ipv6Prefix),
   });
   const deferred = createDeferredWork({ logger, onFailure: (label) => metrics.mailSuppressedTotal.inc({ template: label, reason: 'failed' }) });
   const emailHashKey = config.audit.hashKey.reveal();
@@ -164,7 +166,12 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     accounts: config.accounts,
   });
   const requireRecentAuth = requireRecentAuthentication(clock, config.accounts.reauthMaxAgeSeconds);
-  const authenticate = compose([verifyBearer(accessTokens, guard), perUser]);
+  // A presented token that is refused is a security event (aggregated per IP and reason in the trail).
+  const tokenRefused = async (ctx: Context, reason: 'invalid' | 'revoked') => {
+    metrics.authFailTotal.inc({ flow: 'access_token', reason });
+    await audit.record({ type: 'access_token_refused', ip: ctx.state.clientIp ?? null, requestId: ctx.state.requestId ?? null, details: { reason } });
+  };
+  const authenticate = compose([verifyBearer(accessTokens, guard, tokenRefused), perUser]);
   return {
     service,
     routes: authRoutes({ service, authenticate, requireRecentAuth, keyring, limits, emailVerification: config.accounts.emailVerification }),

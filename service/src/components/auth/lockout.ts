@@ -11,6 +11,8 @@ export interface LockoutOptions {
   accountMaxFailuresPerHour: number;
   /** First lock 1 s, doubled by each further failure, at most this long. */
   maxLockSeconds?: number;
+  /** What an IP counts as (platform/limit-key.ts: an IPv6 client's /64); default: the address as is. */
+  keyOfIp?: (ip: string) => string;
 }
 
 /** Which limiter refused a locked-out attempt (the audit trail and metrics; never told to the client). */
@@ -49,7 +51,7 @@ export function createLoginLockout(options: LockoutOptions) {
     windowSeconds: 3600,
   });
   // Emails are hashed into keys so Redis never holds addresses.
-  const pairKey = (email: string, ip: string) => `${digest(email)}:${ip}`;
+  const pairKey = (email: string, ip: string) => `${digest(email)}:${options.keyOfIp?.(ip) ?? ip}`;
 
   function tooManyAttempts(state: LimitState): AppError {
     return rateLimitedError(

@@ -23,6 +23,7 @@ export function createSessionFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes
       const token = input.refresh_token;
       if (!looksLikeRefreshToken(token)) {
         fail('refresh', 'invalid_refresh_token');
+        await auditEvent(meta, { type: 'refresh_failed', details: { reason: 'malformed' } });
         throw invalidRefreshToken();
       }
       const now = clock.now();
@@ -66,6 +67,7 @@ export function createSessionFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes
 
       if (outcome.kind === 'invalid') {
         fail('refresh', 'invalid_refresh_token');
+        await auditEvent(meta, { type: 'refresh_failed', details: { reason: 'invalid_refresh_token' } });
         throw invalidRefreshToken();
       }
       if (outcome.kind === 'reused') {
@@ -127,6 +129,10 @@ export function createSessionFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes
     async revokeSession(auth: AuthContext, sessionId: string, meta: RequestMeta): Promise<void> {
       // Another user's session answers exactly like a missing one.
       if (!UUID.test(sessionId) || !(await sessions.revoke(sessionId, 'revoked_by_user', auth.userId))) {
+        const owner = UUID.test(sessionId) ? (await sessions.state(sessionId))?.user_id : undefined;
+        if (owner !== undefined && owner !== auth.userId) {
+          await auditEvent(meta, { type: 'foreign_resource_refused', userId: auth.userId, details: { resource: 'session', reason: 'another_users', id: sessionId } });
+        }
         throw new AppError('not_found', { detail: 'No such session.' });
       }
       guard.markRevoked(sessionId);

@@ -9,6 +9,8 @@ import type { Config } from '../../config/load.js';
 import type { Database } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Metrics } from '../../platform/metrics.js';
+import { currentRequestContext } from '../../platform/request-context.js';
+import type { AuditLog } from '../audit/index.js';
 import { createBuiltinModel } from './models/builtin.js';
 import { createOpenAiModel } from './models/openai.js';
 import type { ModelObserver, ModelProvider } from './models/provider.js';
@@ -46,6 +48,8 @@ export interface ChatComponentDeps {
   shutdownSignal: AbortSignal;
   /** Replaces the configured model (tests). */
   model?: ModelProvider;
+  /** The audit trail, for attempts on another user's conversation. */
+  audit?: Pick<AuditLog, 'record'>;
 }
 
 export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
@@ -70,7 +74,26 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
     total: config.limits.maxStreamsTotal,
     onChange: (active) => metrics.sseStreamsActive.set(active),
   });
-  const service = createChatService({ repo: createChatRepo(db.knex), model, observer, slots, logger });
+  const audit = deps.audit;
+  const service = createChatService({
+    repo: createChatRepo(db.knex),
+    model,
+    observer,
+    slots,
+    logger,
+    onForeignAccess: audit
+      ? (userId, conversationId) => {
+          const request = currentRequestContext();
+          void audit.record({
+            type: 'foreign_resource_refused',
+            userId,
+            ip: request?.ip ?? null,
+            requestId: request?.requestId ?? null,
+            details: { resource: 'conversation', reason: 'another_users', id: conversationId },
+          });
+        }
+      : undefined,
+  });
   return {
     service,
     routes: chatRoutes({

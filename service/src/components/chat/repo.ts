@@ -60,6 +60,10 @@ export function createChatRepo(knex: Knex) {
     async findConversation(userId: string, id: string): Promise<ConversationRow | undefined> {
       return knex('conversations').select(...CONVERSATION_COLUMNS).where({ id, user_id: userId }).first() as Promise<ConversationRow | undefined>;
     },
+    /** Whether a conversation with this id exists, whoever owns it (to tell another user's from a missing one). */
+    async conversationExists(id: string): Promise<boolean> {
+      return (await knex('conversations').select('id').where({ id }).first()) !== undefined;
+    },
     /** Its messages go with it (ON DELETE CASCADE). */
     async deleteConversation(userId: string, id: string): Promise<boolean> {
       // `returning` rather than the affected-row count: PGlite counts the cascaded message rows too.

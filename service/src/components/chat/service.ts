@@ -46,6 +46,8 @@ export interface ChatServiceDeps {
   logger: Logger;
   /** Messages of history sent to the model with each new one. */
   contextMessages?: number;
+  /** A user asked for another user's conversation (answered 404, like a missing one): a security event. */
+  onForeignAccess?: (userId: string, conversationId: string) => void;
 }
 
 /** A no-op unless the tracing preload registered a tracer provider (platform/tracing.ts). */
@@ -91,7 +93,11 @@ export function createChatService(deps: ChatServiceDeps) {
 
   async function ownConversation(userId: string, id: string): Promise<ConversationRow> {
     const conversation = UUID.test(id) ? await repo.findConversation(userId, id) : undefined;
-    if (!conversation) throw notFound();
+    if (!conversation) {
+      // Only on this 404 path: one more lookup tells a missing conversation from another user's.
+      if (deps.onForeignAccess && UUID.test(id) && (await repo.conversationExists(id))) deps.onForeignAccess(userId, id);
+      throw notFound();
+    }
     return conversation;
   }
 
