@@ -174,11 +174,17 @@ describe('the OpenAPI document (service/openapi.yaml)', () => {
     }
   });
 
-  it('documents the errors every route can give: 404, 405, 429 with its headers, 500', () => {
+  it('documents the errors every route can give: 404, 405, 429 with its headers (never on the health routes), 500', () => {
+    const neverLimited = new Set(['/healthz', '/readyz', '/version']);
     for (const { method, path, operation } of operations()) {
       const name = `${method.toUpperCase()} ${path}`;
       const responses = operation.responses as JsonObject;
-      for (const status of ['404', '405', '429', '500']) assert.ok(responses[status], `${name} does not document ${status}`);
+      for (const status of ['404', '405', '500']) assert.ok(responses[status], `${name} does not document ${status}`);
+      if (neverLimited.has(path)) {
+        assert.equal(responses['429'], undefined, `${name} is never rate-limited, so it documents no 429`);
+        continue;
+      }
+      assert.ok(responses['429'], `${name} does not document 429`);
       const tooMany = deref(responses['429']);
       for (const header of ['Retry-After', 'RateLimit', 'RateLimit-Policy']) {
         assert.equal(deref((tooMany.headers as JsonObject)[header] ?? {}).required, true, `${name} → 429 must require ${header}`);
@@ -307,7 +313,7 @@ describe('error codes in the document', () => {
     ['POST', `/v1/conversations/${CONVERSATION_ID}/messages`, 'payload_too_large'],
     ['POST', `/v1/conversations/${CONVERSATION_ID}/messages`, 'invalid_token', INVALID_TOKEN_CHALLENGE],
     ['POST', `/v1/conversations/${CONVERSATION_ID}/messages`, 'service_unavailable'],
-    ['GET', '/healthz', 'rate_limited', RATE_LIMIT_HEADERS],
+    ['GET', '/v1/me', 'rate_limited', RATE_LIMIT_HEADERS],
     ['GET', '/healthz', 'internal_error'],
   ];
   for (const [method, path, code, headers, extra] of notable) {
@@ -482,7 +488,7 @@ describe('assertResponseMatchesOpenApi', () => {
     assert.throws(
       () =>
         assertResponseMatchesOpenApi(
-          { method: 'GET', path: '/healthz' },
+          { method: 'GET', path: '/v1/conversations' },
           { status: 429, headers: problemHeaders(withoutRateLimit), body: problem('rate_limited') },
         ),
       /required header RateLimit is missing/,
@@ -490,7 +496,7 @@ describe('assertResponseMatchesOpenApi', () => {
     assert.throws(
       () =>
         assertResponseMatchesOpenApi(
-          { method: 'GET', path: '/healthz' },
+          { method: 'GET', path: '/v1/conversations' },
           {
             status: 429,
             headers: problemHeaders({ ...RATE_LIMIT_HEADERS, 'retry-after': 'Wed, 21 Oct 2026 07:28:00 GMT' }),
