@@ -41,12 +41,14 @@ export function createAccountFlows(
    * The signed-in user's password, checked like a login's: locked out after LOGIN_MAX_FAILURES (per
    * address and IP, and per account), every failure counted and audited, 401 `invalid_credentials`.
    */
-  async function proveCurrentPassword(user: UserRow, password: string, flow: string, meta: RequestMeta): Promise<void> {
-    try {
-      await lockout.assertNotLocked(user.email, meta.ip);
-    } catch (err) {
-      fail(flow, 'locked_out');
-      throw err;
+  async function proveCurrentPassword(user: UserRow, password: string, flow: string, meta: RequestMeta, deviceToken?: string): Promise<void> {
+    // The same lockout as a login, per device too: a known device is judged by its own backoff.
+    const deviceId = looksLikeDeviceToken(deviceToken) ? await devices.recognise(user.id, deviceToken, clock.now()) : undefined;
+    const locked = await lockout.check(user.email, meta.ip, deviceId);
+    if (locked) {
+      fail(flow, `locked_out_${locked.limiter}`);
+      await auditEvent(meta, { type: 'login_refused_locked', userId: user.id, email: user.email, details: { limiter: locked.limiter, flow, known_device: deviceId !== undefined } });
+      throw locked.error;
     }
     let valid = false;
     try {
@@ -56,14 +58,14 @@ export function createAccountFlows(
       if (!(err instanceof UnsupportedHashError)) throw err;
     }
     if (valid) {
-      await lockout.recordSuccess(user.email, meta.ip);
+      await lockout.recordSuccess(user.email, meta.ip, deviceId);
       return;
     }
     fail(flow, 'wrong_password');
     await auditEvent(meta, { type: flow === 'reauthenticate' ? 'reauthentication_failed' : 'login_failed', userId: user.id, email: user.email, details: { reason: 'wrong_password', flow } });
-    const outcome = await lockout.recordFailure(user.email, meta.ip);
+    const outcome = await lockout.recordFailure(user.email, meta.ip, deviceId);
     if (outcome.lockStarted) {
-      await auditEvent(meta, { type: 'login_locked_out', userId: user.id, email: user.email, details: { lock_seconds: outcome.lockSeconds, flow } });
+      await auditEvent(meta, { type: 'login_locked_out', userId: user.id, email: user.email, details: { lock_seconds: outcome.lockSeconds, flow, known_device: deviceId !== undefined } });
     }
     throw invalidCredentials();
   }
@@ -217,12 +219,12 @@ export function createAccountFlows(
      */
     async changePassword(
       auth: AuthContext,
-      input: { current_password: string; new_password: string },
+      input: { current_password: string; new_password: string; device_token?: string },
       meta: RequestMeta,
     ): Promise<TokenResponse> {
       const user = await users.findById(auth.userId);
       if (!user) throw new AppError('invalid_credentials');
-      await proveCurrentPassword(user, input.current_password, 'password_change', meta);
+      await proveCurrentPassword(user, input.current_password, 'password_change', meta, input.device_token);
       const next = await credentials.hashNewPassword('password_change', input.new_password, user.email);
       const outcome = await knex.transaction(async (trx) => {
         if (!(await users.replacePasswordHash(user.id, user.password_hash, next, trx))) return undefined;
@@ -253,10 +255,10 @@ export function createAccountFlows(
     },
 
     /** Step-up: the password again → a fresh pair for the same session with a new auth_time. */
-    async reauthenticate(auth: AuthContext, input: { password: string }, meta: RequestMeta): Promise<TokenResponse> {
+    async reauthenticate(auth: AuthContext, input: { password: string; device_token?: string }, meta: RequestMeta): Promise<TokenResponse> {
       const user = await users.findById(auth.userId);
       if (!user) throw new AppError('invalid_token', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
-      await proveCurrentPassword(user, input.password, 'reauthenticate', meta);
+      await proveCurrentPassword(user, input.password, 'reauthenticate', meta, input.device_token);
       const renewed = await knex.transaction((trx) => renewSession(trx, user, auth.sessionId, ['pwd']));
       if (!renewed) {
         fail('reauthenticate', 'session_revoked');

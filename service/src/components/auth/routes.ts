@@ -8,12 +8,12 @@ import type { AuthContext, AuthService, RequestMeta } from './service.js';
 const credentials = z.strictObject({ email: z.string().max(1024), password: z.string().max(4096) });
 const loginBody = z.strictObject({ email: z.string().max(1024), password: z.string().max(4096), device_token: z.string().max(256).optional() });
 const refreshBody = z.strictObject({ refresh_token: z.string().max(1024) });
-const passwordChange = z.strictObject({ current_password: z.string().max(4096), new_password: z.string().max(4096) });
+const passwordChange = z.strictObject({ current_password: z.string().max(4096), new_password: z.string().max(4096), device_token: z.string().max(256).optional() });
 const emailOnly = z.strictObject({ email: z.string().max(1024) });
 const tokenOnly = z.strictObject({ token: z.string().max(256) });
 const resetConfirm = z.strictObject({ token: z.string().max(256), new_password: z.string().max(4096) });
 const emailChange = z.strictObject({ new_email: z.string().max(1024) });
-const passwordOnly = z.strictObject({ password: z.string().max(4096) });
+const passwordOnly = z.strictObject({ password: z.string().max(4096), device_token: z.string().max(256).optional() });
 
 function meta(ctx: Context): RequestMeta {
   const ua = ctx.get('user-agent');

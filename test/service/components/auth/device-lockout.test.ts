@@ -62,4 +62,32 @@ describe('device-aware lockout (OWASP device cookies)', () => {
     const stranger = await api(app, 'POST', '/v1/auth/login', { headers: from('192.0.2.30'), json: { email: owner.email, password: owner.password } });
     assert.equal(stranger.status, 200, 'the device’s failures did not count against the account');
   });
+
+  it('password change is no guessing oracle: a thief with an access token is locked out and audited; the owner’s known device is not', async (t) => {
+    const app = await startTestApp({ env: FAST });
+    t.after(() => app.close());
+    const owner = await signedUpUser(app);
+    const device = (owner as { device_token?: string }).device_token as string;
+    const statuses = [];
+    for (let i = 0; i < 40; i++) {
+      const res = await api(app, 'POST', '/v1/auth/password', {
+        token: owner.access_token,
+        headers: from('203.0.113.99'),
+        json: { current_password: `stolen token guess ${i}`, new_password: 'a new passphrase for 2027' },
+      });
+      statuses.push(res.status);
+    }
+    assert.deepEqual(statuses.slice(0, 5), [401, 401, 401, 401, 401]);
+    assert.ok(statuses.slice(5).every((s) => s === 429), `locked after LOGIN_MAX_FAILURES: ${statuses}`);
+    await app.deps.audit.log.flush();
+    const audited = await app.deps.db.knex('audit_events').where({ user_id: owner.user.id, type: 'login_failed' });
+    assert.ok(audited.some((e: { details: { flow?: string } }) => e.details.flow === 'password_change'), 'each wrong guess is audited');
+
+    const mine = await api(app, 'POST', '/v1/auth/password', {
+      token: owner.access_token,
+      headers: from('203.0.113.99'),
+      json: { current_password: owner.password, new_password: 'a new passphrase for 2027', device_token: device },
+    });
+    assert.equal(mine.status, 200, 'the owner, from a known device on the same address, changes the password');
+  });
 });
