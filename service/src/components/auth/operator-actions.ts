@@ -19,16 +19,8 @@ export interface OperatorAudit {
   emailHashKey?: Uint8Array;
 }
 
-export type OperatorEventType = Extract<
-  AuditEventType,
-  | 'operator_user_shown'
-  | 'operator_user_disabled'
-  | 'operator_user_enabled'
-  | 'operator_sessions_revoked'
-  | 'operator_user_deleted'
-  | 'operator_user_exported'
-  | 'operator_all_sessions_revoked'
->;
+/** The audit events of operator actions (their names start with `operator_`; declared in audit-log.ts). */
+export type OperatorEventType = Extract<AuditEventType, `operator_${string}`>;
 
 export interface OperatorAccount {
   id: string;
