@@ -1,43 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type FakeClock, fakeClock, type InProcessTestApp, startTestApp } from '../helpers/app.js';
+import type { FakeClock, InProcessTestApp } from '../helpers/app.js';
 import { api } from '../helpers/client.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import type { TestDatabase } from '../helpers/database.js';
 import { signedUpUser } from '../helpers/users.js';
-import { main } from '../../cli/src/main.js';
-import type { Database } from '../../service/src/platform/db.js';
-import { captureIo } from './capture.js';
-
-const AUDIT_KEY = Buffer.alloc(32, 9).toString('base64url');
-
-/** `secops …` in process over the test's database (its close is left to the test). */
-async function secops(db: Database, argv: string[]) {
-  const { io, stdout, stderr } = captureIo({ AUDIT_HASH_KEY: AUDIT_KEY, USER: 'oncall-olga' });
-  const borrowed: Database = { ...db, close: async () => undefined };
-  const code = await main(argv, io, { openDatabase: async () => borrowed });
-  return { code, stdout: stdout(), stderr: stderr() };
-}
-
-async function auditRows(db: Database, type: string): Promise<{ details: Record<string, unknown> }[]> {
-  return db.knex('audit_events').select('details').where({ type }).orderBy('id');
-}
+import { auditRows, secops, type TwoReplicas, twoReplicas } from './operator-fixture.js';
 
 describe('secops sessions revoke-all', () => {
   let database: TestDatabase;
   let clockB: FakeClock;
   let a: InProcessTestApp;
   let b: InProcessTestApp;
+  let replicas: TwoReplicas;
   before(async () => {
-    database = await createTestDatabase();
-    clockB = fakeClock();
-    a = await startTestApp({ database, env: { AUDIT_HASH_KEY: AUDIT_KEY } });
-    b = await startTestApp({ database, clock: clockB, env: { AUDIT_HASH_KEY: AUDIT_KEY } });
+    replicas = await twoReplicas();
+    ({ database, clockB, a, b } = replicas);
   });
-  after(async () => {
-    await a.close();
-    await b.close();
-    await database.drop();
-  });
+  after(() => replicas.close());
   const cli = (argv: string[]) => secops(database.db, argv);
 
   it('needs --reason and --yes (exit 2), and changes nothing without them', async () => {

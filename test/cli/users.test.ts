@@ -3,46 +3,24 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { main } from '../../cli/src/main.js';
 import { hashEmail } from '../../service/src/components/audit/index.js';
-import type { Database } from '../../service/src/platform/db.js';
-import { type FakeClock, fakeClock, type InProcessTestApp, startTestApp } from '../helpers/app.js';
+import type { FakeClock, InProcessTestApp } from '../helpers/app.js';
 import { api } from '../helpers/client.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import type { TestDatabase } from '../helpers/database.js';
 import { signedUpUser, uniqueEmail } from '../helpers/users.js';
-import { captureIo } from './capture.js';
-
-/** The service's audit key, shared by the two replicas and the CLI. */
-const AUDIT_KEY = Buffer.alloc(32, 9).toString('base64url');
-const OPERATOR_ENV = { AUDIT_HASH_KEY: AUDIT_KEY, USER: 'oncall-olga' };
-
-async function secops(db: Database, argv: string[], env: Record<string, string | undefined> = OPERATOR_ENV) {
-  const { io, stdout, stderr } = captureIo(env);
-  const borrowed: Database = { ...db, close: async () => undefined };
-  const code = await main(argv, io, { openDatabase: async () => borrowed });
-  return { code, stdout: stdout(), stderr: stderr() };
-}
-
-async function auditRows(db: Database, type: string): Promise<{ user_id: string | null; email_hash: string | null; details: Record<string, unknown> }[]> {
-  return db.knex('audit_events').select('user_id', 'email_hash', 'details').where({ type }).orderBy('id');
-}
+import { AUDIT_KEY, auditRows, secops, type TwoReplicas, twoReplicas } from './operator-fixture.js';
 
 describe('secops users', () => {
   let database: TestDatabase;
   let clockB: FakeClock;
   let a: InProcessTestApp;
   let b: InProcessTestApp;
+  let replicas: TwoReplicas;
   before(async () => {
-    database = await createTestDatabase();
-    clockB = fakeClock();
-    a = await startTestApp({ database, env: { AUDIT_HASH_KEY: AUDIT_KEY } });
-    b = await startTestApp({ database, clock: clockB, env: { AUDIT_HASH_KEY: AUDIT_KEY } });
+    replicas = await twoReplicas();
+    ({ database, clockB, a, b } = replicas);
   });
-  after(async () => {
-    await a.close();
-    await b.close();
-    await database.drop();
-  });
+  after(() => replicas.close());
   const cli = (argv: string[], env?: Record<string, string | undefined>) => secops(database.db, argv, env);
 
   it('disable: the next request on another replica is refused within 1 s, login is 403 account_disabled, enable lets them back', async () => {
