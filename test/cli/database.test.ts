@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadCliConfig } from '../../cli/src/lib/config.js';
+import { loadCliConfig, loadCliDatabaseConfig } from '../../cli/src/lib/config.js';
 import { describeTarget, formatTarget } from '../../cli/src/lib/database.js';
 import { ConfigurationError } from '../../cli/src/lib/errors.js';
 
@@ -40,3 +40,29 @@ describe('the CLI configuration', () => {
     );
   });
 });
+
+describe('the database settings a maintenance Job is given', () => {
+  it('a production Job with only its database credential loads (no mail, JWT or audit-key settings needed)', async () => {
+    const config = await loadCliDatabaseConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://migrator@db.internal/rampart' });
+    assert.equal(config.url, 'postgres://migrator@db.internal/rampart');
+    assert.equal(config.poolMax, 10);
+  });
+
+  it('reads DATABASE_URL_FILE and DATABASE_URL_REF the service’s way; --database-url stands in for both', async () => {
+    const fromFile = await loadCliDatabaseConfig({ NODE_ENV: 'production', DATABASE_URL_FILE: '/run/secrets/db' }, undefined, undefined, (p) => (p === '/run/secrets/db' ? 'postgres://f@h/db\n' : assert.fail(p)));
+    assert.equal(fromFile.url, 'postgres://f@h/db');
+    const fromRef = await loadCliDatabaseConfig({ DATABASE_URL_REF: 'env:RAMPART_DB', RAMPART_DB: 'postgres://ref@h/db' });
+    assert.equal(fromRef.url, 'postgres://ref@h/db');
+    const flag = await loadCliDatabaseConfig({ DATABASE_URL_FILE: '/nonexistent', DATABASE_URL_REF: 'file:/nonexistent' }, 'postgres://flag@h/db');
+    assert.equal(flag.url, 'postgres://flag@h/db');
+  });
+
+  it('production without a database is a configuration error (exit 78), never the embedded PGlite', async () => {
+    await assert.rejects(
+      loadCliDatabaseConfig({ NODE_ENV: 'production' }),
+      (err: unknown) => err instanceof ConfigurationError && err.exitCode === 78 && err.problems.includes('DATABASE_URL is required in production'),
+    );
+    await assert.rejects(loadCliDatabaseConfig({ DB_POOL_MAX: 'many' }), (err: unknown) => err instanceof ConfigurationError && /DB_POOL_MAX/.test(err.problems.join()));
+  });
+});
+

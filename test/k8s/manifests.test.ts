@@ -324,7 +324,11 @@ function hardeningErrors(w: Workload): string[] {
     if (!(Number(env.get('UV_THREADPOOL_SIZE')) >= 4)) errors.push(`${at}: UV_THREADPOOL_SIZE ≥ 4`);
     for (const name of ['JWT_SECRET', 'DATABASE_URL', 'REDIS_URL', 'MODEL_API_KEY', 'JWT_KEYS', 'MAIL_URL', 'AUDIT_HASH_KEY'])
       if ((c.env ?? []).some((e: Obj) => e.name === name)) errors.push(`${at}: ${name} as a plain variable (use ${name}_FILE)`);
-    for (const name of ['JWT_KEYS_FILE', 'DATABASE_URL_FILE']) {
+    // The API reads the keyring; the maintenance Jobs (secops) read the database settings only and get no JWT keys.
+    const isApi = c.name === 'api';
+    if (!isApi && (env.has('JWT_KEYS_FILE') || (pod.volumes ?? []).some((v: Obj) => (v.secret?.items ?? []).some((i: Obj) => i.key === 'jwt-keys'))))
+      errors.push(`${at}: a maintenance Job must not mount the JWT keys`);
+    for (const name of isApi ? ['JWT_KEYS_FILE', 'DATABASE_URL_FILE'] : ['DATABASE_URL_FILE']) {
       const file = env.get(name);
       const mount = (c.volumeMounts ?? []).find(
         (m: Obj) => secretVolumes.has(m.name) && typeof file === 'string' && file.startsWith(`${m.mountPath}/`),

@@ -1,4 +1,5 @@
-import { type Config, ConfigError, type Env, loadConfig, type PickedSource, pickSource, readSettings, type SettingName } from '../../../service/src/public/config.js';
+import { readFileSync } from 'node:fs';
+import { type Config, ConfigError, type Env, loadConfig, type PickedSource, pickSource, readSettings, type SettingName, valueOfSource } from '../../../service/src/public/config.js';
 import { hasSecretReferences, resolveSecretReferences } from '../../../service/src/public/config.js';
 import type { SecretStore } from '../../../service/src/public/secrets.js';
 import { ConfigurationError } from './errors.js';
@@ -69,4 +70,57 @@ export async function loadCliConfig(
     if (err instanceof ConfigError) throw new ConfigurationError(err.problems, err);
     throw err;
   }
+}
+
+/** What `secops` needs to reach the database, and nothing more. */
+export interface CliDatabaseConfig {
+  /** undefined → the embedded PGlite under `dataDir`. */
+  readonly url: string | undefined;
+  readonly dataDir: string;
+  readonly poolMax: number;
+  readonly acquireTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+}
+
+const DATABASE_SETTINGS = ['NODE_ENV', 'DATA_DIR', 'DB_POOL_MAX', 'DB_ACQUIRE_TIMEOUT_MS', 'DB_STATEMENT_TIMEOUT_MS'] as const;
+
+/**
+ * The database settings alone, read the service's way (DATABASE_URL from its variable, _FILE or _REF;
+ * `--database-url` standing in for them): a maintenance Job — migrate, backup, drill — is given its
+ * database credential and nothing else, so it must not need the mail, JWT or audit-key settings the
+ * service requires in production. Production still requires a DATABASE_URL (never the embedded PGlite).
+ */
+export async function loadCliDatabaseConfig(
+  env: EnvRecord,
+  databaseUrl?: string,
+  store?: SecretStore,
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): Promise<CliDatabaseConfig> {
+  const effective = withDatabaseUrl(env, databaseUrl);
+  const problems: string[] = [];
+  const source = pickSource(effective, 'DATABASE_URL');
+  let url: string | undefined;
+  try {
+    if (source.kind === 'ref') {
+      const { secretStoreFromEnv } = await import('../../../service/src/public/secrets.js');
+      const only = { ...effective, JWT_SECRET_REF: undefined, JWT_KEYS_REF: undefined, REDIS_URL_REF: undefined, MODEL_API_KEY_REF: undefined, MAIL_URL_REF: undefined, AUDIT_HASH_KEY_REF: undefined };
+      url = (await resolveSecretReferences(only, store ?? secretStoreFromEnv(effective))).DATABASE_URL;
+    } else {
+      url = valueOfSource('DATABASE_URL', source, readFile, problems);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigurationError(err.problems, err);
+    throw err;
+  }
+  const read = readSettings(effective, DATABASE_SETTINGS);
+  if ('problems' in read) problems.push(...read.problems);
+  else if (read.values.NODE_ENV === 'production' && url === undefined && problems.length === 0) problems.push('DATABASE_URL is required in production');
+  if (problems.length > 0 || 'problems' in read) throw new ConfigurationError(problems);
+  return {
+    url,
+    dataDir: read.values.DATA_DIR,
+    poolMax: read.values.DB_POOL_MAX,
+    acquireTimeoutMs: read.values.DB_ACQUIRE_TIMEOUT_MS,
+    statementTimeoutMs: read.values.DB_STATEMENT_TIMEOUT_MS,
+  };
 }

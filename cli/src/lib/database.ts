@@ -1,5 +1,5 @@
 import { createDatabase, type Database } from '../../../service/src/public/db.js';
-import { loadCliConfig } from './config.js';
+import { loadCliDatabaseConfig } from './config.js';
 import type { CliIo, GlobalOptions, Writer } from './context.js';
 
 /**
@@ -7,13 +7,14 @@ import type { CliIo, GlobalOptions, Writer } from './context.js';
  * under DATA_DIR — the same target the service would use with this environment.
  */
 export async function openConfiguredDatabase(io: CliIo, options: GlobalOptions): Promise<Database> {
-  const config = await loadCliConfig(io.env, options.databaseUrl);
+  // The database settings only: a maintenance Job has no mail, JWT or audit-key settings to give.
+  const config = await loadCliDatabaseConfig(io.env, options.databaseUrl);
   const db = createDatabase({
-    url: config.database.url?.reveal(),
-    dataDir: config.database.dataDir,
-    poolMax: config.database.poolMax,
-    acquireTimeoutMs: config.database.acquireTimeoutMs,
-    statementTimeoutMs: config.database.statementTimeoutMs,
+    url: config.url,
+    dataDir: config.dataDir,
+    poolMax: config.poolMax,
+    acquireTimeoutMs: config.acquireTimeoutMs,
+    statementTimeoutMs: config.statementTimeoutMs,
     applicationName: 'secops',
     // knex prints its warnings on stdout by default, which would corrupt a `--json` document.
     log: { warn: knexLine(io.stderr), error: knexLine(io.stderr) },
