@@ -10,9 +10,8 @@ import { limitRequests } from '../../platform/http/rate-limit.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { LimiterFactory } from '../../platform/rate-limit.js';
 import type { AuditComponent } from '../audit/index.js';
-import type { AuthComponent, AuthContext, RequestMeta } from '../auth/index.js';
+import { type AuthComponent, type AuthContext, exportDocument, type RequestMeta } from '../auth/index.js';
 import type { ChatComponent } from '../chat/index.js';
-import { exportDocument } from './export-stream.js';
 
 export interface AccountComponent {
   readonly routes: Router;

@@ -3,7 +3,7 @@
  * CLI may import from components/audit (npm run lint enforces it).
  */
 import type { SchedulingClock } from '../../platform/clock.js';
-import type { Database } from '../../platform/db.js';
+import type { Database, Knex } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import { type AuditLog, createAuditLog } from './audit-log.js';
 import { createAuditRepo } from './audit-repo.js';
@@ -29,6 +29,11 @@ export interface AuditExportRow {
   user_agent: string | null;
   request_id: string | null;
   details: Record<string, unknown>;
+}
+
+/** A user's audit events, oldest first, a page at a time (the account export; no write-behind involved). */
+export function auditEventsOf(knex: Knex, userId: string): AsyncGenerator<AuditExportRow> {
+  return createAuditRepo(knex).eventsOf(userId) as AsyncGenerator<AuditExportRow>;
 }
 
 export function createAuditComponent(deps: { db: Database; logger: Logger; clock: SchedulingClock; emailHashKey?: Uint8Array }): AuditComponent {

@@ -41,7 +41,6 @@ export type { AccessTokens, Clock } from './access-tokens.js';
 export type { ReloadOutcome, ReloadTrigger } from './keyring-reloader.js';
 export type { PasswordHasher } from './passwords.js';
 export type { AuthContext, AuthService, RequestMeta } from './service.js';
-export type { AccountProfile } from './account-lifecycle-flows.js';
 
 export type AuthLimit = 'auth' | 'login' | 'refresh' | 'signup' | 'mail';
 

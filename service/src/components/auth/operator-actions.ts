@@ -1,5 +1,8 @@
 import type { Knex } from '../../platform/db.js';
-import { type AuditEventType, hashEmail } from '../audit/index.js';
+import { type AuditEventType, auditEventsOf, hashEmail } from '../audit/index.js';
+import { exportConversations } from '../chat/public.js';
+import type { AccountProfile } from './account-lifecycle-flows.js';
+import { exportDocument } from './export-document.js';
 import { normalizeEmail } from './email.js';
 
 /**
@@ -217,12 +220,10 @@ export async function deleteAccount(knex: Knex, userId: string, now: Date = new 
   });
 }
 
-const PAGE = 500;
-
 /**
  * The account's data in the shape of GET /v1/me/export, as JSON text produced piece by piece:
  * `{"exported_at","user","sessions":[…],"conversations":[{…,"messages":[…]}],"audit_events":[…]}`.
- * Conversations, messages and audit events are read a page at a time. The export is audited first
+ * The document is export-document.ts's, read through chat's and audit's own export readers, a page at a time. The export is audited first
  * (`operator_user_exported`), so the document includes its own row.
  */
 export async function* exportAccount(knex: Knex, userId: string, now: Date = new Date(), audit?: OperatorAudit): AsyncGenerator<string> {
@@ -252,57 +253,5 @@ export async function* exportAccount(knex: Knex, userId: string, now: Date = new
     auth_time: iso(s.auth_time as Date),
     amr: s.amr,
   }));
-  yield `{"exported_at":${JSON.stringify(now.toISOString())},"user":${JSON.stringify(profileUser)},"sessions":${JSON.stringify(sessionDocs)},"conversations":[`;
-  let firstConversation = true;
-  for await (const c of keyset(knex, 'conversations', ['id', 'title', 'created_at', 'updated_at'], { user_id: userId })) {
-    yield `${firstConversation ? '' : ','}${JSON.stringify({ id: c.id, title: c.title, created_at: iso(c.created_at as Date), updated_at: iso(c.updated_at as Date) }).slice(0, -1)},"messages":[`;
-    firstConversation = false;
-    let firstMessage = true;
-    for await (const m of keyset(knex, 'messages', ['id', 'role', 'content', 'status', 'created_at'], { conversation_id: c.id })) {
-      yield `${firstMessage ? '' : ','}${JSON.stringify({ id: m.id, role: m.role, content: m.content, status: m.status, created_at: iso(m.created_at as Date) })}`;
-      firstMessage = false;
-    }
-    yield ']}';
-  }
-  yield '],"audit_events":[';
-  let after = '0';
-  let firstEvent = true;
-  for (;;) {
-    const page = (await knex('audit_events')
-      .select('id', 'type', 'occurred_at', 'ip', 'user_agent', 'request_id', 'email_hash', 'details')
-      .where({ user_id: userId })
-      .andWhere('id', '>', after)
-      .orderBy('id')
-      .limit(PAGE)) as Record<string, unknown>[];
-    for (const e of page) {
-      const row = {
-        id: String(e.id),
-        type: e.type,
-        occurred_at: iso(e.occurred_at as Date),
-        ip: e.ip,
-        user_agent: e.user_agent,
-        request_id: e.request_id,
-        email_hash: e.email_hash,
-        details: e.details,
-      };
-      yield `${firstEvent ? '' : ','}${JSON.stringify(row)}`;
-      firstEvent = false;
-    }
-    if (page.length < PAGE) break;
-    after = String(page[page.length - 1]?.id);
-  }
-  yield ']}';
-}
-
-async function* keyset(knex: Knex, table: string, columns: string[], where: Record<string, unknown>): AsyncGenerator<Record<string, unknown>> {
-  let after: { at: string; id: string } | undefined;
-  for (;;) {
-    const q = knex(table).select(...columns, knex.raw('created_at::text as cursor_at')).where(where);
-    if (after) q.andWhereRaw('(created_at, id) > (?::timestamptz, ?)', [after.at, after.id]);
-    const page = (await q.orderBy([{ column: 'created_at' }, { column: 'id' }]).limit(PAGE)) as Record<string, unknown>[];
-    yield* page;
-    if (page.length < PAGE) return;
-    const last = page[page.length - 1] as { cursor_at: string; id: string };
-    after = { at: last.cursor_at, id: last.id };
-  }
+  yield* exportDocument({ user: profileUser, sessions: sessionDocs } as AccountProfile, exportConversations(knex, userId), auditEventsOf(knex, userId), now);
 }

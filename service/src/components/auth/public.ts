@@ -8,3 +8,5 @@ export { keyringSource } from './keyring-source.js';
 export * from './keys-document.js';
 export type { Argon2Policy } from './passwords.js';
 export * from './operator-actions.js';
+export { type ExportAuditRow, type ExportConversationItem, exportDocument } from './export-document.js';
+export type { AccountProfile } from './account-lifecycle-flows.js';

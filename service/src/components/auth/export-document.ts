@@ -1,19 +1,37 @@
-import type { AuditExportRow } from '../audit/index.js';
-import type { AccountProfile } from '../auth/index.js';
-import type { ChatExportItem } from '../chat/index.js';
+import type { AccountProfile } from './account-lifecycle-flows.js';
+
+/** A piece of the conversations part, as chat's exportConversations yields it (chat/export.ts). */
+export type ExportConversationItem =
+  | { kind: 'conversation'; conversation: { id: string; title: string | null; created_at: string; updated_at: string } }
+  | { kind: 'message'; message: { id: string; role: string; content: string; status: string; created_at: string } }
+  | { kind: 'conversation_end' };
+
+/** An audit event as the audit component reads it for an export. */
+export interface ExportAuditRow {
+  id: string;
+  type: string;
+  occurred_at: Date;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  email_hash: string | null;
+  details: Record<string, unknown>;
+}
 
 /**
  * The account export as JSON text, produced piece by piece:
  * `{"user":…,"sessions":[…],"conversations":[{…,"messages":[…]},…],"audit_events":[…]}`.
  * Conversations, messages and audit events are read a page at a time, so a long history never sits
- * in memory; the response streams as the pieces come.
+ * in memory; the response streams as the pieces come. GET /v1/me/export (the account component) and
+ * `secops users export` (operator-actions.ts) both write it, so the two documents cannot drift.
  */
 export async function* exportDocument(
   profile: AccountProfile,
-  conversations: AsyncIterable<ChatExportItem>,
-  auditEvents: AsyncIterable<AuditExportRow>,
+  conversations: AsyncIterable<ExportConversationItem>,
+  auditEvents: AsyncIterable<ExportAuditRow>,
+  now: Date = new Date(),
 ): AsyncGenerator<string> {
-  yield `{"exported_at":${JSON.stringify(new Date().toISOString())},"user":${JSON.stringify(profile.user)},"sessions":${JSON.stringify(profile.sessions)},"conversations":[`;
+  yield `{"exported_at":${JSON.stringify(now.toISOString())},"user":${JSON.stringify(profile.user)},"sessions":${JSON.stringify(profile.sessions)},"conversations":[`;
   let firstConversation = true;
   let firstMessage = true;
   for await (const item of conversations) {
