@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { type InProcessTestApp, startTestApp } from '../../helpers/app.js';
 import { type ApiResponse, api } from '../../helpers/client.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
+import { redisReady } from '../../helpers/redis-ready.js';
 
 // Issue 19: rotating the interface id inside one /64 must not buy a fresh bucket anywhere.
 // The app trusts the loopback proxy, so X-Forwarded-For presents the client (as behind a load balancer).
@@ -49,7 +49,7 @@ for (const mode of modes) {
       t.after(() => started.close());
       if (started.deps.redis) {
         // Wait until the client is connected, so the test measures Redis and not the fallback.
-        for (let i = 0; i < 100 && !started.deps.redis.available(); i++) await sleep(20);
+        await redisReady(started.deps.redis);
         assert.ok(started.deps.redis.available(), 'redis connected');
       }
       return started;

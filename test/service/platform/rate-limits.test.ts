@@ -8,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from '../../helpers/database.js
 import type { ApiResponse } from '../../helpers/client.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
 import { TEST_PASSWORD as PASSWORD } from '../../helpers/users.js';
+import { redisReady } from '../../helpers/redis-ready.js';
 
 function assertLimited(res: ApiResponse, policy: string, code = 'rate_limited') {
   assert.equal(res.status, 429, res.text);
@@ -51,7 +52,7 @@ for (const mode of modes) {
       apps.push(t);
       if (t.deps.redis) {
         // Wait until the client is connected, so the test measures Redis and not the fallback.
-        for (let i = 0; i < 100 && !t.deps.redis.available(); i++) await sleep(20);
+        await redisReady(t.deps.redis);
         assert.ok(t.deps.redis.available(), 'redis connected');
       }
       return t;
@@ -143,7 +144,7 @@ for (const mode of modes) {
     before(async () => {
       database = await createTestDatabase();
       t = await startTestApp({ database, env: { ...mode.env(), LOGIN_MAX_FAILURES: '5', TRUSTED_PROXIES: '127.0.0.0/8' } });
-      for (let i = 0; i < 100 && t.deps.redis && !t.deps.redis.available(); i++) await sleep(20);
+      await redisReady(t.deps.redis);
     });
     after(async () => {
       await t.close();
@@ -201,7 +202,7 @@ for (const mode of modes) {
         database,
         env: { ...mode.env(), LOGIN_MAX_FAILURES: '100', LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: '3', TRUSTED_PROXIES: '127.0.0.0/8' },
       });
-      for (let i = 0; i < 100 && t.deps.redis && !t.deps.redis.available(); i++) await sleep(20);
+      await redisReady(t.deps.redis);
     });
     after(async () => {
       await t.close();

@@ -6,6 +6,7 @@ import { api } from '../../../helpers/client.js';
 import { testRedisUrl } from '../../../helpers/services.js';
 import { uniqueEmail } from '../../../helpers/users.js';
 import { accountWorld, verifiedAccount } from './account-fixture.js';
+import { redisReady } from '../../../helpers/redis-ready.js';
 
 const redisUrl = testRedisUrl();
 
@@ -17,7 +18,7 @@ describe('mail limits', () => {
     const w = await accountWorld(t, env);
     const replica = await startTestApp({ database: w.database, clock: fakeClock(), env: { ...env, MAIL_URL: w.smtp.mailUrl, MAIL_CA_FILE: w.smtp.caFile } });
     t.after(() => replica.close());
-    for (let i = 0; i < 100 && !(w.app.deps.redis?.available() && replica.deps.redis?.available()); i++) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all([redisReady(w.app.deps.redis), redisReady(replica.deps.redis)]);
     const a = await verifiedAccount(w); // the verification mail is the first of the address's three
 
     const answers = [];
