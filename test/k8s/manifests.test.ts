@@ -3,8 +3,8 @@
  *  - schema: core kinds through kubernetes-models (types, required fields) plus a strict
  *    unknown-field check (kubernetes-models' validate() ignores misspelled keys); CRDs
  *    (ServiceMonitor, PrometheusRule, ExternalSecret) against a hand list of known fields;
- *  - policy: workload hardening, digest-pinned images, shutdown timing, HPA, NetworkPolicies,
- *    Ingress TLS/HSTS, monitoring wiring;
+ *  - policy: workload hardening, digest-pinned images, shutdown timing, one database credential per
+ *    workload (its own role's), HPA, NetworkPolicies, Ingress TLS/HSTS, monitoring wiring;
  *  - k8s/base/prometheusrule.yaml is what scripts/gen-prometheusrule.mjs generates from alerts/.
  */
 import assert from 'node:assert/strict';
@@ -72,7 +72,9 @@ const id = (o: Obj) => `${o.kind}/${o.metadata?.name}`;
 // manifests use are imported once here.
 const MODEL_GROUPS = ['v1', 'apps/v1', 'autoscaling/v2', 'batch/v1', 'networking.k8s.io/v1', 'policy/v1'];
 const models = new Map<string, Record<string, unknown>>(
-  await Promise.all(MODEL_GROUPS.map(async (g) => [g, (await import(`kubernetes-models/${g}`)) as Record<string, unknown>] as const)),
+  await Promise.all(
+    MODEL_GROUPS.map(async (g) => [g, (await import(`kubernetes-models/${g}`)) as Record<string, unknown>] as const),
+  ),
 );
 
 function modelClass(apiVersion: string, kind: string): any {
@@ -326,7 +328,11 @@ function hardeningErrors(w: Workload): string[] {
       if ((c.env ?? []).some((e: Obj) => e.name === name)) errors.push(`${at}: ${name} as a plain variable (use ${name}_FILE)`);
     // The API reads the keyring; the maintenance Jobs (secops) read the database settings only and get no JWT keys.
     const isApi = c.name === 'api';
-    if (!isApi && (env.has('JWT_KEYS_FILE') || (pod.volumes ?? []).some((v: Obj) => (v.secret?.items ?? []).some((i: Obj) => i.key === 'jwt-keys'))))
+    if (
+      !isApi &&
+      (env.has('JWT_KEYS_FILE') ||
+        (pod.volumes ?? []).some((v: Obj) => (v.secret?.items ?? []).some((i: Obj) => i.key === 'jwt-keys')))
+    )
       errors.push(`${at}: a maintenance Job must not mount the JWT keys`);
     for (const name of isApi ? ['JWT_KEYS_FILE', 'DATABASE_URL_FILE'] : ['DATABASE_URL_FILE']) {
       const file = env.get(name);
@@ -337,6 +343,109 @@ function hardeningErrors(w: Workload): string[] {
       else if (mount.readOnly !== true) errors.push(`${at}: secret volume must be mounted readOnly`);
     }
   }
+  return errors;
+}
+
+// ---- database credentials: one role per workload ------------------------------------------------
+
+const TASK_LABEL = 'rampart.io/task';
+/** A database credential's secret key: the runtime one or a maintenance role's `<task>-database-url`. */
+const isDatabaseKey = (key: string) => key === 'database-url' || key.endsWith('-database-url');
+/** The one database credential each maintenance task gets, by its pod's rampart.io/task label (k8s/README.md). */
+const DATABASE_KEY_BY_TASK: Record<string, string> = {
+  migrate: 'migrate-database-url', // rampart_migrator: DDL as the owner role
+  backup: 'backup-database-url', // rampart_backup: SELECT only (pg_dump)
+  'backup-drill': 'drill-database-url', // rampart_drill: CREATEDB, none of the app's tables
+};
+const RUNTIME_DATABASE_KEY = 'database-url'; // rampart_app_a / rampart_app_b: the API only
+/** Tasks that encrypt (backup create) or decrypt (backup drill) backups: the only ones given the key. */
+const BACKUP_KEY_TASKS = new Set(['backup', 'backup-drill']);
+
+const isApiWorkload = (w: Workload) => w.obj.kind === 'Deployment' && w.pod.containers.some((c: Obj) => c.name === 'api');
+const taskOf = (w: Workload): string | undefined => w.podMeta.labels?.[TASK_LABEL];
+
+/** The database credential key a workload must mount: by its task label, or the runtime one for the API. */
+function expectedDatabaseKey(w: Workload): string | undefined {
+  const task = taskOf(w);
+  if (task !== undefined) return DATABASE_KEY_BY_TASK[task];
+  return isApiWorkload(w) ? RUNTIME_DATABASE_KEY : undefined;
+}
+
+/** Every Secret key a workload's pod can read: secret volume items and secretKeyRef variables. */
+function secretKeysOf(w: Workload): string[] {
+  const keys: string[] = [];
+  for (const v of w.pod.volumes ?? []) for (const item of v.secret?.items ?? []) keys.push(item.key);
+  for (const c of [...(w.pod.initContainers ?? []), ...w.pod.containers])
+    for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef?.key) keys.push(e.valueFrom.secretKeyRef.key);
+  return keys;
+}
+
+/**
+ * Least privilege for the secrets: each workload mounts exactly one database credential, the one of
+ * its task (the migration role, the backup role, the drill role, the runtime role for the API), at
+ * the path its DATABASE_URL_FILE names; only the backup and drill Jobs get backup-encrypt-key; every
+ * secret volume lists its keys (without `items` a pod would see every credential in the Secret) and
+ * every *_FILE variable pointing into a secret volume names a key that is projected there.
+ */
+function credentialErrors(w: Workload): string[] {
+  const errors: string[] = [];
+  const where = id(w.obj);
+  const task = taskOf(w);
+  const secretVolumes = new Map<string, Obj>(
+    (w.pod.volumes ?? []).filter((v: Obj) => v.secret).map((v: Obj) => [v.name as string, v.secret as Obj]),
+  );
+  for (const [name, secret] of secretVolumes)
+    if (!secret.items?.length)
+      errors.push(`${where}: secret volume ${name} must list its items (else every key of ${secret.secretName} is mounted)`);
+  for (const c of [...(w.pod.initContainers ?? []), ...w.pod.containers])
+    for (const from of c.envFrom ?? [])
+      if (from.secretRef) errors.push(`${where} container ${c.name}: envFrom a Secret exposes every key in it`);
+
+  const keys = secretKeysOf(w);
+  const databaseKeys = keys.filter(isDatabaseKey);
+  const expected = expectedDatabaseKey(w);
+  if (expected === undefined)
+    errors.push(
+      `${where}: no database credential is defined for it (${TASK_LABEL}=${task ?? '(none)'}; add it to DATABASE_KEY_BY_TASK)`,
+    );
+  else if (databaseKeys.length !== 1 || databaseKeys[0] !== expected)
+    errors.push(`${where}: must mount exactly one database credential, ${expected}; mounts [${databaseKeys.join(', ')}]`);
+
+  const wantsBackupKey = task !== undefined && BACKUP_KEY_TASKS.has(task);
+  const hasBackupKey = keys.includes('backup-encrypt-key');
+  if (hasBackupKey && !wantsBackupKey) errors.push(`${where}: only the backup and drill Jobs may mount backup-encrypt-key`);
+  if (wantsBackupKey && !hasBackupKey) errors.push(`${where}: the ${task} Job needs backup-encrypt-key`);
+
+  // Every file a *_FILE variable names inside a secret volume must be projected there (a missing file
+  // stops the process at start), and DATABASE_URL_FILE must name the expected credential.
+  for (const c of [...(w.pod.initContainers ?? []), ...w.pod.containers])
+    for (const [name, file] of envOf(c)) {
+      if (!name.endsWith('_FILE') || typeof file !== 'string') continue;
+      const mount = (c.volumeMounts ?? []).find((m: Obj) => secretVolumes.has(m.name) && file.startsWith(`${m.mountPath}/`));
+      if (!mount) continue;
+      const rel = file.slice(mount.mountPath.length + 1);
+      const item = (secretVolumes.get(mount.name)?.items ?? []).find((i: Obj) => i.path === rel);
+      if (!item)
+        errors.push(`${where} container ${c.name}: ${name} names ${file}, which no item of volume ${mount.name} projects`);
+      else if (name === 'DATABASE_URL_FILE' && expected !== undefined && item.key !== expected)
+        errors.push(`${where} container ${c.name}: DATABASE_URL_FILE reads key ${item.key}, not ${expected}`);
+    }
+  return errors;
+}
+
+/** Across the workloads: no database credential is shared, and every key read is in the ExternalSecret. */
+function credentialSharingErrors(objs: Obj[]): string[] {
+  const errors: string[] = [];
+  const es = objs.find((o) => o.kind === 'ExternalSecret');
+  const provided = new Set<string>((es?.spec?.data ?? []).map((d: Obj) => d.secretKey));
+  const holders = new Map<string, string[]>();
+  for (const w of workloads(objs))
+    for (const key of new Set(secretKeysOf(w))) {
+      if (!provided.has(key)) errors.push(`${id(w.obj)}: key ${key} is not in the ExternalSecret's data`);
+      if (isDatabaseKey(key)) holders.set(key, [...(holders.get(key) ?? []), id(w.obj)]);
+    }
+  for (const [key, ws] of holders)
+    if (ws.length > 1) errors.push(`database credential ${key} is shared by ${ws.join(', ')} (one role per workload)`);
   return errors;
 }
 
@@ -385,7 +494,11 @@ describe('k8s manifests', () => {
         const missing = required.filter((name) => ![name, `${name}_FILE`, `${name}_REF`].some((v) => given.has(v)));
         assert.deepEqual(missing, [], `${overlay}: the API Deployment lacks ${missing.join(', ')}`);
         // The JWT secret is required too, as JWT_SECRET or a JWT_KEYS keyring (checked by loadConfig).
-        assert.ok(['JWT_SECRET', 'JWT_SECRET_FILE', 'JWT_SECRET_REF', 'JWT_KEYS', 'JWT_KEYS_FILE', 'JWT_KEYS_REF'].some((v) => given.has(v)));
+        assert.ok(
+          ['JWT_SECRET', 'JWT_SECRET_FILE', 'JWT_SECRET_REF', 'JWT_KEYS', 'JWT_KEYS_FILE', 'JWT_KEYS_REF'].some((v) =>
+            given.has(v),
+          ),
+        );
       });
 
       it('every object validates against its schema, with no unknown field', (t) => {
@@ -462,6 +575,20 @@ describe('k8s manifests', () => {
           assert.ok(c.spec.startingDeadlineSeconds > 0, `${id(c)} startingDeadlineSeconds`);
           assert.ok(c.spec.jobTemplate.spec.activeDeadlineSeconds > 0, `${id(c)} activeDeadlineSeconds`);
         }
+      });
+
+      it('each workload mounts only its own database credential (one role per workload)', (t) => {
+        const objs = objects(t, overlay);
+        if (!objs) return;
+        const ws = workloads(objs);
+        // The API and each maintenance task are there, so the rules below cover all four roles.
+        const tasks = ws.map((w) => (isApiWorkload(w) ? 'api' : taskOf(w))).sort();
+        assert.deepEqual(tasks, ['api', 'backup', 'backup-drill', 'migrate']);
+        assert.deepEqual([...ws.flatMap(credentialErrors), ...credentialSharingErrors(objs)], []);
+        const es = one(objs, 'ExternalSecret');
+        const remote = new Map<string, string>(es.spec.data.map((d: Obj) => [d.secretKey, d.remoteRef.key]));
+        for (const key of [RUNTIME_DATABASE_KEY, ...Object.values(DATABASE_KEY_BY_TASK)])
+          assert.equal(remote.get(key), `rampart/${key}`, `the ExternalSecret provides ${key} from rampart/${key}`);
       });
 
       it('HPA, PDB, NetworkPolicies, Ingress and monitoring', (t) => {
@@ -570,6 +697,78 @@ describe('k8s manifests', () => {
       spec: { selector: {}, endpoints: [{ port: 'm', intervall: '30s' }] },
     };
     assert.deepEqual(crdErrors(sm), ['ServiceMonitor/x /spec/endpoints/0/intervall: unknown field']);
+  });
+
+  it("the credential policy catches a Job given another workload's credential, or the backup key", () => {
+    const base = (file: string) => parse(readFileSync(join(ROOT, 'k8s/base', file), 'utf8')) as Obj;
+    const ws = workloads(['deployment.yaml', 'job-migrate.yaml', 'cronjob-backup.yaml', 'cronjob-backup-drill.yaml'].map(base));
+    assert.deepEqual(ws.flatMap(credentialErrors), []);
+    const items = (w: Workload): Obj[] => w.pod.volumes.find((v: Obj) => v.secret).secret.items;
+    const [api, migrate, backup] = ws as [Workload, Workload, Workload, Workload];
+
+    // The migration Job back on the runtime credential: wrong key for it, and shared with the API.
+    const reverted = structuredClone(migrate);
+    (items(reverted).find((i) => i.key === 'migrate-database-url') as Obj).key = 'database-url';
+    assert.deepEqual(credentialErrors(reverted), [
+      'Job/rampart-migrate: must mount exactly one database credential, migrate-database-url; mounts [database-url]',
+      'Job/rampart-migrate container secops: DATABASE_URL_FILE reads key database-url, not migrate-database-url',
+    ]);
+    const es = {
+      kind: 'ExternalSecret',
+      spec: {
+        data: [
+          'database-url',
+          'jwt-keys',
+          'redis-url',
+          'model-api-key',
+          'mail-url',
+          'audit-hash-key',
+          'migrate-database-url',
+        ].map((k) => ({ secretKey: k })),
+      },
+    };
+    assert.deepEqual(credentialSharingErrors([es, api.obj, reverted.obj]), [
+      'database credential database-url is shared by Deployment/rampart-api, Job/rampart-migrate (one role per workload)',
+    ]);
+
+    // A second credential next to its own; the backup key in the migration Job; no backup key for the backup.
+    const extra = structuredClone(migrate);
+    items(extra).push(
+      { key: 'backup-database-url', path: 'backup-database-url' },
+      { key: 'backup-encrypt-key', path: 'backup-encrypt-key' },
+    );
+    assert.deepEqual(credentialErrors(extra), [
+      'Job/rampart-migrate: must mount exactly one database credential, migrate-database-url; mounts [migrate-database-url, backup-database-url]',
+      'Job/rampart-migrate: only the backup and drill Jobs may mount backup-encrypt-key',
+    ]);
+    const noKey = structuredClone(backup);
+    items(noKey).splice(
+      items(noKey).findIndex((i) => i.key === 'backup-encrypt-key'),
+      1,
+    );
+    assert.deepEqual(credentialErrors(noKey), [
+      'CronJob/rampart-backup: the backup Job needs backup-encrypt-key',
+      'CronJob/rampart-backup container secops: BACKUP_ENCRYPT_KEY_FILE names /var/run/secrets/rampart/backup-encrypt-key, which no item of volume secrets projects',
+    ]);
+
+    // A secret volume without items mounts every key; an unknown task has no credential; a key the
+    // ExternalSecret does not provide.
+    const all = structuredClone(api);
+    delete all.pod.volumes.find((v: Obj) => v.secret).secret.items;
+    assert.ok(
+      credentialErrors(all).includes(
+        'Deployment/rampart-api: secret volume secrets must list its items (else every key of rampart-secrets is mounted)',
+      ),
+    );
+    const unknownTask = structuredClone(migrate);
+    unknownTask.podMeta.labels[TASK_LABEL] = 'reindex';
+    assert.ok(
+      credentialErrors(unknownTask).some((e) => e.includes('no database credential is defined for it (rampart.io/task=reindex')),
+    );
+    assert.deepEqual(credentialSharingErrors([es, backup.obj]), [
+      "CronJob/rampart-backup: key backup-database-url is not in the ExternalSecret's data",
+      "CronJob/rampart-backup: key backup-encrypt-key is not in the ExternalSecret's data",
+    ]);
   });
 
   it('k8s/base/prometheusrule.yaml is generated from alerts/ and up to date', () => {
