@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import knexFactory from 'knex';
+import { main } from '../../cli/src/main.js';
 import { up as createAuditEvents } from '../../migrations/20261127000300_audit_events.js';
 import { up as keepAuditAppendOnly } from '../../migrations/20261206000600_audit_events_append_only.js';
-import { main } from '../../cli/src/main.js';
-import { adminQuery, createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { dropTestRoles, testRoles } from '../helpers/db-roles.js';
 import { realPostgresAvailable } from '../helpers/services.js';
 import { captureIo } from './capture.js';
 
 const onRealPostgres = await realPostgresAvailable();
-const prefix = `ro${randomBytes(3).toString('hex')}`;
-const roles = { owner: `${prefix}_owner`, runtime: `${prefix}_runtime`, a: `${prefix}_app_a`, b: `${prefix}_app_b` };
+const roles = testRoles('ro');
 
 describe('secops db roles apply before the first migration', { skip: !onRealPostgres && 'needs PostgreSQL' }, () => {
   let testDb: TestDatabase;
@@ -22,23 +21,11 @@ describe('secops db roles apply before the first migration', { skip: !onRealPost
     url = testDb.url as string;
   });
 
-  after(async () => {
-    const all = Object.values(roles);
-    const existing = (await adminQuery(url, 'select rolname from pg_roles where rolname = any($1)', [all])).rows.map((r) => r.rolname);
-    if (existing.length > 0) await adminQuery(url, `reassign owned by ${existing.map((r) => `"${r}"`).join(', ')} to postgres`);
-    for (const role of existing) await adminQuery(url, `drop owned by "${role}"`);
-    await testDb?.drop();
-    const admin = new URL(url);
-    admin.pathname = '/postgres';
-    for (const role of all) await adminQuery(admin.toString(), `drop role if exists "${role}"`);
-  });
+  after(() => dropTestRoles(url, roles, () => testDb.drop()));
 
   it('still leaves the runtime role unable to UPDATE, DELETE or TRUNCATE audit_events once the migrations ran', async () => {
     const captured = captureIo({});
-    const code = await main(
-      ['--database-url', url, 'db', 'roles', 'apply', '--owner', roles.owner, '--runtime', roles.runtime, '--users', `${roles.a},${roles.b}`],
-      captured.io,
-    );
+    const code = await main(['--database-url', url, 'db', 'roles', 'apply', ...roles.flags], captured.io);
     assert.equal(code, 0, captured.stderr());
 
     // The migrations run as the owner role (as `secops migrate` does with the migration credential).
@@ -52,7 +39,13 @@ describe('secops db roles apply before the first migration', { skip: !onRealPost
       assert.equal(await privilege('UPDATE'), true, 'precondition: the default privileges granted UPDATE');
       await keepAuditAppendOnly(knex);
       assert.deepEqual(
-        { insert: await privilege('INSERT'), select: await privilege('SELECT'), update: await privilege('UPDATE'), delete: await privilege('DELETE'), truncate: await privilege('TRUNCATE') },
+        {
+          insert: await privilege('INSERT'),
+          select: await privilege('SELECT'),
+          update: await privilege('UPDATE'),
+          delete: await privilege('DELETE'),
+          truncate: await privilege('TRUNCATE'),
+        },
         { insert: true, select: true, update: false, delete: false, truncate: false },
       );
     } finally {

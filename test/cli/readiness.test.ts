@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { applyRoles } from '../../cli/src/lib/db-roles/apply.js';
+import { dropTestRoles, testRoles } from '../helpers/db-roles.js';
 import { main } from '../../cli/src/main.js';
 import { adminQuery, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { type ServiceProcess, spawnService } from '../helpers/service-process.js';
-import { realPostgresAvailable, testDatabaseUrl } from '../helpers/services.js';
+import { realPostgresAvailable } from '../helpers/services.js';
 import { captureIo } from './capture.js';
 import { PRODUCTION_ACCOUNT_SETTINGS } from '../helpers/production-env.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
@@ -55,7 +56,8 @@ const AUTOMATED = [
 
 /** Roles are cluster-wide: this run's own names (the service's user is a member of RUNTIME_ROLE). */
 const ROLE_SUFFIX = randomBytes(4).toString('hex');
-const RUNTIME_ROLE = `rampart_readiness_rt_${ROLE_SUFFIX}`;
+const ROLES = testRoles('rr');
+const RUNTIME_ROLE = ROLES.runtime;
 
 async function readiness(args: string[]) {
   const captured = captureIo({});
@@ -76,8 +78,7 @@ describe('secops readiness against the real service', {
   let metrics: string;
   let proxy: http.Server | undefined;
   let proxyBase: string;
-  const role = `rampart_readiness_${ROLE_SUFFIX}`;
-  const roles = [`${role}_owner`, RUNTIME_ROLE, role, `${role}_b`];
+  const role = ROLES.users[0];
   let roleUrl: string;
   const backupDir = mkdtempSync(join(tmpdir(), 'rampart-readiness-'));
 
@@ -85,8 +86,7 @@ describe('secops readiness against the real service', {
     database = await createTestDatabase();
     const dbUrl = database.url as string;
     // The service's least-privilege user, as `secops db roles apply` makes it.
-    const [owner, runtime, userA, userB] = roles as [string, string, string, string];
-    await applyRoles(database.db.knex, { owner, runtime, users: [userA, userB], schema: 'public', connectionLimit: 10 }, { dryRun: false });
+    await applyRoles(database.db.knex, ROLES.layout, { dryRun: false });
     const u = new URL(dbUrl);
     u.username = role;
     u.password = '';
@@ -154,9 +154,8 @@ describe('secops readiness against the real service', {
     }
     await service?.stop();
     await smtp?.close();
-    if (database?.url) for (const r of roles) await adminQuery(database.url, `drop owned by ${r}`).catch(() => undefined);
-    await database?.drop();
-    for (const r of roles) await adminQuery(testDatabaseUrl() as string, `drop role if exists ${r}`).catch(() => undefined);
+    if (database?.url) await dropTestRoles(database.url, ROLES, () => database.drop());
+    else await database?.drop();
     rmSync(backupDir, { recursive: true, force: true });
   });
 

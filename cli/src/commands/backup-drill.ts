@@ -2,15 +2,15 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createBackup } from '../lib/backup/create.js';
 import { runDrill as drill } from '../lib/backup/drill.js';
-import { pushDrillMetrics } from '../lib/backup/pushgateway.js';
-import { formatAge } from '../lib/duration.js';
 import { listBackups, readManifest, type StoredBackup } from '../lib/backup/manifest.js';
+import type { BackupOptions } from '../lib/backup/options.js';
+import { pushDrillMetrics } from '../lib/backup/pushgateway.js';
 import { backupEnv, backupKey } from '../lib/backup/settings.js';
 import { requireConfiguredUrl } from '../lib/backup/source.js';
 import type { CliContext } from '../lib/context.js';
+import { formatAge } from '../lib/duration.js';
 import { CheckFailedError, CliError, UsageError } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';
-import type { BackupOptions } from '../lib/backup/options.js';
 
 export async function runDrill(options: Extract<BackupOptions, { action: 'drill' }>, ctx: CliContext) {
   const out = createReporter(ctx);
@@ -31,7 +31,16 @@ export async function runDrill(options: Extract<BackupOptions, { action: 'drill'
     let backup: StoredBackup;
     if (options.create) {
       const created = await out.step('Taking a backup first', () =>
-        createBackup({ sourceUrl: serverUrl, root, jobs: options.jobs, checksum: options.checksum, key, env: ctx.env, step: out.step, signal: controller.signal }),
+        createBackup({
+          sourceUrl: serverUrl,
+          root,
+          jobs: options.jobs,
+          checksum: options.checksum,
+          key,
+          env: ctx.env,
+          step: out.step,
+          signal: controller.signal,
+        }),
       );
       backup = created;
     } else if (options.from) {
@@ -46,8 +55,20 @@ export async function runDrill(options: Extract<BackupOptions, { action: 'drill'
       backup = newest;
     }
 
-    const report = await drill({ backup, serverUrl, key, jobs: options.jobs, maxAgeMs, env: ctx.env, signal: controller.signal, step: out.step });
-    const reportFile = resolve(options.report ?? join(backup.dir, `drill-${report.startedAt.replace(/[-:]/g, '').replace(/\.\d{3}/, '')}.json`));
+    const report = await drill({
+      backup,
+      serverUrl,
+      key,
+      jobs: options.jobs,
+      maxAgeMs,
+      template: options.template,
+      env: ctx.env,
+      signal: controller.signal,
+      step: out.step,
+    });
+    const reportFile = resolve(
+      options.report ?? join(backup.dir, `drill-${report.startedAt.replace(/[-:]/g, '').replace(/\.\d{3}/, '')}.json`),
+    );
     writeFileSync(reportFile, `${JSON.stringify(report, null, 2)}\n`);
     if (options.pushgateway) {
       // Alerting depends on this push; a failed push is reported but does not change the drill's verdict.

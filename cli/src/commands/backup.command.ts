@@ -1,6 +1,8 @@
 import { type Command, Option } from 'commander';
 import type { BackupOptions } from '../lib/backup/options.js';
 import { defineGroup, examples } from '../lib/command-kit.js';
+import { DEFAULT_ROLES } from '../lib/db-roles/defaults.js';
+import { validateName } from '../lib/db-roles/identifiers.js';
 import { parseDuration } from '../lib/duration.js';
 import { oneOf, wholeNumber } from '../lib/option-values.js';
 
@@ -14,7 +16,8 @@ interface KeyFlags {
   encryptKeyRef?: string;
 }
 
-const backupDir = (command: Command) => command.option('--dir <dir>', 'parent directory of backups (default: BACKUP_DIR, else ./backups)');
+const backupDir = (command: Command) =>
+  command.option('--dir <dir>', 'parent directory of backups (default: BACKUP_DIR, else ./backups)');
 const jobs = (command: Command, what: string) => command.option('--jobs <n>', what, '2');
 const encryptionKey = (command: Command, what: string) =>
   command
@@ -23,7 +26,8 @@ const encryptionKey = (command: Command, what: string) =>
       '--encrypt-key-ref <ref>',
       'the key from a secret store instead: vault://…, aws-sm://…, aws-ssm:///…, file:… (default: BACKUP_ENCRYPT_KEY_REF)',
     );
-const checksum = (command: Command, what: string) => command.addOption(new Option('--checksum <algorithm>', what).choices(CHECKSUMS).default('sum64'));
+const checksum = (command: Command, what: string) =>
+  command.addOption(new Option('--checksum <algorithm>', what).choices(CHECKSUMS).default('sum64'));
 
 const parseJobs = (text: string) => wholeNumber(text, '--jobs', 1, 64);
 const keyOptions = (flags: KeyFlags) => ({ encryptKeyFile: flags.encryptKeyFile, encryptKeyRef: flags.encryptKeyRef });
@@ -34,12 +38,24 @@ export const backupGroup = defineGroup('backup', (program, action) => {
     .description('consistent pg_dump backups with a verified manifest; restores, retention, restore drills')
     .addHelpText(
       'after',
-      examples('secops backup create --jobs 4', 'secops backup list', 'secops backup drill --max-age 26h', 'secops backup prune --keep-daily 7 --keep-weekly 4'),
+      examples(
+        'secops backup create --jobs 4',
+        'secops backup list',
+        'secops backup drill --max-age 26h',
+        'secops backup prune --keep-daily 7 --keep-weekly 4',
+      ),
     );
 
   checksum(
     encryptionKey(
-      jobs(backupDir(backup.command('create').description('pg_dump -Fd -j from one snapshot, with row counts and checksums in manifest.json')), 'parallel pg_dump workers'),
+      jobs(
+        backupDir(
+          backup
+            .command('create')
+            .description('pg_dump -Fd -j from one snapshot, with row counts and checksums in manifest.json'),
+        ),
+        'parallel pg_dump workers',
+      ),
       'AES-256-GCM key (32 bytes) to encrypt the dump with',
     ),
     'row checksum: sum64 (fast, order-free) or ordered (md5 in primary-key order)',
@@ -66,7 +82,11 @@ export const backupGroup = defineGroup('backup', (program, action) => {
     .addHelpText('after', examples('secops backup list', 'secops backup list --json | jq ".backups[0]"'))
     .action(action<BackupOptions, { dir?: string }>(load, ({ flags }) => ({ action: 'list', dir: flags.dir })));
 
-  backupDir(backup.command('prune').description('grandfather-father-son retention: keep the newest backup of each recent day and ISO week'))
+  backupDir(
+    backup
+      .command('prune')
+      .description('grandfather-father-son retention: keep the newest backup of each recent day and ISO week'),
+  )
     .option('--keep-daily <n>', 'days (that have backups) to keep the newest backup of', '7')
     .option('--keep-weekly <n>', 'ISO weeks (that have backups) to keep the newest backup of', '4')
     .option('--dry-run', 'list what would be deleted, delete nothing')
@@ -87,23 +107,32 @@ export const backupGroup = defineGroup('backup', (program, action) => {
         .command('restore')
         .description('pg_restore -j a backup into an EMPTY database, then verify it against the manifest')
         .requiredOption('--from <dir>', 'the backup directory (holding manifest.json)')
-        .requiredOption('--to <url>', 'the target database; never the configured DATABASE_URL (prefer a URL without password + PGPASSFILE)')
+        .requiredOption(
+          '--to <url>',
+          'the target database; never the configured DATABASE_URL (prefer a URL without password + PGPASSFILE)',
+        )
         .option('--force', 'restore into a non-empty database (drops and recreates the backup’s objects)'),
       'parallel pg_restore workers',
     ).option('--no-owner', 'skip ownership and GRANTs (the target server lacks the source’s roles)'),
     'key of an encrypted backup',
   )
-    .addHelpText('after', examples('secops backup restore --from backups/20261127T221500Z --to postgres://restore@db2/rampart_restored'))
+    .addHelpText(
+      'after',
+      examples('secops backup restore --from backups/20261127T221500Z --to postgres://restore@db2/rampart_restored'),
+    )
     .action(
-      action<BackupOptions, KeyFlags & { from: string; to: string; force?: boolean; jobs: string; owner: boolean }>(load, ({ flags }) => ({
-        action: 'restore',
-        from: flags.from,
-        to: flags.to,
-        force: flags.force === true,
-        jobs: parseJobs(flags.jobs),
-        noOwner: flags.owner === false,
-        ...keyOptions(flags),
-      })),
+      action<BackupOptions, KeyFlags & { from: string; to: string; force?: boolean; jobs: string; owner: boolean }>(
+        load,
+        ({ flags }) => ({
+          action: 'restore',
+          from: flags.from,
+          to: flags.to,
+          force: flags.force === true,
+          jobs: parseJobs(flags.jobs),
+          noOwner: flags.owner === false,
+          ...keyOptions(flags),
+        }),
+      ),
     );
 
   encryptionKey(
@@ -124,6 +153,11 @@ export const backupGroup = defineGroup('backup', (program, action) => {
     'key of an encrypted backup',
   )
     .option('--pushgateway <url>', 'push the outcome (rampart_backup_drill_* metrics) to this Prometheus Pushgateway')
+    .option(
+      '--template <database>',
+      'clone the scratch database from this template when it exists (amcheck installed by `secops db roles apply`)',
+      DEFAULT_ROLES.drillTemplate,
+    )
     .addHelpText(
       'after',
       examples(
@@ -136,7 +170,17 @@ export const backupGroup = defineGroup('backup', (program, action) => {
     .action(
       action<
         BackupOptions,
-        KeyFlags & { from?: string; dir?: string; create?: boolean; checksum: string; maxAge: string; report?: string; jobs: string; pushgateway?: string }
+        KeyFlags & {
+          from?: string;
+          dir?: string;
+          create?: boolean;
+          checksum: string;
+          maxAge: string;
+          report?: string;
+          jobs: string;
+          pushgateway?: string;
+          template: string;
+        }
       >(load, ({ flags }) => ({
         action: 'drill',
         from: flags.from,
@@ -148,6 +192,7 @@ export const backupGroup = defineGroup('backup', (program, action) => {
         jobs: parseJobs(flags.jobs),
         ...keyOptions(flags),
         pushgateway: flags.pushgateway,
+        template: validateName(flags.template, 'template database'),
       })),
     );
 });

@@ -1,9 +1,25 @@
 /** The options of each `secops backup <action>` (commands/backup.ts dispatches; backup-<action>.ts runs). */
 export type BackupOptions =
-  | { action: 'create'; dir?: string; jobs: number; checksum: 'sum64' | 'ordered'; encryptKeyFile?: string; encryptKeyRef?: string }
+  | {
+      action: 'create';
+      dir?: string;
+      jobs: number;
+      checksum: 'sum64' | 'ordered';
+      encryptKeyFile?: string;
+      encryptKeyRef?: string;
+    }
   | { action: 'list'; dir?: string }
   | { action: 'prune'; dir?: string; keepDaily: number; keepWeekly: number; dryRun: boolean }
-  | { action: 'restore'; from: string; to: string; force: boolean; jobs: number; noOwner: boolean; encryptKeyFile?: string; encryptKeyRef?: string }
+  | {
+      action: 'restore';
+      from: string;
+      to: string;
+      force: boolean;
+      jobs: number;
+      noOwner: boolean;
+      encryptKeyFile?: string;
+      encryptKeyRef?: string;
+    }
   | {
       action: 'drill';
       from?: string;
@@ -18,6 +34,8 @@ export type BackupOptions =
       encryptKeyRef?: string;
       /** Prometheus Pushgateway base URL: the outcome is pushed for the drill alerts. */
       pushgateway?: string;
+      /** Template database to clone the scratch copy from, when it exists (see db-roles/drill-template.ts). */
+      template?: string;
       /** Ctrl-C: tests hand in their own; the CLI wires SIGINT/SIGTERM to it. */
       signal?: AbortSignal;
     };

@@ -1,6 +1,14 @@
 import type { Knex } from '../../../../service/src/public/db.js';
-import { readMemberships, readRelations, readRoles, readSchemaOwner, readTableSequences, type RoleRow } from './catalog.js';
-import { quoteIdent as q } from './identifiers.js';
+import {
+  type RoleRow,
+  readMemberships,
+  readRelations,
+  readRoleSetting,
+  readRoles,
+  readSchemaOwner,
+  readTableSequences,
+} from './catalog.js';
+import { quoteIdent as q, quoteLiteral } from './identifiers.js';
 import { classifyTable } from './layout.js';
 
 export interface RoleLayout {
@@ -10,6 +18,12 @@ export interface RoleLayout {
   runtime: string;
   /** The LOGIN users that alternate on rotation, members of `runtime`. */
   users: readonly string[];
+  /** LOGIN member of `owner` whose sessions default to `SET ROLE owner`: runs the migrations (DDL). */
+  migrator: string;
+  /** LOGIN, SELECT on every table and sequence of the schema and nothing else: runs pg_dump. */
+  backup: string;
+  /** LOGIN CREATEDB, CONNECT only: restores backups into scratch databases it creates and drops. */
+  drill: string;
   schema: string;
   connectionLimit: number;
 }
@@ -63,16 +77,21 @@ function roleStatement(
  * applied database yields only the idempotent REVOKE/GRANT block.
  */
 export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[]> {
-  const { owner, runtime, users, schema, connectionLimit } = layout;
+  const { owner, runtime, users, migrator, backup, drill, schema, connectionLimit } = layout;
   const database = ((await knex.raw('select current_database() as name')) as { rows: { name: string }[] }).rows[0]
     ?.name as string;
-  const roles = await readRoles(knex, [owner, runtime, ...users]);
+  const roles = await readRoles(knex, [owner, runtime, ...users, migrator, backup, drill]);
   const sql: string[] = [];
 
-  // Roles.
+  // Roles. Each workload logs in with its own: the API (the alternating pair), the migration Job, the
+  // backup Job and the restore drill — none can do another's work (issue 19).
+  const login = { ...GROUP, rolcanlogin: true };
   sql.push(...roleStatement(owner, GROUP, -1, roles.get(owner)));
   sql.push(...roleStatement(runtime, GROUP, -1, roles.get(runtime)));
-  for (const user of users) sql.push(...roleStatement(user, { ...GROUP, rolcanlogin: true }, connectionLimit, roles.get(user)));
+  for (const user of users) sql.push(...roleStatement(user, login, connectionLimit, roles.get(user)));
+  sql.push(...roleStatement(migrator, login, connectionLimit, roles.get(migrator)));
+  sql.push(...roleStatement(backup, login, connectionLimit, roles.get(backup)));
+  sql.push(...roleStatement(drill, { ...login, rolcreatedb: true }, connectionLimit, roles.get(drill)));
 
   // An admin that is not a superuser (CREATEROLE, e.g. a managed service's master user) may only hand
   // its schema and tables to the owner role, and set the owner's default privileges, as a member of it.
@@ -84,21 +103,23 @@ export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[
   )) as { rows: { super: boolean; member: boolean }[] };
   if (!admin[0]?.super && !admin[0]?.member) sql.push(`GRANT ${q(owner)} TO CURRENT_USER`);
 
-  // Memberships: each user in the runtime group and nothing else; the runtime group in nothing.
-  const memberships = roles.size === 0 ? [] : await readMemberships(knex, [runtime, ...users]);
-  for (const { member, role } of memberships) {
-    if (member !== runtime && role === runtime) continue;
-    sql.push(`REVOKE ${q(role)} FROM ${q(member)}`);
-  }
-  for (const user of users) {
-    if (!memberships.some((m) => m.member === user && m.role === runtime)) sql.push(`GRANT ${q(runtime)} TO ${q(user)}`);
-  }
-  const grantees = [runtime, ...users].map(q).join(', ');
+  // Memberships: each user in the runtime group, the migrator in the owner group, nothing else.
+  const wanted = [...users.map((member) => ({ member, role: runtime })), { member: migrator, role: owner }];
+  const isWanted = (m: { member: string; role: string }) => wanted.some((w) => w.member === m.member && w.role === m.role);
+  const memberships = roles.size === 0 ? [] : await readMemberships(knex, [runtime, ...users, migrator, backup, drill]);
+  for (const m of memberships) if (!isWanted(m)) sql.push(`REVOKE ${q(m.role)} FROM ${q(m.member)}`);
+  for (const w of wanted)
+    if (!memberships.some((m) => m.member === w.member && m.role === w.role)) sql.push(`GRANT ${q(w.role)} TO ${q(w.member)}`);
+  // The migrator's sessions act as the owner, so what the migrations create is the owner's (and the
+  // owner's default privileges below apply to it), never the login user's.
+  if ((await readRoleSetting(knex, migrator, 'role')) !== owner)
+    sql.push(`ALTER ROLE ${q(migrator)} SET role = ${quoteLiteral(owner)}`);
+  const grantees = [runtime, ...users, migrator, backup, drill].map(q).join(', ');
 
   // Database: nobody connects or creates through PUBLIC any more.
   sql.push(`REVOKE ALL ON DATABASE ${q(database)} FROM PUBLIC`);
   sql.push(`REVOKE ALL ON DATABASE ${q(database)} FROM ${grantees}`);
-  sql.push(`GRANT CONNECT ON DATABASE ${q(database)} TO ${q(owner)}, ${q(runtime)}`);
+  sql.push(`GRANT CONNECT ON DATABASE ${q(database)} TO ${q(owner)}, ${q(runtime)}, ${q(backup)}, ${q(drill)}`);
 
   // Schema: owned by the owner role; usable, never writable, by the runtime group.
   const schemaOwner = await readSchemaOwner(knex, schema);
@@ -108,7 +129,7 @@ export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[
   if (schema !== 'public' && (await readSchemaOwner(knex, 'public')) !== undefined)
     sql.push('REVOKE CREATE ON SCHEMA "public" FROM PUBLIC');
   sql.push(`REVOKE ALL ON SCHEMA ${q(schema)} FROM ${grantees}`);
-  sql.push(`GRANT USAGE ON SCHEMA ${q(schema)} TO ${q(runtime)}`);
+  sql.push(`GRANT USAGE ON SCHEMA ${q(schema)} TO ${q(runtime)}, ${q(backup)}`);
 
   // Ownership of every table, view and free-standing sequence (owned sequences follow their table).
   const relations = schemaOwner === undefined ? [] : await readRelations(knex, schema);
@@ -137,13 +158,20 @@ export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[
   const standalone = relations.filter((r) => r.kind === 'S' && !r.ownedByTable).map((r) => `${q(schema)}.${q(r.name)}`);
   const usable = [...new Set([...sequences, ...standalone])];
   if (usable.length > 0) sql.push(`GRANT USAGE, SELECT ON SEQUENCE ${usable.join(', ')} TO ${q(runtime)}`);
+  // The backup role reads everything pg_dump dumps — every relation and sequence — and writes nothing.
+  const readable = relations.filter((r) => r.kind !== 'S').map((r) => `${q(schema)}.${q(r.name)}`);
+  const allSequences = relations.filter((r) => r.kind === 'S').map((r) => `${q(schema)}.${q(r.name)}`);
+  if (readable.length > 0) sql.push(`GRANT SELECT ON TABLE ${readable.join(', ')} TO ${q(backup)}`);
+  if (allSequences.length > 0) sql.push(`GRANT SELECT ON SEQUENCE ${allSequences.join(', ')} TO ${q(backup)}`);
 
   // Tables and sequences later migrations create (as the owner role) get the same DML grants.
   const defaults = `ALTER DEFAULT PRIVILEGES FOR ROLE ${q(owner)} IN SCHEMA ${q(schema)}`;
-  sql.push(`${defaults} REVOKE ALL ON TABLES FROM ${q(runtime)}`);
-  sql.push(`${defaults} REVOKE ALL ON SEQUENCES FROM ${q(runtime)}`);
+  sql.push(`${defaults} REVOKE ALL ON TABLES FROM ${q(runtime)}, ${q(backup)}`);
+  sql.push(`${defaults} REVOKE ALL ON SEQUENCES FROM ${q(runtime)}, ${q(backup)}`);
   sql.push(`${defaults} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${q(runtime)}`);
   sql.push(`${defaults} GRANT USAGE, SELECT ON SEQUENCES TO ${q(runtime)}`);
+  sql.push(`${defaults} GRANT SELECT ON TABLES TO ${q(backup)}`);
+  sql.push(`${defaults} GRANT SELECT ON SEQUENCES TO ${q(backup)}`);
   return sql;
 }
 

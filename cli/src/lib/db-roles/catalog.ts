@@ -105,3 +105,14 @@ export async function readTableSequences(knex: Knex, schema: string): Promise<{ 
   )) as { rows: { table: string; sequence: string }[] };
   return rows;
 }
+
+/** A role's own database-independent setting (`ALTER ROLE … SET name = …`), if it has one. */
+export async function readRoleSetting(knex: Knex, role: string, name: string): Promise<string | undefined> {
+  const { rows } = (await knex.raw(
+    `select s.setconfig from pg_catalog.pg_db_role_setting s join pg_catalog.pg_roles r on r.oid = s.setrole
+      where r.rolname = ? and s.setdatabase = 0`,
+    [role],
+  )) as { rows: { setconfig: string[] | null }[] };
+  const entry = (rows[0]?.setconfig ?? []).find((c) => c.startsWith(`${name}=`));
+  return entry?.slice(name.length + 1);
+}

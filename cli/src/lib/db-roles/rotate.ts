@@ -20,6 +20,12 @@ export interface RotationOptions {
   ref: SecretReference;
   /** The pair, in order; the first one takes over from a user outside the pair with `adopt`. */
   users: readonly [string, string];
+  /**
+   * A single login role instead of the pair (the migration, backup and drill credentials): its own
+   * password is replaced. Jobs connect briefly, so no alternation is needed — but a Job starting
+   * between the change and the secret's sync to its pods fails (and retries).
+   */
+  role?: string;
   runtime: string;
   schema: string;
   dryRun: boolean;
@@ -75,7 +81,16 @@ export async function rotatePassword(admin: Knex, store: SecretStore, options: R
   const url = parseConnectionUrl(current.value);
   const previous = urlUser(url);
   let next: string;
-  if (previous === users[0]) next = users[1];
+  if (options.role !== undefined) {
+    if (previous !== options.role && !options.adopt) {
+      throw new RotationError(
+        'plan',
+        `the stored URL’s user "${previous}" is not "${options.role}"`,
+        `${UNCHANGED} Check --ref names ${options.role}'s credential, or pass --adopt to store "${options.role}" there (its first password).`,
+      );
+    }
+    next = options.role;
+  } else if (previous === users[0]) next = users[1];
   else if (previous === users[1]) next = users[0];
   else if (options.adopt) next = users[0];
   else {
@@ -93,7 +108,10 @@ export async function rotatePassword(admin: Knex, store: SecretStore, options: R
       !role && 'does not exist',
       role && !role.rolcanlogin && 'cannot log in',
       role?.rolsuper && 'is a superuser',
-      role && !(await readRoleClosure(admin, next)).includes(runtime) && `is not a member of "${runtime}"`,
+      role &&
+        options.role === undefined &&
+        !(await readRoleClosure(admin, next)).includes(runtime) &&
+        `is not a member of "${runtime}"`,
     ].filter((p): p is string => Boolean(p));
     if (problems.length > 0) {
       throw new RotationError(
@@ -107,7 +125,8 @@ export async function rotatePassword(admin: Knex, store: SecretStore, options: R
       [next],
     )) as { rows: { n: number }[] };
     const sessions = rows[0]?.n ?? 0;
-    if (sessions > 0 && !options.force) {
+    // A single role's open sessions are its own running Jobs: a new password does not end them.
+    if (sessions > 0 && !options.force && options.role === undefined) {
       throw new RotationError(
         'plan',
         `${sessions} session(s) of "${next}" are still open: pods from before the last rotation may still use its password`,
@@ -144,7 +163,9 @@ export async function rotatePassword(admin: Knex, store: SecretStore, options: R
   // 4. Prove the new credentials work before anyone depends on them.
   const nextUrl = withCredentials(url, next, password);
   try {
-    await step(`testing a login as "${next}"`, () => testLogin(nextUrl, next, options.schema));
+    await step(`testing a login as "${next}"`, () =>
+      testLogin(nextUrl, next, options.role === undefined ? options.schema : undefined),
+    );
   } catch (err) {
     throw new RotationError(
       'test-login',
@@ -173,15 +194,22 @@ export async function rotatePassword(admin: Knex, store: SecretStore, options: R
   return { ...report, stored_version: written.version ?? null };
 }
 
-/** Connects with the new URL, checks who it is and that it can read an app table. */
-async function testLogin(url: string, expectedUser: string, schema: string): Promise<void> {
+/**
+ * Connects with the new URL and checks who it is (the login, session_user: a migrator acts as the
+ * owner); for a runtime user, also that it can read an app table.
+ */
+async function testLogin(url: string, expectedUser: string, schema: string | undefined): Promise<void> {
   let session: RawSession | undefined;
   try {
-    session = await openSession(url, { applicationName: 'secops-rotate-test', statementTimeoutMs: 10_000, queryTimeoutMs: 11_000 });
+    session = await openSession(url, {
+      applicationName: 'secops-rotate-test',
+      statementTimeoutMs: 10_000,
+      queryTimeoutMs: 11_000,
+    });
     const { client } = session;
-    const who = await client.query<{ user: string }>('select current_user as user');
+    const who = await client.query<{ user: string }>('select session_user as user');
     if (who.rows[0]?.user !== expectedUser) throw new Error(`logged in as "${who.rows[0]?.user}", not "${expectedUser}"`);
-    await client.query(`select 1 from ${quoteIdent(schema)}.${quoteIdent(PROBE_TABLE)} limit 1`);
+    if (schema !== undefined) await client.query(`select 1 from ${quoteIdent(schema)}.${quoteIdent(PROBE_TABLE)} limit 1`);
   } catch (err) {
     throw new Error(`login test as "${expectedUser}" failed: ${(err as Error).message}`);
   } finally {
