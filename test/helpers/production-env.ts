@@ -1,6 +1,6 @@
 /**
  * What production requires besides the database and the JWT secret (service/src/config/settings.ts
- * `requiredInProduction`): where mail links point, the SMTP server and the audit hash key. The SMTP
+ * `requiredInProduction`): where mail links point, the SMTP server, the audit hash key and the TOTP secrets' keyring. The SMTP
  * server here is a closed port on this machine: a test that sends no mail needs none, and one that
  * does brings its own (test/helpers/smtp-server.ts).
  */
@@ -8,4 +8,5 @@ export const PRODUCTION_ACCOUNT_SETTINGS = Object.freeze({
   APP_URL: 'https://app.example.test',
   MAIL_URL: 'smtp://127.0.0.1:9/?tls=off',
   AUDIT_HASH_KEY: Buffer.alloc(32, 9).toString('base64url'),
+  MFA_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64url'),
 });

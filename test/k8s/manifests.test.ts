@@ -324,7 +324,7 @@ function hardeningErrors(w: Workload): string[] {
     const env = envOf(c);
     if (env.get('NODE_ENV') !== 'production') errors.push(`${at}: NODE_ENV=production`);
     if (!(Number(env.get('UV_THREADPOOL_SIZE')) >= 4)) errors.push(`${at}: UV_THREADPOOL_SIZE ≥ 4`);
-    for (const name of ['JWT_SECRET', 'DATABASE_URL', 'REDIS_URL', 'MODEL_API_KEY', 'JWT_KEYS', 'MAIL_URL', 'AUDIT_HASH_KEY'])
+    for (const name of ['JWT_SECRET', 'DATABASE_URL', 'REDIS_URL', 'MODEL_API_KEY', 'JWT_KEYS', 'MAIL_URL', 'AUDIT_HASH_KEY', 'MFA_ENCRYPTION_KEY'])
       if ((c.env ?? []).some((e: Obj) => e.name === name)) errors.push(`${at}: ${name} as a plain variable (use ${name}_FILE)`);
     // The API reads the keyring; the maintenance Jobs (secops) read the database settings only and get no JWT keys.
     const isApi = c.name === 'api';
@@ -723,6 +723,7 @@ describe('k8s manifests', () => {
           'model-api-key',
           'mail-url',
           'audit-hash-key',
+          'mfa-encryption-key',
           'migrate-database-url',
         ].map((k) => ({ secretKey: k })),
       },

@@ -1,3 +1,4 @@
+import { developmentMfaKey, parseMfaKeyring } from '../platform/mfa-keyring.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -180,6 +181,26 @@ export function loadConfig(
       'AUDIT_HASH_KEY is not set: audit-trail email hashes use an EPHEMERAL key for this process only, so they cannot be matched across restarts or replicas. Never run like this in production.',
     );
   }
+  // TOTP secrets' keyring: checked here so a bad key refuses the start, not the first MFA login.
+  let mfaKeyring = e.MFA_ENCRYPTION_KEY;
+  if (mfaKeyring !== undefined) {
+    try {
+      parseMfaKeyring(mfaKeyring);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  } else if (!production) {
+    mfaKeyring = developmentMfaKey();
+    warnings.push(
+      'MFA_ENCRYPTION_KEY is not set: TOTP secrets are encrypted with a FIXED development key anyone can derive. Never run like this in production.',
+    );
+  }
+  let webauthnOrigins: string[] = [];
+  try {
+    webauthnOrigins = (e.WEBAUTHN_ORIGINS ?? new URL(e.APP_URL ?? 'http://localhost:5173').origin).split(',').map((o) => o.trim()).filter((o) => o.length > 0);
+  } catch {
+    problems.push('WEBAUTHN_ORIGINS: could not derive an origin from APP_URL');
+  }
   if (e.MAIL_URL !== undefined) {
     const problem = mailUrlProblem(e.MAIL_URL);
     if (problem) problems.push(problem);
@@ -201,7 +222,17 @@ export function loadConfig(
 
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const config = buildConfig(e, { trustedProxies, secretBytes, ephemeral, argon2, production, auditHashKey: auditHashKey as Uint8Array, auditHashKeyEphemeral });
+  const config = buildConfig(e, {
+    trustedProxies,
+    secretBytes,
+    ephemeral,
+    argon2,
+    production,
+    auditHashKey: auditHashKey as Uint8Array,
+    auditHashKeyEphemeral,
+    mfaKeyring: mfaKeyring as string,
+    webauthnOrigins,
+  });
   return { config: deepFreeze(config), warnings };
 }
 
@@ -216,6 +247,8 @@ function buildConfig(
     production: boolean;
     auditHashKey: Uint8Array;
     auditHashKeyEphemeral: boolean;
+    mfaKeyring: string;
+    webauthnOrigins: string[];
   },
 ) {
   const { trustedProxies, secretBytes, ephemeral, argon2, production } = derived;
@@ -301,6 +334,12 @@ function buildConfig(
       /** HMAC key of the audit trail's email hashes (and of mail rate-limit keys). */
       hashKey: new Secret(derived.auditHashKey),
       hashKeyEphemeral: derived.auditHashKeyEphemeral,
+    },
+    mfa: {
+      /** MFA_ENCRYPTION_KEY as given (parsed by platform/mfa-keyring.ts). */
+      encryptionKey: new Secret(derived.mfaKeyring),
+      accountMaxFailuresPerHour: e.MFA_ACCOUNT_MAX_FAILURES_PER_HOUR,
+      webauthn: { rpId: e.WEBAUTHN_RP_ID, rpName: e.WEBAUTHN_RP_NAME, origins: derived.webauthnOrigins },
     },
     sseHeartbeatMs: e.SSE_HEARTBEAT_MS,
     passwordMinLength: e.PASSWORD_MIN_LENGTH,

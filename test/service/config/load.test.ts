@@ -57,8 +57,8 @@ describe('loadConfig: production refuses to start without safe settings', () => 
 
   it('lists every problem at once, one line each', () => {
     const problems = problemsOf({ NODE_ENV: 'production', ARGON2_TIME_COST: '1' });
-    // DATABASE_URL, APP_URL, MAIL_URL, AUDIT_HASH_KEY, the JWT secret and the time cost.
-    assert.equal(problems.length, 6, problems.join('\n'));
+    // DATABASE_URL, APP_URL, MAIL_URL, AUDIT_HASH_KEY, MFA_ENCRYPTION_KEY, the JWT secret and the time cost.
+    assert.equal(problems.length, 7, problems.join('\n'));
   });
 
   it('never echoes a rejected value, which may be a secret', () => {
@@ -150,6 +150,26 @@ describe('loadConfig: development', () => {
       'MODEL_BASE_URL is required when MODEL_PROVIDER=openai',
       'MODEL_NAME is required when MODEL_PROVIDER=openai',
     ]);
+  });
+});
+
+describe('loadConfig: multi-factor authentication (issue 20)', () => {
+  it('production requires the TOTP secrets\' keyring; a bad one refuses the start without echoing it', () => {
+    const { MFA_ENCRYPTION_KEY: _m, ...rest } = PROD_OK;
+    assert.deepEqual(problemsOf(rest), ['MFA_ENCRYPTION_KEY is required in production']);
+    const short = Buffer.alloc(16, 3).toString('base64url');
+    const problems = problemsOf({ ...PROD_OK, MFA_ENCRYPTION_KEY: short });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0] ?? '', /must decode to 32 bytes \(got 16/);
+    assert.ok(!problems[0]?.includes(short));
+    assert.match(problemsOf({ ...PROD_OK, MFA_ENCRYPTION_KEY: '{"primary":"b","keys":{"a":"' + Buffer.alloc(32).toString('base64url') + '"}}' })[0] ?? '', /"primary" must name one of "keys"/);
+  });
+
+  it('development derives a fixed key and says so; WebAuthn origins default to APP_URL\'s origin', () => {
+    const { config, warnings } = loadConfig({ APP_URL: 'https://app.example.test/some/path' });
+    assert.ok(warnings.some((w) => /MFA_ENCRYPTION_KEY is not set: .*FIXED development key/.test(w)), warnings.join('\n'));
+    assert.deepEqual(config.mfa.webauthn, { rpId: 'localhost', rpName: 'Rampart', origins: ['https://app.example.test'] });
+    assert.deepEqual(loadConfig({ WEBAUTHN_ORIGINS: 'https://a.test, android:apk-key-hash:abc' }).config.mfa.webauthn.origins, ['https://a.test', 'android:apk-key-hash:abc']);
   });
 });
 
