@@ -119,6 +119,7 @@ export async function buildDependencies(
     breaker,
     audit: audit.log,
     mail: mail.outbox,
+    redis: redis?.client,
     keyringSource: overrides.keyringSource,
   });
   const chat = createChatComponent({

@@ -17,6 +17,8 @@ import type { Logger } from '../../platform/logger.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { LimiterFactory } from '../../platform/rate-limit.js';
 import { createDeferredWork } from '../../platform/deferred-work.js';
+import { createOneTimeStore } from '../../platform/one-time-store.js';
+import type { Redis } from 'ioredis';
 import type { AuditLog } from '../audit/index.js';
 import { hashEmail } from '../audit/index.js';
 import type { MailOutbox } from '../mail/index.js';
@@ -75,6 +77,8 @@ export interface AuthComponentDeps {
   breaker: AbuseBreaker;
   audit: AuditLog;
   mail: MailOutbox;
+  /** Single-use values shared by every replica (MFA tokens, WebAuthn challenges); memory without it. */
+  redis?: Redis;
   /**
    * Reads the keyring's source afresh (main.ts: JWT_KEYS/JWT_SECRET through *_REF, *_FILE); given, the
    * keyring is re-read every JWT_KEYS_RELOAD_INTERVAL_SECONDS and on `reloadKeyring()` (SIGHUP).
@@ -136,6 +140,8 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     accountMaxFailuresPerHour: config.limits.loginAccountMaxFailuresPerHour,
     keyOfIp: (ip) => limitKeyOf(ip, config.limits.ipv6Prefix),
   });
+  // MFA tokens and WebAuthn challenges: taken once, on whichever replica the next step lands.
+  const oneTime = createOneTimeStore({ redis: deps.redis, keyPrefix: config.redisKeyPrefix, now: () => clock.now().getTime() });
   const deferred = createDeferredWork({ logger, onFailure: (label) => metrics.mailSuppressedTotal.inc({ template: label, reason: 'failed' }) });
   const emailHashKey = config.audit.hashKey.reveal();
   const service = createAuthService({
