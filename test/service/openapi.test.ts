@@ -213,6 +213,7 @@ describe('the OpenAPI document (service/openapi.yaml)', () => {
       .map(({ method, path }) => `${method.toUpperCase()} ${path}`)
       .sort();
     assert.deepEqual(authenticated, [
+      'DELETE /v1/auth/mfa/totp',
       'DELETE /v1/auth/sessions/{id}',
       'DELETE /v1/conversations/{id}',
       'DELETE /v1/me',
@@ -224,6 +225,9 @@ describe('the OpenAPI document (service/openapi.yaml)', () => {
       'GET /v1/me/export',
       'POST /v1/auth/email',
       'POST /v1/auth/logout-all',
+      'POST /v1/auth/mfa/recovery-codes',
+      'POST /v1/auth/mfa/totp',
+      'POST /v1/auth/mfa/totp/confirm',
       'POST /v1/auth/password',
       'POST /v1/auth/reauthenticate',
       'POST /v1/conversations',

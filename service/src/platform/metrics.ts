@@ -12,6 +12,7 @@ export interface Metrics {
   readonly buildInfo: Gauge<'version' | 'git_sha'>;
   readonly authSuccessTotal: Counter<'flow'>;
   readonly authFailTotal: Counter<'flow' | 'reason'>;
+  readonly mfaChallengesTotal: Counter<'method' | 'outcome'>;
   readonly rateLimitDroppedTotal: Counter<'limiter' | 'route'>;
   readonly rateLimitRedisFallback: Gauge;
   readonly mailSentTotal: Counter<'template' | 'outcome'>;
@@ -76,6 +77,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'auth_fail_total',
       help: 'Failed authentication flows by reason.',
       labelNames: ['flow', 'reason'],
+      registers: [registry],
+    }),
+    mfaChallengesTotal: new Counter({
+      name: 'mfa_challenges_total',
+      help: 'Second-factor attempts by method (totp, recovery_code, webauthn) and outcome (success, failure, locked).',
+      labelNames: ['method', 'outcome'],
       registers: [registry],
     }),
     rateLimitDroppedTotal: new Counter({

@@ -19,6 +19,16 @@ export type AuditEventType =
   | 'password_rehashed'
   | 'reauthenticated'
   | 'reauthentication_failed'
+  // Second factors (issue 20).
+  | 'mfa_totp_enrolment_started'
+  | 'mfa_totp_enabled'
+  | 'mfa_totp_disabled'
+  | 'mfa_recovery_codes_regenerated'
+  | 'mfa_recovery_code_used'
+  | 'mfa_challenge_issued'
+  | 'mfa_verified'
+  | 'mfa_failed'
+  | 'mfa_refused_locked'
   | 'email_verification_requested'
   | 'email_verified'
   | 'password_reset_requested'
@@ -43,6 +53,7 @@ export type AuditEventType =
   | 'operator_sessions_revoked'
   | 'operator_user_deleted'
   | 'operator_user_exported'
+  | 'operator_mfa_reset'
   | 'operator_all_sessions_revoked';
 
 export interface AuditEvent {

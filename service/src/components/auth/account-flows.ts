@@ -14,6 +14,7 @@ import { generateRefreshToken, hashRefreshToken } from './refresh-tokens.js';
 import { type PublicUser, toPublicUser, type UserRow } from './users-repo.js';
 import type { VerificationSent } from './verification-flows.js';
 import type { NewCredentials } from './new-credentials.js';
+import type { MfaFlows, MfaRequired, SecondFactorInput } from './mfa/mfa-flows.js';
 
 /** GET /v1/me: the account as its owner sees it. */
 export interface AccountView extends PublicUser {
@@ -32,6 +33,7 @@ export function createAccountFlows(
     mayMailVerification(email: string, meta: RequestMeta): Promise<boolean>;
     sendVerification(trx: AuthServiceDeps['knex'], userId: string, email: string, meta: RequestMeta): Promise<void>;
   },
+  mfa: MfaFlows,
 ) {
   const { knex, users, sessions, hasher, guard, lockout, accountTokens, mail, clock, accounts, devices } = deps;
   const { fail, succeed, auditEvent } = outcomes;
@@ -114,7 +116,7 @@ export function createAccountFlows(
       return { ...(await tokenResponse(toPublicUser(created.user), created.sessionId, created.refreshToken, created.authentication)), device_token: created.deviceToken };
     },
 
-    async login(input: { email: string; password: string; device_token?: string }, meta: RequestMeta): Promise<TokenResponse> {
+    async login(input: { email: string; password: string; device_token?: string }, meta: RequestMeta): Promise<TokenResponse | MfaRequired> {
       const email = normalizeEmail(input.email);
       // The lockout is keyed by the address as typed (normalized when valid), whether or not it exists.
       const lockEmail = email.ok ? email.email : input.email.trim().toLowerCase().slice(0, 320);
@@ -191,6 +193,8 @@ export function createAccountFlows(
           await auditEvent(meta, { type: 'password_rehashed', userId: user.id, email: user.email });
         }
       }
+      // A second factor on the account: no tokens yet, a single-use MFA token bound to this client.
+      if (await mfa.hasSecondFactor(user.id)) return mfa.beginMfaLogin(user, verifiedHash, meta, input.device_token);
       // The session opens only while the password just verified is still the account's: a password
       // change that committed during the verify refuses this login; one that commits after sees (and
       // revokes) the new session. Without this, a login racing a change outlived it (issue 12).
@@ -254,26 +258,38 @@ export function createAccountFlows(
       return tokenResponse(toPublicUser(user), auth.sessionId, outcome.renewed.refreshToken, { authTime: outcome.renewed.authTime, amr: ['pwd'] });
     },
 
-    /** Step-up: the password again → a fresh pair for the same session with a new auth_time. */
-    async reauthenticate(auth: AuthContext, input: { password: string; device_token?: string }, meta: RequestMeta): Promise<TokenResponse> {
+    /**
+     * Step-up: the password again → a fresh pair for the same session with a new auth_time. With a
+     * second factor on the account, the factor too (`code` or `recovery_code`), or 401 `second_factor_required`.
+     */
+    async reauthenticate(auth: AuthContext, input: { password: string; device_token?: string } & SecondFactorInput, meta: RequestMeta): Promise<TokenResponse> {
       const user = await users.findById(auth.userId);
       if (!user) throw new AppError('invalid_token', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
       await proveCurrentPassword(user, input.password, 'reauthenticate', meta, input.device_token);
-      const renewed = await knex.transaction((trx) => renewSession(trx, user, auth.sessionId, ['pwd']));
+      let amr: string[] = ['pwd'];
+      if (await mfa.hasSecondFactor(user.id)) {
+        if (input.code === undefined && input.recovery_code === undefined) {
+          fail('reauthenticate', 'second_factor_required');
+          throw new AppError('second_factor_required', { detail: 'This account has a second factor: send `code` (or `recovery_code`) with the password.' });
+        }
+        const deviceId = looksLikeDeviceToken(input.device_token) ? await devices.recognise(user.id, input.device_token, clock.now()) : undefined;
+        const method = await mfa.proveSecondFactor(user, input, meta, deviceId, 'reauthenticate');
+        amr = method === 'totp' ? ['pwd', 'otp', 'mfa'] : ['pwd', 'mfa'];
+      }
+      const renewed = await knex.transaction((trx) => renewSession(trx, user, auth.sessionId, amr));
       if (!renewed) {
         fail('reauthenticate', 'session_revoked');
         throw new AppError('invalid_token', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
       }
       succeed('reauthenticate');
-      await auditEvent(meta, { type: 'reauthenticated', userId: user.id, details: { session_id: auth.sessionId, amr: ['pwd'] } });
-      return tokenResponse(toPublicUser(user), auth.sessionId, renewed.refreshToken, { authTime: renewed.authTime, amr: ['pwd'] });
+      await auditEvent(meta, { type: 'reauthenticated', userId: user.id, details: { session_id: auth.sessionId, amr } });
+      return tokenResponse(toPublicUser(user), auth.sessionId, renewed.refreshToken, { authTime: renewed.authTime, amr });
     },
 
     async me(auth: AuthContext): Promise<AccountView> {
       const user = await users.findById(auth.userId);
       if (!user) throw new AppError('invalid_token', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
-      // Second factors arrive with issue 20; until then no account has one.
-      return { ...toPublicUser(user), email_verified: user.email_verified_at !== null, mfa: { totp: false, webauthn: false } };
+      return { ...toPublicUser(user), email_verified: user.email_verified_at !== null, mfa: await mfa.mfaStatus(user.id) };
     },
   };
 }

@@ -15,6 +15,9 @@ import type { PasswordHasher } from './passwords.js';
 import type { SessionGuard } from './session-guard.js';
 import type { SessionsRepo } from './sessions-repo.js';
 import type { PublicUser, UsersRepo } from './users-repo.js';
+import type { MfaKeyring } from '../../platform/mfa-keyring.js';
+import type { OneTimeStore } from '../../platform/one-time-store.js';
+import type { MfaRepo } from './mfa/mfa-repo.js';
 
 /** Who is asking, for sessions and the audit trail. */
 export interface RequestMeta {
@@ -62,7 +65,9 @@ export interface AuthServiceDeps {
   guard: SessionGuard;
   lockout: LoginLockout;
   audit: AuditLog;
-  metrics: Pick<Metrics, 'authSuccessTotal' | 'authFailTotal' | 'mailSuppressedTotal'>;
+  metrics: Pick<Metrics, 'authSuccessTotal' | 'authFailTotal' | 'mailSuppressedTotal' | 'mfaChallengesTotal'>;
+  /** Second factors (issue 20): TOTP and recovery codes, their keyring, the MFA tokens and their own lockout. */
+  mfa: { repo: MfaRepo; keyring: () => MfaKeyring; oneTime: OneTimeStore; lockout: LoginLockout; issuer: string };
   accountTokens: AccountTokensRepo;
   /** Known devices (device tokens) for the device-aware lockout. */
   devices: DeviceTokensRepo;

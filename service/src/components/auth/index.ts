@@ -18,6 +18,8 @@ import type { Metrics } from '../../platform/metrics.js';
 import type { LimiterFactory } from '../../platform/rate-limit.js';
 import { createDeferredWork } from '../../platform/deferred-work.js';
 import { createOneTimeStore } from '../../platform/one-time-store.js';
+import { parseMfaKeyring } from '../../platform/mfa-keyring.js';
+import { createMfaRepo } from './mfa/mfa-repo.js';
 import type { Redis } from 'ioredis';
 import type { AuditLog } from '../audit/index.js';
 import { hashEmail } from '../audit/index.js';
@@ -142,6 +144,15 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
   });
   // MFA tokens and WebAuthn challenges: taken once, on whichever replica the next step lands.
   const oneTime = createOneTimeStore({ redis: deps.redis, keyPrefix: config.redisKeyPrefix, now: () => clock.now().getTime() });
+  const mfaKeyring = parseMfaKeyring(config.mfa.encryptionKey.reveal());
+  // The second factor's own lockout: wrong codes per device, per (account, address), and per account per hour.
+  const mfaLockout = createLoginLockout({
+    name: 'mfa',
+    factory: limiterFactory,
+    maxFailures: config.limits.loginMaxFailures,
+    accountMaxFailuresPerHour: config.mfa.accountMaxFailuresPerHour,
+    keyOfIp: (ip) => limitKeyOf(ip, config.limits.ipv6Prefix),
+  });
   const deferred = createDeferredWork({ logger, onFailure: (label) => metrics.mailSuppressedTotal.inc({ template: label, reason: 'failed' }) });
   const emailHashKey = config.audit.hashKey.reveal();
   const service = createAuthService({
@@ -169,6 +180,7 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     emailKey: (email) => hashEmail(email, emailHashKey),
     deferred,
     accounts: config.accounts,
+    mfa: { repo: createMfaRepo(db.knex), keyring: () => mfaKeyring, oneTime, lockout: mfaLockout, issuer: config.mfa.webauthn.rpName },
   });
   const requireRecentAuth = requireRecentAuthentication(clock, config.accounts.reauthMaxAgeSeconds);
   // A presented token that is refused is a security event (aggregated per IP and reason in the trail).

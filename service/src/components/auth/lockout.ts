@@ -13,6 +13,8 @@ export interface LockoutOptions {
   maxLockSeconds?: number;
   /** What an IP counts as (platform/limit-key.ts: an IPv6 client's /64); default: the address as is. */
   keyOfIp?: (ip: string) => string;
+  /** Names its counters (`<name>-failures` …): the second factor has a lockout of its own. Default `login`. */
+  name?: string;
 }
 
 /** Which limiter refused a locked-out attempt (the audit trail and metrics; never told to the client). */
@@ -43,10 +45,11 @@ const DAY = 86_400;
 export function createLoginLockout(options: LockoutOptions) {
   const maxLock = options.maxLockSeconds ?? 900;
   // A counter, not a limit: consecutive failures (reset by a success), counted over a day from the first one.
-  const failures = options.factory({ name: 'login-failures', points: 1_000_000, windowSeconds: DAY });
-  const locks = options.factory({ name: 'login-lockout', points: 1, windowSeconds: maxLock });
+  const name = options.name ?? 'login';
+  const failures = options.factory({ name: `${name}-failures`, points: 1_000_000, windowSeconds: DAY });
+  const locks = options.factory({ name: `${name}-lockout`, points: 1, windowSeconds: maxLock });
   const account = options.factory({
-    name: 'login-account',
+    name: `${name}-account`,
     points: options.accountMaxFailuresPerHour,
     windowSeconds: 3600,
   });

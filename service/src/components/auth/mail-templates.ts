@@ -126,3 +126,14 @@ export function accountDeletedMail(to: string): MailMessage {
     notYou: 'If this was not you, your password was known to someone else: the data is gone, but use a new password wherever you used that one.',
   });
 }
+
+/** A second factor was added, removed, reset or a recovery code spent (NIST SP 800-63B-4: notify on binding). */
+export function mfaChangedMail(to: string, appUrl: string, what: string): MailMessage {
+  return render({
+    template: 'mfa_changed',
+    to,
+    subject: 'Your sign-in settings changed',
+    paragraphs: [`On the Rampart account ${to}: ${what}.`],
+    notYou: `If this was not you, reset your password now at ${appUrl}/reset-password and review your second factors and sessions.`,
+  });
+}

@@ -13,7 +13,21 @@ const emailOnly = z.strictObject({ email: z.string().max(1024) });
 const tokenOnly = z.strictObject({ token: z.string().max(256) });
 const resetConfirm = z.strictObject({ token: z.string().max(256), new_password: z.string().max(4096) });
 const emailChange = z.strictObject({ new_email: z.string().max(1024) });
-const passwordOnly = z.strictObject({ password: z.string().max(4096), device_token: z.string().max(256).optional() });
+const passwordOnly = z.strictObject({
+  password: z.string().max(4096),
+  device_token: z.string().max(256).optional(),
+  code: z.string().max(16).optional(),
+  recovery_code: z.string().max(40).optional(),
+});
+const codeOnly = z.strictObject({ code: z.string().max(16) });
+const mfaVerify = z
+  .strictObject({
+    mfa_token: z.string().max(128),
+    code: z.string().max(16).optional(),
+    recovery_code: z.string().max(40).optional(),
+    device_token: z.string().max(256).optional(),
+  })
+  .refine((b) => (b.code === undefined) !== (b.recovery_code === undefined), { message: 'send exactly one of code and recovery_code' });
 
 function meta(ctx: Context): RequestMeta {
   const ua = ctx.get('user-agent');
@@ -79,6 +93,23 @@ export function authRoutes({ service, authenticate, requireRecentAuth, emailVeri
   });
   router.post('/v1/auth/reauthenticate', authLimit, loginLimit, authenticate, async (ctx) => {
     ctx.body = await service.reauthenticate(auth(ctx), validate(passwordOnly, ctx.request.body), meta(ctx));
+  });
+  // Second factors (docs/api.md "Multi-factor authentication").
+  router.post('/v1/auth/mfa/verify', authLimit, loginLimit, async (ctx) => {
+    ctx.body = await service.verifyMfa(validate(mfaVerify, ctx.request.body), meta(ctx));
+  });
+  router.post('/v1/auth/mfa/totp', authLimit, authenticate, requireRecentAuth, async (ctx) => {
+    ctx.body = await service.enrolTotp(auth(ctx), meta(ctx));
+  });
+  router.post('/v1/auth/mfa/totp/confirm', authLimit, authenticate, async (ctx) => {
+    ctx.body = await service.confirmTotp(auth(ctx), validate(codeOnly, ctx.request.body), meta(ctx));
+  });
+  router.delete('/v1/auth/mfa/totp', authLimit, authenticate, requireRecentAuth, async (ctx) => {
+    await service.disableTotp(auth(ctx), meta(ctx));
+    ctx.status = 204;
+  });
+  router.post('/v1/auth/mfa/recovery-codes', authLimit, authenticate, requireRecentAuth, async (ctx) => {
+    ctx.body = await service.regenerateRecoveryCodes(auth(ctx), meta(ctx));
   });
   router.post('/v1/auth/login', authLimit, loginLimit, async (ctx) => {
     ctx.body = await service.login(validate(loginBody, ctx.request.body), meta(ctx));

@@ -4,6 +4,7 @@ import type { AuthServiceDeps } from './auth-types.js';
 import { createEmailChangeFlows } from './email-change-flows.js';
 import { createFlowOutcomes } from './flow-outcomes.js';
 import { createMailRequests } from './mail-requests.js';
+import { createMfaFlows } from './mfa/mfa-flows.js';
 import { createNewCredentials } from './new-credentials.js';
 import { createRecoveryFlows } from './recovery-flows.js';
 import { createSessionFlows } from './session-flows.js';
@@ -23,8 +24,14 @@ export function createAuthService(deps: AuthServiceDeps) {
   const mailRequests = createMailRequests(deps, outcomes);
   const credentials = createNewCredentials(deps, outcomes);
   const verification = createVerificationFlows(deps, outcomes, opening, mailRequests, credentials);
+  const mfa = createMfaFlows(deps, outcomes, opening);
   return {
-    ...createAccountFlows(deps, outcomes, opening, credentials, verification),
+    ...createAccountFlows(deps, outcomes, opening, credentials, verification, mfa),
+    verifyMfa: mfa.verifyMfa,
+    enrolTotp: mfa.enrolTotp,
+    confirmTotp: mfa.confirmTotp,
+    disableTotp: mfa.disableTotp,
+    regenerateRecoveryCodes: mfa.regenerateRecoveryCodes,
     ...createSessionFlows(deps, outcomes, opening),
     resendVerification: verification.resendVerification,
     verifyEmail: verification.verifyEmail,
