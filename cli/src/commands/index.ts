@@ -4,6 +4,7 @@ import { auditGroup } from './audit.command.js';
 import { backupGroup } from './backup.command.js';
 import { dbGroup } from './db.command.js';
 import { keysGroup } from './keys.command.js';
+import { mfaGroup } from './mfa.command.js';
 import { migrateGroup } from './migrate.command.js';
 import { readinessGroup } from './readiness.command.js';
 import { releaseGroup } from './release.command.js';
@@ -24,6 +25,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   dbGroup,
   usersGroup, // operators on accounts and sessions (audited)
   sessionsGroup,
+  mfaGroup,
   secretGroup, // secrets and signing keys: no database
   keysGroup,
   sbomGroup, // supply chain and release: files resolve against the working directory

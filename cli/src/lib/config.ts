@@ -1,5 +1,16 @@
 import { readFileSync } from 'node:fs';
-import { type Config, ConfigError, type Env, loadConfig, type PickedSource, pickSource, readSettings, type SettingName, valueOfSource } from '../../../service/src/public/config.js';
+import {
+  type Config,
+  ConfigError,
+  type Env,
+  loadConfig,
+  type PickedSource,
+  pickSource,
+  readSettings,
+  type SettingName,
+  settingsWithSource,
+  valueOfSource,
+} from '../../../service/src/public/config.js';
 import { hasSecretReferences, resolveSecretReferences } from '../../../service/src/public/config.js';
 import type { SecretStore } from '../../../service/src/public/secrets.js';
 import { ConfigurationError } from './errors.js';
@@ -82,6 +93,31 @@ export interface CliDatabaseConfig {
   readonly statementTimeoutMs: number;
 }
 
+/**
+ * One secret setting the service's way — its variable, NAME_FILE or NAME_REF (only that reference is
+ * resolved: a command given one secret needs no access to the others). Problems are collected.
+ */
+export async function readSecretSetting(
+  env: EnvRecord,
+  name: SettingName,
+  problems: string[],
+  store?: SecretStore,
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): Promise<string | undefined> {
+  const source = pickSource(env, name);
+  try {
+    if (source.kind === 'ref') {
+      const { secretStoreFromEnv } = await import('../../../service/src/public/secrets.js');
+      const others = Object.fromEntries(settingsWithSource('ref').filter((n) => n !== name).map((n) => [`${n}_REF`, undefined]));
+      return (await resolveSecretReferences({ ...env, ...others }, store ?? secretStoreFromEnv(env)))[name];
+    }
+    return valueOfSource(name, source, readFile, problems);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigurationError(err.problems, err);
+    throw err;
+  }
+}
+
 const DATABASE_SETTINGS = ['NODE_ENV', 'DATA_DIR', 'DB_POOL_MAX', 'DB_ACQUIRE_TIMEOUT_MS', 'DB_STATEMENT_TIMEOUT_MS'] as const;
 
 /**
@@ -98,20 +134,7 @@ export async function loadCliDatabaseConfig(
 ): Promise<CliDatabaseConfig> {
   const effective = withDatabaseUrl(env, databaseUrl);
   const problems: string[] = [];
-  const source = pickSource(effective, 'DATABASE_URL');
-  let url: string | undefined;
-  try {
-    if (source.kind === 'ref') {
-      const { secretStoreFromEnv } = await import('../../../service/src/public/secrets.js');
-      const only = { ...effective, JWT_SECRET_REF: undefined, JWT_KEYS_REF: undefined, REDIS_URL_REF: undefined, MODEL_API_KEY_REF: undefined, MAIL_URL_REF: undefined, AUDIT_HASH_KEY_REF: undefined };
-      url = (await resolveSecretReferences(only, store ?? secretStoreFromEnv(effective))).DATABASE_URL;
-    } else {
-      url = valueOfSource('DATABASE_URL', source, readFile, problems);
-    }
-  } catch (err) {
-    if (err instanceof ConfigError) throw new ConfigurationError(err.problems, err);
-    throw err;
-  }
+  const url = await readSecretSetting(effective, 'DATABASE_URL', problems, store, readFile);
   const read = readSettings(effective, DATABASE_SETTINGS);
   if ('problems' in read) problems.push(...read.problems);
   else if (read.values.NODE_ENV === 'production' && url === undefined && problems.length === 0) problems.push('DATABASE_URL is required in production');

@@ -10,3 +10,5 @@ export type { Argon2Policy } from './passwords.js';
 export * from './operator-actions.js';
 export { type ExportAuditRow, type ExportConversationItem, exportDocument } from './export-document.js';
 export type { AccountProfile } from './account-lifecycle-flows.js';
+export { type ReencryptReport, reencryptTotpSecrets } from './mfa/reencrypt.js';
+export { developmentMfaKey, type MfaKeyring, parseMfaKeyring } from '../../platform/mfa-keyring.js';

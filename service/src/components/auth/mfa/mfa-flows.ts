@@ -50,8 +50,17 @@ export function createMfaFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, op
     return row?.confirmed_at ? row : undefined;
   }
 
+  /**
+   * The TOTP secret in clear. A secret this replica cannot open (its key is not in MFA_ENCRYPTION_KEY:
+   * a rotation done out of order) is an operator's problem, not the user's: 503 and an error in the log.
+   */
   function secretOf(row: { user_id: string; key_id: string; secret_ciphertext: Buffer }): string {
-    return keyring().decrypt(row.key_id, row.secret_ciphertext, row.user_id).toString('utf8');
+    try {
+      return keyring().decrypt(row.key_id, row.secret_ciphertext, row.user_id).toString('utf8');
+    } catch (err) {
+      deps.logger.error({ user_id: row.user_id, key_id: row.key_id, err: (err as Error).message }, 'TOTP secret cannot be decrypted with MFA_ENCRYPTION_KEY (is its key missing from the keyring?)');
+      throw new AppError('service_unavailable', { detail: 'Second factors cannot be checked right now; try again shortly.' });
+    }
   }
 
   async function notify(user: UserRow, what: string, meta: RequestMeta): Promise<void> {
