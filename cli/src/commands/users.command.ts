@@ -2,7 +2,7 @@ import { defineGroup, examples } from '../lib/command-kit.js';
 import { UsageError } from '../lib/errors.js';
 import type { UserAction, UsersOptions } from './users.js';
 
-/** `secops users show|disable|enable|revoke-sessions|delete|export --email E` (run: ./users.ts). */
+/** `secops users show|disable|enable|revoke-sessions|mfa-reset|delete|export --email E` (run: ./users.ts). */
 
 const load = () => import('./users.js');
 
@@ -15,7 +15,13 @@ interface UserFlags {
 }
 
 /** Actions that change or end an account: each needs --reason (in the audit row and on the account). */
-const NEEDS_REASON: ReadonlySet<UserAction> = new Set(['disable', 'revoke-sessions', 'delete']);
+const NEEDS_REASON: ReadonlySet<UserAction> = new Set(['disable', 'revoke-sessions', 'mfa-reset', 'delete']);
+
+/** Actions that cannot be undone: each needs --yes, and says what it destroys. */
+const NEEDS_YES: ReadonlyMap<UserAction, string> = new Map([
+  ['delete', 'secops users delete removes the account and all its data for good: add --yes to confirm'],
+  ['mfa-reset', 'secops users mfa-reset deletes the account’s TOTP, recovery codes and passkeys and ends its sessions for good: add --yes to confirm'],
+]);
 
 export function usersOptions(action: UserAction, flags: UserFlags): UsersOptions {
   const email = flags.email.trim();
@@ -25,15 +31,15 @@ export function usersOptions(action: UserAction, flags: UserFlags): UsersOptions
   if (reason !== undefined && reason.length > 500) throw new UsageError('--reason is at most 500 characters');
   const operator = flags.operator?.trim();
   if (flags.operator !== undefined && !operator) throw new UsageError('--operator must not be empty');
-  if (action === 'delete' && flags.yes !== true)
-    throw new UsageError('secops users delete removes the account and all its data for good: add --yes to confirm');
+  const confirm = NEEDS_YES.get(action);
+  if (confirm !== undefined && flags.yes !== true) throw new UsageError(confirm);
   return { action, email, reason: reason || undefined, operator, out: flags.out };
 }
 
 export const usersGroup = defineGroup('users', (program, action) => {
   const users = program
     .command('users')
-    .description('one account, as an operator: show, disable/enable, revoke its sessions, delete, export (audited)')
+    .description('one account, as an operator: show, disable/enable, revoke its sessions, reset its second factors, delete, export (audited)')
     .addHelpText(
       'after',
       `${examples(
@@ -51,9 +57,10 @@ export const usersGroup = defineGroup('users', (program, action) => {
       .option('--operator <name>', 'who is acting, for the audit trail (default: $USER)')
       .addHelpText('after', examples(...lines));
 
-  command('show', 'id, email, verified, disabled (and why), created, active sessions, last login', [
+  command('show', 'id, email, verified, disabled (and why), created, active sessions, last login, second factors', [
     'secops users show --email alice@example.com',
     'secops --json users show --email alice@example.com | jq .active_sessions',
+    'secops --json users show --email alice@example.com | jq .mfa',
   ])
     .option('--reason <text>', 'why you looked (audited)')
     .action(action<UsersOptions, UserFlags>(load, ({ flags }) => usersOptions('show', flags)));
@@ -75,6 +82,13 @@ export const usersGroup = defineGroup('users', (program, action) => {
   ])
     .option('--reason <text>', 'why (required; audited)')
     .action(action<UsersOptions, UserFlags>(load, ({ flags }) => usersOptions('revoke-sessions', flags)));
+
+  command('mfa-reset', 'delete the account’s TOTP, recovery codes and passkeys, end its sessions and mail the owner (after verifying who they are)', [
+    'secops users mfa-reset --email alice@example.com --reason "lost phone, identity verified, ticket SUP-77" --yes',
+  ])
+    .option('--reason <text>', 'why, and how the owner was verified (required; audited)')
+    .option('--yes', 'confirm: the factors cannot be restored, the owner enrols again')
+    .action(action<UsersOptions, UserFlags>(load, ({ flags }) => usersOptions('mfa-reset', flags)));
 
   command('delete', 'delete the account as DELETE /v1/me does: sessions, tokens, conversations, messages (audit rows stay)', [
     'secops users delete --email alice@example.com --reason "erasure request, ticket GDPR-7" --yes',

@@ -9,12 +9,16 @@ import {
   enableAccount,
   exportAccount,
   findAccount,
+  type MfaSummary,
+  mfaSummary,
   type OperatorAccount,
   OperatorActionError,
   type OperatorAudit,
   recordOperatorEvent,
+  resetMfa,
   revokeSessions,
 } from '../../../service/src/public/auth.js';
+import { createOutboxWriter } from '../../../service/src/public/mail.js';
 import type { CliContext } from '../lib/context.js';
 import { CliError, EXIT, UsageError } from '../lib/errors.js';
 import { createReporter, type Reporter } from '../lib/output.js';
@@ -26,7 +30,7 @@ import { operatorAudit } from '../lib/users/operator.js';
  * operator's name, the reason, and the address's keyed hash (AUDIT_HASH_KEY, as the service writes it).
  */
 
-export type UserAction = 'show' | 'disable' | 'enable' | 'revoke-sessions' | 'delete' | 'export';
+export type UserAction = 'show' | 'disable' | 'enable' | 'revoke-sessions' | 'mfa-reset' | 'delete' | 'export';
 
 export interface UsersOptions {
   action: UserAction;
@@ -61,6 +65,8 @@ export async function run(options: UsersOptions, ctx: CliContext): Promise<unkno
         return await enable(db, account, audit, out);
       case 'revoke-sessions':
         return await revoke(db, account, options.reason as string, audit, out);
+      case 'mfa-reset':
+        return await mfaReset(db, account, options.reason as string, audit, ctx, out);
       case 'delete':
         return await remove(db, account, audit, out);
       case 'export':
@@ -71,7 +77,7 @@ export async function run(options: UsersOptions, ctx: CliContext): Promise<unkno
   }
 }
 
-function describe(a: OperatorAccount): string[] {
+function describe(a: OperatorAccount, mfa?: MfaSummary): string[] {
   return [
     `id:              ${a.id}`,
     `email:           ${a.email}`,
@@ -80,14 +86,16 @@ function describe(a: OperatorAccount): string[] {
     `created:         ${a.created_at}`,
     `active sessions: ${a.active_sessions}`,
     `last login:      ${a.last_login_at ?? 'never'}`,
+    ...(mfa ? [`mfa:             totp ${mfa.totp}, ${mfa.recovery_codes_left} recovery code(s) left, ${mfa.passkeys} passkey(s)`] : []),
   ];
 }
 
 async function show(db: Database, account: OperatorAccount, audit: OperatorAudit, out: Reporter) {
   await recordOperatorEvent(db.knex, 'operator_user_shown', account, audit);
-  const result = { operator: audit.operator, ...account };
+  const mfa = await mfaSummary(db.knex, account.id);
+  const result = { operator: audit.operator, ...account, mfa };
   out.json(result);
-  for (const line of describe(account)) out.line(line);
+  for (const line of describe(account, mfa)) out.line(line);
   return result;
 }
 
@@ -120,6 +128,20 @@ async function revoke(db: Database, account: OperatorAccount, reason: string, au
   out.success(
     `${r.sessions_revoked} session(s) of ${account.email} revoked, ${r.refresh_tokens_deleted} refresh token(s) deleted; every replica refuses their access tokens within 1 s`,
   );
+  return result;
+}
+
+async function mfaReset(db: Database, account: OperatorAccount, reason: string, audit: OperatorAudit, ctx: CliContext, out: Reporter) {
+  // The notice is written to the outbox in the reset's transaction; the service's senders deliver it.
+  const config = await (await ctx.config()).service();
+  const notice = { outbox: createOutboxWriter(config.mail.from), appUrl: config.accounts.appUrl };
+  const r = await out.step(`Resetting the second factors of ${account.email}`, () => resetMfa(db.knex, account.id, reason, notice, new Date(), audit));
+  if (!r) throw new CliError(`the account ${account.email} was deleted meanwhile`, { code: 'unknown_account' });
+  const result = { operator: audit.operator, reason, user_id: account.id, ...r, notice_mailed: true };
+  out.json(result);
+  const { totp, recovery_codes, passkeys } = r.removed;
+  out.success(`second factors of ${account.email} reset: TOTP ${totp === 'off' ? 'none' : `removed (was ${totp})`}, ${recovery_codes} recovery code(s) and ${passkeys} passkey(s) deleted`);
+  out.line(`${r.sessions_revoked} session(s) revoked (every replica refuses their access tokens within 1 s); the owner is mailed a notice and signs in with the password alone until they enrol again`);
   return result;
 }
 

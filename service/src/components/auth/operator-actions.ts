@@ -1,9 +1,11 @@
 import type { Knex } from '../../platform/db.js';
 import { type AuditEventType, auditEventsOf, hashEmail } from '../audit/index.js';
 import { exportConversations } from '../chat/public.js';
+import type { MailEnqueuer } from '../mail/public.js';
 import type { AccountProfile } from './account-lifecycle-flows.js';
 import { exportDocument } from './export-document.js';
 import { normalizeEmail } from './email.js';
+import { mfaChangedMail } from './mail-templates.js';
 
 /**
  * What an operator does to accounts (`secops users …`, `secops sessions revoke-all`): plain functions over
@@ -182,6 +184,76 @@ export async function revokeSessions(knex: Knex, userId: string, reason: string,
     const revoked = await revokeWhere(trx, 's.user_id = ?', [userId], 'operator', now);
     if (audit) await recordOperatorEvent(trx, 'operator_sessions_revoked', user, { ...audit, reason }, { sessions_revoked: revoked.sessions }, now);
     return { sessions_revoked: revoked.sessions, refresh_tokens_deleted: revoked.refreshTokens };
+  });
+}
+
+/** The second factors of an account: TOTP (pending until its first code confirms it), unused recovery codes, passkeys. */
+export interface MfaSummary {
+  totp: 'on' | 'pending' | 'off';
+  recovery_codes_left: number;
+  passkeys: number;
+}
+
+export async function mfaSummary(knex: Knex, userId: string): Promise<MfaSummary> {
+  const r = await knex.raw(
+    `select (select case when confirmed_at is null then 'pending' else 'on' end from mfa_totp where user_id = ?) as totp,
+            (select count(*)::int from mfa_recovery_codes where user_id = ? and used_at is null) as recovery_codes_left,
+            (select count(*)::int from webauthn_credentials where user_id = ?) as passkeys`,
+    [userId, userId, userId],
+  );
+  const row = r.rows[0] as { totp: 'on' | 'pending' | null; recovery_codes_left: number; passkeys: number };
+  return { totp: row.totp ?? 'off', recovery_codes_left: Number(row.recovery_codes_left), passkeys: Number(row.passkeys) };
+}
+
+/** What an MFA reset removed: the TOTP as it was, and the rows of recovery codes (used or not) and passkeys. */
+export interface MfaRemoved {
+  totp: 'on' | 'pending' | 'off';
+  recovery_codes: number;
+  passkeys: number;
+}
+
+export interface MfaResetResult {
+  removed: MfaRemoved;
+  sessions_revoked: number;
+  refresh_tokens_deleted: number;
+}
+
+/** Where the reset's notice goes: the mail outbox (written in the reset's transaction) and APP_URL for its link. */
+export interface MfaResetNotice {
+  outbox: MailEnqueuer;
+  appUrl: string;
+}
+
+/** The notice names the kinds removed, not counts (a used recovery code is removed too, and counted in the audit). */
+function removedText(removed: MfaRemoved): string {
+  const kinds = [
+    ...(removed.totp === 'off' ? [] : ['authenticator app']),
+    ...(removed.recovery_codes > 0 ? ['recovery codes'] : []),
+    ...(removed.passkeys > 0 ? ['passkeys'] : []),
+  ];
+  return kinds.length === 0 ? 'none were set up' : `removed: ${kinds.join(', ')}`;
+}
+
+/**
+ * Resets the account's second factors for an owner who lost them (support verified who they are): the
+ * TOTP, every recovery code and every passkey are deleted, every session is revoked with its refresh
+ * tokens (whoever held a session keeps nothing the factors protected; every replica refuses its access
+ * tokens within the guard's bound), the notice mail is written to the outbox, and the audit row
+ * `operator_mfa_reset` records the counts — all in one transaction. Undefined when the user does not exist.
+ */
+export async function resetMfa(knex: Knex, userId: string, reason: string, notice: MfaResetNotice, now: Date = new Date(), audit?: OperatorAudit): Promise<MfaResetResult | undefined> {
+  return knex.transaction(async (trx) => {
+    const user = await trx('users').select('id', 'email').where({ id: userId }).forUpdate().first();
+    if (!user) return undefined;
+    const totp = (await trx('mfa_totp').where({ user_id: userId }).delete().returning('confirmed_at')) as { confirmed_at: Date | null }[];
+    const codes = await trx('mfa_recovery_codes').where({ user_id: userId }).delete();
+    const passkeys = await trx('webauthn_credentials').where({ user_id: userId }).delete();
+    const removed: MfaRemoved = { totp: totp[0] ? (totp[0].confirmed_at ? 'on' : 'pending') : 'off', recovery_codes: codes, passkeys };
+    const revoked = await revokeWhere(trx, 's.user_id = ?', [userId], 'mfa_reset', now);
+    const what = `your second factors were reset by support (${removedText(removed)}) and every session was signed out; sign in with your password and set up a second factor again`;
+    await notice.outbox.enqueue(trx, mfaChangedMail(user.email, notice.appUrl, what), { userId });
+    if (audit) await recordOperatorEvent(trx, 'operator_mfa_reset', user, { ...audit, reason }, { removed, sessions_revoked: revoked.sessions }, now);
+    return { removed, sessions_revoked: revoked.sessions, refresh_tokens_deleted: revoked.refreshTokens };
   });
 }
 

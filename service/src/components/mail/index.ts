@@ -3,25 +3,23 @@
  * transaction as the change that causes it) and the sender that drains it to SMTP — or, in development
  * without MAIL_URL, to the log and DATA_DIR/mail/. Nothing else in the service talks to a mail server.
  */
-import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config/load.js';
 import type { SchedulingClock } from '../../platform/clock.js';
-import type { Database, Knex } from '../../platform/db.js';
+import type { Database } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { AuditLog } from '../audit/index.js';
-import type { MailMessage, MailOrigin } from './message.js';
 import { createOutboxRepo } from './outbox-repo.js';
+import { createOutboxWriter, type MailEnqueuer } from './public.js';
 import { createMailSender, type MailSender } from './sender.js';
 import { createDevelopmentTransport, createSmtpTransport, type MailTransport } from './transport.js';
 
 export type { MailMessage, MailOrigin } from './message.js';
+export type { MailEnqueuer } from './public.js';
 export { retryDelayMs } from './sender.js';
 
 /** What a flow uses: write a mail inside its transaction, then wake the sender once that committed. */
-export interface MailOutbox {
-  /** `origin`: the request (and account) that caused the mail, for the audit events of its delivery. */
-  enqueue(trx: Knex, message: MailMessage, origin?: MailOrigin): Promise<void>;
+export interface MailOutbox extends MailEnqueuer {
   wake(): void;
 }
 
@@ -48,11 +46,6 @@ export interface MailComponentDeps {
   pollMs?: number;
 }
 
-/** `Name <user@example.com>` → `example.com`: the right-hand side of our Message-IDs. */
-function senderDomain(from: string): string {
-  return /@([^>\s]+)>?\s*$/.exec(from)?.[1] ?? 'rampart.invalid';
-}
-
 export function createMailComponent(deps: MailComponentDeps): MailComponent {
   const { config, logger } = deps;
   const transport =
@@ -73,10 +66,10 @@ export function createMailComponent(deps: MailComponentDeps): MailComponent {
     pollMs: deps.pollMs,
     audit: deps.audit ? (event) => void deps.audit?.record(event) : undefined,
   });
-  const domain = senderDomain(config.mail.from);
+  const writer = createOutboxWriter(config.mail.from);
   return {
     outbox: {
-      enqueue: (trx, message, origin) => repo.insert(trx, message, `<${randomUUID()}@${domain}>`, origin),
+      enqueue: writer.enqueue,
       wake: () => sender.wake(),
     },
     sender,
