@@ -69,3 +69,25 @@ export const reauthenticate: EndpointSpec = { name: 'reauthenticate', method: 'P
 /** Five exports per account an hour: then a new actor. */
 export const accountExport: EndpointSpec = { name: 'account-export', method: 'GET', path: '/v1/me/export', authenticated: true, recentAuth: true, fields: [], query: true, perAccountBudget: true };
 export const accountDelete: EndpointSpec = { name: 'account-delete', method: 'DELETE', path: '/v1/me', authenticated: true, recentAuth: true, fields: [], deletesAccount: true };
+
+// Second factors (issue 20).
+const sixDigits = fc.integer({ min: 0, max: 999_999 }).map((n) => String(n).padStart(6, '0'));
+const totpCode = fc.oneof({ arbitrary: sixDigits, weight: 3 }, { arbitrary: hostileString, weight: 1 });
+const recoveryCode = fc.oneof(
+  { arbitrary: fc.stringMatching(/^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$/), weight: 2 },
+  { arbitrary: hostileString, weight: 1 },
+);
+const mfaToken = fc.oneof(fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('base64url')), hostileString);
+/** Wrong codes spend the second factor's lockout budget: a new actor after a 429 on its own. */
+export const mfaVerify: EndpointSpec = {
+  name: 'mfa-verify',
+  method: 'POST',
+  path: '/v1/auth/mfa/verify',
+  authenticated: false,
+  fields: ['mfa_token', 'code', 'recovery_code'],
+  plausible: fc.oneof(fc.record({ mfa_token: mfaToken, code: totpCode }), fc.record({ mfa_token: mfaToken, recovery_code: recoveryCode })),
+};
+export const totpEnrol: EndpointSpec = { name: 'totp-enrol', method: 'POST', path: '/v1/auth/mfa/totp', authenticated: true, recentAuth: true, fields: [] };
+export const totpConfirm: EndpointSpec = { name: 'totp-confirm', method: 'POST', path: '/v1/auth/mfa/totp/confirm', authenticated: true, fields: ['code'], plausible: fc.record({ code: totpCode }), perAccountBudget: true };
+export const totpDisable: EndpointSpec = { name: 'totp-disable', method: 'DELETE', path: '/v1/auth/mfa/totp', authenticated: true, recentAuth: true, fields: [] };
+export const recoveryCodesRegenerate: EndpointSpec = { name: 'recovery-codes', method: 'POST', path: '/v1/auth/mfa/recovery-codes', authenticated: true, recentAuth: true, fields: [] };
