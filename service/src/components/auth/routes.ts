@@ -17,14 +17,14 @@ const passwordOnly = z.strictObject({
   password: z.string().max(4096),
   device_token: z.string().max(256).optional(),
   code: z.string().max(16).optional(),
-  recovery_code: z.string().max(40).optional(),
+  recovery_code: z.string().max(64).optional(),
 });
 const codeOnly = z.strictObject({ code: z.string().max(16) });
 const mfaVerify = z
   .strictObject({
     mfa_token: z.string().max(128),
     code: z.string().max(16).optional(),
-    recovery_code: z.string().max(40).optional(),
+    recovery_code: z.string().max(64).optional(),
     device_token: z.string().max(256).optional(),
   })
   .refine((b) => (b.code === undefined) !== (b.recovery_code === undefined), { message: 'send exactly one of code and recovery_code' });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { generate } from 'otplib';
-import { fakeClock, startTestApp } from '../../../helpers/app.js';
+import { startTestApp } from '../../../helpers/app.js';
 import { api } from '../../../helpers/client.js';
 import { redisReady } from '../../../helpers/redis-ready.js';
 import { testRedisUrl } from '../../../helpers/services.js';

@@ -45,7 +45,7 @@ describe('TOTP (RFC 6238) end to end', () => {
     const w = await accountWorld(t, TRUSTED);
     const a = await withTotp(w);
     assert.equal(a.recoveryCodes.length, 10);
-    assert.ok(a.recoveryCodes.every((c) => /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/.test(c)));
+    assert.ok(a.recoveryCodes.every((c) => /^[0-9A-Z]{4}(-[0-9A-Z]{4}){5}$/.test(c)), 'six groups of four: 120 bits');
     const stored = await w.database.db.knex('mfa_totp').where({ user_id: a.userId }).first();
     assert.ok(!Buffer.from(stored.secret_ciphertext).toString('latin1').includes(a.secret), 'the secret is encrypted at rest');
     assert.ok((await w.mailTo(a.email, 'Your sign-in settings changed')).text.includes('TOTP'), 'a notice is mailed when a factor is bound');
@@ -100,7 +100,7 @@ describe('TOTP (RFC 6238) end to end', () => {
     assert.deepEqual([late.status, late.body.code], [401, 'invalid_mfa_token']);
     const garbage = await api(w.app, 'POST', '/v1/auth/mfa/verify', { json: { mfa_token: 'x', code: '123456' } });
     assert.equal(garbage.status, 401);
-    const both = await api(w.app, 'POST', '/v1/auth/mfa/verify', { json: { mfa_token: step.mfa_token, code: '123456', recovery_code: 'AAAA-AAAA-AAAA' } });
+    const both = await api(w.app, 'POST', '/v1/auth/mfa/verify', { json: { mfa_token: step.mfa_token, code: '123456', recovery_code: 'AAAA-AAAA-AAAA-AAAA-AAAA-AAAA' } });
     assert.deepEqual([both.status, both.body.code], [400, 'validation_failed']);
   });
 
