@@ -338,6 +338,8 @@ function buildConfig(
     mfa: {
       /** MFA_ENCRYPTION_KEY as given (parsed by platform/mfa-keyring.ts). */
       encryptionKey: new Secret(derived.mfaKeyring),
+      /** MFA_REQUIRED: tokens without `mfa` in amr reach enrolment only (auth/mfa/mfa-policy.ts). */
+      required: e.MFA_REQUIRED,
       accountMaxFailuresPerHour: e.MFA_ACCOUNT_MAX_FAILURES_PER_HOUR,
       webauthn: { rpId: e.WEBAUTHN_RP_ID, rpName: e.WEBAUTHN_RP_NAME, origins: derived.webauthnOrigins },
     },

@@ -25,6 +25,7 @@ export const errorCatalogue = {
   invalid_mfa_token: { status: 401, title: 'Invalid MFA Token' },
   mfa_already_enabled: { status: 409, title: 'MFA Already Enabled' },
   second_factor_required: { status: 401, title: 'Second Factor Required' },
+  mfa_enrolment_required: { status: 403, title: 'MFA Enrolment Required' },
   invalid_token: { status: 401, title: 'Invalid Token' },
   invalid_refresh_token: { status: 401, title: 'Invalid Refresh Token' },
   refresh_token_reused: { status: 401, title: 'Refresh Token Reused' },

@@ -20,6 +20,7 @@ import { createDeferredWork } from '../../platform/deferred-work.js';
 import { createOneTimeStore } from '../../platform/one-time-store.js';
 import { parseMfaKeyring } from '../../platform/mfa-keyring.js';
 import { createMfaRepo } from './mfa/mfa-repo.js';
+import { requireSecondFactorPolicy } from './mfa/mfa-policy.js';
 import type { Redis } from 'ioredis';
 import type { AuditLog } from '../audit/index.js';
 import { hashEmail } from '../audit/index.js';
@@ -188,7 +189,7 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     metrics.authFailTotal.inc({ flow: 'access_token', reason });
     await audit.record({ type: 'access_token_refused', ip: ctx.state.clientIp ?? null, requestId: ctx.state.requestId ?? null, details: { reason } });
   };
-  const authenticate = compose([verifyBearer(accessTokens, guard, tokenRefused), perUser]);
+  const authenticate = compose([verifyBearer(accessTokens, guard, tokenRefused), requireSecondFactorPolicy(config.mfa.required), perUser]);
   return {
     service,
     routes: authRoutes({ service, authenticate, requireRecentAuth, keyring, limits, emailVerification: config.accounts.emailVerification }),
