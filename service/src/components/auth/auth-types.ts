@@ -15,6 +15,9 @@ import type { PasswordHasher } from './passwords.js';
 import type { SessionGuard } from './session-guard.js';
 import type { SessionsRepo } from './sessions-repo.js';
 import type { PublicUser, UsersRepo } from './users-repo.js';
+import type { OneTimeStore } from '../../platform/one-time-store.js';
+import type { RelyingParty } from './webauthn/assertion.js';
+import type { PasskeysRepo } from './webauthn/credentials-repo.js';
 
 /** Who is asking, for sessions and the audit trail. */
 export interface RequestMeta {
@@ -88,4 +91,9 @@ export interface AuthServiceDeps {
   sessionMaxAgeSeconds: number;
   /** Active sessions per user; a new login evicts the least recently used beyond it. */
   maxSessionsPerUser: number;
+  /** Single-use values on every replica: WebAuthn challenges (and MFA tokens). */
+  oneTime: OneTimeStore;
+  /** The WebAuthn relying party (WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS). */
+  webauthn: RelyingParty;
+  passkeys: PasskeysRepo;
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { validate } from '../../platform/http/validate.js';
 import type { Keyring } from './keyring.js';
 import type { AuthContext, AuthService, RequestMeta } from './service.js';
+import { passkeyRoutes } from './webauthn/passkey-routes.js';
 
 const credentials = z.strictObject({ email: z.string().max(1024), password: z.string().max(4096) });
 const loginBody = z.strictObject({ email: z.string().max(1024), password: z.string().max(4096), device_token: z.string().max(256).optional() });
@@ -107,6 +108,7 @@ export function authRoutes({ service, authenticate, requireRecentAuth, emailVeri
   router.get('/v1/me', authenticate, async (ctx) => {
     ctx.body = await service.me(auth(ctx));
   });
+  passkeyRoutes(router, { service, authenticate, requireRecentAuth, limits: { auth: authLimit, login: loginLimit }, meta });
   router.get('/.well-known/jwks.json', (ctx) => {
     ctx.body = keyring().jwks;
   });

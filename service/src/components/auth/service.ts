@@ -9,12 +9,13 @@ import { createRecoveryFlows } from './recovery-flows.js';
 import { createSessionFlows } from './session-flows.js';
 import { createSessionOpening } from './session-opening.js';
 import { createVerificationFlows } from './verification-flows.js';
+import { createPasskeyFlows } from './webauthn/passkey-flows.js';
 
 export type { AuthContext, AuthServiceDeps, RequestMeta, SessionView, TokenResponse } from './auth-types.js';
 
 /**
  * The authentication flows, told as stories (account-flows.ts, session-flows.ts, verification-flows.ts,
- * recovery-flows.ts, email-change-flows.ts); every dependency arrives as an argument. Routes are thin
+ * recovery-flows.ts, email-change-flows.ts, webauthn/passkey-flows.ts); every dependency arrives as an argument. Routes are thin
  * wrappers over these functions, which throw AppErrors from the catalogue.
  */
 export function createAuthService(deps: AuthServiceDeps) {
@@ -31,6 +32,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     ...createRecoveryFlows(deps, outcomes, mailRequests, credentials),
     ...createEmailChangeFlows(deps, outcomes, mailRequests),
     ...createAccountLifecycleFlows(deps, outcomes),
+    ...createPasskeyFlows(deps, outcomes, opening),
   };
 }
 
