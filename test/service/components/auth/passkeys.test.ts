@@ -73,6 +73,8 @@ describe('passkeys: registration and management', () => {
       [key.credentialId],
     );
     assert.equal((await auditOf(user.user.id, 'passkey_added')).length, 1);
+    const [notice] = await app.deps.db.knex('mail_outbox').where({ to_address: user.email, template: 'passkey_added' });
+    assert.ok(notice, 'the owner is told by mail');
   });
 
   it('registering without a recent authentication is refused with reauthentication_required', async () => {
@@ -189,6 +191,7 @@ describe('passkeys: registration and management', () => {
     assert.equal((await api(app, 'DELETE', `/v1/auth/webauthn/credentials/${id}`, { token: owner.access_token })).status, 204);
     assert.deepEqual((await api(app, 'GET', '/v1/auth/webauthn/credentials', { token: owner.access_token })).body.items, []);
     assert.equal((await auditOf(owner.user.id, 'passkey_removed')).length, 1);
+    assert.equal((await app.deps.db.knex('mail_outbox').where({ to_address: owner.email, template: 'passkey_removed' })).length, 1);
   });
 
   it('an account holds at most 20 passkeys', async () => {

@@ -69,10 +69,10 @@ export function createPasskeysRepo(knex: Knex) {
     /**
      * Stores a new passkey unless the user already holds `max` of them or the credential is known
      * (to anyone): 'limit' or 'duplicate' then. The user's row is locked meanwhile, so two concurrent
-     * registrations cannot both pass the count.
+     * registrations cannot both pass the count. Inside `within` when given (a savepoint of it).
      */
-    async insert(passkey: NewPasskey, max: number): Promise<PasskeyRow | 'limit' | 'duplicate'> {
-      return knex.transaction(async (trx) => {
+    async insert(passkey: NewPasskey, max: number, within: Knex = knex): Promise<PasskeyRow | 'limit' | 'duplicate'> {
+      return within.transaction(async (trx) => {
         await trx('users').select('id').where({ id: passkey.userId }).forUpdate();
         const [{ count }] = (await trx('webauthn_credentials').where({ user_id: passkey.userId }).count('* as count')) as [{ count: string }];
         if (Number(count) >= max) return 'limit' as const;
@@ -128,9 +128,9 @@ export function createPasskeysRepo(knex: Knex) {
     },
 
     /** The removed passkey; undefined when `id` is not one of `userId`'s. */
-    async remove(userId: string, id: string): Promise<PasskeyRow | undefined> {
+    async remove(userId: string, id: string, trx: Knex = knex): Promise<PasskeyRow | undefined> {
       if (!UUID.test(id) || !UUID.test(userId)) return undefined;
-      const rows = await knex('webauthn_credentials').where({ id, user_id: userId }).delete().returning([...COLUMNS]);
+      const rows = await trx('webauthn_credentials').where({ id, user_id: userId }).delete().returning([...COLUMNS]);
       return rows[0] ? toRow(rows[0]) : undefined;
     },
   };

@@ -10,6 +10,7 @@ import type { FlowOutcomes } from '../flow-outcomes.js';
 import { classifyFailure } from './assertion.js';
 import { CHALLENGE_TTL_SECONDS, type Challenges, claimedChallenge } from './challenges.js';
 import type { PasskeyRow } from './credentials-repo.js';
+import { passkeyAddedMail, passkeyRemovedMail } from './passkey-mails.js';
 
 /** Passkeys one account may hold (docs/api.md, "Passkeys"): enough for every device and a spare key or two. */
 export const MAX_PASSKEYS_PER_USER = 20;
@@ -40,7 +41,9 @@ export function userHandle(userId: string): Uint8Array<ArrayBuffer> {
 }
 
 function invalidResponse(): AppError {
-  return new AppError('invalid_webauthn_response', { detail: 'The passkey could not be registered. Ask for new options and try again.' });
+  return new AppError('invalid_webauthn_response', {
+    detail: 'The passkey could not be registered. Ask for new options and try again.',
+  });
 }
 
 function notFound(): AppError {
@@ -49,11 +52,11 @@ function notFound(): AppError {
 
 /** Adding, listing, renaming and removing the signed-in user's passkeys. */
 export function createPasskeyManagement(
-  deps: Pick<AuthServiceDeps, 'users' | 'passkeys' | 'webauthn' | 'clock'>,
+  deps: Pick<AuthServiceDeps, 'knex' | 'users' | 'passkeys' | 'webauthn' | 'clock' | 'mail' | 'accounts'>,
   outcomes: FlowOutcomes,
   challenges: Challenges,
 ) {
-  const { users, passkeys, webauthn, clock } = deps;
+  const { knex, users, passkeys, webauthn, clock, mail, accounts } = deps;
   const { fail, succeed, auditEvent } = outcomes;
 
   async function signedInUser(auth: AuthContext) {
@@ -63,7 +66,9 @@ export function createPasskeyManagement(
   }
 
   function limitReached(): AppError {
-    return new AppError('passkey_limit_reached', { detail: `An account holds at most ${MAX_PASSKEYS_PER_USER} passkeys: remove one first.` });
+    return new AppError('passkey_limit_reached', {
+      detail: `An account holds at most ${MAX_PASSKEYS_PER_USER} passkeys: remove one first.`,
+    });
   }
 
   return {
@@ -88,7 +93,11 @@ export function createPasskeyManagement(
     },
 
     /** Verifies a registration answering a challenge issued to this user (taken once) and stores the passkey. */
-    async registerPasskey(auth: AuthContext, input: { response: RegistrationResponseJSON; name: string }, meta: RequestMeta): Promise<PasskeyView> {
+    async registerPasskey(
+      auth: AuthContext,
+      input: { response: RegistrationResponseJSON; name: string },
+      meta: RequestMeta,
+    ): Promise<PasskeyView> {
       const refuse = (reason: string) => {
         fail('passkey_register', reason);
         return invalidResponse();
@@ -110,21 +119,30 @@ export function createPasskeyManagement(
       }
       if (!verified.verified) throw refuse('not_verified');
       const info = verified.registrationInfo;
-      const stored = await passkeys.insert(
-        {
-          userId: auth.userId,
-          credentialId: info.credential.id,
-          publicKey: info.credential.publicKey,
-          signCount: info.credential.counter,
-          transports: (input.response.response.transports ?? []).filter((t) => KNOWN_TRANSPORTS.has(t)),
-          deviceType: info.credentialDeviceType,
-          backedUp: info.credentialBackedUp,
-          aaguid: info.aaguid,
-          name: input.name,
-          createdAt: clock.now(),
-        },
-        MAX_PASSKEYS_PER_USER,
-      );
+      const user = await signedInUser(auth);
+      const origin = { requestId: meta.requestId, userId: user.id };
+      // The notice is written in the same transaction as the passkey: no passkey without its mail.
+      const stored = await knex.transaction(async (trx) => {
+        const row = await passkeys.insert(
+          {
+            userId: auth.userId,
+            credentialId: info.credential.id,
+            publicKey: info.credential.publicKey,
+            signCount: info.credential.counter,
+            transports: (input.response.response.transports ?? []).filter((t) => KNOWN_TRANSPORTS.has(t)),
+            deviceType: info.credentialDeviceType,
+            backedUp: info.credentialBackedUp,
+            aaguid: info.aaguid,
+            name: input.name,
+            createdAt: clock.now(),
+          },
+          MAX_PASSKEYS_PER_USER,
+          trx,
+        );
+        if (typeof row !== 'string') await mail.enqueue(trx, passkeyAddedMail(user.email, row.name, accounts.appUrl), origin);
+        return row;
+      });
+      if (typeof stored !== 'string') mail.wake();
       if (stored === 'duplicate') throw refuse('duplicate_credential');
       if (stored === 'limit') {
         fail('passkey_register', 'limit_reached');
@@ -134,7 +152,12 @@ export function createPasskeyManagement(
       await auditEvent(meta, {
         type: 'passkey_added',
         userId: auth.userId,
-        details: { credential_id: stored.id, device_type: stored.device_type, backed_up: stored.backed_up, aaguid: stored.aaguid },
+        details: {
+          credential_id: stored.id,
+          device_type: stored.device_type,
+          backed_up: stored.backed_up,
+          aaguid: stored.aaguid,
+        },
       });
       return toPasskeyView(stored);
     },
@@ -152,8 +175,18 @@ export function createPasskeyManagement(
     },
 
     async deletePasskey(auth: AuthContext, id: string, meta: RequestMeta): Promise<void> {
-      const removed = await passkeys.remove(auth.userId, id);
+      const user = await signedInUser(auth);
+      const removed = await knex.transaction(async (trx) => {
+        const row = await passkeys.remove(user.id, id, trx);
+        if (row)
+          await mail.enqueue(trx, passkeyRemovedMail(user.email, row.name, accounts.appUrl), {
+            requestId: meta.requestId,
+            userId: user.id,
+          });
+        return row;
+      });
       if (!removed) throw await refusedForeign(auth, id, meta);
+      mail.wake();
       await auditEvent(meta, { type: 'passkey_removed', userId: auth.userId, details: { credential_id: removed.id } });
     },
   };
@@ -162,7 +195,11 @@ export function createPasskeyManagement(
   async function refusedForeign(auth: AuthContext, id: string, meta: RequestMeta): Promise<AppError> {
     const owner = await passkeys.ownerOf(id);
     if (owner !== undefined && owner !== auth.userId) {
-      await auditEvent(meta, { type: 'foreign_resource_refused', userId: auth.userId, details: { resource: 'passkey', reason: 'another_users', id } });
+      await auditEvent(meta, {
+        type: 'foreign_resource_refused',
+        userId: auth.userId,
+        details: { resource: 'passkey', reason: 'another_users', id },
+      });
     }
     return notFound();
   }
