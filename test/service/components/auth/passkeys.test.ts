@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { fakeClock, type InProcessTestApp, startTestApp } from '../../../helpers/app.js';
 import { api } from '../../../helpers/client.js';
+import { createTestDatabase } from '../../../helpers/database.js';
+import { redisReady } from '../../../helpers/redis-ready.js';
+import { testRedisUrl } from '../../../helpers/services.js';
 import { createSoftwareAuthenticator, type SoftwareAuthenticator } from '../../../helpers/software-authenticator.js';
 import { type SignedUpUser, signedUpUser, uniqueEmail } from '../../../helpers/users.js';
 
@@ -393,5 +397,40 @@ describe('passkeys as a second factor (for the MFA step and step-up)', () => {
     assert.equal((await register(other, otherKey)).status, 201);
     const mine = await service.passkeySecondFactorOptions(user.user.id, 'mfa');
     await assert.rejects(service.verifyPasskeySecondFactor(user.user.id, otherKey.assert(mine) as any, 'mfa'), { code: 'invalid_code' }, 'another user’s passkey');
+  });
+});
+
+describe('passkey challenges across replicas', () => {
+  const redisUrl = testRedisUrl();
+  it('a challenge issued by one replica is accepted by another, once', { skip: !redisUrl && 'needs Redis (TEST_REDIS_URL) shared by two replicas' }, async (t) => {
+    const database = await createTestDatabase();
+    const env = {
+      REDIS_URL: redisUrl as string,
+      REDIS_KEY_PREFIX: `passkeys-${randomBytes(4).toString('hex')}:`,
+      WEBAUTHN_RP_ID: RP_ID,
+      WEBAUTHN_ORIGINS: ORIGIN,
+      AUDIT_HASH_KEY: randomBytes(32).toString('base64url'),
+    };
+    const a = await startTestApp({ database, env });
+    const b = await startTestApp({ database, env });
+    t.after(async () => {
+      await a.close();
+      await b.close();
+      await database.drop();
+    });
+    await Promise.all([redisReady(a.deps.redis), redisReady(b.deps.redis)]);
+    const user = await signedUpUser(a);
+    const key = authenticator();
+    const creation = await api(a, 'POST', '/v1/auth/webauthn/register/options', { token: user.access_token });
+    const added = await api(b, 'POST', '/v1/auth/webauthn/register', { token: user.access_token, json: { response: key.register(creation.body), name: 'Key' } });
+    assert.equal(added.status, 201, added.text);
+
+    const options = await api(b, 'POST', '/v1/auth/webauthn/login/options', { json: { email: user.email } });
+    assert.deepEqual(options.body.allowCredentials.map((c: { id: string }) => c.id), [key.credentialId]);
+    const other = await api(a, 'POST', '/v1/auth/webauthn/login/options', { json: { email: user.email } });
+    assert.notEqual(other.body.challenge, options.body.challenge);
+    const assertion = key.assert(options.body);
+    assert.equal((await api(a, 'POST', '/v1/auth/webauthn/login', { json: { response: assertion } })).status, 200);
+    assert.equal((await api(b, 'POST', '/v1/auth/webauthn/login', { json: { response: assertion } })).status, 401, 'spent on every replica');
   });
 });
