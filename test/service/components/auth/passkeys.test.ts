@@ -371,6 +371,8 @@ describe('passkeys as a second factor (for the MFA step and step-up)', () => {
     const key = authenticator();
     const added = await register(user, key);
     const service = app.deps.auth.service;
+    assert.equal(await service.hasPasskeys(user.user.id), true);
+    assert.equal(await service.hasPasskeys((await signedUpUser(app)).user.id), false);
     const options = await service.passkeySecondFactorOptions(user.user.id, 'mfa');
     assert.deepEqual(
       options.allowCredentials?.map((c) => c.id),

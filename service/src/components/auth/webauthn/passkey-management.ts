@@ -162,6 +162,11 @@ export function createPasskeyManagement(
       return toPasskeyView(stored);
     },
 
+    /** Whether the account holds a passkey (GET /v1/me's `mfa.webauthn`, the MFA step's `methods`). */
+    async hasPasskeys(userId: string): Promise<boolean> {
+      return (await passkeys.listForUser(userId)).length > 0;
+    },
+
     /** One page always: an account holds at most MAX_PASSKEYS_PER_USER. */
     async listPasskeys(auth: AuthContext): Promise<{ items: PasskeyView[]; next_cursor: null }> {
       return { items: (await passkeys.listForUser(auth.userId)).map(toPasskeyView), next_cursor: null };
