@@ -91,3 +91,71 @@ export const totpEnrol: EndpointSpec = { name: 'totp-enrol', method: 'POST', pat
 export const totpConfirm: EndpointSpec = { name: 'totp-confirm', method: 'POST', path: '/v1/auth/mfa/totp/confirm', authenticated: true, fields: ['code'], plausible: fc.record({ code: totpCode }), perAccountBudget: true };
 export const totpDisable: EndpointSpec = { name: 'totp-disable', method: 'DELETE', path: '/v1/auth/mfa/totp', authenticated: true, recentAuth: true, fields: [] };
 export const recoveryCodesRegenerate: EndpointSpec = { name: 'recovery-codes', method: 'POST', path: '/v1/auth/mfa/recovery-codes', authenticated: true, recentAuth: true, fields: [] };
+
+// Passkeys (issue 20).
+const base64url = fc.oneof(
+  { arbitrary: fc.uint8Array({ minLength: 1, maxLength: 96 }).map((b) => Buffer.from(b).toString('base64url')), weight: 4 },
+  {
+    arbitrary: fc
+      .record({ type: fc.constantFrom('webauthn.get', 'webauthn.create', 'x'), challenge: fc.oneof(fc.string(), fc.constant('')), origin: fc.constantFrom('http://localhost:5173', 'https://evil.example') })
+      .map((c) => Buffer.from(JSON.stringify(c)).toString('base64url')),
+    weight: 2,
+  },
+  { arbitrary: hostileString, weight: 1 },
+);
+const credentialResponse = (fields: Record<string, fc.Arbitrary<unknown>>) =>
+  fc.record(
+    {
+      id: base64url,
+      rawId: base64url,
+      type: fc.constantFrom('public-key', 'password'),
+      response: fc.record(fields, { requiredKeys: [] }),
+      authenticatorAttachment: fc.constantFrom('platform', 'cross-platform'),
+      clientExtensionResults: fc.constant({}),
+    },
+    { requiredKeys: ['id', 'rawId', 'type', 'response'] },
+  );
+const assertion = credentialResponse({ clientDataJSON: base64url, authenticatorData: base64url, signature: base64url, userHandle: base64url });
+const attestation = credentialResponse({ clientDataJSON: base64url, attestationObject: base64url, transports: fc.array(fc.string({ maxLength: 12 }), { maxLength: 3 }) });
+
+export const passkeyLoginOptions: EndpointSpec = {
+  name: 'passkey-login-options',
+  method: 'POST',
+  path: '/v1/auth/webauthn/login/options',
+  authenticated: false,
+  fields: ['email'],
+  plausible: fc.record({ email: plausibleEmail }, { requiredKeys: [] }),
+};
+export const passkeyLogin: EndpointSpec = { name: 'passkey-login', method: 'POST', path: '/v1/auth/webauthn/login', authenticated: false, fields: ['response'], plausible: fc.record({ response: assertion }) };
+export const passkeyRegisterOptions: EndpointSpec = { name: 'passkey-register-options', method: 'POST', path: '/v1/auth/webauthn/register/options', authenticated: true, recentAuth: true, fields: [] };
+export const passkeyRegister: EndpointSpec = {
+  name: 'passkey-register',
+  method: 'POST',
+  path: '/v1/auth/webauthn/register',
+  authenticated: true,
+  recentAuth: true,
+  fields: ['response', 'name'],
+  plausible: fc.record({ response: attestation, name: fc.oneof(fc.constant('My key'), hostileString) }),
+};
+export const passkeyList: EndpointSpec = { name: 'passkey-list', method: 'GET', path: '/v1/auth/webauthn/credentials', authenticated: true, fields: [], query: true };
+
+export const passkeyRename: EndpointSpec = {
+  name: 'passkey-rename',
+  method: 'PATCH',
+  path: '/v1/auth/webauthn/credentials/{id}',
+  ids: 'passkey',
+  authenticated: true,
+  fields: ['name'],
+  plausible: fc.record({ name: fc.oneof(fc.constant('Laptop'), hostileString) }),
+};
+export const passkeyDelete: EndpointSpec = { name: 'passkey-delete', method: 'DELETE', path: '/v1/auth/webauthn/credentials/{id}', ids: 'passkey', authenticated: true, recentAuth: true, fields: [] };
+export const passkeyReauthOptions: EndpointSpec = { name: 'passkey-reauth-options', method: 'POST', path: '/v1/auth/webauthn/reauthenticate/options', authenticated: true, fields: [] };
+/** A passkey as the MFA step's factor: hostile assertions against a real or made-up MFA token. */
+export const mfaVerifyPasskey: EndpointSpec = {
+  name: 'mfa-verify-passkey',
+  method: 'POST',
+  path: '/v1/auth/mfa/verify',
+  authenticated: false,
+  fields: ['mfa_token', 'webauthn'],
+  plausible: fc.record({ mfa_token: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('base64url')), webauthn: assertion }),
+};

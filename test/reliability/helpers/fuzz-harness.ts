@@ -204,11 +204,11 @@ export async function startFuzzWorld(env: Record<string, string> = {}): Promise<
 
 export interface EndpointSpec {
   name: string;
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** Path with `{id}` where an id goes. */
   path: string;
   /** Which ids `{id}` is drawn from. */
-  ids?: 'conversation' | 'session';
+  ids?: 'conversation' | 'session' | 'passkey';
   authenticated: boolean;
   /** JSON fields of the body (empty: the route takes none, bodies are still sent). */
   fields: readonly string[];
@@ -359,7 +359,8 @@ function caseArbitrary(spec: EndpointSpec): fc.Arbitrary<FuzzCase> {
 function resolveId(world: FuzzWorld, actor: Actor, spec: EndpointSpec, id: IdChoice): string {
   if (id.kind === 'literal') return id.segment;
   const owner = id.kind === 'own' ? actor : world.victim;
-  const pool = spec.ids === 'session' ? owner.sessionIds : owner.conversationIds;
+  // Actors hold no passkeys: a passkey id is a made-up one or a hostile segment (another user's would be 404 too).
+  const pool = spec.ids === 'session' ? owner.sessionIds : spec.ids === 'passkey' ? [] : owner.conversationIds;
   return pool.length ? (pool[id.index % pool.length] as string) : '00000000-0000-4000-8000-000000000000';
 }
 

@@ -46,6 +46,12 @@ export type AuditEventType =
   | 'foreign_resource_refused'
   | 'mail_sent'
   | 'mail_dead_lettered'
+  // Passkeys (WebAuthn): details.credential_id is the row id (never the authenticator's credential id).
+  | 'passkey_added'
+  | 'passkey_renamed'
+  | 'passkey_removed'
+  | 'passkey_login_failed'
+  | 'passkey_counter_regression'
   // Operators (`secops users …`, `secops sessions revoke-all`): details.operator, details.reason.
   | 'operator_user_shown'
   | 'operator_user_disabled'
@@ -83,6 +89,7 @@ const AGGREGATED: ReadonlySet<AuditEventType> = new Set([
   'refresh_failed',
   'access_token_refused',
   'foreign_resource_refused',
+  'passkey_login_failed',
 ]);
 
 export interface AuditLogOptions {

@@ -268,13 +268,13 @@ export function createAccountFlows(
       await proveCurrentPassword(user, input.password, 'reauthenticate', meta, input.device_token);
       let amr: string[] = ['pwd'];
       if (await mfa.hasSecondFactor(user.id)) {
-        if (input.code === undefined && input.recovery_code === undefined) {
+        if (input.code === undefined && input.recovery_code === undefined && input.webauthn === undefined) {
           fail('reauthenticate', 'second_factor_required');
-          throw new AppError('second_factor_required', { detail: 'This account has a second factor: send `code` (or `recovery_code`) with the password.' });
+          throw new AppError('second_factor_required', { detail: 'This account has a second factor: send `code`, `recovery_code` or `webauthn` with the password.' });
         }
         const deviceId = looksLikeDeviceToken(input.device_token) ? await devices.recognise(user.id, input.device_token, clock.now()) : undefined;
-        const method = await mfa.proveSecondFactor(user, input, meta, deviceId, 'reauthenticate');
-        amr = method === 'totp' ? ['pwd', 'otp', 'mfa'] : ['pwd', 'mfa'];
+        const proof = await mfa.proveSecondFactor(user, input, meta, deviceId, 'reauthenticate');
+        amr = ['pwd', ...proof.amr, 'mfa'];
       }
       const renewed = await knex.transaction((trx) => renewSession(trx, user, auth.sessionId, amr));
       if (!renewed) {

@@ -18,6 +18,8 @@ import type { PublicUser, UsersRepo } from './users-repo.js';
 import type { MfaKeyring } from '../../platform/mfa-keyring.js';
 import type { OneTimeStore } from '../../platform/one-time-store.js';
 import type { MfaRepo } from './mfa/mfa-repo.js';
+import type { RelyingParty } from './webauthn/assertion.js';
+import type { PasskeysRepo } from './webauthn/credentials-repo.js';
 
 /** Who is asking, for sessions and the audit trail. */
 export interface RequestMeta {
@@ -93,4 +95,9 @@ export interface AuthServiceDeps {
   sessionMaxAgeSeconds: number;
   /** Active sessions per user; a new login evicts the least recently used beyond it. */
   maxSessionsPerUser: number;
+  /** Single-use values on every replica: WebAuthn challenges (and MFA tokens). */
+  oneTime: OneTimeStore;
+  /** The WebAuthn relying party (WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS). */
+  webauthn: RelyingParty;
+  passkeys: PasskeysRepo;
 }

@@ -40,6 +40,7 @@ import { type AuthService, createAuthService } from './service.js';
 import { createSessionGuard } from './session-guard.js';
 import { createSessionsRepo } from './sessions-repo.js';
 import { createUsersRepo } from './users-repo.js';
+import { createPasskeysRepo } from './webauthn/credentials-repo.js';
 
 export * from './public.js';
 export type { AccessTokens, Clock } from './access-tokens.js';
@@ -182,6 +183,9 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     deferred,
     accounts: config.accounts,
     mfa: { repo: createMfaRepo(db.knex), keyring: () => mfaKeyring, oneTime, lockout: mfaLockout, issuer: config.mfa.webauthn.rpName },
+    oneTime,
+    webauthn: config.mfa.webauthn,
+    passkeys: createPasskeysRepo(db.knex),
   });
   const requireRecentAuth = requireRecentAuthentication(clock, config.accounts.reauthMaxAgeSeconds);
   // A presented token that is refused is a security event (aggregated per IP and reason in the trail).

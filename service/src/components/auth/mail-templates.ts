@@ -11,7 +11,7 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }
 
-interface Body {
+export interface Body {
   template: string;
   to: string;
   subject: string;
@@ -21,7 +21,8 @@ interface Body {
   notYou: string;
 }
 
-function render(body: Body): MailMessage {
+/** A mail from its parts: plain text and the same as escaped HTML (also for the passkey notices, webauthn/passkey-mails.ts). */
+export function render(body: Body): MailMessage {
   const text = [
     ...body.paragraphs,
     ...(body.action ? [`${body.action.label}:\n${body.action.url}`] : []),

@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { validate } from '../../platform/http/validate.js';
 import type { Keyring } from './keyring.js';
 import type { AuthContext, AuthService, RequestMeta } from './service.js';
+import { passkeyRoutes } from './webauthn/passkey-routes.js';
+import { authenticationResponseSchema } from './webauthn/response-schemas.js';
 
 const credentials = z.strictObject({ email: z.string().max(1024), password: z.string().max(4096) });
 const loginBody = z.strictObject({ email: z.string().max(1024), password: z.string().max(4096), device_token: z.string().max(256).optional() });
@@ -18,6 +20,7 @@ const passwordOnly = z.strictObject({
   device_token: z.string().max(256).optional(),
   code: z.string().max(16).optional(),
   recovery_code: z.string().max(64).optional(),
+  webauthn: authenticationResponseSchema.optional(),
 });
 const codeOnly = z.strictObject({ code: z.string().max(16) });
 const mfaVerify = z
@@ -25,9 +28,12 @@ const mfaVerify = z
     mfa_token: z.string().max(128),
     code: z.string().max(16).optional(),
     recovery_code: z.string().max(64).optional(),
+    webauthn: authenticationResponseSchema.optional(),
     device_token: z.string().max(256).optional(),
   })
-  .refine((b) => (b.code === undefined) !== (b.recovery_code === undefined), { message: 'send exactly one of code and recovery_code' });
+  .refine((b) => [b.code, b.recovery_code, b.webauthn].filter((f) => f !== undefined).length === 1, {
+    message: 'send exactly one of code, recovery_code and webauthn',
+  });
 
 function meta(ctx: Context): RequestMeta {
   const ua = ctx.get('user-agent');
@@ -108,6 +114,9 @@ export function authRoutes({ service, authenticate, requireRecentAuth, emailVeri
     await service.disableTotp(auth(ctx), meta(ctx));
     ctx.status = 204;
   });
+  router.post('/v1/auth/webauthn/reauthenticate/options', authLimit, authenticate, async (ctx) => {
+    ctx.body = await service.reauthenticationPasskeyOptions(auth(ctx));
+  });
   router.post('/v1/auth/mfa/recovery-codes', authLimit, authenticate, requireRecentAuth, async (ctx) => {
     ctx.body = await service.regenerateRecoveryCodes(auth(ctx), meta(ctx));
   });
@@ -138,6 +147,7 @@ export function authRoutes({ service, authenticate, requireRecentAuth, emailVeri
   router.get('/v1/me', authenticate, async (ctx) => {
     ctx.body = await service.me(auth(ctx));
   });
+  passkeyRoutes(router, { service, authenticate, requireRecentAuth, limits: { auth: authLimit, login: loginLimit }, meta });
   router.get('/.well-known/jwks.json', (ctx) => {
     ctx.body = keyring().jwks;
   });

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import { AppError } from '../../../platform/errors.js';
 import type { AuthContext, AuthServiceDeps, RequestMeta, TokenResponse } from '../auth-types.js';
 import { looksLikeDeviceToken } from '../device-tokens.js';
@@ -13,14 +14,27 @@ import { acceptTotpCode, generateTotpSecret, otpauthUri } from './totp.js';
 export interface MfaRequired {
   mfa_required: true;
   mfa_token: string;
-  methods: ('totp' | 'recovery_code')[];
+  methods: ('totp' | 'recovery_code' | 'webauthn')[];
+  /** With a passkey on the account: the assertion options (PublicKeyCredentialRequestOptionsJSON) for `{mfa_token, webauthn}`. */
+  webauthn?: unknown;
 }
 
-/** A second factor as a request carries it (verify and reauthenticate). */
+/** A second factor as a request carries it (verify and reauthenticate): exactly one of these. */
 export interface SecondFactorInput {
   code?: string;
   recovery_code?: string;
+  /** A passkey assertion (AuthenticationResponseJSON) answering options issued for this flow. */
+  webauthn?: AuthenticationResponseJSON;
 }
+
+/** What the MFA step needs of the passkeys (webauthn/passkey-second-factor.ts). */
+export interface PasskeySecondFactor {
+  hasPasskeys(userId: string): Promise<boolean>;
+  passkeySecondFactorOptions(userId: string, flow: 'mfa' | 'reauth'): Promise<unknown>;
+  verifyPasskeySecondFactor(userId: string, response: AuthenticationResponseJSON, flow: 'mfa' | 'reauth', meta?: RequestMeta): Promise<{ amr: string[] }>;
+}
+
+type Method = 'totp' | 'recovery_code' | 'webauthn';
 
 const MFA_TOKEN_TTL_SECONDS = 300;
 const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
@@ -40,7 +54,7 @@ interface PendingLogin {
  * (account, address) with a per-account hourly cap, on every replica — so a 6-digit code cannot be
  * brute-forced; each code is accepted once (the time step is stored), recovery codes once each.
  */
-export function createMfaFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, opening: SessionOpening) {
+export function createMfaFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, opening: SessionOpening, passkeys: PasskeySecondFactor) {
   const { knex, users, devices, clock, mail, accounts, metrics } = deps;
   const { repo, keyring, oneTime, lockout, issuer } = deps.mfa;
   const { auditEvent, fail, succeed } = outcomes;
@@ -78,8 +92,8 @@ export function createMfaFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, op
    * The second factor of `user`, checked under its lockout; throws 429 while locked, 400 `invalid_code`
    * when wrong (counted, audited). Returns the method that proved it.
    */
-  async function proveSecondFactor(user: UserRow, input: SecondFactorInput, meta: RequestMeta, deviceId: string | undefined, flow: string): Promise<'totp' | 'recovery_code'> {
-    const method = input.recovery_code !== undefined ? 'recovery_code' : 'totp';
+  async function proveSecondFactor(user: UserRow, input: SecondFactorInput, meta: RequestMeta, deviceId: string | undefined, flow: string): Promise<{ method: Method; amr: string[] }> {
+    const method: Method = input.webauthn !== undefined ? 'webauthn' : input.recovery_code !== undefined ? 'recovery_code' : 'totp';
     const locked = await lockout.check(user.id, meta.ip, deviceId);
     if (locked) {
       metrics.mfaChallengesTotal.inc({ method, outcome: 'locked' });
@@ -89,7 +103,15 @@ export function createMfaFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, op
     }
     const now = clock.now();
     let ok = false;
-    if (method === 'totp') {
+    let amr: string[] = [];
+    if (method === 'webauthn') {
+      try {
+        amr = (await passkeys.verifyPasskeySecondFactor(user.id, input.webauthn as AuthenticationResponseJSON, flow === 'reauthenticate' ? 'reauth' : 'mfa', meta)).amr;
+        ok = true;
+      } catch (err) {
+        if (!(err instanceof AppError) || err.code !== 'invalid_code') throw err;
+      }
+    } else if (method === 'totp') {
       const row = await confirmedTotp(user.id);
       const step = row && typeof input.code === 'string' ? await acceptTotpCode(secretOf(row), input.code, now.getTime(), Number(row.last_step)) : undefined;
       // The step is stored compare-and-set: the same code on two replicas at once is accepted once.
@@ -104,7 +126,12 @@ export function createMfaFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, op
       await auditEvent(meta, { type: 'mfa_failed', userId: user.id, details: { method, flow } });
       const outcome = await lockout.recordFailure(user.id, meta.ip, deviceId);
       if (outcome.lockStarted) await auditEvent(meta, { type: 'mfa_refused_locked', userId: user.id, details: { lock_seconds: outcome.lockSeconds, method, flow, lock_started: true } });
-      throw new AppError('invalid_code', { detail: method === 'totp' ? 'That code is not valid (or was already used).' : 'That recovery code is not valid (or was already used).' });
+      const detail = {
+        totp: 'That code is not valid (or was already used).',
+        recovery_code: 'That recovery code is not valid (or was already used).',
+        webauthn: 'The passkey could not be verified. Ask for new options and try again.',
+      }[method];
+      throw new AppError('invalid_code', { detail });
     }
     await lockout.recordSuccess(user.id, meta.ip, deviceId);
     metrics.mfaChallengesTotal.inc({ method, outcome: 'success' });
@@ -113,18 +140,26 @@ export function createMfaFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, op
       await auditEvent(meta, { type: 'mfa_recovery_code_used', userId: user.id, details: { remaining: left, flow } });
       await notify(user, `a recovery code was used to sign in (${left} left)`, meta);
     }
-    return method;
+    // RFC 8176: what was proved besides the password — a one-time code, or the passkey's key kind (+ user verification).
+    return { method, amr: method === 'totp' ? ['otp'] : amr };
+  }
+
+  async function hasSecondFactor(userId: string): Promise<boolean> {
+    return (await confirmedTotp(userId)) !== undefined || (await passkeys.hasPasskeys(userId));
   }
 
   return {
     proveSecondFactor,
 
-    async hasSecondFactor(userId: string): Promise<boolean> {
-      return (await confirmedTotp(userId)) !== undefined;
-    },
+    hasSecondFactor,
 
     async mfaStatus(userId: string): Promise<{ totp: boolean; webauthn: boolean }> {
-      return { totp: (await confirmedTotp(userId)) !== undefined, webauthn: (await repo.passkeyCount(userId)) > 0 };
+      return { totp: (await confirmedTotp(userId)) !== undefined, webauthn: await passkeys.hasPasskeys(userId) };
+    },
+
+    /** Options for a passkey step-up (POST /v1/auth/reauthenticate {password, webauthn}). */
+    async reauthenticationPasskeyOptions(auth: AuthContext): Promise<unknown> {
+      return passkeys.passkeySecondFactorOptions(auth.userId, 'reauth');
     },
 
     /** Password checked, account has MFA: a short-lived, single-use token bound to this client instead of tokens. */
@@ -133,8 +168,9 @@ export function createMfaFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, op
       const pending: PendingLogin = { userId: user.id, passwordHash, ip: sha256(meta.ip), device: looksLikeDeviceToken(deviceToken) ? sha256(deviceToken) : null };
       await oneTime.put(`mfa:${sha256(token)}`, JSON.stringify(pending), MFA_TOKEN_TTL_SECONDS);
       await auditEvent(meta, { type: 'mfa_challenge_issued', userId: user.id, email: user.email });
-      const methods: MfaRequired['methods'] = ['totp', 'recovery_code'];
-      return { mfa_required: true, mfa_token: token, methods };
+      const methods: MfaRequired['methods'] = (await confirmedTotp(user.id)) ? ['totp', 'recovery_code'] : [];
+      if (!(await passkeys.hasPasskeys(user.id))) return { mfa_required: true, mfa_token: token, methods };
+      return { mfa_required: true, mfa_token: token, methods: [...methods, 'webauthn'], webauthn: await passkeys.passkeySecondFactorOptions(user.id, 'mfa') };
     },
 
     /** The second step of a login: the MFA token and one factor → a token pair whose amr says what was used. */
@@ -153,10 +189,11 @@ export function createMfaFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, op
       const user = await users.findById(pending.userId);
       if (!user || user.disabled_at !== null) throw refused();
       const deviceId = looksLikeDeviceToken(input.device_token) ? await devices.recognise(user.id, input.device_token, clock.now()) : undefined;
-      const method = await proveSecondFactor(user, input, meta, deviceId, 'mfa_verify');
+      const proof = await proveSecondFactor(user, input, meta, deviceId, 'mfa_verify');
+      const method = proof.method;
       // Single use: of two verifications racing with right codes, one takes the token.
       if ((await oneTime.take(key)) === undefined) throw refused();
-      const amr = method === 'totp' ? ['pwd', 'otp', 'mfa'] : ['pwd', 'mfa'];
+      const amr = ['pwd', ...proof.amr, 'mfa'];
       const session = await opening.openSession(user.id, pending.passwordHash, meta, undefined, amr);
       if (!session) {
         fail('mfa_verify', 'password_changed');

@@ -17,6 +17,7 @@ const ALLOWED: readonly RegExp[] = [
   /^POST \/v1\/auth\/webauthn\/register(\/options)?$/,
   /^GET \/v1\/auth\/webauthn\/credentials$/,
   /^POST \/v1\/auth\/reauthenticate$/,
+  /^POST \/v1\/auth\/webauthn\/reauthenticate\/options$/,
   /^POST \/v1\/auth\/logout-all$/,
 ];
 
