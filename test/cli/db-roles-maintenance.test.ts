@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { adminQuery, createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { dropTestRoles, testRoles } from '../helpers/db-roles.js';
+import { asRole as as, dropTestRoles, testRoles, urlAs } from '../helpers/db-roles.js';
 import { backupPrerequisites, secops, tempDir } from './backup-fixtures.js';
 
 /**
@@ -15,23 +14,6 @@ import { backupPrerequisites, secops, tempDir } from './backup-fixtures.js';
 
 const skip = await backupPrerequisites();
 const roles = testRoles('rm');
-
-function urlAs(base: string, user: string): string {
-  const u = new URL(base);
-  u.username = user;
-  u.password = '';
-  return u.toString();
-}
-
-async function as<T>(base: string, user: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: urlAs(base, user) });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 describe('one database role per workload: migrate, backup and drill', { skip }, () => {
   let testDb: TestDatabase;

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { main } from '../../cli/src/main.js';
 import { adminQuery, createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { dropTestRoles, testRoles } from '../helpers/db-roles.js';
+import { asRole as as, dropTestRoles, testRoles, urlAs } from '../helpers/db-roles.js';
 import { realPostgresAvailable } from '../helpers/services.js';
 import { captureIo } from './capture.js';
 
@@ -21,24 +20,6 @@ async function secops(args: string[]) {
   const captured = captureIo({});
   const code = await main(args, captured.io);
   return { code, stdout: captured.stdout(), stderr: captured.stderr() };
-}
-
-function urlFor(base: string, user: string): string {
-  const u = new URL(base);
-  u.username = user;
-  u.password = '';
-  return u.toString();
-}
-
-/** Runs `fn` on a connection as `user` (the test cluster trusts local connections). */
-async function as<T>(base: string, user: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: urlFor(base, user) });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /** Everything apply decides, as text: role attributes, memberships, database/schema/table ACLs, default ACLs, owners. */
@@ -116,7 +97,7 @@ describe('secops db roles apply/check against a fresh migrated database', { skip
       assert.ok(report.checks.length >= 9);
     }
     // Without --user, the check inspects the connection's own user.
-    const self = await secops(['--database-url', urlFor(url, userA), 'db', 'roles', 'check', '--runtime', runtime]);
+    const self = await secops(['--database-url', urlAs(url, userA), 'db', 'roles', 'check', '--runtime', runtime]);
     assert.equal(self.code, 0, self.stdout + self.stderr);
     assert.match(self.stdout, new RegExp(`Role "${userA}"`));
     assert.match(self.stdout, /\[pass\] audit\.append-only/);
@@ -289,7 +270,7 @@ describe('secops db roles apply as an admin with CREATEROLE only (a managed serv
   after(() => dropTestRoles(url, managed, () => testDb.drop(), [names.admin]));
 
   it('joins the owner role itself, hands everything over, and the login users pass the check', async () => {
-    const adminUrl = urlFor(url, names.admin);
+    const adminUrl = urlAs(url, names.admin);
     const flags = managed.flags;
     const first = await secops(['--database-url', adminUrl, 'db', 'roles', 'apply', ...flags]);
     assert.equal(first.code, 0, first.stderr);

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { applyRoles } from '../../cli/src/lib/db-roles/apply.js';
 import { dropTestRoles, testRoles } from '../helpers/db-roles.js';
 import { main } from '../../cli/src/main.js';
-import { adminQuery, createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { type ServiceProcess, spawnService } from '../helpers/service-process.js';
 import { realPostgresAvailable } from '../helpers/services.js';
 import { captureIo } from './capture.js';

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import type { RoleLayout } from '../../cli/src/lib/db-roles/apply.js';
 import { adminQuery, withDatabase } from './database.js';
 
@@ -97,4 +98,23 @@ export async function dropTestRoles(
   const scratch = await adminQuery(admin, 'select datname from pg_database where pg_get_userbyid(datdba) = $1', [roles.drill]);
   for (const { datname } of scratch.rows) await adminQuery(admin, `drop database if exists "${datname}" with (force)`);
   for (const role of all) await adminQuery(admin, `drop role if exists "${role}"`);
+}
+
+/** `base` with `user` as its user and no password (the test cluster trusts local connections). */
+export function urlAs(base: string, user: string): string {
+  const u = new URL(base);
+  u.username = user;
+  u.password = '';
+  return u.toString();
+}
+
+/** Runs `fn` on a connection as `user`. */
+export async function asRole<T>(base: string, user: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: urlAs(base, user) });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
 }

@@ -107,6 +107,16 @@ export function createSoftwareAuthenticator(options: SoftwareAuthenticatorOption
   const flags = (overrides: CeremonyOverrides, extra: number) =>
     Buffer.from([FLAG_UP | (overrides.userVerified === false ? 0 : FLAG_UV) | backup | extra]);
 
+  /** PublicKeyCredential.toJSON() around a ceremony's `response`. */
+  const credential = (response: Record<string, unknown>) => ({
+    id: rawId.toString('base64url'),
+    rawId: rawId.toString('base64url'),
+    type: 'public-key',
+    response,
+    authenticatorAttachment: 'platform',
+    clientExtensionResults: {},
+  });
+
   const authenticator: SoftwareAuthenticator = {
     credentialId: rawId.toString('base64url'),
     userHandle: undefined,
@@ -133,18 +143,11 @@ export function createSoftwareAuthenticator(options: SoftwareAuthenticatorOption
         ]),
       );
       const clientDataJSON = clientData(overrides.type ?? 'webauthn.create', creation.challenge, overrides.origin ?? options.origin);
-      return {
-        id: authenticator.credentialId,
-        rawId: authenticator.credentialId,
-        type: 'public-key',
-        response: {
-          clientDataJSON: clientDataJSON.toString('base64url'),
-          attestationObject: attestationObject.toString('base64url'),
-          transports: ['internal', 'hybrid'],
-        },
-        authenticatorAttachment: 'platform',
-        clientExtensionResults: {},
-      };
+      return credential({
+        clientDataJSON: clientDataJSON.toString('base64url'),
+        attestationObject: attestationObject.toString('base64url'),
+        transports: ['internal', 'hybrid'],
+      });
     },
 
     assert(request, overrides = {}) {
@@ -154,19 +157,12 @@ export function createSoftwareAuthenticator(options: SoftwareAuthenticatorOption
       const clientDataJSON = clientData(overrides.type ?? 'webauthn.get', request.challenge, overrides.origin ?? options.origin);
       // ECDSA over authenticatorData ‖ SHA-256(clientDataJSON), DER-encoded (node's default for EC keys).
       const signature = sign('sha256', Buffer.concat([authData, sha256(clientDataJSON)]), privateKey);
-      return {
-        id: authenticator.credentialId,
-        rawId: authenticator.credentialId,
-        type: 'public-key',
-        response: {
-          clientDataJSON: clientDataJSON.toString('base64url'),
-          authenticatorData: authData.toString('base64url'),
-          signature: signature.toString('base64url'),
-          ...(authenticator.userHandle ? { userHandle: authenticator.userHandle } : {}),
-        },
-        authenticatorAttachment: 'platform',
-        clientExtensionResults: {},
-      };
+      return credential({
+        clientDataJSON: clientDataJSON.toString('base64url'),
+        authenticatorData: authData.toString('base64url'),
+        signature: signature.toString('base64url'),
+        ...(authenticator.userHandle ? { userHandle: authenticator.userHandle } : {}),
+      });
     },
   };
   return authenticator;
