@@ -38,16 +38,43 @@ const KEPT_HEADERS = ['Content-Type', 'Location'] as const;
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest();
 
-/** JSON with object keys sorted at every level: the same body however its members were ordered. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(',')}}`;
+/** Text written as is between the values canonicalJson walks. */
+class Punctuation {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * JSON with object keys sorted at every level: the same body however its members were ordered. Walks
+ * with its own stack, not recursion: a body may nest as deep as its size allows.
+ */
+function canonicalJson(root: unknown): string {
+  const out: string[] = [];
+  const pending: unknown[] = [root];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (item instanceof Punctuation) {
+      out.push(item.text);
+    } else if (Array.isArray(item)) {
+      out.push('[');
+      pending.push(new Punctuation(']'));
+      for (let i = item.length - 1; i >= 0; i--) {
+        pending.push(item[i]);
+        if (i > 0) pending.push(new Punctuation(','));
+      }
+    } else if (item !== null && typeof item === 'object') {
+      const keys = Object.keys(item).sort();
+      out.push('{');
+      pending.push(new Punctuation('}'));
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i] as string;
+        pending.push((item as Record<string, unknown>)[key], new Punctuation(`${JSON.stringify(key)}:`));
+        if (i > 0) pending.push(new Punctuation(','));
+      }
+    } else {
+      out.push(JSON.stringify(item) ?? 'null');
+    }
   }
-  return JSON.stringify(value) ?? 'null';
+  return out.join('');
 }
 
 /** Whether an answer with this status is kept for retries: 4xx are final, except 429 (retry later). */

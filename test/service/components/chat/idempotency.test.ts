@@ -192,6 +192,18 @@ describe('idempotency keys on the chat POST routes', () => {
     assert.notEqual(retry.body.request_id, first.body.request_id);
   });
 
+  it('handles a body nested as deep as its size allows (400 kept and replayed, never a 500)', async () => {
+    const token = await user();
+    const depth = 40_000;
+    const body = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+    const send = () => api(t, 'POST', '/v1/conversations', { token, body, headers: { 'content-type': 'application/json', 'idempotency-key': 'deep' } });
+    const first = await send();
+    assert.equal(first.status, 400, first.text.slice(0, 300));
+    const retry = await send();
+    assert.equal(retry.status, 400);
+    assert.equal(retry.headers.get('idempotency-replayed'), 'true');
+  });
+
   it('refuses a malformed Idempotency-Key with 400 validation_failed naming the header', async () => {
     const token = await user();
     for (const key of ['', 'k'.repeat(256), 'caf\u00e9', 'tab\there']) {
