@@ -131,6 +131,7 @@ export async function buildDependencies(
     shutdownSignal: lifecycle.signal,
     audit: audit.log,
     model: overrides.model,
+    clock,
   });
   const account = createAccountComponent({ auth, chat, audit, limiterFactory, metrics });
   const health = createHealthComponent({

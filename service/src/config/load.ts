@@ -353,6 +353,8 @@ function buildConfig(
       timeoutMs: e.MODEL_TIMEOUT_MS,
       builtinDelayMs: e.BUILTIN_MODEL_DELAY_MS,
     },
+    /** Idempotency-Key answers are kept this long (s). */
+    idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
     logLevel: e.LOG_LEVEL,
     otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
     shutdown: { graceMs: e.SHUTDOWN_GRACE_MS, delayMs: e.SHUTDOWN_DELAY_MS ?? (production ? 5000 : 0) },

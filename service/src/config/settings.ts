@@ -123,6 +123,7 @@ export const SETTINGS = {
   MODEL_API_KEY: { group: 'Chat and model', sources: ['file', 'ref'], secret: true, schema: z.string().min(1).optional(), doc: 'Upstream model API key (openai provider).' },
   MODEL_NAME: { group: 'Chat and model', schema: z.string().min(1).optional(), doc: 'Upstream model name (openai provider).' },
   MODEL_TIMEOUT_MS: { group: 'Chat and model', schema: int(100, 600_000).default(60_000), doc: 'Upstream model total timeout (ms).' },
+  IDEMPOTENCY_TTL_SECONDS: { group: 'Chat and model', schema: int(60, 604_800).default(86_400), doc: 'How long the answer of a request with an `Idempotency-Key` (POST /v1/conversations, POST …/messages) is kept and replayed to retries with the same key (s); expired keys are purged and count as unused.' },
   // ---- Secret stores -----------------------------------------------------------------------------
   VAULT_ADDR: { group: 'Secret stores', schema: z.url().optional(), doc: 'Vault address for vault:// references, e.g. https://vault.internal:8200.' },
   VAULT_TOKEN: { group: 'Secret stores', secret: true, schema: z.string().min(1).optional(), doc: 'Vault token (token auth). Prefer VAULT_TOKEN_FILE or Kubernetes auth.' },

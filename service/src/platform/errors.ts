@@ -34,6 +34,8 @@ export const errorCatalogue = {
   rate_limited: { status: 429, title: 'Too Many Requests' },
   too_many_attempts: { status: 429, title: 'Too Many Attempts' },
   too_many_streams: { status: 429, title: 'Too Many Streams' },
+  idempotency_key_mismatch: { status: 422, title: 'Idempotency Key Mismatch' },
+  idempotency_key_in_use: { status: 409, title: 'Idempotency Key In Use' },
   model_unavailable: { status: 502, title: 'Model Unavailable' },
   model_timeout: { status: 504, title: 'Model Timeout' },
   service_unavailable: { status: 503, title: 'Service Unavailable' },

@@ -6,7 +6,9 @@
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Config } from '../../config/load.js';
+import type { SchedulingClock } from '../../platform/clock.js';
 import type { Database } from '../../platform/db.js';
+import { createIdempotencyStore, type IdempotencyStore } from '../../platform/idempotency-store.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Metrics } from '../../platform/metrics.js';
 import { currentRequestContext } from '../../platform/request-context.js';
@@ -32,6 +34,8 @@ export interface ChatComponent {
   readonly routes: Router;
   /** Concurrent reply streams, per user and in all. */
   readonly slots: StreamSlots;
+  /** Idempotency keys of the chat's POST routes (its `purgeExpired` runs every 10 minutes). */
+  readonly idempotency: IdempotencyStore;
   /** A user's conversations and messages, piece by piece (the account export). */
   exportFor(userId: string): AsyncGenerator<ChatExportItem>;
   close(): Promise<void>;
@@ -50,7 +54,12 @@ export interface ChatComponentDeps {
   model?: ModelProvider;
   /** The audit trail, for attempts on another user's conversation. */
   audit?: Pick<AuditLog, 'record'>;
+  /** Idempotency keys' expiry and purge run on it. */
+  clock: SchedulingClock;
 }
+
+/** How often expired idempotency keys are deleted (every replica does it; the deletes are idempotent). */
+const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
 
 export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
   const { config, db, logger, metrics } = deps;
@@ -75,6 +84,19 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
     onChange: (active) => metrics.sseStreamsActive.set(active),
   });
   const audit = deps.audit;
+  const idempotency = createIdempotencyStore({
+    knex: db.knex,
+    clock: deps.clock,
+    ttlSeconds: config.idempotencyTtlSeconds,
+    // A key stays claimed while its first request runs: as long as the longest model call, and a
+    // minute more; a replica that died mid-request frees its keys when the lease ends.
+    leaseSeconds: Math.ceil(config.model.timeoutMs / 1000) + 60,
+  });
+  const purge = deps.clock
+    .setInterval(() => {
+      idempotency.purgeExpired().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'idempotency key purge failed'));
+    }, IDEMPOTENCY_PURGE_INTERVAL_MS)
+    .unref();
   const service = createChatService({
     repo: createChatRepo(db.knex),
     model,
@@ -101,9 +123,12 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
       authenticate: deps.authenticate,
       shutdownSignal: deps.shutdownSignal,
       heartbeatMs: config.sseHeartbeatMs,
+      idempotency,
+      logger,
     }),
     slots,
     exportFor: (userId) => exportConversations(db.knex, userId),
-    close: async () => undefined,
+    idempotency,
+    close: async () => deps.clock.clear(purge),
   };
 }

@@ -1,7 +1,10 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
+import type { IdempotencyStore } from '../../platform/idempotency-store.js';
+import { deferIdempotency, type IdempotencySettlement, idempotent } from '../../platform/http/idempotency.js';
 import { problemBody } from '../../platform/http/problem.js';
+import type { Logger } from '../../platform/logger.js';
 import { validate } from '../../platform/http/validate.js';
 import { codePoints } from '../../platform/text.js';
 import type { ChatService, ReplyEvent } from './service.js';
@@ -40,6 +43,8 @@ export interface ChatRoutesDeps {
   /** Aborted when the process starts shutting down: open streams end with `shutting_down`. */
   shutdownSignal: AbortSignal;
   heartbeatMs: number;
+  idempotency: IdempotencyStore;
+  logger: Logger;
 }
 
 function userId(ctx: Context): string {
@@ -58,26 +63,37 @@ function clientGone(ctx: Context): AbortSignal {
 /**
  * A reply's events as text/event-stream: each event under its own name, an error as the same problem
  * body an HTTP error gets (problemBody: code, request id and extensions alike). Ends the stream.
+ * With an Idempotency-Key, a reply that ends `done` is kept before `done` goes out — as the 201
+ * `{message, reply}` a JSON request gets (docs/api.md, "Idempotency keys") — and any other end frees
+ * the key.
  */
-async function sendAsSse(events: AsyncIterable<ReplyEvent>, sse: SseStream, requestId: string): Promise<void> {
+async function sendAsSse(events: AsyncIterable<ReplyEvent>, sse: SseStream, requestId: string, key?: IdempotencySettlement): Promise<void> {
+  let message: unknown;
   try {
     for await (const event of events) {
-      if (event.type === 'message') sse.send('message', event.message);
-      else if (event.type === 'delta') sse.send('delta', { text: event.text });
-      else if (event.type === 'done') sse.send('done', { message: event.message });
-      else sse.send('error', problemBody(event.error, requestId));
+      if (event.type === 'message') {
+        message = event.message;
+        sse.send('message', event.message);
+      } else if (event.type === 'delta') sse.send('delta', { text: event.text });
+      else if (event.type === 'done') {
+        const body = JSON.stringify({ message, reply: event.message });
+        await key?.complete({ status: 201, headers: { 'Content-Type': 'application/json; charset=utf-8' }, body });
+        sse.send('done', { message: event.message });
+      } else sse.send('error', problemBody(event.error, requestId));
     }
   } finally {
+    await key?.release(); // a no-op once completed
     sse.end();
   }
 }
 
 /** Thin HTTP wrappers over the chat flows (docs/api.md "Endpoints" and "Streaming a reply"). */
-export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs }: ChatRoutesDeps): Router {
+export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs, idempotency, logger }: ChatRoutesDeps): Router {
   const router = new Router({ prefix: '/v1/conversations' });
   router.use(authenticate);
+  const idempotentRoute = (route: string) => idempotent({ store: idempotency, route, userIdOf: userId, logger });
 
-  router.post('/', async (ctx) => {
+  router.post('/', idempotentRoute('POST /v1/conversations'), async (ctx) => {
     const body = validate(newConversation, ctx.request.body ?? {});
     ctx.status = 201;
     ctx.body = await chat.createConversation(userId(ctx), body.title);
@@ -97,7 +113,7 @@ export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs }: 
     const q = validate(page, ctx.query, 'query');
     ctx.body = await chat.listMessages(userId(ctx), ctx.params.id ?? '', q.limit, q.cursor);
   });
-  router.post('/:id/messages', async (ctx) => {
+  router.post('/:id/messages', idempotentRoute('POST /v1/conversations/{id}/messages'), async (ctx) => {
     const id = ctx.params.id ?? '';
     const { content } = validate(newMessage, ctx.request.body);
     if (ctx.accepts(['application/json', 'text/event-stream']) !== 'text/event-stream') {
@@ -116,7 +132,7 @@ export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs }: 
     const heartbeat = setInterval(() => sse.comment('ping'), heartbeatMs);
     heartbeat.unref();
     const events = chat.streamReply(id, content, { clientGone: clientGone(ctx), shutdown: shutdownSignal });
-    void sendAsSse(events, sse, String(ctx.state.requestId)).finally(() => {
+    void sendAsSse(events, sse, String(ctx.state.requestId), deferIdempotency(ctx)).finally(() => {
       clearInterval(heartbeat);
       release();
     });
