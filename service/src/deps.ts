@@ -129,6 +129,7 @@ export async function buildDependencies(
     metrics,
     authenticate: auth.authenticate,
     shutdownSignal: lifecycle.signal,
+    clock,
     audit: audit.log,
     model: overrides.model,
   });

@@ -353,6 +353,8 @@ function buildConfig(
       timeoutMs: e.MODEL_TIMEOUT_MS,
       builtinDelayMs: e.BUILTIN_MODEL_DELAY_MS,
     },
+    /** Resumable replies: the generating replica's lease, and the sweep for replies whose replica died. */
+    replies: { leaseSeconds: e.REPLY_LEASE_SECONDS, sweepIntervalSeconds: e.ORPHAN_SWEEP_INTERVAL_SECONDS },
     logLevel: e.LOG_LEVEL,
     otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
     shutdown: { graceMs: e.SHUTDOWN_GRACE_MS, delayMs: e.SHUTDOWN_DELAY_MS ?? (production ? 5000 : 0) },

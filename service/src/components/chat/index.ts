@@ -6,6 +6,9 @@
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Config } from '../../config/load.js';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { type SchedulingClock, systemClock } from '../../platform/clock.js';
 import type { Database } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Metrics } from '../../platform/metrics.js';
@@ -19,9 +22,13 @@ import { createChatRepo } from './repo.js';
 import { chatRoutes } from './routes.js';
 import { type ChatService, createChatService } from './service.js';
 import { createStreamSlots, type StreamSlots } from './stream-slots.js';
+import { createReplyBus } from './reply-bus.js';
+import { createOrphanSweeper, createReplyLog, type OrphanSweeper } from './reply-log.js';
+import { createRepliesRepo } from './replies-repo.js';
+import { createReplyResume } from './reply-resume.js';
 
 export { composeBuiltinReply } from './models/builtin.js';
-export type { ModelProvider } from './models/provider.js';
+export type { ChatTurn, ModelProvider } from './models/provider.js';
 export type { ChatService } from './service.js';
 export type { StreamSlots } from './stream-slots.js';
 export type { ChatExportItem } from './export.js';
@@ -34,6 +41,10 @@ export interface ChatComponent {
   readonly slots: StreamSlots;
   /** A user's conversations and messages, piece by piece (the account export). */
   exportFor(userId: string): AsyncGenerator<ChatExportItem>;
+  /** This replica's id as the owner of the replies it generates (their lease). */
+  readonly instanceId: string;
+  /** Fails replies orphaned by a dead replica; runs every ORPHAN_SWEEP_INTERVAL_SECONDS, callable at once. */
+  readonly sweeper: Pick<OrphanSweeper, 'sweep'>;
   close(): Promise<void>;
 }
 
@@ -46,6 +57,8 @@ export interface ChatComponentDeps {
   authenticate: Middleware;
   /** Aborted when the process starts shutting down: open streams end with `shutting_down`. */
   shutdownSignal: AbortSignal;
+  /** Times the reply leases and the orphan sweep (default: the system clock). */
+  clock?: SchedulingClock;
   /** Replaces the configured model (tests). */
   model?: ModelProvider;
   /** The audit trail, for attempts on another user's conversation. */
@@ -75,7 +88,20 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
     onChange: (active) => metrics.sseStreamsActive.set(active),
   });
   const audit = deps.audit;
+  const clock = deps.clock ?? systemClock;
+  const instanceId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const repliesRepo = createRepliesRepo(db.knex);
+  const bus = createReplyBus({
+    url: db.kind === 'postgres' ? db.url : undefined,
+    notify: async (channel, payload) => {
+      await db.knex.raw('select pg_notify(?, ?)', [channel, payload]);
+    },
+    logger,
+  });
+  const replies = createReplyLog({ repo: repliesRepo, bus, clock, instanceId, leaseMs: config.replies.leaseSeconds * 1000, logger });
+  const sweeper = createOrphanSweeper({ repo: repliesRepo, bus, clock, intervalMs: config.replies.sweepIntervalSeconds * 1000, logger });
   const service = createChatService({
+    replies,
     repo: createChatRepo(db.knex),
     model,
     observer,
@@ -101,9 +127,16 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
       authenticate: deps.authenticate,
       shutdownSignal: deps.shutdownSignal,
       heartbeatMs: config.sseHeartbeatMs,
+      resume: createReplyResume({ repo: repliesRepo, bus }),
     }),
     slots,
     exportFor: (userId) => exportConversations(db.knex, userId),
-    close: async () => undefined,
+    instanceId,
+    sweeper,
+    close: async () => {
+      sweeper.close();
+      replies.close();
+      await bus.close();
+    },
   };
 }

@@ -4,7 +4,9 @@ import { z } from 'zod';
 import { problemBody } from '../../platform/http/problem.js';
 import { validate } from '../../platform/http/validate.js';
 import { codePoints } from '../../platform/text.js';
-import type { ChatService, ReplyEvent } from './service.js';
+import { AppError } from '../../platform/errors.js';
+import { lastSeq, type ReplyResume, resumeProblem } from './reply-resume.js';
+import { type ChatService, type ReplyEvent, toMessage } from './service.js';
 import { createSseStream, type SseStream } from './sse.js';
 
 
@@ -40,6 +42,7 @@ export interface ChatRoutesDeps {
   /** Aborted when the process starts shutting down: open streams end with `shutting_down`. */
   shutdownSignal: AbortSignal;
   heartbeatMs: number;
+  resume: ReplyResume;
 }
 
 function userId(ctx: Context): string {
@@ -62,10 +65,10 @@ function clientGone(ctx: Context): AbortSignal {
 async function sendAsSse(events: AsyncIterable<ReplyEvent>, sse: SseStream, requestId: string): Promise<void> {
   try {
     for await (const event of events) {
-      if (event.type === 'message') sse.send('message', event.message);
-      else if (event.type === 'delta') sse.send('delta', { text: event.text });
-      else if (event.type === 'done') sse.send('done', { message: event.message });
-      else sse.send('error', problemBody(event.error, requestId));
+      if (event.type === 'message') sse.send('message', event.message, event.id);
+      else if (event.type === 'delta') sse.send('delta', { text: event.text }, event.id);
+      else if (event.type === 'done') sse.send('done', { message: event.message }, event.id);
+      else sse.send('error', problemBody(event.error, requestId), event.id);
     }
   } finally {
     sse.end();
@@ -73,7 +76,22 @@ async function sendAsSse(events: AsyncIterable<ReplyEvent>, sse: SseStream, requ
 }
 
 /** Thin HTTP wrappers over the chat flows (docs/api.md "Endpoints" and "Streaming a reply"). */
-export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs }: ChatRoutesDeps): Router {
+const restarting = () => new AppError('shutting_down', { detail: 'The server is restarting; resume the reply from the last event id.' });
+
+/** Opens a text/event-stream response with its heartbeat; `stop` ends the heartbeat. */
+function openSse(ctx: Context, heartbeatMs: number): { sse: SseStream; stop: () => void } {
+  const sse = createSseStream();
+  ctx.status = 200;
+  ctx.type = 'text/event-stream';
+  ctx.set('X-Accel-Buffering', 'no'); // no proxy buffering: every delta goes out as it is made
+  ctx.body = sse.stream;
+  ctx.req.socket.setNoDelay(true);
+  const heartbeat = setInterval(() => sse.comment('ping'), heartbeatMs);
+  heartbeat.unref();
+  return { sse, stop: () => clearInterval(heartbeat) };
+}
+
+export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs, resume }: ChatRoutesDeps): Router {
   const router = new Router({ prefix: '/v1/conversations' });
   router.use(authenticate);
 
@@ -107,19 +125,38 @@ export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs }: 
     }
     // 404 and 429 too_many_streams are answered here, as ordinary problems, before any model call.
     const { release } = await chat.openStream(userId(ctx), id);
-    const sse = createSseStream();
-    ctx.status = 200;
-    ctx.type = 'text/event-stream';
-    ctx.set('X-Accel-Buffering', 'no'); // no proxy buffering: every delta goes out as it is made
-    ctx.body = sse.stream;
-    ctx.req.socket.setNoDelay(true);
-    const heartbeat = setInterval(() => sse.comment('ping'), heartbeatMs);
-    heartbeat.unref();
+    const { sse, stop } = openSse(ctx, heartbeatMs);
     const events = chat.streamReply(id, content, { clientGone: clientGone(ctx), shutdown: shutdownSignal });
     void sendAsSse(events, sse, String(ctx.state.requestId)).finally(() => {
-      clearInterval(heartbeat);
+      stop();
       release();
     });
+  });
+  // Resuming a reply (docs/api.md "Resuming a reply"): 404 for anything but an assistant message of
+  // the caller's conversation, before any byte; then the deltas after Last-Event-ID, live ones, `done`.
+  router.get('/:id/messages/:message_id/events', async (ctx) => {
+    const conversation = await chat.getConversation(userId(ctx), ctx.params.id ?? '');
+    const reply = await resume.findReply(conversation.id, ctx.params.message_id ?? '');
+    const after = lastSeq(reply.id, ctx.get('Last-Event-ID') || undefined);
+    const { sse, stop } = openSse(ctx, heartbeatMs);
+    const gone = clientGone(ctx);
+    const ended = AbortSignal.any([gone, shutdownSignal]);
+    void (async () => {
+      let done = false;
+      try {
+        for await (const event of resume.follow(reply, after, ended)) {
+          if (event.type === 'delta') sse.send('delta', { text: event.text }, event.id);
+          else sse.send('done', { message: toMessage(event.message) }, event.id);
+          done = event.type === 'done';
+        }
+        if (!done && shutdownSignal.aborted && !gone.aborted) sse.send('error', problemBody(restarting(), String(ctx.state.requestId)));
+      } catch (err) {
+        sse.send('error', problemBody(resumeProblem(err), String(ctx.state.requestId)));
+      } finally {
+        stop();
+        sse.end();
+      }
+    })();
   });
   return router;
 }

@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { fakeClock, type InProcessTestApp, startTestApp, type TestApp } from '../../../helpers/app.js';
+import { api } from '../../../helpers/client.js';
+import { createTestDatabase, type TestDatabase } from '../../../helpers/database.js';
+import { scriptedModel, type ScriptedModel } from '../../../helpers/scripted-model.js';
+import { type EventStreamReader, openEventStream, type SseEvent } from '../../../helpers/sse.js';
+import { signedUpUser } from '../../../helpers/users.js';
+import { waitFor } from '../../../helpers/wait.js';
+
+/**
+ * Resumable replies (issue 21): every SSE event of a reply has an id; GET …/messages/{message_id}/events
+ * with Last-Event-ID sends what was missed, then follows the reply live — on whichever replica
+ * generates it — to `done`. Replicas here are two apps on one database, each with its own LISTEN
+ * connection; the model is scripted, so a stream is exactly as far as the test says.
+ */
+
+const LEASE_SECONDS = 30;
+
+async function database(t: TestContext): Promise<TestDatabase> {
+  const db = await createTestDatabase();
+  t.after(() => db.drop());
+  return db;
+}
+
+async function replica(t: TestContext, db: TestDatabase, model: ScriptedModel, env: Record<string, string> = {}, clock = fakeClock()): Promise<TestApp> {
+  const app = await startTestApp({
+    database: db,
+    listen: true,
+    model,
+    clock,
+    env: { REPLY_LEASE_SECONDS: String(LEASE_SECONDS), ORPHAN_SWEEP_INTERVAL_SECONDS: '3600', ...env },
+  });
+  t.after(() => app.close());
+  return app;
+}
+
+async function userWithConversation(app: InProcessTestApp): Promise<{ token: string; conversationId: string }> {
+  const token = (await signedUpUser(app, { tag: 'resume' })).access_token;
+  const c = await api(app, 'POST', '/v1/conversations', { token, json: {} });
+  assert.equal(c.status, 201, c.text);
+  return { token, conversationId: c.body.id };
+}
+
+/** Starts a streamed reply and reads its first event (the stored user message): the reply id is in its id. */
+async function startReply(app: TestApp, token: string, conversationId: string, t: TestContext) {
+  const stream = await openEventStream(`${app.baseUrl}/v1/conversations/${conversationId}/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ content: 'tell me a story' }),
+  });
+  t.after(() => stream.drop());
+  assert.equal(stream.status, 200);
+  const first = await stream.next();
+  assert.equal(first?.event, 'message');
+  const [replyId, seq] = (first?.id ?? '').split(':');
+  assert.equal(seq, '0');
+  return { stream, replyId: replyId as string };
+}
+
+async function follow(app: TestApp, token: string, conversationId: string, replyId: string, t: TestContext, lastEventId?: string) {
+  const stream = await openEventStream(`${app.baseUrl}/v1/conversations/${conversationId}/messages/${replyId}/events`, {
+    headers: { accept: 'text/event-stream', authorization: `Bearer ${token}`, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
+  });
+  t.after(() => stream.drop());
+  return stream;
+}
+
+async function take(stream: EventStreamReader, n: number): Promise<SseEvent[]> {
+  const events: SseEvent[] = [];
+  while (events.length < n) {
+    const e = await stream.next();
+    assert.ok(e, `the stream ended after ${events.length} of ${n} events`);
+    events.push(e);
+  }
+  return events;
+}
+
+const deltasOf = (events: SseEvent[]) => events.filter((e) => e.event === 'delta');
+const textOf = (events: SseEvent[]) => deltasOf(events).map((e) => e.data.text).join('');
+
+/** Follows a reply on `follower`, drops the connection mid-stream, resumes with Last-Event-ID: every delta exactly once. */
+async function resumeAcrossDisconnect(t: TestContext, generator: TestApp, follower: TestApp, model: ScriptedModel) {
+  const { token, conversationId } = await userWithConversation(generator);
+  const { stream: origin, replyId } = await startReply(generator, token, conversationId, t);
+  const run = await model.nextRun();
+  const words = Array.from({ length: 12 }, (_, i) => `w${i} `);
+  for (const w of words.slice(0, 4)) run.say(w);
+
+  const first = await follow(follower, token, conversationId, replyId, t);
+  assert.equal(first.status, 200);
+  const seen = await take(first, 3);
+  for (const w of words.slice(4, 7)) run.say(w); // some of these may be in flight when the connection drops
+  await first.drop();
+
+  const lastId = seen.at(-1)?.id as string;
+  const second = await follow(follower, token, conversationId, replyId, t, lastId);
+  for (const w of words.slice(7)) run.say(w);
+  run.end();
+  const rest = await second.rest();
+  const done = rest.at(-1);
+  assert.equal(done?.event, 'done');
+  assert.equal(done?.data.message.status, 'complete');
+
+  const all = [...seen, ...rest];
+  const ids = all.map((e) => e.id);
+  assert.equal(new Set(ids).size, ids.length, `no event twice: ${ids.join(' ')}`);
+  assert.deepEqual(
+    ids,
+    all.map((_, i) => `${replyId}:${i + 1}`),
+    'ids run 1, 2, … without a gap',
+  );
+  assert.equal(textOf(all), words.join(''), 'the deltas, concatenated, are the reply');
+  const stored = await api(generator, 'GET', `/v1/conversations/${conversationId}/messages`, { token });
+  assert.equal(stored.body.items.at(-1).content, textOf(all), 'and equal the stored reply');
+  assert.deepEqual(done?.data.message, stored.body.items.at(-1));
+  // The generating stream saw the same events under the same ids.
+  const originEvents = await origin.rest();
+  assert.deepEqual(
+    originEvents.map((e) => [e.id, e.event]),
+    all.map((e) => [e.id, e.event]),
+  );
+}
+
+describe('resumable replies', () => {
+  it('a follower that loses its connection resumes with Last-Event-ID and gets every delta exactly once', async (t) => {
+    const db = await database(t);
+    const model = scriptedModel();
+    const app = await replica(t, db, model);
+    await resumeAcrossDisconnect(t, app, app, model);
+  });
+
+  it('also when another replica generates the reply (LISTEN/NOTIFY between replicas)', async (t) => {
+    const db = await database(t);
+    const model = scriptedModel();
+    const generator = await replica(t, db, model);
+    const follower = await replica(t, db, scriptedModel());
+    await resumeAcrossDisconnect(t, generator, follower, model);
+  });
+
+  it('a client that drops its own POST stream resumes it: the rest of what was stored, then done', async (t) => {
+    const db = await database(t);
+    const model = scriptedModel();
+    const app = await replica(t, db, model);
+    const { token, conversationId } = await userWithConversation(app);
+    const { stream, replyId } = await startReply(app, token, conversationId, t);
+    const run = await model.nextRun();
+    for (const w of ['one ', 'two ', 'three ']) run.say(w);
+    const seen = await take(stream, 2);
+    await stream.drop(); // the model call is aborted with it: the reply is stored `partial`
+    await waitFor('the reply to be stored', async () => (await db.db.knex('messages').where({ id: replyId }).first())?.generating_by === null);
+    const resumed = await (await follow(app, token, conversationId, replyId, t, seen.at(-1)?.id)).rest();
+    const done = resumed.at(-1);
+    assert.equal(done?.event, 'done');
+    assert.equal(done?.data.message.status, 'partial');
+    assert.equal(textOf([...seen, ...resumed]), done?.data.message.content);
+    const ids = [...seen, ...resumed].map((e) => e.id);
+    assert.equal(new Set(ids).size, ids.length);
+  });
+
+  it('resuming a completed reply gives the deltas after the id, then done; from its done, just done', async (t) => {
+    const db = await database(t);
+    const model = scriptedModel();
+    const app = await replica(t, db, model);
+    const { token, conversationId } = await userWithConversation(app);
+    const { stream, replyId } = await startReply(app, token, conversationId, t);
+    const run = await model.nextRun();
+    for (const w of ['a ', 'b ', 'c ', 'd']) run.say(w);
+    run.end();
+    const original = await stream.rest();
+    assert.deepEqual(
+      original.map((e) => e.event),
+      ['delta', 'delta', 'delta', 'delta', 'done'],
+    );
+
+    const whole = await (await follow(app, token, conversationId, replyId, t)).rest();
+    assert.deepEqual(whole, original, 'without Last-Event-ID: the whole reply, same events and ids');
+    const after2 = await (await follow(app, token, conversationId, replyId, t, `${replyId}:2`)).rest();
+    assert.deepEqual(after2, original.slice(2));
+    const bare = await (await follow(app, token, conversationId, replyId, t, '3')).rest();
+    assert.deepEqual(bare, original.slice(3), 'a bare seq is understood too');
+    const fromDone = await (await follow(app, token, conversationId, replyId, t, original.at(-1)?.id)).rest();
+    assert.deepEqual(fromDone, original.slice(-1));
+  });
+
+  it("another user's reply, a user message, an unknown or malformed id: 404 before any stream", async (t) => {
+    const db = await database(t);
+    const model = scriptedModel();
+    const app = await replica(t, db, model);
+    const owner = await userWithConversation(app);
+    const { stream, replyId } = await startReply(app, owner.token, owner.conversationId, t);
+    (await model.nextRun()).end();
+    await stream.rest();
+    const userMessage = (await api(app, 'GET', `/v1/conversations/${owner.conversationId}/messages`, { token: owner.token })).body.items[0].id;
+    const other = await userWithConversation(app);
+    const attempts: [string, string, string][] = [
+      [other.token, owner.conversationId, replyId], // another user's conversation
+      [other.token, other.conversationId, replyId], // the reply, through a conversation of one's own
+      [owner.token, owner.conversationId, userMessage], // not a reply
+      [owner.token, owner.conversationId, '00000000-0000-4000-8000-000000000000'],
+      [owner.token, owner.conversationId, 'not-a-uuid'],
+    ];
+    for (const [token, conversationId, messageId] of attempts) {
+      const res = await api(app, 'GET', `/v1/conversations/${conversationId}/messages/${messageId}/events`, { token });
+      assert.equal(res.status, 404, `${conversationId}/${messageId}`);
+      assert.equal(res.body.code, 'not_found');
+    }
+    assert.equal((await api(app, 'GET', `/v1/conversations/${owner.conversationId}/messages/${replyId}/events`)).status, 401);
+  });
+});
