@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { fakeClock, type InProcessTestApp, startTestApp, type TestApp } from '../../../helpers/app.js';
+import type { SchedulingClock } from '../../../../service/src/platform/clock.js';
 import { api } from '../../../helpers/client.js';
+import { manualClock } from '../../../helpers/clock.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/database.js';
 import { scriptedModel, type ScriptedModel } from '../../../helpers/scripted-model.js';
 import { type EventStreamReader, openEventStream, type SseEvent } from '../../../helpers/sse.js';
@@ -23,7 +25,7 @@ async function database(t: TestContext): Promise<TestDatabase> {
   return db;
 }
 
-async function replica(t: TestContext, db: TestDatabase, model: ScriptedModel, env: Record<string, string> = {}, clock = fakeClock()): Promise<TestApp> {
+async function replica(t: TestContext, db: TestDatabase, model: ScriptedModel, env: Record<string, string> = {}, clock: SchedulingClock = fakeClock()): Promise<TestApp> {
   const app = await startTestApp({
     database: db,
     listen: true,
@@ -206,5 +208,79 @@ describe('resumable replies', () => {
       assert.equal(res.body.code, 'not_found');
     }
     assert.equal((await api(app, 'GET', `/v1/conversations/${owner.conversationId}/messages/${replyId}/events`)).status, 401);
+  });
+
+  it("a dead replica's reply is failed once its lease expired, not before, and never while the replica renews it", async (t) => {
+    const db = await database(t);
+    // One manual clock for both replicas: the generator's renewals and the sweeper's now move together.
+    const clock = manualClock(Date.now());
+    const model = scriptedModel();
+    const generator = await replica(t, db, model, {}, clock);
+    const other = await replica(t, db, scriptedModel(), {}, clock);
+    const { token, conversationId } = await userWithConversation(generator);
+    const { stream: origin, replyId } = await startReply(generator, token, conversationId, t);
+    const run = await model.nextRun();
+    run.say('half ');
+    run.say('a story');
+    const follower = await follow(other, token, conversationId, replyId, t);
+    assert.equal(textOf(await take(follower, 2)), 'half a story');
+    const row = () => db.db.knex('messages').where({ id: replyId }).first();
+    assert.equal((await row()).generating_by, generator.deps.chat.instanceId);
+
+    // Alive: the generator renews every third of the lease, so sweeping never fails its reply.
+    for (let i = 0; i < 6; i++) {
+      await clock.tick((LEASE_SECONDS * 1000) / 3);
+      const now = clock.now().getTime();
+      await waitFor('the lease renewed', async () => new Date((await row()).lease_expires_at).getTime() > now);
+      assert.deepEqual(await other.deps.chat.sweeper.sweep(), []);
+    }
+    assert.equal((await row()).status, 'partial');
+
+    // Dead: nothing renews the lease any more (the model call hangs, the reply never finishes here).
+    await generator.deps.chat.close();
+    const leaseEnds = new Date((await row()).lease_expires_at).getTime();
+    await clock.tick(leaseEnds - clock.now().getTime() - 1000);
+    assert.deepEqual(await other.deps.chat.sweeper.sweep(), [], 'a second before the lease expires');
+    assert.equal((await row()).status, 'partial');
+    assert.equal((await row()).generating_by, generator.deps.chat.instanceId);
+    await clock.tick(2000);
+    assert.deepEqual(await other.deps.chat.sweeper.sweep(), [replyId], 'a second after');
+    const failed = await row();
+    assert.deepEqual([failed.status, failed.content, failed.generating_by, failed.lease_expires_at], ['failed', 'half a story', null, null]);
+
+    // Followers end with it, on any replica.
+    const rest = await follower.rest();
+    assert.deepEqual(
+      rest.map((e) => e.event),
+      ['done'],
+    );
+    assert.equal(rest[0]?.data.message.status, 'failed');
+    assert.equal(rest[0]?.data.message.content, 'half a story');
+    assert.equal(rest[0]?.id, `${replyId}:3`);
+
+    // A replica that was only slow, not dead, cannot overwrite the failed reply when it finishes.
+    run.say(' that goes on');
+    run.end();
+    const originEnd = (await origin.rest()).at(-1);
+    assert.equal(originEnd?.event, 'done');
+    assert.equal(originEnd?.data.message.status, 'failed');
+    assert.equal((await row()).content, 'half a story');
+  });
+
+  it('the sweep runs every ORPHAN_SWEEP_INTERVAL_SECONDS on the injected clock', async (t) => {
+    const db = await database(t);
+    const clock = manualClock(Date.now());
+    const app = await replica(t, db, scriptedModel(), { ORPHAN_SWEEP_INTERVAL_SECONDS: '5' }, clock);
+    const { conversationId } = await userWithConversation(app);
+    // A reply whose replica died right after storing the user's message: its row exists, leased.
+    const [reply] = await db.db
+      .knex('messages')
+      .insert({ conversation_id: conversationId, role: 'assistant', content: '', status: 'partial', generating_by: 'dead-replica', lease_expires_at: new Date(clock.now().getTime() + 7000) })
+      .returning(['id']);
+    const status = async () => (await db.db.knex('messages').where({ id: reply.id }).first()).status;
+    await clock.tick(5000); // a sweep runs; the lease has 2 s left
+    assert.equal(await status(), 'partial');
+    await clock.tick(5000);
+    await waitFor('the reply to be failed by the periodic sweep', async () => (await status()) === 'failed');
   });
 });
