@@ -19,9 +19,24 @@ import { waitFor } from '../../../helpers/wait.js';
 
 const LEASE_SECONDS = 30;
 
+/** Cleanups of a test, run last-registered first (streams, then apps, then the database they share). */
+const cleanups = new WeakMap<TestContext, (() => Promise<unknown> | unknown)[]>();
+function cleanup(t: TestContext, fn: () => Promise<unknown> | unknown): void {
+  let fns = cleanups.get(t);
+  if (!fns) {
+    const list: (() => Promise<unknown> | unknown)[] = [];
+    fns = list;
+    cleanups.set(t, list);
+    t.after(async () => {
+      for (const f of list.reverse()) await f();
+    });
+  }
+  fns.push(fn);
+}
+
 async function database(t: TestContext): Promise<TestDatabase> {
   const db = await createTestDatabase();
-  t.after(() => db.drop());
+  cleanup(t, () => db.drop());
   return db;
 }
 
@@ -33,7 +48,7 @@ async function replica(t: TestContext, db: TestDatabase, model: ScriptedModel, e
     clock,
     env: { REPLY_LEASE_SECONDS: String(LEASE_SECONDS), ORPHAN_SWEEP_INTERVAL_SECONDS: '3600', ...env },
   });
-  t.after(() => app.close());
+  cleanup(t, () => app.close());
   return app;
 }
 
@@ -51,7 +66,7 @@ async function startReply(app: TestApp, token: string, conversationId: string, t
     headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
     body: JSON.stringify({ content: 'tell me a story' }),
   });
-  t.after(() => stream.drop());
+  cleanup(t, () => stream.drop());
   assert.equal(stream.status, 200);
   const first = await stream.next();
   assert.equal(first?.event, 'message');
@@ -64,7 +79,7 @@ async function follow(app: TestApp, token: string, conversationId: string, reply
   const stream = await openEventStream(`${app.baseUrl}/v1/conversations/${conversationId}/messages/${replyId}/events`, {
     headers: { accept: 'text/event-stream', authorization: `Bearer ${token}`, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
   });
-  t.after(() => stream.drop());
+  cleanup(t, () => stream.drop());
   return stream;
 }
 
