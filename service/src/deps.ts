@@ -129,9 +129,9 @@ export async function buildDependencies(
     metrics,
     authenticate: auth.authenticate,
     shutdownSignal: lifecycle.signal,
+    clock,
     audit: audit.log,
     model: overrides.model,
-    clock,
   });
   const account = createAccountComponent({ auth, chat, audit, limiterFactory, metrics });
   const health = createHealthComponent({

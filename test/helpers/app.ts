@@ -84,6 +84,8 @@ export interface TestAppOptions {
   clock?: SchedulingClock;
   /** Routers only this test needs (e.g. one that throws), mounted after the service's own. */
   extraRouters?: Router[];
+  /** Replaces the configured model (a scripted one the test drives); see DependencyOverrides.model. */
+  model?: DependencyOverrides['model'];
   /** Re-readable keyring source (reload tests); see DependencyOverrides.keyringSource. */
   keyringSource?: DependencyOverrides['keyringSource'];
   /**
@@ -112,7 +114,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<InProc
   });
   const logger = createLogger({ level: config.logLevel, destination });
   const database = options.database ?? (await createTestDatabase());
-  const deps = await buildDependencies(config, logger, { db: database.db, metrics: createMetrics({ defaultMetrics: options.defaultMetrics ?? false }), clock: options.clock, keyringSource: options.keyringSource });
+  const deps = await buildDependencies(config, logger, { db: database.db, metrics: createMetrics({ defaultMetrics: options.defaultMetrics ?? false }), clock: options.clock, keyringSource: options.keyringSource, model: options.model });
   const app = buildApp(deps, { extraRouters: options.extraRouters });
   const ownsDatabase = !options.database;
   const closeApp = async () => {

@@ -3,6 +3,8 @@ import { createSseDecoder } from '../../service/src/platform/sse-decoder.js';
 export interface SseEvent {
   event: string;
   data: any;
+  /** The event's `id:` (every event of a reply stream has one). */
+  id?: string;
 }
 
 export interface SseResult {
@@ -22,7 +24,7 @@ export interface SseResult {
 export function parseSse(raw: string): { events: SseEvent[]; comments: string[] } {
   const comments: string[] = [];
   const decoder = createSseDecoder({ onComment: (text) => comments.push(text.trim()) });
-  const events = decoder.pushEvents(raw).map((e) => ({ event: e.event, data: JSON.parse(e.data) }));
+  const events = decoder.pushEvents(raw).map((e) => ({ event: e.event, data: JSON.parse(e.data), ...(e.id === undefined ? {} : { id: e.id }) }));
   return { events, comments };
 }
 
@@ -70,4 +72,54 @@ export async function streamMessage(baseUrl: string, conversationId: string, opt
     if (!controller.signal.aborted) throw err;
   }
   return { status: res.status, headers: res.headers, raw, ...parseSse(raw) };
+}
+
+/** A text/event-stream read one event at a time, which the test may drop at any point (a lost connection). */
+export interface EventStreamReader {
+  readonly status: number;
+  readonly headers: Headers;
+  /** The next event, or undefined once the stream ended. */
+  next(): Promise<SseEvent | undefined>;
+  /** Reads to the end: the remaining events. */
+  rest(): Promise<SseEvent[]>;
+  /** Disconnects (aborts the request) — what was not read yet is lost, as on a dropped connection. */
+  drop(): Promise<void>;
+}
+
+/** Opens an event stream with `fetch` (`init` as for fetch). A non-stream answer has no events and its body in `problem`. */
+export async function openEventStream(url: string, init: RequestInit = {}): Promise<EventStreamReader & { problem?: any }> {
+  const controller = new AbortController();
+  const res = await fetch(url, { ...init, signal: controller.signal });
+  if (!res.body || !(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+    const raw = await res.text();
+    const empty = async () => undefined;
+    return { status: res.status, headers: res.headers, problem: raw ? JSON.parse(raw) : undefined, next: empty, rest: async () => [], drop: empty };
+  }
+  const reader = res.body.getReader();
+  const utf8 = new TextDecoder();
+  const decoder = createSseDecoder();
+  const ready: SseEvent[] = [];
+  let ended = false;
+  const next = async (): Promise<SseEvent | undefined> => {
+    while (ready.length === 0 && !ended) {
+      const { value, done } = await reader.read();
+      if (done) ended = true;
+      else for (const e of decoder.pushEvents(utf8.decode(value, { stream: true }))) ready.push({ event: e.event, data: JSON.parse(e.data), ...(e.id === undefined ? {} : { id: e.id }) });
+    }
+    return ready.shift();
+  };
+  return {
+    status: res.status,
+    headers: res.headers,
+    next,
+    async rest() {
+      const events: SseEvent[] = [];
+      for (let e = await next(); e; e = await next()) events.push(e);
+      return events;
+    },
+    async drop() {
+      controller.abort();
+      await reader.cancel().catch(() => undefined);
+    },
+  };
 }

@@ -1,5 +1,5 @@
 import { fuzzSuite } from './helpers/fuzz-harness.js';
-import { messagesCreate, messagesList } from './helpers/fuzz-endpoints.js';
+import { messagesCreate, messagesList, replyEvents } from './helpers/fuzz-endpoints.js';
 
 /**
  * Property-based fuzzing (issue 12): hostile bodies, headers, framing, ids and query strings never
@@ -7,4 +7,4 @@ import { messagesCreate, messagesList } from './helpers/fuzz-endpoints.js';
  * and leave /healthz at 200. FUZZ_RUNS / FUZZ_TIME_LIMIT_MS scale a run, FUZZ_SEED replays one
  * (test/reliability/helpers/fuzz-harness.ts).
  */
-fuzzSuite('message endpoints under hostile input', [messagesList, messagesCreate]);
+fuzzSuite('message endpoints under hostile input', [messagesList, messagesCreate, replyEvents]);

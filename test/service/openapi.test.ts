@@ -223,6 +223,7 @@ describe('the OpenAPI document (service/openapi.yaml)', () => {
       'GET /v1/conversations',
       'GET /v1/conversations/{id}',
       'GET /v1/conversations/{id}/messages',
+      'GET /v1/conversations/{id}/messages/{message_id}/events',
       'GET /v1/me',
       'GET /v1/me/export',
       'PATCH /v1/auth/webauthn/credentials/{id}',

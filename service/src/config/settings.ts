@@ -118,6 +118,8 @@ export const SETTINGS = {
   MAX_STREAMS_TOTAL: { group: 'Chat and model', schema: int(1, 100_000).default(1000), doc: 'Concurrent SSE streams per process (all users).' },
   SSE_HEARTBEAT_MS: { group: 'Chat and model', schema: int(50, 15_000).default(15_000), doc: 'Interval of the `: ping` heartbeat on open SSE streams (ms; docs/api.md: at least every 15 s).' },
   BUILTIN_MODEL_DELAY_MS: { group: 'Chat and model', schema: int(0, 10_000).default(15), doc: 'Pause between the builtin model\'s words (ms); 0 in tests and benchmarks.' },
+  REPLY_LEASE_SECONDS: { group: 'Chat and model', schema: int(3, 3600).default(30), doc: 'Lease a replica holds on a reply it generates, renewed every third of it; once it expires unrenewed (the replica died) the orphan sweeper marks the reply `failed`.' },
+  ORPHAN_SWEEP_INTERVAL_SECONDS: { group: 'Chat and model', schema: int(1, 3600).default(10), doc: 'How often each replica looks for replies whose lease expired (orphaned by a dead replica) and marks them `failed`.' },
   MODEL_PROVIDER: { group: 'Chat and model', schema: z.enum(['builtin', 'openai']).default('builtin'), doc: '`builtin` (local deterministic model) or `openai` (OpenAI-compatible chat completions).' },
   MODEL_BASE_URL: { group: 'Chat and model', schema: z.url().optional(), doc: 'Upstream model base URL (openai provider).' },
   MODEL_API_KEY: { group: 'Chat and model', sources: ['file', 'ref'], secret: true, schema: z.string().min(1).optional(), doc: 'Upstream model API key (openai provider).' },

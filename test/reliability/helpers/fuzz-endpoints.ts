@@ -39,6 +39,8 @@ export const conversationsList: EndpointSpec = { name: 'conversations-list', met
 export const conversationsGet: EndpointSpec = { name: 'conversations-get', method: 'GET', path: '/v1/conversations/{id}', ids: 'conversation', authenticated: true, fields: [] };
 export const conversationsDelete: EndpointSpec = { name: 'conversations-delete', method: 'DELETE', path: '/v1/conversations/{id}', ids: 'conversation', authenticated: true, fields: [] };
 export const messagesList: EndpointSpec = { name: 'messages-list', method: 'GET', path: '/v1/conversations/{id}/messages', ids: 'conversation', authenticated: true, fields: [], query: true };
+// Resuming a reply: `{message_id}` is the actor's or the victim's reply, or a hostile segment.
+export const replyEvents: EndpointSpec = { name: 'reply-events', method: 'GET', path: '/v1/conversations/{id}/messages/{message_id}/events', ids: 'conversation', authenticated: true, fields: [], query: true };
 export const messagesCreate: EndpointSpec = { name: 'messages-create', method: 'POST', path: '/v1/conversations/{id}/messages', ids: 'conversation', authenticated: true, fields: ['content'], plausible: content };
 
 // Accounts (issue 18): verification, recovery, email change, step-up, export, deletion.

@@ -30,6 +30,8 @@ export interface Actor {
   token: string;
   refreshToken: string;
   conversationIds: string[];
+  /** The assistant replies in those conversations (one per conversation, same order). */
+  replyIds: string[];
   sessionIds: string[];
   /**
    * An access token of another of the actor's sessions whose sign-in is a day old: valid, but not a
@@ -88,7 +90,7 @@ async function newAccount(t: TestApp, email: string, password: string): Promise<
 
 async function signup(t: TestApp, email: string, password = ACTOR_PASSWORD): Promise<Actor> {
   const account = await newAccount(t, email, password);
-  const actor: Actor = { email, password, ...account, conversationIds: [], sessionIds: [] };
+  const actor: Actor = { email, password, ...account, conversationIds: [], replyIds: [], sessionIds: [] };
   for (let i = 0; i < 3; i++) await addConversation(t, actor);
   const sessions = await api(t.baseUrl, 'GET', '/v1/auth/sessions', { token: actor.token });
   actor.sessionIds = sessions.body.items.map((s: { id: string }) => s.id);
@@ -101,6 +103,7 @@ async function addConversation(t: TestApp, actor: Actor): Promise<void> {
   actor.conversationIds.push(c.body.id);
   const m = await api(t.baseUrl, 'POST', `/v1/conversations/${c.body.id}/messages`, { token: actor.token, json: { content: 'hello' } });
   assert.equal(m.status, 201, m.text);
+  actor.replyIds.push(m.body.reply.id);
 }
 
 /** A new session for an actor whose sessions the fuzzer revoked (logout-all, DELETE /sessions). */
@@ -184,7 +187,7 @@ export async function startFuzzWorld(env: Record<string, string> = {}): Promise<
         assert.equal(login.status, 200, login.text);
         account = { userId: login.body.user.id, token: login.body.access_token, refreshToken: login.body.refresh_token };
       }
-      Object.assign(actor, { email, password: ACTOR_PASSWORD, ...account, conversationIds: [], sessionIds: [], staleToken: undefined });
+      Object.assign(actor, { email, password: ACTOR_PASSWORD, ...account, conversationIds: [], replyIds: [], sessionIds: [], staleToken: undefined });
       await addConversation(t, actor);
     },
     async snapshotVictim() {
@@ -205,7 +208,7 @@ export async function startFuzzWorld(env: Record<string, string> = {}): Promise<
 export interface EndpointSpec {
   name: string;
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
-  /** Path with `{id}` where an id goes. */
+  /** Path with `{id}` where an id goes (and `{message_id}`: a reply's id, drawn like `{id}`). */
   path: string;
   /** Which ids `{id}` is drawn from. */
   ids?: 'conversation' | 'session' | 'passkey';
@@ -327,6 +330,8 @@ const authChoice = fc.oneof(
 interface FuzzCase {
   method: string | undefined;
   id: IdChoice;
+  /** For a path with `{message_id}`. */
+  messageId: IdChoice;
   query: string;
   auth: 'own' | 'stale' | 'none' | 'garbage' | 'alg-none' | 'tampered' | 'basic' | 'victim-refresh-as-bearer';
   contentType: string | undefined;
@@ -345,6 +350,7 @@ function caseArbitrary(spec: EndpointSpec): fc.Arbitrary<FuzzCase> {
   return fc.record({
     method: otherMethod,
     id: idChoice,
+    messageId: idChoice,
     query: spec.query ? queryString : fc.constant(''),
     auth: spec.recentAuth ? recentAuthChoice : authChoice,
     contentType,
@@ -361,6 +367,13 @@ function resolveId(world: FuzzWorld, actor: Actor, spec: EndpointSpec, id: IdCho
   const owner = id.kind === 'own' ? actor : world.victim;
   // Actors hold no passkeys: a passkey id is a made-up one or a hostile segment (another user's would be 404 too).
   const pool = spec.ids === 'session' ? owner.sessionIds : spec.ids === 'passkey' ? [] : owner.conversationIds;
+  return pool.length ? (pool[id.index % pool.length] as string) : '00000000-0000-4000-8000-000000000000';
+}
+
+/** A reply id for `{message_id}`: the actor's own, the victim's (404 either way in another conversation), or a literal segment. */
+function resolveReplyId(world: FuzzWorld, actor: Actor, id: IdChoice): string {
+  if (id.kind === 'literal') return id.segment;
+  const pool = (id.kind === 'own' ? actor : world.victim).replyIds;
   return pool.length ? (pool[id.index % pool.length] as string) : '00000000-0000-4000-8000-000000000000';
 }
 
@@ -396,7 +409,7 @@ function bearer(world: FuzzWorld, actor: Actor, auth: FuzzCase['auth']): string 
 /** The bytes of one request and whether it is still valid HTTP/1.1 (else Node's parser answers, not the app). */
 function build(world: FuzzWorld, actor: Actor, spec: EndpointSpec, c: FuzzCase): { bytes: Buffer; malformed: boolean; endAfterWrite: boolean } {
   const method = c.method ?? spec.method;
-  const path = spec.path.replace('{id}', resolveId(world, actor, spec, c.id)) + c.query;
+  const path = spec.path.replace('{id}', resolveId(world, actor, spec, c.id)).replace('{message_id}', resolveReplyId(world, actor, c.messageId)) + c.query;
   const lines = [`${method} ${path} HTTP/1.1`, `Host: 127.0.0.1:${world.port}`];
   if (!c.keepAlive) lines.push('Connection: close');
   const authorization = bearer(world, actor, c.auth);
@@ -542,6 +555,7 @@ export async function fuzzEndpoint(tc: TestContext, world: FuzzWorld, spec: Endp
       if (spec.ids === 'conversation' && actor.conversationIds.length < 2) await addConversation(world.t, actor);
       if (spec.method === 'DELETE' && spec.ids === 'conversation' && c.id.kind === 'own') {
         const deleted = resolveId(world, actor, spec, c.id);
+        actor.replyIds = actor.replyIds.filter((_, i) => actor.conversationIds[i] !== deleted);
         actor.conversationIds = actor.conversationIds.filter((x) => x !== deleted);
         if (actor.conversationIds.length < 2) await addConversation(world.t, actor);
       }

@@ -6,6 +6,8 @@
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Config } from '../../config/load.js';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import type { SchedulingClock } from '../../platform/clock.js';
 import type { Database } from '../../platform/db.js';
 import { createIdempotencyStore, type IdempotencyStore } from '../../platform/idempotency-store.js';
@@ -21,9 +23,13 @@ import { createChatRepo } from './repo.js';
 import { chatRoutes } from './routes.js';
 import { type ChatService, createChatService } from './service.js';
 import { createStreamSlots, type StreamSlots } from './stream-slots.js';
+import { createReplyBus } from './reply-bus.js';
+import { createOrphanSweeper, createReplyLog, type OrphanSweeper } from './reply-log.js';
+import { createRepliesRepo } from './replies-repo.js';
+import { createReplyResume } from './reply-resume.js';
 
 export { composeBuiltinReply } from './models/builtin.js';
-export type { ModelProvider } from './models/provider.js';
+export type { ChatTurn, ModelProvider } from './models/provider.js';
 export type { ChatService } from './service.js';
 export type { StreamSlots } from './stream-slots.js';
 export type { ChatExportItem } from './export.js';
@@ -38,6 +44,10 @@ export interface ChatComponent {
   readonly idempotency: IdempotencyStore;
   /** A user's conversations and messages, piece by piece (the account export). */
   exportFor(userId: string): AsyncGenerator<ChatExportItem>;
+  /** This replica's id as the owner of the replies it generates (their lease). */
+  readonly instanceId: string;
+  /** Fails replies orphaned by a dead replica; runs every ORPHAN_SWEEP_INTERVAL_SECONDS, callable at once. */
+  readonly sweeper: Pick<OrphanSweeper, 'sweep'>;
   close(): Promise<void>;
 }
 
@@ -54,7 +64,7 @@ export interface ChatComponentDeps {
   model?: ModelProvider;
   /** The audit trail, for attempts on another user's conversation. */
   audit?: Pick<AuditLog, 'record'>;
-  /** Idempotency keys' expiry and purge run on it. */
+  /** Idempotency keys' expiry and purge, the reply leases and the orphan sweep run on it. */
   clock: SchedulingClock;
 }
 
@@ -84,6 +94,18 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
     onChange: (active) => metrics.sseStreamsActive.set(active),
   });
   const audit = deps.audit;
+  const clock = deps.clock;
+  const instanceId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const repliesRepo = createRepliesRepo(db.knex);
+  const bus = createReplyBus({
+    url: db.kind === 'postgres' ? db.url : undefined,
+    notify: async (channel, payload) => {
+      await db.knex.raw('select pg_notify(?, ?)', [channel, payload]);
+    },
+    logger,
+  });
+  const replies = createReplyLog({ repo: repliesRepo, bus, clock, instanceId, leaseMs: config.replies.leaseSeconds * 1000, logger });
+  const sweeper = createOrphanSweeper({ repo: repliesRepo, bus, clock, intervalMs: config.replies.sweepIntervalSeconds * 1000, logger });
   const idempotency = createIdempotencyStore({
     knex: db.knex,
     clock: deps.clock,
@@ -98,6 +120,7 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
     }, IDEMPOTENCY_PURGE_INTERVAL_MS)
     .unref();
   const service = createChatService({
+    replies,
     repo: createChatRepo(db.knex),
     model,
     observer,
@@ -125,10 +148,18 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
       heartbeatMs: config.sseHeartbeatMs,
       idempotency,
       logger,
+      resume: createReplyResume({ repo: repliesRepo, bus }),
     }),
     slots,
     exportFor: (userId) => exportConversations(db.knex, userId),
     idempotency,
-    close: async () => deps.clock.clear(purge),
+    instanceId,
+    sweeper,
+    close: async () => {
+      deps.clock.clear(purge);
+      sweeper.close();
+      replies.close();
+      await bus.close();
+    },
   };
 }

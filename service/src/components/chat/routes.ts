@@ -7,7 +7,9 @@ import { problemBody } from '../../platform/http/problem.js';
 import type { Logger } from '../../platform/logger.js';
 import { validate } from '../../platform/http/validate.js';
 import { codePoints } from '../../platform/text.js';
-import type { ChatService, ReplyEvent } from './service.js';
+import { AppError } from '../../platform/errors.js';
+import { lastSeq, type ReplyResume, resumeProblem } from './reply-resume.js';
+import { type ChatService, type ReplyEvent, toMessage } from './service.js';
 import { createSseStream, type SseStream } from './sse.js';
 
 
@@ -45,6 +47,7 @@ export interface ChatRoutesDeps {
   heartbeatMs: number;
   idempotency: IdempotencyStore;
   logger: Logger;
+  resume: ReplyResume;
 }
 
 function userId(ctx: Context): string {
@@ -73,13 +76,13 @@ async function sendAsSse(events: AsyncIterable<ReplyEvent>, sse: SseStream, requ
     for await (const event of events) {
       if (event.type === 'message') {
         message = event.message;
-        sse.send('message', event.message);
-      } else if (event.type === 'delta') sse.send('delta', { text: event.text });
+        sse.send('message', event.message, event.id);
+      } else if (event.type === 'delta') sse.send('delta', { text: event.text }, event.id);
       else if (event.type === 'done') {
         const body = JSON.stringify({ message, reply: event.message });
         await key?.complete({ status: 201, headers: { 'Content-Type': 'application/json; charset=utf-8' }, body });
-        sse.send('done', { message: event.message });
-      } else sse.send('error', problemBody(event.error, requestId));
+        sse.send('done', { message: event.message }, event.id);
+      } else sse.send('error', problemBody(event.error, requestId), event.id);
     }
   } finally {
     await key?.release(); // a no-op once completed
@@ -88,7 +91,22 @@ async function sendAsSse(events: AsyncIterable<ReplyEvent>, sse: SseStream, requ
 }
 
 /** Thin HTTP wrappers over the chat flows (docs/api.md "Endpoints" and "Streaming a reply"). */
-export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs, idempotency, logger }: ChatRoutesDeps): Router {
+const restarting = () => new AppError('shutting_down', { detail: 'The server is restarting; resume the reply from the last event id.' });
+
+/** Opens a text/event-stream response with its heartbeat; `stop` ends the heartbeat. */
+function openSse(ctx: Context, heartbeatMs: number): { sse: SseStream; stop: () => void } {
+  const sse = createSseStream();
+  ctx.status = 200;
+  ctx.type = 'text/event-stream';
+  ctx.set('X-Accel-Buffering', 'no'); // no proxy buffering: every delta goes out as it is made
+  ctx.body = sse.stream;
+  ctx.req.socket.setNoDelay(true);
+  const heartbeat = setInterval(() => sse.comment('ping'), heartbeatMs);
+  heartbeat.unref();
+  return { sse, stop: () => clearInterval(heartbeat) };
+}
+
+export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs, idempotency, logger, resume }: ChatRoutesDeps): Router {
   const router = new Router({ prefix: '/v1/conversations' });
   router.use(authenticate);
   const idempotentRoute = (route: string) => idempotent({ store: idempotency, route, userIdOf: userId, logger });
@@ -123,19 +141,38 @@ export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs, id
     }
     // 404 and 429 too_many_streams are answered here, as ordinary problems, before any model call.
     const { release } = await chat.openStream(userId(ctx), id);
-    const sse = createSseStream();
-    ctx.status = 200;
-    ctx.type = 'text/event-stream';
-    ctx.set('X-Accel-Buffering', 'no'); // no proxy buffering: every delta goes out as it is made
-    ctx.body = sse.stream;
-    ctx.req.socket.setNoDelay(true);
-    const heartbeat = setInterval(() => sse.comment('ping'), heartbeatMs);
-    heartbeat.unref();
+    const { sse, stop } = openSse(ctx, heartbeatMs);
     const events = chat.streamReply(id, content, { clientGone: clientGone(ctx), shutdown: shutdownSignal });
     void sendAsSse(events, sse, String(ctx.state.requestId), deferIdempotency(ctx)).finally(() => {
-      clearInterval(heartbeat);
+      stop();
       release();
     });
+  });
+  // Resuming a reply (docs/api.md "Resuming a reply"): 404 for anything but an assistant message of
+  // the caller's conversation, before any byte; then the deltas after Last-Event-ID, live ones, `done`.
+  router.get('/:id/messages/:message_id/events', async (ctx) => {
+    const conversation = await chat.getConversation(userId(ctx), ctx.params.id ?? '');
+    const reply = await resume.findReply(conversation.id, ctx.params.message_id ?? '');
+    const after = lastSeq(reply.id, ctx.get('Last-Event-ID') || undefined);
+    const { sse, stop } = openSse(ctx, heartbeatMs);
+    const gone = clientGone(ctx);
+    const ended = AbortSignal.any([gone, shutdownSignal]);
+    void (async () => {
+      let done = false;
+      try {
+        for await (const event of resume.follow(reply, after, ended)) {
+          if (event.type === 'delta') sse.send('delta', { text: event.text }, event.id);
+          else sse.send('done', { message: toMessage(event.message) }, event.id);
+          done = event.type === 'done';
+        }
+        if (!done && shutdownSignal.aborted && !gone.aborted) sse.send('error', problemBody(restarting(), String(ctx.state.requestId)));
+      } catch (err) {
+        sse.send('error', problemBody(resumeProblem(err), String(ctx.state.requestId)));
+      } finally {
+        stop();
+        sse.end();
+      }
+    })();
   });
   return router;
 }

@@ -11,6 +11,8 @@ import {
 } from './models/provider.js';
 import type { ChatRepo, ConversationRow, MessageRow, MessageStatus } from './repo.js';
 import type { StreamSlots } from './stream-slots.js';
+import type { ReplyLog, ReplyTurn } from './reply-log.js';
+import { replyEventId } from './reply-resume.js';
 import { assemblePage, decodeCursor, type Page } from '../../platform/pagination.js';
 import { UUID } from '../../platform/text.js';
 
@@ -31,18 +33,25 @@ export interface MessageView {
 
 export type { Page } from '../../platform/pagination.js';
 
-/** What a streamed reply is made of, in order: the stored user message, deltas, then done or error. */
-export type ReplyEvent =
+/**
+ * What a streamed reply is made of, in order: the stored user message, deltas, then done or error.
+ * `id` is the SSE event id, `<reply message id>:<seq>` (0 for the user message), the `Last-Event-ID`
+ * a client resumes from (reply-resume.ts).
+ */
+export type ReplyEvent = (
   | { type: 'message'; message: MessageView }
   | { type: 'delta'; text: string }
   | { type: 'done'; message: MessageView }
-  | { type: 'error'; error: AppError };
+  | { type: 'error'; error: AppError }
+) & { id?: string };
 
 export interface ChatServiceDeps {
   repo: ChatRepo;
   model: ModelProvider;
   observer: ModelObserver;
   slots: StreamSlots;
+  /** Creates the reply row leased to this replica with the user's message, and stores its deltas. */
+  replies: ReplyLog;
   logger: Logger;
   /** Messages of history sent to the model with each new one. */
   contextMessages?: number;
@@ -61,7 +70,7 @@ const toConversation = (r: ConversationRow): ConversationView => ({
   updated_at: new Date(r.updated_at).toISOString(),
 });
 
-const toMessage = (r: MessageRow): MessageView => ({
+export const toMessage = (r: MessageRow): MessageView => ({
   id: r.id,
   role: r.role,
   content: r.content,
@@ -88,7 +97,7 @@ function isAbort(err: unknown, signal: AbortSignal): boolean {
  * answers exactly like a missing one.
  */
 export function createChatService(deps: ChatServiceDeps) {
-  const { repo, model, observer, slots, logger } = deps;
+  const { repo, model, observer, slots, replies, logger } = deps;
   const contextMessages = deps.contextMessages ?? 50;
 
   async function ownConversation(userId: string, id: string): Promise<ConversationRow> {
@@ -161,11 +170,21 @@ export function createChatService(deps: ChatServiceDeps) {
   }
 
   /** Stores the assistant's reply as far as it got: complete, partial (some text) or failed (none). */
-  async function storeReply(conversationId: string, text: string, outcome: 'ok' | 'aborted' | 'error') {
+  async function storeReply(turn: ReplyTurn, text: string, outcome: 'ok' | 'aborted' | 'error') {
     // Aborted (client gone, shutdown) keeps whatever was said; a failure with nothing said is `failed`.
     const status: MessageStatus =
       outcome === 'ok' ? 'complete' : outcome === 'aborted' || text.length > 0 ? 'partial' : 'failed';
-    return repo.appendMessage(conversationId, { role: 'assistant', content: text, status });
+    return turn.finish(text, status);
+  }
+
+  /** The turn's reply ends `failed` if generating it threw (else its lease would be renewed forever). */
+  async function generateInto(turn: ReplyTurn, id: string, signal: AbortSignal, onText: (text: string, seq: number) => void) {
+    try {
+      return await generate(id, signal, (text) => onText(text, turn.delta(text)));
+    } catch (err) {
+      await turn.finish('', 'failed').catch(() => undefined);
+      throw err;
+    }
   }
 
   return {
@@ -195,10 +214,11 @@ export function createChatService(deps: ChatServiceDeps) {
     /** Non-streaming: store the message, wait for the whole reply, store it, answer both. */
     async postMessage(userId: string, id: string, content: string, signal: AbortSignal): Promise<{ message: MessageView; reply: MessageView }> {
       await ownConversation(userId, id);
-      const message = await repo.appendMessage(id, { role: 'user', content, status: 'complete' });
-      if (!message) throw notFound();
-      const result = await generate(id, signal, () => undefined);
-      const reply = await storeReply(id, result.text, result.outcome);
+      const turn = await replies.begin(id, content);
+      if (!turn) throw notFound();
+      const message = turn.message;
+      const result = await generateInto(turn, id, signal, () => undefined);
+      const reply = await storeReply(turn, result.text, result.outcome);
       if (result.outcome === 'error') throw modelProblem(result.error);
       if (!reply) throw notFound(); // deleted while the reply was generated
       return { message: toMessage(message), reply: toMessage(reply) };
@@ -235,20 +255,23 @@ export function createChatService(deps: ChatServiceDeps) {
       signals.shutdown.addEventListener('abort', abort, { once: true });
       void (async () => {
         try {
-          const message = await repo.appendMessage(id, { role: 'user', content, status: 'complete' });
-          if (!message) return events.push({ type: 'error', error: notFound() });
-          events.push({ type: 'message', message: toMessage(message) });
+          const turn = await replies.begin(id, content);
+          if (!turn) return events.push({ type: 'error', error: notFound() });
+          const eventId = (seq: number) => replyEventId(turn.reply.id, seq);
+          events.push({ type: 'message', message: toMessage(turn.message), id: eventId(0) });
           if (signals.shutdown.aborted) upstream.abort();
-          const result = await generate(id, upstream.signal, (text) => events.push({ type: 'delta', text }));
-          const reply = await storeReply(id, result.text, result.outcome);
+          const result = await generateInto(turn, id, upstream.signal, (text, seq) => events.push({ type: 'delta', text, id: eventId(seq) }));
+          const reply = await storeReply(turn, result.text, result.outcome);
+          const last = eventId(turn.terminalSeq);
           if (signals.shutdown.aborted)
             events.push({
               type: 'error',
               error: new AppError('shutting_down', { detail: 'The server is restarting; the partial reply was saved.' }),
+              id: last,
             });
-          else if (result.outcome === 'error') events.push({ type: 'error', error: modelProblem(result.error) });
-          else if (!reply) events.push({ type: 'error', error: notFound() });
-          else if (result.outcome === 'ok') events.push({ type: 'done', message: toMessage(reply) });
+          else if (result.outcome === 'error') events.push({ type: 'error', error: modelProblem(result.error), id: last });
+          else if (!reply) events.push({ type: 'error', error: notFound(), id: last });
+          else if (result.outcome === 'ok') events.push({ type: 'done', message: toMessage(reply), id: last });
         } catch (err) {
           if (isDatabaseUnavailable(err)) {
             logger.warn({ err }, 'database unavailable: stream ended with 503');

@@ -16,8 +16,10 @@ export function createSseStream() {
     get open() {
       return open && !stream.writableEnded;
     },
-    send(event: string, data: unknown): void {
-      if (open && !stream.writableEnded) stream.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    /** `id` (no newline in it) is the event's id, the client's `Last-Event-ID` when it reconnects. */
+    send(event: string, data: unknown, id?: string): void {
+      const idLine = id === undefined ? '' : `id: ${id}\n`;
+      if (open && !stream.writableEnded) stream.write(`${idLine}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     },
     comment(text: string): void {
       if (open && !stream.writableEnded) stream.write(`: ${text}\n\n`);

@@ -206,7 +206,12 @@ describe('streaming replies (SSE)', () => {
     const done = res.events.at(-1)?.data.message;
     assert.equal(done.content, text);
     assert.equal(done.status, 'complete');
-    assert.match(res.raw, /^event: message\ndata: \{.*\}\n\n/);
+    assert.match(res.raw, /^id: [0-9a-f-]{36}:0\nevent: message\ndata: \{.*\}\n\n/);
+    assert.deepEqual(
+      res.events.map((e) => e.id),
+      res.events.map((_, i) => `${done.id}:${i}`),
+      'every event has an id: the reply id and its seq',
+    );
     assert.ok(res.comments.includes('ping'), 'heartbeats are sent');
     const stored = await api(t, 'GET', `/v1/conversations/${id}/messages`, { token });
     assert.deepEqual(stored.body.items.at(-1), done);
@@ -246,10 +251,11 @@ describe('streaming replies (SSE)', () => {
       onEvent: (e) => (e.event === 'delta' ? ++deltas >= 3 : false),
     });
     assert.equal(res.status, 200);
-    let reply: { status: string; content: string } | undefined;
+    let reply: { status: string; content: string; generating_by: string | null } | undefined;
+    // The reply row exists from the start, leased to this replica; its lease goes when it is stored.
     await waitFor('the partial reply to be stored', async () => {
       reply = await t.deps.db.knex('messages').where({ conversation_id: id, role: 'assistant' }).first();
-      return reply !== undefined;
+      return reply !== undefined && reply.generating_by === null;
     });
     assert.equal(reply?.status, 'partial');
     const sent = res.events.filter((e) => e.event === 'delta').map((e) => e.data.text).join('');
