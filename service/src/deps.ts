@@ -131,6 +131,8 @@ export async function buildDependencies(
     shutdownSignal: lifecycle.signal,
     audit: audit.log,
     model: overrides.model,
+    redis,
+    now: () => clock.now(),
   });
   const account = createAccountComponent({ auth, chat, audit, limiterFactory, metrics });
   const health = createHealthComponent({

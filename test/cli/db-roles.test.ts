@@ -63,7 +63,7 @@ describe('secops db roles apply/check against a fresh migrated database', { skip
     assert.equal(code, 0, stderr);
     assert.match(stdout, new RegExp(`CREATE ROLE "${owner}" .*NOLOGIN`));
     assert.match(stdout, new RegExp(`CREATE ROLE "${userA}" .*LOGIN .*CONNECTION LIMIT 7 PASSWORD NULL`));
-    assert.match(stdout, new RegExp(`GRANT SELECT, INSERT ON TABLE "public"."audit_events" TO "${runtime}"`));
+    assert.match(stdout, new RegExp(`GRANT SELECT, INSERT ON TABLE "public"."audit_events", "public"."model_usage" TO "${runtime}"`));
     assert.match(stdout, /REVOKE CREATE ON SCHEMA "public" FROM PUBLIC/);
     assert.equal(await privilegeSnapshot(url), before, 'nothing changed');
     const roles = await adminQuery(url, 'select 1 from pg_roles where rolname = any($1)', [ROLES]);

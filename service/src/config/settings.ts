@@ -116,6 +116,12 @@ export const SETTINGS = {
   // ---- Chat and model ----------------------------------------------------------------------------
   MAX_STREAMS_PER_USER: { group: 'Chat and model', schema: int(1, 1000).default(3), doc: 'Concurrent SSE streams per user.' },
   MAX_STREAMS_TOTAL: { group: 'Chat and model', schema: int(1, 100_000).default(1000), doc: 'Concurrent SSE streams per process (all users).' },
+  MAX_MODEL_CALLS_PER_USER: { group: 'Chat and model', schema: int(1, 1000).optional(), doc: 'Concurrent model calls (streamed or not) per user, counted across all replicas; unset → `MAX_STREAMS_PER_USER` (its former name, still accepted), default 3.' },
+  MAX_MODEL_CALLS_TOTAL: { group: 'Chat and model', schema: int(1, 1_000_000).default(1000), doc: 'Concurrent model calls of the whole deployment (all users, all replicas).' },
+  MODEL_CALL_LEASE_SECONDS: { group: 'Chat and model', schema: int(1, 3600).default(30), doc: 'Lease of a model-call slot in Redis, renewed while the call runs: a crashed replica\'s slots come back after it.' },
+  MODEL_TOKENS_PER_DAY: { group: 'Chat and model', schema: int(0).default(200_000), doc: 'Tokens (prompt + completion) a user may spend per UTC day; 0 = unlimited; `model_budgets` overrides per user.' },
+  MODEL_TOKENS_PER_MONTH: { group: 'Chat and model', schema: int(0).default(2_000_000), doc: 'Tokens a user may spend per UTC calendar month; 0 = unlimited; `model_budgets` overrides per user.' },
+  MODEL_MAX_OUTPUT_TOKENS: { group: 'Chat and model', schema: int(1, 1_000_000).default(1024), doc: 'Output cap of every model call (sent upstream as `max_tokens`) and the output part of its budget reservation.' },
   SSE_HEARTBEAT_MS: { group: 'Chat and model', schema: int(50, 15_000).default(15_000), doc: 'Interval of the `: ping` heartbeat on open SSE streams (ms; docs/api.md: at least every 15 s).' },
   BUILTIN_MODEL_DELAY_MS: { group: 'Chat and model', schema: int(0, 10_000).default(15), doc: 'Pause between the builtin model\'s words (ms); 0 in tests and benchmarks.' },
   MODEL_PROVIDER: { group: 'Chat and model', schema: z.enum(['builtin', 'openai']).default('builtin'), doc: '`builtin` (local deterministic model) or `openai` (OpenAI-compatible chat completions).' },

@@ -34,6 +34,8 @@ export const errorCatalogue = {
   rate_limited: { status: 429, title: 'Too Many Requests' },
   too_many_attempts: { status: 429, title: 'Too Many Attempts' },
   too_many_streams: { status: 429, title: 'Too Many Streams' },
+  too_many_model_calls: { status: 429, title: 'Too Many Model Calls' },
+  budget_exhausted: { status: 429, title: 'Budget Exhausted' },
   model_unavailable: { status: 502, title: 'Model Unavailable' },
   model_timeout: { status: 504, title: 'Model Timeout' },
   service_unavailable: { status: 503, title: 'Service Unavailable' },

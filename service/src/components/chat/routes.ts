@@ -105,8 +105,9 @@ export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs }: 
       ctx.body = await chat.postMessage(userId(ctx), id, content, clientGone(ctx));
       return;
     }
-    // 404 and 429 too_many_streams are answered here, as ordinary problems, before any model call.
-    const { release } = await chat.openStream(userId(ctx), id);
+    // 404, 429 too_many_streams and budget_exhausted are answered here, before any model call.
+    const opened = await chat.openStream(userId(ctx), id, content);
+    const { release } = opened;
     const sse = createSseStream();
     ctx.status = 200;
     ctx.type = 'text/event-stream';
@@ -115,11 +116,21 @@ export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs }: 
     ctx.req.socket.setNoDelay(true);
     const heartbeat = setInterval(() => sse.comment('ping'), heartbeatMs);
     heartbeat.unref();
-    const events = chat.streamReply(id, content, { clientGone: clientGone(ctx), shutdown: shutdownSignal });
+    const events = chat.streamReply(opened, content, { clientGone: clientGone(ctx), shutdown: shutdownSignal });
     void sendAsSse(events, sse, String(ctx.state.requestId)).finally(() => {
       clearInterval(heartbeat);
       release();
     });
+  });
+  return router;
+}
+
+/** GET /v1/usage: the caller's tokens in the current UTC day and month against their budgets. */
+export function usageRoutes({ chat, authenticate }: Pick<ChatRoutesDeps, 'chat' | 'authenticate'>): Router {
+  const router = new Router({ prefix: '/v1/usage' });
+  router.use(authenticate);
+  router.get('/', async (ctx) => {
+    ctx.body = await chat.usage(userId(ctx));
   });
   return router;
 }
