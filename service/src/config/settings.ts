@@ -114,7 +114,7 @@ export const SETTINGS = {
   LOGIN_MAX_FAILURES: { group: 'Limits and lockout', schema: int(1, 1000).default(5), doc: 'Consecutive failures per (email, IP) before 429 too_many_attempts.' },
   LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: { group: 'Limits and lockout', schema: int(1, 100).default(100), doc: 'Failed logins per account per hour from all IPs before the account is locked for the rest of the hour (NIST SP 800-63B: ≤ 100).' },
   // ---- Chat and model ----------------------------------------------------------------------------
-  MAX_STREAMS_PER_USER: { group: 'Chat and model', schema: int(1, 1000).default(3), doc: 'Concurrent SSE streams per user.' },
+  MAX_STREAMS_PER_USER: { group: 'Chat and model', schema: int(1, 1000).default(3), doc: 'Former name of `MAX_MODEL_CALLS_PER_USER`, still accepted (used when that is unset).' },
   MAX_STREAMS_TOTAL: { group: 'Chat and model', schema: int(1, 100_000).default(1000), doc: 'Concurrent SSE streams per process (all users).' },
   MAX_MODEL_CALLS_PER_USER: { group: 'Chat and model', schema: int(1, 1000).optional(), doc: 'Concurrent model calls (streamed or not) per user, counted across all replicas; unset → `MAX_STREAMS_PER_USER` (its former name, still accepted), default 3.' },
   MAX_MODEL_CALLS_TOTAL: { group: 'Chat and model', schema: int(1, 1_000_000).default(1000), doc: 'Concurrent model calls of the whole deployment (all users, all replicas).' },

@@ -20,6 +20,7 @@ import { chatRoutes, usageRoutes } from './routes.js';
 import { createModelBudget } from './model-budget.js';
 import { createModelGate, type ModelGate } from './model-gate.js';
 import { createModelMeter } from './model-meter.js';
+import { preloadTokenizer } from './models/token-estimate.js';
 import type { RedisHandle } from '../../platform/redis.js';
 import { type ChatService, createChatService } from './service.js';
 import { createStreamSlots, type StreamSlots } from './stream-slots.js';
@@ -83,10 +84,12 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
     finished: (provider, outcome, seconds) => metrics.externalModelLatency.observe({ provider, outcome, phase: 'total' }, seconds),
   };
   const slots = createStreamSlots({
-    perUser: config.limits.maxStreamsPerUser,
+    // Per process, behind the gate: the user's cap is the gate's (MAX_STREAMS_PER_USER is its alias).
+    perUser: config.limits.maxModelCallsPerUser,
     total: config.limits.maxStreamsTotal,
     onChange: (active) => metrics.sseStreamsActive.set(active),
   });
+  preloadTokenizer();
   const repo = createChatRepo(db.knex);
   const now = deps.now ?? (() => new Date());
   const gate = createModelGate({

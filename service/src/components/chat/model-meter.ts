@@ -58,11 +58,14 @@ export function createModelMeter(deps: ModelMeterDeps) {
           headers: { 'Retry-After': '1' },
         });
       }
-      let promptEstimate: number;
+      // Unlimited budgets need no reservation size: the prompt is counted only if the provider reports no usage.
+      let promptEstimate: number | undefined;
       let reservation: Reservation | BudgetRefusal;
       try {
-        promptEstimate = await countPromptTokens(turns);
-        reservation = await deps.budget.reserve(userId, promptEstimate + deps.maxOutputTokens, await limitsFor(userId));
+        const limits = await limitsFor(userId);
+        const unlimited = limits.day === 0 && limits.month === 0;
+        if (!unlimited) promptEstimate = await countPromptTokens(turns);
+        reservation = await deps.budget.reserve(userId, (promptEstimate ?? 0) + deps.maxOutputTokens, limits);
       } catch (err) {
         lease.release();
         throw err;
@@ -81,7 +84,7 @@ export function createModelMeter(deps: ModelMeterDeps) {
         releaseSlot: () => lease.release(),
         async settle(result) {
           const estimated = result.usage === undefined;
-          const promptTokens = result.usage?.promptTokens ?? promptEstimate;
+          const promptTokens = result.usage?.promptTokens ?? promptEstimate ?? (await countPromptTokens(turns));
           const completionTokens = result.usage?.completionTokens ?? (await countTokens(result.text));
           await reserved.settle(promptTokens + completionTokens);
           deps.onTokens?.('prompt', promptTokens);

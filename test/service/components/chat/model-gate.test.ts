@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { createModelGate } from '../../../../service/src/components/chat/model-gate.js';
-import { fakeClock, startTestApp, type TestApp } from '../../../helpers/app.js';
+import { loadConfig } from '../../../../service/src/config/load.js';
+import { fakeClock, startTestApp, TEST_JWT_SECRET, type TestApp } from '../../../helpers/app.js';
 import { api } from '../../../helpers/client.js';
 import { createTestDatabase } from '../../../helpers/database.js';
 import { redisReady } from '../../../helpers/redis-ready.js';
@@ -274,5 +275,14 @@ describe('without Redis the gate and the budgets count in memory', () => {
     const usage = await api(app, 'GET', '/v1/usage', { token: user.access_token });
     assert.equal(usage.body.day.used, settled);
     assert.ok(settled <= 400);
+  });
+});
+
+describe('MAX_MODEL_CALLS_PER_USER', () => {
+  const load = (env: Record<string, string>) => loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, ...env }).config.limits.maxModelCallsPerUser;
+  it('defaults to 3, accepts MAX_STREAMS_PER_USER as its former name, and wins over it when both are set', () => {
+    assert.equal(load({}), 3);
+    assert.equal(load({ MAX_STREAMS_PER_USER: '5' }), 5);
+    assert.equal(load({ MAX_STREAMS_PER_USER: '5', MAX_MODEL_CALLS_PER_USER: '2' }), 2);
   });
 });

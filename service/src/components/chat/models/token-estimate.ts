@@ -7,8 +7,8 @@ import type { ChatTurn } from './provider.js';
  * Node 26) with o200k_base, the encoding of OpenAI's current models. Other models' tokenizers differ
  * by a few percent; the ledger flags such rows `estimated`.
  *
- * The ranks are loaded on first use (about 0.7 s of synchronous work, once per process) rather than
- * at import, so `secops --help` and processes that never call a model do not pay it.
+ * The ranks are loaded when the chat component starts (about 0.7 s of synchronous work, once per
+ * process) rather than at import, so `secops` commands that import chat modules do not pay it.
  */
 let encoder: Tiktoken | undefined;
 
@@ -27,6 +27,14 @@ async function load(): Promise<Tiktoken> {
  * little under one) and generous for Latin runs (which average about 4 characters a token).
  */
 const LONGEST_ENCODED_RUN = 32;
+
+/**
+ * Loads the encoder now (the chat component calls it at start-up): its ~0.7 s of synchronous work
+ * then happens before the first request rather than stalling the event loop in the middle of one.
+ */
+export function preloadTokenizer(): void {
+  load().catch(() => undefined); // a failure surfaces at the first count instead
+}
 
 /** Tokens of one text (an estimate: exact for ordinary prose, generous for long unbroken runs). */
 export async function countTokens(text: string): Promise<number> {
