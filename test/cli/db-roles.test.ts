@@ -126,6 +126,19 @@ describe('secops db roles apply/check against a fresh migrated database', { skip
     });
   });
 
+  it('the runtime user can insert and read the model_usage ledger but never UPDATE, DELETE or TRUNCATE it', async () => {
+    await as(url, userA, async (c) => {
+      const inserted = await c.query<{ id: string }>(
+        "insert into model_usage (user_id, provider, model, prompt_tokens, completion_tokens, estimated, outcome, latency_ms) values (gen_random_uuid(), 'builtin', 'builtin', 3, 4, true, 'ok', 5) returning id",
+      );
+      const id = inserted.rows[0]?.id;
+      assert.ok(id);
+      await assert.rejects(c.query('update model_usage set prompt_tokens = 0 where id = $1', [id]), /permission denied for table model_usage/);
+      await assert.rejects(c.query('delete from model_usage where id = $1', [id]), /permission denied for table model_usage/);
+      await assert.rejects(c.query('truncate model_usage'), /permission denied for table model_usage/);
+    });
+  });
+
   it('the runtime user does DML on messages (and the other app tables), but cannot TRUNCATE or touch the migration lock', async () => {
     await as(url, userB, async (c) => {
       const user = await c.query<{ id: string }>("insert into users (email, password_hash) values ($1, 'x') returning id", [
