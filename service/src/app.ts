@@ -29,6 +29,7 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
   router.use(deps.health.routes.routes());
   router.use(deps.auth.routes.routes());
   router.use(deps.chat.routes.routes());
+  router.use(deps.chat.usageRoutes.routes());
   router.use(deps.account.routes.routes());
   const openApiDocument = deps.openApiDocument;
   router.get('/openapi.json', (ctx) => {

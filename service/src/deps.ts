@@ -132,6 +132,8 @@ export async function buildDependencies(
     clock,
     audit: audit.log,
     model: overrides.model,
+    redis,
+    now: () => clock.now(),
   });
   const account = createAccountComponent({ auth, chat, audit, limiterFactory, metrics });
   const health = createHealthComponent({

@@ -63,7 +63,7 @@ describe('secops db roles apply/check against a fresh migrated database', { skip
     assert.equal(code, 0, stderr);
     assert.match(stdout, new RegExp(`CREATE ROLE "${owner}" .*NOLOGIN`));
     assert.match(stdout, new RegExp(`CREATE ROLE "${userA}" .*LOGIN .*CONNECTION LIMIT 7 PASSWORD NULL`));
-    assert.match(stdout, new RegExp(`GRANT SELECT, INSERT ON TABLE "public"."audit_events" TO "${runtime}"`));
+    assert.match(stdout, new RegExp(`GRANT SELECT, INSERT ON TABLE "public"."audit_events", "public"."model_usage" TO "${runtime}"`));
     assert.match(stdout, /REVOKE CREATE ON SCHEMA "public" FROM PUBLIC/);
     assert.equal(await privilegeSnapshot(url), before, 'nothing changed');
     const roles = await adminQuery(url, 'select 1 from pg_roles where rolname = any($1)', [ROLES]);
@@ -123,6 +123,19 @@ describe('secops db roles apply/check against a fresh migrated database', { skip
       );
       await assert.rejects(c.query('delete from audit_events where id = $1', [id]), /permission denied for table audit_events/);
       await assert.rejects(c.query('truncate audit_events'), /permission denied for table audit_events/);
+    });
+  });
+
+  it('the runtime user can insert and read the model_usage ledger but never UPDATE, DELETE or TRUNCATE it', async () => {
+    await as(url, userA, async (c) => {
+      const inserted = await c.query<{ id: string }>(
+        "insert into model_usage (user_id, provider, model, prompt_tokens, completion_tokens, estimated, outcome, latency_ms) values (gen_random_uuid(), 'builtin', 'builtin', 3, 4, true, 'ok', 5) returning id",
+      );
+      const id = inserted.rows[0]?.id;
+      assert.ok(id);
+      await assert.rejects(c.query('update model_usage set prompt_tokens = 0 where id = $1', [id]), /permission denied for table model_usage/);
+      await assert.rejects(c.query('delete from model_usage where id = $1', [id]), /permission denied for table model_usage/);
+      await assert.rejects(c.query('truncate model_usage'), /permission denied for table model_usage/);
     });
   });
 

@@ -43,6 +43,9 @@ export const GENEROUS_LIMITS: Record<string, string> = {
   RATE_LIMIT_REFRESH_PER_MINUTE: '1000000',
   RATE_LIMIT_SIGNUP_PER_HOUR: '1000000',
   RATE_LIMIT_USER_PER_MINUTE: '1000000',
+  // Token budgets: unlimited (0) unless a test sets them (test/service/components/chat/model-budgets.test.ts).
+  MODEL_TOKENS_PER_DAY: '0',
+  MODEL_TOKENS_PER_MONTH: '0',
 };
 
 /** A 64-byte base64url secret for tests (not a real secret: it exists only in test processes). */

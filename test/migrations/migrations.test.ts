@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { listMigrationFiles, migratorConfig, withMigrationLock } from '../../service/src/platform/migrations.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
-const APP_TABLES = ['users', 'sessions', 'refresh_tokens', 'audit_events', 'conversations', 'messages', 'account_tokens', 'mail_outbox', 'device_tokens', 'mfa_totp', 'mfa_recovery_codes', 'webauthn_credentials', 'idempotency_keys', 'reply_events'];
+const APP_TABLES = ['users', 'sessions', 'refresh_tokens', 'audit_events', 'conversations', 'messages', 'account_tokens', 'mail_outbox', 'device_tokens', 'mfa_totp', 'mfa_recovery_codes', 'webauthn_credentials', 'idempotency_keys', 'reply_events', 'model_budgets', 'model_usage'];
 
 async function tables(t: TestDatabase): Promise<string[]> {
   const r = await t.db.knex.raw(

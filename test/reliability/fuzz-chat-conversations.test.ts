@@ -1,5 +1,5 @@
 import { fuzzSuite } from './helpers/fuzz-harness.js';
-import { conversationsCreate, conversationsDelete, conversationsGet, conversationsList } from './helpers/fuzz-endpoints.js';
+import { conversationsCreate, conversationsDelete, conversationsGet, conversationsList, usage } from './helpers/fuzz-endpoints.js';
 
 /**
  * Property-based fuzzing (issue 12): hostile bodies, headers, framing, ids and query strings never
@@ -7,4 +7,4 @@ import { conversationsCreate, conversationsDelete, conversationsGet, conversatio
  * and leave /healthz at 200. FUZZ_RUNS / FUZZ_TIME_LIMIT_MS scale a run, FUZZ_SEED replays one
  * (test/reliability/helpers/fuzz-harness.ts).
  */
-fuzzSuite('conversation endpoints under hostile input', [conversationsCreate, conversationsList, conversationsGet, conversationsDelete]);
+fuzzSuite('conversation and usage endpoints under hostile input', [conversationsCreate, conversationsList, conversationsGet, conversationsDelete, usage]);

@@ -226,6 +226,7 @@ describe('the OpenAPI document (service/openapi.yaml)', () => {
       'GET /v1/conversations/{id}/messages/{message_id}/events',
       'GET /v1/me',
       'GET /v1/me/export',
+      'GET /v1/usage',
       'PATCH /v1/auth/webauthn/credentials/{id}',
       'POST /v1/auth/email',
       'POST /v1/auth/logout-all',

@@ -309,6 +309,9 @@ function buildConfig(
       loginAccountMaxFailuresPerHour: e.LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR,
       maxStreamsPerUser: e.MAX_STREAMS_PER_USER,
       maxStreamsTotal: e.MAX_STREAMS_TOTAL,
+      maxModelCallsPerUser: e.MAX_MODEL_CALLS_PER_USER ?? e.MAX_STREAMS_PER_USER,
+      maxModelCallsTotal: e.MAX_MODEL_CALLS_TOTAL,
+      modelCallLeaseSeconds: e.MODEL_CALL_LEASE_SECONDS,
     },
     accounts: {
       /** `required`: signup answers 202 and login waits for a verified address. */
@@ -352,6 +355,10 @@ function buildConfig(
       name: e.MODEL_NAME,
       timeoutMs: e.MODEL_TIMEOUT_MS,
       builtinDelayMs: e.BUILTIN_MODEL_DELAY_MS,
+      maxOutputTokens: e.MODEL_MAX_OUTPUT_TOKENS,
+      /** 0 = unlimited; per-user rows of model_budgets override them. */
+      tokensPerDay: e.MODEL_TOKENS_PER_DAY,
+      tokensPerMonth: e.MODEL_TOKENS_PER_MONTH,
     },
     /** Idempotency-Key answers are kept this long (s). */
     idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,

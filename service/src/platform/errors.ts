@@ -36,6 +36,8 @@ export const errorCatalogue = {
   too_many_streams: { status: 429, title: 'Too Many Streams' },
   idempotency_key_mismatch: { status: 422, title: 'Idempotency Key Mismatch' },
   idempotency_key_in_use: { status: 409, title: 'Idempotency Key In Use' },
+  too_many_model_calls: { status: 429, title: 'Too Many Model Calls' },
+  budget_exhausted: { status: 429, title: 'Budget Exhausted' },
   model_unavailable: { status: 502, title: 'Model Unavailable' },
   model_timeout: { status: 504, title: 'Model Timeout' },
   service_unavailable: { status: 503, title: 'Service Unavailable' },

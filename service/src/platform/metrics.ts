@@ -23,6 +23,8 @@ export interface Metrics {
   readonly abuseBlocksTotal: Counter;
   readonly externalModelLatency: Histogram<'provider' | 'outcome' | 'phase'>;
   readonly sseStreamsActive: Gauge;
+  readonly modelTokensTotal: Counter<'provider' | 'model' | 'kind'>;
+  readonly modelBudgetRejectionsTotal: Counter<'window'>;
   readonly jwtKeyringReloadsTotal: Counter<'trigger' | 'outcome'>;
   readonly jwtKeyringKeys: Gauge<'kid' | 'alg' | 'role'>;
   readonly jwtKeyringLastSuccess: Gauge;
@@ -133,6 +135,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     sseStreamsActive: new Gauge({
       name: 'sse_streams_active',
       help: 'Server-sent-event reply streams open right now.',
+      registers: [registry],
+    }),
+    modelTokensTotal: new Counter({
+      name: 'model_tokens_total',
+      help: 'Tokens settled for model calls (the provider\'s usage, or an estimate when it reports none).',
+      labelNames: ['provider', 'model', 'kind'] as const,
+      registers: [registry],
+    }),
+    modelBudgetRejectionsTotal: new Counter({
+      name: 'model_budget_rejections_total',
+      help: 'Model calls refused with budget_exhausted, by the window that refused them.',
+      labelNames: ['window'] as const,
       registers: [registry],
     }),
     abuseBlocksTotal: new Counter({

@@ -161,3 +161,6 @@ export const mfaVerifyPasskey: EndpointSpec = {
   fields: ['mfa_token', 'webauthn'],
   plausible: fc.record({ mfa_token: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('base64url')), webauthn: assertion }),
 };
+
+// Model usage (issue 21).
+export const usage: EndpointSpec = { name: 'usage', method: 'GET', path: '/v1/usage', authenticated: true, fields: [], query: true };

@@ -7,7 +7,7 @@ export { DEFAULT_ROLES } from './defaults.js';
  * later migration adds get full DML through the default privileges — an append-only one must be
  * listed here (and its migration should `revoke update, delete` itself; see runbooks/secret-rotation.md).
  */
-export const APPEND_ONLY_TABLES: readonly string[] = ['audit_events'];
+export const APPEND_ONLY_TABLES: readonly string[] = ['audit_events', 'model_usage'];
 
 /**
  * Migration bookkeeping. The runtime role may only read what `secops readiness` (run as the service's

@@ -20,7 +20,12 @@ import { createOpenAiModel } from './models/openai.js';
 import type { ModelObserver, ModelProvider } from './models/provider.js';
 import { type ChatExportItem, exportConversations } from './export.js';
 import { createChatRepo } from './repo.js';
-import { chatRoutes } from './routes.js';
+import { chatRoutes, usageRoutes } from './routes.js';
+import { createModelBudget } from './model-budget.js';
+import { createModelGate, type ModelGate } from './model-gate.js';
+import { createModelMeter } from './model-meter.js';
+import { preloadTokenizer } from './models/token-estimate.js';
+import type { RedisHandle } from '../../platform/redis.js';
 import { type ChatService, createChatService } from './service.js';
 import { createStreamSlots, type StreamSlots } from './stream-slots.js';
 import { createReplyBus } from './reply-bus.js';
@@ -32,12 +37,17 @@ export { composeBuiltinReply } from './models/builtin.js';
 export type { ChatTurn, ModelProvider } from './models/provider.js';
 export type { ChatService } from './service.js';
 export type { StreamSlots } from './stream-slots.js';
+export type { ModelGate } from './model-gate.js';
 export type { ChatExportItem } from './export.js';
 
 export interface ChatComponent {
   readonly service: ChatService;
   /** The /v1/conversations routes, behind `authenticate`. */
   readonly routes: Router;
+  /** GET /v1/usage, behind `authenticate`. */
+  readonly usageRoutes: Router;
+  /** Concurrent model calls, per user and in all, across replicas (Redis) or in this process. */
+  readonly gate: ModelGate;
   /** Concurrent reply streams, per user and in all. */
   readonly slots: StreamSlots;
   /** Idempotency keys of the chat's POST routes (its `purgeExpired` runs every 10 minutes). */
@@ -60,6 +70,10 @@ export interface ChatComponentDeps {
   authenticate: Middleware;
   /** Aborted when the process starts shutting down: open streams end with `shutting_down`. */
   shutdownSignal: AbortSignal;
+  /** The shared Redis of the gate and the budgets; absent → per-process memory. */
+  redis?: RedisHandle;
+  /** The budget windows' clock (UTC day and month). */
+  now?: () => Date;
   /** Replaces the configured model (tests). */
   model?: ModelProvider;
   /** The audit trail, for attempts on another user's conversation. */
@@ -89,9 +103,33 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
     finished: (provider, outcome, seconds) => metrics.externalModelLatency.observe({ provider, outcome, phase: 'total' }, seconds),
   };
   const slots = createStreamSlots({
-    perUser: config.limits.maxStreamsPerUser,
+    // Per process, behind the gate: the user's cap is the gate's (MAX_STREAMS_PER_USER is its alias).
+    perUser: config.limits.maxModelCallsPerUser,
     total: config.limits.maxStreamsTotal,
     onChange: (active) => metrics.sseStreamsActive.set(active),
+  });
+  preloadTokenizer();
+  const repo = createChatRepo(db.knex);
+  const now = deps.now ?? (() => new Date());
+  const gate = createModelGate({
+    perUser: config.limits.maxModelCallsPerUser,
+    total: config.limits.maxModelCallsTotal,
+    leaseSeconds: config.limits.modelCallLeaseSeconds,
+    redis: deps.redis,
+    keyPrefix: config.redisKeyPrefix,
+  });
+  const budget = createModelBudget({ redis: deps.redis, keyPrefix: config.redisKeyPrefix, now, ledgerSince: repo.usageSince });
+  const modelName = model.model ?? model.name;
+  const meter = createModelMeter({
+    gate,
+    budget,
+    repo,
+    limits: { day: config.model.tokensPerDay, month: config.model.tokensPerMonth },
+    maxOutputTokens: config.model.maxOutputTokens,
+    provider: model.name,
+    model: modelName,
+    onTokens: (kind, tokens) => metrics.modelTokensTotal.inc({ provider: model.name, model: modelName, kind }, tokens),
+    onBudgetRejection: (window) => metrics.modelBudgetRejectionsTotal.inc({ window }),
   });
   const audit = deps.audit;
   const clock = deps.clock;
@@ -121,10 +159,12 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
     .unref();
   const service = createChatService({
     replies,
-    repo: createChatRepo(db.knex),
+    repo,
     model,
     observer,
     slots,
+    meter,
+    now,
     logger,
     onForeignAccess: audit
       ? (userId, conversationId) => {
@@ -150,6 +190,8 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
       logger,
       resume: createReplyResume({ repo: repliesRepo, bus }),
     }),
+    usageRoutes: usageRoutes({ chat: service, authenticate: deps.authenticate }),
+    gate,
     slots,
     exportFor: (userId) => exportConversations(db.knex, userId),
     idempotency,

@@ -1,5 +1,8 @@
 import type { Knex } from '../../platform/db.js';
-import type { MessageRow, MessageStatus } from './repo.js';
+import type { MessageRow, MessageStatus, UsageRow } from './repo.js';
+
+/** What a finished reply's ledger row holds besides its message and conversation. */
+export type ReplyUsage = Omit<UsageRow, 'message_id' | 'conversation_id'>;
 
 /** An assistant message as the resume and sweep paths see it: who is writing it, until when. */
 export interface ReplyRow extends MessageRow {
@@ -72,7 +75,15 @@ export function createRepliesRepo(knex: Knex) {
      * Stores the finished reply and drops the lease — only while `owner` still holds it: a reply the
      * sweeper already failed stays failed (then its current row is answered).
      */
-    async finishReply(id: string, owner: string, content: string, status: MessageStatus): Promise<MessageRow | undefined> {
+    async finishReply(id: string, owner: string, content: string, status: MessageStatus, usage?: ReplyUsage): Promise<MessageRow | undefined> {
+      if (usage) {
+        // The ledger row goes with the reply (issue 21): the call was made, whatever became of the row.
+        return knex.transaction(async (trx) => {
+          const reply = await createRepliesRepo(trx).finishReply(id, owner, content, status);
+          await trx('model_usage').insert({ ...usage, conversation_id: reply?.conversation_id ?? null, message_id: id });
+          return reply;
+        });
+      }
       const r = await knex.raw(
         `with m as (
            update messages set content = ?, status = ?, generating_by = null, lease_expires_at = null

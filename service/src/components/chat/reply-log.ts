@@ -2,6 +2,7 @@ import type { SchedulingClock, TimerHandle } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import type { ReplyBus } from './reply-bus.js';
 import type { RepliesRepo, ReplyEventRow } from './replies-repo.js';
+import type { ReplyUsage } from './replies-repo.js';
 import type { MessageRow, MessageStatus } from './repo.js';
 
 /** One reply being generated here: its deltas are numbered and stored as they come. */
@@ -13,7 +14,8 @@ export interface ReplyTurn {
   /** The seq the terminal event (`done` or `error`) gets: one after the last delta. */
   readonly terminalSeq: number;
   /** Stores the rest of the deltas, then the reply itself, and drops the lease. */
-  finish(content: string, status: MessageStatus): Promise<MessageRow | undefined>;
+  /** The reply as it ended; with `usage`, its model_usage ledger row in the same transaction. */
+  finish(content: string, status: MessageStatus, usage?: ReplyUsage): Promise<MessageRow | undefined>;
 }
 
 export interface ReplyLogDeps {
@@ -85,7 +87,7 @@ export function createReplyLog(deps: ReplyLogDeps) {
         get terminalSeq() {
           return seq + 1;
         },
-        async finish(content, status) {
+        async finish(content, status, usage) {
           try {
             while (writing) await writing;
             await flush(); // what a failed batch left behind: one more try, or the row below says it all
@@ -93,7 +95,7 @@ export function createReplyLog(deps: ReplyLogDeps) {
             logger.warn({ err, messageId: id }, 'reply deltas not stored: a resume gets the stored reply');
           }
           try {
-            return await repo.finishReply(id, instanceId, content, status);
+            return await repo.finishReply(id, instanceId, content, status, usage);
           } finally {
             held.delete(id);
             await bus.publish(id).catch((err: unknown) => logger.warn({ err }, 'reply news not published'));

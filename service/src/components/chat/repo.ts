@@ -111,7 +111,56 @@ export function createChatRepo(knex: Knex) {
       );
       return r.rows[0] as MessageRow | undefined;
     },
+    /**
+     * The assistant's reply and its model call's ledger row in one transaction: a reply is never
+     * stored unbilled. The row is written even when the conversation is gone (message_id null).
+     */
+    async appendReply(
+      conversationId: string,
+      m: { role: MessageRole; content: string; status: MessageStatus },
+      usage: Omit<UsageRow, 'message_id' | 'conversation_id'>,
+    ): Promise<MessageRow | undefined> {
+      return knex.transaction(async (trx) => {
+        const reply = await createChatRepo(trx).appendMessage(conversationId, m);
+        await trx('model_usage').insert({ ...usage, conversation_id: conversationId, message_id: reply?.id ?? null });
+        return reply;
+      });
+    },
+    /** A ledger row on its own (a call that failed before any reply could be stored). */
+    async recordUsage(usage: UsageRow): Promise<void> {
+      await knex('model_usage').insert(usage);
+    },
+    /** A user's settled tokens since `since` (the budget windows and GET /v1/usage). */
+    async usageSince(userId: string, since: Date): Promise<number> {
+      const row = await knex('model_usage')
+        .where({ user_id: userId })
+        .andWhere('created_at', '>=', since)
+        .sum({ total: knex.raw('prompt_tokens + completion_tokens') })
+        .first();
+      return Number(row?.total ?? 0);
+    },
+    /** The user's overrides of the token budgets (null: the setting applies). */
+    async budgetOverride(userId: string): Promise<{ tokens_per_day: number | null; tokens_per_month: number | null } | undefined> {
+      const row = await knex('model_budgets').select('tokens_per_day', 'tokens_per_month').where({ user_id: userId }).first();
+      if (!row) return undefined;
+      const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+      return { tokens_per_day: n(row.tokens_per_day), tokens_per_month: n(row.tokens_per_month) };
+    },
   };
+}
+
+/** One row of the append-only model_usage ledger. */
+export interface UsageRow {
+  user_id: string;
+  conversation_id: string | null;
+  message_id: string | null;
+  provider: string;
+  model: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  estimated: boolean;
+  outcome: 'ok' | 'error' | 'timeout' | 'aborted';
+  latency_ms: number;
 }
 
 export type ChatRepo = ReturnType<typeof createChatRepo>;

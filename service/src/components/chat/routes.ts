@@ -139,10 +139,11 @@ export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs, id
       ctx.body = await chat.postMessage(userId(ctx), id, content, clientGone(ctx));
       return;
     }
-    // 404 and 429 too_many_streams are answered here, as ordinary problems, before any model call.
-    const { release } = await chat.openStream(userId(ctx), id);
+    // 404, 429 too_many_streams and budget_exhausted are answered here, before any model call.
+    const opened = await chat.openStream(userId(ctx), id, content);
+    const { release } = opened;
     const { sse, stop } = openSse(ctx, heartbeatMs);
-    const events = chat.streamReply(id, content, { clientGone: clientGone(ctx), shutdown: shutdownSignal });
+    const events = chat.streamReply(opened, content, { clientGone: clientGone(ctx), shutdown: shutdownSignal });
     void sendAsSse(events, sse, String(ctx.state.requestId), deferIdempotency(ctx)).finally(() => {
       stop();
       release();
@@ -173,6 +174,16 @@ export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs, id
         sse.end();
       }
     })();
+  });
+  return router;
+}
+
+/** GET /v1/usage: the caller's tokens in the current UTC day and month against their budgets. */
+export function usageRoutes({ chat, authenticate }: Pick<ChatRoutesDeps, 'chat' | 'authenticate'>): Router {
+  const router = new Router({ prefix: '/v1/usage' });
+  router.use(authenticate);
+  router.get('/', async (ctx) => {
+    ctx.body = await chat.usage(userId(ctx));
   });
   return router;
 }

@@ -8,11 +8,14 @@ import {
   type ModelProvider,
   ModelTimeoutError,
   ModelUnavailableError,
+  type ModelUsage,
 } from './models/provider.js';
-import type { ChatRepo, ConversationRow, MessageRow, MessageStatus } from './repo.js';
-import type { StreamSlots } from './stream-slots.js';
+import type { CallResult, MeteredCall, ModelMeter } from './model-meter.js';
+import { budgetWindows, dayStart, monthStart } from './model-budget.js';
 import type { ReplyLog, ReplyTurn } from './reply-log.js';
 import { replyEventId } from './reply-resume.js';
+import type { ChatRepo, ConversationRow, MessageRow, MessageStatus } from './repo.js';
+import type { StreamSlots } from './stream-slots.js';
 import { assemblePage, decodeCursor, type Page } from '../../platform/pagination.js';
 import { UUID } from '../../platform/text.js';
 
@@ -33,6 +36,18 @@ export interface MessageView {
 
 export type { Page } from '../../platform/pagination.js';
 
+export interface UsageWindowView {
+  used: number;
+  /** null: unlimited. */
+  limit: number | null;
+  resets_at: string;
+}
+
+export interface UsageView {
+  day: UsageWindowView;
+  month: UsageWindowView;
+}
+
 /**
  * What a streamed reply is made of, in order: the stored user message, deltas, then done or error.
  * `id` is the SSE event id, `<reply message id>:<seq>` (0 for the user message), the `Last-Event-ID`
@@ -52,6 +67,10 @@ export interface ChatServiceDeps {
   slots: StreamSlots;
   /** Creates the reply row leased to this replica with the user's message, and stores its deltas. */
   replies: ReplyLog;
+  /** The gate, the budgets and the ledger's figures: every model call goes through it. */
+  meter: ModelMeter;
+  /** The clock of the budget windows (UTC day and month). */
+  now: () => Date;
   logger: Logger;
   /** Messages of history sent to the model with each new one. */
   contextMessages?: number;
@@ -97,7 +116,7 @@ function isAbort(err: unknown, signal: AbortSignal): boolean {
  * answers exactly like a missing one.
  */
 export function createChatService(deps: ChatServiceDeps) {
-  const { repo, model, observer, slots, replies, logger } = deps;
+  const { repo, model, observer, slots, replies, meter, logger } = deps;
   const contextMessages = deps.contextMessages ?? 50;
 
   async function ownConversation(userId: string, id: string): Promise<ConversationRow> {
@@ -115,15 +134,13 @@ export function createChatService(deps: ChatServiceDeps) {
    * text and how it ended; never throws (the caller stores what there is either way).
    */
   async function generate(
-    conversationId: string,
+    turns: ChatTurn[],
+    call: MeteredCall,
     signal: AbortSignal,
     onText: (text: string) => void,
-  ): Promise<{ text: string; outcome: 'ok' | 'aborted' | 'error'; error?: unknown }> {
-    const turns = (await repo.recentMessages(conversationId, contextMessages))
-      .filter((m) => m.status === 'complete' || m.role === 'user')
-      .map((m) => ({ role: m.role, content: m.content }));
+  ): Promise<GenerateResult> {
     return tracer.startActiveSpan('model.stream', { attributes: { 'model.provider': model.name } }, async (span) => {
-      const result = await streamModel(turns, signal, onText);
+      const result = await streamModel(turns, call.maxTokens, signal, onText);
       const outcome = result.outcome === 'error' && result.error instanceof ModelTimeoutError ? 'timeout' : result.outcome;
       span.setAttribute('model.outcome', outcome);
       if (result.outcome === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
@@ -135,14 +152,17 @@ export function createChatService(deps: ChatServiceDeps) {
   /** The model call itself, timed for the metrics; traced as `model.stream` by `generate`. */
   async function streamModel(
     turns: ChatTurn[],
+    maxTokens: number,
     signal: AbortSignal,
     onText: (text: string) => void,
-  ): Promise<{ text: string; outcome: 'ok' | 'aborted' | 'error'; error?: unknown }> {
+  ): Promise<GenerateResult> {
     const started = performance.now();
     let text = '';
     let first = true;
+    let usage: ModelUsage | undefined;
+    const latencyMs = () => performance.now() - started;
     try {
-      for await (const fragment of model.stream(turns, signal)) {
+      for await (const fragment of model.stream(turns, signal, { maxTokens, onUsage: (u) => (usage = u) })) {
         if (first) {
           observer.firstToken(model.name, (performance.now() - started) / 1000);
           first = false;
@@ -151,12 +171,12 @@ export function createChatService(deps: ChatServiceDeps) {
         onText(fragment);
       }
       observer.finished(model.name, 'ok', (performance.now() - started) / 1000);
-      return { text, outcome: 'ok' };
+      return { text, outcome: 'ok', usage, latencyMs: latencyMs() };
     } catch (err) {
       const seconds = (performance.now() - started) / 1000;
       if (isAbort(err, signal)) {
         observer.finished(model.name, 'aborted', seconds);
-        return { text, outcome: 'aborted' };
+        return { text, outcome: 'aborted', usage, latencyMs: latencyMs() };
       }
       observer.finished(model.name, err instanceof ModelTimeoutError ? 'timeout' : 'error', seconds);
       if (err instanceof ModelUnavailableError || err instanceof ModelTimeoutError) {
@@ -165,22 +185,36 @@ export function createChatService(deps: ChatServiceDeps) {
       } else {
         logger.error({ err }, 'model call failed unexpectedly');
       }
-      return { text, outcome: 'error', error: err };
+      return { text, outcome: 'error', error: err, usage, latencyMs: latencyMs() };
     }
   }
 
-  /** Stores the assistant's reply as far as it got: complete, partial (some text) or failed (none). */
-  async function storeReply(turn: ReplyTurn, text: string, outcome: 'ok' | 'aborted' | 'error') {
+  /** The context sent to the model: the latest messages (failed replies left out), then the new one. */
+  async function turnsWith(conversationId: string, content: string): Promise<ChatTurn[]> {
+    const history = (await repo.recentMessages(conversationId, contextMessages - 1))
+      .filter((m) => m.status === 'complete' || m.role === 'user')
+      .map((m) => ({ role: m.role, content: m.content }));
+    return [...history, { role: 'user', content }];
+  }
+
+  /**
+   * Stores the assistant's reply as far as it got — complete, partial (some text) or failed (none) —
+   * and its usage ledger row in the same transaction, after settling the call's budget reservation.
+   */
+  async function storeReply(turn: ReplyTurn, result: GenerateResult, call: MeteredCall) {
+    const { text, outcome } = result;
     // Aborted (client gone, shutdown) keeps whatever was said; a failure with nothing said is `failed`.
     const status: MessageStatus =
       outcome === 'ok' ? 'complete' : outcome === 'aborted' || text.length > 0 ? 'partial' : 'failed';
-    return turn.finish(text, status);
+    const ledgerOutcome = outcome === 'error' && result.error instanceof ModelTimeoutError ? 'timeout' : outcome;
+    const usage = await call.settle({ ...result, outcome: ledgerOutcome });
+    return turn.finish(text, status, usage);
   }
 
   /** The turn's reply ends `failed` if generating it threw (else its lease would be renewed forever). */
-  async function generateInto(turn: ReplyTurn, id: string, signal: AbortSignal, onText: (text: string, seq: number) => void) {
+  async function generateInto(turn: ReplyTurn, turns: ChatTurn[], call: MeteredCall, signal: AbortSignal, onText: (text: string, seq: number) => void) {
     try {
-      return await generate(id, signal, (text) => onText(text, turn.delta(text)));
+      return await generate(turns, call, signal, (text) => onText(text, turn.delta(text)));
     } catch (err) {
       await turn.finish('', 'failed').catch(() => undefined);
       throw err;
@@ -188,6 +222,21 @@ export function createChatService(deps: ChatServiceDeps) {
   }
 
   return {
+    /** GET /v1/usage: settled tokens (the ledger) of the current UTC day and month, the limits in force (null: unlimited). */
+    async usage(userId: string): Promise<UsageView> {
+      const now = deps.now();
+      const w = budgetWindows(now);
+      const [dayUsed, monthUsed, limits] = await Promise.all([
+        repo.usageSince(userId, dayStart(w)),
+        repo.usageSince(userId, monthStart(now)),
+        meter.limitsFor(userId),
+      ]);
+      return {
+        day: { used: dayUsed, limit: limits.day || null, resets_at: w.dayResetsAt.toISOString() },
+        month: { used: monthUsed, limit: limits.month || null, resets_at: w.monthResetsAt.toISOString() },
+      };
+    },
+
     async createConversation(userId: string, title: string | null): Promise<ConversationView> {
       return toConversation(await repo.createConversation(userId, title));
     },
@@ -214,30 +263,52 @@ export function createChatService(deps: ChatServiceDeps) {
     /** Non-streaming: store the message, wait for the whole reply, store it, answer both. */
     async postMessage(userId: string, id: string, content: string, signal: AbortSignal): Promise<{ message: MessageView; reply: MessageView }> {
       await ownConversation(userId, id);
-      const turn = await replies.begin(id, content);
-      if (!turn) throw notFound();
-      const message = turn.message;
-      const result = await generateInto(turn, id, signal, () => undefined);
-      const reply = await storeReply(turn, result.text, result.outcome);
-      if (result.outcome === 'error') throw modelProblem(result.error);
-      if (!reply) throw notFound(); // deleted while the reply was generated
-      return { message: toMessage(message), reply: toMessage(reply) };
+      const turns = await turnsWith(id, content);
+      // 429 too_many_model_calls / budget_exhausted before anything is stored or sent upstream.
+      const call = await meter.begin(userId, turns, 'too_many_model_calls');
+      // A client that leaves frees its slot at once; the model call is aborted by the same signal.
+      const onGone = () => call.releaseSlot();
+      signal.addEventListener('abort', onGone, { once: true });
+      try {
+        const turn = await replies.begin(id, content);
+        if (!turn) throw notFound();
+        const message = turn.message;
+        const result = await generateInto(turn, turns, call, signal, () => undefined);
+        const reply = await storeReply(turn, result, call);
+        if (result.outcome === 'error') throw modelProblem(result.error);
+        if (!reply) throw notFound(); // deleted while the reply was generated
+        return { message: toMessage(message), reply: toMessage(reply) };
+      } finally {
+        signal.removeEventListener('abort', onGone);
+        call.end();
+      }
     },
 
     /**
      * Streaming, step one (before any byte is sent): the conversation must be the caller's and a
      * stream slot must be free — else 404 / 429 `too_many_streams`, before the model is called.
      */
-    async openStream(userId: string, id: string): Promise<{ release: () => void }> {
+    async openStream(userId: string, id: string, content: string): Promise<OpenedStream> {
       await ownConversation(userId, id);
-      const release = slots.acquire(userId);
-      if (!release) {
+      const turns = await turnsWith(id, content);
+      const call = await meter.begin(userId, turns, 'too_many_streams');
+      const releaseSlot = slots.acquire(userId);
+      if (!releaseSlot) {
+        call.end();
         throw new AppError('too_many_streams', {
           detail: 'Too many concurrent streams; wait for one to finish.',
           headers: { 'Retry-After': '1' },
         });
       }
-      return { release };
+      return {
+        id,
+        turns,
+        call,
+        release: () => {
+          releaseSlot();
+          call.end();
+        },
+      };
     },
 
     /**
@@ -247,10 +318,14 @@ export function createChatService(deps: ChatServiceDeps) {
      * ends it with `shutting_down`. Never throws: a failure is the last event. The routes tier turns
      * the events into SSE; the slot is released by the caller.
      */
-    streamReply(id: string, content: string, signals: { clientGone: AbortSignal; shutdown: AbortSignal }): AsyncIterable<ReplyEvent> {
+    streamReply(opened: OpenedStream, content: string, signals: { clientGone: AbortSignal; shutdown: AbortSignal }): AsyncIterable<ReplyEvent> {
+      const { id, turns, call } = opened;
       const events = createEventQueue<ReplyEvent>();
       const upstream = new AbortController();
-      const abort = () => upstream.abort();
+      const abort = () => {
+        upstream.abort();
+        call.releaseSlot(); // the gate's slot is free at once; the reply is stored as it got
+      };
       signals.clientGone.addEventListener('abort', abort, { once: true });
       signals.shutdown.addEventListener('abort', abort, { once: true });
       void (async () => {
@@ -260,8 +335,8 @@ export function createChatService(deps: ChatServiceDeps) {
           const eventId = (seq: number) => replyEventId(turn.reply.id, seq);
           events.push({ type: 'message', message: toMessage(turn.message), id: eventId(0) });
           if (signals.shutdown.aborted) upstream.abort();
-          const result = await generateInto(turn, id, upstream.signal, (text, seq) => events.push({ type: 'delta', text, id: eventId(seq) }));
-          const reply = await storeReply(turn, result.text, result.outcome);
+          const result = await generateInto(turn, turns, call, upstream.signal, (text, seq) => events.push({ type: 'delta', text, id: eventId(seq) }));
+          const reply = await storeReply(turn, result, call);
           const last = eventId(turn.terminalSeq);
           if (signals.shutdown.aborted)
             events.push({
@@ -292,6 +367,17 @@ export function createChatService(deps: ChatServiceDeps) {
 }
 
 export type ChatService = ReturnType<typeof createChatService>;
+
+type GenerateResult = Omit<CallResult, 'outcome'> & { outcome: 'ok' | 'aborted' | 'error'; error?: unknown };
+
+/** A stream that passed the gate and the budget (openStream), ready for streamReply. */
+export interface OpenedStream {
+  readonly id: string;
+  readonly turns: ChatTurn[];
+  readonly call: MeteredCall;
+  /** Frees the stream slot and ends the model call's metering (after the last event). */
+  release(): void;
+}
 
 /**
  * An async iterable fed by `push` — the bridge from the model's callbacks to the events a caller

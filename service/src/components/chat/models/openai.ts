@@ -1,7 +1,7 @@
 import type { Secret } from '../../../config/secret.js';
 import { sleep } from './abortable-sleep.js';
 import { type BreakerPermit, type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.js';
-import { type ChatTurn, type ModelProvider, ModelTimeoutError, ModelUnavailableError } from './provider.js';
+import { type ChatTurn, type ModelProvider, ModelTimeoutError, ModelUnavailableError, type ModelUsage, type StreamOptions } from './provider.js';
 import { createSseDecoder } from '../../../platform/sse-decoder.js';
 
 export interface OpenAiModelOptions {
@@ -58,8 +58,17 @@ function withNetworkCode(message: string, err: unknown): string {
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** One `chat.completion.chunk`: its text (maybe empty) and whether it carries a finish_reason. */
-function parseChunk(data: string): { text: string; finished: boolean } {
+const tokenCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** The chunk's `usage` (sent last when asked with stream_options.include_usage), when well-formed. */
+function usageOf(chunk: Record<string, unknown>): ModelUsage | undefined {
+  const usage = chunk.usage;
+  if (!isRecord(usage) || !tokenCount(usage.prompt_tokens) || !tokenCount(usage.completion_tokens)) return undefined;
+  return { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens };
+}
+
+/** One `chat.completion.chunk`: its text (maybe empty), whether it carries a finish_reason, its usage if any. */
+function parseChunk(data: string): { text: string; finished: boolean; usage?: ModelUsage } {
   let chunk: unknown;
   try {
     chunk = JSON.parse(data);
@@ -67,17 +76,18 @@ function parseChunk(data: string): { text: string; finished: boolean } {
     throw new ModelUnavailableError('model stream is not valid JSON');
   }
   if (!isRecord(chunk) || !Array.isArray(chunk.choices)) throw new ModelUnavailableError('model stream chunk has no choices');
+  const usage = usageOf(chunk);
   const choice: unknown = chunk.choices[0];
-  if (choice === undefined) return { text: '', finished: false }; // e.g. a usage-only chunk
+  if (choice === undefined) return { text: '', finished: false, usage }; // e.g. the usage-only chunk
   if (!isRecord(choice)) throw new ModelUnavailableError('model stream chunk is malformed');
   const content = isRecord(choice.delta) ? choice.delta.content : undefined;
   if (content !== undefined && content !== null && typeof content !== 'string')
     throw new ModelUnavailableError('model stream chunk is malformed');
-  return { text: content ?? '', finished: typeof choice.finish_reason === 'string' };
+  return { text: content ?? '', finished: typeof choice.finish_reason === 'string', usage };
 }
 
-/** Yields each non-empty `choices[0].delta.content` until `data: [DONE]`. */
-async function* readContent(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+/** Yields each non-empty `choices[0].delta.content` until `data: [DONE]`; hands any `usage` to `onUsage`. */
+async function* readContent(body: ReadableStream<Uint8Array>, onUsage?: (usage: ModelUsage) => void): AsyncGenerator<string> {
   const decoder = createSseDecoder();
   const reader = body.getReader();
   let finished = false;
@@ -88,6 +98,7 @@ async function* readContent(body: ReadableStream<Uint8Array>): AsyncGenerator<st
         if (data === '[DONE]') return;
         const chunk = parseChunk(data);
         finished ||= chunk.finished;
+        if (chunk.usage) onUsage?.(chunk.usage);
         if (chunk.text !== '') yield chunk.text;
       }
       if (done) {
@@ -179,13 +190,20 @@ export function createOpenAiModel(options: OpenAiModelOptions): ModelProvider {
     }
   }
 
-  async function* streamReply(turns: readonly ChatTurn[], callerSignal: AbortSignal): AsyncGenerator<string> {
+  async function* streamReply(turns: readonly ChatTurn[], callerSignal: AbortSignal, options: StreamOptions = {}): AsyncGenerator<string> {
     callerSignal.throwIfAborted();
     const permit = breaker.tryAcquire();
     if (!permit) throw new ModelUnavailableError('circuit open');
     const call = startCall(callerSignal, permit);
     try {
-      const body = JSON.stringify({ model, messages: turns.map(({ role, content }) => ({ role, content })), stream: true });
+      // include_usage: without it a streamed call reports no tokens at all (litellm PR #36943).
+      const body = JSON.stringify({
+        model,
+        messages: turns.map(({ role, content }) => ({ role, content })),
+        stream: true,
+        stream_options: { include_usage: true },
+        ...(options.maxTokens === undefined ? {} : { max_tokens: options.maxTokens }),
+      });
       const response = await connect(call, body);
       if (response.status < 200 || response.status > 299 || !response.body) {
         response.body?.cancel().catch(() => undefined); // the body is never read: it may echo secrets
@@ -193,7 +211,7 @@ export function createOpenAiModel(options: OpenAiModelOptions): ModelProvider {
         else permit.success();
         throw new ModelUnavailableError(`model upstream answered HTTP ${response.status}`);
       }
-      yield* readContent(response.body);
+      yield* readContent(response.body, options.onUsage);
       permit.success();
     } catch (err) {
       if (callerSignal.aborted) throw callerSignal.reason;
@@ -208,6 +226,7 @@ export function createOpenAiModel(options: OpenAiModelOptions): ModelProvider {
 
   return {
     name: 'openai',
-    stream: (turns, signal) => streamReply(turns, signal),
+    model,
+    stream: (turns, signal, streamOptions) => streamReply(turns, signal, streamOptions),
   };
 }

@@ -8,10 +8,25 @@ export interface ChatTurn {
   content: string;
 }
 
+/** What a call cost, as the provider reports it (OpenAI's `usage`). */
+export interface ModelUsage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface StreamOptions {
+  /** The output cap, sent upstream as `max_tokens`. */
+  maxTokens?: number;
+  /** Called once with the upstream's usage when it reports one (before the iteration ends). */
+  onUsage?: (usage: ModelUsage) => void;
+}
+
 export interface ModelProvider {
   /** `builtin` or `openai` — the `provider` label of external_model_latency_seconds. */
   readonly name: string;
-  stream(turns: readonly ChatTurn[], signal: AbortSignal): AsyncIterable<string>;
+  /** The model's name for the usage ledger and model_tokens_total (default: `name`). */
+  readonly model?: string;
+  stream(turns: readonly ChatTurn[], signal: AbortSignal, options?: StreamOptions): AsyncIterable<string>;
 }
 
 /** Upstream refused, failed, sent garbage, or the circuit is open → 502 `model_unavailable`. */

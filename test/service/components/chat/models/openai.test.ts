@@ -104,7 +104,19 @@ describe('OpenAI-compatible model', () => {
     assert.equal(request!.url, '/v1/chat/completions');
     assert.equal(request!.headers.authorization, `Bearer ${API_KEY}`);
     assert.match(request!.headers['content-type'] ?? '', /^application\/json/);
-    assert.deepEqual(JSON.parse(request!.body), { model: 'gpt-test', messages: TURNS, stream: true });
+    assert.deepEqual(JSON.parse(request!.body), { model: 'gpt-test', messages: TURNS, stream: true, stream_options: { include_usage: true } });
+  });
+
+  it('sends max_tokens when given and reports the usage chunk OpenAI sends last', async () => {
+    upstream.handler = (_req, res) => {
+      const usage = `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [], usage: { prompt_tokens: 17, completion_tokens: 2, total_tokens: 19 } })}\n\n`;
+      res.writeHead(200, SSE_HEADERS).end(streamedReply(['Hi', '!']).replace('data: [DONE]', `${usage}data: [DONE]`));
+    };
+    const seen: unknown[] = [];
+    const fragments = await collect(model().stream(TURNS, new AbortController().signal, { maxTokens: 77, onUsage: (u) => seen.push(u) }));
+    assert.deepEqual(fragments, ['Hi', '!']);
+    assert.deepEqual(seen, [{ promptTokens: 17, completionTokens: 2 }]);
+    assert.equal(JSON.parse(upstream.requests.at(-1)!.body).max_tokens, 77);
   });
 
   it('sends no Authorization header when no key is configured, and accepts a base URL ending in /v1', async () => {
