@@ -12,6 +12,7 @@ import { retentionGroup } from './retention.command.js';
 import { sbomGroup } from './sbom.command.js';
 import { secretGroup } from './secret.command.js';
 import { sessionsGroup } from './sessions.command.js';
+import { usageGroup } from './usage.command.js';
 import { usersGroup } from './users.command.js';
 
 /**
@@ -26,6 +27,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   usersGroup, // operators on accounts and sessions (audited)
   sessionsGroup,
   mfaGroup,
+  usageGroup,
   secretGroup, // secrets and signing keys: no database
   keysGroup,
   sbomGroup, // supply chain and release: files resolve against the working directory

@@ -2,12 +2,14 @@ import { defineGroup, examples } from '../lib/command-kit.js';
 import { UsageError } from '../lib/errors.js';
 import type { UserAction, UsersOptions } from './users.js';
 
-/** `secops users show|disable|enable|revoke-sessions|mfa-reset|delete|export --email E` (run: ./users.ts). */
+/** `secops users show|disable|enable|revoke-sessions|mfa-reset|budget|delete|export --email E` (run: ./users.ts). */
 
 const load = () => import('./users.js');
 
 interface UserFlags {
   email: string;
+  day?: string;
+  month?: string;
   reason?: string;
   operator?: string;
   yes?: boolean;
@@ -16,6 +18,14 @@ interface UserFlags {
 
 /** Actions that change or end an account: each needs --reason (in the audit row and on the account). */
 const NEEDS_REASON: ReadonlySet<UserAction> = new Set(['disable', 'revoke-sessions', 'mfa-reset', 'delete']);
+
+/** `--day`/`--month` of `users budget`: tokens (0 = unlimited) or `default` (the setting applies again). */
+export function budgetValue(text: string | undefined, option: string): number | null | undefined {
+  if (text === undefined) return undefined;
+  if (text === 'default') return null;
+  if (!/^\d{1,12}$/.test(text)) throw new UsageError(`${option} takes a number of tokens (0 = unlimited) or "default"`);
+  return Number(text);
+}
 
 /** Actions that cannot be undone: each needs --yes, and says what it destroys. */
 const NEEDS_YES: ReadonlyMap<UserAction, string> = new Map([
@@ -33,7 +43,11 @@ export function usersOptions(action: UserAction, flags: UserFlags): UsersOptions
   if (flags.operator !== undefined && !operator) throw new UsageError('--operator must not be empty');
   const confirm = NEEDS_YES.get(action);
   if (confirm !== undefined && flags.yes !== true) throw new UsageError(confirm);
-  return { action, email, reason: reason || undefined, operator, out: flags.out };
+  const day = budgetValue(flags.day, '--day');
+  const month = budgetValue(flags.month, '--month');
+  if (action === 'budget' && (day !== undefined || month !== undefined) && !reason)
+    throw new UsageError('secops users budget needs --reason TEXT to change a budget (it goes into the audit trail)');
+  return { action, email, reason: reason || undefined, operator, out: flags.out, ...(action === 'budget' ? { budget: { day, month } } : {}) };
 }
 
 export const usersGroup = defineGroup('users', (program, action) => {
@@ -89,6 +103,16 @@ export const usersGroup = defineGroup('users', (program, action) => {
     .option('--reason <text>', 'why, and how the owner was verified (required; audited)')
     .option('--yes', 'confirm: the factors cannot be restored, the owner enrols again')
     .action(action<UsersOptions, UserFlags>(load, ({ flags }) => usersOptions('mfa-reset', flags)));
+
+  command('budget', 'show the account’s model token budgets and usage; with --day/--month, override them (audited; every replica applies it to the next call)', [
+    'secops users budget --email alice@example.com',
+    'secops users budget --email alice@example.com --day 500000 --reason "pilot customer, ticket SUP-9"',
+    'secops users budget --email alice@example.com --day default --month default --reason "pilot over"',
+  ])
+    .option('--day <tokens>', 'tokens per UTC day (0 = unlimited, "default" = MODEL_TOKENS_PER_DAY)')
+    .option('--month <tokens>', 'tokens per UTC month (0 = unlimited, "default" = MODEL_TOKENS_PER_MONTH)')
+    .option('--reason <text>', 'why (required to change; audited)')
+    .action(action<UsersOptions, UserFlags>(load, ({ flags }) => usersOptions('budget', flags)));
 
   command('delete', 'delete the account as DELETE /v1/me does: sessions, tokens, conversations, messages (audit rows stay)', [
     'secops users delete --email alice@example.com --reason "erasure request, ticket GDPR-7" --yes',

@@ -18,6 +18,7 @@ import {
   resetMfa,
   revokeSessions,
 } from '../../../service/src/public/auth.js';
+import { type BudgetOverride, budgetOverrideOf, setBudgetOverride, userUsage } from '../../../service/src/public/chat.js';
 import { createOutboxWriter } from '../../../service/src/public/mail.js';
 import type { CliContext } from '../lib/context.js';
 import { CliError, EXIT, UsageError } from '../lib/errors.js';
@@ -30,7 +31,7 @@ import { operatorAudit } from '../lib/users/operator.js';
  * operator's name, the reason, and the address's keyed hash (AUDIT_HASH_KEY, as the service writes it).
  */
 
-export type UserAction = 'show' | 'disable' | 'enable' | 'revoke-sessions' | 'mfa-reset' | 'delete' | 'export';
+export type UserAction = 'show' | 'disable' | 'enable' | 'revoke-sessions' | 'mfa-reset' | 'budget' | 'delete' | 'export';
 
 export interface UsersOptions {
   action: UserAction;
@@ -40,6 +41,8 @@ export interface UsersOptions {
   operator?: string;
   /** export: the file to write (else stdout). */
   out?: string;
+  /** budget: the windows to set (undefined: unchanged; null: back to the setting). */
+  budget?: { day?: number | null; month?: number | null };
 }
 
 export async function run(options: UsersOptions, ctx: CliContext): Promise<unknown> {
@@ -69,6 +72,8 @@ export async function run(options: UsersOptions, ctx: CliContext): Promise<unkno
         return await mfaReset(db, account, options.reason as string, audit, ctx, out);
       case 'delete':
         return await remove(db, account, audit, out);
+      case 'budget':
+        return await budget(db, account, options.budget ?? {}, audit, ctx, out);
       case 'export':
         return await exportTo(db, account, audit, options.out, ctx, out);
     }
@@ -96,6 +101,45 @@ async function show(db: Database, account: OperatorAccount, audit: OperatorAudit
   const result = { operator: audit.operator, ...account, mfa };
   out.json(result);
   for (const line of describe(account, mfa)) out.line(line);
+  return result;
+}
+
+/** Shows the account's token budgets and usage; with a change, sets the override (audited) first. */
+async function budget(db: Database, account: OperatorAccount, change: { day?: number | null; month?: number | null }, audit: OperatorAudit, ctx: CliContext, out: Reporter) {
+  const settings = (await ctx.config()).read(['MODEL_TOKENS_PER_DAY', 'MODEL_TOKENS_PER_MONTH']);
+  const now = new Date();
+  const changing = change.day !== undefined || change.month !== undefined;
+  let before: BudgetOverride | undefined;
+  if (changing) {
+    const r = await out.step(`Setting the token budgets of ${account.email}`, () =>
+      db.knex.transaction(async (trx) => {
+        const set = await setBudgetOverride(trx, account.id, change, audit.operator, now);
+        await recordOperatorEvent(trx, 'operator_budget_set', account, audit, { before: set.before, after: set.after }, now);
+        return set;
+      }),
+    );
+    before = r.before;
+  }
+  const override = await budgetOverrideOf(db.knex, account.id);
+  const used = await userUsage(db.knex, account.id, now);
+  const limit = (own: number | null, setting: number) => {
+    const value = own ?? setting;
+    return value === 0 ? null : value;
+  };
+  const result = {
+    operator: audit.operator,
+    email: account.email,
+    override,
+    ...(before ? { previous_override: before } : {}),
+    day: { used: used.day, limit: limit(override.tokens_per_day, settings.MODEL_TOKENS_PER_DAY) },
+    month: { used: used.month, limit: limit(override.tokens_per_month, settings.MODEL_TOKENS_PER_MONTH) },
+  };
+  out.json(result);
+  const show = (w: { used: number; limit: number | null }, own: number | null) =>
+    `${w.used} of ${w.limit ?? 'unlimited'} token(s)${own === null ? ' (the setting)' : ' (override)'}`;
+  if (changing) out.success(`${account.email}'s budgets set; every replica applies them to the next model call`);
+  out.line(`today (UTC): ${show(result.day, override.tokens_per_day)}`);
+  out.line(`this month (UTC): ${show(result.month, override.tokens_per_month)}`);
   return result;
 }
 

@@ -60,6 +60,7 @@ export type AuditEventType =
   | 'operator_user_deleted'
   | 'operator_user_exported'
   | 'operator_mfa_reset'
+  | 'operator_budget_set'
   | 'operator_all_sessions_revoked';
 
 export interface AuditEvent {

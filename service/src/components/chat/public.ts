@@ -3,3 +3,4 @@
  * account export and `secops users export` read. Everything else is reached through index.ts.
  */
 export { type ChatExportItem, exportConversations } from './export.js';
+export { type BudgetOverride, budgetOverrideOf, setBudgetOverride, type UsageReportRow, usageReport, userUsage } from './budgets-admin.js';
