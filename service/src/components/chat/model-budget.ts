@@ -123,15 +123,9 @@ export function createModelBudget(options: ModelBudgetOptions) {
     let [code] = await run(undefined);
     if (code === -1) [code] = await run(await seeds(userId, w, now));
     if (code !== 0) return refusal(Number(code), w, now);
-    let settled = false;
-    return {
-      amount,
-      async settle(used) {
-        if (settled) return;
-        settled = true;
-        await client.eval(SETTLE, 2, ...keys, used - amount);
-      },
-    };
+    return reservation(amount, async (used) => {
+      await client.eval(SETTLE, 2, ...keys, used - amount);
+    });
   }
 
   async function reserveMemory(userId: string, amount: number, limits: BudgetLimits): Promise<Reservation | BudgetRefusal> {
@@ -156,18 +150,12 @@ export function createModelBudget(options: ModelBudgetOptions) {
     if (limits.day > 0 && d + amount > limits.day) return refusal(1, w, now);
     memory.set(dayKey, d + amount);
     memory.set(monthKey, m + amount);
-    let settled = false;
-    return {
-      amount,
-      async settle(used) {
-        if (settled) return;
-        settled = true;
-        for (const key of [dayKey, monthKey]) {
-          const v = memory.get(key);
-          if (v !== undefined) memory.set(key, Math.max(0, v + used - amount));
-        }
-      },
-    };
+    return reservation(amount, async (used) => {
+      for (const key of [dayKey, monthKey]) {
+        const v = memory.get(key);
+        if (v !== undefined) memory.set(key, Math.max(0, v + used - amount));
+      }
+    });
   }
 
   return {
@@ -190,3 +178,16 @@ export type ModelBudget = ReturnType<typeof createModelBudget>;
 
 export const isRefusal = (r: Reservation | BudgetRefusal): r is BudgetRefusal => 'window' in r;
 
+
+/** A reservation whose settlement runs once, however often `settle` is called. */
+function reservation(amount: number, settle: (used: number) => Promise<void>): Reservation {
+  let settled = false;
+  return {
+    amount,
+    async settle(used) {
+      if (settled) return;
+      settled = true;
+      await settle(used);
+    },
+  };
+}
