@@ -124,7 +124,10 @@ export function createModelBudget(options: ModelBudgetOptions) {
     if (code === -1) [code] = await run(await seeds(userId, w, now));
     if (code !== 0) return refusal(Number(code), w, now);
     return reservation(amount, async (used) => {
-      await client.eval(SETTLE, 2, ...keys, used - amount);
+      // Redis gone since the reservation: the reservation stays counted in full until its window's
+      // keys expire — the user is held to a call's cap, never more; the ledger records the real usage
+      // and seeds the counters again once they are gone. The reply itself must not fail for it.
+      await client.eval(SETTLE, 2, ...keys, used - amount).catch(() => undefined);
     });
   }
 

@@ -133,7 +133,13 @@ export function createModelGate(options: ModelGateOptions) {
     /** Live model calls of a user (across replicas with Redis). */
     async activeFor(userId: string): Promise<number> {
       const redis = options.redis;
-      if (redis?.available()) return Number(await redis.client.eval(COUNT, 1, userKey(userId)));
+      if (redis?.available()) {
+        try {
+          return Number(await redis.client.eval(COUNT, 1, userKey(userId)));
+        } catch {
+          // Redis failed mid-call: what this process counts, like acquire.
+        }
+      }
       return memory.activeFor(userId);
     },
     /** Model calls held by this process. */
