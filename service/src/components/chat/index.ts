@@ -200,7 +200,7 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
     close: async () => {
       deps.clock.clear(purge);
       sweeper.close();
-      replies.close();
+      await replies.close();
       await bus.close();
     },
   };

@@ -38,10 +38,19 @@ export function createReplyLog(deps: ReplyLogDeps) {
   const { repo, bus, clock, instanceId, leaseMs, logger } = deps;
   const held = new Set<string>();
   const leaseUntil = () => new Date(clock.now().getTime() + leaseMs);
+  // The renewal in flight, so close() can wait for it: a write landing after close would extend a
+  // lease this replica no longer renews.
+  let renewing: Promise<void> | undefined;
   let renewal: TimerHandle | undefined = clock
     .setInterval(() => {
-      if (held.size > 0)
-        repo.renewLeases(instanceId, [...held], leaseUntil()).catch((err: unknown) => logger.warn({ err }, 'reply leases not renewed'));
+      if (held.size === 0 || renewing) return;
+      renewing = repo
+        .renewLeases(instanceId, [...held], leaseUntil())
+        .then(() => undefined)
+        .catch((err: unknown) => logger.warn({ err }, 'reply leases not renewed'))
+        .finally(() => {
+          renewing = undefined;
+        });
     }, Math.max(1, Math.floor(leaseMs / 3)))
     .unref();
 
@@ -104,9 +113,10 @@ export function createReplyLog(deps: ReplyLogDeps) {
       };
     },
     /** Stops renewing (shutdown: the replies still open are finished by their streams first). */
-    close() {
+    async close() {
       clock.clear(renewal);
       renewal = undefined;
+      await renewing;
     },
   };
 }
