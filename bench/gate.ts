@@ -10,10 +10,12 @@
  * its own users, the builtin model at zero pacing, rate limits out of reach, and caps far above the
  * load (8 connections on one user). The arms are measured in alternating blocks (A B, B A, …) so
  * drift on a shared machine falls on both; the ratio is of the summed rates. BENCH_SECONDS sets the
- * seconds per block (default 4), BENCH_ROUNDS the blocks per arm (default 3).
+ * seconds per block (default 4), BENCH_ROUNDS the blocks per arm (default 3). The figures also go to
+ * bench/results/gate.json, which `npm run bench` (scenario `gate`) reads into its table and targets.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
-import { fmt } from './lib/stats.js';
+import { fmt, summarize } from './lib/stats.js';
 import { measure, scenarios, seedFixture } from './lib/scenarios.js';
 import { benchDatabase, benchRedis, LOCAL_POSTGRES, NO_RATE_LIMITS, startService } from './lib/service.js';
 
@@ -41,8 +43,8 @@ try {
   const message = scenarios(1).find((s) => s.name === 'message');
   if (!message) throw new Error('the message scenario is missing from bench/lib/scenarios.ts');
   const arms = [
-    { name: 'budgets off (baseline)', service: unbudgeted, fixture: await seedFixture(unbudgeted.baseUrl, 1, 1), requests: 0, seconds: 0, errors: 0 },
-    { name: 'budgets on', service: budgeted, fixture: await seedFixture(budgeted.baseUrl, 1, 1), requests: 0, seconds: 0, errors: 0 },
+    { name: 'budgets off (baseline)', service: unbudgeted, fixture: await seedFixture(unbudgeted.baseUrl, 1, 1), requests: 0, seconds: 0, errors: 0, latencies: [] as number[] },
+    { name: 'budgets on', service: budgeted, fixture: await seedFixture(budgeted.baseUrl, 1, 1), requests: 0, seconds: 0, errors: 0, latencies: [] as number[] },
   ];
   for (let round = 0; round < ROUNDS; round++) {
     for (const arm of round % 2 === 0 ? arms : [...arms].reverse()) {
@@ -50,6 +52,7 @@ try {
       arm.requests += r.rate * r.seconds;
       arm.seconds += r.seconds;
       arm.errors += r.errors;
+      arm.latencies.push(...r.latencies);
       process.stderr.write(`  … round ${round + 1}/${ROUNDS}, ${arm.name}: ${fmt(r.rate, 0)} req/s\n`);
     }
   }
@@ -67,6 +70,11 @@ try {
       `  ledger: ${ledger.rows[0]?.n} model_usage rows (estimated tokens: ${ledger.rows[0]?.estimated ? 'yes, the builtin model reports none' : 'no'})`,
       '',
     ].join('\n'),
+  );
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync(
+    'bench/results/gate.json',
+    `${JSON.stringify({ connections: message.connections, seconds: SECONDS, rounds: ROUNDS, off: { rate: off.rate, errors: off.errors, latency: summarize(off.latencies) }, on: { rate: on.rate, errors: on.errors, latency: summarize(on.latencies) }, cost, target: TARGET }, null, 2)}\n`,
   );
   if (off.errors + on.errors > 0) process.exitCode = 1;
 } finally {

@@ -7,7 +7,7 @@
  *   npm run bench -- --quick       a ~1 minute smoke run (short phases; results still written)
  *   npm run bench -- login me      only these scenarios (printed, not written to results/)
  *
- * Scenarios: signup, login, refresh, me, conversations, message, sse, flood, ratelimit.
+ * Scenarios: signup, login, refresh, me, conversations, message, sse, flood, ratelimit, gate.
  * BENCH_SECONDS sets the measured seconds per scenario; BENCH_SSE_CLIENTS the concurrent streams.
  */
 import { spawnSync } from 'node:child_process';
@@ -20,7 +20,7 @@ import { type Fixture, measure, scenarios, seedFixture } from './lib/scenarios.j
 import { benchDatabase, benchRedis, LOCAL_POSTGRES, NO_RATE_LIMITS, startService } from './lib/service.js';
 import { fmt, type LatencySummary, summarize } from './lib/stats.js';
 
-const ALL = ['signup', 'login', 'refresh', 'me', 'conversations', 'message', 'sse', 'flood', 'ratelimit'];
+const ALL = ['signup', 'login', 'refresh', 'me', 'conversations', 'message', 'sse', 'flood', 'ratelimit', 'gate'];
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.filter((a) => !a.startsWith('--'));
@@ -185,6 +185,33 @@ try {
       { scenario: 'GET /healthz, Koa + Redis limiter chain', latency: rl.limited, errors: 0 },
     );
     targets.push({ name: 'Redis limiter cost', measure: 'p50 added', value: rl.added.p50, op: '<=', limit: 0.5, unit: ' ms' });
+  }
+  if (selected.has('gate')) {
+    // bench/gate.ts measures POST …/messages with budgets on vs off in two service processes of its own.
+    progress('token budgets on the message path (bench/gate.ts)');
+    const child = spawnSync(process.execPath, ['--import', 'tsx', 'bench/gate.ts'], {
+      env: { ...process.env, BENCH_SECONDS: String(quick ? 2 : 4), BENCH_ROUNDS: quick ? '2' : '3' },
+      encoding: 'utf8',
+    });
+    if (child.status !== 0) throw new Error(`bench/gate.ts failed: ${child.stderr}`);
+    const gate = JSON.parse(readFileSync('bench/results/gate.json', 'utf8')) as {
+      connections: number;
+      off: { rate: number; errors: number; latency: LatencySummary };
+      on: { rate: number; errors: number; latency: LatencySummary };
+      cost: number;
+    };
+    rows.push(
+      { scenario: `POST …/messages ×${gate.connections}, token budgets off`, rate: gate.off.rate, latency: gate.off.latency, errors: gate.off.errors },
+      {
+        scenario: `POST …/messages ×${gate.connections}, token budgets on`,
+        rate: gate.on.rate,
+        latency: gate.on.latency,
+        errors: gate.on.errors,
+        baseline: 'budgets off',
+        ratio: gate.on.rate / gate.off.rate,
+      },
+    );
+    targets.push({ name: 'token budgets cost', measure: 'budgets-off req/s ÷ budgets-on req/s', value: gate.cost, op: '<=', limit: 1.1, unit: '×' });
   }
 } finally {
   await svc.stop();
