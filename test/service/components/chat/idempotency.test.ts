@@ -39,6 +39,16 @@ function gatedAnswer() {
 describe('idempotency keys on the chat POST routes', () => {
   let database: TestDatabase;
   let model: FakeModel;
+  /** The fake model holds every reply until `open()`; the usual answer comes back after the test. */
+  const holdReplies = (tc: { after(fn: () => unknown): void }) => {
+    const gated = gatedAnswer();
+    model.handler = gated.handler;
+    tc.after(() => {
+      gated.open();
+      model.handler = answering(['Hello', ' there']);
+    });
+    return gated;
+  };
   let t: TestApp;
   const clock = fakeClock();
   before(async () => {
@@ -129,12 +139,7 @@ describe('idempotency keys on the chat POST routes', () => {
   it('answers 409 idempotency_key_in_use with Retry-After while the first request still runs', async (tc) => {
     const token = await user();
     const id = await conversation(token);
-    const gated = gatedAnswer();
-    model.handler = gated.handler;
-    tc.after(() => {
-      gated.open();
-      model.handler = answering(['Hello', ' there']);
-    });
+    const gated = holdReplies(tc);
     const hits = model.hits;
     const first = post(token, `/v1/conversations/${id}/messages`, 'concurrent', { content: 'slow one' });
     await waitFor('the first request to reach the model', () => model.hits === hits + 1);
@@ -232,12 +237,7 @@ describe('idempotency keys on the chat POST routes', () => {
   it('replays a streamed reply as the 201 JSON message pair; 409 while it still streams', async (tc) => {
     const token = await user();
     const id = await conversation(token);
-    const gated = gatedAnswer();
-    model.handler = gated.handler;
-    tc.after(() => {
-      gated.open();
-      model.handler = answering(['Hello', ' there']);
-    });
+    const gated = holdReplies(tc);
     const hits = model.hits;
     const stream = (key: string, accept = 'text/event-stream') =>
       fetch(`${t.baseUrl}/v1/conversations/${id}/messages`, {
@@ -270,12 +270,7 @@ describe('idempotency keys on the chat POST routes', () => {
   it('frees the key of a stream the client left before done', async (tc) => {
     const token = await user();
     const id = await conversation(token);
-    const gated = gatedAnswer();
-    model.handler = gated.handler;
-    tc.after(() => {
-      gated.open();
-      model.handler = answering(['Hello', ' there']);
-    });
+    holdReplies(tc);
     const controller = new AbortController();
     const res = await fetch(`${t.baseUrl}/v1/conversations/${id}/messages`, {
       method: 'POST',
