@@ -7,7 +7,7 @@ import { skipUnlessRealPostgres } from '../helpers/services.js';
 import { type ServiceProcess, spawnService } from '../helpers/service-process.js';
 import { chunkEvent, SSE_HEADERS, streamedReply } from '../service/components/chat/models/openai-compatible-server.js';
 import { type Answer, CHILD_ENV, call, callStream, errorLines, newUser, serviceEnv, Tally } from './helpers/fault-traffic.js';
-import { type FakeModel, type Handler, startFakeModel } from './helpers/fake-model.js';
+import { completion, type FakeModel, type Handler, startFakeModel } from './helpers/fake-model.js';
 
 /**
  * The upstream model fails in every way it can — refuses connections, answers too slowly, stops
@@ -33,7 +33,7 @@ interface Rig {
   token: string;
 }
 
-async function startRig(t: TestContext): Promise<Rig> {
+async function startRig(t: TestContext, env: Record<string, string> = {}): Promise<Rig> {
   const upstream = await startFakeModel();
   t.after(() => upstream.stop());
   const database = await createTestDatabase();
@@ -46,6 +46,7 @@ async function startRig(t: TestContext): Promise<Rig> {
       MODEL_BASE_URL: upstream.baseUrl,
       MODEL_NAME: 'fake-model',
       MODEL_TIMEOUT_MS: String(MODEL_TIMEOUT_MS),
+      ...env,
     }),
   });
   t.after(() => service.stop(5000));
@@ -286,5 +287,89 @@ describe('model upstream faults (MODEL_PROVIDER=openai against a local fake)', {
       `[faults] model circuit breaker: failures_to_open=${BREAKER_FAILURES} upstream_hits_while_open=0 ` +
         `open_fast_fail_ms=${Math.round(openJson.ms)} closed_after_ms=${Date.now() - openedAt}`,
     );
+  });
+
+  it('with MODEL_FALLBACK_*, every fault before the first token is answered by the fallback (ledger and metrics say so); after a token, never', async (t) => {
+    const fallback = await startFakeModel();
+    t.after(() => fallback.stop());
+    fallback.handler = completion({ fragments: ['Fallback ', 'here.'], usage: { prompt_tokens: 11, completion_tokens: 2 } });
+    const rig = await startRig(t, { MODEL_FALLBACK_BASE_URL: fallback.baseUrl, MODEL_FALLBACK_NAME: 'fallback-model' });
+    const base = rig.service.baseUrl;
+    const tally = new Tally('model upstream faults with a fallback', 'answered_by_fallback_or_502_504_by_design');
+    const expected = { timeout: 0, unavailable: 0 };
+    for (const fault of CASES) {
+      const beforeFirstToken = fault.reply.status === 'failed';
+      for (const path of ['json', 'sse'] as const) {
+        await t.test(`${fault.name}, ${path}`, async () => {
+          await fault.arrange(rig.upstream);
+          const id = await newConversation(rig);
+          const [primaryBefore, fallbackBefore] = [rig.upstream.hits, fallback.hits];
+          const content = `${fault.name} via ${path}, with a fallback`;
+          try {
+            if (path === 'json') {
+              const res = await call(base, 'POST', `/v1/conversations/${id}/messages`, { token: rig.token, json: { content }, timeoutMs: HANG_MS * 2 });
+              const ok = beforeFirstToken ? res.status === 201 && res.body.reply.content === 'Fallback here.' : res.status === fault.status;
+              tally.add(`${fault.name} json`, res, ok ? 'by_design' : 'unexpected');
+              assert.ok(ok, `${res.status} ${res.text}`);
+            } else {
+              const res = await callStream(base, id, { token: rig.token, content, timeoutMs: HANG_MS * 2 });
+              if (beforeFirstToken) {
+                const deltas = res.events.filter((e) => e.event === 'delta').map((e) => e.data.text).join('');
+                const ok = res.events.at(-1)?.event === 'done' && deltas === 'Fallback here.';
+                tally.add(`${fault.name} sse`, res, ok ? 'by_design' : 'unexpected');
+                assert.ok(ok, res.text);
+              } else {
+                tally.add(`${fault.name} sse`, res, res.events.at(-1)?.data.code === fault.code ? 'by_design' : 'unexpected');
+                assert.equal(assertFailedStream(res, fault.code, content), fault.reply.content);
+              }
+            }
+          } finally {
+            await fault.restore?.(rig.upstream);
+            rig.upstream.handler = healthy;
+          }
+          assert.equal(rig.upstream.hits - primaryBefore, fault.hitsPerCall, 'the primary is tried first, once');
+          assert.equal(fallback.hits - fallbackBefore, beforeFirstToken ? 1 : 0, 'the fallback only before the first token');
+          const reply = beforeFirstToken ? { status: 'complete', content: 'Fallback here.' } : fault.reply;
+          assert.deepEqual(await storedMessages(rig, id), [
+            { role: 'user', content, status: 'complete' },
+            { role: 'assistant', ...reply },
+          ]);
+          const ledger = await rig.database.db.knex('model_usage').where({ conversation_id: id }).select('provider', 'model', 'outcome', 'estimated', 'prompt_tokens', 'completion_tokens');
+          assert.deepEqual(
+            ledger,
+            beforeFirstToken
+              ? [{ provider: 'fallback', model: 'fallback-model', outcome: 'ok', estimated: false, prompt_tokens: 11, completion_tokens: 2 }]
+              : [{ provider: 'openai', model: 'fake-model', outcome: fault.code === 'model_timeout' ? 'timeout' : 'error', estimated: true, prompt_tokens: ledger[0]?.prompt_tokens, completion_tokens: ledger[0]?.completion_tokens }],
+          );
+          if (beforeFirstToken) expected[fault.code === 'model_timeout' ? 'timeout' : 'unavailable'] += 1;
+
+          // The primary answers again at once (its success resets the breaker's failure count).
+          const after = await call(base, 'POST', `/v1/conversations/${id}/messages`, { token: rig.token, json: { content: 'again' }, timeoutMs: HANG_MS });
+          assert.equal(after.status, 201, after.text);
+          assert.equal(after.body.reply.content, 'All is well.');
+        });
+      }
+    }
+
+    // Both down: the fallback's failure is the answer, and nothing but a failed reply is stored.
+    await rig.upstream.stop();
+    t.after(() => rig.upstream.start());
+    await fallback.stop();
+    const id = await newConversation(rig);
+    const both = await call(base, 'POST', `/v1/conversations/${id}/messages`, { token: rig.token, json: { content: 'both down' }, timeoutMs: HANG_MS * 2 });
+    tally.add('primary and fallback down', both, both.status === 502 && both.code === 'model_unavailable' ? 'by_design' : 'unexpected');
+    assert.equal(both.status, 502, both.text);
+    assert.equal(both.code, 'model_unavailable');
+    assert.deepEqual((await storedMessages(rig, id)).map((m) => m.status), ['complete', 'failed']);
+    expected.unavailable += 1;
+
+    const metrics = await (await fetch(rig.service.metricsUrl)).text();
+    const counter = (reason: string) => Number(new RegExp(`^model_fallbacks_total\\{reason="${reason}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+    assert.deepEqual({ timeout: counter('timeout'), unavailable: counter('unavailable') }, expected);
+    assert.match(metrics, /^model_tokens_total\{provider="fallback",model="fallback-model",kind="completion"\} \d+/m);
+    assert.match(metrics, /^external_model_latency_seconds_count\{provider="fallback",outcome="ok",phase="total"\} \d+/m);
+    console.log(tally.summary());
+    console.log(`[faults] model fallback: fallbacks=${JSON.stringify(expected)}`);
+    assert.deepEqual(tally.unexpected, [], errorLines(rig.service.output()));
   });
 });

@@ -212,6 +212,10 @@ export function loadConfig(
     if (!e.MODEL_BASE_URL) problems.push('MODEL_BASE_URL is required when MODEL_PROVIDER=openai');
     if (!e.MODEL_NAME) problems.push('MODEL_NAME is required when MODEL_PROVIDER=openai');
   }
+  if (e.MODEL_FALLBACK_BASE_URL !== undefined && !e.MODEL_FALLBACK_NAME)
+    problems.push('MODEL_FALLBACK_NAME is required when MODEL_FALLBACK_BASE_URL is set');
+  if (e.MODEL_FALLBACK_BASE_URL === undefined && (e.MODEL_FALLBACK_NAME || e.MODEL_FALLBACK_API_KEY))
+    problems.push('MODEL_FALLBACK_NAME / MODEL_FALLBACK_API_KEY are set but MODEL_FALLBACK_BASE_URL is not: no fallback would be used');
 
   const trustedProxies = e.TRUSTED_PROXIES.split(',')
     .map((s) => s.trim())
@@ -354,6 +358,16 @@ function buildConfig(
       apiKey: e.MODEL_API_KEY ? new Secret(e.MODEL_API_KEY) : undefined,
       name: e.MODEL_NAME,
       timeoutMs: e.MODEL_TIMEOUT_MS,
+      /** The second endpoint tried when the primary fails before its first token (models/fallback.ts). */
+      fallback:
+        e.MODEL_FALLBACK_BASE_URL === undefined
+          ? undefined
+          : {
+              baseUrl: e.MODEL_FALLBACK_BASE_URL,
+              apiKey: e.MODEL_FALLBACK_API_KEY ? new Secret(e.MODEL_FALLBACK_API_KEY) : undefined,
+              name: e.MODEL_FALLBACK_NAME as string,
+              timeoutMs: e.MODEL_FALLBACK_TIMEOUT_MS ?? e.MODEL_TIMEOUT_MS,
+            },
       builtinDelayMs: e.BUILTIN_MODEL_DELAY_MS,
       maxOutputTokens: e.MODEL_MAX_OUTPUT_TOKENS,
       /** 0 = unlimited; per-user rows of model_budgets override them. */

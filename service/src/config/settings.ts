@@ -131,6 +131,10 @@ export const SETTINGS = {
   MODEL_API_KEY: { group: 'Chat and model', sources: ['file', 'ref'], secret: true, schema: z.string().min(1).optional(), doc: 'Upstream model API key (openai provider).' },
   MODEL_NAME: { group: 'Chat and model', schema: z.string().min(1).optional(), doc: 'Upstream model name (openai provider).' },
   MODEL_TIMEOUT_MS: { group: 'Chat and model', schema: int(100, 600_000).default(60_000), doc: 'Upstream model total timeout (ms).' },
+  MODEL_FALLBACK_BASE_URL: { group: 'Chat and model', schema: z.url().optional(), doc: 'A second OpenAI-compatible endpoint, used for a call when the primary model refuses, fails or times out before its first token (never after: the client has seen its words). Unset: no fallback.' },
+  MODEL_FALLBACK_API_KEY: { group: 'Chat and model', sources: ['file', 'ref'], secret: true, schema: z.string().min(1).optional(), doc: 'API key of the fallback endpoint.' },
+  MODEL_FALLBACK_NAME: { group: 'Chat and model', schema: z.string().min(1).optional(), doc: 'Model name at the fallback endpoint (required with `MODEL_FALLBACK_BASE_URL`); the ledger and `model_tokens_total` record it with provider `fallback`.' },
+  MODEL_FALLBACK_TIMEOUT_MS: { group: 'Chat and model', schema: int(100, 600_000).optional(), doc: 'Total timeout of a fallback call (ms); unset → `MODEL_TIMEOUT_MS`.' },
   IDEMPOTENCY_TTL_SECONDS: { group: 'Chat and model', schema: int(60, 604_800).default(86_400), doc: 'How long the answer of a request with an `Idempotency-Key` (POST /v1/conversations, POST …/messages) is kept and replayed to retries with the same key (s); expired keys are purged and count as unused.' },
   // ---- Secret stores -----------------------------------------------------------------------------
   VAULT_ADDR: { group: 'Secret stores', schema: z.url().optional(), doc: 'Vault address for vault:// references, e.g. https://vault.internal:8200.' },

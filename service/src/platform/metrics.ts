@@ -25,6 +25,7 @@ export interface Metrics {
   readonly sseStreamsActive: Gauge;
   readonly modelTokensTotal: Counter<'provider' | 'model' | 'kind'>;
   readonly modelBudgetRejectionsTotal: Counter<'window'>;
+  readonly modelFallbacksTotal: Counter<'reason'>;
   readonly jwtKeyringReloadsTotal: Counter<'trigger' | 'outcome'>;
   readonly jwtKeyringKeys: Gauge<'kid' | 'alg' | 'role'>;
   readonly jwtKeyringLastSuccess: Gauge;
@@ -141,6 +142,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'model_tokens_total',
       help: 'Tokens settled for model calls (the provider\'s usage, or an estimate when it reports none).',
       labelNames: ['provider', 'model', 'kind'] as const,
+      registers: [registry],
+    }),
+    modelFallbacksTotal: new Counter({
+      name: 'model_fallbacks_total',
+      help: 'Model calls the fallback endpoint (MODEL_FALLBACK_*) took over because the primary failed before its first token, by why.',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     modelBudgetRejectionsTotal: new Counter({

@@ -151,6 +151,19 @@ describe('loadConfig: development', () => {
       'MODEL_NAME is required when MODEL_PROVIDER=openai',
     ]);
   });
+
+  it('a fallback endpoint needs its model name, and a name or key without an endpoint is refused (not silently unused)', () => {
+    assert.deepEqual(problemsOf({ MODEL_FALLBACK_BASE_URL: 'https://fallback.example' }), [
+      'MODEL_FALLBACK_NAME is required when MODEL_FALLBACK_BASE_URL is set',
+    ]);
+    assert.deepEqual(problemsOf({ MODEL_FALLBACK_NAME: 'm' }), [
+      'MODEL_FALLBACK_NAME / MODEL_FALLBACK_API_KEY are set but MODEL_FALLBACK_BASE_URL is not: no fallback would be used',
+    ]);
+    const { config } = loadConfig({ MODEL_TIMEOUT_MS: '5000', MODEL_FALLBACK_BASE_URL: 'https://fallback.example', MODEL_FALLBACK_NAME: 'm', MODEL_FALLBACK_API_KEY: 'sk-fallback' });
+    assert.equal(config.model.fallback?.timeoutMs, 5000, 'MODEL_TIMEOUT_MS unless MODEL_FALLBACK_TIMEOUT_MS');
+    assert.equal(config.model.fallback?.apiKey?.reveal(), 'sk-fallback');
+    assert.ok(!JSON.stringify(config).includes('sk-fallback'));
+  });
 });
 
 describe('loadConfig: multi-factor authentication (issue 20)', () => {

@@ -17,6 +17,7 @@ import { currentRequestContext } from '../../platform/request-context.js';
 import type { AuditLog } from '../audit/index.js';
 import { createBuiltinModel } from './models/builtin.js';
 import { createOpenAiModel } from './models/openai.js';
+import { createFallbackModel } from './models/fallback.js';
 import type { ModelObserver, ModelProvider } from './models/provider.js';
 import { type ChatExportItem, exportConversations } from './export.js';
 import { createChatRepo } from './repo.js';
@@ -82,21 +83,40 @@ export interface ChatComponentDeps {
   clock: SchedulingClock;
 }
 
-/** How often expired idempotency keys are deleted (every replica does it; the deletes are idempotent). */
-const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
-
-export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
-  const { config, db, logger, metrics } = deps;
-  const model =
-    deps.model ??
-    (config.model.provider === 'openai'
+/**
+ * The model of the settings: the builtin one or an OpenAI-compatible endpoint, wrapped with the
+ * MODEL_FALLBACK_* endpoint when one is configured (each with its own circuit breaker).
+ */
+function configuredModel(config: Config, metrics: Metrics, logger: Logger): ModelProvider {
+  const primary =
+    config.model.provider === 'openai'
       ? createOpenAiModel({
           baseUrl: config.model.baseUrl as string,
           apiKey: config.model.apiKey,
           model: config.model.name as string,
           timeoutMs: config.model.timeoutMs,
         })
-      : createBuiltinModel({ delayMs: config.model.builtinDelayMs }));
+      : createBuiltinModel({ delayMs: config.model.builtinDelayMs });
+  const fallback = config.model.fallback;
+  if (!fallback) return primary;
+  return createFallbackModel({
+    primary,
+    fallback: createOpenAiModel({ ...fallback, model: fallback.name, name: 'fallback' }),
+    onFallback: (reason, err, seconds) => {
+      metrics.modelFallbacksTotal.inc({ reason });
+      metrics.externalModelLatency.observe({ provider: primary.name, outcome: reason === 'timeout' ? 'timeout' : 'error', phase: 'total' }, seconds);
+      // Safe to log: provider errors carry at most a status or system error code.
+      logger.warn({ provider: primary.name, reason: err.message }, 'model call failed before its first token: the fallback takes it');
+    },
+  });
+}
+
+/** How often expired idempotency keys are deleted (every replica does it; the deletes are idempotent). */
+const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
+
+export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
+  const { config, db, logger, metrics } = deps;
+  const model = deps.model ?? configuredModel(config, metrics, logger);
   const observer: ModelObserver = {
     firstToken: (provider, seconds) =>
       metrics.externalModelLatency.observe({ provider, outcome: 'ok', phase: 'first_token' }, seconds),
@@ -128,7 +148,7 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
     maxOutputTokens: config.model.maxOutputTokens,
     provider: model.name,
     model: modelName,
-    onTokens: (kind, tokens) => metrics.modelTokensTotal.inc({ provider: model.name, model: modelName, kind }, tokens),
+    onTokens: (served, kind, tokens) => metrics.modelTokensTotal.inc({ provider: served.provider, model: served.model, kind }, tokens),
     onBudgetRejection: (window) => metrics.modelBudgetRejectionsTotal.inc({ window }),
   });
   const audit = deps.audit;

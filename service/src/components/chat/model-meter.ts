@@ -2,7 +2,7 @@ import { AppError } from '../../platform/errors.js';
 import { type BudgetLimits, type BudgetRefusal, isRefusal, type ModelBudget, type Reservation } from './model-budget.js';
 import type { ModelGate } from './model-gate.js';
 import { countPromptTokens, countTokens } from './models/token-estimate.js';
-import type { ChatTurn, ModelUsage } from './models/provider.js';
+import type { ChatTurn, ModelUsage, ServedBy } from './models/provider.js';
 import type { ChatRepo, UsageRow } from './repo.js';
 
 /**
@@ -18,9 +18,10 @@ export interface ModelMeterDeps {
   /** The settings; a user's model_budgets row overrides them. */
   limits: BudgetLimits;
   maxOutputTokens: number;
+  /** The configured provider and model: a call's ledger row names them unless another one served it. */
   provider: string;
   model: string;
-  onTokens?: (kind: 'prompt' | 'completion', tokens: number) => void;
+  onTokens?: (served: ServedBy, kind: 'prompt' | 'completion', tokens: number) => void;
   onBudgetRejection?: (window: 'day' | 'month') => void;
 }
 
@@ -29,6 +30,8 @@ export interface CallResult {
   text: string;
   outcome: 'ok' | 'error' | 'timeout' | 'aborted';
   usage?: ModelUsage;
+  /** The provider that answered (the fallback, when the primary failed before its first token). */
+  servedBy?: ServedBy;
   latencyMs: number;
 }
 
@@ -87,12 +90,13 @@ export function createModelMeter(deps: ModelMeterDeps) {
           const promptTokens = result.usage?.promptTokens ?? promptEstimate ?? (await countPromptTokens(turns));
           const completionTokens = result.usage?.completionTokens ?? (await countTokens(result.text));
           await reserved.settle(promptTokens + completionTokens);
-          deps.onTokens?.('prompt', promptTokens);
-          deps.onTokens?.('completion', completionTokens);
+          const served = result.servedBy ?? { provider: deps.provider, model: deps.model };
+          deps.onTokens?.(served, 'prompt', promptTokens);
+          deps.onTokens?.(served, 'completion', completionTokens);
           return {
             user_id: userId,
-            provider: deps.provider,
-            model: deps.model,
+            provider: served.provider,
+            model: served.model,
             prompt_tokens: promptTokens,
             completion_tokens: completionTokens,
             estimated,

@@ -9,6 +9,7 @@ import {
   ModelTimeoutError,
   ModelUnavailableError,
   type ModelUsage,
+  type ServedBy,
 } from './models/provider.js';
 import type { CallResult, MeteredCall, ModelMeter } from './model-meter.js';
 import { budgetWindows, dayStart, monthStart } from './model-budget.js';
@@ -160,32 +161,35 @@ export function createChatService(deps: ChatServiceDeps) {
     let text = '';
     let first = true;
     let usage: ModelUsage | undefined;
+    // The fallback provider reports when its second endpoint takes the call over (before any token).
+    let servedBy: ServedBy = { provider: model.name, model: model.model ?? model.name };
     const latencyMs = () => performance.now() - started;
+    const options = { maxTokens, onUsage: (u: ModelUsage) => (usage = u), onServedBy: (s: ServedBy) => (servedBy = s) };
     try {
-      for await (const fragment of model.stream(turns, signal, { maxTokens, onUsage: (u) => (usage = u) })) {
+      for await (const fragment of model.stream(turns, signal, options)) {
         if (first) {
-          observer.firstToken(model.name, (performance.now() - started) / 1000);
+          observer.firstToken(servedBy.provider, (performance.now() - started) / 1000);
           first = false;
         }
         text += fragment;
         onText(fragment);
       }
-      observer.finished(model.name, 'ok', (performance.now() - started) / 1000);
-      return { text, outcome: 'ok', usage, latencyMs: latencyMs() };
+      observer.finished(servedBy.provider, 'ok', (performance.now() - started) / 1000);
+      return { text, outcome: 'ok', usage, servedBy, latencyMs: latencyMs() };
     } catch (err) {
       const seconds = (performance.now() - started) / 1000;
       if (isAbort(err, signal)) {
-        observer.finished(model.name, 'aborted', seconds);
-        return { text, outcome: 'aborted', usage, latencyMs: latencyMs() };
+        observer.finished(servedBy.provider, 'aborted', seconds);
+        return { text, outcome: 'aborted', usage, servedBy, latencyMs: latencyMs() };
       }
-      observer.finished(model.name, err instanceof ModelTimeoutError ? 'timeout' : 'error', seconds);
+      observer.finished(servedBy.provider, err instanceof ModelTimeoutError ? 'timeout' : 'error', seconds);
       if (err instanceof ModelUnavailableError || err instanceof ModelTimeoutError) {
         // Safe to log: provider errors carry at most a status or system error code, never bodies or keys.
-        logger.warn({ provider: model.name, reason: err.message }, 'model call failed');
+        logger.warn({ provider: servedBy.provider, reason: err.message }, 'model call failed');
       } else {
         logger.error({ err }, 'model call failed unexpectedly');
       }
-      return { text, outcome: 'error', error: err, usage, latencyMs: latencyMs() };
+      return { text, outcome: 'error', error: err, usage, servedBy, latencyMs: latencyMs() };
     }
   }
 

@@ -15,6 +15,8 @@ export interface OpenAiModelOptions {
   apiKey?: Secret<string>;
   /** The `model` field of each request. */
   model: string;
+  /** The `provider` label of its metrics and ledger rows (default `openai`; the MODEL_FALLBACK_* one is `fallback`). */
+  name?: string;
   /** Bounds the whole call: connecting, the first token and the last one. */
   timeoutMs: number;
   /** Response headers must arrive within this (default min(10 s, timeoutMs)). */
@@ -225,7 +227,7 @@ export function createOpenAiModel(options: OpenAiModelOptions): ModelProvider {
   }
 
   return {
-    name: 'openai',
+    name: options.name ?? 'openai',
     model,
     stream: (turns, signal, streamOptions) => streamReply(turns, signal, streamOptions),
   };

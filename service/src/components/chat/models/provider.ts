@@ -19,6 +19,17 @@ export interface StreamOptions {
   maxTokens?: number;
   /** Called once with the upstream's usage when it reports one (before the iteration ends). */
   onUsage?: (usage: ModelUsage) => void;
+  /**
+   * Called before the first token with the provider and model that will answer — the configured one,
+   * or the fallback after the primary failed before its first token (models/fallback.ts).
+   */
+  onServedBy?: (served: ServedBy) => void;
+}
+
+/** Which provider (the `provider` label: builtin, openai, fallback) and model answered a call. */
+export interface ServedBy {
+  provider: string;
+  model: string;
 }
 
 export interface ModelProvider {
