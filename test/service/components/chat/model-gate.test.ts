@@ -162,7 +162,7 @@ describe('one gate for every model call, across replicas', { skip: NEEDS_REDIS }
 });
 
 describe('token budgets, reserve then settle', { skip: NEEDS_REDIS }, () => {
-  it('hold under 50 parallel calls across two replicas: the settled total never passes the budget by more than one reservation; the refused get 429 budget_exhausted with Retry-After', async (t) => {
+  it('hold under 50 parallel calls across two replicas, streamed or not: the settled total never passes the budget by more than one reservation; the refused get 429 budget_exhausted with Retry-After', async (t) => {
     const BUDGET = 2000;
     const MAX_OUTPUT = 64;
     const { a, b, upstream } = await twoReplicas(t, {
@@ -175,27 +175,52 @@ describe('token budgets, reserve then settle', { skip: NEEDS_REDIS }, () => {
     upstream.handler = fake;
     const user = await signedUpUser(a, { tag: 'budget' });
     const ids = await Promise.all(Array.from({ length: 50 }, () => conversation(a, user.access_token)));
+    // Every fourth call streams (SSE): the budget is checked before the stream opens, as on the JSON path.
     const answers = await Promise.all(
-      ids.map((id, i) => api(i % 2 === 0 ? a : b, 'POST', `/v1/conversations/${id}/messages`, { token: user.access_token, json: { content: `question ${i}` } })),
+      ids.map(async (id, i) => {
+        const replica = i % 2 === 0 ? a : b;
+        const content = `question ${i}`;
+        if (i % 4 !== 3) {
+          const r = await api(replica, 'POST', `/v1/conversations/${id}/messages`, { token: user.access_token, json: { content } });
+          return { streamed: false, status: r.status, code: r.body?.code as string | undefined, headers: r.headers, text: r.text };
+        }
+        const r = await streamMessage(replica.baseUrl, id, { token: user.access_token, content });
+        const last = r.events.at(-1);
+        // A stream that opened must end `done`: a 200 then an error event would be a budget overshoot in flight.
+        const status = r.status === 200 && last?.event === 'done' ? 201 : r.status;
+        return { streamed: true, status, code: last?.data?.code as string | undefined, headers: r.headers, text: r.raw };
+      }),
     );
     const ok = answers.filter((r) => r.status === 201);
     const refused = answers.filter((r) => r.status === 429);
-    assert.equal(ok.length + refused.length, 50, answers.map((r) => r.status).join(','));
+    assert.equal(ok.length + refused.length, 50, answers.map((r) => `${r.status} ${r.text.slice(0, 80)}`).join('\n'));
     assert.ok(refused.length > 0, 'the budget runs out');
+    // Which calls win the race is up to the scheduler. What the settled calls gave back (reserved
+    // output they did not use) allows a few more; once that is used a stream is refused before it opens.
+    let after = await streamMessage(b.baseUrl, ids[0] as string, { token: user.access_token, content: 'one more, streamed' });
+    let more = 0;
+    while (after.status === 200 && after.events.at(-1)?.event === 'done' && more < 5) {
+      more += 1;
+      after = await streamMessage(b.baseUrl, ids[0] as string, { token: user.access_token, content: 'one more, streamed' });
+    }
+    assert.equal(after.status, 429, after.raw);
+    assert.equal(after.events[0]?.data.code, 'budget_exhausted');
+    assert.match(after.headers.get('content-type') ?? '', /^application\/problem\+json/);
+    assert.match(after.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
     for (const r of refused) {
-      assert.equal(r.body.code, 'budget_exhausted');
+      assert.equal(r.code, 'budget_exhausted');
       assert.match(r.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
       assert.ok(Number(r.headers.get('retry-after')) <= 86_400);
     }
-    assert.equal(upstream.hits, ok.length, 'a refused call never reaches the model');
+    assert.equal(upstream.hits, ok.length + more, 'a refused call never reaches the model, streamed or not');
     assert.equal(fake.requestsSeen[0]?.max_tokens, MAX_OUTPUT);
     assert.deepEqual(fake.requestsSeen[0]?.stream_options, { include_usage: true });
     const rows = await a.deps.db.knex('model_usage').where({ user_id: user.user.id });
-    assert.equal(rows.length, ok.length, 'one ledger row per call');
+    assert.equal(rows.length, ok.length + more, 'one ledger row per call');
     const settled = rows.reduce((n, r) => n + r.prompt_tokens + r.completion_tokens, 0);
     assert.ok(rows.every((r) => !r.estimated && r.prompt_tokens === 30 && r.completion_tokens === 40 && r.outcome === 'ok'));
     const oneReservation = 30 + MAX_OUTPUT; // the prompt estimate is a few tokens; bounded generously
-    t.diagnostic(`50 parallel calls on two replicas: ${ok.length} ok, ${refused.length} refused; settled ${settled} of a budget of ${BUDGET}`);
+    t.diagnostic(`50 parallel calls on two replicas (${answers.filter((r) => r.streamed).length} streamed): ${ok.length} ok, ${refused.length} refused; settled ${settled} of a budget of ${BUDGET}`);
     assert.ok(settled <= BUDGET + oneReservation, `settled ${settled} > budget ${BUDGET} + one reservation`);
     // Reserve-then-settle releases what calls did not use: the budget is nearly used, not left idle.
     assert.ok(settled >= BUDGET - 2 * (70 + MAX_OUTPUT), `settled ${settled} leaves too much of ${BUDGET} unused`);
@@ -208,7 +233,7 @@ describe('token budgets, reserve then settle', { skip: NEEDS_REDIS }, () => {
     assert.equal(usage.body.month.limit, null, 'MODEL_TOKENS_PER_MONTH=0: unlimited');
     const metric = (await a.deps.metrics.registry.getSingleMetric('model_budget_rejections_total')?.get())?.values ?? [];
     const metricB = (await b.deps.metrics.registry.getSingleMetric('model_budget_rejections_total')?.get())?.values ?? [];
-    assert.equal([...metric, ...metricB].reduce((n, v) => n + v.value, 0), refused.length);
+    assert.equal([...metric, ...metricB].reduce((n, v) => n + v.value, 0), refused.length + 1, 'the refusals of the 50 calls and of the streamed one after');
   });
 
   it("a user's model_budgets row overrides the settings; Retry-After runs to the next UTC midnight", async (t) => {
