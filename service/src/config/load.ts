@@ -377,7 +377,12 @@ function buildConfig(
     /** Idempotency-Key answers are kept this long (s). */
     idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
     /** Resumable replies: the generating replica's lease, and the sweep for replies whose replica died. */
-    replies: { leaseSeconds: e.REPLY_LEASE_SECONDS, sweepIntervalSeconds: e.ORPHAN_SWEEP_INTERVAL_SECONDS },
+    replies: {
+      leaseSeconds: e.REPLY_LEASE_SECONDS,
+      sweepIntervalSeconds: e.ORPHAN_SWEEP_INTERVAL_SECONDS,
+      /** Finished replies' deltas older than this are purged (resuming them then gives `done` only). */
+      eventsRetentionSeconds: e.REPLY_EVENTS_RETENTION_SECONDS,
+    },
     logLevel: e.LOG_LEVEL,
     otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
     shutdown: { graceMs: e.SHUTDOWN_GRACE_MS, delayMs: e.SHUTDOWN_DELAY_MS ?? (production ? 5000 : 0) },

@@ -126,6 +126,7 @@ export const SETTINGS = {
   BUILTIN_MODEL_DELAY_MS: { group: 'Chat and model', schema: int(0, 10_000).default(15), doc: 'Pause between the builtin model\'s words (ms); 0 in tests and benchmarks.' },
   REPLY_LEASE_SECONDS: { group: 'Chat and model', schema: int(3, 3600).default(30), doc: 'Lease a replica holds on a reply it generates, renewed every third of it; once it expires unrenewed (the replica died) the orphan sweeper marks the reply `failed`.' },
   ORPHAN_SWEEP_INTERVAL_SECONDS: { group: 'Chat and model', schema: int(1, 3600).default(10), doc: 'How often each replica looks for replies whose lease expired (orphaned by a dead replica) and marks them `failed`.' },
+  REPLY_EVENTS_RETENTION_SECONDS: { group: 'Chat and model', schema: int(60, 2_592_000).default(86_400), doc: 'How long the deltas of a finished reply are kept for resuming it (`GET …/events` with `Last-Event-ID`); older ones are purged every 10 minutes, and resuming such a reply gives only `done` with the whole stored reply.' },
   MODEL_PROVIDER: { group: 'Chat and model', schema: z.enum(['builtin', 'openai']).default('builtin'), doc: '`builtin` (local deterministic model) or `openai` (OpenAI-compatible chat completions).' },
   MODEL_BASE_URL: { group: 'Chat and model', schema: z.url().optional(), doc: 'Upstream model base URL (openai provider).' },
   MODEL_API_KEY: { group: 'Chat and model', sources: ['file', 'ref'], secret: true, schema: z.string().min(1).optional(), doc: 'Upstream model API key (openai provider).' },

@@ -30,7 +30,7 @@ import type { RedisHandle } from '../../platform/redis.js';
 import { type ChatService, createChatService } from './service.js';
 import { createStreamSlots, type StreamSlots } from './stream-slots.js';
 import { createReplyBus } from './reply-bus.js';
-import { createOrphanSweeper, createReplyLog, type OrphanSweeper } from './reply-log.js';
+import { createOrphanSweeper, createReplyLog, type OrphanSweeper, purgeFinishedReplyEvents } from './reply-log.js';
 import { createRepliesRepo } from './replies-repo.js';
 import { createReplyResume } from './reply-resume.js';
 
@@ -111,8 +111,11 @@ function configuredModel(config: Config, metrics: Metrics, logger: Logger): Mode
   });
 }
 
-/** How often expired idempotency keys are deleted (every replica does it; the deletes are idempotent). */
-const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
+/**
+ * How often expired idempotency keys, and finished replies' deltas past their retention, are deleted
+ * (every replica does it; the deletes are idempotent).
+ */
+const PURGE_INTERVAL_MS = 10 * 60_000;
 
 export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
   const { config, db, logger, metrics } = deps;
@@ -172,10 +175,14 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
     // minute more; a replica that died mid-request frees its keys when the lease ends.
     leaseSeconds: Math.ceil(config.model.timeoutMs / 1000) + 60,
   });
+  const eventsRetentionMs = config.replies.eventsRetentionSeconds * 1000;
   const purge = deps.clock
     .setInterval(() => {
       idempotency.purgeExpired().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'idempotency key purge failed'));
-    }, IDEMPOTENCY_PURGE_INTERVAL_MS)
+      purgeFinishedReplyEvents(repliesRepo, new Date(deps.clock.now().getTime() - eventsRetentionMs)).catch((err: unknown) =>
+        logger.warn({ err: (err as Error).message }, 'reply events purge failed'),
+      );
+    }, PURGE_INTERVAL_MS)
     .unref();
   const service = createChatService({
     replies,

@@ -120,6 +120,22 @@ export function createRepliesRepo(knex: Knex) {
     },
 
     /**
+     * Deletes up to `batch` deltas stored before `before` of replies no replica is generating any
+     * more; answers how many. The caller repeats while a whole batch went (small transactions, no
+     * long lock on a busy table).
+     */
+    async purgeFinishedEvents(before: Date, batch: number): Promise<number> {
+      const r = await knex.raw(
+        `delete from reply_events where ctid = any(array(
+           select e.ctid from reply_events e join messages m on m.id = e.message_id
+            where e.created_at < ? and m.generating_by is null
+            limit ?))`,
+        [before, batch],
+      );
+      return r.rowCount ?? 0;
+    },
+
+    /**
      * Fails every reply whose lease expired before `now`, keeping what its deltas said so far; answers
      * their ids. Concurrent sweeps are safe: the row lock and the re-checked condition let one win.
      */

@@ -166,3 +166,19 @@ export function createOrphanSweeper(deps: OrphanSweeperDeps) {
 }
 
 export type OrphanSweeper = ReturnType<typeof createOrphanSweeper>;
+
+/** Rows deleted per statement by the purge of finished replies' deltas. */
+const PURGE_BATCH = 5000;
+
+/**
+ * Deletes the deltas of finished replies stored before `before` (REPLY_EVENTS_RETENTION_SECONDS),
+ * batch after batch; answers how many. A reply still being generated keeps every delta.
+ */
+export async function purgeFinishedReplyEvents(repo: Pick<RepliesRepo, 'purgeFinishedEvents'>, before: Date): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await repo.purgeFinishedEvents(before, PURGE_BATCH);
+    total += n;
+    if (n < PURGE_BATCH) return total;
+  }
+}

@@ -282,6 +282,46 @@ describe('resumable replies', () => {
     assert.equal((await row()).content, 'half a story');
   });
 
+  it("a finished reply's deltas are purged after REPLY_EVENTS_RETENTION_SECONDS (on the clock), a generating one's never; resuming the purged one gives done with the whole reply", async (t) => {
+    const db = await database(t);
+    const clock = manualClock(Date.now());
+    const model = scriptedModel();
+    const app = await replica(t, db, model, { REPLY_EVENTS_RETENTION_SECONDS: '60' }, clock);
+    const { token, conversationId } = await userWithConversation(app);
+    const finished = await startReply(app, token, conversationId, t);
+    const run = await model.nextRun();
+    for (const w of ['a ', 'b ', 'c']) run.say(w);
+    run.end();
+    const original = await finished.stream.rest();
+    assert.equal(original.at(-1)?.event, 'done');
+
+    const other = await userWithConversation(app);
+    const generating = await startReply(app, other.token, other.conversationId, t);
+    const running = await model.nextRun();
+    running.say('still ');
+    running.say('going ');
+    await take(generating.stream, 2);
+
+    const events = async (replyId: string) => Number((await db.db.knex('reply_events').where({ message_id: replyId }).count('* as n').first())?.n);
+    assert.equal(await events(finished.replyId), 3);
+    await clock.tick(10 * 60_000); // the purge runs every 10 minutes; the deltas are now 10 minutes old
+    await waitFor('the finished reply’s deltas to be purged', async () => (await events(finished.replyId)) === 0);
+    assert.equal(await events(generating.replyId), 2, 'a reply still being generated keeps every delta');
+
+    const resumed = await (await follow(app, token, conversationId, finished.replyId, t, `${finished.replyId}:1`)).rest();
+    assert.deepEqual(
+      resumed.map((e) => e.event),
+      ['done'],
+    );
+    assert.deepEqual(resumed[0]?.data, original.at(-1)?.data, 'done carries the whole stored reply');
+    assert.equal(resumed[0]?.data.message.content, 'a b c');
+
+    running.say('on');
+    running.end();
+    const rest = await generating.stream.rest();
+    assert.equal(rest.at(-1)?.data.message.content, 'still going on');
+  });
+
   it('the sweep runs every ORPHAN_SWEEP_INTERVAL_SECONDS on the injected clock', async (t) => {
     const db = await database(t);
     const clock = manualClock(Date.now());
