@@ -24,6 +24,8 @@ export type BenchService = ServiceProcess;
 export interface BenchDatabase {
   env: Record<string, string>;
   describe: string;
+  /** Runs one statement on the bench database (PostgreSQL only): what an operator's CLI would write. */
+  query(sql: string, values?: unknown[]): Promise<void>;
   drop(): Promise<void>;
 }
 
@@ -36,11 +38,11 @@ export async function benchDatabase(options: { fallbackUrl?: string } = {}): Pro
     process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || options.fallbackUrl;
   if (admin) {
     const name = `rampart_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
-    const run = async (sql: string) => {
-      const c = new pg.Client({ connectionString: admin });
+    const run = async (sql: string, values?: unknown[], url = admin) => {
+      const c = new pg.Client({ connectionString: url });
       await c.connect();
       try {
-        await c.query(sql);
+        await c.query(sql, values);
       } finally {
         await c.end();
       }
@@ -53,6 +55,7 @@ export async function benchDatabase(options: { fallbackUrl?: string } = {}): Pro
       // and sign in thousands of throwaway users (the verification flow is measured on its own).
       env: { DATABASE_URL: u.toString(), NODE_ENV: 'production', MIGRATE_ON_START: 'true', EMAIL_VERIFICATION: 'off', ...PRODUCTION_ACCOUNT_SETTINGS },
       describe: `PostgreSQL ${u.hostname}:${u.port || 5432}`,
+      query: (sql, values) => run(sql, values, u.toString()),
       drop: () => run(`drop database if exists ${name} with (force)`),
     };
   }
@@ -60,6 +63,9 @@ export async function benchDatabase(options: { fallbackUrl?: string } = {}): Pro
   return {
     env: { DATA_DIR: dir, NODE_ENV: 'development' },
     describe: 'embedded PGlite',
+    query: async () => {
+      throw new Error('benchDatabase: query() needs PostgreSQL');
+    },
     drop: async () => rmSync(dir, { recursive: true, force: true }),
   };
 }

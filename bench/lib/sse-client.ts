@@ -104,3 +104,42 @@ export function openSseStream(options: SseStreamOptions): SseStream {
   req.end(JSON.stringify(options.body));
   return { record, opened: openedP, ended: endedP, destroy: () => req.destroy() };
 }
+
+/** One complete event of a stream as its client read it: the name, the id (sticky, as in EventSource) and the parsed data. */
+export interface SseEvent {
+  event: string;
+  id?: string;
+  data: any;
+}
+
+/**
+ * Reads a text/event-stream body (a fetch Response's) with the same parser until it ends — or, with
+ * `stopAfterBytes`, until that many bytes and at least one complete event were read: a client that
+ * walks away mid-stream (`cut`), knowing the id of the last event it got whole. Returns only complete
+ * events; the body is cancelled either way.
+ */
+export async function readSseEvents(body: ReadableStream<Uint8Array>, options: { stopAfterBytes?: number } = {}): Promise<{ events: SseEvent[]; cut: boolean }> {
+  const decoder = createSseDecoder();
+  const reader = body.getReader();
+  const events: SseEvent[] = [];
+  let bytes = 0;
+  try {
+    for (;;) {
+      if (options.stopAfterBytes !== undefined && bytes >= options.stopAfterBytes && events.length > 0) return { events, cut: true };
+      const { value, done } = await reader.read();
+      if (done) return { events, cut: false };
+      bytes += value.length;
+      for (const { event, id, data } of decoder.pushEvents(value)) {
+        let parsed: any;
+        try {
+          parsed = data ? JSON.parse(data) : undefined;
+        } catch {
+          parsed = data;
+        }
+        events.push({ event, id, data: parsed });
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
