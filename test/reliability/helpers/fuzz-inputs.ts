@@ -216,9 +216,10 @@ export const extraHeaders: fc.Arbitrary<ExtraHeaders> = fc
     fc.array(
       fc.tuple(
         // Idempotency-Key: the chat POST routes keep answers under it (a repeated value replays or
-        // conflicts, a hostile one is 400); every other route ignores it.
-        fc.constantFrom('X-Request-Id', 'X-Forwarded-For', 'X-Forwarded-Proto', 'Cookie', 'Origin', 'Referer', 'Range', 'If-None-Match', 'User-Agent', 'Accept-Encoding', 'Content-Encoding', 'Accept-Language', 'X-Api-Key', 'Forwarded', 'Idempotency-Key', 'Idempotency-Key'),
-        fc.oneof(headerValueArb(), fc.constantFrom('req-1', '1.2.3.4, 10.0.0.1', 'gzip', '127.0.0.1', 'a'.repeat(129), 'k'.repeat(256), '"quoted-key"', '../../etc/passwd')),
+        // conflicts, a hostile one is 400); every other route ignores it. Last-Event-ID: the reply
+        // resume reads a seq from it (anything else: the whole reply).
+        fc.constantFrom('X-Request-Id', 'X-Forwarded-For', 'X-Forwarded-Proto', 'Cookie', 'Origin', 'Referer', 'Range', 'If-None-Match', 'User-Agent', 'Accept-Encoding', 'Content-Encoding', 'Accept-Language', 'X-Api-Key', 'Forwarded', 'Idempotency-Key', 'Idempotency-Key', 'Last-Event-ID'),
+        fc.oneof(headerValueArb(), fc.constantFrom('req-1', '1.2.3.4, 10.0.0.1', 'gzip', '127.0.0.1', 'a'.repeat(129), 'k'.repeat(256), '"quoted-key"', '../../etc/passwd', '99999999999999999999', '00000000-0000-0000-0000-000000000000:-1', '1e9')),
       ),
       { maxLength: 3 },
     ),
