@@ -5,6 +5,7 @@ import { backupGroup } from './backup.command.js';
 import { dbGroup } from './db.command.js';
 import { keysGroup } from './keys.command.js';
 import { mfaGroup } from './mfa.command.js';
+import { pitrGroup } from './pitr.command.js';
 import { migrateGroup } from './migrate.command.js';
 import { readinessGroup } from './readiness.command.js';
 import { releaseGroup } from './release.command.js';
@@ -23,6 +24,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   migrateGroup, // database
   retentionGroup,
   backupGroup,
+  pitrGroup,
   dbGroup,
   usersGroup, // operators on accounts and sessions (audited)
   sessionsGroup,

@@ -151,6 +151,11 @@ export const SETTINGS = {
   BACKUP_DIR: { group: 'secops', schema: z.string().min(1).default('./backups'), doc: 'Where `secops backup` keeps backups (--dir).' },
   BACKUP_ENCRYPT_KEY_FILE: { group: 'secops', schema: z.string().min(1).optional(), doc: 'File holding the 32-byte backup encryption key (--encrypt-key-file).' },
   BACKUP_ENCRYPT_KEY_REF: { group: 'secops', schema: z.string().min(1).optional(), doc: 'Secret reference to the backup encryption key, e.g. vault://secret/rampart#backup_key (--encrypt-key-ref).' },
+  PITR_CONFIG: { group: 'secops', schema: z.string().min(1).default('/etc/pgbackrest/pgbackrest.conf'), doc: 'pgBackRest configuration file `secops pitr setup` writes and every `secops pitr` command (and the server\'s archive_command) reads.' },
+  PITR_STANZA: { group: 'secops', schema: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('rampart'), doc: 'pgBackRest stanza of the Rampart database.' },
+  PITR_REPO_PATH: { group: 'secops', schema: z.string().min(1).default('/var/lib/pgbackrest'), doc: 'pgBackRest repository directory (repo1-path): base backups and archived WAL.' },
+  PITR_RETENTION_FULL: { group: 'secops', schema: int(1, 1000).default(2), doc: 'Full backups kept (repo1-retention-full); WAL older than the oldest kept backup is expired with it.' },
+  PITR_REPO_CIPHER_PASS: { group: 'secops', sources: ['file', 'ref'], secret: true, schema: z.string().min(20, 'at least 20 characters').optional(), doc: 'Passphrase encrypting the pgBackRest repository (repo1-cipher-type=aes-256-cbc); `secops pitr setup` refuses to write a configuration without one. Generate: `openssl rand -base64 48`.' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
