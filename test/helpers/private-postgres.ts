@@ -65,7 +65,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** uid/gid to run PostgreSQL as: the `postgres` user when we are root, else ourselves. */
-function runAs(): { uid: number; gid: number } | undefined {
+export function runAs(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
   try {
@@ -95,6 +95,8 @@ export interface PrivatePostgresOptions {
   logStatements?: boolean;
   /** max_connections (default 40: enough for one test file; a cluster shared by a whole run wants more). */
   maxConnections?: number;
+  /** More postgresql.conf settings, e.g. WAL archiving: `{ archive_mode: 'on', archive_command: "'…'" }` (values as written in the file). */
+  settings?: Record<string, string>;
 }
 
 /** Creates and starts a cluster; on any failure what was made is removed before the error propagates. */
@@ -198,6 +200,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
         'shared_buffers = 16MB',
         `max_connections = ${options.maxConnections ?? 40}`,
         ...(options.logStatements ? ['log_statement = all'] : []),
+        ...Object.entries(options.settings ?? {}).map(([name, value]) => `${name} = ${value}`),
         '',
       ].join('\n'),
     );

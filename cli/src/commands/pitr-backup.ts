@@ -14,7 +14,12 @@ export async function runBackup(options: Extract<PitrOptions, { action: 'backup'
   );
   const info = parseStanzaInfo(await pgbackrest.run('info', ['--output=json'], { timeoutMs: 60_000 }), pgbackrest.stanza);
   const newest = info.backups.at(-1);
-  const summary = { stanza: info.stanza, backup: newest ?? null, backups: info.backups.length, durationMs: Math.round(performance.now() - started) };
+  const summary = {
+    stanza: info.stanza,
+    backup: newest ?? null,
+    backups: info.backups.length,
+    durationMs: Math.round(performance.now() - started),
+  };
   out.json(summary);
   out.success(
     `${options.type} backup ${newest?.label ?? '?'}: ${formatBytes(newest?.sizeBytes ?? 0)} (${formatBytes(newest?.repoSizeBytes ?? 0)} in the repository) in ${formatAge(summary.durationMs)}; ${info.backups.length} backups kept`,

@@ -21,7 +21,10 @@ export async function runRestore(options: Extract<PitrOptions, { action: 'restor
   const port = options.port ?? (await freeLocalPort());
   refuseLiveTarget(options.targetDir, port, session.server);
   const pgCtl = requirePgCtl(session.server.major, ctx.env);
-  const info = parseStanzaInfo(await session.pgbackrest.run('info', ['--output=json'], { timeoutMs: 60_000 }), session.pgbackrest.stanza);
+  const info = parseStanzaInfo(
+    await session.pgbackrest.run('info', ['--output=json'], { timeoutMs: 60_000 }),
+    session.pgbackrest.stanza,
+  );
   const window = recoverabilityWindow(info, await withLive(session.liveUrl, sampleArchiver));
   if (options.to.kind === 'time') {
     const outside = outsideWindow(window, new Date(options.to.time.replace(' ', 'T').replace(/\+00$/, 'Z')));
@@ -54,7 +57,9 @@ export async function runRestore(options: Extract<PitrOptions, { action: 'restor
     window,
   };
   out.json(result);
-  out.success(`restored to ${result.target} in ${formatAge(result.restoreMs + result.recoveryMs)} (restore ${formatAge(result.restoreMs)}, WAL replay ${formatAge(result.recoveryMs)})`);
+  out.success(
+    `restored to ${result.target} in ${formatAge(result.restoreMs + result.recoveryMs)} (restore ${formatAge(result.restoreMs)}, WAL replay ${formatAge(result.recoveryMs)})`,
+  );
   out.line(`Connect:  psql '${scratch.url}'`);
   out.line(`Stop it:  pg_ctl -D ${scratch.dataDir} stop   (as the cluster's OS user), then remove ${options.targetDir}`);
   return result;

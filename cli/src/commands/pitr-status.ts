@@ -27,9 +27,12 @@ export async function runStatus(options: Extract<PitrOptions, { action: 'status'
     backups: info.backups,
   };
   if (options.pushgateway) {
-    await pushArchiveState(options.pushgateway, { sampledAt: sample.now, lastArchivedAt: sample.lastArchivedAt, lag, window }).catch((err: Error) =>
-      out.warn(`could not push the archive state to the Pushgateway: ${err.message}`),
-    );
+    await pushArchiveState(options.pushgateway, {
+      sampledAt: sample.now,
+      lastArchivedAt: sample.lastArchivedAt,
+      lag,
+      window,
+    }).catch((err: Error) => out.warn(`could not push the archive state to the Pushgateway: ${err.message}`));
   }
   out.json(status);
   out.line(
@@ -38,7 +41,11 @@ export async function runStatus(options: Extract<PitrOptions, { action: 'status'
   out.line(
     `Archive lag: ${lag.lagSeconds === null ? 'unknown' : formatAge(lag.lagSeconds * 1000)}, ${lag.unarchivedBytes === null ? '?' : formatBytes(lag.unarchivedBytes)} not archived (${lag.pendingSegments ?? '?'} complete segments waiting)`,
   );
-  out.line(window ? `Recoverable: ${window.from} → ${window.to} (${formatAge(window.seconds * 1000)}, ${window.backups} backups)` : 'Recoverable: nothing yet');
+  out.line(
+    window
+      ? `Recoverable: ${window.from} → ${window.to} (${formatAge(window.seconds * 1000)}, ${window.backups} backups)`
+      : 'Recoverable: nothing yet',
+  );
   const problems: string[] = [];
   if (lag.failing) problems.push(`archiving is failing: ${sample.lastFailedWal} at ${sample.lastFailedAt} (see the server log)`);
   if (!window) problems.push('no recoverability window: no full backup, or no WAL archived yet');

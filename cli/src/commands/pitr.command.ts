@@ -42,16 +42,27 @@ export const pitrGroup = defineGroup('pitr', (program, action) => {
   pitr
     .command('backup')
     .description('a base backup into the repository (pgbackrest backup); retention expires old ones and their WAL')
-    .addOption(new Option('--type <type>', 'full, diff (since the last full) or incr (since the last backup)').choices(BACKUP_TYPES).default('full'))
+    .addOption(
+      new Option('--type <type>', 'full, diff (since the last full) or incr (since the last backup)')
+        .choices(BACKUP_TYPES)
+        .default('full'),
+    )
     .addHelpText('after', `${examples('secops pitr backup --type full', 'secops pitr backup --type incr --json')}${EXIT_CODES}`)
-    .action(action<PitrOptions, { type: string }>(load, ({ flags }) => ({ action: 'backup', type: oneOf(flags.type, '--type', BACKUP_TYPES) })));
+    .action(
+      action<PitrOptions, { type: string }>(load, ({ flags }) => ({
+        action: 'backup',
+        type: oneOf(flags.type, '--type', BACKUP_TYPES),
+      })),
+    );
 
   pitr
     .command('status')
     .description('last archived WAL and when, archive lag, the recoverability window, the backups')
     .option('--pushgateway <url>', 'push the archive state (rampart_pitr_* metrics) to this Prometheus Pushgateway')
     .addHelpText('after', `${examples('secops pitr status', 'secops pitr status --json | jq .window')}${EXIT_CODES}`)
-    .action(action<PitrOptions, { pushgateway?: string }>(load, ({ flags }) => ({ action: 'status', pushgateway: flags.pushgateway })));
+    .action(
+      action<PitrOptions, { pushgateway?: string }>(load, ({ flags }) => ({ action: 'status', pushgateway: flags.pushgateway })),
+    );
 
   pitr
     .command('restore')
@@ -69,40 +80,49 @@ export const pitrGroup = defineGroup('pitr', (program, action) => {
       )}${EXIT_CODES}`,
     )
     .action(
-      action<PitrOptions, { to?: string; toLatest?: boolean; targetDir: string; port?: string; timeout: string }>(load, ({ flags }) => {
-        if ((flags.to === undefined) === (flags.toLatest !== true)) throw new UsageError('give exactly one of --to <timestamp> and --to-latest');
-        return {
-          action: 'restore',
-          to: flags.to === undefined ? { kind: 'latest' } : { kind: 'time', time: targetTimeOption(flags.to) },
-          targetDir: flags.targetDir,
-          port: port(flags.port),
-          timeoutMs: parseDuration(flags.timeout, '--timeout'),
-        };
-      }),
+      action<PitrOptions, { to?: string; toLatest?: boolean; targetDir: string; port?: string; timeout: string }>(
+        load,
+        ({ flags }) => {
+          if ((flags.to === undefined) === (flags.toLatest !== true))
+            throw new UsageError('give exactly one of --to <timestamp> and --to-latest');
+          return {
+            action: 'restore',
+            to: flags.to === undefined ? { kind: 'latest' } : { kind: 'time', time: targetTimeOption(flags.to) },
+            targetDir: flags.targetDir,
+            port: port(flags.port),
+            timeoutMs: parseDuration(flags.timeout, '--timeout'),
+          };
+        },
+      ),
     );
 
   pitr
     .command('drill')
-    .description('write marker rows, restore a random moment between them into a scratch cluster, prove exactly the earlier ones are there')
+    .description(
+      'write marker rows, restore a random moment between them into a scratch cluster, prove exactly the earlier ones are there',
+    )
     .option('--markers <n>', 'marker rows to write (one transaction each)', '5')
     .option('--marker-interval <duration>', 'time between markers', '1s')
     .option('--scratch-dir <dir>', 'parent directory of the scratch cluster (default: the OS temp directory)')
     .option('--port <n>', 'port of the scratch cluster (its socket only; default: a free one)')
     .option('--timeout <duration>', 'bound on each wait: archiving, restore, replay', '30m')
     .option('--pushgateway <url>', 'push the outcome (rampart_pitr_drill_* metrics) to this Prometheus Pushgateway')
-    .addHelpText('after', `${examples('secops pitr drill', 'secops pitr drill --markers 10 --json', 'secops pitr drill --pushgateway http://pushgateway.monitoring:9091')}${EXIT_CODES}`)
+    .addHelpText(
+      'after',
+      `${examples('secops pitr drill', 'secops pitr drill --markers 10 --json', 'secops pitr drill --pushgateway http://pushgateway.monitoring:9091')}${EXIT_CODES}`,
+    )
     .action(
-      action<PitrOptions, { markers: string; markerInterval: string; scratchDir?: string; port?: string; timeout: string; pushgateway?: string }>(
-        load,
-        ({ flags }) => ({
-          action: 'drill',
-          markers: wholeNumber(flags.markers, '--markers', 2, 1000),
-          markerIntervalMs: parseDuration(flags.markerInterval, '--marker-interval'),
-          scratchDir: flags.scratchDir,
-          port: port(flags.port),
-          timeoutMs: parseDuration(flags.timeout, '--timeout'),
-          pushgateway: flags.pushgateway,
-        }),
-      ),
+      action<
+        PitrOptions,
+        { markers: string; markerInterval: string; scratchDir?: string; port?: string; timeout: string; pushgateway?: string }
+      >(load, ({ flags }) => ({
+        action: 'drill',
+        markers: wholeNumber(flags.markers, '--markers', 2, 1000),
+        markerIntervalMs: parseDuration(flags.markerInterval, '--marker-interval'),
+        scratchDir: flags.scratchDir,
+        port: port(flags.port),
+        timeoutMs: parseDuration(flags.timeout, '--timeout'),
+        pushgateway: flags.pushgateway,
+      })),
     );
 });

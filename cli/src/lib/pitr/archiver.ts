@@ -49,9 +49,12 @@ export function walSegmentNumber(walFile: string, segmentBytes: number): bigint 
 
 export function archiveLag(sample: ArchiverSample): ArchiveLag {
   const failing =
-    sample.lastFailedAt !== null && (sample.lastArchivedAt === null || Date.parse(sample.lastFailedAt) > Date.parse(sample.lastArchivedAt));
+    sample.lastFailedAt !== null &&
+    (sample.lastArchivedAt === null || Date.parse(sample.lastFailedAt) > Date.parse(sample.lastArchivedAt));
   const since =
-    sample.lastArchivedAt === null ? null : Math.round(Math.max(0, Date.parse(sample.now) - Date.parse(sample.lastArchivedAt)) / 100) / 10;
+    sample.lastArchivedAt === null
+      ? null
+      : Math.round(Math.max(0, Date.parse(sample.now) - Date.parse(sample.lastArchivedAt)) / 100) / 10;
   // The last archived file may be a segment, a backup label (`<segment>.<offset>.backup`, archived when a
   // backup stops: its segment may still be waiting) or a timeline history file (no position at all).
   const archived = /^([0-9A-F]{24})(\.[0-9A-F]{8}\.backup)?$/i.exec(sample.lastArchivedWal ?? '');

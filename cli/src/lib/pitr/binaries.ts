@@ -32,8 +32,15 @@ export function requirePgBackRest(env: Env): string {
  * binaries): Debian's /usr/lib/postgresql/<major>/bin, else PATH.
  */
 export function requirePgCtl(major: number, env: Env): string {
-  const candidates = [join('/usr/lib/postgresql', String(major), 'bin', 'pg_ctl'), ...(env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'pg_ctl'))];
+  const candidates = [
+    join('/usr/lib/postgresql', String(major), 'bin', 'pg_ctl'),
+    ...(env.PATH ?? '')
+      .split(delimiter)
+      .filter(Boolean)
+      .map((d) => join(d, 'pg_ctl')),
+  ];
   const found = candidates.find(executable);
-  if (!found) throw new CliError(`pg_ctl of PostgreSQL ${major} was not found (install postgresql-${major})`, { code: 'tool_missing' });
+  if (!found)
+    throw new CliError(`pg_ctl of PostgreSQL ${major} was not found (install postgresql-${major})`, { code: 'tool_missing' });
   return found;
 }

@@ -65,13 +65,18 @@ export function archiveProblems(settings: ArchiveSettings, configPath: string, s
   }
   const command = settings.archiveCommand.trim();
   if (!/\bpgbackrest\b/.test(command) || !/\barchive-push\b/.test(command)) {
-    problems.push(`archive_command is ${command === '' ? 'empty' : `'${command}'`}: it must call pgbackrest archive-push (reload suffices)`);
+    problems.push(
+      `archive_command is ${command === '' ? 'empty' : `'${command}'`}: it must call pgbackrest archive-push (reload suffices)`,
+    );
   } else {
-    if (!new RegExp(`--stanza=${stanza}(\\s|$)`).test(command)) problems.push(`archive_command '${command}' does not name --stanza=${stanza}`);
+    if (!new RegExp(`--stanza=${stanza}(\\s|$)`).test(command))
+      problems.push(`archive_command '${command}' does not name --stanza=${stanza}`);
     if (!/%p/.test(command)) problems.push(`archive_command '${command}' does not pass the segment path %p`);
     const config = /--config=(\S+)/.exec(command)?.[1];
     if (config !== undefined ? config !== configPath : configPath !== '/etc/pgbackrest/pgbackrest.conf') {
-      problems.push(`archive_command '${command}' reads ${config ?? 'the default /etc/pgbackrest/pgbackrest.conf'}, not ${configPath}`);
+      problems.push(
+        `archive_command '${command}' reads ${config ?? 'the default /etc/pgbackrest/pgbackrest.conf'}, not ${configPath}`,
+      );
     }
   }
   return problems;
@@ -79,5 +84,10 @@ export function archiveProblems(settings: ArchiveSettings, configPath: string, s
 
 /** The postgresql.conf lines that fix `archiveProblems` (archive_timeout bounds the RPO of a quiet server). */
 export function postgresqlConfLines(configPath: string, stanza: string): string[] {
-  return ['wal_level = replica', 'archive_mode = on', `archive_command = '${archiveCommandFor(configPath, stanza)}'`, 'archive_timeout = 60s'];
+  return [
+    'wal_level = replica',
+    'archive_mode = on',
+    `archive_command = '${archiveCommandFor(configPath, stanza)}'`,
+    'archive_timeout = 60s',
+  ];
 }

@@ -5,7 +5,15 @@ import type { ArchiveLag } from './archiver.js';
 import { archiveLag, sampleArchiver } from './archiver.js';
 import type { OsUser } from './exec.js';
 import { parseStanzaInfo } from './info.js';
-import { deleteMarkers, ensureMarkerTable, formatTargetTime, type Marker, markersIn, pickRestorePoint, writeMarker } from './markers.js';
+import {
+  deleteMarkers,
+  ensureMarkerTable,
+  formatTargetTime,
+  type Marker,
+  markersIn,
+  pickRestorePoint,
+  writeMarker,
+} from './markers.js';
 import type { PgBackRest } from './pgbackrest.js';
 import { type ScratchCluster, restoreScratch } from './scratch.js';
 import { switchAndWaitArchived, withLive } from './server.js';
@@ -102,7 +110,10 @@ export async function runPitrDrill(options: PitrDrillOptions): Promise<PitrDrill
           wroteMarkers = true;
           written.push(await writeMarker(client, drillId, seq));
         }
-        const worst = lags.reduce<ArchiveLag | null>((w, l) => (w === null || (l.lagSeconds ?? Infinity) > (w.lagSeconds ?? Infinity) ? l : w), null);
+        const worst = lags.reduce<ArchiveLag | null>(
+          (w, l) => (w === null || (l.lagSeconds ?? Infinity) > (w.lagSeconds ?? Infinity) ? l : w),
+          null,
+        );
         report.archiveLag = worst;
         report.rpoSeconds = worst?.lagSeconds ?? null;
         return written;
@@ -117,7 +128,10 @@ export async function runPitrDrill(options: PitrDrillOptions): Promise<PitrDrill
     );
     report.timings.archiveMs = Math.round(performance.now() - t);
 
-    const info = parseStanzaInfo(await options.pgbackrest.run('info', ['--output=json'], { timeoutMs: 60_000 }), options.pgbackrest.stanza);
+    const info = parseStanzaInfo(
+      await options.pgbackrest.run('info', ['--output=json'], { timeoutMs: 60_000 }),
+      options.pgbackrest.stanza,
+    );
     const sample = await withLive(options.liveUrl, sampleArchiver);
     report.window = recoverabilityWindow(info, sample);
     const point = pickRestorePoint(markers, options.random ?? Math.random);
@@ -152,8 +166,10 @@ export async function runPitrDrill(options: PitrDrillOptions): Promise<PitrDrill
     report.timings.verifyMs = Math.round(performance.now() - t);
     const missing = point.expected.filter((s) => !found.includes(s));
     const extra = found.filter((s) => !point.expected.includes(s));
-    if (missing.length > 0) report.failures.push(`markers committed before ${report.target} are missing from the restore: ${missing.join(', ')}`);
-    if (extra.length > 0) report.failures.push(`markers committed after ${report.target} are in the restore: ${extra.join(', ')}`);
+    if (missing.length > 0)
+      report.failures.push(`markers committed before ${report.target} are missing from the restore: ${missing.join(', ')}`);
+    if (extra.length > 0)
+      report.failures.push(`markers committed after ${report.target} are in the restore: ${extra.join(', ')}`);
   } catch (err) {
     report.failures.push(options.signal?.aborted ? 'interrupted (SIGINT/SIGTERM)' : (err as Error).message);
   } finally {

@@ -30,7 +30,11 @@ export interface ExecOptions {
 }
 
 /** Runs `path args` without a shell; rejects with the last lines of stderr when it fails or times out. */
-export function execTool(path: string, args: readonly string[], options: ExecOptions): Promise<{ stdout: string; stderr: string }> {
+export function execTool(
+  path: string,
+  args: readonly string[],
+  options: ExecOptions,
+): Promise<{ stdout: string; stderr: string }> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(options.env ?? {})) if (v !== undefined) env[k] = v;
   const name = path.split('/').pop() ?? path;
@@ -51,12 +55,20 @@ export function execTool(path: string, args: readonly string[], options: ExecOpt
     child.stderr.setEncoding('utf8').on('data', (s: string) => {
       stderr += s;
     });
-    child.on('error', (err) => reject(new CliError(`${name} could not run: ${err.message}`, { code: 'tool_failed', cause: err })));
+    child.on('error', (err) =>
+      reject(new CliError(`${name} could not run: ${err.message}`, { code: 'tool_failed', cause: err })),
+    );
     child.on('close', (code, signal) => {
       if (code === 0) return resolve({ stdout, stderr });
       const tail = `${stderr}\n${stdout}`.trim().split('\n').slice(-6).join('\n');
-      const how = signal ? `was killed (${signal}${signal === 'SIGTERM' ? `, after ${options.timeoutMs} ms?` : ''})` : `exited with code ${code}`;
-      reject(new CliError(`${name} ${args.filter((a) => !a.startsWith('--config')).join(' ')} ${how}${tail ? `:\n${tail}` : ''}`, { code: 'tool_failed' }));
+      const how = signal
+        ? `was killed (${signal}${signal === 'SIGTERM' ? `, after ${options.timeoutMs} ms?` : ''})`
+        : `exited with code ${code}`;
+      reject(
+        new CliError(`${name} ${args.filter((a) => !a.startsWith('--config')).join(' ')} ${how}${tail ? `:\n${tail}` : ''}`, {
+          code: 'tool_failed',
+        }),
+      );
     });
   });
 }

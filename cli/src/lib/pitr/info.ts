@@ -48,9 +48,11 @@ export function parseStanzaInfo(json: string, stanza: string): StanzaInfo {
   } catch {
     throw new CliError('pgbackrest info did not print JSON', { code: 'pgbackrest_info_unreadable' });
   }
-  if (!Array.isArray(parsed)) throw new CliError('pgbackrest info: expected a list of stanzas', { code: 'pgbackrest_info_unreadable' });
+  if (!Array.isArray(parsed))
+    throw new CliError('pgbackrest info: expected a list of stanzas', { code: 'pgbackrest_info_unreadable' });
   const raw = (parsed as RawStanza[]).find((s) => s?.name === stanza);
-  if (!raw) throw new CliError(`pgbackrest info knows no stanza ${stanza}: run \`secops pitr setup\``, { code: 'stanza_missing' });
+  if (!raw)
+    throw new CliError(`pgbackrest info knows no stanza ${stanza}: run \`secops pitr setup\``, { code: 'stanza_missing' });
   const backups = (raw.backup ?? [])
     .map<BackupInfo>((b) => ({
       label: b.label,
@@ -68,6 +70,12 @@ export function parseStanzaInfo(json: string, stanza: string): StanzaInfo {
   const archive =
     ranges.length === 0
       ? null
-      : { min: ranges.map((r) => r.min).sort()[0] as string, max: ranges.map((r) => r.max).sort().at(-1) as string };
+      : {
+          min: ranges.map((r) => r.min).sort()[0] as string,
+          max: ranges
+            .map((r) => r.max)
+            .sort()
+            .at(-1) as string,
+        };
   return { stanza: raw.name, status: { code: raw.status.code, message: raw.status.message }, backups, archive };
 }

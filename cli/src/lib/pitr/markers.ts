@@ -45,7 +45,9 @@ export async function writeMarker(client: pg.Client, drillId: string, seq: numbe
 export async function markersIn(client: pg.Client, drillId: string): Promise<number[]> {
   const exists = await client.query<{ t: string | null }>('select to_regclass($1)::text as t', [MARKER_TABLE]);
   if (exists.rows[0]?.t === null) return [];
-  const { rows } = await client.query<{ seq: number }>(`select seq from ${MARKER_TABLE} where drill_id = $1 order by seq`, [drillId]);
+  const { rows } = await client.query<{ seq: number }>(`select seq from ${MARKER_TABLE} where drill_id = $1 order by seq`, [
+    drillId,
+  ]);
   return rows.map((r) => r.seq);
 }
 

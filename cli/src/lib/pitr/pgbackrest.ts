@@ -26,12 +26,16 @@ export function pgBackRest(options: {
     configPath: options.configPath,
     stanza: options.stanza,
     async run(command, args = [], run = {}) {
-      const { stdout } = await execTool(binary, [`--config=${options.configPath}`, `--stanza=${options.stanza}`, ...args, command], {
-        env,
-        user: options.user,
-        signal: run.signal,
-        timeoutMs: run.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      });
+      const { stdout } = await execTool(
+        binary,
+        [`--config=${options.configPath}`, `--stanza=${options.stanza}`, ...args, command],
+        {
+          env,
+          user: options.user,
+          signal: run.signal,
+          timeoutMs: run.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        },
+      );
       return stdout;
     },
   };

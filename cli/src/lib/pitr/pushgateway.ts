@@ -31,17 +31,37 @@ function gauge(lines: string[], name: string, help: string, value: number | null
 
 export function archiveMetricsText(state: ArchiveState): string {
   const lines: string[] = [];
-  gauge(lines, 'rampart_pitr_status_timestamp_seconds', 'When secops pitr status sampled the archiver (Unix time).', seconds(state.sampledAt));
+  gauge(
+    lines,
+    'rampart_pitr_status_timestamp_seconds',
+    'When secops pitr status sampled the archiver (Unix time).',
+    seconds(state.sampledAt),
+  );
   gauge(
     lines,
     'rampart_pitr_last_archive_timestamp_seconds',
     'When the server last archived a WAL file successfully (pg_stat_archiver.last_archived_time).',
     state.lastArchivedAt === null ? null : seconds(state.lastArchivedAt),
   );
-  gauge(lines, 'rampart_pitr_archive_lag_seconds', 'Seconds since the last archive while WAL waits to be archived (0 when none waits).', state.lag.lagSeconds);
-  gauge(lines, 'rampart_pitr_unarchived_bytes', 'WAL written but not yet in the pgBackRest repository.', state.lag.unarchivedBytes);
+  gauge(
+    lines,
+    'rampart_pitr_archive_lag_seconds',
+    'Seconds since the last archive while WAL waits to be archived (0 when none waits).',
+    state.lag.lagSeconds,
+  );
+  gauge(
+    lines,
+    'rampart_pitr_unarchived_bytes',
+    'WAL written but not yet in the pgBackRest repository.',
+    state.lag.unarchivedBytes,
+  );
   gauge(lines, 'rampart_pitr_archive_failing', '1 when the newest archive attempt failed.', state.lag.failing ? 1 : 0);
-  gauge(lines, 'rampart_pitr_window_seconds', 'Recoverability window: oldest backup end to newest archived WAL.', state.window?.seconds ?? 0);
+  gauge(
+    lines,
+    'rampart_pitr_window_seconds',
+    'Recoverability window: oldest backup end to newest archived WAL.',
+    state.window?.seconds ?? 0,
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -52,7 +72,12 @@ export function drillMetricsText(outcome: PitrDrillOutcome): string {
   gauge(lines, 'rampart_pitr_drill_rto_seconds', 'Restore + WAL replay time of the last PITR drill.', outcome.rtoSeconds);
   gauge(lines, 'rampart_pitr_drill_rpo_seconds', 'Archive lag while the last PITR drill wrote its markers.', outcome.rpoSeconds);
   if (outcome.ok) {
-    gauge(lines, 'rampart_pitr_drill_last_success_timestamp_seconds', 'When the last passing PITR drill finished (Unix time).', seconds(outcome.finishedAt));
+    gauge(
+      lines,
+      'rampart_pitr_drill_last_success_timestamp_seconds',
+      'When the last passing PITR drill finished (Unix time).',
+      seconds(outcome.finishedAt),
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -1,4 +1,14 @@
-import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { withSession } from '../../../../service/src/public/db.js';
@@ -54,7 +64,9 @@ export function refuseLiveTarget(dir: string, port: number, live: { dataDirector
   const target = real(dir);
   const data = real(live.dataDirectory);
   if (target === data || target.startsWith(`${data}/`) || data.startsWith(`${target}/`)) {
-    throw new UsageError(`refusing to restore into ${dir}: it is, holds or lies inside the live data directory ${live.dataDirectory}`);
+    throw new UsageError(
+      `refusing to restore into ${dir}: it is, holds or lies inside the live data directory ${live.dataDirectory}`,
+    );
   }
   if (port === live.port) throw new UsageError(`refusing port ${port}: the live server listens on it`);
   if (existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`refusing to restore into ${dir}: it is not empty`);
@@ -81,7 +93,11 @@ export async function restoreScratch(options: ScratchOptions): Promise<ScratchCl
   mkdirSync(socketDir, { mode: 0o700 });
   if (options.user) for (const p of [root, dataDir, socketDir]) chownSync(p, options.user.uid, options.user.gid);
   const pgCtl = (args: string[], timeoutMs: number) =>
-    execTool(options.pgCtl, ['-D', dataDir, ...args], { user: options.user, env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' }, timeoutMs });
+    execTool(options.pgCtl, ['-D', dataDir, ...args], {
+      user: options.user,
+      env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' },
+      timeoutMs,
+    });
   let started = false;
   let disposed = false;
   const live = new URL(options.live.url);
@@ -120,7 +136,9 @@ export async function restoreScratch(options: ScratchOptions): Promise<ScratchCl
     t = performance.now();
     const waitSeconds = Math.max(1, Math.ceil(options.timeoutMs / 1000));
     await options.step(
-      options.target.kind === 'time' ? `Starting it and replaying WAL up to ${options.target.time}` : 'Starting it and replaying all archived WAL',
+      options.target.kind === 'time'
+        ? `Starting it and replaying WAL up to ${options.target.time}`
+        : 'Starting it and replaying all archived WAL',
       async () => {
         started = true;
         await pgCtl(['-l', logFile, '-w', '-t', String(waitSeconds), 'start'], options.timeoutMs + 10_000);
@@ -131,7 +149,8 @@ export async function restoreScratch(options: ScratchOptions): Promise<ScratchCl
   } catch (err) {
     const tail = cluster.logTail();
     await cluster.dispose();
-    if (err instanceof CliError) throw new CliError(`${err.message}${tail ? `\nscratch server log:\n${tail}` : ''}`, { code: err.code });
+    if (err instanceof CliError)
+      throw new CliError(`${err.message}${tail ? `\nscratch server log:\n${tail}` : ''}`, { code: err.code });
     throw new CliError(`${(err as Error).message}${tail ? `\nscratch server log:\n${tail}` : ''}`, { code: 'restore_failed' });
   }
 }
@@ -163,8 +182,8 @@ function writeScratchConfig(dataDir: string, root: string, socketDir: string, po
       `hba_file = '${hba}'`,
       "archive_mode = 'off'",
       "archive_command = ''",
-      // A copy of a server with many connections or large shared_buffers must still start on a small host.
-      'max_connections = 20',
+      // A copy of a server with large shared_buffers must still start on a small host. (max_connections and
+      // the worker limits stay: hot-standby recovery refuses values lower than the primary's.)
       "shared_buffers = '32MB'",
       '',
     ].join('\n'),
@@ -177,10 +196,14 @@ async function waitForPromotion(url: string, deadline: number, signal: AbortSign
   while (performance.now() < deadline) {
     signal?.throwIfAborted();
     try {
-      const done = await withSession(url, { applicationName: 'secops-pitr', connectTimeoutMs: 2000, queryTimeoutMs: 2000 }, async (s) => {
-        const { rows } = await s.client.query<{ r: boolean }>('select pg_is_in_recovery() as r');
-        return rows[0]?.r === false;
-      });
+      const done = await withSession(
+        url,
+        { applicationName: 'secops-pitr', connectTimeoutMs: 2000, queryTimeoutMs: 2000 },
+        async (s) => {
+          const { rows } = await s.client.query<{ r: boolean }>('select pg_is_in_recovery() as r');
+          return rows[0]?.r === false;
+        },
+      );
       if (done) return;
       last = 'still in recovery';
     } catch (err) {

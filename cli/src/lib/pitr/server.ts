@@ -29,12 +29,19 @@ export async function readLiveServer(client: pg.Client): Promise<LiveServer> {
   );
   const s = Object.fromEntries(rows.map((r) => [r.name, r.setting]));
   if (!s.data_directory) {
-    throw new CliError('the database role cannot read data_directory: run secops pitr as a superuser or grant it pg_read_all_settings', {
-      code: 'pitr_privileges',
-    });
+    throw new CliError(
+      'the database role cannot read data_directory: run secops pitr as a superuser or grant it pg_read_all_settings',
+      {
+        code: 'pitr_privileges',
+      },
+    );
   }
-  const socket = (s.unix_socket_directories ?? '').split(',').map((d) => d.trim()).find((d) => d.startsWith('/'));
-  if (!socket) throw new CliError('the server has no unix socket directory; pgBackRest connects through one', { code: 'pitr_no_socket' });
+  const socket = (s.unix_socket_directories ?? '')
+    .split(',')
+    .map((d) => d.trim())
+    .find((d) => d.startsWith('/'));
+  if (!socket)
+    throw new CliError('the server has no unix socket directory; pgBackRest connects through one', { code: 'pitr_no_socket' });
   return {
     dataDirectory: s.data_directory,
     port: Number(s.port),

@@ -75,5 +75,12 @@ export async function setupPitr(options: SetupOptions): Promise<SetupResult> {
   await options.step('Checking that the server archives WAL into the repository (pgbackrest check)', () =>
     options.pgbackrest.run('check', [], { timeoutMs: 180_000 }),
   );
-  return { configPath: options.configPath, configWritten, stanza: options.stanza, repoPath: options.repoPath, archiveCommand, checked: true };
+  return {
+    configPath: options.configPath,
+    configWritten,
+    stanza: options.stanza,
+    repoPath: options.repoPath,
+    archiveCommand,
+    checked: true,
+  };
 }

@@ -8,7 +8,9 @@ import { formatTargetTime } from './markers.js';
 export function parseTargetTime(text: string): number {
   const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?(?:\.(\d{1,6}))?\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(text.trim());
   if (!m) {
-    throw new UsageError(`--to must be a timestamp with a time zone, e.g. 2026-12-06T03:12:00Z or 2026-12-06 04:12:00+01:00 (got "${text}")`);
+    throw new UsageError(
+      `--to must be a timestamp with a time zone, e.g. 2026-12-06T03:12:00Z or 2026-12-06 04:12:00+01:00 (got "${text}")`,
+    );
   }
   const zone = (m[5] as string).toUpperCase() === 'Z' ? 'Z' : normaliseZone(m[5] as string);
   const ms = Date.parse(`${m[1]}T${m[2]}${m[3] ?? ':00'}${zone}`);

@@ -16,7 +16,10 @@ export interface RecoverabilityWindow {
   backups: number;
 }
 
-export function recoverabilityWindow(info: StanzaInfo, sample: Pick<ArchiverSample, 'lastArchivedAt'>): RecoverabilityWindow | null {
+export function recoverabilityWindow(
+  info: StanzaInfo,
+  sample: Pick<ArchiverSample, 'lastArchivedAt'>,
+): RecoverabilityWindow | null {
   const oldest = info.backups.find((b) => b.type === 'full');
   if (!oldest || info.archive === null || sample.lastArchivedAt === null) return null;
   const seconds = Math.max(0, (Date.parse(sample.lastArchivedAt) - Date.parse(oldest.stoppedAt)) / 1000);
@@ -32,7 +35,8 @@ export function recoverabilityWindow(info: StanzaInfo, sample: Pick<ArchiverSamp
 /** Is `target` inside the window? A reason when it is not. */
 export function outsideWindow(window: RecoverabilityWindow | null, target: Date): string | undefined {
   if (window === null) return 'there is no recoverability window yet: take a full backup (`secops pitr backup --type full`)';
-  if (target.getTime() < Date.parse(window.from)) return `${target.toISOString()} is before the oldest backup finished (${window.from})`;
+  if (target.getTime() < Date.parse(window.from))
+    return `${target.toISOString()} is before the oldest backup finished (${window.from})`;
   if (target.getTime() > Date.parse(window.to)) return `${target.toISOString()} is after the newest archived WAL (${window.to})`;
   return undefined;
 }
