@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,8 +9,12 @@ import { run } from '../../cli/src/commands/pitr.js';
 import { createContext } from '../../cli/src/lib/context.js';
 import { openConfiguredDatabase } from '../../cli/src/lib/database.js';
 import { findPgBackRest } from '../../cli/src/lib/pitr/binaries.js';
+import type { ArchiveLag } from '../../cli/src/lib/pitr/archiver.js';
 import type { PitrDrillReport } from '../../cli/src/lib/pitr/drill.js';
 import type { PitrOptions } from '../../cli/src/lib/pitr/options.js';
+import { UsageError } from '../../cli/src/lib/errors.js';
+import { readLiveServer, switchAndWaitArchived, withLive } from '../../cli/src/lib/pitr/server.js';
+import { targetTimeOption } from '../../cli/src/lib/pitr/target-time.js';
 import { captureIo } from './capture.js';
 import { type PrivatePostgres, privatePostgresAvailable, runAs, startPrivatePostgres } from '../helpers/private-postgres.js';
 import { REQUIRE_SERVICES } from '../helpers/services.js';
@@ -26,6 +31,7 @@ const skip =
     ? 'pgbackrest is not installed (apt-get install pgbackrest)'
     : !privatePostgresAvailable() && 'needs initdb/pg_ctl of PostgreSQL 15 (PG_BIN_DIR)';
 const STANZA = 'rampart_test';
+const PG_BIN = process.env.PG_BIN_DIR ?? '/usr/lib/postgresql/15/bin';
 
 describe('secops pitr against a private cluster archiving WAL', { skip, timeout: 110_000 }, () => {
   let cluster: PrivatePostgres;
@@ -81,12 +87,13 @@ describe('secops pitr against a private cluster archiving WAL', { skip, timeout:
   it('under a steady write load, the drill restores a moment between two markers and finds exactly the earlier ones', async (t) => {
     const load = startWriteLoad(cluster.url());
     t.after(() => load.stop());
-    const status = (await pitr({ action: 'status' })).result as {
-      lag: { lagSeconds: number | null; unarchivedBytes: number | null };
-    };
     const { result } = await pitr({ action: 'drill', markers: 4, markerIntervalMs: 400, timeoutMs: 60_000, random: () => 0.5 });
     const report = result as PitrDrillReport;
-    const line = `[pitr] drill target=${report.target} markers expected=${report.markers.expected.join(',')} found=${report.markers.found?.join(',')} rpo=${report.rpoSeconds}s rto=${report.rtoSeconds}s (restore ${report.timings.restoreMs} ms, replay ${report.timings.recoveryMs} ms) archive lag under load=${status.lag.lagSeconds}s unarchived=${status.lag.unarchivedBytes} B, load rows=${load.rows()}`;
+    const status = (await pitr({ action: 'status' })).result as {
+      lag: ArchiveLag;
+      archiver: { lastArchivedWal: string | null; currentWalFile: string };
+    };
+    const line = `[pitr] drill target=${report.target} markers expected=${report.markers.expected.join(',')} found=${report.markers.found?.join(',')} rpo=${report.rpoSeconds}s rto=${report.rtoSeconds}s (restore ${report.timings.restoreMs} ms, replay ${report.timings.recoveryMs} ms) archive lag under load=${status.lag.lagSeconds}s unarchived=${status.lag.unarchivedBytes} B (${status.lag.pendingSegments} complete segments waiting; last archived ${status.archiver.lastArchivedWal}, writing ${status.archiver.currentWalFile}), load rows=${load.rows()}`;
     t.diagnostic(line);
     console.log(line);
     assert.equal(report.ok, true, report.failures.join('\n'));
@@ -98,8 +105,65 @@ describe('secops pitr against a private cluster archiving WAL', { skip, timeout:
     assert.ok(load.rows() > 0, 'the write load ran during the drill');
     assert.equal(load.error(), undefined);
     assert.equal(report.scratchRemoved, true);
+    assert.ok(
+      status.lag.lagSeconds !== null && status.lag.lagSeconds < 30,
+      'archive_timeout 1 s keeps the lag of a busy server small',
+    );
+    assert.equal(status.lag.failing, false);
+  });
+
+  it('refuses to restore over the live data directory or onto the live port', async () => {
+    const live = await withLive(cluster.url(), readLiveServer);
+    await assert.rejects(
+      pitr({ action: 'restore', to: { kind: 'latest' }, targetDir: live.dataDirectory, timeoutMs: 10_000 }),
+      (err: Error) => err.cause instanceof UsageError && /live data directory/.test(err.message),
+    );
+    await assert.rejects(
+      pitr({ action: 'restore', to: { kind: 'latest' }, targetDir: join(dir, 'never'), port: cluster.port, timeoutMs: 10_000 }),
+      (err: Error) => err.cause instanceof UsageError && /live server listens/.test(err.message),
+    );
+  });
+
+  it('restore --to a chosen moment brings back exactly the rows committed by then, in a scratch cluster', async (t) => {
+    const chosen = await withLive(cluster.url(), async (client) => {
+      await client.query('create table if not exists restore_probe (name text primary key)');
+      await client.query("insert into restore_probe values ('before')");
+      const { rows } = await client.query<{ at: string }>(
+        'select to_char(clock_timestamp() at time zone \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') as at',
+      );
+      await client.query("insert into restore_probe values ('after')");
+      await switchAndWaitArchived(client, 30_000);
+      return rows[0]?.at as string;
+    });
+    const targetDir = join(dir, 'restored');
+    const { result } = await pitr({
+      action: 'restore',
+      to: { kind: 'time', time: targetTimeOption(chosen) },
+      targetDir,
+      timeoutMs: 60_000,
+    });
+    const restored = result as { url: string; dataDir: string; rtoSeconds: number };
+    t.after(() => stopScratch(restored.dataDir));
+    const names = await withLive(
+      restored.url,
+      async (c) => (await c.query<{ name: string }>('select name from restore_probe order by name')).rows,
+    );
+    t.diagnostic(`[pitr] restore --to ${chosen}: rto=${restored.rtoSeconds}s rows=${names.map((r) => r.name).join(',')}`);
+    assert.deepEqual(
+      names.map((r) => r.name),
+      ['before'],
+    );
   });
 });
+
+/** Stops a cluster `secops pitr restore` left running (as the cluster's OS user) and removes it. */
+function stopScratch(dataDir: string) {
+  spawnSync(join(PG_BIN, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', '-t', '30', 'stop'], {
+    timeout: 40_000,
+    ...runAs(),
+  });
+  rmSync(join(dataDir, '..'), { recursive: true, force: true });
+}
 
 /** Inserts one row after another until stopped: WAL keeps flowing while the drill runs. */
 function startWriteLoad(url: string) {
