@@ -8,6 +8,7 @@ import { parseStanzaInfo } from '../lib/pitr/info.js';
 import type { PitrOptions } from '../lib/pitr/options.js';
 import { freeLocalPort, refuseLiveTarget, restoreScratch } from '../lib/pitr/scratch.js';
 import { withLive } from '../lib/pitr/server.js';
+import { targetDate } from '../lib/pitr/target-time.js';
 import { openPitrSession } from '../lib/pitr/session.js';
 import { outsideWindow, recoverabilityWindow } from '../lib/pitr/window.js';
 
@@ -27,7 +28,7 @@ export async function runRestore(options: Extract<PitrOptions, { action: 'restor
   );
   const window = recoverabilityWindow(info, await withLive(session.liveUrl, sampleArchiver));
   if (options.to.kind === 'time') {
-    const outside = outsideWindow(window, new Date(options.to.time.replace(' ', 'T').replace(/\+00$/, 'Z')));
+    const outside = outsideWindow(window, targetDate(options.to.time));
     if (outside) throw new CheckFailedError(`cannot restore to that point: ${outside}`);
   } else if (!window) {
     throw new CheckFailedError('cannot restore: there is no backup with archived WAL yet (`secops pitr backup --type full`)');

@@ -14,8 +14,8 @@ const port = (text: string | undefined) => (text === undefined ? undefined : who
 
 const EXIT_CODES = `
 Exit codes: 0 done (drill: exactly the expected markers were restored); 1 failed or a check did not pass
-(archiving broken, point outside the window, markers missing or extra); 2 bad arguments; 78 invalid
-configuration (PITR_REPO_CIPHER_PASS missing, a bad PITR_* setting).
+(archiving broken, point outside the window, markers missing or extra); 2 bad arguments, or a restore
+target that is the live data directory or port; 78 invalid configuration (PITR_REPO_CIPHER_PASS missing).
 `;
 
 export const pitrGroup = defineGroup('pitr', (program, action) => {

@@ -63,14 +63,20 @@ export interface PitrDrillReport {
   failures: string[];
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+/** The pause between markers (they must be apart in time for a point between them); Ctrl-C ends it. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
       clearTimeout(timer);
-      reject(signal.reason);
-    });
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
 
 export async function runPitrDrill(options: PitrDrillOptions): Promise<PitrDrillReport> {
   const now = options.now ?? (() => new Date());
@@ -105,7 +111,7 @@ export async function runPitrDrill(options: PitrDrillOptions): Promise<PitrDrill
         const written: Marker[] = [];
         const lags: ArchiveLag[] = [];
         for (let seq = 1; seq <= options.markers; seq++) {
-          if (seq > 1) await sleep(options.markerIntervalMs, options.signal);
+          if (seq > 1) await pause(options.markerIntervalMs, options.signal);
           lags.push(archiveLag(await sampleArchiver(client)));
           wroteMarkers = true;
           written.push(await writeMarker(client, drillId, seq));

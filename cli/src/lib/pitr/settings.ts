@@ -1,7 +1,7 @@
 import { type Env, readSettings } from '../../../../service/src/public/config.js';
 import { readSecretSetting } from '../config.js';
 import type { CliContext } from '../context.js';
-import { ConfigurationError, UsageError } from '../errors.js';
+import { ConfigurationError } from '../errors.js';
 
 /**
  * The settings `secops pitr` reads (declared with every other one in the service's settings.ts):
@@ -14,7 +14,7 @@ export type PitrEnv = Pick<Env, (typeof PITR_SETTINGS)[number]>;
 
 export function pitrEnv(env: Readonly<Record<string, string | undefined>>): PitrEnv {
   const parsed = readSettings(env, PITR_SETTINGS);
-  if ('problems' in parsed) throw new UsageError(`invalid pitr setting: ${parsed.problems[0]}`);
+  if ('problems' in parsed) throw new ConfigurationError(parsed.problems);
   return parsed.values;
 }
 

@@ -26,3 +26,8 @@ function normaliseZone(zone: string): string {
 export function targetTimeOption(text: string): string {
   return formatTargetTime(parseTargetTime(text));
 }
+
+/** A recovery_target_time as written by `formatTargetTime` (or given by an operator) → a Date (ms). */
+export function targetDate(text: string): Date {
+  return new Date(Math.floor(parseTargetTime(text) / 1000));
+}

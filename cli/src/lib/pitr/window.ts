@@ -34,6 +34,7 @@ export function recoverabilityWindow(
 
 /** Is `target` inside the window? A reason when it is not. */
 export function outsideWindow(window: RecoverabilityWindow | null, target: Date): string | undefined {
+  if (Number.isNaN(target.getTime())) return 'the restore point is not a valid time';
   if (window === null) return 'there is no recoverability window yet: take a full backup (`secops pitr backup --type full`)';
   if (target.getTime() < Date.parse(window.from))
     return `${target.toISOString()} is before the oldest backup finished (${window.from})`;
