@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,9 +10,12 @@ import { createContext } from '../../cli/src/lib/context.js';
 import { openConfiguredDatabase } from '../../cli/src/lib/database.js';
 import { findPgBackRest } from '../../cli/src/lib/pitr/binaries.js';
 import type { ArchiveLag } from '../../cli/src/lib/pitr/archiver.js';
-import type { PitrDrillReport } from '../../cli/src/lib/pitr/drill.js';
+import { type PitrDrillReport, runPitrDrill } from '../../cli/src/lib/pitr/drill.js';
 import type { PitrOptions } from '../../cli/src/lib/pitr/options.js';
-import { UsageError } from '../../cli/src/lib/errors.js';
+import { pgBackRest } from '../../cli/src/lib/pitr/pgbackrest.js';
+import { freeLocalPort } from '../../cli/src/lib/pitr/scratch.js';
+import { openPitrSession } from '../../cli/src/lib/pitr/session.js';
+import { type CliError, UsageError } from '../../cli/src/lib/errors.js';
 import { readLiveServer, switchAndWaitArchived, withLive } from '../../cli/src/lib/pitr/server.js';
 import { targetTimeOption } from '../../cli/src/lib/pitr/target-time.js';
 import { captureIo } from './capture.js';
@@ -82,6 +85,10 @@ describe('secops pitr against a private cluster archiving WAL', { skip, timeout:
     assert.equal(setup.configWritten, true);
     const backup = (await pitr({ action: 'backup', type: 'full' })).result as { backup: { type: string } | null };
     assert.equal(backup.backup?.type, 'full');
+    assert.equal(statSync(env.PITR_CONFIG as string).mode & 0o777, 0o600, 'the configuration holds the passphrase');
+    const info = pgBackRest({ configPath: env.PITR_CONFIG as string, stanza: STANZA, user: runAs(), env });
+    const [stanza] = JSON.parse(await info.run('info', ['--output=json'])) as { cipher: string }[];
+    assert.equal(stanza?.cipher, 'aes-256-cbc', 'the repository is encrypted');
   });
 
   it('under a steady write load, the drill restores a moment between two markers and finds exactly the earlier ones', async (t) => {
@@ -110,6 +117,48 @@ describe('secops pitr against a private cluster archiving WAL', { skip, timeout:
       'archive_timeout 1 s keeps the lag of a busy server small',
     );
     assert.equal(status.lag.failing, false);
+  });
+
+  it('an interrupted drill still removes its scratch cluster and its markers, and fails', async (t) => {
+    const scratchParent = mkdtempSync(join(tmpdir(), 'rampart-pitr-scratch-'));
+    t.after(() => rmSync(scratchParent, { recursive: true, force: true }));
+    const user = runAs();
+    if (user) chownSync(scratchParent, user.uid, user.gid);
+    const ctx = createContext(captureIo(env).io, { json: true, databaseUrl: undefined }, openConfiguredDatabase);
+    const session = await openPitrSession(ctx, 'test');
+    const controller = new AbortController();
+    let scratchSeen = false;
+    const report = await runPitrDrill({
+      liveUrl: session.liveUrl,
+      live: session.server,
+      pgbackrest: session.pgbackrest,
+      pgCtl: join(PG_BIN, 'pg_ctl'),
+      user: session.user,
+      scratchParent,
+      port: await freeLocalPort(),
+      markers: 2,
+      markerIntervalMs: 50,
+      timeoutMs: 60_000,
+      signal: controller.signal,
+      // Ctrl-C while the restored copy starts: its directory exists, its server is starting.
+      step: async (label, fn) => {
+        if (label.startsWith('Starting it')) {
+          scratchSeen = readdirSync(scratchParent).length === 1;
+          controller.abort();
+        }
+        return fn();
+      },
+    });
+    assert.equal(report.ok, false);
+    assert.match(report.failures.join('\n'), /interrupted/);
+    assert.ok(scratchSeen, 'the scratch cluster existed when the drill was interrupted');
+    assert.deepEqual(readdirSync(scratchParent), [], 'scratch cluster removed');
+    assert.equal(report.scratchRemoved, true);
+    const left = await withLive(
+      cluster.url(),
+      async (c) => (await c.query('select count(*)::int as n from secops_pitr_markers')).rows[0]?.n,
+    );
+    assert.equal(left, 0, 'the drill deleted its markers');
   });
 
   it('refuses to restore over the live data directory or onto the live port', async () => {
@@ -152,6 +201,46 @@ describe('secops pitr against a private cluster archiving WAL', { skip, timeout:
     assert.deepEqual(
       names.map((r) => r.name),
       ['before'],
+    );
+  });
+});
+
+describe('secops pitr setup against a server that does not archive', { skip, timeout: 60_000 }, () => {
+  let cluster: PrivatePostgres;
+  let dir: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rampart-pitr-noarchive-'));
+    const user = runAs();
+    if (user) chownSync(dir, user.uid, user.gid);
+    cluster = await startPrivatePostgres({ settings: { wal_level: 'minimal', max_wal_senders: '0' } });
+  });
+  after(async () => {
+    await cluster?.dispose();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names what is wrong and prints the postgresql.conf lines to put on the database server (exit 1)', async () => {
+    const config = join(dir, 'pgbackrest.conf');
+    const captured = captureIo({
+      PATH: process.env.PATH,
+      DATABASE_URL: cluster.url(),
+      PITR_CONFIG: config,
+      PITR_STANZA: STANZA,
+      PITR_REPO_PATH: join(dir, 'repo'),
+      PITR_REPO_CIPHER_PASS: 'test-passphrase-not-a-secret-0123456789',
+    });
+    const ctx = createContext(captured.io, { json: false, databaseUrl: undefined }, openConfiguredDatabase);
+    const err = await run({ action: 'setup' }, ctx).then(
+      () => assert.fail('setup passed against a server that does not archive'),
+      (e: CliError) => e,
+    );
+    assert.equal(err.exitCode, 1);
+    assert.match(err.message, /wal_level is minimal/);
+    assert.match(err.message, /archive_mode is off: it must be on/);
+    assert.match(err.message, /archive_command is empty|archive_command is '\(disabled\)'/);
+    assert.ok(
+      err.message.includes(`archive_command = 'pgbackrest --config=${config} --stanza=${STANZA} archive-push %p'`),
+      err.message,
     );
   });
 });

@@ -92,6 +92,14 @@ export async function restoreScratch(options: ScratchOptions): Promise<ScratchCl
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   mkdirSync(socketDir, { mode: 0o700 });
   if (options.user) for (const p of [root, dataDir, socketDir]) chownSync(p, options.user.uid, options.user.gid);
+  // A parent directory the cluster's OS user cannot traverse (root's 0700 home, a private temp dir) would
+  // fail deep inside pgBackRest with "Permission denied": say so first, in words.
+  await execTool('/usr/bin/test', ['-w', dataDir, '-a', '-x', dataDir], { user: options.user, timeoutMs: 10_000 }).catch(() => {
+    rmSync(root, { recursive: true, force: true });
+    throw new UsageError(
+      `the cluster's OS user${options.user ? ` (uid ${options.user.uid})` : ''} cannot reach ${dataDir}: choose a directory it can traverse (e.g. under /var/tmp)`,
+    );
+  });
   const pgCtl = (args: string[], timeoutMs: number) =>
     execTool(options.pgCtl, ['-D', dataDir, ...args], {
       user: options.user,
