@@ -8,19 +8,19 @@ import pg from 'pg';
 import { run } from '../../cli/src/commands/pitr.js';
 import { createContext } from '../../cli/src/lib/context.js';
 import { openConfiguredDatabase } from '../../cli/src/lib/database.js';
-import { findPgBackRest } from '../../cli/src/lib/pitr/binaries.js';
+import { type CliError, UsageError } from '../../cli/src/lib/errors.js';
 import type { ArchiveLag } from '../../cli/src/lib/pitr/archiver.js';
+import { findPgBackRest } from '../../cli/src/lib/pitr/binaries.js';
 import { type PitrDrillReport, runPitrDrill } from '../../cli/src/lib/pitr/drill.js';
 import type { PitrOptions } from '../../cli/src/lib/pitr/options.js';
 import { pgBackRest } from '../../cli/src/lib/pitr/pgbackrest.js';
 import { freeLocalPort } from '../../cli/src/lib/pitr/scratch.js';
-import { openPitrSession } from '../../cli/src/lib/pitr/session.js';
-import { type CliError, UsageError } from '../../cli/src/lib/errors.js';
 import { readLiveServer, switchAndWaitArchived, withLive } from '../../cli/src/lib/pitr/server.js';
+import { openPitrSession } from '../../cli/src/lib/pitr/session.js';
 import { targetTimeOption } from '../../cli/src/lib/pitr/target-time.js';
-import { captureIo } from './capture.js';
 import { type PrivatePostgres, privatePostgresAvailable, runAs, startPrivatePostgres } from '../helpers/private-postgres.js';
 import { REQUIRE_SERVICES } from '../helpers/services.js';
+import { captureIo } from './capture.js';
 
 /**
  * Point-in-time recovery end to end: a private PostgreSQL 15 archiving WAL (archive_timeout 1 s) into

@@ -1,9 +1,9 @@
 import type { CliContext } from '../lib/context.js';
 import { formatAge, formatBytes } from '../lib/duration.js';
+import { createReporter } from '../lib/output.js';
 import { parseStanzaInfo } from '../lib/pitr/info.js';
 import type { PitrOptions } from '../lib/pitr/options.js';
 import { openPitrSession } from '../lib/pitr/session.js';
-import { createReporter } from '../lib/output.js';
 
 export async function runBackup(options: Extract<PitrOptions, { action: 'backup' }>, ctx: CliContext) {
   const out = createReporter(ctx);

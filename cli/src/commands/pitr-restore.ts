@@ -8,8 +8,8 @@ import { parseStanzaInfo } from '../lib/pitr/info.js';
 import type { PitrOptions } from '../lib/pitr/options.js';
 import { freeLocalPort, refuseLiveTarget, restoreScratch } from '../lib/pitr/scratch.js';
 import { withLive } from '../lib/pitr/server.js';
-import { targetDate } from '../lib/pitr/target-time.js';
 import { openPitrSession } from '../lib/pitr/session.js';
+import { targetDate } from '../lib/pitr/target-time.js';
 import { outsideWindow, recoverabilityWindow } from '../lib/pitr/window.js';
 
 /**

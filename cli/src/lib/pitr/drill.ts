@@ -15,7 +15,7 @@ import {
   writeMarker,
 } from './markers.js';
 import type { PgBackRest } from './pgbackrest.js';
-import { type ScratchCluster, restoreScratch } from './scratch.js';
+import { restoreScratch, type ScratchCluster } from './scratch.js';
 import { switchAndWaitArchived, withLive } from './server.js';
 import { outsideWindow, type RecoverabilityWindow, recoverabilityWindow } from './window.js';
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { requireConfiguredUrl } from '../backup/source.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { ownerToRunAs, type OsUser } from './exec.js';
+import { type OsUser, ownerToRunAs } from './exec.js';
 import { type PgBackRest, pgBackRest } from './pgbackrest.js';
 import { type LiveServer, readLiveServer, withLive } from './server.js';
 import { type PitrEnv, pitrEnv } from './settings.js';
