@@ -99,6 +99,8 @@ describe('PITR metrics for the Pushgateway', () => {
       durationSeconds: 30,
       rtoSeconds: null,
       rpoSeconds: 1.5,
+      archiveLag: null,
+      window: null,
     });
     assert.match(failed, /^rampart_pitr_drill_last_result 0$/m);
     assert.doesNotMatch(failed, /last_success_timestamp_seconds \d/);
@@ -108,8 +110,14 @@ describe('PITR metrics for the Pushgateway', () => {
       durationSeconds: 30,
       rtoSeconds: 5.7,
       rpoSeconds: 1,
+      archiveLag: { unarchivedBytes: 8192 },
+      window: { seconds: 3600, to: '2026-12-06T10:19:58.000Z' },
     });
     assert.match(passed, /^rampart_pitr_drill_last_success_timestamp_seconds 1796552400$/m);
+    assert.match(passed, /^rampart_pitr_drill_window_seconds 3600$/m);
+    assert.match(passed, /^rampart_pitr_drill_last_archive_timestamp_seconds 1796552398$/m);
+    assert.match(passed, /^rampart_pitr_drill_unarchived_bytes 8192$/m);
+    assert.doesNotMatch(passed, /^rampart_pitr_archive_lag_seconds/m, 'drill samples never feed the archiving alerts');
     assert.match(passed, /^rampart_pitr_drill_rto_seconds 5.7$/m);
   });
 });

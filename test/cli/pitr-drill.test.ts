@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -94,7 +96,25 @@ describe('secops pitr against a private cluster archiving WAL', { skip, timeout:
   it('under a steady write load, the drill restores a moment between two markers and finds exactly the earlier ones', async (t) => {
     const load = startWriteLoad(cluster.url());
     t.after(() => load.stop());
-    const { result } = await pitr({ action: 'drill', markers: 4, markerIntervalMs: 400, timeoutMs: 60_000, random: () => 0.5 });
+    const pushed: { method?: string; url?: string; body: string }[] = [];
+    const pushgateway = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        pushed.push({ method: req.method, url: req.url, body });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => pushgateway.listen(0, '127.0.0.1', r));
+    t.after(() => pushgateway.close());
+    const { result } = await pitr({
+      action: 'drill',
+      markers: 4,
+      markerIntervalMs: 400,
+      timeoutMs: 60_000,
+      random: () => 0.5,
+      pushgateway: `http://127.0.0.1:${(pushgateway.address() as AddressInfo).port}`,
+    });
     const report = result as PitrDrillReport;
     const status = (await pitr({ action: 'status' })).result as {
       lag: ArchiveLag;
@@ -117,6 +137,11 @@ describe('secops pitr against a private cluster archiving WAL', { skip, timeout:
       'archive_timeout 1 s keeps the lag of a busy server small',
     );
     assert.equal(status.lag.failing, false);
+    assert.equal(pushed[0]?.method, 'POST');
+    assert.equal(pushed[0]?.url, '/metrics/job/rampart_pitr_drill');
+    assert.match(pushed[0]?.body ?? '', /^rampart_pitr_drill_last_result 1$/m);
+    assert.match(pushed[0]?.body ?? '', /^rampart_pitr_drill_rto_seconds \d/m);
+    assert.match(pushed[0]?.body ?? '', /^rampart_pitr_drill_window_seconds \d/m);
   });
 
   it('an interrupted drill still removes its scratch cluster and its markers, and fails', async (t) => {

@@ -20,6 +20,8 @@ export interface PitrDrillOutcome {
   durationSeconds: number;
   rtoSeconds: number | null;
   rpoSeconds: number | null;
+  archiveLag: Pick<ArchiveLag, 'unarchivedBytes'> | null;
+  window: Pick<RecoverabilityWindow, 'seconds' | 'to'> | null;
 }
 
 const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
@@ -71,6 +73,26 @@ export function drillMetricsText(outcome: PitrDrillOutcome): string {
   gauge(lines, 'rampart_pitr_drill_duration_seconds', 'How long the last PITR drill ran.', outcome.durationSeconds);
   gauge(lines, 'rampart_pitr_drill_rto_seconds', 'Restore + WAL replay time of the last PITR drill.', outcome.rtoSeconds);
   gauge(lines, 'rampart_pitr_drill_rpo_seconds', 'Archive lag while the last PITR drill wrote its markers.', outcome.rpoSeconds);
+  // The archive state the drill saw, under drill-only names: a weekly sample must not stand in for the
+  // status job's fresh ones in the archiving alerts (a Pushgateway keeps a group until replaced).
+  gauge(
+    lines,
+    'rampart_pitr_drill_unarchived_bytes',
+    'WAL not yet archived while the last PITR drill wrote its markers.',
+    outcome.archiveLag?.unarchivedBytes ?? null,
+  );
+  gauge(
+    lines,
+    'rampart_pitr_drill_window_seconds',
+    'Recoverability window the last PITR drill saw.',
+    outcome.window?.seconds ?? null,
+  );
+  gauge(
+    lines,
+    'rampart_pitr_drill_last_archive_timestamp_seconds',
+    'Newest archived WAL the last PITR drill saw (Unix time).',
+    outcome.window ? seconds(outcome.window.to) : null,
+  );
   if (outcome.ok) {
     gauge(
       lines,
