@@ -190,6 +190,8 @@ function writeScratchConfig(dataDir: string, root: string, socketDir: string, po
       `hba_file = '${hba}'`,
       "archive_mode = 'off'",
       "archive_command = ''",
+      // Socket only: no TLS to set up (the live server's certificate paths may not exist here).
+      'ssl = off',
       // A copy of a server with large shared_buffers must still start on a small host. (max_connections and
       // the worker limits stay: hot-standby recovery refuses values lower than the primary's.)
       "shared_buffers = '32MB'",
