@@ -38,7 +38,7 @@ const skip =
 const STANZA = 'rampart_test';
 const PG_BIN = process.env.PG_BIN_DIR ?? '/usr/lib/postgresql/15/bin';
 
-describe('secops pitr against a private cluster archiving WAL', { skip, timeout: 110_000 }, () => {
+describe('secops pitr against a private cluster archiving WAL', { skip, timeout: 180_000 }, () => {
   let cluster: PrivatePostgres;
   let dir: string;
   let env: Record<string, string | undefined>;

@@ -45,12 +45,13 @@ export async function runDrill(options: Extract<PitrOptions, { action: 'drill' }
     }
     const rpo = report.rpoSeconds === null ? 'unknown' : formatAge(report.rpoSeconds * 1000);
     const rto = report.rtoSeconds === null ? 'n/a' : `${report.rtoSeconds}s`;
+    // Under --json the report is the one document whatever the outcome: its `failures` say what broke.
+    out.json(report);
     if (!report.ok) {
       throw new CheckFailedError(
         `pitr drill FAILED target=${report.target ?? 'none'} rpo=${rpo} rto=${rto}\n${report.failures.map((f) => `  - ${f}`).join('\n')}`,
       );
     }
-    out.json(report);
     out.success(
       `pitr drill OK target=${report.target} markers=${report.markers.found?.length}/${report.markers.written} rpo=${rpo} rto=${rto} unarchived=${formatBytes(report.archiveLag?.unarchivedBytes ?? 0)}`,
     );
