@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { readManifest } from '../lib/backup/manifest.js';
 import { databaseIdentity } from '../lib/backup/pg-tools.js';
 import { pgRestore, plainDump, publicTableCount } from '../lib/backup/restore.js';
+import { assertSafeBackup } from '../lib/backup/safe-path.js';
 import { backupKey } from '../lib/backup/settings.js';
 import { configuredUrl } from '../lib/backup/source.js';
 import { verifyAgainstManifest } from '../lib/backup/verify.js';
@@ -24,6 +25,7 @@ export async function runRestore(options: Extract<BackupOptions, { action: 'rest
   } catch (err) {
     throw new CliError((err as Error).message, { code: 'backup_missing' });
   }
+  assertSafeBackup({ dir, manifest });
   const target = databaseIdentity(options.to);
   const source = await configuredUrl(ctx);
   if (source && databaseIdentity(source) === target) {
