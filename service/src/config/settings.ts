@@ -151,6 +151,8 @@ export const SETTINGS = {
   BACKUP_DIR: { group: 'secops', schema: z.string().min(1).default('./backups'), doc: 'Where `secops backup` keeps backups (--dir).' },
   BACKUP_ENCRYPT_KEY_FILE: { group: 'secops', schema: z.string().min(1).optional(), doc: 'File holding the 32-byte backup encryption key (--encrypt-key-file).' },
   BACKUP_ENCRYPT_KEY_REF: { group: 'secops', schema: z.string().min(1).optional(), doc: 'Secret reference to the backup encryption key, e.g. vault://secret/rampart#backup_key (--encrypt-key-ref).' },
+  RETENTION_ENCRYPT_KEY_FILE: { group: 'secops', schema: z.string().min(1).optional(), doc: 'File holding the 32-byte key `secops retention run` encrypts archive parts with (AES-256-GCM, as backups; --encrypt-key-file). Unset (and no _REF): parts are written unencrypted, still 0600 in 0700 directories.' },
+  RETENTION_ENCRYPT_KEY_REF: { group: 'secops', schema: z.string().min(1).optional(), doc: 'Secret reference to the retention archive key instead, e.g. vault://secret/rampart#retention_key (--encrypt-key-ref).' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -76,3 +76,42 @@ export async function decryptFile(key: Buffer, from: string, to: string, name: s
     });
   }
 }
+
+/**
+ * The same AES-256-GCM for data held in memory (retention's archive parts), self-contained so that a
+ * file can be read back without its journal: MAGIC, the 12-byte IV, the ciphertext, the 16-byte tag.
+ * `name` (the file's name) is the additional authenticated data, as for dump files.
+ */
+const SEALED_MAGIC = Buffer.from('RAMPART-AES256GCM\n');
+
+export function sealBuffer(key: Buffer, data: Buffer, name: string): Buffer {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv(ALGORITHM, key, iv);
+  cipher.setAAD(Buffer.from(name));
+  const body = Buffer.concat([cipher.update(data), cipher.final()]);
+  return Buffer.concat([SEALED_MAGIC, iv, body, cipher.getAuthTag()]);
+}
+
+function isSealed(data: Buffer): boolean {
+  return data.subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC);
+}
+
+/** The plaintext of a sealBuffer() result; throws unless every byte is authentic under `key`. */
+export function openSealed(key: Buffer, sealed: Buffer, name: string): Buffer {
+  if (!isSealed(sealed) || sealed.length < SEALED_MAGIC.length + 12 + 16) {
+    throw new CliError(`${name}: not an encrypted archive file`, { code: 'decrypt_failed' });
+  }
+  const iv = sealed.subarray(SEALED_MAGIC.length, SEALED_MAGIC.length + 12);
+  const tag = sealed.subarray(sealed.length - 16);
+  const decipher = createDecipheriv(ALGORITHM, key, iv);
+  decipher.setAAD(Buffer.from(name));
+  decipher.setAuthTag(tag);
+  try {
+    return Buffer.concat([decipher.update(sealed.subarray(SEALED_MAGIC.length + 12, sealed.length - 16)), decipher.final()]);
+  } catch (err) {
+    throw new CliError(`${name}: decryption failed — the file was altered or the key is wrong (${(err as Error).message})`, {
+      code: 'decrypt_failed',
+      cause: err,
+    });
+  }
+}
