@@ -42,7 +42,7 @@ export const manifestSchema = z.object({
   snapshot: z.string(),
   jobs: z.number().int().positive(),
   migrationHead: z.string().nullable(),
-  checksumAlgorithm: z.enum(['sum64', 'ordered']),
+  checksumAlgorithm: z.enum(['sha256', 'sum64', 'ordered']),
   databaseBytes: z.number().int().nonnegative(),
   dumpBytes: z.number().int().nonnegative(),
   timings: z.object({ dumpMs: z.number(), statsMs: z.number(), encryptMs: z.number(), totalMs: z.number() }),
