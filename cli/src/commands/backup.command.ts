@@ -105,11 +105,13 @@ export const backupGroup = defineGroup('backup', (program, action) => {
     jobs(
       backup
         .command('restore')
-        .description('pg_restore -j a backup into an EMPTY database, then verify it against the manifest')
+        .description(
+          'pg_restore -j a backup into an EMPTY database, then verify it against the manifest (manifest paths outside dump/ and symlinks are refused first)',
+        )
         .requiredOption('--from <dir>', 'the backup directory (holding manifest.json)')
         .requiredOption(
           '--to <url>',
-          'the target database; never the configured DATABASE_URL (prefer a URL without password + PGPASSFILE)',
+          'the target database; never the configured DATABASE_URL, however spelled (same resolved host, port and name, or same system_identifier and database OID: refused) — prefer a URL without password + PGPASSFILE',
         )
         .option('--force', 'restore into a non-empty database (drops and recreates the backup’s objects)'),
       'parallel pg_restore workers',
