@@ -8,7 +8,8 @@ import { type RetentionOptions, run } from '../../cli/src/commands/retention.js'
 import { readPart } from '../../cli/src/lib/retention/parts.js';
 import type { Knex } from '../../service/src/platform/db.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { contextOver } from './capture.js';
+import { main } from '../../cli/src/main.js';
+import { captureIo, contextOver } from './capture.js';
 
 const NOW = new Date('2027-06-01T12:00:00Z');
 const DAY = 86_400_000;
@@ -165,5 +166,24 @@ describe('retention archives are private and, with a key, encrypted', () => {
     const doc = JSON.parse(stdout()) as { runs: { resumed: boolean }[] };
     assert.equal(doc.runs[0]?.resumed, true);
     assert.equal(Number((await t.db.knex.raw('select count(*) as n from messages')).rows[0].n), 0);
+  });
+
+  it('secops retention read prints an encrypted part only with its key, and refuses a substituted one', async () => {
+    await run(options({ encryptKeyFile: keyFile }), contextOver(t.db).ctx);
+    const part = join(runDir(), 'messages-000001.jsonl.gz.enc');
+    const without = captureIo({});
+    assert.equal(await main(['retention', 'read', '--file', part], without.io), 1);
+    assert.match(without.stderr(), /is encrypted: pass --encrypt-key-file/);
+    const withKey = captureIo({ RETENTION_ENCRYPT_KEY_FILE: keyFile });
+    assert.equal(await main(['retention', 'read', '--file', part], withKey.io), 0, withKey.stderr());
+    const lines = withKey.stdout().trimEnd().split('\n');
+    assert.equal(lines.length, 5);
+    for (const line of lines) assert.match((JSON.parse(line) as { content: string }).content, new RegExp(SECRET));
+
+    // Another valid part of the same run copied over this one: authentic ciphertext, wrong checksum.
+    writeFileSync(part, readFileSync(join(runDir(), 'messages-000002.jsonl.gz.enc')));
+    const swapped = captureIo({});
+    assert.equal(await main(['retention', 'read', '--file', part, '--encrypt-key-file', keyFile], swapped.io), 1);
+    assert.match(swapped.stderr(), /does not match the checksum/);
   });
 });

@@ -3,6 +3,7 @@ import { parseDuration } from '../lib/duration.js';
 import { UsageError } from '../lib/errors.js';
 import { wholeNumber } from '../lib/option-values.js';
 import type { RetentionOptions } from './retention.js';
+import type { RetentionReadOptions } from './retention-read.js';
 
 /** `secops retention run` (run: ./retention.ts). */
 
@@ -39,10 +40,11 @@ export function retentionOptions(flags: RetentionFlags): RetentionOptions {
 }
 
 export const retentionGroup = defineGroup('retention', (program, action) => {
-  program
+  const retention = program
     .command('retention')
     .description('archive and delete data older than its retention window')
-    .addHelpText('after', examples('secops retention run --older-than 90d --archive-dir /var/archive/rampart'))
+    .addHelpText('after', examples('secops retention run --older-than 90d --archive-dir /var/archive/rampart'));
+  retention
     .command('run')
     .description(
       'archive old messages (and conversations they leave empty) to .jsonl.gz (0600; .jsonl.gz.enc, AES-256-GCM, with a key) with a manifest, then delete them in small batches; resumes an interrupted run',
@@ -67,4 +69,20 @@ export const retentionGroup = defineGroup('retention', (program, action) => {
       ),
     )
     .action(action<RetentionOptions, RetentionFlags>(() => import('./retention.js'), ({ flags }) => retentionOptions(flags)));
+  retention
+    .command('read')
+    .description('print the rows of one archive part, a JSON document a line (an encrypted part needs its key)')
+    .requiredOption('--file <part>', 'the part file: <archive-dir>/run-…/<table>-NNNNNN.jsonl.gz[.enc]')
+    .option('--encrypt-key-file <file>', 'the archive key (default: RETENTION_ENCRYPT_KEY_FILE)')
+    .option('--encrypt-key-ref <ref>', 'the key from a secret store instead (default: RETENTION_ENCRYPT_KEY_REF)')
+    .addHelpText(
+      'after',
+      examples('secops retention read --file /var/archive/rampart/run-20270601120000-a1b2c3/messages-000001.jsonl.gz.enc | jq .content'),
+    )
+    .action(
+      action<RetentionReadOptions, { file: string; encryptKeyFile?: string; encryptKeyRef?: string }>(
+        () => import('./retention-read.js'),
+        ({ flags }) => ({ file: flags.file, encryptKeyFile: flags.encryptKeyFile, encryptKeyRef: flags.encryptKeyRef }),
+      ),
+    );
 });
