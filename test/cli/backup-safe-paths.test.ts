@@ -47,6 +47,52 @@ describe('manifest file names', () => {
   });
 });
 
+describe('backup prune never follows a link out of the backup directory', () => {
+  it('a symlinked "backup" pointing at a directory outside is neither listed nor deleted', async (t) => {
+    const root = tempDir('prune-links');
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    const outside = join(root, 'outside');
+    const backups = join(root, 'backups');
+    mkdirSync(join(outside, 'dump'), { recursive: true });
+    mkdirSync(backups);
+    const manifest = (id: string, createdAt: string) => ({
+      format: 1,
+      id,
+      createdAt,
+      source: { host: 'db', port: 5432, database: 'rampart' },
+      serverVersion: '15',
+      pgDumpVersion: 'pg_dump (PostgreSQL) 15',
+      snapshot: 's',
+      jobs: 1,
+      migrationHead: null,
+      checksumAlgorithm: 'sha256',
+      databaseBytes: 0,
+      dumpBytes: 0,
+      timings: { dumpMs: 0, statsMs: 0, encryptMs: 0, totalMs: 0 },
+      encryption: null,
+      tables: [],
+      files: [],
+    });
+    // The victim looks like an old backup: a prune that followed the link would delete it.
+    writeFileSync(join(outside, 'manifest.json'), JSON.stringify(manifest('20200101T000000Z', '2020-01-01T00:00:00.000Z')));
+    symlinkSync(outside, join(backups, '20200101T000000Z'));
+    mkdirSync(join(backups, '20261127T221500Z', 'dump'), { recursive: true });
+    writeFileSync(
+      join(backups, '20261127T221500Z', 'manifest.json'),
+      JSON.stringify(manifest('20261127T221500Z', '2026-11-27T22:15:00.000Z')),
+    );
+
+    const run = await secops(
+      ['--json', 'backup', 'prune', '--dir', backups, '--keep-daily', '0', '--keep-weekly', '0'],
+      undefined,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual((JSON.parse(run.stdout) as { deleted: unknown[] }).deleted, []);
+    assert.ok(existsSync(join(outside, 'manifest.json')), 'the directory behind the link is intact');
+    assert.ok(existsSync(join(backups, '20200101T000000Z')), 'the link itself is left for a person to look at');
+  });
+});
+
 /**
  * Issue 22's finding, reproduced: someone who can write to the backup storage (not read the keys)
  * edits manifest.json or the dump directory. A restore or drill must refuse before it opens,
