@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createBackup } from '../lib/backup/create.js';
 import { runDrill as drill } from '../lib/backup/drill.js';
@@ -11,6 +10,7 @@ import type { CliContext } from '../lib/context.js';
 import { formatAge } from '../lib/duration.js';
 import { CheckFailedError, CliError, UsageError } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';
+import { writePrivateFile } from '../lib/private-files.js';
 
 export async function runDrill(options: Extract<BackupOptions, { action: 'drill' }>, ctx: CliContext) {
   const out = createReporter(ctx);
@@ -69,7 +69,7 @@ export async function runDrill(options: Extract<BackupOptions, { action: 'drill'
     const reportFile = resolve(
       options.report ?? join(backup.dir, `drill-${report.startedAt.replace(/[-:]/g, '').replace(/\.\d{3}/, '')}.json`),
     );
-    writeFileSync(reportFile, `${JSON.stringify(report, null, 2)}\n`);
+    writePrivateFile(reportFile, `${JSON.stringify(report, null, 2)}\n`);
     if (options.pushgateway) {
       // Alerting depends on this push; a failed push is reported but does not change the drill's verdict.
       await pushDrillMetrics(options.pushgateway, report).catch((err: Error) =>

@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 import { readManifest } from '../lib/backup/manifest.js';
 import { databaseIdentity } from '../lib/backup/pg-tools.js';
 import { pgRestore, plainDump, publicTableCount } from '../lib/backup/restore.js';
+import { assertSafeBackup } from '../lib/backup/safe-path.js';
+import { assertTargetIsNotLive } from '../lib/backup/target-guard.js';
 import { backupKey } from '../lib/backup/settings.js';
 import { configuredUrl } from '../lib/backup/source.js';
 import { verifyAgainstManifest } from '../lib/backup/verify.js';
@@ -12,8 +14,9 @@ import type { BackupOptions } from '../lib/backup/options.js';
 
 /**
  * Restores a backup into the database `--to` names, then proves the copy equal to the manifest.
- * It never connects to the configured (source) database, and refuses it as a target: restoring over
- * production is a decision for a person with `psql`, not a flag.
+ * It refuses the configured (live) database as a target, however the URL spells it (target-guard.ts
+ * reads only its identity there): restoring over production is a decision for a person with `psql`,
+ * not a flag.
  */
 export async function runRestore(options: Extract<BackupOptions, { action: 'restore' }>, ctx: CliContext) {
   const out = createReporter(ctx);
@@ -24,13 +27,10 @@ export async function runRestore(options: Extract<BackupOptions, { action: 'rest
   } catch (err) {
     throw new CliError((err as Error).message, { code: 'backup_missing' });
   }
+  assertSafeBackup({ dir, manifest });
   const target = databaseIdentity(options.to);
-  const source = await configuredUrl(ctx);
-  if (source && databaseIdentity(source) === target) {
-    throw new CliError(`refusing to restore into ${target}: it is the configured DATABASE_URL (the live database)`, {
-      code: 'target_is_source',
-    });
-  }
+  const guard = await assertTargetIsNotLive(await configuredUrl(ctx), options.to);
+  for (const warning of guard.warnings) out.warn(warning);
   out.line(`Restoring backup ${manifest.id} into PostgreSQL ${target}`);
   const tables = await publicTableCount(options.to);
   if (tables > 0 && !options.force) {

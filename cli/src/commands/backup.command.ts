@@ -9,7 +9,7 @@ import { oneOf, wholeNumber } from '../lib/option-values.js';
 /** `secops backup …` (runs: ./backup.ts dispatches to ./backup-<action>.ts). */
 
 const load = () => import('./backup.js');
-const CHECKSUMS = ['sum64', 'ordered'] as const;
+const CHECKSUMS = ['sha256', 'sum64', 'ordered'] as const;
 
 interface KeyFlags {
   encryptKeyFile?: string;
@@ -27,7 +27,7 @@ const encryptionKey = (command: Command, what: string) =>
       'the key from a secret store instead: vault://…, aws-sm://…, aws-ssm:///…, file:… (default: BACKUP_ENCRYPT_KEY_REF)',
     );
 const checksum = (command: Command, what: string) =>
-  command.addOption(new Option('--checksum <algorithm>', what).choices(CHECKSUMS).default('sum64'));
+  command.addOption(new Option('--checksum <algorithm>', what).choices(CHECKSUMS).default('sha256'));
 
 const parseJobs = (text: string) => wholeNumber(text, '--jobs', 1, 64);
 const keyOptions = (flags: KeyFlags) => ({ encryptKeyFile: flags.encryptKeyFile, encryptKeyRef: flags.encryptKeyRef });
@@ -58,7 +58,7 @@ export const backupGroup = defineGroup('backup', (program, action) => {
       ),
       'AES-256-GCM key (32 bytes) to encrypt the dump with',
     ),
-    'row checksum: sum64 (fast, order-free) or ordered (md5 in primary-key order)',
+    'row checksum: sha256 (SHA-256 over the sorted row digests); sum64 and ordered (md5) only for compatibility',
   )
     .addHelpText(
       'after',
@@ -105,11 +105,13 @@ export const backupGroup = defineGroup('backup', (program, action) => {
     jobs(
       backup
         .command('restore')
-        .description('pg_restore -j a backup into an EMPTY database, then verify it against the manifest')
+        .description(
+          'pg_restore -j a backup into an EMPTY database, then verify it against the manifest (manifest paths outside dump/ and symlinks are refused first)',
+        )
         .requiredOption('--from <dir>', 'the backup directory (holding manifest.json)')
         .requiredOption(
           '--to <url>',
-          'the target database; never the configured DATABASE_URL (prefer a URL without password + PGPASSFILE)',
+          'the target database; never the configured DATABASE_URL, however spelled (same resolved host, port and name, or same system_identifier and database OID: refused) — prefer a URL without password + PGPASSFILE',
         )
         .option('--force', 'restore into a non-empty database (drops and recreates the backup’s objects)'),
       'parallel pg_restore workers',
@@ -144,7 +146,7 @@ export const backupGroup = defineGroup('backup', (program, action) => {
             .description('restore a backup into a scratch database, verify every table, measure RTO/RPO, drop it')
             .option('--from <dir>', 'the backup to drill (default: the newest under --dir)'),
         ).option('--create', 'take a backup first, then drill it'),
-        'with --create: sum64 or ordered (see backup create)',
+        'with --create: sha256, sum64 or ordered (see backup create)',
       )
         .option('--max-age <duration>', 'fail when the backup is older than this (RPO budget)', '26h')
         .option('--report <file>', 'where to write the JSON report (default: <backup>/drill-<timestamp>.json)'),

@@ -6,6 +6,7 @@ import { formatDuration } from '../lib/duration.js';
 import { type RetentionHooks, type RunSummary, runRetention } from '../lib/retention/engine.js';
 import { interruptedRuns } from '../lib/retention/journal.js';
 import { countArchivable, type RetentionCounts } from '../lib/retention/queries.js';
+import { retentionKey } from '../lib/backup/settings.js';
 
 /** `secops retention run`: archive, then delete, data older than its retention window. */
 export interface RetentionOptions {
@@ -17,6 +18,9 @@ export interface RetentionOptions {
   auditOlderThanMs?: number;
   batchSize: number;
   dryRun: boolean;
+  /** The archive key (else RETENTION_ENCRYPT_KEY_FILE / _REF); none → parts are written unencrypted. */
+  encryptKeyFile?: string;
+  encryptKeyRef?: string;
   /** The clock (tests freeze it). */
   now?: Date;
   /** Crash simulation for tests. */
@@ -49,7 +53,9 @@ export async function run(options: RetentionOptions, ctx: CliContext): Promise<R
       }`,
     );
     if (options.dryRun) return await dryRun(db, database, cutoffs, options, out);
-    return await archiveAndDelete(db, database, cutoffs, options, now, out);
+    const key = await retentionKey(ctx, options);
+    if (!key) out.warn('archive parts are written unencrypted (0600): set RETENTION_ENCRYPT_KEY_FILE or _REF to encrypt them');
+    return await archiveAndDelete(db, database, cutoffs, options, now, key, out);
   } finally {
     await db.close();
   }
@@ -72,6 +78,7 @@ async function archiveAndDelete(
   cutoffs: Cutoffs,
   options: RetentionOptions,
   now: Date,
+  key: Buffer | undefined,
   out: Reporter,
 ) {
   const runs = await runRetention(
@@ -82,6 +89,7 @@ async function archiveAndDelete(
       auditCutoff: cutoffs.audit_events ? new Date(cutoffs.audit_events) : null,
       batchSize: options.batchSize,
       now,
+      key,
     },
     { hooks: options.hooks, step: (label, fn) => out.step(label, fn) },
   );

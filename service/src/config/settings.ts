@@ -156,6 +156,8 @@ export const SETTINGS = {
   PITR_REPO_PATH: { group: 'secops', schema: z.string().min(1).default('/var/lib/pgbackrest'), doc: 'pgBackRest repository directory (repo1-path): base backups and archived WAL.' },
   PITR_RETENTION_FULL: { group: 'secops', schema: int(1, 1000).default(2), doc: 'Full backups kept (repo1-retention-full); WAL older than the oldest kept backup is expired with it.' },
   PITR_REPO_CIPHER_PASS: { group: 'secops', sources: ['file', 'ref'], secret: true, schema: z.string().min(20, 'at least 20 characters').optional(), doc: 'Passphrase encrypting the pgBackRest repository (repo1-cipher-type=aes-256-cbc); `secops pitr setup` refuses to write a configuration without one. Generate: `openssl rand -base64 48`.' },
+  RETENTION_ENCRYPT_KEY_FILE: { group: 'secops', schema: z.string().min(1).optional(), doc: 'File holding the 32-byte key `secops retention run` encrypts archive parts with (AES-256-GCM, as backups; --encrypt-key-file). Unset (and no _REF): parts are written unencrypted, still 0600 in 0700 directories.' },
+  RETENTION_ENCRYPT_KEY_REF: { group: 'secops', schema: z.string().min(1).optional(), doc: 'Secret reference to the retention archive key instead, e.g. vault://secret/rampart#retention_key (--encrypt-key-ref).' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;

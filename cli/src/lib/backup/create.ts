@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSession } from '../../../../service/src/public/db.js';
 import { CliError } from '../errors.js';
+import { createPrivateDirectory, ensureDirectory, restrictTree } from '../private-files.js';
 import { encryptFile, keyId } from './encryption.js';
 import { backupId, DUMP_DIR, type DumpFile, type Manifest, MANIFEST_FORMAT, writeManifest } from './manifest.js';
 import { databaseIdentity, libpqEnv, requireTool, runTool, toolVersion } from './pg-tools.js';
@@ -47,7 +48,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<{ dir:
     const createdAt = (options.now ?? (() => new Date()))();
     const { id, dir } = freshDirectory(options.root, backupId(createdAt));
     work = `${dir}.partial`;
-    mkdirSync(work, { recursive: true });
+    createPrivateDirectory(work); // 0700 before pg_dump writes a byte into it
 
     // pg_dump and the statistics run at the same time, both inside the exported snapshot.
     let dumpMs = 0;
@@ -100,6 +101,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<{ dir:
     };
     const lost = session.lost();
     if (lost) throw new Error(`the connection holding the backup's snapshot was lost: ${lost.message}`);
+    restrictTree(work); // pg_dump creates its files 0666 & ~umask: 0600 whatever the umask
     writeManifest(work, manifest);
     renameSync(work, dir);
     work = undefined;
@@ -112,7 +114,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<{ dir:
 
 /** `<root>/<id>`, or `<id>-2`, `-3`… when a backup was already taken within the same second. */
 function freshDirectory(root: string, base: string): { id: string; dir: string } {
-  mkdirSync(root, { recursive: true });
+  ensureDirectory(root);
   for (let n = 1; ; n += 1) {
     const id = n === 1 ? base : `${base}-${n}`;
     const dir = join(root, id);

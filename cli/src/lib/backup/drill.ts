@@ -5,6 +5,7 @@ import { formatAge } from '../duration.js';
 import type { StoredBackup } from './manifest.js';
 import { findTool, runTool, withDatabaseName } from './pg-tools.js';
 import { pgRestore, plainDump, withClient } from './restore.js';
+import { assertSafeBackup } from './safe-path.js';
 import { type TableCheck, verifyAgainstManifest } from './verify.js';
 
 /**
@@ -55,6 +56,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const started = now();
   const t0 = performance.now();
   const { manifest } = options.backup;
+  assertSafeBackup(options.backup); // before the scratch database, the report or any file of the backup
   const scratch = `rampart_drill_${manifest.id.toLowerCase().replace(/[^a-z0-9]/g, '_')}_${randomBytes(3).toString('hex')}`;
   const scratchUrl = withDatabaseName(options.serverUrl, scratch);
   const rpoMs = started.getTime() - Date.parse(manifest.createdAt);

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync, rmSync } from 'node:fs';
+import { constants, createReadStream, createWriteStream, readFileSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { CliError } from '../errors.js';
 
@@ -57,10 +58,57 @@ export async function decryptFile(key: Buffer, from: string, to: string, name: s
   const decipher = createDecipheriv(ALGORITHM, key, Buffer.from(sealed.iv, 'base64'));
   decipher.setAAD(Buffer.from(name));
   decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
+  let created = false;
   try {
-    await pipeline(createReadStream(from), decipher, createWriteStream(to, { mode: 0o600 }));
+    // O_NOFOLLOW: a dump file swapped for a symlink after safe-path.ts checked it is still refused.
+    const input = await open(from, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // 'wx': never through an existing file or symlink at `to` — the output is always a new file.
+    const output = createWriteStream(to, { mode: 0o600, flags: 'wx' });
+    output.once('open', () => {
+      created = true;
+    });
+    await pipeline(input.createReadStream(), decipher, output);
   } catch (err) {
-    rmSync(to, { force: true });
+    if (created) rmSync(to, { force: true }); // only what this call created, never a file it refused to open
+    throw new CliError(`${name}: decryption failed — the file was altered or the key is wrong (${(err as Error).message})`, {
+      code: 'decrypt_failed',
+      cause: err,
+    });
+  }
+}
+
+/**
+ * The same AES-256-GCM for data held in memory (retention's archive parts), self-contained so that a
+ * file can be read back without its journal: MAGIC, the 12-byte IV, the ciphertext, the 16-byte tag.
+ * `name` (the file's name) is the additional authenticated data, as for dump files.
+ */
+const SEALED_MAGIC = Buffer.from('RAMPART-AES256GCM\n');
+
+export function sealBuffer(key: Buffer, data: Buffer, name: string): Buffer {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv(ALGORITHM, key, iv);
+  cipher.setAAD(Buffer.from(name));
+  const body = Buffer.concat([cipher.update(data), cipher.final()]);
+  return Buffer.concat([SEALED_MAGIC, iv, body, cipher.getAuthTag()]);
+}
+
+function isSealed(data: Buffer): boolean {
+  return data.subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC);
+}
+
+/** The plaintext of a sealBuffer() result; throws unless every byte is authentic under `key`. */
+export function openSealed(key: Buffer, sealed: Buffer, name: string): Buffer {
+  if (!isSealed(sealed) || sealed.length < SEALED_MAGIC.length + 12 + 16) {
+    throw new CliError(`${name}: not an encrypted archive file`, { code: 'decrypt_failed' });
+  }
+  const iv = sealed.subarray(SEALED_MAGIC.length, SEALED_MAGIC.length + 12);
+  const tag = sealed.subarray(sealed.length - 16);
+  const decipher = createDecipheriv(ALGORITHM, key, iv);
+  decipher.setAAD(Buffer.from(name));
+  decipher.setAuthTag(tag);
+  try {
+    return Buffer.concat([decipher.update(sealed.subarray(SEALED_MAGIC.length + 12, sealed.length - 16)), decipher.final()]);
+  } catch (err) {
     throw new CliError(`${name}: decryption failed — the file was altered or the key is wrong (${(err as Error).message})`, {
       code: 'decrypt_failed',
       cause: err,

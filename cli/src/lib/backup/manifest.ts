@@ -1,6 +1,7 @@
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { writePrivateFile } from '../private-files.js';
 
 /**
  * `manifest.json`, written next to the dump as the last step of `backup create`: a backup directory
@@ -41,7 +42,7 @@ export const manifestSchema = z.object({
   snapshot: z.string(),
   jobs: z.number().int().positive(),
   migrationHead: z.string().nullable(),
-  checksumAlgorithm: z.enum(['sum64', 'ordered']),
+  checksumAlgorithm: z.enum(['sha256', 'sum64', 'ordered']),
   databaseBytes: z.number().int().nonnegative(),
   dumpBytes: z.number().int().nonnegative(),
   timings: z.object({ dumpMs: z.number(), statsMs: z.number(), encryptMs: z.number(), totalMs: z.number() }),
@@ -64,7 +65,7 @@ export interface StoredBackup {
 
 export function writeManifest(dir: string, manifest: Manifest): void {
   const partial = join(dir, `${MANIFEST_FILE}.partial`);
-  writeFileSync(partial, `${JSON.stringify(manifest, null, 2)}\n`);
+  writePrivateFile(partial, `${JSON.stringify(manifest, null, 2)}\n`);
   renameSync(partial, join(dir, MANIFEST_FILE));
 }
 

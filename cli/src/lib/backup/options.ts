@@ -1,10 +1,12 @@
+import type { ChecksumAlgorithm } from './table-stats.js';
+
 /** The options of each `secops backup <action>` (commands/backup.ts dispatches; backup-<action>.ts runs). */
 export type BackupOptions =
   | {
       action: 'create';
       dir?: string;
       jobs: number;
-      checksum: 'sum64' | 'ordered';
+      checksum: ChecksumAlgorithm;
       encryptKeyFile?: string;
       encryptKeyRef?: string;
     }
@@ -25,7 +27,7 @@ export type BackupOptions =
       from?: string;
       dir?: string;
       create: boolean;
-      checksum: 'sum64' | 'ordered';
+      checksum: ChecksumAlgorithm;
       /** Fail when the backup is older than this (RPO budget). */
       maxAgeMs: number;
       report?: string;

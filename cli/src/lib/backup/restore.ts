@@ -7,6 +7,7 @@ import { decryptFile, keyId } from './encryption.js';
 import { forEachLimit } from './limit.js';
 import { DUMP_DIR, type Manifest, type StoredBackup } from './manifest.js';
 import { libpqEnv, requireTool, runTool } from './pg-tools.js';
+import { assertSafeBackup, dumpFilePath } from './safe-path.js';
 
 /**
  * The pieces shared by `backup restore` and `backup drill`: a plaintext view of the dump (decrypted
@@ -21,6 +22,7 @@ export interface PlainDump {
 
 export async function plainDump(backup: StoredBackup, key: Buffer | undefined, jobs: number): Promise<PlainDump> {
   const dumpDir = join(backup.dir, DUMP_DIR);
+  assertSafeBackup(backup);
   const { encryption, files } = backup.manifest;
   if (!encryption) return { dir: dumpDir, dispose: () => undefined };
   if (!key) {
@@ -34,13 +36,14 @@ export async function plainDump(backup: StoredBackup, key: Buffer | undefined, j
     });
   }
   // Next to the backup rather than in /tmp: same filesystem, same access rights, same free space.
+  // mkdtemp makes a fresh 0700 directory; the plaintext names in it are checked manifest names.
   const tmp = mkdtempSync(join(backup.dir, '.decrypted-'));
   const dispose = () => rmSync(tmp, { recursive: true, force: true });
   try {
     await forEachLimit(files, Math.max(1, jobs), async (file) => {
       if (!file.iv || !file.tag || !file.path.endsWith('.enc')) throw new CliError(`${file.path}: no IV/tag in the manifest`);
       const name = file.path.slice(0, -'.enc'.length);
-      await decryptFile(key, join(dumpDir, file.path), join(tmp, name), name, { iv: file.iv, tag: file.tag });
+      await decryptFile(key, dumpFilePath(dumpDir, file.path), dumpFilePath(tmp, name), name, { iv: file.iv, tag: file.tag });
     });
   } catch (err) {
     dispose();

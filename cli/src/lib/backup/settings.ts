@@ -29,12 +29,42 @@ export async function backupKey(
   ctx: Pick<CliContext, 'env'>,
   flags: { encryptKeyFile?: string; encryptKeyRef?: string },
 ): Promise<Buffer | undefined> {
-  if (flags.encryptKeyFile && flags.encryptKeyRef) throw new UsageError('--encrypt-key-file and --encrypt-key-ref exclude each other');
   const settings = backupEnv(ctx.env);
+  return encryptionKey(ctx, flags, {
+    file: { name: 'BACKUP_ENCRYPT_KEY_FILE', value: settings.BACKUP_ENCRYPT_KEY_FILE },
+    ref: { name: 'BACKUP_ENCRYPT_KEY_REF', value: settings.BACKUP_ENCRYPT_KEY_REF },
+  });
+}
+
+/** `secops retention run`'s archive key, the same way: its flags, else RETENTION_ENCRYPT_KEY_REF / _FILE. */
+export async function retentionKey(
+  ctx: Pick<CliContext, 'env'>,
+  flags: { encryptKeyFile?: string; encryptKeyRef?: string },
+): Promise<Buffer | undefined> {
+  const parsed = readSettings(ctx.env, ['RETENTION_ENCRYPT_KEY_FILE', 'RETENTION_ENCRYPT_KEY_REF'] as const);
+  if ('problems' in parsed) throw new UsageError(`invalid retention setting: ${parsed.problems[0]}`);
+  return encryptionKey(ctx, flags, {
+    file: { name: 'RETENTION_ENCRYPT_KEY_FILE', value: parsed.values.RETENTION_ENCRYPT_KEY_FILE },
+    ref: { name: 'RETENTION_ENCRYPT_KEY_REF', value: parsed.values.RETENTION_ENCRYPT_KEY_REF },
+  });
+}
+
+interface KeySetting {
+  name: string;
+  value: string | undefined;
+}
+
+/** A 32-byte key from the flags, else from the settings; one source at a time. */
+async function encryptionKey(
+  ctx: Pick<CliContext, 'env'>,
+  flags: { encryptKeyFile?: string; encryptKeyRef?: string },
+  settings: { file: KeySetting; ref: KeySetting },
+): Promise<Buffer | undefined> {
+  if (flags.encryptKeyFile && flags.encryptKeyRef) throw new UsageError('--encrypt-key-file and --encrypt-key-ref exclude each other');
   const fromFlags = flags.encryptKeyFile || flags.encryptKeyRef;
-  const ref = fromFlags ? flags.encryptKeyRef : settings.BACKUP_ENCRYPT_KEY_REF;
-  const file = fromFlags ? flags.encryptKeyFile : settings.BACKUP_ENCRYPT_KEY_FILE;
-  if (ref && file) throw new UsageError('BACKUP_ENCRYPT_KEY_FILE and BACKUP_ENCRYPT_KEY_REF are both set; set only one');
+  const ref = fromFlags ? flags.encryptKeyRef : settings.ref.value;
+  const file = fromFlags ? flags.encryptKeyFile : settings.file.value;
+  if (ref && file) throw new UsageError(`${settings.file.name} and ${settings.ref.name} are both set; set only one`);
   if (file) return readKeyFile(file);
   if (!ref) return undefined;
   const { store, ref: parsed } = await openSecretStore(ctx, ref);

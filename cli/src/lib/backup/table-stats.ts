@@ -4,22 +4,26 @@ import type { TableStats } from './manifest.js';
 /**
  * What a backup promises about each table: its exact row count and a checksum of its rows, computed
  * on the source inside the dump's snapshot and again on a restored copy. Equal values prove the copy
- * holds the same rows with the same contents. Two algorithms, recorded in the manifest:
+ * holds the same rows with the same contents. The algorithm is recorded in the manifest:
  *
- * - `ordered` — md5 over the concatenated md5 of each row's text, in primary-key order. Hashing each
- *   row first keeps the aggregate at 32 bytes a row (a plain `string_agg(t::text)` needs the whole
- *   table as one value, which fails past 1 GB).
- * - `sum64` (default) — the exact (numeric) sum of every row's 64-bit hash (`hash_record_extended`,
- *   the hash PostgreSQL uses to hash-partition by a composite; it hashes the columns' values with
- *   their types' hash functions, so no row is rendered to text). Every table has a primary key and a
- *   row includes it, so the set of rows already fixes their order: the sum detects the same changes
- *   (altered, missing, extra rows) without sort or md5. Measured on 500k rows: 117 ms against 305 ms
- *   for hashing each row's text and far more for `ordered` — the difference between `backup create`
- *   staying close to a plain pg_dump or not on a 2-core machine. Both sides run the same server
- *   major version in a drill; across majors use `ordered`.
+ * - `sha256` (default) — SHA-256 over the SHA-256 digests of every row's text, sorted by digest. Sorting
+ *   the digests makes it independent of row order (no primary key needed, any plan on either side)
+ *   while keeping a collision-resistant hash of the whole multiset: an order-free *sum* of row hashes
+ *   (what `sum64` is) can be matched by someone who rewrites rows until their hashes add up
+ *   (Wagner's generalised birthday attack), and MD5 collides on demand (issue 22). Row text is
+ *   rendered under STABLE_TEXT_SETTINGS, so both sides agree across server versions too. It holds
+ *   32 bytes a row in one aggregate: up to ~33 million rows a table (PostgreSQL's 1 GB value limit).
+ * - `sum64` (backups before issue 22) — the exact sum of every row's 64-bit `hash_record_extended`.
+ *   Fast, but 64 bits and additive: it detects accidents, not an attacker.
+ * - `ordered` (backups before issue 22) — md5 over the concatenated md5 of each row's text, in
+ *   primary-key order.
+ *
+ * Backups taken with the older two still verify: verification uses the manifest's algorithm.
  */
 
-export type ChecksumAlgorithm = 'sum64' | 'ordered';
+export type ChecksumAlgorithm = 'sha256' | 'sum64' | 'ordered';
+
+export const CHECKSUM_ALGORITHMS = ['sha256', 'sum64', 'ordered'] as const satisfies readonly ChecksumAlgorithm[];
 
 /**
  * Row text depends on session settings (dates, time zones, bytea, floats): both sides set the same.
@@ -59,15 +63,10 @@ const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 export async function tableStats(client: pg.ClientBase, table: TableInfo, algorithm: ChecksumAlgorithm): Promise<TableStats> {
   const t = ident(table.name);
-  const order = table.key.length > 0 ? table.key.map((c) => `t.${ident(c)}`).join(', ') : 'md5(t::text)';
-  const checksum =
-    algorithm === 'ordered'
-      ? `md5(string_agg(md5(t::text), '' order by ${order}))`
-      : 'sum(hash_record_extended(t, 0)::numeric)::text';
   const { rows } = await client.query<{ rows: string; checksum: string | null; bytes: string }>(
-    `select count(*) as rows, ${checksum} as checksum,
+    `select count(*) as rows, ${checksumExpression(table, algorithm)} as checksum,
             pg_total_relation_size('public.${t.replace(/'/g, "''")}') as bytes
-       from public.${t} t`,
+       from ${rowSource(t, algorithm)}`,
   );
   const row = rows[0] as { rows: string; checksum: string | null; bytes: string };
   return {
@@ -79,7 +78,25 @@ export async function tableStats(client: pg.ClientBase, table: TableInfo, algori
   };
 }
 
-/** The checksum of an empty table (both aggregates are null over no rows). */
+/** `sha256` hashes each row in a subquery (`d.h`); the others read the table as `t`. */
+function rowSource(t: string, algorithm: ChecksumAlgorithm): string {
+  return algorithm === 'sha256' ? `(select sha256(textsend(t::text)) as h from public.${t} t) d` : `public.${t} t`;
+}
+
+function checksumExpression(table: TableInfo, algorithm: ChecksumAlgorithm): string {
+  switch (algorithm) {
+    case 'sha256':
+      return "encode(sha256(string_agg(d.h, ''::bytea order by d.h)), 'hex')";
+    case 'ordered': {
+      const order = table.key.length > 0 ? table.key.map((c) => `t.${ident(c)}`).join(', ') : 'md5(t::text)';
+      return `md5(string_agg(md5(t::text), '' order by ${order}))`;
+    }
+    case 'sum64':
+      return 'sum(hash_record_extended(t, 0)::numeric)::text';
+  }
+}
+
+/** The checksum of an empty table (every aggregate is null over no rows). */
 const md5OfNothing = 'empty';
 
 /** Stats of every table, one after another on one client (inside its snapshot when it has one). */

@@ -1,5 +1,6 @@
 import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PRIVATE_FILE } from '../private-files.js';
 
 /**
  * Files that survive a crash or power loss once these functions return: data is fsynced, then made
@@ -16,12 +17,13 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** Writes `name` in `dir` all-or-nothing; a crash leaves either nothing or a `.tmp` to discard. */
+/** Writes `name` in `dir` all-or-nothing, 0600; a crash leaves either nothing or a `.tmp` to discard. */
 export async function writeFileDurably(dir: string, name: string, data: Buffer | string): Promise<void> {
   const temporary = join(dir, `${name}.tmp`);
   await unlink(temporary).catch(() => undefined);
-  const handle = await open(temporary, 'wx');
+  const handle = await open(temporary, 'wx', PRIVATE_FILE);
   try {
+    await handle.chmod(PRIVATE_FILE); // whatever the umask
     await handle.writeFile(data);
     await handle.sync();
   } finally {
@@ -31,10 +33,11 @@ export async function writeFileDurably(dir: string, name: string, data: Buffer |
   await fsyncDirectory(dir);
 }
 
-/** Appends one line and fsyncs it; a crash mid-append can only tear the last line. */
+/** Appends one line and fsyncs it (the file 0600); a crash mid-append can only tear the last line. */
 export async function appendLineDurably(file: string, line: string): Promise<void> {
-  const handle = await open(file, 'a');
+  const handle = await open(file, 'a', PRIVATE_FILE);
   try {
+    await handle.chmod(PRIVATE_FILE);
     await handle.writeFile(`${line}\n`);
     await handle.sync();
   } finally {

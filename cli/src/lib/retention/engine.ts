@@ -12,7 +12,9 @@ import {
   readJournal,
   startRun,
 } from './journal.js';
-import { checksumOf, PART_FILE, partFileName, readPart, writePart } from './parts.js';
+import { CliError } from '../errors.js';
+import { keyId } from '../backup/encryption.js';
+import { archiveEncryption, checksumOf, PART_FILE, partFileName, readPart, writePart } from './parts.js';
 import {
   AGED,
   type BatchRow,
@@ -45,6 +47,8 @@ export interface RetentionPlan {
   auditCutoff: Date | null;
   batchSize: number;
   now: Date;
+  /** AES-256-GCM key for the parts of a new run (RETENTION_ENCRYPT_KEY_*); undefined → unencrypted. */
+  key?: Buffer;
 }
 
 /** Test seams that stand in for a crash at the two points that matter. */
@@ -73,6 +77,8 @@ interface RunState {
   /** Archived conversations kept because they became active again: never archived twice. */
   retained: Set<string>;
   deletedOnResume: number;
+  /** The run's key (undefined: the run is not encrypted). */
+  key: Buffer | undefined;
 }
 
 export async function runRetention(
@@ -88,31 +94,54 @@ export async function runRetention(
       for (const dir of await interruptedRuns(plan.archiveDir)) {
         const journal = await readJournal(dir);
         // Nothing was archived (parts are written only after the first line); set it aside.
-        if (journal) summaries.push(await finishRun(db, journal, true, options));
+        if (journal) summaries.push(await finishRun(db, journal, true, runKey(journal, plan.key), options));
         else await rename(dir, `${dir}.aborted`);
       }
       const journal = await startRun(plan.archiveDir, {
         startedAt: plan.now.toISOString(),
         cutoffs: { messages: plan.messagesCutoff.toISOString(), audit_events: plan.auditCutoff?.toISOString() ?? null },
         batchSize: plan.batchSize,
+        encryption: archiveEncryption(plan.key),
       });
-      summaries.push(await finishRun(db, journal, false, options));
+      summaries.push(await finishRun(db, journal, false, plan.key, options));
       return summaries;
     },
     { waitTimeoutMs: 0, what: 'the retention lock', hint: 'another retention run is in progress' },
   );
 }
 
+/** The key an interrupted run's parts need: the one it started with, checked by its id. */
+function runKey(journal: RunJournal, key: Buffer | undefined): Buffer | undefined {
+  const { encryption, runId } = journal.started;
+  if (!encryption) return undefined;
+  if (!key) {
+    throw new CliError(`interrupted run ${runId} is encrypted: pass --encrypt-key-file or --encrypt-key-ref (or set RETENTION_ENCRYPT_KEY_FILE / _REF) to resume it`, {
+      code: 'key_required',
+    });
+  }
+  if (keyId(key) !== encryption.keyId) {
+    throw new CliError(`interrupted run ${runId} was encrypted with another key (key id ${encryption.keyId})`, { code: 'key_mismatch' });
+  }
+  return key;
+}
+
 async function finishRun(
   db: Database,
   journal: RunJournal,
   resumed: boolean,
+  key: Buffer | undefined,
   options: { hooks?: RetentionHooks; step: Step },
 ): Promise<RunSummary> {
   const { runId, cutoffs } = journal.started;
   const state = resumed
-    ? await options.step(`Resuming ${runId}: deleting rows already archived`, () => recover(db, journal))
-    : { next: { messages: 1, conversations: 1, audit_events: 1 }, touched: new Set<string>(), retained: new Set<string>(), deletedOnResume: 0 };
+    ? await options.step(`Resuming ${runId}: deleting rows already archived`, () => recover(db, journal, key))
+    : {
+        next: { messages: 1, conversations: 1, audit_events: 1 },
+        touched: new Set<string>(),
+        retained: new Set<string>(),
+        deletedOnResume: 0,
+        key,
+      };
   await options.step(`Archiving messages created before ${cutoffs.messages}`, () =>
     archiveAged(db, journal, 'messages', state, options.hooks),
   );
@@ -180,8 +209,8 @@ async function archiveConversations(db: Database, journal: RunJournal, state: Ru
 
 /** Writes the batch's part file durably and journals it; returns the journal entry. */
 async function archive(journal: RunJournal, table: ArchivedTable, rows: BatchRow[], state: RunState): Promise<PartArchived> {
-  const file = partFileName(table, state.next[table]++);
-  const written = await writePart(journal.dir, file, rows);
+  const file = partFileName(table, state.next[table]++, state.key !== undefined);
+  const written = await writePart(journal.dir, file, rows, state.key);
   const times = rows.map((r) => r.time).sort((a, b) => Date.parse(a) - Date.parse(b));
   const part: PartArchived = {
     type: 'part',
@@ -204,12 +233,13 @@ const TIME_COLUMN: Record<ArchivedTable, string> = { messages: 'created_at', con
  * Brings an interrupted run back to a clean state: discards half-written files, journals parts that
  * became durable just before the crash, and deletes every archived row still present.
  */
-async function recover(db: Database, journal: RunJournal): Promise<RunState> {
+async function recover(db: Database, journal: RunJournal, key: Buffer | undefined): Promise<RunState> {
   const state: RunState = {
     next: { messages: 1, conversations: 1, audit_events: 1 },
     touched: new Set(),
     retained: new Set(),
     deletedOnResume: 0,
+    key,
   };
   const files = await readdir(journal.dir);
   for (const f of files.filter((f) => f.endsWith('.tmp'))) await unlink(join(journal.dir, f)); // never deleted from
@@ -217,7 +247,7 @@ async function recover(db: Database, journal: RunJournal): Promise<RunState> {
     journal.entries.filter((e): e is PartArchived => e.type === 'part').map((e) => [e.file, e]),
   );
   for (const file of files.filter((f) => PART_FILE.test(f) && !journalled.has(f)).sort()) {
-    const entry = await recoveredEntry(journal, file);
+    const entry = await recoveredEntry(journal, file, key);
     await journal.append(entry);
     journalled.set(file, entry);
   }
@@ -228,7 +258,7 @@ async function recover(db: Database, journal: RunJournal): Promise<RunState> {
     state.next[part.table] = Math.max(state.next[part.table], index + 1);
     for (const id of part.conversations ?? []) state.touched.add(id);
     if (deleted.has(part.file)) continue;
-    const ids = (await readPart(journal.dir, part.file, part.sha256)).map((row) => String(row.id));
+    const ids = (await readPart(journal.dir, part.file, part.sha256, key)).map((row) => String(row.id));
     const count = await deleteArchived(db, journal, part, ids);
     state.deletedOnResume += count;
     await journal.append({ type: 'deleted', file: part.file, deleted: count });
@@ -236,9 +266,9 @@ async function recover(db: Database, journal: RunJournal): Promise<RunState> {
   return state;
 }
 
-async function recoveredEntry(journal: RunJournal, file: string): Promise<PartArchived> {
+async function recoveredEntry(journal: RunJournal, file: string, key: Buffer | undefined): Promise<PartArchived> {
   const table = PART_FILE.exec(file)?.[1] as ArchivedTable;
-  const rows = await readPart(journal.dir, file);
+  const rows = await readPart(journal.dir, file, undefined, key);
   const times = rows.map((r) => String(r[TIME_COLUMN[table]])).sort((a, b) => Date.parse(a) - Date.parse(b));
   return {
     type: 'part',

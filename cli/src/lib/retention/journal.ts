@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createPrivateDirectory, ensureDirectory } from '../private-files.js';
 import { appendLineDurably, fsyncDirectory, writeFileDurably } from './durable.js';
 
 /**
@@ -19,6 +20,13 @@ export interface RunStarted {
   /** ISO instants; rows strictly older are archived. `audit_events` null: audit events are kept. */
   cutoffs: { messages: string; audit_events: string | null };
   batchSize: number;
+  /** Parts of this run are AES-256-GCM encrypted under this key (absent in runs of older versions). */
+  encryption?: ArchiveEncryption | null;
+}
+
+export interface ArchiveEncryption {
+  algorithm: 'aes-256-gcm';
+  keyId: string;
 }
 
 export interface PartArchived {
@@ -82,10 +90,10 @@ function open(dir: string, entries: JournalEntry[]): RunJournal {
 }
 
 export async function startRun(archiveDir: string, init: Omit<RunStarted, 'type' | 'format' | 'runId'>): Promise<RunJournal> {
-  await mkdir(archiveDir, { recursive: true });
+  ensureDirectory(archiveDir);
   const runId = `run-${init.startedAt.replace(/\D/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
   const dir = join(archiveDir, runId);
-  await mkdir(dir);
+  createPrivateDirectory(dir);
   await fsyncDirectory(archiveDir);
   const started: RunStarted = { type: 'run', format: 'rampart-retention/1', runId, ...init };
   await appendLineDurably(join(dir, JOURNAL), JSON.stringify(started));
@@ -130,6 +138,7 @@ export interface Manifest {
   completedAt: string;
   cutoffs: RunStarted['cutoffs'];
   batchSize: number;
+  encryption: ArchiveEncryption | null;
   /** Rows archived and deleted, per table, and the time range they span. */
   tables: Record<ArchivedTable, { rows: number; parts: number; from: string | null; to: string | null }>;
   parts: Omit<PartArchived, 'type' | 'conversations'>[];
@@ -158,6 +167,7 @@ export async function completeRun(journal: RunJournal, completedAt: Date): Promi
     completedAt: completedAt.toISOString(),
     cutoffs: journal.started.cutoffs,
     batchSize: journal.started.batchSize,
+    encryption: journal.started.encryption ?? null,
     tables,
     parts: parts.map(({ type: _t, conversations: _c, ...part }) => part),
     retained: { conversations: retained },

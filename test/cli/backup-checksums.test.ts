@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Manifest } from '../../cli/src/lib/backup/manifest.js';
+import { withClient } from '../../cli/src/lib/backup/restore.js';
+import { CHECKSUM_ALGORITHMS, listTables, STABLE_TEXT_SETTINGS, tableStats } from '../../cli/src/lib/backup/table-stats.js';
+import type { TestDatabase } from '../helpers/database.js';
+import { backupPrerequisites, secops, seededDatabase, tamperTableData, tempDir } from './backup-fixtures.js';
+
+const skip = await backupPrerequisites();
+
+describe('row checksums (SHA-256 by default; sum64 and ordered still verify)', { skip }, () => {
+  let source: TestDatabase;
+  let url: string;
+  let root: string;
+  before(async () => {
+    source = await seededDatabase(200);
+    url = source.url as string;
+    root = tempDir('checksums');
+  });
+  after(async () => {
+    await source?.drop();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  const checksums = (table: string) =>
+    withClient(url, async (client) => {
+      for (const sql of STABLE_TEXT_SETTINGS) await client.query(sql);
+      const info = (await listTables(client)).find((t) => t.name === table);
+      assert.ok(info, table);
+      const result: Record<string, string> = {};
+      for (const algorithm of CHECKSUM_ALGORITHMS) result[algorithm] = (await tableStats(client, info, algorithm)).checksum;
+      return result;
+    });
+
+  it('one changed value changes the sha256 checksum, as it changes the sum64 and ordered ones', async () => {
+    const before = await checksums('messages');
+    assert.match(before.sha256 as string, /^[0-9a-f]{64}$/);
+    await source.db.knex.raw(
+      "update messages set content = content || '.' where id = (select min(id::text)::uuid from messages)",
+    );
+    const after = await checksums('messages');
+    for (const algorithm of CHECKSUM_ALGORITHMS) assert.notEqual(after[algorithm], before[algorithm], algorithm);
+  });
+
+  it('the sha256 checksum does not depend on the order rows are stored or read in', async () => {
+    const before = await checksums('conversations');
+    // Rewrites the table in primary-key order (the rows were inserted in user order): same rows, new order.
+    await source.db.knex.raw('cluster conversations using conversations_pkey');
+    assert.equal((await checksums('conversations')).sha256, before.sha256);
+  });
+
+  it('a new backup records sha256; a drill proves it and fails on an altered row', async () => {
+    const run = await secops(['--json', 'backup', 'create', '--dir', join(root, 'sha256')], url);
+    assert.equal(run.code, 0, run.stderr);
+    const { dir } = JSON.parse(run.stdout) as { dir: string };
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    assert.equal(manifest.checksumAlgorithm, 'sha256');
+    assert.equal((await secops(['backup', 'drill', '--from', dir], url)).code, 0);
+    await tamperTableData(join(dir, 'dump'), 'conversations', 'chat of user1', 'chat of usEr1');
+    const tampered = await secops(['backup', 'drill', '--from', dir], url);
+    assert.equal(tampered.code, 1);
+    assert.match(tampered.stderr, /table conversations: checksum differs/);
+  });
+
+  it('a backup taken with the old sum64 algorithm still verifies, and still catches an altered row', async () => {
+    const run = await secops(['--json', 'backup', 'create', '--dir', join(root, 'sum64'), '--checksum', 'sum64'], url);
+    assert.equal(run.code, 0, run.stderr);
+    const { dir } = JSON.parse(run.stdout) as { dir: string };
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    assert.equal(manifest.checksumAlgorithm, 'sum64');
+    assert.ok(manifest.tables.every((t) => /^-?\d+$|^empty$/.test(t.checksum)));
+    const drill = await secops(['backup', 'drill', '--from', dir], url);
+    assert.equal(drill.code, 0, drill.stderr);
+    await tamperTableData(join(dir, 'dump'), 'conversations', 'chat of user1', 'chat of usEr1');
+    const tampered = await secops(['backup', 'drill', '--from', dir], url);
+    assert.equal(tampered.code, 1);
+    assert.match(tampered.stderr, /table conversations: checksum differs/);
+  });
+});
