@@ -151,6 +151,7 @@ export const SETTINGS = {
   BACKUP_DIR: { group: 'secops', schema: z.string().min(1).default('./backups'), doc: 'Where `secops backup` keeps backups (--dir).' },
   BACKUP_ENCRYPT_KEY_FILE: { group: 'secops', schema: z.string().min(1).optional(), doc: 'File holding the 32-byte backup encryption key (--encrypt-key-file).' },
   BACKUP_ENCRYPT_KEY_REF: { group: 'secops', schema: z.string().min(1).optional(), doc: 'Secret reference to the backup encryption key, e.g. vault://secret/rampart#backup_key (--encrypt-key-ref).' },
+  BACKUP_SIGNING_KEY: { group: 'secops', sources: ['file', 'ref'], secret: true, schema: z.string().min(1).optional(), doc: 'Backup manifest signing keyring: {"signing": "<kid>", "keys": [JWK, …]} with Ed25519 `OKP` keys (EdDSA; a key without `d` verifies only) or `oct` keys (HS256, ≥ 32 bytes), or one base64url HMAC key of ≥ 32 bytes. Required by `secops backup create`, and to verify (restore, drill, list, prune) unless --allow-unsigned. Keys other than the signing one verify only (rotation). `secops backup signing-key generate` makes one.' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
