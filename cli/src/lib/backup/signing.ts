@@ -98,11 +98,9 @@ function parseJwk(jwk: unknown, index: number): SigningKey {
     try {
       const verifier = createPublicKey({ key: pub, format: 'jwk' });
       const signer = typeof k.d === 'string' ? createPrivateKey({ key: { ...pub, d: k.d }, format: 'jwk' }) : undefined;
-      if (signer && createPublicKey(signer).export({ format: 'jwk' }).x !== k.x)
-        throw new SigningKeyError(`key ${kid}: "d" does not belong to "x"`);
+      // node:crypto refuses a `d` that does not belong to `x` (and the test pins it).
       return { kid, alg: 'EdDSA', verifier, signer };
-    } catch (err) {
-      if (err instanceof SigningKeyError) throw err;
+    } catch {
       throw new SigningKeyError(`key ${kid}: not a valid Ed25519 JWK`);
     }
   }
