@@ -57,7 +57,7 @@ export const backupGroup = defineGroup('backup', (program, action) => {
       'after',
       '\nEvery manifest is signed with BACKUP_SIGNING_KEY (or _FILE, _REF) when taken; list, prune, restore and drill\n' +
         'verify the signature, the id, the date and the chain first, and restore and drill every file\'s SHA-256\n' +
-        'before restoring anything. A backup that fails is refused (exit 65). See docs/backup.md.',
+        'before restoring anything. A backup that fails is refused (exit 65). See cli/README.md, "Signed manifests".',
     );
 
   checksum(

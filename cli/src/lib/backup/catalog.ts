@@ -12,7 +12,7 @@ import { signatureProblem, type SigningKeyring } from './signing.js';
  * its date against the clock, and the directory as a whole — sequences are unique, and a predecessor
  * present and verified has the digest its successor signed. A predecessor that is absent (pruned, or
  * deleted) is accepted: the storage alone cannot tell the two apart, and the drill pushes the latest
- * sequence so that a deletion of the newest backups shows as a decrease (docs/backup.md).
+ * sequence so that a deletion of the newest backups shows as a decrease (cli/README.md, "Signed manifests").
  */
 
 /** A clock this far ahead of ours is skew; further is a backup "from the future", refused everywhere. */
