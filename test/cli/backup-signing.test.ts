@@ -9,6 +9,7 @@ import {
   signedBytes,
   signManifest,
 } from '../../cli/src/lib/backup/signing.js';
+import { secops } from './backup-fixtures.js';
 
 const content = {
   format: 2,
@@ -118,5 +119,17 @@ describe('backup manifest signing keys', () => {
     const b = JSON.parse(generateSigningKeyring('ed25519', 'k')) as { keys: { x: string; d: string }[] };
     const mixed = { signing: 'k', keys: [{ ...a.keys[0], d: b.keys[0]?.d }] };
     assert.throws(() => parseSigningKeyring(JSON.stringify(mixed)), /not a valid Ed25519 JWK/);
+  });
+
+  it('secops backup signing-key generate prints a keyring that signs, under the kid asked for', async () => {
+    for (const alg of ['ed25519', 'hs256'] as const) {
+      const run = await secops(['backup', 'signing-key', 'generate', '--alg', alg, '--kid', `ops-${alg}`], undefined);
+      assert.equal(run.code, 0, run.stderr);
+      const keyring = parseSigningKeyring(run.stdout);
+      assert.equal(keyring.signingKid, `ops-${alg}`);
+      assert.equal(signManifest(content, keyring).alg, alg === 'ed25519' ? 'EdDSA' : 'HS256');
+    }
+    const bad = await secops(['backup', 'signing-key', 'generate', '--alg', 'rsa'], undefined);
+    assert.equal(bad.code, 2);
   });
 });
