@@ -176,6 +176,8 @@ describe('secops backup refuses forged, grafted and rolled-back backups', { skip
     const real = await create(dir);
     fabricateBackup(dir, '2099-01-01T00:00:00Z', { sequence: 99 });
     fabricateBackup(dir, '2098-01-01T00:00:00Z', { format: 1 });
+    // Anyone can write a format-1 manifest dated now: with --allow-unsigned it still never beats a signed one.
+    fabricateBackup(dir, new Date(Date.now() + 60_000).toISOString(), { format: 1 });
     const drill = await secops(['--json', 'backup', 'drill', '--dir', dir, '--allow-unsigned'], url);
     assert.equal(drill.code, 0, drill.stderr);
     const report = JSON.parse(drill.stdout) as { backup: { id: string }; latestSequence: number };

@@ -174,6 +174,25 @@ describe('secops backup list and prune over an attacked directory', () => {
     assert.match(run.stderr, /left alone, not trusted/);
   });
 
+  it('with --allow-unsigned, prune plans from signed backups only: a format-1 one dated today displaces none and is kept', async (t) => {
+    const root = scratch(t);
+    const chain = fabricateChain(root, ['2026-12-04T22:00:00Z', '2026-12-05T22:00:00Z']);
+    const legacy = fabricateBackup(root, '2026-12-05T23:00:00Z', { format: 1 });
+    const run = await secops(['--json', 'backup', 'prune', '--dir', root, '--keep-daily', '1', '--keep-weekly', '0', '--allow-unsigned'], undefined);
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { kept: { id: string; reasons: string[] }[]; deleted: { id: string }[]; allowUnsigned: boolean };
+    assert.equal(result.allowUnsigned, true);
+    assert.deepEqual(
+      result.kept.map((k) => k.id),
+      [chain[1]?.id, legacy.id],
+    );
+    assert.match(result.kept[1]?.reasons[0] ?? '', /never pruned automatically/);
+    assert.deepEqual(
+      result.deleted.map((d) => d.id),
+      [chain[0]?.id],
+    );
+  });
+
   it('list shows each backup’s verification status; --allow-unsigned accepts format 1 loudly, never a bad signature', async (t) => {
     const root = scratch(t);
     const [signed] = fabricateChain(root, ['2026-12-05T22:00:00Z']);

@@ -52,7 +52,10 @@ export async function runDrill(options: Extract<BackupOptions, { action: 'drill'
       backup = requireTrustedBackup(resolve(options.from), verify);
     } else {
       // The newest trusted backup: a forged, copied or future-dated directory is never "the latest".
-      const newest = trustedBackups(root, verify)[0];
+      // With --allow-unsigned an unsigned (format-1) backup is the latest only when no signed one exists:
+      // anyone can write a format-1 manifest dated today.
+      const trusted = trustedBackups(root, verify);
+      const newest = trusted.find((b) => b.status === 'verified') ?? trusted[0];
       if (!newest) throw new CliError(`drill FAILED: no backup in ${root} passes verification (see secops backup list)`, { code: 'backup_missing' });
       backup = newest;
     }

@@ -50,17 +50,21 @@ export async function runList(options: Extract<BackupOptions, { action: 'list' }
 }
 
 /**
- * Retention plans from trusted backups only: a refused directory (forged, future-dated, copied…) is
- * neither kept in place of a real backup nor deleted — it is reported, for a person to look at.
+ * Retention plans from verified (signed) backups only: a refused directory (forged, future-dated,
+ * copied…) is neither kept in place of a real backup nor deleted — it is reported, for a person to look
+ * at; an unsigned one accepted by --allow-unsigned is kept and never counted.
  */
 export async function runPrune(options: Extract<BackupOptions, { action: 'prune' }>, ctx: CliContext) {
   const out = createReporter(ctx);
   const root = resolve(options.dir ?? backupEnv(ctx.env).BACKUP_DIR);
   const entries = catalogBackups(root, await verifyOptions(ctx, options.allowUnsigned, out.warn));
-  const trusted = entries.flatMap((b) => (b.status === 'refused' ? [] : [{ createdAt: b.manifest.createdAt, backup: b }]));
+  // Only signed backups are planned: an unsigned (format-1, --allow-unsigned) one could be a forgery
+  // dated today, taking the place of a real backup. Unsigned ones are kept, for a person to delete.
+  const trusted = entries.flatMap((b) => (b.status === 'verified' ? [{ createdAt: b.manifest.createdAt, backup: b }] : []));
+  const unsigned = entries.flatMap((b) => (b.status === 'unsigned' ? [{ id: b.manifest.id, createdAt: b.manifest.createdAt, reasons: ['unsigned (format 1): never pruned automatically'] }] : []));
   const refused = entries.flatMap((b) => (b.status === 'refused' ? [{ id: basename(b.dir), dir: b.dir, refusal: b.code, reason: b.reason }] : []));
   const plan = planRetention(trusted, { daily: options.keepDaily, weekly: options.keepWeekly });
-  const kept = plan.keep.map((k) => ({ id: k.item.backup.manifest.id, createdAt: k.item.createdAt, reasons: k.reasons }));
+  const kept = [...plan.keep.map((k) => ({ id: k.item.backup.manifest.id, createdAt: k.item.createdAt, reasons: k.reasons })), ...unsigned];
   const deleted = plan.remove.map((r) => ({ id: r.backup.manifest.id, createdAt: r.createdAt, dir: r.backup.dir }));
   if (!options.dryRun) {
     for (const r of plan.remove) rmSync(r.backup.dir, { recursive: true, force: true });
