@@ -5,7 +5,7 @@ import { runDrill as drill } from '../lib/backup/drill.js';
 import { requireTrustedBackup, type TrustedBackup, trustedBackups } from '../lib/backup/catalog.js';
 import type { BackupOptions } from '../lib/backup/options.js';
 import { pushDrillMetrics } from '../lib/backup/pushgateway.js';
-import { backupEnv, backupKey, verifyOptions } from '../lib/backup/settings.js';
+import { backupEnv, backupKey, requireSigningKeyring, verifyOptions } from '../lib/backup/settings.js';
 import { requireConfiguredUrl } from '../lib/backup/source.js';
 import type { CliContext } from '../lib/context.js';
 import { formatAge } from '../lib/duration.js';
@@ -20,8 +20,7 @@ export async function runDrill(options: Extract<BackupOptions, { action: 'drill'
   const serverUrl = await requireConfiguredUrl(ctx, 'backup drill');
   const key = await backupKey(ctx, options);
   const verify = await verifyOptions(ctx, options.allowUnsigned, out.warn);
-  const { keyring } = verify;
-  if (options.create && !keyring) throw new UsageError('--create needs BACKUP_SIGNING_KEY to sign the backup it takes');
+  const keyring = options.create ? await requireSigningKeyring(ctx, 'backup drill --create') : verify.keyring;
   const root = resolve(options.dir ?? settings.BACKUP_DIR);
 
   // Ctrl-C or a SIGTERM from a scheduler kills pg_restore; the drill then drops its scratch database.
