@@ -62,6 +62,16 @@ describe('backup manifest signing keys', () => {
     assert.equal(signatureProblem({ ...content, signature: signManifest(content, sameKid) }, mine), 'bad_signature');
   });
 
+  it('a malformed signature block is unsigned or a bad signature, never a crash', () => {
+    const keyring = parseSigningKeyring(generateSigningKeyring('ed25519', 'k1'));
+    for (const value of ['', 'abc', '!!!!', 'A'.repeat(200)]) {
+      assert.equal(signatureProblem({ ...content, signature: { alg: 'EdDSA', kid: 'k1', value } }, keyring), 'bad_signature', value);
+    }
+    assert.equal(signatureProblem({ ...content, signature: 'k1' }, keyring), 'unsigned');
+    assert.equal(signatureProblem({ ...content, signature: { alg: 'EdDSA', kid: 'k1', value: 5 } }, keyring), 'unsigned');
+    assert.equal(signatureProblem({ ...content, signature: { alg: 'EdDSA', kid: '__proto__', value: 'x' } }, keyring), 'unknown_kid');
+  });
+
   it('the algorithm comes from the key, never from the manifest', () => {
     const keyring = parseSigningKeyring(generateSigningKeyring('ed25519', 'k1'));
     const signature = signManifest(content, keyring);
