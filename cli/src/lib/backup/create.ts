@@ -85,9 +85,11 @@ export async function createBackup(options: CreateBackupOptions): Promise<{ dir:
       ? await options.step('Encrypting the dump (AES-256-GCM)', () => encryptDump(join(work as string, DUMP_DIR), options.key as Buffer, options.jobs))
       : dumpFiles(join(work, DUMP_DIR));
     const encryptMs = options.key ? performance.now() - encryptStarted : 0;
+    const hashStarted = performance.now();
     await forEachLimit(files, Math.max(1, options.jobs), async (f) => {
       f.sha256 = await sha256File(join(work as string, DUMP_DIR, f.path));
     });
+    const hashMs = performance.now() - hashStarted;
 
     const source = libpqEnv(options.sourceUrl);
     const content: Manifest = {
@@ -103,7 +105,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<{ dir:
       checksumAlgorithm: options.checksum,
       databaseBytes: Number(size),
       dumpBytes: files.reduce((sum, f) => sum + f.bytes, 0),
-      timings: { dumpMs: round(dumpMs), statsMs: round(statsMs), encryptMs: round(encryptMs), totalMs: round(performance.now() - started) },
+      timings: { dumpMs: round(dumpMs), statsMs: round(statsMs), encryptMs: round(encryptMs), hashMs: round(hashMs), totalMs: round(performance.now() - started) },
       encryption: options.key ? { algorithm: 'aes-256-gcm', keyId: keyId(options.key) } : null,
       tables: statsResult.value.tables,
       files,

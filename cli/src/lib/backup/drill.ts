@@ -48,7 +48,8 @@ export interface DrillReport {
   migrationHead: { expected: string | null; actual: string | null; ok: boolean } | null;
   amcheck: { status: 'passed' | 'failed' | 'skipped'; detail?: string };
   smoke: { table: string; ok: boolean; error?: string }[];
-  timings: { decryptMs: number; restoreMs: number; verifyMs: number; checksumMs?: number; amcheckMs?: number; dropMs?: number };
+  /** filesMs: checking every dump file's size and SHA-256 against the signed manifest. */
+  timings: { filesMs?: number; decryptMs: number; restoreMs: number; verifyMs: number; checksumMs?: number; amcheckMs?: number; dropMs?: number };
   failures: string[];
   /** Set when the backup's files do not match its signed manifest (nothing was restored): the refusal code. */
   refused?: string;
@@ -87,7 +88,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   let created = false;
   let disposeDump: () => void = () => undefined;
   try {
+    const hashStarted = performance.now();
     await options.step('Checking every file against the signed manifest (size, SHA-256)', () => verifyDumpFiles(options.backup, options.jobs));
+    report.timings.filesMs = Math.round(performance.now() - hashStarted);
     const template = options.template ? await usableDrillTemplate(options.serverUrl, options.template) : undefined;
     await options.step(`Creating scratch database ${scratch}${template ? ` from template ${template}` : ''}`, () =>
       withClient(options.serverUrl, (c) =>

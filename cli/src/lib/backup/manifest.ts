@@ -49,7 +49,8 @@ export const manifestSchema = z.object({
   checksumAlgorithm: z.enum(['sum64', 'ordered']),
   databaseBytes: z.number().int().nonnegative(),
   dumpBytes: z.number().int().nonnegative(),
-  timings: z.object({ dumpMs: z.number(), statsMs: z.number(), encryptMs: z.number(), totalMs: z.number() }),
+  /** hashMs (format 2): the SHA-256 of every dump file. */
+  timings: z.object({ dumpMs: z.number(), statsMs: z.number(), encryptMs: z.number(), hashMs: z.number().optional(), totalMs: z.number() }),
   encryption: z
     .object({ algorithm: z.literal('aes-256-gcm'), keyId: z.string() })
     .nullable(),
