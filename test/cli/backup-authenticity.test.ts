@@ -180,8 +180,12 @@ describe('secops backup refuses forged, grafted and rolled-back backups', { skip
     fabricateBackup(dir, new Date(Date.now() + 60_000).toISOString(), { format: 1 });
     const drill = await secops(['--json', 'backup', 'drill', '--dir', dir, '--allow-unsigned'], url);
     assert.equal(drill.code, 0, drill.stderr);
-    const report = JSON.parse(drill.stdout) as { backup: { id: string }; latestSequence: number };
+    const report = JSON.parse(drill.stdout) as { backup: { id: string }; latestSequence: number; rpoSeconds: number };
     assert.equal(report.backup.id, real.id);
+    assert.ok(
+      report.rpoSeconds >= 0 && report.rpoSeconds < 600,
+      `the RPO is the real backup's age (${report.rpoSeconds}s), so --max-age can fail`,
+    );
     assert.equal(report.latestSequence, readManifest(real.dir).sequence);
 
     const copy = join(dir, '20991231T000000Z');
