@@ -2,7 +2,8 @@
  * npm run bench:backup — what `secops backup create` and `secops backup drill` cost next to the plain
  * tools they wrap, measured in the same run on a ~200 MB database: `pg_dump -Fd -j2` vs `backup create
  * --jobs 2` (adds the snapshot's counts and checksums), and `createdb + pg_restore -j2` vs `backup drill
- * --jobs 2` (adds verification, pg_amcheck and dropping the scratch database). Target: ratio ≤ 1.15.
+ * --jobs 2` (adds verification, pg_amcheck and dropping the scratch database). Both sign or verify the
+ * manifest and hash every dump file (SHA-256), as in production. Target: ratio ≤ 1.15.
  *
  * BENCH_DATABASE_URL / TEST_DATABASE_URL / DATABASE_URL names the server (a superuser there);
  * BENCH_ROUNDS (default 3) how many times each of the four runs is repeated;
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { requireTool, runTool, withDatabaseName } from '../cli/src/lib/backup/pg-tools.js';
+import { generateSigningKeyring } from '../cli/src/lib/backup/signing.js';
 import { main } from '../cli/src/main.js';
 import { createDatabase } from '../service/src/platform/db.js';
 import { migrateLatest } from '../service/src/platform/migrations.js';
@@ -30,6 +32,7 @@ const plainName = `rampart_bench_restore_${tag}`;
 const sourceUrl = withDatabaseName(admin, sourceName);
 const work = mkdtempSync(join(tmpdir(), 'rampart-bench-backup-'));
 const env = { PATH: process.env.PATH ?? '' };
+const signingKeyring = generateSigningKeyring('ed25519', 'bench');
 
 async function sql(url: string, text: string): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: url });
@@ -53,7 +56,8 @@ async function secops(args: string[]): Promise<string> {
   const code = await main(['--json', ...args], {
     stdout: { write: (s: string) => (out += s) },
     stderr: { write: (s: string) => (err += s) },
-    env: { ...env, DATABASE_URL: sourceUrl },
+    // Signed when taken, verified (signature, then every file's SHA-256) before the drill restores.
+    env: { ...env, DATABASE_URL: sourceUrl, BACKUP_SIGNING_KEY: signingKeyring },
     isTTY: false,
   });
   if (code !== 0) throw new Error(`secops ${args.join(' ')} exited ${code}: ${err}`);

@@ -20,6 +20,7 @@ Exit codes:
   0   success
   1   the operation failed, or a check did not pass
   2   usage error: unknown command or option, missing argument
+  65  a backup failed its authentication (secops backup: signature, file hashes, id, date or chain)
   78  configuration error: the environment does not give a valid configuration
 
 Database: --database-url, else DATABASE_URL (or DATABASE_URL_FILE, DATABASE_URL_REF), else the embedded PGlite under

@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { backupId, type Manifest } from '../../cli/src/lib/backup/manifest.js';
 import { findTool } from '../../cli/src/lib/backup/pg-tools.js';
+import { generateSigningKeyring, parseSigningKeyring, signManifest } from '../../cli/src/lib/backup/signing.js';
 import { main } from '../../cli/src/main.js';
 import { createTestDatabase, type TestDatabase, adminQuery } from '../helpers/database.js';
 import { REQUIRE_SERVICES, realPostgresAvailable, testDatabaseUrl } from '../helpers/services.js';
@@ -44,9 +47,20 @@ export async function seededDatabase(users = 1000): Promise<TestDatabase> {
   return testDb;
 }
 
-/** Runs `secops` in-process with the database URL and PATH in its environment only. */
+/** The manifest signing keyring the backup tests run with, as a deployment has one (BACKUP_SIGNING_KEY). */
+export const TEST_SIGNING_KEYRING = generateSigningKeyring('ed25519', 'test-signing');
+
+/**
+ * Runs `secops` in-process with the database URL, PATH and TEST_SIGNING_KEYRING in its environment
+ * only (`env` overrides; an empty BACKUP_SIGNING_KEY counts as unset).
+ */
 export async function secops(args: string[], databaseUrl: string | undefined, env: Record<string, string> = {}) {
-  const captured = captureIo({ PATH: process.env.PATH, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}), ...env });
+  const captured = captureIo({
+    PATH: process.env.PATH,
+    BACKUP_SIGNING_KEY: TEST_SIGNING_KEYRING,
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    ...env,
+  });
   const code = await main(args, captured.io);
   return { code, stdout: captured.stdout(), stderr: captured.stderr() };
 }
@@ -92,4 +106,84 @@ export async function tamperTableData(dumpDir: string, table: string, from: stri
   const altered = text.replace(from, to);
   if (altered === text) throw new Error(`nothing to alter in ${file}`);
   writeFileSync(path, compressed ? gzipSync(altered) : altered);
+}
+
+/** Reads a backup's manifest, lets `change` alter it, and writes it back signed with `keyring` (default: the tests' own). */
+export function resignManifest(dir: string, change: (m: Manifest) => void, keyring: string = TEST_SIGNING_KEYRING): Manifest {
+  const file = join(dir, 'manifest.json');
+  const { signature: _old, ...manifest } = JSON.parse(readFileSync(file, 'utf8')) as Manifest;
+  change(manifest);
+  const signed = { ...manifest, signature: signManifest(manifest, parseSigningKeyring(keyring)) };
+  writeFileSync(file, `${JSON.stringify(signed, null, 2)}\n`);
+  return signed;
+}
+
+/** Records the files of a backup's dump as they now are (sizes, SHA-256) in its manifest, re-signed. */
+export async function rehashFiles(dir: string): Promise<Manifest> {
+  const { sha256File } = await import('../../cli/src/lib/backup/dump-integrity.js');
+  const files = new Map<string, { bytes: number; sha256: string }>();
+  for (const name of readdirSync(join(dir, 'dump'))) {
+    const path = join(dir, 'dump', name);
+    files.set(name, { bytes: readFileSync(path).length, sha256: await sha256File(path) });
+  }
+  return resignManifest(dir, (m) => {
+    m.files = m.files.map((f) => ({ ...f, ...files.get(f.path) }));
+  });
+}
+
+export interface Fabricated {
+  id: string;
+  dir: string;
+  /** SHA-256 of its manifest.json bytes: what a successor's `predecessor.digest` holds. */
+  digest: string;
+}
+
+/**
+ * A directory that looks like a backup taken at `at`, with an empty dump (list, prune and the catalog
+ * read only manifests): format 2 signed with `keyring` (default: the tests' own), or an unsigned
+ * format-1 one with `format: 1`. `change` alters the manifest before it is signed.
+ */
+export function fabricateBackup(
+  root: string,
+  at: string,
+  options: { sequence?: number; predecessor?: Fabricated | null; keyring?: string; format?: 1 | 2; id?: string; change?: (m: Manifest) => void } = {},
+): Fabricated {
+  const id = options.id ?? backupId(new Date(at));
+  const manifest: Manifest = {
+    format: options.format ?? 2,
+    id,
+    createdAt: new Date(at).toISOString(),
+    source: { host: 'db', port: 5432, database: 'rampart' },
+    serverVersion: '15.20',
+    pgDumpVersion: 'pg_dump (PostgreSQL) 15.20',
+    snapshot: '00000003-00000002-1',
+    jobs: 2,
+    migrationHead: null,
+    checksumAlgorithm: 'sum64',
+    databaseBytes: 0,
+    dumpBytes: 0,
+    timings: { dumpMs: 0, statsMs: 0, encryptMs: 0, totalMs: 0 },
+    encryption: null,
+    tables: [],
+    files: [],
+  };
+  if (manifest.format === 2) {
+    manifest.sourceIdentity = { systemIdentifier: '7300000000000000001', databaseOid: 16384 };
+    manifest.sequence = options.sequence ?? 1;
+    manifest.predecessor = options.predecessor ? { id: options.predecessor.id, digest: options.predecessor.digest } : null;
+  }
+  options.change?.(manifest);
+  const signed = manifest.format === 2 ? { ...manifest, signature: signManifest(manifest, parseSigningKeyring(options.keyring ?? TEST_SIGNING_KEYRING)) } : manifest;
+  const dir = join(root, id);
+  mkdirSync(join(dir, 'dump'), { recursive: true });
+  const bytes = `${JSON.stringify(signed, null, 2)}\n`;
+  writeFileSync(join(dir, 'manifest.json'), bytes);
+  return { id, dir, digest: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** Backups taken at `dates` (oldest first), each the successor of the one before. */
+export function fabricateChain(root: string, dates: readonly string[]): Fabricated[] {
+  const chain: Fabricated[] = [];
+  for (const [i, at] of dates.entries()) chain.push(fabricateBackup(root, at, { sequence: i + 1, predecessor: chain[i - 1] ?? null }));
+  return chain;
 }

@@ -1,36 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { backupId, type Manifest } from '../../cli/src/lib/backup/manifest.js';
 import { isoWeek, planRetention } from '../../cli/src/lib/backup/retention.js';
-import { secops, tempDir } from './backup-fixtures.js';
-
-/** A directory that looks like a backup taken at `at` (prune reads only manifests). */
-function fabricate(root: string, at: string): string {
-  const id = backupId(new Date(at));
-  const manifest: Manifest = {
-    format: 1,
-    id,
-    createdAt: new Date(at).toISOString(),
-    source: { host: 'db', port: 5432, database: 'rampart' },
-    serverVersion: '15.20',
-    pgDumpVersion: 'pg_dump (PostgreSQL) 15.20',
-    snapshot: '00000003-00000002-1',
-    jobs: 2,
-    migrationHead: null,
-    checksumAlgorithm: 'sum64',
-    databaseBytes: 0,
-    dumpBytes: 0,
-    timings: { dumpMs: 0, statsMs: 0, encryptMs: 0, totalMs: 0 },
-    encryption: null,
-    tables: [],
-    files: [],
-  };
-  mkdirSync(join(root, id, 'dump'), { recursive: true });
-  writeFileSync(join(root, id, 'manifest.json'), JSON.stringify(manifest));
-  return id;
-}
+import { fabricateChain, secops, tempDir } from './backup-fixtures.js';
 
 describe('backup retention (grandfather-father-son)', () => {
   it('ISO weeks start on Monday and week 1 holds the first Thursday', () => {
@@ -81,7 +54,7 @@ describe('secops backup prune', () => {
     '2026-11-15T22:15:00Z',
     '2026-10-01T22:15:00Z',
   ];
-  const ids = dates.map((d) => fabricate(root, d));
+  const ids = fabricateChain(root, [...dates].reverse()).map((b) => b.id).reverse();
   mkdirSync(join(root, 'not-a-backup'));
   mkdirSync(join(root, '20261001T000000Z.partial'));
 

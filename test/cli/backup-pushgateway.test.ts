@@ -36,6 +36,14 @@ describe('drill results pushed for the backup-drill alerts', () => {
     assert.match(text, /^rampart_backup_drill_rpo_seconds 90000$/m);
   });
 
+  it('pushes the latest verified backup sequence, failed drill or not, so that deleted newest backups show as a decrease', () => {
+    const failed = drillMetricsText({ ok: false, finishedAt: '2026-11-27T22:00:00.000Z', rtoSeconds: null, rpoSeconds: 1, latestSequence: 42 });
+    assert.match(failed, /^# TYPE rampart_backup_latest_sequence gauge$/m);
+    assert.match(failed, /^rampart_backup_latest_sequence 42$/m);
+    const none = drillMetricsText({ ok: true, finishedAt: '2026-11-27T22:00:00.000Z', rtoSeconds: 1, rpoSeconds: 1 });
+    assert.doesNotMatch(none, /rampart_backup_latest_sequence/);
+  });
+
   it('fails loudly when the Pushgateway refuses', async () => {
     const server = createServer((_req, res) => res.writeHead(500).end());
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

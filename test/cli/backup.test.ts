@@ -5,7 +5,18 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Manifest } from '../../cli/src/lib/backup/manifest.js';
 import type { TestDatabase } from '../helpers/database.js';
-import { backupPrerequisites, databaseExists, emptyDatabase, secops, seededDatabase, tamperTableData, tempDir } from './backup-fixtures.js';
+import {
+  backupPrerequisites,
+  databaseExists,
+  emptyDatabase,
+  rehashFiles,
+  resignManifest,
+  secops,
+  seededDatabase,
+  TEST_SIGNING_KEYRING,
+  tamperTableData,
+  tempDir,
+} from './backup-fixtures.js';
 
 const skip = await backupPrerequisites();
 
@@ -98,18 +109,23 @@ describe('secops backup against a real PostgreSQL', { skip }, () => {
     assert.ok(readdirSync(backup.dir).some((f) => /^drill-\d{8}T\d{6}Z\.json$/.test(f)), 'the default report sits in the backup');
   });
 
-  it('a drill of a backup whose data was altered fails and names the table', async () => {
+  it('a drill of a backup whose data was altered is refused by its file hashes, and by its row checksums once re-signed', async () => {
     const dir = tempDir('tampered');
     try {
       const tampered = await create(dir);
       await tamperTableData(join(tampered.dir, 'dump'), 'messages', 'message 1 of', 'massage 1 of');
+      const refused = await drill(['--from', tampered.dir]);
+      assert.equal(refused.code, 65, refused.stderr);
+      assert.match(refused.stderr, /\d+\.dat\.gz (is \d+ bytes, the signed manifest says \d+|does not match its SHA-256 in the signed manifest)/);
+      // As if the dump had been damaged before it was signed: the rows themselves still disagree.
+      await rehashFiles(tampered.dir);
       const run = await drill(['--from', tampered.dir]);
       assert.equal(run.code, 1);
       assert.equal(run.stdout, '');
       assert.match(run.stderr, /drill FAILED/);
       assert.match(run.stderr, /table messages: checksum differs/);
       assert.doesNotMatch(run.stderr, /table (users|conversations|sessions):/);
-      const report = JSON.parse(readFileSync(join(tampered.dir, readdirSync(tampered.dir).find((f) => f.startsWith('drill-')) as string), 'utf8'));
+      const report = JSON.parse(readFileSync(join(tampered.dir, readdirSync(tampered.dir).filter((f) => f.startsWith('drill-')).sort().at(-1) as string), 'utf8'));
       assert.equal(report.ok, false);
       assert.equal(await databaseExists(report.scratchDatabase), false, 'dropped after a failure too');
     } finally {
@@ -121,10 +137,9 @@ describe('secops backup against a real PostgreSQL', { skip }, () => {
     const dir = tempDir('old');
     try {
       const old = await create(dir);
-      const file = join(old.dir, 'manifest.json');
-      const m = JSON.parse(readFileSync(file, 'utf8')) as Manifest;
-      m.createdAt = new Date(Date.now() - 3 * 86_400_000).toISOString();
-      writeFileSync(file, JSON.stringify(m));
+      resignManifest(old.dir, (m) => {
+        m.createdAt = new Date(Date.now() - 3 * 86_400_000).toISOString();
+      });
       const run = await drill(['--dir', dir, '--max-age', '26h']);
       assert.equal(run.code, 1);
       assert.match(run.stderr, /older than the allowed 26h00m/);
@@ -139,12 +154,12 @@ describe('secops backup against a real PostgreSQL', { skip }, () => {
     const { createContext } = await import('../../cli/src/lib/context.js');
     const { captureIo } = await import('./capture.js');
     const db = { ...source.db, close: async () => undefined };
-    const ctx = createContext(captureIo({ PATH: process.env.PATH }).io, { json: true, databaseUrl: undefined }, async () => db);
+    const ctx = createContext(captureIo({ PATH: process.env.PATH, BACKUP_SIGNING_KEY: TEST_SIGNING_KEYRING }).io, { json: true, databaseUrl: undefined }, async () => db);
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 150);
     const reportFile = join(root, 'interrupted.json');
     await assert.rejects(
-      run({ action: 'drill', from: backup.dir, create: false, checksum: 'sum64', maxAgeMs: 3_600_000, report: reportFile, jobs: 2, signal: controller.signal }, ctx),
+      run({ action: 'drill', from: backup.dir, create: false, checksum: 'sum64', maxAgeMs: 3_600_000, report: reportFile, jobs: 2, allowUnsigned: false, signal: controller.signal }, ctx),
       /drill FAILED[\s\S]*interrupted/,
     );
     const report = JSON.parse(readFileSync(reportFile, 'utf8'));
@@ -228,6 +243,10 @@ describe('secops backup against a real PostgreSQL', { skip }, () => {
       const middle = Math.floor(bytes.length / 2);
       bytes[middle] = (bytes[middle] as number) ^ 0x01;
       writeFileSync(path, bytes);
+      const refused = await drill(['--from', encrypted.dir, '--encrypt-key-file', keyFile]);
+      assert.equal(refused.code, 65);
+      assert.match(refused.stderr, new RegExp(`${biggest.path.replace('.', '\\.')} does not match its SHA-256`));
+      await rehashFiles(encrypted.dir); // damaged before signing: GCM's tag still catches it
       const flipped = await drill(['--from', encrypted.dir, '--encrypt-key-file', keyFile]);
       assert.equal(flipped.code, 1);
       assert.match(flipped.stderr, new RegExp(`${biggest.path.replace('.enc', '').replace('.', '\\.')}: decryption failed`));

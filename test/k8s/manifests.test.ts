@@ -358,8 +358,9 @@ const DATABASE_KEY_BY_TASK: Record<string, string> = {
   'backup-drill': 'drill-database-url', // rampart_drill: CREATEDB, none of the app's tables
 };
 const RUNTIME_DATABASE_KEY = 'database-url'; // rampart_app_a / rampart_app_b: the API only
-/** Tasks that encrypt (backup create) or decrypt (backup drill) backups: the only ones given the key. */
+/** Tasks that encrypt and sign (backup create) or decrypt and verify (backup drill) backups: the only ones given the keys. */
 const BACKUP_KEY_TASKS = new Set(['backup', 'backup-drill']);
+const BACKUP_KEYS = ['backup-encrypt-key', 'backup-signing-key'] as const;
 
 const isApiWorkload = (w: Workload) => w.obj.kind === 'Deployment' && w.pod.containers.some((c: Obj) => c.name === 'api');
 const taskOf = (w: Workload): string | undefined => w.podMeta.labels?.[TASK_LABEL];
@@ -383,7 +384,8 @@ function secretKeysOf(w: Workload): string[] {
 /**
  * Least privilege for the secrets: each workload mounts exactly one database credential, the one of
  * its task (the migration role, the backup role, the drill role, the runtime role for the API), at
- * the path its DATABASE_URL_FILE names; only the backup and drill Jobs get backup-encrypt-key; every
+ * the path its DATABASE_URL_FILE names; only the backup and drill Jobs get backup-encrypt-key and
+ * backup-signing-key (and both need them); every
  * secret volume lists its keys (without `items` a pod would see every credential in the Secret) and
  * every *_FILE variable pointing into a secret volume names a key that is projected there.
  */
@@ -412,9 +414,11 @@ function credentialErrors(w: Workload): string[] {
     errors.push(`${where}: must mount exactly one database credential, ${expected}; mounts [${databaseKeys.join(', ')}]`);
 
   const wantsBackupKey = task !== undefined && BACKUP_KEY_TASKS.has(task);
-  const hasBackupKey = keys.includes('backup-encrypt-key');
-  if (hasBackupKey && !wantsBackupKey) errors.push(`${where}: only the backup and drill Jobs may mount backup-encrypt-key`);
-  if (wantsBackupKey && !hasBackupKey) errors.push(`${where}: the ${task} Job needs backup-encrypt-key`);
+  for (const backupKey of BACKUP_KEYS) {
+    const hasBackupKey = keys.includes(backupKey);
+    if (hasBackupKey && !wantsBackupKey) errors.push(`${where}: only the backup and drill Jobs may mount ${backupKey}`);
+    if (wantsBackupKey && !hasBackupKey) errors.push(`${where}: the ${task} Job needs ${backupKey}`);
+  }
 
   // Every file a *_FILE variable names inside a secret volume must be projected there (a missing file
   // stops the process at start), and DATABASE_URL_FILE must name the expected credential.
@@ -751,6 +755,15 @@ describe('k8s manifests', () => {
       'CronJob/rampart-backup: the backup Job needs backup-encrypt-key',
       'CronJob/rampart-backup container secops: BACKUP_ENCRYPT_KEY_FILE names /var/run/secrets/rampart/backup-encrypt-key, which no item of volume secrets projects',
     ]);
+    const noSigningKey = structuredClone(backup);
+    items(noSigningKey).splice(
+      items(noSigningKey).findIndex((i) => i.key === 'backup-signing-key'),
+      1,
+    );
+    assert.deepEqual(credentialErrors(noSigningKey), [
+      'CronJob/rampart-backup: the backup Job needs backup-signing-key',
+      'CronJob/rampart-backup container secops: BACKUP_SIGNING_KEY_FILE names /var/run/secrets/rampart/backup-signing-key, which no item of volume secrets projects',
+    ]);
 
     // A secret volume without items mounts every key; an unknown task has no credential; a key the
     // ExternalSecret does not provide.
@@ -769,6 +782,7 @@ describe('k8s manifests', () => {
     assert.deepEqual(credentialSharingErrors([es, backup.obj]), [
       "CronJob/rampart-backup: key backup-database-url is not in the ExternalSecret's data",
       "CronJob/rampart-backup: key backup-encrypt-key is not in the ExternalSecret's data",
+      "CronJob/rampart-backup: key backup-signing-key is not in the ExternalSecret's data",
     ]);
   });
 

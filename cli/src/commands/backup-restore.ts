@@ -1,10 +1,11 @@
 import { resolve } from 'node:path';
-import { readManifest } from '../lib/backup/manifest.js';
+import { requireTrustedBackup } from '../lib/backup/catalog.js';
+import { verifyDumpFiles } from '../lib/backup/dump-integrity.js';
 import { databaseIdentity } from '../lib/backup/pg-tools.js';
 import { pgRestore, plainDump, publicTableCount } from '../lib/backup/restore.js';
 import { assertSafeBackup } from '../lib/backup/safe-path.js';
 import { assertTargetIsNotLive } from '../lib/backup/target-guard.js';
-import { backupKey } from '../lib/backup/settings.js';
+import { backupKey, verifyOptions } from '../lib/backup/settings.js';
 import { configuredUrl } from '../lib/backup/source.js';
 import { verifyAgainstManifest } from '../lib/backup/verify.js';
 import type { CliContext } from '../lib/context.js';
@@ -21,12 +22,9 @@ import type { BackupOptions } from '../lib/backup/options.js';
 export async function runRestore(options: Extract<BackupOptions, { action: 'restore' }>, ctx: CliContext) {
   const out = createReporter(ctx);
   const dir = resolve(options.from);
-  let manifest: ReturnType<typeof readManifest>;
-  try {
-    manifest = readManifest(dir);
-  } catch (err) {
-    throw new CliError((err as Error).message, { code: 'backup_missing' });
-  }
+  // Authenticity first (catalog.ts): nothing of the backup is read before its signature is checked.
+  const backup = requireTrustedBackup(dir, await verifyOptions(ctx, options.allowUnsigned, out.warn));
+  const { manifest } = backup;
   assertSafeBackup({ dir, manifest });
   const target = databaseIdentity(options.to);
   const guard = await assertTargetIsNotLive(await configuredUrl(ctx), options.to);
@@ -41,6 +39,7 @@ export async function runRestore(options: Extract<BackupOptions, { action: 'rest
   if (tables > 0) out.warn(`${target} holds ${tables} tables: --force drops and recreates the backup's objects`);
   const key = await backupKey(ctx, options);
   const started = performance.now();
+  await out.step('Checking every file against the signed manifest (size, SHA-256)', () => verifyDumpFiles(backup, options.jobs));
   const dump = await out.step(manifest.encryption ? 'Decrypting the dump' : 'Opening the dump', () =>
     plainDump({ dir, manifest }, key, options.jobs),
   );
@@ -59,7 +58,7 @@ export async function runRestore(options: Extract<BackupOptions, { action: 'rest
     throw new CheckFailedError(`restore of ${manifest.id} does not match its backup:\n${verification.failures.map((f) => `  - ${f}`).join('\n')}`);
   }
   const rows = verification.tables.reduce((n, t) => n + (t.rows ?? 0), 0);
-  const result = { id: manifest.id, target, seconds, tables: verification.tables, rows, migrationHead: verification.migrationHead.actual };
+  const result = { id: manifest.id, unsigned: backup.status === 'unsigned', target, seconds, tables: verification.tables, rows, migrationHead: verification.migrationHead.actual };
   out.json(result);
   out.success(`restored ${manifest.id} into ${target} in ${seconds}s: ${verification.tables.length} tables, ${rows} rows verified`);
   return result;

@@ -29,13 +29,20 @@ const encryptionKey = (command: Command, what: string) =>
 const checksum = (command: Command, what: string) =>
   command.addOption(new Option('--checksum <algorithm>', what).choices(CHECKSUMS).default('sha256'));
 
+const allowUnsigned = (command: Command) =>
+  command.option(
+    '--allow-unsigned',
+    'also accept format-1 (unsigned, taken before manifests were signed) backups, with a warning; never a wrongly signed one',
+  );
+const ALGS = ['ed25519', 'hs256'] as const;
+
 const parseJobs = (text: string) => wholeNumber(text, '--jobs', 1, 64);
 const keyOptions = (flags: KeyFlags) => ({ encryptKeyFile: flags.encryptKeyFile, encryptKeyRef: flags.encryptKeyRef });
 
 export const backupGroup = defineGroup('backup', (program, action) => {
   const backup = program
     .command('backup')
-    .description('consistent pg_dump backups with a verified manifest; restores, retention, restore drills')
+    .description('consistent pg_dump backups with a signed, verified manifest; restores, retention, restore drills')
     .addHelpText(
       'after',
       examples(
@@ -43,7 +50,14 @@ export const backupGroup = defineGroup('backup', (program, action) => {
         'secops backup list',
         'secops backup drill --max-age 26h',
         'secops backup prune --keep-daily 7 --keep-weekly 4',
+        'secops backup signing-key generate > backup-signing-key.json',
       ),
+    )
+    .addHelpText(
+      'after',
+      '\nEvery manifest is signed with BACKUP_SIGNING_KEY (or _FILE, _REF) when taken; list, prune, restore and drill\n' +
+        'verify the signature, the id, the date and the chain first, and restore and drill every file\'s SHA-256\n' +
+        'before restoring anything. A backup that fails is refused (exit 65). See cli/README.md, "Signed manifests".',
     );
 
   checksum(
@@ -78,23 +92,32 @@ export const backupGroup = defineGroup('backup', (program, action) => {
       })),
     );
 
-  backupDir(backup.command('list').description('backups, newest first: age, size, rows, encryption'))
+  allowUnsigned(backupDir(backup.command('list').description('backups, newest first: verification status, age, size, rows, encryption')))
     .addHelpText('after', examples('secops backup list', 'secops backup list --json | jq ".backups[0]"'))
-    .action(action<BackupOptions, { dir?: string }>(load, ({ flags }) => ({ action: 'list', dir: flags.dir })));
+    .action(
+      action<BackupOptions, { dir?: string; allowUnsigned?: boolean }>(load, ({ flags }) => ({
+        action: 'list',
+        dir: flags.dir,
+        allowUnsigned: flags.allowUnsigned === true,
+      })),
+    );
 
-  backupDir(
-    backup
-      .command('prune')
-      .description('grandfather-father-son retention: keep the newest backup of each recent day and ISO week'),
+  allowUnsigned(
+    backupDir(
+      backup
+        .command('prune')
+        .description('grandfather-father-son retention over verified backups: keep the newest of each recent day and ISO week'),
+    ),
   )
     .option('--keep-daily <n>', 'days (that have backups) to keep the newest backup of', '7')
     .option('--keep-weekly <n>', 'ISO weeks (that have backups) to keep the newest backup of', '4')
     .option('--dry-run', 'list what would be deleted, delete nothing')
     .addHelpText('after', examples('secops backup prune --dry-run', 'secops backup prune --keep-daily 7 --keep-weekly 4'))
     .action(
-      action<BackupOptions, { dir?: string; keepDaily: string; keepWeekly: string; dryRun?: boolean }>(load, ({ flags }) => ({
+      action<BackupOptions, { dir?: string; keepDaily: string; keepWeekly: string; dryRun?: boolean; allowUnsigned?: boolean }>(load, ({ flags }) => ({
         action: 'prune',
         dir: flags.dir,
+        allowUnsigned: flags.allowUnsigned === true,
         keepDaily: wholeNumber(flags.keepDaily, '--keep-daily', 0, 10_000),
         keepWeekly: wholeNumber(flags.keepWeekly, '--keep-weekly', 0, 10_000),
         dryRun: flags.dryRun === true,
@@ -122,8 +145,9 @@ export const backupGroup = defineGroup('backup', (program, action) => {
       'after',
       examples('secops backup restore --from backups/20261127T221500Z --to postgres://restore@db2/rampart_restored'),
     )
+    .option('--allow-unsigned', 'also accept a format-1 (unsigned, pre-signing) backup, with a warning; never a wrongly signed one')
     .action(
-      action<BackupOptions, KeyFlags & { from: string; to: string; force?: boolean; jobs: string; owner: boolean }>(
+      action<BackupOptions, KeyFlags & { from: string; to: string; force?: boolean; jobs: string; owner: boolean; allowUnsigned?: boolean }>(
         load,
         ({ flags }) => ({
           action: 'restore',
@@ -132,6 +156,7 @@ export const backupGroup = defineGroup('backup', (program, action) => {
           force: flags.force === true,
           jobs: parseJobs(flags.jobs),
           noOwner: flags.owner === false,
+          allowUnsigned: flags.allowUnsigned === true,
           ...keyOptions(flags),
         }),
       ),
@@ -154,7 +179,11 @@ export const backupGroup = defineGroup('backup', (program, action) => {
     ),
     'key of an encrypted backup',
   )
-    .option('--pushgateway <url>', 'push the outcome (rampart_backup_drill_* metrics) to this Prometheus Pushgateway')
+    .option('--allow-unsigned', 'also accept format-1 (unsigned, pre-signing) backups, with a warning; never a wrongly signed one')
+    .option(
+      '--pushgateway <url>',
+      'push the outcome (rampart_backup_drill_* metrics, and rampart_backup_latest_sequence) to this Prometheus Pushgateway',
+    )
     .option(
       '--template <database>',
       'clone the scratch database from this template when it exists (amcheck installed by `secops db roles apply`)',
@@ -182,6 +211,7 @@ export const backupGroup = defineGroup('backup', (program, action) => {
           jobs: string;
           pushgateway?: string;
           template: string;
+          allowUnsigned?: boolean;
         }
       >(load, ({ flags }) => ({
         action: 'drill',
@@ -195,6 +225,30 @@ export const backupGroup = defineGroup('backup', (program, action) => {
         ...keyOptions(flags),
         pushgateway: flags.pushgateway,
         template: validateName(flags.template, 'template database'),
+        allowUnsigned: flags.allowUnsigned === true,
+      })),
+    );
+
+  backup
+    .command('signing-key')
+    .description('manifest signing keys (BACKUP_SIGNING_KEY)')
+    .command('generate')
+    .description('print a new signing keyring (JSON) to store as BACKUP_SIGNING_KEY; nothing is written')
+    .addOption(new Option('--alg <alg>', 'ed25519 (EdDSA; verifier-only machines can get the public half) or hs256').choices(ALGS).default('ed25519'))
+    .option('--kid <kid>', 'key id (default: backup-<today>)')
+    .addHelpText(
+      'after',
+      examples(
+        'secops backup signing-key generate > keyring.json',
+        'secops backup signing-key generate --alg hs256 --kid backup-2027',
+      ) +
+        '\nRotation: add the new key to "keys" and point "signing" at it; keep the old key while backups signed\nwith it are kept (it verifies them). Drop "d" from an Ed25519 key on machines that only verify.',
+    )
+    .action(
+      action<BackupOptions, { alg: string; kid?: string }>(load, ({ flags }) => ({
+        action: 'signing-key',
+        alg: oneOf(flags.alg, '--alg', ALGS),
+        kid: flags.kid,
       })),
     );
 });

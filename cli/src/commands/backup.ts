@@ -19,5 +19,7 @@ export async function run(options: BackupOptions, ctx: CliContext): Promise<unkn
       return (await import('./backup-restore.js')).runRestore(options, ctx);
     case 'drill':
       return (await import('./backup-drill.js')).runDrill(options, ctx);
+    case 'signing-key':
+      return (await import('./backup-signing-key.js')).runGenerateSigningKey(options, ctx);
   }
 }

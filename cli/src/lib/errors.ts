@@ -11,6 +11,8 @@ export const EXIT = Object.freeze({
   failed: 1,
   /** Bad arguments: unknown command or option, missing value. */
   usage: 2,
+  /** A backup failed its authentication: signature, file hashes, id, date or chain (EX_DATAERR from sysexits.h). */
+  unverified: 65,
   /** The environment cannot give a valid configuration (EX_CONFIG from sysexits.h). */
   config: 78,
 });

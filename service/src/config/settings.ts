@@ -158,6 +158,7 @@ export const SETTINGS = {
   PITR_REPO_CIPHER_PASS: { group: 'secops', sources: ['file', 'ref'], secret: true, schema: z.string().min(20, 'at least 20 characters').optional(), doc: 'Passphrase encrypting the pgBackRest repository (repo1-cipher-type=aes-256-cbc); `secops pitr setup` refuses to write a configuration without one. Generate: `openssl rand -base64 48`.' },
   RETENTION_ENCRYPT_KEY_FILE: { group: 'secops', schema: z.string().min(1).optional(), doc: 'File holding the 32-byte key `secops retention run` encrypts archive parts with (AES-256-GCM, as backups; --encrypt-key-file). Unset (and no _REF): parts are written unencrypted, still 0600 in 0700 directories.' },
   RETENTION_ENCRYPT_KEY_REF: { group: 'secops', schema: z.string().min(1).optional(), doc: 'Secret reference to the retention archive key instead, e.g. vault://secret/rampart#retention_key (--encrypt-key-ref).' },
+  BACKUP_SIGNING_KEY: { group: 'secops', sources: ['file', 'ref'], secret: true, schema: z.string().min(1).optional(), doc: 'Backup manifest signing keyring: {"signing": "<kid>", "keys": [JWK, …]} with Ed25519 `OKP` keys (EdDSA; a key without `d` verifies only) or `oct` keys (HS256, ≥ 32 bytes), or one base64url HMAC key of ≥ 32 bytes. Required by `secops backup create`, and to verify (restore, drill, list, prune) unless --allow-unsigned. Keys other than the signing one verify only (rotation). `secops backup signing-key generate` makes one.' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -31,7 +31,7 @@ describe('the settings table (service/src/config/settings.ts) is the one declara
   });
 
   it('derives the secret-store and file sources from the table', () => {
-    assert.deepEqual(settingsWithSource('ref'), ['JWT_SECRET', 'JWT_KEYS', 'MAIL_URL', 'AUDIT_HASH_KEY', 'MFA_ENCRYPTION_KEY', 'DATABASE_URL', 'REDIS_URL', 'MODEL_API_KEY', 'MODEL_FALLBACK_API_KEY', 'PITR_REPO_CIPHER_PASS']);
+    assert.deepEqual(settingsWithSource('ref'), ['JWT_SECRET', 'JWT_KEYS', 'MAIL_URL', 'AUDIT_HASH_KEY', 'MFA_ENCRYPTION_KEY', 'DATABASE_URL', 'REDIS_URL', 'MODEL_API_KEY', 'MODEL_FALLBACK_API_KEY', 'PITR_REPO_CIPHER_PASS', 'BACKUP_SIGNING_KEY']);
     assert.deepEqual(settingsWithSource('file'), settingsWithSource('ref'));
   });
 

@@ -3,10 +3,14 @@ import { join } from 'node:path';
 import { openSession } from '../../../../service/src/public/db.js';
 import { CliError } from '../errors.js';
 import { createPrivateDirectory, ensureDirectory, restrictTree } from '../private-files.js';
+import { nextInChain } from './catalog.js';
+import { sha256File } from './dump-integrity.js';
 import { encryptFile, keyId } from './encryption.js';
 import { backupId, DUMP_DIR, type DumpFile, type Manifest, MANIFEST_FORMAT, writeManifest } from './manifest.js';
 import { databaseIdentity, libpqEnv, requireTool, runTool, toolVersion } from './pg-tools.js';
 import { forEachLimit } from './limit.js';
+import { signManifest, type SigningKeyring } from './signing.js';
+import { sourceIdentity } from './source-identity.js';
 import { allTableStats, type ChecksumAlgorithm, listTables, migrationHead, STABLE_TEXT_SETTINGS } from './table-stats.js';
 
 export interface CreateBackupOptions {
@@ -17,6 +21,8 @@ export interface CreateBackupOptions {
   checksum: ChecksumAlgorithm;
   /** AES-256-GCM key (32 bytes) to encrypt every dump file with; undefined → plaintext. */
   key?: Buffer;
+  /** Signs the manifest (BACKUP_SIGNING_KEY); its verified backups in `root` give the sequence and predecessor. */
+  keyring: SigningKeyring;
   env: Readonly<Record<string, string | undefined>>;
   now?: () => Date;
   signal?: AbortSignal;
@@ -45,6 +51,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<{ dir:
       "select pg_export_snapshot() as snapshot, current_setting('server_version') as version, pg_database_size(current_database()) as size",
     );
     const { snapshot, version, size } = rows[0] as { snapshot: string; version: string; size: string };
+    const identity = await sourceIdentity(client);
     const createdAt = (options.now ?? (() => new Date()))();
     const { id, dir } = freshDirectory(options.root, backupId(createdAt));
     work = `${dir}.partial`;
@@ -79,9 +86,14 @@ export async function createBackup(options: CreateBackupOptions): Promise<{ dir:
       ? await options.step('Encrypting the dump (AES-256-GCM)', () => encryptDump(join(work as string, DUMP_DIR), options.key as Buffer, options.jobs))
       : dumpFiles(join(work, DUMP_DIR));
     const encryptMs = options.key ? performance.now() - encryptStarted : 0;
+    const hashStarted = performance.now();
+    await forEachLimit(files, Math.max(1, options.jobs), async (f) => {
+      f.sha256 = await sha256File(join(work as string, DUMP_DIR, f.path));
+    });
+    const hashMs = performance.now() - hashStarted;
 
     const source = libpqEnv(options.sourceUrl);
-    const manifest: Manifest = {
+    const content: Manifest = {
       format: MANIFEST_FORMAT,
       id,
       createdAt: createdAt.toISOString(),
@@ -94,11 +106,14 @@ export async function createBackup(options: CreateBackupOptions): Promise<{ dir:
       checksumAlgorithm: options.checksum,
       databaseBytes: Number(size),
       dumpBytes: files.reduce((sum, f) => sum + f.bytes, 0),
-      timings: { dumpMs: round(dumpMs), statsMs: round(statsMs), encryptMs: round(encryptMs), totalMs: round(performance.now() - started) },
+      timings: { dumpMs: round(dumpMs), statsMs: round(statsMs), encryptMs: round(encryptMs), hashMs: round(hashMs), totalMs: round(performance.now() - started) },
       encryption: options.key ? { algorithm: 'aes-256-gcm', keyId: keyId(options.key) } : null,
       tables: statsResult.value.tables,
       files,
+      sourceIdentity: identity,
+      ...nextInChain(options.root, { keyring: options.keyring, allowUnsigned: false, now: createdAt }),
     };
+    const manifest: Manifest = { ...content, signature: signManifest(content, options.keyring) };
     const lost = session.lost();
     if (lost) throw new Error(`the connection holding the backup's snapshot was lost: ${lost.message}`);
     restrictTree(work); // pg_dump creates its files 0666 & ~umask: 0600 whatever the umask

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { usableDrillTemplate } from '../db-roles/drill-template.js';
 import { quoteIdent } from '../db-roles/identifiers.js';
 import { formatAge } from '../duration.js';
+import { BackupRefusedError } from './catalog.js';
+import { verifyDumpFiles } from './dump-integrity.js';
 import type { StoredBackup } from './manifest.js';
 import { findTool, runTool, withDatabaseName } from './pg-tools.js';
 import { pgRestore, plainDump, withClient } from './restore.js';
@@ -47,8 +49,11 @@ export interface DrillReport {
   migrationHead: { expected: string | null; actual: string | null; ok: boolean } | null;
   amcheck: { status: 'passed' | 'failed' | 'skipped'; detail?: string };
   smoke: { table: string; ok: boolean; error?: string }[];
-  timings: { decryptMs: number; restoreMs: number; verifyMs: number; checksumMs?: number; amcheckMs?: number; dropMs?: number };
+  /** filesMs: checking every dump file's size and SHA-256 against the signed manifest. */
+  timings: { filesMs?: number; decryptMs: number; restoreMs: number; verifyMs: number; checksumMs?: number; amcheckMs?: number; dropMs?: number };
   failures: string[];
+  /** Set when the backup's files do not match its signed manifest (nothing was restored): the refusal code. */
+  refused?: string;
 }
 
 export async function runDrill(options: DrillOptions): Promise<DrillReport> {
@@ -85,6 +90,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   let created = false;
   let disposeDump: () => void = () => undefined;
   try {
+    const hashStarted = performance.now();
+    await options.step('Checking every file against the signed manifest (size, SHA-256)', () => verifyDumpFiles(options.backup, options.jobs));
+    report.timings.filesMs = Math.round(performance.now() - hashStarted);
     const template = options.template ? await usableDrillTemplate(options.serverUrl, options.template) : undefined;
     await options.step(`Creating scratch database ${scratch}${template ? ` from template ${template}` : ''}`, () =>
       withClient(options.serverUrl, (c) =>
@@ -142,6 +150,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     report.timings.verifyMs = Math.round(performance.now() - t);
     report.rtoSeconds = Math.round((performance.now() - t0) / 100) / 10;
   } catch (err) {
+    if (err instanceof BackupRefusedError) report.refused = err.code;
     report.failures.push(options.signal?.aborted ? 'interrupted (SIGINT/SIGTERM)' : (err as Error).message);
   } finally {
     disposeDump();

@@ -11,7 +11,8 @@ import { writePrivateFile } from '../private-files.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const DUMP_DIR = 'dump';
-export const MANIFEST_FORMAT = 1;
+/** 2: signed (signing.ts), with file hashes, the source's identity, a sequence and the predecessor's digest. 1: legacy, unsigned. */
+export const MANIFEST_FORMAT = 2;
 
 const tableSchema = z.object({
   name: z.string(),
@@ -26,13 +27,17 @@ const fileSchema = z.object({
   /** Path inside the dump directory, as written on disk (`3456.dat.gz.enc` when encrypted). */
   path: z.string(),
   bytes: z.number().int().nonnegative(),
+  /** SHA-256 (hex) of the bytes on disk; format 2 only. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   /** AES-256-GCM: base64 IV (12 bytes) and authentication tag (16 bytes). */
   iv: z.string().optional(),
   tag: z.string().optional(),
 });
 
+const signatureSchema = z.object({ alg: z.enum(['EdDSA', 'HS256']), kid: z.string(), value: z.string() });
+
 export const manifestSchema = z.object({
-  format: z.literal(MANIFEST_FORMAT),
+  format: z.union([z.literal(1), z.literal(MANIFEST_FORMAT)]),
   id: z.string().regex(/^\d{8}T\d{6}Z(-\d+)?$/),
   /** When the snapshot was taken: the recovery point. */
   createdAt: z.iso.datetime(),
@@ -45,12 +50,21 @@ export const manifestSchema = z.object({
   checksumAlgorithm: z.enum(['sha256', 'sum64', 'ordered']),
   databaseBytes: z.number().int().nonnegative(),
   dumpBytes: z.number().int().nonnegative(),
-  timings: z.object({ dumpMs: z.number(), statsMs: z.number(), encryptMs: z.number(), totalMs: z.number() }),
+  /** hashMs (format 2): the SHA-256 of every dump file. */
+  timings: z.object({ dumpMs: z.number(), statsMs: z.number(), encryptMs: z.number(), hashMs: z.number().optional(), totalMs: z.number() }),
   encryption: z
     .object({ algorithm: z.literal('aes-256-gcm'), keyId: z.string() })
     .nullable(),
   tables: z.array(tableSchema),
   files: z.array(fileSchema),
+  // ---- format 2 (required there; catalog.ts checks it) ----
+  /** The source cluster and database (pg_control_system(), pg_database.oid). */
+  sourceIdentity: z.object({ systemIdentifier: z.string(), databaseOid: z.number().int() }).optional(),
+  /** 1 + the highest sequence among the verified backups of the directory when this one was taken. */
+  sequence: z.number().int().positive().optional(),
+  /** The backup holding that highest sequence: its id and the SHA-256 (hex) of its manifest.json bytes. */
+  predecessor: z.object({ id: z.string(), digest: z.string().regex(/^[0-9a-f]{64}$/) }).nullable().optional(),
+  signature: signatureSchema.optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
@@ -63,10 +77,13 @@ export interface StoredBackup {
   manifest: Manifest;
 }
 
-export function writeManifest(dir: string, manifest: Manifest): void {
+/** Writes manifest.json (atomically) and returns its bytes: the predecessor digest of the next backup hashes them. */
+export function writeManifest(dir: string, manifest: Manifest): Buffer {
   const partial = join(dir, `${MANIFEST_FILE}.partial`);
-  writePrivateFile(partial, `${JSON.stringify(manifest, null, 2)}\n`);
+  const bytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+  writePrivateFile(partial, bytes);
   renameSync(partial, join(dir, MANIFEST_FILE));
+  return bytes;
 }
 
 /** The manifest of a backup directory, or an error saying why it is not a valid backup. */

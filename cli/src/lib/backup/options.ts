@@ -10,8 +10,9 @@ export type BackupOptions =
       encryptKeyFile?: string;
       encryptKeyRef?: string;
     }
-  | { action: 'list'; dir?: string }
-  | { action: 'prune'; dir?: string; keepDaily: number; keepWeekly: number; dryRun: boolean }
+  | { action: 'list'; dir?: string; allowUnsigned: boolean }
+  | { action: 'prune'; dir?: string; keepDaily: number; keepWeekly: number; dryRun: boolean; allowUnsigned: boolean }
+  | { action: 'signing-key'; alg: 'ed25519' | 'hs256'; kid?: string }
   | {
       action: 'restore';
       from: string;
@@ -19,6 +20,8 @@ export type BackupOptions =
       force: boolean;
       jobs: number;
       noOwner: boolean;
+      /** Accept format-1 (pre-signing) manifests, with a warning; never a format-2 one that fails its signature. */
+      allowUnsigned: boolean;
       encryptKeyFile?: string;
       encryptKeyRef?: string;
     }
@@ -32,6 +35,7 @@ export type BackupOptions =
       maxAgeMs: number;
       report?: string;
       jobs: number;
+      allowUnsigned: boolean;
       encryptKeyFile?: string;
       encryptKeyRef?: string;
       /** Prometheus Pushgateway base URL: the outcome is pushed for the drill alerts. */

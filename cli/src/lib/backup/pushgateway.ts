@@ -10,6 +10,11 @@ export interface DrillOutcome {
   finishedAt: string;
   rtoSeconds: number | null;
   rpoSeconds: number;
+  /**
+   * The highest sequence among the verified backups of the directory. Deleting the newest backups
+   * cannot be seen in the storage itself; a decrease of this gauge shows it (RampartBackupSequenceDecreased).
+   */
+  latestSequence?: number;
 }
 
 export function drillMetricsText(outcome: DrillOutcome): string {
@@ -21,6 +26,13 @@ export function drillMetricsText(outcome: DrillOutcome): string {
     '# TYPE rampart_backup_drill_rpo_seconds gauge',
     `rampart_backup_drill_rpo_seconds ${outcome.rpoSeconds}`,
   ];
+  if (outcome.latestSequence !== undefined) {
+    lines.push(
+      '# HELP rampart_backup_latest_sequence Highest sequence number among the verified (signed) backups the drill found.',
+      '# TYPE rampart_backup_latest_sequence gauge',
+      `rampart_backup_latest_sequence ${outcome.latestSequence}`,
+    );
+  }
   if (outcome.rtoSeconds !== null) {
     lines.push(
       '# HELP rampart_backup_drill_rto_seconds Time from drill start to a verified restore.',

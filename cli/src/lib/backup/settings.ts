@@ -1,8 +1,11 @@
 import { type Env, readSettings } from '../../../../service/src/public/config.js';
+import { readSecretSetting } from '../config.js';
 import type { CliContext } from '../context.js';
-import { UsageError } from '../errors.js';
+import { ConfigurationError, UsageError } from '../errors.js';
 import { openSecretStore, secretFailure } from '../secrets.js';
+import type { VerifyOptions } from './catalog.js';
 import { parseKey, readKeyFile } from './encryption.js';
+import { parseSigningKeyring, type SigningKeyring } from './signing.js';
 
 /**
  * The settings `secops backup` reads (declared with every other one in the service's settings.ts), each
@@ -75,4 +78,36 @@ async function encryptionKey(
     throw secretFailure(err, ref);
   }
   return parseKey(Buffer.from(value, 'utf8'), `the encryption key at ${ref}`);
+}
+
+/** The manifest signing keyring, BACKUP_SIGNING_KEY (inline, _FILE or _REF, the service's way), if set. */
+export async function signingKeyring(ctx: Pick<CliContext, 'env'>): Promise<SigningKeyring | undefined> {
+  const problems: string[] = [];
+  const text = await readSecretSetting(ctx.env, 'BACKUP_SIGNING_KEY', problems);
+  if (problems.length > 0) throw new ConfigurationError(problems);
+  return text === undefined ? undefined : parseSigningKeyring(text);
+}
+
+/** The keyring, which `what` (creating a backup, verifying one without --allow-unsigned) cannot go without. */
+export async function requireSigningKeyring(ctx: Pick<CliContext, 'env'>, what: string): Promise<SigningKeyring> {
+  const keyring = await signingKeyring(ctx);
+  if (keyring) return keyring;
+  throw new ConfigurationError([
+    `BACKUP_SIGNING_KEY is not set (nor BACKUP_SIGNING_KEY_FILE / _REF): ${what} needs it (backups are signed when taken and verified before use; \`secops backup signing-key generate\` makes a keyring; --allow-unsigned accepts pre-signing backups only)`,
+  ]);
+}
+
+/**
+ * How a command that reads backups verifies them. --allow-unsigned makes the keyring optional and
+ * accepts format-1 manifests; it is said on stderr every time, never silently.
+ */
+export async function verifyOptions(
+  ctx: Pick<CliContext, 'env'>,
+  allowUnsigned: boolean,
+  warn: (message: string) => void,
+  now: Date = new Date(),
+): Promise<VerifyOptions> {
+  if (!allowUnsigned) return { keyring: await requireSigningKeyring(ctx, 'verifying backups'), allowUnsigned, now };
+  warn('--allow-unsigned: format-1 (unsigned, pre-signing) backups are accepted without authentication; anyone with write access to the backup storage can forge one');
+  return { keyring: await signingKeyring(ctx), allowUnsigned, now };
 }
