@@ -6,7 +6,7 @@ import type { Manifest } from '../../cli/src/lib/backup/manifest.js';
 import { withClient } from '../../cli/src/lib/backup/restore.js';
 import { CHECKSUM_ALGORITHMS, listTables, STABLE_TEXT_SETTINGS, tableStats } from '../../cli/src/lib/backup/table-stats.js';
 import type { TestDatabase } from '../helpers/database.js';
-import { backupPrerequisites, secops, seededDatabase, tamperTableData, tempDir } from './backup-fixtures.js';
+import { backupPrerequisites, rehashFiles, secops, seededDatabase, tamperTableData, tempDir } from './backup-fixtures.js';
 
 const skip = await backupPrerequisites();
 
@@ -59,6 +59,9 @@ describe('row checksums (SHA-256 by default; sum64 and ordered still verify)', {
     assert.equal(manifest.checksumAlgorithm, 'sha256');
     assert.equal((await secops(['backup', 'drill', '--from', dir], url)).code, 0);
     await tamperTableData(join(dir, 'dump'), 'conversations', 'chat of user1', 'chat of usEr1');
+    // The signed file hashes catch this first (exit 65); re-recorded and re-signed, the rows must.
+    assert.equal((await secops(['backup', 'drill', '--from', dir], url)).code, 65);
+    await rehashFiles(dir);
     const tampered = await secops(['backup', 'drill', '--from', dir], url);
     assert.equal(tampered.code, 1);
     assert.match(tampered.stderr, /table conversations: checksum differs/);
@@ -74,6 +77,9 @@ describe('row checksums (SHA-256 by default; sum64 and ordered still verify)', {
     const drill = await secops(['backup', 'drill', '--from', dir], url);
     assert.equal(drill.code, 0, drill.stderr);
     await tamperTableData(join(dir, 'dump'), 'conversations', 'chat of user1', 'chat of usEr1');
+    // The signed file hashes catch this first (exit 65); re-recorded and re-signed, the rows must.
+    assert.equal((await secops(['backup', 'drill', '--from', dir], url)).code, 65);
+    await rehashFiles(dir);
     const tampered = await secops(['backup', 'drill', '--from', dir], url);
     assert.equal(tampered.code, 1);
     assert.match(tampered.stderr, /table conversations: checksum differs/);

@@ -12,13 +12,14 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Manifest } from '../../cli/src/lib/backup/manifest.js';
 import { dumpFilePath, unsafeNameReason } from '../../cli/src/lib/backup/safe-path.js';
+import { parseSigningKeyring, signManifest } from '../../cli/src/lib/backup/signing.js';
 import { withClient } from '../../cli/src/lib/backup/restore.js';
 import type { TestDatabase } from '../helpers/database.js';
-import { backupPrerequisites, emptyDatabase, secops, seededDatabase, tempDir } from './backup-fixtures.js';
+import { backupPrerequisites, emptyDatabase, secops, seededDatabase, tempDir, TEST_SIGNING_KEYRING } from './backup-fixtures.js';
 
 const skip = await backupPrerequisites();
 
@@ -122,8 +123,15 @@ describe('backup restore and drill refuse manifest paths that leave the backup',
   });
 
   /** A copy of the good backup, a victim file outside it, and what the victim looked like. */
+  /**
+   * A copy of the good backup (under its own id: a renamed one is refused before any path is read), a
+   * victim file outside it, and what the victim looked like. The signature is the first defence: an
+   * attacker who cannot sign is refused before any path is used (the `..` case checks that). These
+   * tests then re-sign the tampered manifest with the tests' key — a leaked key, or a bug in whatever
+   * signed it — to show that the path checks hold on their own.
+   */
   function stage(name: string) {
-    const backupDir = join(root, name, 'backups', 'b');
+    const backupDir = join(root, name, 'backups', basename(pristine));
     cpSync(pristine, backupDir, { recursive: true });
     const victimDir = join(root, name, 'victim');
     mkdirSync(victimDir);
@@ -139,7 +147,11 @@ describe('backup restore and drill refuse manifest paths that leave the backup',
       victim,
       manifest,
       biggest,
-      saveManifest: () => writeFileSync(manifestFile, JSON.stringify(manifest)),
+      saveManifest: (options: { sign: boolean } = { sign: true }) => {
+        const { signature: _old, ...unsigned } = manifest;
+        const signature = options.sign ? signManifest(unsigned, parseSigningKeyring(TEST_SIGNING_KEYRING)) : _old;
+        writeFileSync(manifestFile, JSON.stringify({ ...unsigned, signature }));
+      },
       assertVictimIntact() {
         assert.equal(readFileSync(victim, 'utf8'), 'do not touch\n', 'the victim keeps its content');
         assert.equal(statSync(victim).mtimeMs, before, 'the victim keeps its mtime');
@@ -179,6 +191,12 @@ describe('backup restore and drill refuse manifest paths that leave the backup',
     // The exact path of the review: from the dump (and the decryption directory beside it) to the victim.
     staged.biggest.path = `${relative(join(staged.backupDir, 'dump'), staged.victim)}.enc`;
     assert.match(staged.biggest.path, /^\.\.\/\.\.\/\.\.\/victim\/important\.txt\.enc$/);
+    // Without the signing key, the altered manifest fails its signature before any path is used.
+    staged.saveManifest({ sign: false });
+    const unsigned = await secops(['backup', 'drill', '--from', staged.backupDir, '--encrypt-key-file', keyFile], url);
+    staged.assertVictimIntact();
+    assert.equal(unsigned.code, 65, unsigned.stderr);
+    assert.match(unsigned.stderr, /bad_signature/);
     staged.saveManifest();
     await assertRefusedEverywhere(staged);
   });
