@@ -222,9 +222,28 @@ describe('secops audit: the advisory data has a date and a maximum age', () => {
     assert.equal(await main(['audit', '--max-advisory-age', 'week'], captureIo().io), 2);
   });
 
-  it('the committed snapshot is dated and fresh enough for the release gate today', () => {
+  it('the committed snapshot is dated, says where it came from, and its records match real vulnerable versions', async () => {
     const committed = JSON.parse(readFileSync(join(ROOT, '.secops/advisories.osv.json'), 'utf8'));
     assert.match(committed.retrieved, /^\d{4}-\d{2}-\d{2}$/);
     assert.ok(committed.sources.length > 0, 'the snapshot says where its data came from');
+    const old = {
+      bomFormat: 'CycloneDX',
+      specVersion: '1.6',
+      components: [
+        { name: 'lodash', version: '4.17.20', purl: 'pkg:npm/lodash@4.17.20', licenses: [{ license: { id: 'MIT' } }] },
+        { name: 'semver', version: '7.5.1', purl: 'pkg:npm/semver@7.5.1', licenses: [{ license: { id: 'ISC' } }] },
+      ],
+    };
+    const r = await gate({
+      sbom: write('old.cdx.json', old),
+      advisories: join(ROOT, '.secops/advisories.osv.json'),
+      today: committed.retrieved,
+    });
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.report.vulnerabilities.map((v) => `${v.id} ${v.package}@${v.version}`).sort(), [
+      'GHSA-29mw-wpgm-hmr9 lodash@4.17.20',
+      'GHSA-35jh-r3h4-6jhm lodash@4.17.20',
+      'GHSA-c2qf-rxjj-qqgw semver@7.5.1',
+    ]);
   });
 });
