@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { debianEventsAffect } from '../../cli/src/lib/supply-chain/advisories.js';
 import { compareDebianVersions, parseDebianVersion } from '../../cli/src/lib/supply-chain/debian-version.js';
+import { debianEcosystem } from '../../cli/src/lib/supply-chain/sbom-components.js';
 
 const sign = (a: string, b: string) => Math.sign(compareDebianVersions(a, b));
 
@@ -59,5 +61,40 @@ describe('Debian version ordering (dpkg --compare-versions)', () => {
     assert.throws(() => parseDebianVersion(''), /not a Debian version/);
     assert.throws(() => parseDebianVersion('x:1.0'), /epoch/);
     assert.throws(() => parseDebianVersion('1.0 2'), /not a Debian version/);
+  });
+});
+
+describe('OSV Debian ranges', () => {
+  it('a version is affected from "introduced" up to, not including, "fixed"', () => {
+    const events: Record<string, string>[] = [{ introduced: '0' }, { fixed: '2.36-9+deb12u3' }];
+    assert.equal(debianEventsAffect(events, '2.36-9+deb12u2'), true);
+    assert.equal(debianEventsAffect(events, '2.36-9+deb12u3'), false);
+    assert.equal(debianEventsAffect(events, '2.36-9+deb12u10'), false, 'u10 sorts after u3');
+    assert.equal(debianEventsAffect(events, '1:2.0-1'), false, 'an epoch sorts above any fix without one');
+  });
+
+  it('"last_affected" includes its version; a range introduced again after a fix affects again', () => {
+    assert.equal(debianEventsAffect([{ introduced: '1.0-1' }, { last_affected: '1.2-3' }], '1.2-3'), true);
+    assert.equal(debianEventsAffect([{ introduced: '1.0-1' }, { last_affected: '1.2-3' }], '1.2-3+b1'), false);
+    assert.equal(debianEventsAffect([{ introduced: '1.0-1' }, { last_affected: '1.2-3' }], '0.9-1'), false);
+    const twice: Record<string, string>[] = [
+      { introduced: '0' },
+      { fixed: '1.5-1' },
+      { introduced: '2.0-1' },
+      { fixed: '2.3-1' },
+    ];
+    assert.deepEqual(
+      ['1.0-1', '1.7-1', '2.1-1', '2.3-1'].map((v) => debianEventsAffect(twice, v)),
+      [true, false, true, false],
+    );
+  });
+
+  it('an SBOM distro qualifier names the OSV ecosystem by release number or codename', () => {
+    assert.equal(debianEcosystem('debian-12'), 'Debian:12');
+    assert.equal(debianEcosystem('debian-13.2'), 'Debian:13');
+    assert.equal(debianEcosystem('bookworm'), 'Debian:12');
+    assert.equal(debianEcosystem('trixie'), 'Debian:13');
+    assert.equal(debianEcosystem('ubuntu-24.04'), undefined);
+    assert.equal(debianEcosystem(undefined), undefined);
   });
 });
