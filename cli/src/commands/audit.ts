@@ -6,10 +6,9 @@ import { createReporter, type Reporter } from '../lib/output.js';
 import { table } from '../lib/table.js';
 import { AUDIT_DEFAULTS } from '../lib/supply-chain/audit-defaults.js';
 import { loadEolTable } from '../lib/supply-chain/eol-table-file.js';
-import { npmAuditRecords } from '../lib/supply-chain/npm-audit.js';
-import { type Advisory, advisoriesFromOsv, type OsvRecord } from '../lib/supply-chain/advisories.js';
-import { type Freshness, readAdvisorySnapshot, snapshotFreshness } from '../lib/supply-chain/advisory-snapshot.js';
-import { packagesFromSbom, type SbomPackages } from '../lib/supply-chain/sbom-components.js';
+import { type Freshness, snapshotFreshness } from '../lib/supply-chain/advisory-snapshot.js';
+import { type AdvisorySources, collectAdvisories, isCi } from '../lib/supply-chain/advisory-sources.js';
+import { readSbomPackages, type SbomSummary } from '../lib/supply-chain/sbom-components.js';
 import { type AuditOutcome, evaluateAudit } from '../lib/supply-chain/audit-gate.js';
 import { readJsonFile, writeJsonFile } from '../lib/supply-chain/files.js';
 import { type IgnoreEntry, parseIgnoreFile } from '../lib/supply-chain/ignores.js';
@@ -65,18 +64,7 @@ export interface RuntimeCurrency {
   findings: RuntimeFinding[];
 }
 
-export interface AdvisorySources {
-  npmAudit: { used: boolean; note: string };
-  advisoryFile: { path: string; records: number; retrieved: string | null; sources: string[] } | null;
-}
-
-export interface SbomSummary {
-  path: string;
-  npm: number;
-  debian: number;
-  unchecked: SbomPackages['unchecked'];
-  problems: string[];
-}
+export type { AdvisorySources };
 
 export type AuditReport = AuditOutcome & {
   sources: AdvisorySources;
@@ -110,18 +98,9 @@ export async function run(options: AuditOptions, ctx: CliContext): Promise<Audit
   let packages: InstalledPackage[];
   let sbom: SbomSummary | null = null;
   if (options.sbom) {
-    const path = resolve(cwd, options.sbom);
-    const fromSbom = packagesFromSbom(readJsonFile(path, 'SBOM') as { components?: unknown });
-    packages = fromSbom.packages;
-    sbom = {
-      path,
-      npm: packages.filter((p) => p.ecosystem === 'npm').length,
-      debian: packages.filter((p) => p.ecosystem !== 'npm').length,
-      unchecked: fromSbom.unchecked,
-      problems: fromSbom.problems,
-    };
-    if (fromSbom.unchecked.length > 0)
-      out.warn(`${fromSbom.unchecked.length} SBOM component(s) not checked (no npm or Debian package URL); see "sbom.unchecked"`);
+    ({ packages, summary: sbom } = readSbomPackages(resolve(cwd, options.sbom)));
+    if (sbom.unchecked.length > 0)
+      out.warn(`${sbom.unchecked.length} SBOM component(s) not checked (no npm or Debian package URL); see "sbom.unchecked"`);
   } else {
     packages = await out.step('Reading the installed production dependencies', () =>
       (options.readPackages ?? readProductionTree)(cwd),
@@ -129,7 +108,13 @@ export async function run(options: AuditOptions, ctx: CliContext): Promise<Audit
   }
   // An SBOM describes an image, not this checkout: npm audit (which reads the lockfile) does not apply.
   const { advisories, sources, retrieved } = await out.step('Collecting advisories', () =>
-    collectAdvisories({ ...options, offline: options.offline || sbom !== null }, cwd),
+    collectAdvisories({
+      cwd,
+      path: resolve(cwd, options.advisories ?? AUDIT_DEFAULTS.advisories),
+      explicit: options.advisories !== undefined,
+      offline: options.offline === true,
+      sbom: sbom !== null,
+    }),
   );
   if (!sources.npmAudit.used && !sbom) out.warn(sources.npmAudit.note);
 
@@ -203,46 +188,6 @@ function loadIgnores(path: string, explicit: boolean): { ignores: IgnoreEntry[];
   if (!explicit && !existsSync(path)) return { ignores: [], problems: [] };
   const { entries, problems } = parseIgnoreFile(readJsonFile(path, 'ignore file'));
   return { ignores: entries, problems };
-}
-
-/** CI=true (GitHub Actions, GitLab, .ci/run) or any other non-empty value but "false"/"0". */
-function isCi(env: Readonly<Record<string, string | undefined>>): boolean {
-  const value = env.CI?.trim().toLowerCase();
-  return value !== undefined && value !== '' && value !== 'false' && value !== '0';
-}
-
-async function collectAdvisories(
-  options: AuditOptions,
-  cwd: string,
-): Promise<{ advisories: Advisory[]; sources: AdvisorySources; retrieved?: string }> {
-  const filePath = resolve(cwd, options.advisories ?? AUDIT_DEFAULTS.advisories);
-  let records: OsvRecord[] = [];
-  let retrieved: string | undefined;
-  let advisoryFile: AdvisorySources['advisoryFile'] = null;
-  if (options.advisories !== undefined || existsSync(filePath)) {
-    const { snapshot, problems } = readAdvisorySnapshot(readJsonFile(filePath, 'advisory file'));
-    if (problems.length > 0) throw new CliError(`invalid advisory file ${filePath}:\n  - ${problems.join('\n  - ')}`);
-    records = snapshot.records;
-    retrieved = snapshot.retrieved;
-    advisoryFile = { path: filePath, records: records.length, retrieved: retrieved ?? null, sources: snapshot.sources };
-  }
-  const fromFile = advisoriesFromOsv(records, 'advisory-file');
-  if (options.offline) {
-    const note = options.sbom
-      ? 'SBOM mode: the advisory file only (npm audit reads this checkout, not the image)'
-      : 'npm audit skipped (--offline); using the advisory file only';
-    return { advisories: fromFile, sources: { npmAudit: { used: false, note }, advisoryFile }, retrieved };
-  }
-  const live = await npmAuditRecords(cwd);
-  if (!live.records) {
-    const note = `npm audit unavailable (${live.reason}); using the offline advisory file only${advisoryFile ? ` (${advisoryFile.records} records)` : ' — none found, so no advisories were checked'}. Refresh it with \`npm run audit:update\` on a machine that reaches the advisory service.`;
-    return { advisories: fromFile, sources: { npmAudit: { used: false, note }, advisoryFile }, retrieved };
-  }
-  return {
-    advisories: [...fromFile, ...advisoriesFromOsv(live.records, 'npm-audit')],
-    sources: { npmAudit: { used: true, note: `npm audit answered: ${live.records.length} advisories` }, advisoryFile },
-    retrieved,
-  };
 }
 
 function printHuman(report: AuditReport, out: Reporter): void {

@@ -1,3 +1,4 @@
+import { readJsonFile } from './files.js';
 import type { InstalledPackage } from './installed.js';
 
 /**
@@ -140,4 +141,20 @@ export function packagesFromSbom(bom: { components?: unknown }): SbomPackages {
     unchecked,
     problems,
   };
+}
+
+/** What the gate's report says about the SBOM it checked. */
+export interface SbomSummary {
+  path: string;
+  npm: number;
+  debian: number;
+  unchecked: SbomPackages['unchecked'];
+  problems: string[];
+}
+
+/** Reads a CycloneDX JSON file: the packages to check and the report's summary of them. */
+export function readSbomPackages(path: string): { packages: InstalledPackage[]; summary: SbomSummary } {
+  const { packages, unchecked, problems } = packagesFromSbom(readJsonFile(path, 'SBOM') as { components?: unknown });
+  const npm = packages.filter((p) => p.ecosystem === 'npm').length;
+  return { packages, summary: { path, npm, debian: packages.length - npm, unchecked, problems } };
 }
