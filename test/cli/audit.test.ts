@@ -227,7 +227,9 @@ describe('secops audit (the release gate)', () => {
     const { io, stdout } = captureIo();
     assert.equal(await main(['--json', 'audit', 'update-advisories', '--from', from, '--out', out], io), 0);
     assert.deepEqual(JSON.parse(stdout()).added, ['GHSA-from-npm0-0001']);
-    const records = JSON.parse(readFileSync(out, 'utf8')) as OsvRecord[];
+    const snapshot = JSON.parse(readFileSync(out, 'utf8')) as { retrieved: string; vulns: OsvRecord[] };
+    assert.match(snapshot.retrieved, /^\d{4}-\d{2}-\d{2}$/, 'the refresh stamps its date');
+    const records = snapshot.vulns;
     assert.deepEqual(
       records.map((r) => r.id),
       ['GHSA-from-npm0-0001', 'GHSA-kept-by-hand-0001'],

@@ -6,13 +6,9 @@ import { createReporter, type Reporter } from '../lib/output.js';
 import { table } from '../lib/table.js';
 import { AUDIT_DEFAULTS } from '../lib/supply-chain/audit-defaults.js';
 import { loadEolTable } from '../lib/supply-chain/eol-table-file.js';
-import { npmAuditRecords } from '../lib/supply-chain/npm-audit.js';
-import {
-  type Advisory,
-  advisoriesFromOsv,
-  type OsvRecord,
-  parseOsvFile,
-} from '../lib/supply-chain/advisories.js';
+import { type Freshness, snapshotFreshness } from '../lib/supply-chain/advisory-snapshot.js';
+import { type AdvisorySources, collectAdvisories, isCi } from '../lib/supply-chain/advisory-sources.js';
+import { readSbomPackages, type SbomSummary } from '../lib/supply-chain/sbom-components.js';
 import { type AuditOutcome, evaluateAudit } from '../lib/supply-chain/audit-gate.js';
 import { readJsonFile, writeJsonFile } from '../lib/supply-chain/files.js';
 import { type IgnoreEntry, parseIgnoreFile } from '../lib/supply-chain/ignores.js';
@@ -52,6 +48,13 @@ export interface AuditOptions {
   eolWarningDays?: string | number;
   /** The Node whose line is checked as "running" (default process.version; tests inject one). */
   nodeVersion?: string;
+  /**
+   * A CycloneDX JSON SBOM (e.g. the image's): its npm and Debian components are checked instead of
+   * the installed tree, against the advisory file only.
+   */
+  sbom?: string;
+  /** The advisory file may be this many days old (default 7); older warns, and fails under CI. */
+  maxAdvisoryAge?: number;
 }
 
 export interface RuntimeCurrency {
@@ -61,12 +64,16 @@ export interface RuntimeCurrency {
   findings: RuntimeFinding[];
 }
 
-export interface AdvisorySources {
-  npmAudit: { used: boolean; note: string };
-  advisoryFile: { path: string; records: number } | null;
-}
+export type { AdvisorySources };
 
-export type AuditReport = AuditOutcome & { sources: AdvisorySources; ignoreFileProblems: string[]; runtime: RuntimeCurrency };
+export type AuditReport = AuditOutcome & {
+  sources: AdvisorySources;
+  /** The advisory file's age when the gate relied on it (null when npm audit answered or there is no file). */
+  advisoryData: (Freshness & { enforced: boolean }) | null;
+  sbom: SbomSummary | null;
+  ignoreFileProblems: string[];
+  runtime: RuntimeCurrency;
+};
 
 export async function run(options: AuditOptions, ctx: CliContext): Promise<AuditReport> {
   const out = createReporter(ctx);
@@ -84,18 +91,56 @@ export async function run(options: AuditOptions, ctx: CliContext): Promise<Audit
     options.ignoreFile !== undefined,
   );
 
-  const packages = await out.step('Reading the installed production dependencies', () =>
-    (options.readPackages ?? readProductionTree)(cwd),
+  const maxAgeDays = options.maxAdvisoryAge ?? AUDIT_DEFAULTS.maxAdvisoryAgeDays;
+  if (!Number.isInteger(maxAgeDays) || maxAgeDays < 0)
+    throw new UsageError(`--max-advisory-age must be a whole number of days ≥ 0 (got ${options.maxAdvisoryAge})`);
+
+  let packages: InstalledPackage[];
+  let sbom: SbomSummary | null = null;
+  if (options.sbom) {
+    ({ packages, summary: sbom } = readSbomPackages(resolve(cwd, options.sbom)));
+    if (sbom.unchecked.length > 0)
+      out.warn(`${sbom.unchecked.length} SBOM component(s) not checked (no npm or Debian package URL); see "sbom.unchecked"`);
+  } else {
+    packages = await out.step('Reading the installed production dependencies', () =>
+      (options.readPackages ?? readProductionTree)(cwd),
+    );
+  }
+  // An SBOM describes an image, not this checkout: npm audit (which reads the lockfile) does not apply.
+  const { advisories, sources, retrieved } = await out.step('Collecting advisories', () =>
+    collectAdvisories({
+      cwd,
+      path: resolve(cwd, options.advisories ?? AUDIT_DEFAULTS.advisories),
+      explicit: options.advisories !== undefined,
+      offline: options.offline === true,
+      sbom: sbom !== null,
+    }),
   );
-  const { advisories, sources } = await out.step('Collecting advisories', () => collectAdvisories(options, cwd));
-  if (!sources.npmAudit.used) out.warn(sources.npmAudit.note);
+  if (!sources.npmAudit.used && !sbom) out.warn(sources.npmAudit.note);
+
+  let advisoryData: AuditReport['advisoryData'] = null;
+  if (sources.advisoryFile && !sources.npmAudit.used) {
+    const enforced = isCi(ctx.env);
+    advisoryData = { ...snapshotFreshness(retrieved, today, maxAgeDays), enforced };
+    if (advisoryData.stale && !enforced) out.warn(`${advisoryData.message} (fails the gate under CI=true)`);
+  }
 
   const runtime = checkRuntimeCurrency(options, cwd, today);
 
   const outcome = evaluateAudit({ packages, advisories, ignores, policy, level, today });
   for (const p of ignoreFileProblems) outcome.failures.push(`ignore file: ${p}`);
+  for (const p of sbom?.problems ?? []) outcome.failures.push(`SBOM: ${p}`);
+  if (advisoryData?.stale && advisoryData.enforced) outcome.failures.push(`stale advisory data: ${advisoryData.message}`);
   for (const f of runtime.findings) if (f.status !== 'supported') outcome.failures.push(`runtime: ${f.message}`);
-  const report: AuditReport = { ...outcome, ok: outcome.failures.length === 0, sources, ignoreFileProblems, runtime };
+  const report: AuditReport = {
+    ...outcome,
+    ok: outcome.failures.length === 0,
+    sources,
+    advisoryData,
+    sbom,
+    ignoreFileProblems,
+    runtime,
+  };
 
   if (options.report) writeJsonFile(resolve(cwd, options.report), report);
   // A failed gate still prints its report: the document is the result CI archives.
@@ -145,42 +190,12 @@ function loadIgnores(path: string, explicit: boolean): { ignores: IgnoreEntry[];
   return { ignores: entries, problems };
 }
 
-async function collectAdvisories(
-  options: AuditOptions,
-  cwd: string,
-): Promise<{ advisories: Advisory[]; sources: AdvisorySources }> {
-  const filePath = resolve(cwd, options.advisories ?? AUDIT_DEFAULTS.advisories);
-  let records: OsvRecord[] = [];
-  let advisoryFile: AdvisorySources['advisoryFile'] = null;
-  if (options.advisories !== undefined || existsSync(filePath)) {
-    const parsed = parseOsvFile(readJsonFile(filePath, 'advisory file'));
-    if (parsed.problems.length > 0)
-      throw new CliError(`invalid advisory file ${filePath}:\n  - ${parsed.problems.join('\n  - ')}`);
-    records = parsed.records;
-    advisoryFile = { path: filePath, records: records.length };
-  }
-  const fromFile = advisoriesFromOsv(records, 'advisory-file');
-  if (options.offline) {
-    return {
-      advisories: fromFile,
-      sources: { npmAudit: { used: false, note: 'npm audit skipped (--offline); using the advisory file only' }, advisoryFile },
-    };
-  }
-  const live = await npmAuditRecords(cwd);
-  if (!live.records) {
-    const note = `npm audit unavailable (${live.reason}); using the offline advisory file only${advisoryFile ? ` (${advisoryFile.records} records)` : ' — none found, so no advisories were checked'}. Refresh it with \`npm run audit:update\` on a machine that reaches the advisory service.`;
-    return { advisories: fromFile, sources: { npmAudit: { used: false, note }, advisoryFile } };
-  }
-  return {
-    advisories: [...fromFile, ...advisoriesFromOsv(live.records, 'npm-audit')],
-    sources: { npmAudit: { used: true, note: `npm audit answered: ${live.records.length} advisories` }, advisoryFile },
-  };
-}
-
 function printHuman(report: AuditReport, out: Reporter): void {
-  out.line(
-    `Checked ${report.packagesChecked} production packages against ${describeSources(report.sources)} (level: ${report.level})`,
-  );
+  const what = report.sbom
+    ? `${report.packagesChecked} SBOM packages (${report.sbom.npm} npm, ${report.sbom.debian} Debian; licences gated for npm only)`
+    : `${report.packagesChecked} production packages`;
+  out.line(`Checked ${what} against ${describeSources(report.sources)} (level: ${report.level})`);
+  if (report.advisoryData) out.line(`Advisory data: ${report.advisoryData.message}`);
   if (report.vulnerabilities.length > 0) {
     out.line('');
     out.line(
@@ -188,14 +203,14 @@ function printHuman(report: AuditReport, out: Reporter): void {
         ['severity', 'package', 'advisory', 'status', 'summary'],
         report.vulnerabilities.map((v) => [
           v.severity,
-          `${v.package}@${v.version}`,
+          v.ecosystem === 'npm' ? `${v.package}@${v.version}` : `${v.package}@${v.version} (${v.ecosystem})`,
           v.id,
           v.ignored ? `ignored until ${v.ignored.expires}` : v.blocking ? 'BLOCKING' : 'below level',
           v.summary.length > 60 ? `${v.summary.slice(0, 59)}…` : v.summary,
         ]),
       ),
     );
-  } else out.line('No known advisory affects an installed production package.');
+  } else out.line(`No known advisory affects ${report.sbom ? 'a package of the SBOM' : 'an installed production package'}.`);
   for (const e of report.licenses.exceptionsUsed) out.line(`licence exception: ${e.package} (${e.license}) — ${e.reason}`);
   out.line('');
   out.line(`Runtimes (end-of-life table of ${report.runtime.table.node}, warning ${report.runtime.warningDays} days before):`);
@@ -215,7 +230,10 @@ function printHuman(report: AuditReport, out: Reporter): void {
 function describeSources(sources: AdvisorySources): string {
   const parts: string[] = [];
   if (sources.npmAudit.used) parts.push('npm audit');
-  if (sources.advisoryFile) parts.push(`${sources.advisoryFile.records} advisory file records`);
+  if (sources.advisoryFile)
+    parts.push(
+      `${sources.advisoryFile.records} advisory file records (retrieved ${sources.advisoryFile.retrieved ?? 'on an unrecorded date'})`,
+    );
   return parts.join(' + ') || 'no advisories';
 }
 

@@ -1,4 +1,5 @@
 import semver from 'semver';
+import { compareDebianVersions } from './debian-version.js';
 import { type AdvisorySeverity, cvss3BaseScore, normalizeSeverityWord, type Severity, severityFromScore } from './severity.js';
 
 /** One OSV record (https://ossf.github.io/osv-schema/), the parts the gate reads. */
@@ -18,7 +19,7 @@ export interface OsvRecord {
   }[];
 }
 
-/** An advisory about one npm package, ranges as semver range strings. */
+/** An advisory about one package of one ecosystem (`npm`, `Debian:12`, `Debian:13`). */
 export interface Advisory {
   id: string;
   /** Other names of the same advisory (CVE, GHSA); an ignore entry may use any of them. */
@@ -26,8 +27,12 @@ export interface Advisory {
   summary: string;
   severity: AdvisorySeverity;
   package: string;
-  /** semver ranges; a version matching any of them is affected. */
+  /** `npm`, or OSV's `Debian:<release>` (the package is then a Debian source package). */
+  ecosystem: string;
+  /** npm: semver ranges; a version matching any of them is affected. */
   ranges: string[];
+  /** Debian: OSV range events (introduced/fixed/last_affected, in Debian version order), one list per range. */
+  debianRanges: Record<string, string>[][];
   /** Versions listed explicitly as affected. */
   versions: string[];
   url?: string;
@@ -70,7 +75,15 @@ export function eventsToRanges(events: readonly Record<string, string>[]): strin
   return ranges;
 }
 
-/** OSV records → advisories on npm packages (other ecosystems are ignored). */
+/** OSV's ecosystem name as the gate keys it: `npm`, `Debian:13`; undefined for ecosystems it does not check. */
+export function gateEcosystem(ecosystem: string | undefined): string | undefined {
+  const e = (ecosystem ?? 'npm').trim();
+  if (e.toLowerCase() === 'npm') return 'npm';
+  const debian = /^Debian:(\d+)$/i.exec(e);
+  return debian ? `Debian:${debian[1]}` : undefined;
+}
+
+/** OSV records → advisories on npm and Debian packages (other ecosystems are left out). */
 export function advisoriesFromOsv(records: readonly OsvRecord[], source: Advisory['source'] = 'advisory-file'): Advisory[] {
   const out: Advisory[] = [];
   for (const record of records) {
@@ -78,17 +91,19 @@ export function advisoriesFromOsv(records: readonly OsvRecord[], source: Advisor
     const url = record.references?.find((r) => r.type === 'ADVISORY')?.url ?? record.references?.[0]?.url;
     for (const affected of record.affected ?? []) {
       const pkg = affected.package;
-      if (!pkg?.name || (pkg.ecosystem ?? 'npm').toLowerCase() !== 'npm') continue;
-      const ranges = (affected.ranges ?? [])
-        .filter((r) => r.type === 'SEMVER' || r.type === 'ECOSYSTEM')
-        .flatMap((r) => eventsToRanges(r.events ?? []));
+      const ecosystem = gateEcosystem(pkg?.ecosystem);
+      if (!pkg?.name || !ecosystem) continue;
+      const usable = (affected.ranges ?? []).filter((r) => r.type === 'SEMVER' || r.type === 'ECOSYSTEM');
+      const npm = ecosystem === 'npm';
       out.push({
         id: record.id,
         aliases: record.aliases ?? [],
         summary: record.summary ?? record.details?.split('\n')[0] ?? '',
         severity,
         package: pkg.name,
-        ranges,
+        ecosystem,
+        ranges: npm ? usable.flatMap((r) => eventsToRanges(r.events ?? [])) : [],
+        debianRanges: npm ? [] : usable.map((r) => r.events ?? []),
         versions: affected.versions ?? [],
         ...(url ? { url } : {}),
         source,
@@ -100,7 +115,25 @@ export function advisoriesFromOsv(records: readonly OsvRecord[], source: Advisor
 
 export function isAffected(advisory: Advisory, version: string): boolean {
   if (advisory.versions.includes(version)) return true;
+  if (advisory.ecosystem !== 'npm') return advisory.debianRanges.some((events) => debianEventsAffect(events, version));
   return advisory.ranges.some((r) => semver.validRange(r) !== null && semver.satisfies(version, r, { includePrerelease: true }));
+}
+
+/**
+ * OSV's evaluation of one ECOSYSTEM range (https://ossf.github.io/osv-schema/#evaluation) in Debian
+ * version order: affected from an `introduced` up to (not including) the next `fixed` or `limit`, or
+ * up to and including a `last_affected`. "0" introduces every version.
+ */
+export function debianEventsAffect(events: readonly Record<string, string>[], version: string): boolean {
+  const below = (bound: string) => compareDebianVersions(version, bound) < 0;
+  let affected = false;
+  for (const event of events) {
+    if (event.introduced !== undefined && (event.introduced === '0' || !below(event.introduced))) affected = true;
+    else if (event.fixed !== undefined && !below(event.fixed)) affected = false;
+    else if (event.limit !== undefined && !below(event.limit)) affected = false;
+    else if (event.last_affected !== undefined && compareDebianVersions(version, event.last_affected) > 0) affected = false;
+  }
+  return affected;
 }
 
 /** Validates the committed advisory file's shape; returns the records and the problems. */

@@ -10,6 +10,10 @@ export const AUDIT_DEFAULTS = Object.freeze({
   dockerfile: 'Dockerfile',
   eolTable: '.secops/runtime-eol.json',
   eolWarningDays: 90,
+  /** The advisory file may be this old (days) before the gate warns, or fails under CI. */
+  maxAdvisoryAgeDays: 7,
+  /** OSV's API: POST /v1/querybatch, GET /v1/vulns/{id} (https://google.github.io/osv.dev/api/). */
+  osvUrl: 'https://api.osv.dev',
 });
 
 /** Node's own release schedule and distro-info's Debian table: the sources `update-eol` reads. */

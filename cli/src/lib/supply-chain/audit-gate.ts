@@ -17,6 +17,8 @@ export interface AuditInputs {
 
 export interface Finding {
   id: string;
+  /** `npm` or `Debian:<release>`. */
+  ecosystem: string;
   package: string;
   version: string;
   severity: AdvisorySeverity;
@@ -51,12 +53,17 @@ export function evaluateAudit(input: AuditInputs): AuditOutcome {
   const vulnerabilities: Finding[] = [];
   const usedIgnores = new Set<IgnoreEntry>();
   const expired = input.ignores.filter((e) => isExpired(e, input.today));
-  const byName = new Map<string, InstalledPackage[]>();
-  for (const p of input.packages) byName.set(p.name, [...(byName.get(p.name) ?? []), p]);
+  // Advisories name npm packages, and Debian source packages (a binary package carries its source's name).
+  const byKey = new Map<string, InstalledPackage[]>();
+  const add = (key: string, p: InstalledPackage) => byKey.set(key, [...(byKey.get(key) ?? []), p]);
+  for (const p of input.packages) {
+    add(`${p.ecosystem ?? 'npm'}|${p.name}`, p);
+    if (p.sourceName && p.sourceName !== p.name) add(`${p.ecosystem ?? 'npm'}|${p.sourceName}`, p);
+  }
 
   const seen = new Set<string>();
   for (const advisory of input.advisories) {
-    for (const pkg of byName.get(advisory.package) ?? []) {
+    for (const pkg of byKey.get(`${advisory.ecosystem}|${advisory.package}`) ?? []) {
       const key = `${advisory.id}|${pkg.name}@${pkg.version}`;
       if (seen.has(key) || !isAffected(advisory, pkg.version)) continue;
       seen.add(key);
@@ -69,6 +76,7 @@ export function evaluateAudit(input: AuditInputs): AuditOutcome {
       if (ignore) usedIgnores.add(ignore);
       vulnerabilities.push({
         id: advisory.id,
+        ecosystem: advisory.ecosystem,
         package: pkg.name,
         version: pkg.version,
         severity: advisory.severity,
@@ -83,7 +91,9 @@ export function evaluateAudit(input: AuditInputs): AuditOutcome {
 
   const violations: LicenseFinding[] = [];
   const exceptionsUsed: AuditOutcome['licenses']['exceptionsUsed'] = [];
-  for (const pkg of input.packages) {
+  // Licences are gated for npm packages only: Debian packages declare theirs in
+  // /usr/share/doc/*/copyright, which image SBOMs rarely carry (docs/supply-chain.md).
+  for (const pkg of input.packages.filter((p) => (p.ecosystem ?? 'npm') === 'npm')) {
     const verdict = checkLicense(pkg, input.policy);
     if (verdict.ok && verdict.via === 'exception')
       exceptionsUsed.push({ package: pkg.name, license: verdict.license, reason: verdict.reason ?? '' });
@@ -91,8 +101,9 @@ export function evaluateAudit(input: AuditInputs): AuditOutcome {
       violations.push({ package: pkg.name, version: pkg.version, license: declaredLicense(pkg), problem: verdict.problem });
   }
 
+  // A ban names a package in any ecosystem (an npm package, a Debian binary package).
   const banned = input.policy.banned.flatMap((b) =>
-    (byName.get(b.package) ?? []).map((p) => ({ package: p.name, version: p.version, reason: b.reason })),
+    input.packages.filter((p) => p.name === b.package).map((p) => ({ package: p.name, version: p.version, reason: b.reason })),
   );
 
   const failures: string[] = [];

@@ -10,6 +10,10 @@ export interface InstalledPackage {
   /** package.json legacy `licenses` array (`[{ type }]`). */
   licenses?: unknown;
   paths: string[];
+  /** `npm` when absent; `Debian:<release>` for a Debian package listed in an image SBOM. */
+  ecosystem?: string;
+  /** Debian: the source package, which Debian's advisories name (purl qualifier `upstream`). */
+  sourceName?: string;
 }
 
 interface NpmLsNode {
