@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { constants, createReadStream, createWriteStream, readdirSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupRefusedError } from './catalog.js';
 import { forEachLimit } from './limit.js';
@@ -61,4 +63,39 @@ export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), hash);
   return hash.digest('hex');
+}
+
+/**
+ * Copies a dump file into a private directory, hashing what it copies, and refuses the copy unless it
+ * has the manifest's SHA-256. pg_restore then reads the copy: a file swapped on the backup storage
+ * after verifyDumpFiles checked it cannot reach the restore (encrypted files need no copy: their
+ * plaintext is written privately and bound by the GCM tag in the signed manifest).
+ */
+export async function copyVerified(from: string, to: string, expectedSha256: string, backupId: string, name: string): Promise<void> {
+  const hash = createHash('sha256');
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  let created = false;
+  try {
+    const input = await open(from, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const output = createWriteStream(to, { mode: 0o600, flags: 'wx' });
+    output.once('open', () => {
+      created = true;
+    });
+    await pipeline(input.createReadStream({ highWaterMark: 1 << 20 }), tap, output);
+  } catch (err) {
+    if (created) rmSync(to, { force: true });
+    throw err;
+  }
+  if (hash.digest('hex') !== expectedSha256) {
+    rmSync(to, { force: true });
+    throw new BackupRefusedError(
+      `backup ${backupId}: ${name} changed after it was checked (its copy does not match the SHA-256 in the signed manifest)`,
+      'file_mismatch',
+    );
+  }
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { withSession } from '../../../../service/src/public/db.js';
 import { CliError } from '../errors.js';
+import { copyVerified } from './dump-integrity.js';
 import { decryptFile, keyId } from './encryption.js';
 import { forEachLimit } from './limit.js';
 import { DUMP_DIR, type Manifest, type StoredBackup } from './manifest.js';
@@ -10,8 +11,9 @@ import { libpqEnv, requireTool, runTool } from './pg-tools.js';
 import { assertSafeBackup, dumpFilePath } from './safe-path.js';
 
 /**
- * The pieces shared by `backup restore` and `backup drill`: a plaintext view of the dump (decrypted
- * into a private temporary directory when the backup is encrypted) and pg_restore into a database.
+ * The pieces shared by `backup restore` and `backup drill`: a plaintext view of the dump — decrypted
+ * into a private temporary directory when the backup is encrypted, copied there and checked against
+ * the signed SHA-256s when it is not — and pg_restore into a database.
  */
 
 export interface PlainDump {
@@ -24,7 +26,21 @@ export async function plainDump(backup: StoredBackup, key: Buffer | undefined, j
   const dumpDir = join(backup.dir, DUMP_DIR);
   assertSafeBackup(backup);
   const { encryption, files } = backup.manifest;
-  if (!encryption) return { dir: dumpDir, dispose: () => undefined };
+  if (!encryption) {
+    // Format 1 (--allow-unsigned) has no file hashes: the dump is read where it is.
+    if (!files.every((f) => f.sha256)) return { dir: dumpDir, dispose: () => undefined };
+    const copy = mkdtempSync(join(backup.dir, '.verified-'));
+    const dispose = () => rmSync(copy, { recursive: true, force: true });
+    try {
+      await forEachLimit(files, Math.max(1, jobs), (file) =>
+        copyVerified(dumpFilePath(dumpDir, file.path), dumpFilePath(copy, file.path), file.sha256 as string, backup.manifest.id, file.path),
+      );
+    } catch (err) {
+      dispose();
+      throw err;
+    }
+    return { dir: copy, dispose };
+  }
   if (!key) {
     throw new CliError(`backup ${backup.manifest.id} is encrypted: pass --encrypt-key-file or --encrypt-key-ref (or set BACKUP_ENCRYPT_KEY_FILE / BACKUP_ENCRYPT_KEY_REF)`, {
       code: 'key_required',
