@@ -5,28 +5,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestDatabase } from '../helpers/database.js';
 import { backupPrerequisites, secops, seededDatabase, tempDir } from './backup-fixtures.js';
+import { fileModes } from '../helpers/file-modes.js';
 
 const skip = await backupPrerequisites();
 
-interface Entry {
-  path: string;
-  kind: 'dir' | 'file';
-  mode: number;
-}
-
-/** Every entry under `dir` (itself included) with its permission bits. */
-function modes(dir: string): Entry[] {
-  const found: Entry[] = [{ path: dir, kind: 'dir', mode: statSync(dir).mode & 0o777 }];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...modes(path));
-    else found.push({ path, kind: 'file', mode: statSync(path).mode & 0o777 });
-  }
-  return found;
-}
-
 function assertPrivate(dir: string) {
-  const found = modes(dir);
+  const found = fileModes(dir);
   assert.ok(
     found.some((f) => f.path.endsWith('toc.dat') || f.path.endsWith('toc.dat.enc')),
     'the dump is there',

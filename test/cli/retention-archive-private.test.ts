@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -10,6 +10,7 @@ import type { Knex } from '../../service/src/platform/db.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { main } from '../../cli/src/main.js';
 import { captureIo, contextOver } from './capture.js';
+import { fileModes } from '../helpers/file-modes.js';
 
 const NOW = new Date('2027-06-01T12:00:00Z');
 const DAY = 86_400_000;
@@ -29,23 +30,6 @@ async function seed(k: Knex): Promise<void> {
       created_at: new Date(NOW.getTime() - (150 + i) * DAY),
     })),
   );
-}
-
-/** Every entry under `dir` (itself included) with its permission bits. */
-interface Entry {
-  path: string;
-  kind: 'dir' | 'file';
-  mode: number;
-}
-
-function modes(dir: string): Entry[] {
-  const found: Entry[] = [{ path: dir, kind: 'dir', mode: statSync(dir).mode & 0o777 }];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...modes(path));
-    else found.push({ path, kind: 'file', mode: statSync(path).mode & 0o777 });
-  }
-  return found;
 }
 
 describe('retention archives are private and, with a key, encrypted', () => {
@@ -82,7 +66,7 @@ describe('retention archives are private and, with a key, encrypted', () => {
       const previous = process.umask(umask);
       tc.after(() => process.umask(previous));
       await run(options({ encryptKeyFile: keyFile }), contextOver(t.db).ctx);
-      const found = modes(archiveDir);
+      const found = fileModes(archiveDir);
       assert.ok(found.filter((f) => f.kind === 'file').length >= 4, 'journal, manifest and parts');
       for (const f of found) assert.equal(f.mode, f.kind === 'dir' ? 0o700 : 0o600, `${f.path} is ${f.mode.toString(8)}`);
     });
@@ -95,7 +79,7 @@ describe('retention archives are private and, with a key, encrypted', () => {
     await run(options(), ctx);
     assert.match(stderr(), /written unencrypted/);
     assert.ok(parts().every((f) => f.endsWith('.jsonl.gz')));
-    for (const f of modes(archiveDir)) assert.equal(f.mode, f.kind === 'dir' ? 0o700 : 0o600, f.path);
+    for (const f of fileModes(archiveDir)) assert.equal(f.mode, f.kind === 'dir' ? 0o700 : 0o600, f.path);
   });
 
   it('with a key, parts cannot be read without it and read back exactly with it', async () => {

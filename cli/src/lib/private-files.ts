@@ -1,5 +1,8 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, constants, createWriteStream, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /**
  * Backups and retention archives hold every user's data: files are 0600 and directories 0700,
@@ -20,6 +23,27 @@ export function ensureDirectory(dir: string): void {
 export function createPrivateDirectory(dir: string): void {
   mkdirSync(dir, { mode: PRIVATE_DIR });
   chmodSync(dir, PRIVATE_DIR);
+}
+
+/**
+ * Streams `from` through `transform` into a new private file `to`. `from` is opened O_NOFOLLOW (a file
+ * swapped for a symlink after it was checked is still refused) and `to` is created exclusively ('wx':
+ * never through an existing file or symlink); on any failure `to` is removed — only when this call
+ * created it, never a file it refused to open.
+ */
+export async function streamToPrivateFile(from: string, to: string, transform: Transform): Promise<void> {
+  let created = false;
+  try {
+    const input = await open(from, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const output = createWriteStream(to, { mode: PRIVATE_FILE, flags: 'wx' });
+    output.once('open', () => {
+      created = true;
+    });
+    await pipeline(input.createReadStream({ highWaterMark: 1 << 20 }), transform, output);
+  } catch (err) {
+    if (created) rmSync(to, { force: true });
+    throw err;
+  }
 }
 
 export function writePrivateFile(path: string, data: string | Buffer): void {

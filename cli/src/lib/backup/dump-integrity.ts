@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { constants, createReadStream, createWriteStream, readdirSync, rmSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { createReadStream, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupRefusedError } from './catalog.js';
+import { streamToPrivateFile } from '../private-files.js';
 import { forEachLimit } from './limit.js';
 import { DUMP_DIR, type StoredBackup } from './manifest.js';
 
@@ -79,18 +79,7 @@ export async function copyVerified(from: string, to: string, expectedSha256: str
       done(null, chunk);
     },
   });
-  let created = false;
-  try {
-    const input = await open(from, constants.O_RDONLY | constants.O_NOFOLLOW);
-    const output = createWriteStream(to, { mode: 0o600, flags: 'wx' });
-    output.once('open', () => {
-      created = true;
-    });
-    await pipeline(input.createReadStream({ highWaterMark: 1 << 20 }), tap, output);
-  } catch (err) {
-    if (created) rmSync(to, { force: true });
-    throw err;
-  }
+  await streamToPrivateFile(from, to, tap);
   if (hash.digest('hex') !== expectedSha256) {
     rmSync(to, { force: true });
     throw new BackupRefusedError(

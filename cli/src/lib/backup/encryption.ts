@@ -1,8 +1,8 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { constants, createReadStream, createWriteStream, readFileSync, rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { createReadStream, createWriteStream, readFileSync, } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { CliError } from '../errors.js';
+import { streamToPrivateFile } from '../private-files.js';
 
 /**
  * Encryption at rest: AES-256-GCM, one random 12-byte IV per file (never reused under a key), the
@@ -58,18 +58,9 @@ export async function decryptFile(key: Buffer, from: string, to: string, name: s
   const decipher = createDecipheriv(ALGORITHM, key, Buffer.from(sealed.iv, 'base64'));
   decipher.setAAD(Buffer.from(name));
   decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
-  let created = false;
   try {
-    // O_NOFOLLOW: a dump file swapped for a symlink after safe-path.ts checked it is still refused.
-    const input = await open(from, constants.O_RDONLY | constants.O_NOFOLLOW);
-    // 'wx': never through an existing file or symlink at `to` — the output is always a new file.
-    const output = createWriteStream(to, { mode: 0o600, flags: 'wx' });
-    output.once('open', () => {
-      created = true;
-    });
-    await pipeline(input.createReadStream(), decipher, output);
+    await streamToPrivateFile(from, to, decipher);
   } catch (err) {
-    if (created) rmSync(to, { force: true }); // only what this call created, never a file it refused to open
     throw new CliError(`${name}: decryption failed — the file was altered or the key is wrong (${(err as Error).message})`, {
       code: 'decrypt_failed',
       cause: err,
