@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -50,6 +51,13 @@ describe('the workflows in .github/workflows', () => {
     assert.deepEqual(ci.jobs.test.strategy.matrix.node, ['24', '26']);
     const run = ci.jobs.test.steps.find((s) => s.run === 'bash .ci/run');
     assert.equal(run?.env?.CI_NODE_LINE, gha('matrix.node'));
+  });
+
+  it('.ci/run refuses a Node line it does not support before installing anything', () => {
+    const r = spawnSync('bash', [join(ROOT, '.ci', 'run')], { env: { ...process.env, CI_NODE_LINE: '22' }, encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /CI_NODE_LINE must be 24 or 26, got 22/);
+    assert.doesNotMatch(r.stdout, /npm ci/);
   });
 });
 
