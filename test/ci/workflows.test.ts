@@ -53,6 +53,20 @@ describe('the workflows in .github/workflows', () => {
     assert.equal(run?.env?.CI_NODE_LINE, gha('matrix.node'));
   });
 
+  it('release.yml stops at once when started from anything but a v* tag', () => {
+    const { jobs } = parse(release) as { jobs: { test: { steps: { name?: string; run?: string }[] } } };
+    const guard = jobs.test.steps[0];
+    assert.equal(guard?.name, 'Releases are made from tags only');
+    const run = (ref: string) =>
+      spawnSync('bash', ['-e', '-c', guard?.run ?? ''], { env: { GITHUB_REF: ref }, encoding: 'utf8' });
+    assert.equal(run('refs/tags/v0.2.0').status, 0);
+    for (const ref of ['refs/heads/main', 'refs/tags/0.2.0', 'refs/pull/7/merge']) {
+      const r = run(ref);
+      assert.equal(r.status, 1, ref);
+      assert.match(r.stderr, /run this workflow from a tag/);
+    }
+  });
+
   it('.ci/run refuses a Node line it does not support before installing anything', () => {
     const r = spawnSync('bash', [join(ROOT, '.ci', 'run')], { env: { ...process.env, CI_NODE_LINE: '22' }, encoding: 'utf8' });
     assert.equal(r.status, 2);
