@@ -72,7 +72,7 @@ describe('metrics endpoint after a scripted run', () => {
   it('reports auth, rate-limit, model and stream metrics', () => {
     assert.equal(sample(scrape, 'auth_success_total{flow="signup"}'), 1);
     assert.equal(sample(scrape, 'auth_success_total{flow="login"}'), 1);
-    assert.equal(sample(scrape, 'auth_fail_total{flow="login",reason="wrong_password"}'), 1);
+    assert.equal(sample(scrape, 'auth_fail_total{flow="login",reason="invalid_credentials"}'), 1);
     assert.equal(sample(scrape, 'rate_limit_dropped_total{limiter="refresh",route="/v1/auth/refresh"}'), 1);
     assert.equal(sample(scrape, 'external_model_latency_seconds_count{provider="builtin",outcome="ok",phase="total"}'), 2);
     assert.equal(sample(scrape, 'external_model_latency_seconds_count{provider="builtin",outcome="ok",phase="first_token"}'), 2);

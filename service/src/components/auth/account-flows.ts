@@ -136,7 +136,10 @@ export function createAccountFlows(
         throw locked.error;
       }
       const loginFailed = async (reason: string, userId?: string) => {
-        fail('login', reason);
+        // The metric carries the answer the client got (401 invalid_credentials), never whether the
+        // account exists: anyone who can read /metrics could otherwise test addresses (issue 26). The
+        // audit row below, which only operators read, keeps the precise reason.
+        fail('login', 'invalid_credentials');
         await auditEvent(meta, {
           type: 'login_failed',
           userId: userId ?? null,

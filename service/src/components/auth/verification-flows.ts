@@ -56,12 +56,13 @@ export function createVerificationFlows(
           return user;
         });
         if (allowed) mail.wake();
+        // Counted as the answer the client got — accepted, verification sent — whether or not the
+        // address was taken, so /metrics is no account-existence oracle; the audit row tells them apart.
+        succeed('signup');
         if (created) {
-          succeed('signup');
           await auditEvent(meta, { type: 'signup_succeeded', userId: created.id, email: email.email, details: { verification: 'required' } });
           if (allowed) await auditEvent(meta, { type: 'email_verification_requested', userId: created.id, email: email.email });
         } else {
-          fail('signup', 'email_taken');
           await auditEvent(meta, { type: 'signup_failed', email: email.email, details: { reason: 'email_taken', notified: allowed } });
         }
       });

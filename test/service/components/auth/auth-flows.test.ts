@@ -347,7 +347,7 @@ describe('auth flows', () => {
       const text = await t.deps.metrics.registry.metrics();
       assert.match(text, /auth_success_total\{flow="signup"\} \d+/);
       assert.match(text, /auth_success_total\{flow="login"\} \d+/);
-      assert.match(text, /auth_fail_total\{flow="login",reason="wrong_password"\} \d+/);
+      assert.match(text, /auth_fail_total\{flow="login",reason="invalid_credentials"\} \d+/);
       assert.match(text, /auth_fail_total\{flow="refresh",reason="refresh_token_reused"\} \d+/);
     });
 
