@@ -9,7 +9,8 @@ import { SecretError } from './types.js';
  * the CLI maintains.
  *
  * Read: the content with one trailing newline dropped (editors add one); the version is the SHA-256
- * of the bytes on disk. Write: atomic replace — a temporary file in the same directory (mode 0600),
+ * of the bytes on disk. Write: atomic replace — a temporary file in the same directory (mode 0600; a
+ * replaced file's owner, group and mode kept, less any access for others),
  * fsync, rename over the target, fsync of the directory — so a reader sees the old or the new secret,
  * never half of one, also across a crash. The value is written as given.
  *
@@ -63,15 +64,44 @@ async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Who may read the file after a replace: a new file is 0600, owned by the writer; an existing one keeps
+ * its owner, group and mode — less any access for others — so a service that reads it through its
+ * group (a Kubernetes fsGroup, a `rampart` group) still can, and never silently keeps an old key
+ * because the rotated file became unreadable to it (issue 26).
+ */
+async function accessOf(path: string): Promise<{ mode: number; uid: number; gid: number } | undefined> {
+  try {
+    const s = await stat(path);
+    return { mode: s.mode & 0o770, uid: s.uid, gid: s.gid };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fsError(err, path, 'write');
+  }
+}
+
 async function atomicReplace(path: string, content: Buffer): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`);
+  const existing = await accessOf(path);
   let created = false;
   try {
     const handle = await open(tmp, 'wx', 0o600);
     created = true;
     try {
-      await handle.chmod(0o600); // whatever the umask
+      await handle.chmod(0o600); // whatever the umask; widened below only to what the file had
+      if (existing) {
+        try {
+          await handle.chown(existing.uid, existing.gid);
+        } catch (err) {
+          throw new SecretError(
+            'auth_failed',
+            `file:${path} belongs to uid ${existing.uid} / gid ${existing.gid}, which this writer cannot give the new file: write it as that user (the file is unchanged)`,
+            { cause: err },
+          );
+        }
+        await handle.chmod(existing.mode | 0o600);
+      }
       await handle.writeFile(content);
       await handle.sync();
     } finally {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -58,10 +58,29 @@ describe('file: references', () => {
     assert.deepEqual(await store.read(ref('written')), { value: 's3cret-value', version });
   });
 
-  it('replace an existing file with mode 0600 even when it was readable by others', async () => {
+  it('replace an existing file keeping its owner, group and mode, less any access for others', async () => {
     await writeFile(join(dir, 'loose'), 'old', { mode: 0o644 });
+    await chmod(join(dir, 'loose'), 0o644);
     await store.write(ref('loose'), 'new');
-    assert.equal((await stat(join(dir, 'loose'))).mode & 0o777, 0o600);
+    assert.equal((await stat(join(dir, 'loose'))).mode & 0o777, 0o640, 'the group keeps reading it; others lose access');
+  });
+
+  it('a rotated file stays readable by the service that reads it through its group (owner and group kept)', async () => {
+    const path = join(dir, 'group-read');
+    await writeFile(path, 'old key');
+    await chmod(path, 0o640);
+    if (process.getuid?.() === 0) {
+      await chown(path, 12345, 23456); // the service's account and group (e.g. a Kubernetes fsGroup)
+      await store.write(ref('group-read'), 'new key');
+      const after = await stat(path);
+      assert.deepEqual([after.uid, after.gid, after.mode & 0o777], [12345, 23456, 0o640]);
+      assert.equal(await readFile(path, 'utf8'), 'new key');
+    } else {
+      // Not root (only root can make a file of another owner here): the group's read access is kept.
+      await store.write(ref('group-read'), 'new key');
+      assert.equal((await stat(path)).mode & 0o777, 0o640);
+      assert.equal(await readFile(path, 'utf8'), 'new key');
+    }
   });
 
   it('check-and-set: succeed against the version read, conflict once someone else wrote', async () => {
