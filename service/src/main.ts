@@ -94,8 +94,8 @@ async function main(): Promise<void> {
       logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema is up to date');
     }
     const address = await listen(server, config.http.port, config.http.host);
-    const metricsAddress = await listen(metricsServer, config.metrics.port, config.http.host);
-    logger.info({ address: address.address, port: address.port, metrics_port: metricsAddress.port }, 'listening');
+    const metricsAddress = await listen(metricsServer, config.metrics.port, config.metrics.host);
+    logger.info({ address: address.address, port: address.port, metrics_port: metricsAddress.port, metrics_address: metricsAddress.address }, 'listening');
     // The outbox is drained once the schema is known to be there (migrations above).
     deps.mail.start();
     logger.info({ transport: deps.mail.transportKind }, 'mail sender started');

@@ -267,7 +267,7 @@ function buildConfig(
       requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     },
-    metrics: { port: e.METRICS_PORT },
+    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST },
     database: {
       /** undefined → embedded PGlite in `dataDir`. */
       url: e.DATABASE_URL ? new Secret(e.DATABASE_URL) : undefined,

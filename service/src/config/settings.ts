@@ -47,6 +47,7 @@ export const SETTINGS = {
   PORT: { group: 'HTTP', schema: int(0, 65535).default(3000), doc: 'API listener port.' },
   HOST: { group: 'HTTP', schema: z.string().min(1).default('0.0.0.0'), doc: 'API listener address.' },
   METRICS_PORT: { group: 'HTTP', schema: int(0, 65535).default(9464), doc: 'Metrics listener port (never exposed through the ingress). 0 picks a free port.' },
+  METRICS_HOST: { group: 'HTTP', schema: z.string().min(1).default('127.0.0.1'), doc: 'Metrics listener address: loopback by default, so /metrics (request counts, auth outcomes, pool state) is not open to every network the host is on; in Kubernetes the pod\'s own address (status.podIP), which Prometheus scrapes and the NetworkPolicy guards.' },
   HTTP_HEADERS_TIMEOUT_MS: { group: 'HTTP', schema: int(100, 600_000).default(10_000), doc: 'Time a client has to send the request headers before the connection is cut with 408 (ms; slowloris defence).' },
   HTTP_REQUEST_TIMEOUT_MS: { group: 'HTTP', schema: int(100, 3_600_000).default(30_000), doc: 'Time a client has to send the whole request, body included, before 408 (ms).' },
   HTTP_KEEP_ALIVE_TIMEOUT_MS: { group: 'HTTP', schema: int(100, 600_000).default(5_000), doc: 'How long an idle keep-alive connection stays open (ms); keep it above the load balancer\'s idle timeout only if one sits in front.' },

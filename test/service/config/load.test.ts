@@ -145,6 +145,12 @@ describe('loadConfig: development', () => {
     assert.ok(!printed.includes('app@db.internal'));
   });
 
+  it('binds the metrics listener to loopback unless METRICS_HOST names another address (Kubernetes: the pod IP)', () => {
+    assert.equal(loadConfig({}).config.metrics.host, '127.0.0.1');
+    assert.equal(loadConfig({ HOST: '0.0.0.0' }).config.metrics.host, '127.0.0.1', 'the API address does not open /metrics');
+    assert.equal(loadConfig({ METRICS_HOST: '10.0.3.7' }).config.metrics.host, '10.0.3.7');
+  });
+
   it('requires the model endpoint and name for the openai provider', () => {
     assert.deepEqual(problemsOf({ MODEL_PROVIDER: 'openai' }), [
       'MODEL_BASE_URL is required when MODEL_PROVIDER=openai',
