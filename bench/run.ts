@@ -104,7 +104,7 @@ try {
       return { me, conv };
     });
     if (sql.me) {
-      rows.push(row('baseline: bare Koa + users by id (same pool) ×16', sql.me));
+      rows.push(row('baseline: bare Koa + the account query (same pool) ×16', sql.me));
       const me = await run('me');
       const r = row('GET /v1/me ×16', me, { label: 'bare Koa + same SQL', rate: sql.me.rate });
       rows.push(r);

@@ -4,7 +4,7 @@
  *   BASELINE=json  bare Koa answering GET /me with the same JSON shape as GET /v1/me, from memory;
  *   BASELINE=sql   bare Koa running the service's own queries (its data-access modules) through the
  *                  service's own pool factory and settings (DATABASE_URL, DB_POOL_MAX,
- *                  DB_ACQUIRE_TIMEOUT_MS): GET /me/:id is GET /v1/me's `users` lookup,
+ *                  DB_ACQUIRE_TIMEOUT_MS): GET /me/:id is GET /v1/me's statement (the account and its MFA flags),
  *                  GET /conversations/:userId is GET /v1/conversations' first page (limit 20).
  * No auth, limits, logging, headers or validation: what a hand-rolled service would do at least.
  */
@@ -12,7 +12,7 @@ import { createServer } from 'node:http';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { createChatRepo } from '../../service/src/components/chat/repo.js';
-import { createUsersRepo, toPublicUser } from '../../service/src/components/auth/users-repo.js';
+import { createUsersRepo, toAccountView } from '../../service/src/components/auth/users-repo.js';
 import { createDatabase } from '../../service/src/platform/db.js';
 import { announce } from './child.js';
 
@@ -30,8 +30,9 @@ if (process.env.BASELINE === 'sql') {
   const users = createUsersRepo(db.knex);
   const chat = createChatRepo(db.knex);
   router.get('/me/:id', async (ctx) => {
-    const user = await users.findById(ctx.params.id as string);
-    if (user) ctx.body = toPublicUser(user);
+    // The statement GET /v1/me runs (users-repo.ts's accountView), through the same pool.
+    const row = await users.accountView(ctx.params.id as string);
+    if (row) ctx.body = toAccountView(row);
     else ctx.status = 404;
   });
   router.get('/conversations/:userId', async (ctx) => {

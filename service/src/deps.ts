@@ -96,7 +96,7 @@ export async function buildDependencies(
   const redis = config.redisUrl
     ? createRedis(config.redisUrl.reveal(), logger, (up) => metrics.rateLimitRedisFallback.set(up ? 0 : 1))
     : undefined;
-  const limiterFactory = createLimiterFactory({ redis: redis?.client, keyPrefix: config.redisKeyPrefix });
+  const limiterFactory = createLimiterFactory({ redis: redis?.client, keyPrefix: config.redisKeyPrefix, leaseMax: config.limits.leaseMax, clock });
   const breaker = createAbuseBreaker({
     factory: limiterFactory,
     threshold: config.limits.abuseBlockAfterRejections,
@@ -105,7 +105,7 @@ export async function buildDependencies(
     onBlock: () => metrics.abuseBlocksTotal.inc(),
     clock,
   });
-  const globalLimiter = limiterFactory({ name: 'global', points: config.limits.globalPerMinute, windowSeconds: 60 });
+  const globalLimiter = limiterFactory({ name: 'global', points: config.limits.globalPerMinute, windowSeconds: 60, lease: true });
 
   const audit = createAuditComponent({ db, logger, clock, emailHashKey: config.audit.hashKey.reveal() });
   const mail = createMailComponent({ config, db, logger, metrics, clock, audit: audit.log, transport: overrides.mailTransport, pollMs: overrides.mailPollMs });

@@ -307,6 +307,8 @@ function buildConfig(
       /** IPv6 clients share every per-IP key by this prefix length (IPv4 keys by the full address). */
       ipv6Prefix: e.RATE_LIMIT_IPV6_PREFIX,
       userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
+      /** Largest lease a leased bucket claims from Redis at once (platform/rate-limit.ts). */
+      leaseMax: e.RATE_LIMIT_LEASE_MAX,
       abuseBlockAfterRejections: e.ABUSE_BLOCK_AFTER_REJECTIONS,
       abuseBlockSeconds: e.ABUSE_BLOCK_SECONDS,
       loginMaxFailures: e.LOGIN_MAX_FAILURES,

@@ -112,6 +112,7 @@ export const SETTINGS = {
   ABUSE_BLOCK_AFTER_REJECTIONS: { group: 'Limits and lockout', schema: int(1).default(100), doc: 'Rate-limit rejections per IP per minute after which the anomaly breaker blocks that IP.' },
   ABUSE_BLOCK_SECONDS: { group: 'Limits and lockout', schema: int(1, 86_400).default(900), doc: 'How long the anomaly breaker blocks an IP (s).' },
   RATE_LIMIT_USER_PER_MINUTE: { group: 'Limits and lockout', schema: int(1).default(300), doc: 'Per user, authenticated routes.' },
+  RATE_LIMIT_LEASE_MAX: { group: 'Limits and lockout', schema: int(1, 1000).default(64), doc: 'The per-IP (global) and per-user buckets claim up to 2 % of their limit from Redis at once, at most this many points, and spend them locally: one round trip every few dozen requests. Redis counts claimed points as used, so replicas together never admit more than the limit; a client may be refused up to (replicas − 1) × (lease − 1) requests early. 1: every request asks Redis. Buckets under 100 points are always exact.' },
   LOGIN_MAX_FAILURES: { group: 'Limits and lockout', schema: int(1, 1000).default(5), doc: 'Consecutive failures per (email, IP) before 429 too_many_attempts.' },
   LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: { group: 'Limits and lockout', schema: int(1, 100).default(100), doc: 'Failed logins per account per hour from all IPs before the account is locked for the rest of the hour (NIST SP 800-63B: ≤ 100).' },
   // ---- Chat and model ----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
+import { type Clock, systemClock } from './clock.js';
 import { AppError, type ErrorCode } from './errors.js';
 
 /** One bucket's standing, for the RateLimit/RateLimit-Policy headers (IETF httpapi draft -08+). */
@@ -38,6 +39,43 @@ export interface LimiterSpec {
   windowSeconds: number;
   /** Once over the limit, stay blocked this long (0: until the window ends). */
   blockSeconds?: number;
+  /**
+   * A request-rate bucket whose points may be claimed from Redis a few at a time and spent locally
+   * (see `leaseSize`). Only for buckets that count requests: never for lockout counters, whose
+   * `consumed` is read as a failure count, nor for buckets with `blockSeconds`.
+   */
+  lease?: boolean;
+}
+
+/** Share of a bucket's limit one replica may claim in one Redis round trip: 2 %. */
+export const LEASE_FRACTION = 1 / 50;
+
+/**
+ * Points a replica claims from Redis at once for a leased bucket: 2 % of the limit, at least 1 (a
+ * bucket under 100 points stays exact, one round trip per request) and at most `max`
+ * (RATE_LIMIT_LEASE_MAX; 1 turns leasing off).
+ */
+export function leaseSize(limit: number, max: number): number {
+  return Math.max(1, Math.min(max, Math.floor(limit * LEASE_FRACTION)));
+}
+
+export interface LimiterFactoryOptions {
+  redis?: Redis;
+  keyPrefix?: string;
+  /** Largest lease a leased bucket claims (default 64; 1: every request asks Redis). */
+  leaseMax?: number;
+  /** Leases live no longer than the window Redis reported, on this clock. */
+  clock?: Clock;
+  /** Local leases kept at most (oldest dropped first: a dropped lease only forfeits its points). */
+  maxLeases?: number;
+}
+
+interface Lease {
+  /** Points of the bucket known used when claimed (ours included), capped at the limit. */
+  claimed: number;
+  /** Claimed points not yet spent here; 0 with `claimed` ≥ limit means the window is exhausted. */
+  left: number;
+  expiresAt: number;
 }
 
 export type LimiterFactory = (spec: LimiterSpec) => Limiter;
@@ -46,9 +84,22 @@ export type LimiterFactory = (spec: LimiterSpec) => Limiter;
  * Builds limiters on Redis when one is configured (one atomic round trip per check, shared by every
  * replica), with rate-limiter-flexible's insurance limiter in memory taking over at once while Redis
  * is unreachable; in memory only otherwise.
+ *
+ * Leased buckets (`spec.lease`, issue 24) claim `leaseSize` points per round trip and spend them
+ * locally until they run out or the window ends, so the busiest buckets — per IP and per user on
+ * every authenticated read — cost a round trip every few dozen requests instead of every request.
+ * The error is bounded and only ever in the client's disfavour: Redis counts claimed points as used,
+ * so all replicas together never admit more than the limit in a window; a client may be refused up
+ * to (replicas − 1) × (lease − 1) points early while other replicas hold unspent claims, and the
+ * RateLimit `remaining` a replica reports is off by as much. Once a claim comes back with nothing
+ * left, the replica refuses that key locally until the window ends: a flood against a spent bucket
+ * costs no round trips at all.
  */
-export function createLimiterFactory(options: { redis?: Redis; keyPrefix?: string }): LimiterFactory {
+export function createLimiterFactory(options: LimiterFactoryOptions): LimiterFactory {
   const prefix = options.keyPrefix ?? 'rampart';
+  const clock = options.clock ?? systemClock;
+  const leaseMax = options.leaseMax ?? 64;
+  const maxLeases = options.maxLeases ?? 100_000;
   return (spec) => {
     const base = {
       keyPrefix: `${prefix}:rl:${spec.name}`,
@@ -69,26 +120,79 @@ export function createLimiterFactory(options: { redis?: Redis; keyPrefix?: strin
       exceeded: res.consumedPoints > spec.points,
       consumed: res.consumedPoints,
     });
+    const consumeFromStore = async (key: string, points: number): Promise<{ allowed: boolean; res: RateLimiterRes }> => {
+      try {
+        return { allowed: true, res: await store.consume(key, points) };
+      } catch (rejection) {
+        if (rejection instanceof RateLimiterRes) return { allowed: false, res: rejection };
+        throw rejection;
+      }
+    };
+    const lease = spec.lease === true && !spec.blockSeconds ? leaseSize(spec.points, leaseMax) : 1;
+    const leases = new Map<string, Lease>();
+    const leaseState = (l: Lease, now: number): LimitState => {
+      const used = l.claimed - l.left;
+      return {
+        name: spec.name,
+        limit: spec.points,
+        remaining: Math.max(0, spec.points - used),
+        resetSeconds: Math.max(0, Math.ceil((l.expiresAt - now) / 1000)),
+        windowSeconds: spec.windowSeconds,
+        exceeded: false,
+        consumed: used,
+      };
+    };
+    const keep = (key: string, l: Lease) => {
+      if (leases.size >= maxLeases && !leases.has(key)) {
+        // Insertion order: drop the oldest tenth. Forgetting a lease only forfeits its unspent points.
+        let drop = Math.ceil(maxLeases / 10);
+        for (const k of leases.keys()) {
+          leases.delete(k);
+          if (--drop === 0) break;
+        }
+      }
+      leases.set(key, l);
+    };
+    /** One point from the local lease, claiming a new one from the store when it is spent or stale. */
+    async function consumeLeased(key: string): Promise<ConsumeResult> {
+      const now = clock.now().getTime();
+      const held = leases.get(key);
+      if (held && held.expiresAt > now) {
+        if (held.left > 0) {
+          held.left -= 1;
+          return { allowed: true, state: leaseState(held, now) };
+        }
+        if (held.claimed >= spec.points) return { allowed: false, state: { ...leaseState(held, now), exceeded: true } };
+      }
+      const { res } = await consumeFromStore(key, lease);
+      // Of the `lease` points just claimed, those beyond the limit were never available.
+      const granted = Math.max(0, Math.min(lease, spec.points - (res.consumedPoints - lease)));
+      const claimed = Math.min(res.consumedPoints, spec.points);
+      const next: Lease = { claimed, left: Math.max(0, granted - 1), expiresAt: now + Math.max(0, res.msBeforeNext) };
+      leases.delete(key); // re-inserted last: the map stays in claim order for `keep`
+      keep(key, next);
+      if (granted === 0) return { allowed: false, state: { ...leaseState(next, now), exceeded: true } };
+      return { allowed: true, state: leaseState(next, now) };
+    }
     return {
       name: spec.name,
       limit: spec.points,
       windowSeconds: spec.windowSeconds,
       async consume(key, points = 1) {
-        try {
-          return { allowed: true, state: stateOf(await store.consume(key, points)) };
-        } catch (rejection) {
-          if (rejection instanceof RateLimiterRes) return { allowed: false, state: stateOf(rejection) };
-          throw rejection;
-        }
+        if (lease > 1 && points === 1) return consumeLeased(key);
+        const { allowed, res } = await consumeFromStore(key, points);
+        return { allowed, state: stateOf(res) };
       },
       async peek(key) {
         const res = await store.get(key);
         return res ? stateOf(res) : undefined;
       },
       async block(key, seconds) {
+        leases.delete(key);
         await store.block(key, seconds);
       },
       async reset(key) {
+        leases.delete(key);
         await store.delete(key);
       },
     };

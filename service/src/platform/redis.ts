@@ -22,6 +22,7 @@ export function createRedis(url: string, logger: Logger, onChange: (available: b
     commandTimeout: 200,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     lazyConnect: false,
+    enableAutoPipelining: true,
   });
   // undefined until the first state is known, so a Redis that is down at start is reported too.
   let up: boolean | undefined;

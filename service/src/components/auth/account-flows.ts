@@ -11,16 +11,11 @@ import { UnsupportedHashError } from './passwords.js';
 import { looksLikeDeviceToken } from './device-tokens.js';
 import { passwordChangedMail } from './mail-templates.js';
 import { generateRefreshToken, hashRefreshToken } from './refresh-tokens.js';
-import { type PublicUser, toPublicUser, type UserRow } from './users-repo.js';
+import { type AccountView, toAccountView, toPublicUser, type UserRow } from './users-repo.js';
 import type { VerificationSent } from './verification-flows.js';
 import type { NewCredentials } from './new-credentials.js';
 import type { MfaFlows, MfaRequired, SecondFactorInput } from './mfa/mfa-flows.js';
 
-/** GET /v1/me: the account as its owner sees it. */
-export interface AccountView extends PublicUser {
-  email_verified: boolean;
-  mfa: { totp: boolean; webauthn: boolean };
-}
 
 /** Account flows: signup, login, password change, the caller's own account. */
 export function createAccountFlows(
@@ -290,9 +285,9 @@ export function createAccountFlows(
     },
 
     async me(auth: AuthContext): Promise<AccountView> {
-      const user = await users.findById(auth.userId);
-      if (!user) throw new AppError('invalid_token', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
-      return { ...toPublicUser(user), email_verified: user.email_verified_at !== null, mfa: await mfa.mfaStatus(user.id) };
+      const row = await users.accountView(auth.userId);
+      if (!row) throw new AppError('invalid_token', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+      return toAccountView(row);
     },
   };
 }

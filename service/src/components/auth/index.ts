@@ -133,7 +133,7 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     mail: perIp('mail', config.mail.perIpPerHour, 3600),
   };
   const perUser = limitRequests({
-    limiter: limiterFactory({ name: 'user', points: config.limits.userPerMinute, windowSeconds: 60 }),
+    limiter: limiterFactory({ name: 'user', points: config.limits.userPerMinute, windowSeconds: 60, lease: true }),
     key: (ctx) => (ctx.state.auth as { userId: string } | undefined)?.userId,
     metrics,
     breaker,

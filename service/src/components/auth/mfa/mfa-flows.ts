@@ -153,10 +153,6 @@ export function createMfaFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, op
 
     hasSecondFactor,
 
-    async mfaStatus(userId: string): Promise<{ totp: boolean; webauthn: boolean }> {
-      return { totp: (await confirmedTotp(userId)) !== undefined, webauthn: await passkeys.hasPasskeys(userId) };
-    },
-
     /** Options for a passkey step-up (POST /v1/auth/reauthenticate {password, webauthn}). */
     async reauthenticationPasskeyOptions(auth: AuthContext): Promise<unknown> {
       return passkeys.passkeySecondFactorOptions(auth.userId, 'reauth');
