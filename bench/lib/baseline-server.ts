@@ -1,6 +1,8 @@
 /**
  * The bare alternatives the service is compared with, each in its own process (started by
  * bench/lib/baselines.ts):
+ *   BASELINE=http  node:http alone answering GET /me with the same JSON, from memory: the runtime's
+ *                  own ceiling, so every ratio can be read against it too;
  *   BASELINE=json  bare Koa answering GET /me with the same JSON shape as GET /v1/me, from memory;
  *   BASELINE=sql   bare Koa running the service's own queries (its data-access modules) through the
  *                  service's own pool factory and settings (DATABASE_URL, DB_POOL_MAX,
@@ -8,7 +10,7 @@
  *                  GET /conversations/:userId is GET /v1/conversations' first page (limit 20).
  * No auth, limits, logging, headers or validation: what a hand-rolled service would do at least.
  */
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { createChatRepo } from '../../service/src/components/chat/repo.js';
@@ -16,6 +18,7 @@ import { createUsersRepo, toAccountView } from '../../service/src/components/aut
 import { createDatabase } from '../../service/src/platform/db.js';
 import { announce } from './child.js';
 
+const ME = { id: '00000000-0000-4000-8000-000000000000', email: 'bench@example.com', created_at: new Date().toISOString() };
 const app = new Koa();
 const router = new Router();
 let close: () => Promise<void> = async () => {};
@@ -41,14 +44,25 @@ if (process.env.BASELINE === 'sql') {
   });
   close = () => db.close();
 } else {
-  const me = { id: '00000000-0000-4000-8000-000000000000', email: 'bench@example.com', created_at: new Date().toISOString() };
   router.get('/me', (ctx) => {
-    ctx.body = me;
+    ctx.body = ME;
   });
 }
 
+/** node:http's whole request handling for the same answer: what Koa and everything above it add to. */
+function bareHttp(req: IncomingMessage, res: ServerResponse) {
+  if (req.method === 'GET' && req.url === '/me') {
+    const body = JSON.stringify(ME);
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  } else {
+    res.statusCode = 404;
+    res.end();
+  }
+}
+
 app.use(router.routes());
-const server = createServer(app.callback());
+const server = createServer(process.env.BASELINE === 'http' ? bareHttp : app.callback());
 server.keepAliveTimeout = 65_000;
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();

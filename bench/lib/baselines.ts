@@ -52,7 +52,7 @@ export interface BaselineServer {
 }
 
 /** Starts bench/lib/baseline-server.ts: bare Koa with in-memory JSON (`json`) or the service's SQL (`sql`). */
-export async function startBaseline(kind: 'json' | 'sql', env: Record<string, string> = {}): Promise<BaselineServer> {
+export async function startBaseline(kind: 'http' | 'json' | 'sql', env: Record<string, string> = {}): Promise<BaselineServer> {
   const child = await startChild('bench/lib/baseline-server.ts', { ...env, BASELINE: kind });
   return { baseUrl: `http://127.0.0.1:${child.port}`, pid: child.child.pid as number, stop: child.stop };
 }
