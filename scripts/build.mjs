@@ -5,15 +5,18 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { bundleCli, newestSourceMtime } from './build-cli.mjs';
 
 const outFlag = process.argv.indexOf('--out');
 const out = outFlag >= 0 ? process.argv[outFlag + 1] : 'dist';
 if (!out) throw new Error('--out needs a directory');
 rmSync(out, { recursive: true, force: true });
+const newestSource = newestSourceMtime();
 execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', out], { stdio: 'inherit' });
 mkdirSync(join(out, 'service'), { recursive: true });
 cpSync('service/openapi.yaml', join(out, 'service/openapi.yaml'));
 cpSync('service/src/platform/tracing-preload.mjs', join(out, 'service/src/platform/tracing-preload.mjs'));
+await bundleCli(out, newestSource);
 
 let gitSha = process.env.GIT_SHA;
 if (!gitSha) {
