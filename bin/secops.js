@@ -30,14 +30,16 @@ function bundleProblem() {
     return 'dist/cli/bundle/build-info.json is missing or unreadable';
   }
   const built = info.newest_source_mtime_ms;
-  if (!Array.isArray(info.sources) || typeof built !== 'number') return 'dist/cli/bundle/build-info.json is not one this bin reads';
+  if (!Array.isArray(info.sources) || typeof built !== 'number')
+    return 'dist/cli/bundle/build-info.json is not one this bin reads';
   try {
     for (const source of info.sources) {
       const root = join(ROOT, source);
       if (!fs.existsSync(root)) continue;
       if (fs.statSync(root).mtimeMs > built) return `the build in dist/ is older than the sources (${source}/ changed since)`;
       for (const entry of fs.readdirSync(root, { recursive: true })) {
-        if (fs.statSync(join(root, entry)).mtimeMs > built) return `the build in dist/ is older than the sources (${source}/${entry} changed since)`;
+        if (fs.statSync(join(root, entry)).mtimeMs > built)
+          return `the build in dist/ is older than the sources (${source}/${entry} changed since)`;
       }
     }
   } catch (err) {
@@ -77,10 +79,14 @@ if (problem === undefined) {
   try {
     ({ register } = await import('tsx/esm/api'));
   } catch {
-    process.stderr.write(`secops: ${problem}, and tsx (a development dependency) is not installed to run the sources: run \`npm run build\`.\n`);
+    process.stderr.write(
+      `secops: ${problem}, and tsx (a development dependency) is not installed to run the sources: run \`npm run build\`.\n`,
+    );
     process.exit(1);
   }
-  process.stderr.write(`secops: ${problem}: running the TypeScript sources through tsx (slower to start). Run \`npm run build\` to build it.\n`);
+  process.stderr.write(
+    `secops: ${problem}: running the TypeScript sources through tsx (slower to start). Run \`npm run build\` to build it.\n`,
+  );
   register();
   entry = new URL('../cli/src/main.ts', import.meta.url).href;
 }

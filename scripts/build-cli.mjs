@@ -58,7 +58,10 @@ export async function bundleCli(out, newestSource) {
           // (fs.promises, …): measured on Node 26, 6 builtins cost ~6 ms more that way (docs/performance.md).
           b.onResolve({ filter: /^node:/ }, (args) => ({
             path: args.path,
-            namespace: args.path === 'node:child_process' && /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? 'lazy-builtin' : 'builtin',
+            namespace:
+              args.path === 'node:child_process' && /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer)
+                ? 'lazy-builtin'
+                : 'builtin',
           }));
           b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({
             contents: `module.exports = process.getBuiltinModule(${JSON.stringify(args.path)});`,
@@ -73,7 +76,9 @@ export async function bundleCli(out, newestSource) {
             loader: 'js',
           }));
           // Packages stay in node_modules, except commander, which every `secops` run loads.
-          b.onResolve({ filter: /^[^./]/ }, (args) => (args.path === 'commander' ? undefined : { path: args.path, external: true }));
+          b.onResolve({ filter: /^[^./]/ }, (args) =>
+            args.path === 'commander' ? undefined : { path: args.path, external: true },
+          );
           // The service's modules (and anything else compiled outside dist/cli) are imported from dist/
           // as they are: rewritten relative to the bundle's folder.
           b.onResolve({ filter: /^\.\.?\// }, (args) => {
@@ -86,5 +91,8 @@ export async function bundleCli(out, newestSource) {
     ],
   });
   mkdirSync(dirname(join(outdir, 'build-info.json')), { recursive: true });
-  writeFileSync(join(outdir, 'build-info.json'), `${JSON.stringify({ sources: CLI_SOURCE_ROOTS, newest_source_mtime_ms: newestSource }, null, 2)}\n`);
+  writeFileSync(
+    join(outdir, 'build-info.json'),
+    `${JSON.stringify({ sources: CLI_SOURCE_ROOTS, newest_source_mtime_ms: newestSource }, null, 2)}\n`,
+  );
 }
