@@ -47,6 +47,8 @@ export async function bundleCli(out, newestSource) {
     // Class and function names as written (errors set `name` from `new.target.name`).
     keepNames: true,
     sourcemap: 'linked',
+    // commander is bundled from this checkout's node_modules, wherever `--out` puts the build.
+    nodePaths: [resolve('node_modules')],
     chunkNames: '[name]-[hash]',
     logLevel: 'warning',
     plugins: [
