@@ -17,9 +17,10 @@ const BUNDLE = join(ROOT, 'dist/cli/bundle/secops.js');
 const BUILD_INFO = join(ROOT, 'dist/cli/bundle/build-info.json');
 
 /**
- * Why the bundle cannot run, or undefined when it can. The build records the newest modification time
- * among the CLI's sources (scripts/build-cli.mjs); a file or folder changed since then, added or
- * removed, makes the bundle stale. Without sources (the image) there is nothing newer to find.
+ * Why the bundle cannot run, or undefined when it can. The build records when it started reading the
+ * CLI's sources (scripts/build-cli.mjs); a file or folder under them modified since (an edit, an added,
+ * removed or renamed file, a checkout) makes the bundle stale. Without sources (the image) there is
+ * nothing to compare.
  */
 function bundleProblem() {
   if (!fs.existsSync(BUNDLE)) return 'dist/ holds no build of the CLI';
@@ -29,7 +30,7 @@ function bundleProblem() {
   } catch {
     return 'dist/cli/bundle/build-info.json is missing or unreadable';
   }
-  const built = info.newest_source_mtime_ms;
+  const built = info.sources_read_at_ms;
   if (!Array.isArray(info.sources) || typeof built !== 'number')
     return 'dist/cli/bundle/build-info.json is not one this bin reads';
   try {

@@ -27,15 +27,15 @@ if (!out) throw new Error('--out needs a directory');
 rmSync(out, { recursive: true, force: true });
 
 async function build() {
-  const { bundleCli, newestSourceMtime } = await import('./build-cli.mjs');
-  const newestSource = newestSourceMtime();
+  const { bundleCli } = await import('./build-cli.mjs');
+  const startedAt = Date.now();
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', out], {
     stdio: 'inherit',
   });
   mkdirSync(join(out, 'service'), { recursive: true });
   cpSync('service/openapi.yaml', join(out, 'service/openapi.yaml'));
   cpSync('service/src/platform/tracing-preload.mjs', join(out, 'service/src/platform/tracing-preload.mjs'));
-  await bundleCli(out, newestSource);
+  await bundleCli(out, startedAt);
 
   let gitSha = process.env.GIT_SHA;
   if (!gitSha) {

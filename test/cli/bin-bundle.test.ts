@@ -171,7 +171,7 @@ describe('bin/secops.js: the bundle, or the sources when the bundle is missing o
     if (options.dist) cpSync(join(release.root, 'dist'), join(root, 'dist'), { recursive: true });
     // Every source file and folder as old as the build's record: a checkout built after its last change.
     const built =
-      JSON.parse(readFileSync(join(release.root, 'dist/cli/bundle/build-info.json'), 'utf8')).newest_source_mtime_ms / 1000;
+      JSON.parse(readFileSync(join(release.root, 'dist/cli/bundle/build-info.json'), 'utf8')).sources_read_at_ms / 1000;
     for (const source of ['cli/src', 'service/src', 'migrations']) {
       cpSync(join(ROOT, source), join(root, source), { recursive: true });
       for (const entry of readdirSync(join(root, source), { recursive: true, encoding: 'utf8' }))
