@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-it('`node bin/secops.js --help` works without a build: exits 0 and lists migrate', async () => {
+it('`node bin/secops.js --help` exits 0 and lists migrate, with this checkout built or not (bin-bundle.test.ts covers both)', async () => {
   const { stdout } = await promisify(execFile)(process.execPath, ['bin/secops.js', '--help'], {
     cwd: ROOT,
     timeout: 20_000,
