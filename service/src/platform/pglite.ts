@@ -1,0 +1,114 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+
+/**
+ * PostgreSQL settings of the embedded PGlite (the development default), chosen for a small footprint
+ * (docs/performance.md, "Embedded default (PGlite) memory", has the measurements).
+ *
+ * PGlite runs PostgreSQL inside one WebAssembly memory, which starts at the module's declared minimum
+ * (128 MiB, mostly untouched and so not resident) and can only grow — by copying itself into a larger
+ * allocation, which makes the whole old size resident and never gives it back. With PostgreSQL's
+ * default `shared_buffers = 128MB` (what initdb writes) the buffer pool alone overflows the minimum,
+ * and the process held ~190 MiB of WebAssembly memory, nearly all of it resident, before the first
+ * query. Kept small, shared buffers and the per-operation memories fit the minimum, and only the pages
+ * in use count. Reads beyond the buffer pool are served by the operating system's file cache (PGlite
+ * reads DATA_DIR through ordinary file calls), which the kernel can reclaim and RSS does not count.
+ *
+ * Passed as `-c` start parameters, they override the data directory's postgresql.conf, so an existing
+ * DATA_DIR gets them too and the file is left as initdb wrote it.
+ */
+export const EMBEDDED_POSTGRES_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
+  // The buffer pool. A development database is a few MiB; the kernel caches the rest of the files.
+  shared_buffers: '16MB',
+  // Index builds (the migrations') and VACUUM. The default 64MB could grow the memory for good.
+  maintenance_work_mem: '8MB',
+  // Session-local buffers for temporary tables, which the service does not create (default 8MB).
+  temp_buffers: '1MB',
+});
+
+/** PGlite's own start parameters (single-user mode, no parallel workers…) plus the settings above. */
+export function embeddedStartParams(): string[] {
+  return [
+    ...PGlite.defaultStartParams,
+    ...Object.entries(EMBEDDED_POSTGRES_SETTINGS).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+  ];
+}
+
+/**
+ * Creates a fresh data directory in a child process. PGlite's initdb runs a second PostgreSQL instance
+ * with a WebAssembly memory of its own, which it copies whole each time initdb starts the server, and
+ * compiles the WebAssembly modules again; in the service's process that left ~300 MiB resident after
+ * the first start, which a restart on the same directory did not pay. A worker thread is not enough:
+ * the process kept ~130 MiB of what the worker had used (allocator arenas, compiled code). A child
+ * process gives all of it back when it exits. It runs the same Node with a script passed as a string,
+ * so that it works the same from the sources and from dist/.
+ */
+const INITDB_SCRIPT = `
+const [pglite, dataDir, startParams] = process.argv.slice(1);
+const { PGlite } = require(pglite);
+PGlite.create(dataDir, { startParams: JSON.parse(startParams) }).then((pg) => pg.close());
+`;
+
+/** How long initialising a data directory may take (about 3 s on a laptop). */
+const INITDB_TIMEOUT_MS = 120_000;
+
+function initialiseInChild(dataDir: string): Promise<void> {
+  const pglite = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['-e', INITDB_SCRIPT, pglite, dataDir, JSON.stringify(embeddedStartParams())],
+      { timeout: INITDB_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024 },
+      (err, _stdout, stderr) => {
+        if (!err) return resolve();
+        reject(
+          new Error(`PGlite could not initialise ${dataDir}: ${stderr.trim().split('\n').slice(-3).join(' ') || err.message}`, {
+            cause: err,
+          }),
+        );
+      },
+    );
+  });
+}
+
+/**
+ * A PGlite that exists once `ready` settles, usable as one now: knex-pglite takes its instance
+ * synchronously and awaits `waitReady` before the first query, which is when the data directory is
+ * initialised (in a child process, when new) and the instance created.
+ */
+function deferred(ready: Promise<PGlite>): PGlite {
+  let instance: PGlite | undefined;
+  const waitReady = ready.then(async (pg) => {
+    instance = pg;
+    await pg.waitReady;
+  });
+  waitReady.catch(() => undefined); // the failure reaches knex through waitReady, at the first query
+  const close = async () => {
+    await waitReady.catch(() => undefined);
+    if (instance && !instance.closed) await instance.close();
+  };
+  return new Proxy({} as PGlite, {
+    get(_, property) {
+      if (property === 'waitReady') return waitReady;
+      if (property === 'close') return close;
+      if (!instance) throw new Error('the embedded PGlite was used before it was ready');
+      const value: unknown = Reflect.get(instance, property, instance);
+      return typeof value === 'function' ? value.bind(instance) : value;
+    },
+  });
+}
+
+/**
+ * The embedded PGlite, tuned (EMBEDDED_POSTGRES_SETTINGS): on `dataDir` (initialised in a child
+ * process the first time), or in memory when undefined.
+ */
+export function openEmbeddedPglite(dataDir: string | undefined): PGlite {
+  const options = { startParams: embeddedStartParams() };
+  if (dataDir === undefined) return new PGlite(options);
+  const fresh = !existsSync(join(dataDir, 'PG_VERSION'));
+  if (!fresh) return new PGlite(dataDir, options);
+  return deferred(initialiseInChild(dataDir).then(() => new PGlite(dataDir, options)));
+}
