@@ -49,7 +49,14 @@ export function embeddedStartParams(): string[] {
 const INITDB_SCRIPT = `
 const [pglite, dataDir, startParams] = process.argv.slice(1);
 const { PGlite } = require(pglite);
-PGlite.create(dataDir, { startParams: JSON.parse(startParams) }).then((pg) => pg.close());
+PGlite.create(dataDir, { startParams: JSON.parse(startParams) })
+  .then((pg) => pg.close())
+  .catch((err) => {
+    // Emscripten's file errors carry an errno and no message.
+    const reason = err && err.message ? err.message : err && err.name ? err.name + ' errno ' + err.errno : String(err);
+    process.stderr.write(reason + '\\n');
+    process.exit(1);
+  });
 `;
 
 /** How long initialising a data directory may take (about 3 s on a laptop). */
@@ -65,7 +72,7 @@ function initialiseInChild(dataDir: string): Promise<void> {
       (err, _stdout, stderr) => {
         if (!err) return resolve();
         reject(
-          new Error(`PGlite could not initialise ${dataDir}: ${stderr.trim().split('\n').slice(-3).join(' ') || err.message}`, {
+          new Error(`PGlite could not initialise ${dataDir}: ${stderr.trim().split('\n').at(-1) || err.message}`, {
             cause: err,
           }),
         );
