@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -62,23 +62,52 @@ PGlite.create(dataDir, { startParams: JSON.parse(startParams) })
 /** How long initialising a data directory may take (about 3 s on a laptop). */
 const INITDB_TIMEOUT_MS = 120_000;
 
-function initialiseInChild(dataDir: string): Promise<void> {
+function initdbInChild(dataDir: string): Promise<void> {
   const pglite = createRequire(import.meta.url).resolve('@electric-sql/pglite');
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       ['-e', INITDB_SCRIPT, pglite, dataDir, JSON.stringify(embeddedStartParams())],
       { timeout: INITDB_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024 },
       (err, _stdout, stderr) => {
+        process.off('exit', stop);
         if (!err) return resolve();
         reject(
-          new Error(`PGlite could not initialise ${dataDir}: ${stderr.trim().split('\n').at(-1) || err.message}`, {
-            cause: err,
-          }),
+          new Error(`PGlite could not initialise ${dataDir}: ${stderr.trim().split('\n').at(-1) || err.message}`, { cause: err }),
         );
       },
     );
+    // The service stopped during its first start: the child must not go on writing the directory.
+    const stop = () => child.kill('SIGKILL');
+    process.once('exit', stop);
   });
+}
+
+/** Where initdb writes before its result is moved into DATA_DIR (inside it: the same file system). */
+const STAGING_PREFIX = '.pglite-initdb-';
+
+/**
+ * initdb into a staging directory, then its entries moved into DATA_DIR with PG_VERSION last: PGlite
+ * takes a directory with PG_VERSION for a database, so a first start interrupted at any point (the
+ * process stopped or killed) leaves no half-initialised database behind, and the next start begins
+ * again. DATA_DIR may hold other things (mail/, in development); they are left alone.
+ */
+async function initialiseDataDir(dataDir: string): Promise<void> {
+  for (const entry of readdirSync(dataDir)) {
+    if (entry.startsWith(STAGING_PREFIX)) rmSync(join(dataDir, entry), { recursive: true, force: true });
+  }
+  const staging = mkdtempSync(join(dataDir, STAGING_PREFIX));
+  try {
+    await initdbInChild(staging);
+    const entries = readdirSync(staging).filter((entry) => entry !== 'PG_VERSION');
+    for (const entry of [...entries, 'PG_VERSION']) {
+      // Left by an attempt interrupted while moving (there is no PG_VERSION, so no database here).
+      rmSync(join(dataDir, entry), { recursive: true, force: true });
+      renameSync(join(staging, entry), join(dataDir, entry));
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -117,5 +146,5 @@ export function openEmbeddedPglite(dataDir: string | undefined): PGlite {
   if (dataDir === undefined) return new PGlite(options);
   const fresh = !existsSync(join(dataDir, 'PG_VERSION'));
   if (!fresh) return new PGlite(dataDir, options);
-  return deferred(initialiseInChild(dataDir).then(() => new PGlite(dataDir, options)));
+  return deferred(initialiseDataDir(dataDir).then(() => new PGlite(dataDir, options)));
 }

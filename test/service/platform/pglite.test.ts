@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -60,13 +60,27 @@ describe('embedded PGlite tuned for a small footprint (platform/pglite)', () => 
     }
   });
 
-  it('a DATA_DIR that cannot be initialised fails the first query with the reason, and close() still resolves', async (t) => {
+  it('a first start interrupted before PG_VERSION was written starts over: the leftovers are replaced, other files kept', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'rampart-pglite-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    // A directory where the data directory should be a file: initdb cannot create it.
-    writeFileSync(join(dir, 'base'), 'not a directory');
+    // What a kill during initdb (its staging directory) or while moving its result in (a bare base/) leaves.
+    mkdirSync(join(dir, '.pglite-initdb-AbC123', 'base'), { recursive: true });
+    mkdirSync(join(dir, 'base', '1'), { recursive: true });
+    writeFileSync(join(dir, 'base', '1', 'junk'), 'half a table');
+    mkdirSync(join(dir, 'mail'));
+    writeFileSync(join(dir, 'mail', 'kept.eml'), 'a development mail');
     const db = embedded(dir);
-    await assert.rejects(db.knex.raw('select 1'), /PGlite could not initialise .*ErrnoError/);
-    await db.close();
+    try {
+      assert.deepEqual(await settings(db), TUNED);
+      await db.knex.raw('create table t (n int)');
+    } finally {
+      await db.close();
+    }
+    assert.deepEqual(
+      readdirSync(dir).filter((e) => e.startsWith('.pglite-initdb-')),
+      [],
+    );
+    assert.equal(existsSync(join(dir, 'base', '1', 'junk')), false);
+    assert.equal(readFileSync(join(dir, 'mail', 'kept.eml'), 'utf8'), 'a development mail');
   });
 });
