@@ -10,7 +10,7 @@
  * Target (issue 24): RSS after start ≤ 300 MiB on the embedded default.
  *
  * BENCH_ROUNDS (default 3) fresh directories, each started twice; BENCH_SETTLE_MS (default 3000) idle
- * time before a sample. Every child process and temporary directory is removed whatever happens, and
+ * time before a sample; BENCH_NODE_ARGS flags for the service's Node. Every child process and temporary directory is removed whatever happens, and
  * the whole run is bounded (BENCH_TIMEOUT_MS, default 15 minutes).
  */
 import { randomBytes } from 'node:crypto';
@@ -128,6 +128,8 @@ async function startOnce(env: Record<string, string>, logDir: string): Promise<S
   const t0 = performance.now();
   const service = await spawnService({
     entry: 'bin/rampart.js',
+    // BENCH_NODE_ARGS passes flags to the service, as in the other benches (e.g. "--liftoff-only").
+    nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
     // Nothing configured, as `npm start` on a fresh clone: no DATABASE_URL, REDIS_URL, JWT_SECRET…
     inherit: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TMPDIR: tmpdir() },
     env,
@@ -276,6 +278,7 @@ try {
     entry: 'bin/rampart.js (sources, NODE_ENV unset: what `npm start` runs with nothing configured)',
     rounds: ROUNDS,
     settleMs: SETTLE_MS,
+    nodeArgs: process.env.BENCH_NODE_ARGS ?? '',
     targetMiB: TARGET_MIB,
     rssAfterStartMiB: worst,
     met,
