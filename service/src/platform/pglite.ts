@@ -59,7 +59,7 @@ PGlite.create(dataDir, { startParams: JSON.parse(startParams) })
   });
 `;
 
-/** How long initialising a data directory may take (about 3 s on a laptop). */
+/** How long initialising a data directory may take (a few seconds; 4–17 s measured on a busy 2-core machine). */
 const INITDB_TIMEOUT_MS = 120_000;
 
 function initdbInChild(dataDir: string): Promise<void> {
@@ -128,6 +128,8 @@ function deferred(ready: Promise<PGlite>): PGlite {
   };
   return new Proxy({} as PGlite, {
     get(_, property) {
+      // Not a promise: resolving a promise with it (an async function returning it) must not await it.
+      if (property === 'then') return undefined;
       if (property === 'waitReady') return waitReady;
       if (property === 'close') return close;
       if (!instance) throw new Error('the embedded PGlite was used before it was ready');
