@@ -37,8 +37,28 @@ const running = new Set<ServiceProcess>();
 const dirs = new Set<string>();
 let dropDatabase: (() => Promise<void>) | undefined;
 
+/** Processes started by `pid` (the service's initdb child, on a first start), from /proc. */
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 function killAll(): void {
-  for (const s of running) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
+  for (const s of running) {
+    if (s.child.exitCode !== null || s.child.signalCode !== null || s.child.pid === undefined) continue;
+    // A service killed outright cannot stop its initdb child itself.
+    for (const pid of children(s.child.pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    s.child.kill('SIGKILL');
+  }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
 process.once('exit', killAll);
