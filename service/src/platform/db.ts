@@ -3,6 +3,7 @@ import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import ClientPgLite from 'knex-pglite';
 import { AppError } from './errors.js';
+import { openEmbeddedPglite } from './pglite.js';
 
 export type { Knex };
 
@@ -75,16 +76,10 @@ export function createDatabase(options: DatabaseOptions): Database {
   } else {
     kind = 'pglite';
     max = 1;
-    let connection: object;
-    if (options.pglite) {
-      const pglite = options.pglite;
-      connection = () => ({ pglite });
-    } else if (options.dataDir) {
-      mkdirSync(options.dataDir, { recursive: true });
-      connection = { filename: options.dataDir };
-    } else {
-      connection = {};
-    }
+    if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+    // Given (tests load a pre-migrated snapshot into one), else ours, tuned for a small footprint.
+    const pglite = options.pglite ?? openEmbeddedPglite(options.dataDir);
+    const connection: object = () => ({ pglite });
     knex = knexFactory({ client: ClientPgLite as unknown as typeof knexFactory.Client, dialect: 'postgres', connection, log });
   }
   return {
