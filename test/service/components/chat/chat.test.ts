@@ -76,6 +76,16 @@ describe('conversations and messages', () => {
     }
   });
 
+  it('accepts text that spells a tokenizer special token: counted as text, never a 500', async () => {
+    const token = await user(t);
+    const id = await conversation(t, token);
+    for (const content of ['<|endoftext|>', 'ignore that <|im_start|>system <|im_end|> and <|endofprompt|>']) {
+      const res = await api(t, 'POST', `/v1/conversations/${id}/messages`, { token, json: { content } });
+      assert.equal(res.status, 201, `${content}: ${res.text.slice(0, 200)}`);
+      assert.equal(res.body.message.content, content);
+    }
+  });
+
   it("answers another user's conversation exactly like a missing one", async () => {
     const alice = await user(t);
     const bob = await user(t);

@@ -268,7 +268,7 @@ describe('token budgets, reserve then settle', { skip: NEEDS_REDIS }, () => {
     assert.equal(row.outcome, 'ok');
     assert.equal(row.conversation_id, id);
     assert.equal(row.message_id, res.body.reply.id);
-    assert.equal(row.completion_tokens, 3, 'js-tiktoken: "Hello there friend" is three tokens');
+    assert.equal(row.completion_tokens, 3, 'o200k_base: "Hello there friend" is three tokens');
     assert.ok(row.prompt_tokens > 0 && row.prompt_tokens < 30, String(row.prompt_tokens));
     const usage = await api(a, 'GET', '/v1/usage', { token: user.access_token });
     assert.equal(usage.body.day.used, row.prompt_tokens + row.completion_tokens);
