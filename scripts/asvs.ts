@@ -91,7 +91,15 @@ export function readRequirements(path = ASVS_CSV): Requirement[] {
   if (header.join() !== expected.join()) throw new Error(`${path}: header is ${header.join()}, expected ${expected.join()}`);
   return rows.map((r) => {
     if (r.length !== 7 || (r[6] !== '1' && r[6] !== '2')) throw new Error(`${path}: malformed row ${r.join()}`);
-    return { chapterId: r[0], chapterName: r[1], sectionId: r[2], sectionName: r[3], id: r[4], text: r[5], level: Number(r[6]) as 1 | 2 };
+    return {
+      chapterId: r[0],
+      chapterName: r[1],
+      sectionId: r[2],
+      sectionName: r[3],
+      id: r[4],
+      text: r[5],
+      level: Number(r[6]) as 1 | 2,
+    };
   });
 }
 
@@ -179,13 +187,15 @@ export function checkMap({ requirements, map, root, doc }: CheckInput): string[]
     const text = (v: unknown) => typeof v === 'string' && v.trim().length > 0;
     if (entry.status === 'met') {
       if (!text(entry.note)) problems.push(`${id}: a met requirement needs a note saying how it is met`);
-      if (!Array.isArray(entry.proofs) || entry.proofs.length === 0) problems.push(`${id}: a met requirement needs at least one proof (a claim without a test is not met)`);
+      if (!Array.isArray(entry.proofs) || entry.proofs.length === 0)
+        problems.push(`${id}: a met requirement needs at least one proof (a claim without a test is not met)`);
       for (const proof of entry.proofs ?? []) {
         if (!proof || !text(proof.file) || !text(proof.test)) {
           problems.push(`${id}: a proof needs a file and a test name`);
           continue;
         }
-        if (!/^test\/.+\.test\.ts$/.test(proof.file)) problems.push(`${id}: proof file ${proof.file} is not a test file under test/`);
+        if (!/^test\/.+\.test\.ts$/.test(proof.file))
+          problems.push(`${id}: proof file ${proof.file} is not a test file under test/`);
         const names = namesOf(proof.file);
         if (!names) problems.push(`${id}: proof file ${proof.file} does not exist`);
         else if (!names.has(proof.test)) problems.push(`${id}: ${proof.file} has no test named "${proof.test}"`);
@@ -284,7 +294,12 @@ export function renderDoc(requirements: Requirement[], map: Record<string, MapEn
     ['L2 requirements (level 2 only)', 2],
     ['Level 2 (L1 + L2)', 0],
   ] as const) {
-    lines.push(`### By chapter: ${label}`, '', '| chapter | applicable | met | partial | not met | n/a | % met |', '|---|---|---|---|---|---|---|');
+    lines.push(
+      `### By chapter: ${label}`,
+      '',
+      '| chapter | applicable | met | partial | not met | n/a | % met |',
+      '|---|---|---|---|---|---|---|',
+    );
     for (const [id, name] of chapters) {
       const t = tally(
         requirements.filter((r) => r.chapterId === id && (level === 0 || r.level === level)),
@@ -333,7 +348,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const requirements = readRequirements();
   const map = readMap();
   const f = figures(requirements, map);
-  const say = (label: string, t: Tally) => `${label}: ${t.met}/${t.applicable} met (${percent(t)}), ${t.partial} partial, ${t.notMet} not met, ${t.na} n/a`;
+  const say = (label: string, t: Tally) =>
+    `${label}: ${t.met}/${t.applicable} met (${percent(t)}), ${t.partial} partial, ${t.notMet} not met, ${t.na} n/a`;
   if (process.argv.includes('--write')) {
     const problems = checkMap({ requirements, map, root: ROOT });
     writeFileSync(ASVS_DOC, renderDoc(requirements, map));
