@@ -64,6 +64,29 @@ describe('second factors and account recovery', () => {
     );
   });
 
+  it('a password proved on an account with a second factor is audited as mfa_challenge_issued, a wrong one as login_failed (what runbooks/lost-second-factor.md checks)', async (t) => {
+    const w = await accountWorld(t, TRUSTED);
+    const a = await withTotp(w);
+    const wrong = await api(w.app, 'POST', '/v1/auth/login', {
+      json: { email: a.email, password: 'not the password at all 99' },
+      headers: from,
+    });
+    assert.equal(wrong.status, 401);
+    const right = await api(w.app, 'POST', '/v1/auth/login', { json: { email: a.email, password: a.password }, headers: from });
+    assert.equal(right.body.mfa_required, true);
+    await w.app.deps.audit.log.flush();
+    const rows = await w.database.db
+      .knex('audit_events')
+      .where({ user_id: a.userId })
+      .whereIn('type', ['mfa_challenge_issued', 'login_failed'])
+      .orderBy('id');
+    assert.deepEqual(
+      rows.map((r) => r.type),
+      ['login_failed', 'mfa_challenge_issued'],
+      'one challenge, for the right password only',
+    );
+  });
+
   it('recovery codes are stored only as SHA-256 hashes, never as the codes', async (t) => {
     const w = await accountWorld(t, TRUSTED);
     const a = await withTotp(w);
