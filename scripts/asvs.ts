@@ -86,20 +86,13 @@ export function parseCsv(text: string): string[][] {
 }
 
 export function readRequirements(path = ASVS_CSV): Requirement[] {
-  const [header, ...rows] = parseCsv(readFileSync(path, 'utf8'));
+  const [header = [], ...rows] = parseCsv(readFileSync(path, 'utf8'));
   const expected = ['chapter_id', 'chapter_name', 'section_id', 'section_name', 'req_id', 'req_description', 'L'];
   if (header.join() !== expected.join()) throw new Error(`${path}: header is ${header.join()}, expected ${expected.join()}`);
   return rows.map((r) => {
-    if (r.length !== 7 || (r[6] !== '1' && r[6] !== '2')) throw new Error(`${path}: malformed row ${r.join()}`);
-    return {
-      chapterId: r[0],
-      chapterName: r[1],
-      sectionId: r[2],
-      sectionName: r[3],
-      id: r[4],
-      text: r[5],
-      level: Number(r[6]) as 1 | 2,
-    };
+    const [chapterId = '', chapterName = '', sectionId = '', sectionName = '', id = '', text = '', level = ''] = r;
+    if (r.length !== 7 || (level !== '1' && level !== '2')) throw new Error(`${path}: malformed row ${r.join()}`);
+    return { chapterId, chapterName, sectionId, sectionName, id, text, level: Number(level) as 1 | 2 };
   });
 }
 
@@ -124,8 +117,8 @@ export function testNames(source: string): Set<string> {
   for (const line of source.split('\n')) {
     const m = call.exec(line);
     if (!m) continue;
-    const indent = m[1].length;
-    while (stack.length && stack[stack.length - 1].indent >= indent) stack.pop();
+    const indent = (m[1] ?? '').length;
+    while ((stack.at(-1)?.indent ?? -1) >= indent) stack.pop();
     const name = readStringLiteral(line, m[0].length - 1);
     if (name === undefined) continue;
     names.add(name);

@@ -41,9 +41,9 @@ function cryptoFindings(text: string): string[] {
   const constants = new Map(
     [...text.matchAll(/\b(?:const|let)\s+([A-Z_][A-Z0-9_]*)\s*=\s*['"]([\w-]+)['"]/g)].map((m) => [m[1], m[2]]),
   );
-  const valueOf = (arg: string) => (/^['"]/.test(arg) ? arg.slice(1, -1) : constants.get(arg));
+  const literalOf = (arg: string) => (/^['"]/.test(arg) ? arg.slice(1, -1) : constants.get(arg));
   for (const m of text.matchAll(/\bcreate(Hash|Hmac|Cipheriv|Decipheriv)\(\s*([^,)\s]+)/g)) {
-    const algorithm = valueOf(m[2]);
+    const algorithm = literalOf(m[2] ?? '');
     const allowed = m[1] === 'Hash' || m[1] === 'Hmac' ? HASHES : CIPHERS;
     if (!algorithm || !allowed.has(algorithm.toLowerCase())) found.push(`create${m[1]}(${m[2]})`);
   }
@@ -54,7 +54,7 @@ function cryptoFindings(text: string): string[] {
   }
   for (const m of text.matchAll(/\bfrom\s+['"]([^'"]+)['"]|\brequire\(\s*['"]([^'"]+)['"]\s*\)/g)) {
     const name = m[1] ?? m[2];
-    if (OTHER_CRYPTO.test(name)) found.push(`imports ${name}`);
+    if (name && OTHER_CRYPTO.test(name)) found.push(`imports ${name}`);
   }
   return found;
 }
@@ -64,7 +64,7 @@ function cryptoFindings(text: string): string[] {
 function processFindings(text: string): string[] {
   const found: string[] = [];
   for (const m of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*['"](?:node:)?child_process['"]/g)) {
-    for (const name of m[1].split(',').map((s) => s.trim().split(/\s+as\s+/)[0])) {
+    for (const name of (m[1] ?? '').split(',').map((s) => s.trim().split(/\s+as\s+/)[0])) {
       if (name && !['spawn', 'spawnSync', 'execFile', 'execFileSync', 'type ChildProcess', 'ChildProcess'].includes(name))
         found.push(`imports ${name}`);
     }

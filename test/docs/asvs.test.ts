@@ -33,14 +33,18 @@ describe('outer suite', () => {
 it('escaped \\'quote\\' too', () => {});
 `;
 
+/** The inner describe's name as written in FIXTURE_TEST, `${…}` and all (not a JS template here). */
+const INNER = ['inner $', "{'template'}"].join('');
+
 const REQS: Requirement[] = [
   { chapterId: 'V1', chapterName: 'One', sectionId: 'V1.1', sectionName: 'First', id: 'V1.1.1', text: 'Verify a.', level: 1 },
   { chapterId: 'V1', chapterName: 'One', sectionId: 'V1.1', sectionName: 'First', id: 'V1.1.2', text: 'Verify b.', level: 2 },
   { chapterId: 'V2', chapterName: 'Two', sectionId: 'V2.1', sectionName: 'Second', id: 'V2.1.1', text: 'Verify c.', level: 2 },
 ];
 
+const MET: MapEntry = { status: 'met', note: 'How.', proofs: [{ file: 'test/fixture.test.ts', test: 'keeps a name' }] };
 const GOOD_MAP: Record<string, MapEntry> = {
-  'V1.1.1': { status: 'met', note: 'How.', proofs: [{ file: 'test/fixture.test.ts', test: 'keeps a name' }] },
+  'V1.1.1': MET,
   'V1.1.2': { status: 'partial', reason: 'Half.', plan: 'The rest.' },
   'V2.1.1': { status: 'n/a', reason: 'No such feature.' },
 };
@@ -67,8 +71,8 @@ describe('the ASVS 5.0.0 mapping (docs/asvs.md)', () => {
       'keeps a name',
       'outer suite > keeps a name',
       "has an 'apostrophe'",
-      "inner ${'template'}",
-      "outer suite > inner ${'template'} > runs deep",
+      INNER,
+      `outer suite > ${INNER} > runs deep`,
       'runs deep',
       "escaped 'quote' too",
     ]) {
@@ -89,7 +93,7 @@ describe('the ASVS 5.0.0 mapping (docs/asvs.md)', () => {
         requirements: REQS,
         map: {
           ...GOOD_MAP,
-          'V1.1.1': { ...GOOD_MAP['V1.1.1'], proofs: [{ file: 'test/fixture.test.ts', test: 'outer suite > keeps a name' }] },
+          'V1.1.1': { ...MET, proofs: [{ file: 'test/fixture.test.ts', test: 'outer suite > keeps a name' }] },
         },
         root,
       }),
@@ -101,7 +105,7 @@ describe('the ASVS 5.0.0 mapping (docs/asvs.md)', () => {
       checkMap({ requirements: REQS, map, root, doc: withDoc }).join('\n');
     const withProof = (test: string, file = 'test/fixture.test.ts') => ({
       ...GOOD_MAP,
-      'V1.1.1': { ...GOOD_MAP['V1.1.1'], proofs: [{ file, test }] },
+      'V1.1.1': { ...MET, proofs: [{ file, test }] },
     });
 
     // The test renamed in the file (the map still names the old one), then deleted.

@@ -38,7 +38,7 @@ function tableRows(text: string): string[][] {
   );
 }
 
-const backticked = (text: string) => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+const backticked = (text: string) => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? '');
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -70,14 +70,14 @@ describe('docs/security.md matches the code', () => {
     const read = readSettings({}, names);
     assert.ok('values' in read);
     assert.deepEqual(
-      Object.fromEntries(rows.map(([name, value]) => [name.replaceAll('`', ''), Number(value)])),
+      Object.fromEntries(rows.map(([name = '', value]) => [name.replaceAll('`', ''), Number(value)])),
       Object.fromEntries(names.map((n) => [n, read.values[n]])),
     );
   });
 
   it('the cryptographic inventory names every key and secret setting, and every algorithm the code names', () => {
     const inventory = section('Cryptographic inventory');
-    const listed = new Set(tableRows(inventory).flatMap(([first]) => backticked(first)));
+    const listed = new Set(tableRows(inventory).flatMap(([first = '']) => backticked(first)));
     const keySettings = Object.entries(SETTINGS as Record<string, SettingSpec>)
       .filter(([name, spec]) => spec.secret || /_KEY_(?:FILE|REF)$/.test(name))
       .map(([name]) => name);
@@ -89,7 +89,7 @@ describe('docs/security.md matches the code', () => {
       /['"`](sha1|sha224|sha256|sha384|sha512|md5|aes-\d{3}-[a-z]+|chacha20[\w-]*|ed25519|ed448|x25519|rs256|ps256|es256|hs256|hs384|hs512|eddsa|argon2id|argon2i|argon2d|scram-sha-256)['"`]/gi;
     const named = new Set<string>();
     for (const path of [...files(join(ROOT, 'service/src')), ...files(join(ROOT, 'cli/src'))]) {
-      for (const m of readFileSync(path, 'utf8').matchAll(algorithms)) named.add(m[1].toLowerCase());
+      for (const m of readFileSync(path, 'utf8').matchAll(algorithms)) named.add((m[1] ?? '').toLowerCase());
     }
     assert.ok(named.has('sha256') && named.has('aes-256-gcm') && named.has('argon2id'), [...named].join(', '));
     const documented = inventory.toLowerCase();
@@ -107,13 +107,13 @@ describe('docs/security.md matches the code', () => {
 
     const rows = tableRows(section('Data: classification and protection'));
     const classified = new Map<string, string>();
-    for (const [table, ...levels] of rows) {
+    for (const [table = '', ...levels] of rows) {
       const name = backticked(table)[0];
       levels.forEach((cell, i) => {
         for (const column of backticked(cell)) {
           const key = `${name}.${column}`;
           assert.ok(!classified.has(key), `${key} is classified once`);
-          classified.set(key, ['secret', 'personal', 'internal'][i]);
+          classified.set(key, ['secret', 'personal', 'internal'][i] ?? '?');
         }
       });
     }

@@ -52,9 +52,9 @@ describe('injection strings in every parameter', () => {
 
   async function snapshot() {
     const { knex } = t.deps.db;
-    const counts: Record<string, number> = {};
-    for (const table of ['users', 'conversations', 'messages', 'sessions', 'refresh_tokens']) {
-      counts[table] = Number((await knex(table).count({ n: '*' }))[0].n);
+    const counts = { users: 0, conversations: 0, messages: 0, sessions: 0, refresh_tokens: 0 };
+    for (const table of Object.keys(counts) as (keyof typeof counts)[]) {
+      counts[table] = Number((await knex(table).count({ n: '*' }))[0]?.n);
     }
     return counts;
   }
