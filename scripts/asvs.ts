@@ -3,7 +3,7 @@
  * and Rampart's mapping of each one (docs/asvs/map.yaml), and checked against the tests it names:
  *
  *   node --import tsx scripts/asvs.ts           check: exit 1 and list every problem (test/docs/asvs.test.ts runs it)
- *   node --import tsx scripts/asvs.ts --write   rewrite docs/asvs.md from the CSV and the map
+ *   node --import tsx scripts/asvs.ts --write   rewrite docs/asvs.md from the CSV and the map (npm run docs:asvs)
  *
  * The check fails when a requirement of the CSV is missing from the map or the map names an unknown id,
  * an entry is malformed (a `met` without a proof, a `partial`/`not-met` without a reason and a plan, an
@@ -254,6 +254,16 @@ export function figures(requirements: Requirement[], map: Record<string, MapEntr
 
 const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
 
+const LABEL: Record<Status, string> = { met: '✅ met', partial: '🟡 partial', 'not-met': '❌ not met', 'n/a': '➖ n/a' };
+
+/** A requirement's heading, and its anchor as GitHub makes it (lower case; punctuation and emoji dropped; spaces → "-"). */
+const headingOf = (r: Requirement, e: MapEntry | undefined) => `${r.id} (L${r.level}) — ${e ? LABEL[e.status] : 'unmapped'}`;
+const anchorOf = (heading: string) =>
+  heading
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+
 export function renderDoc(requirements: Requirement[], map: Record<string, MapEntry>): string {
   const chapters = [...new Map(requirements.map((r) => [r.chapterId, r.chapterName])).entries()];
   const f = figures(requirements, map);
@@ -271,8 +281,10 @@ export function renderDoc(requirements: Requirement[], map: Record<string, MapEn
     'Rampart (a JSON API and an operator CLI: no browser UI, no file uploads, no OAuth/OIDC server or client, no',
     'GraphQL, no WebSockets, no XML), with the reason. The percentage is met ÷ applicable (n/a excluded).',
     '',
-    'To change a status or a proof, edit `docs/asvs/map.yaml` and run `node --import tsx scripts/asvs.ts --write`;',
-    '`node --import tsx scripts/asvs.ts` checks without writing.',
+    'To change a status or a proof, edit `docs/asvs/map.yaml` and run `npm run docs:asvs`',
+    '(`node --import tsx scripts/asvs.ts --write`); `node --import tsx scripts/asvs.ts` checks without writing. The',
+    'inventories and decisions ASVS asks to be documented (key policy, cryptographic inventory, data classification,',
+    'logging inventory, connections, session lifetimes) are in [security.md](security.md).',
     '',
     '## Summary',
     '',
@@ -302,7 +314,19 @@ export function renderDoc(requirements: Requirement[], map: Record<string, MapEn
     }
     lines.push('');
   }
-  const label: Record<Status, string> = { met: '✅ met', partial: '🟡 partial', 'not-met': '❌ not met', 'n/a': '➖ n/a' };
+  const open = requirements.filter((r) => map[r.id]?.status === 'partial' || map[r.id]?.status === 'not-met');
+  lines.push('## What remains: partial and not met', '');
+  if (open.length === 0) lines.push('Nothing: every applicable requirement is met.', '');
+  else {
+    lines.push('| requirement | level | status | why | plan |', '|---|---|---|---|---|');
+    for (const r of open) {
+      const e = map[r.id] as MapEntry;
+      lines.push(
+        `| [${r.id}](#${anchorOf(headingOf(r, e))}) | L${r.level} | ${e.status === 'partial' ? 'partial' : 'not met'} | ${cell(e.reason ?? '')} | ${cell(e.plan ?? '')} |`,
+      );
+    }
+    lines.push('');
+  }
   let section = '';
   let chapter = '';
   for (const r of requirements) {
@@ -315,7 +339,7 @@ export function renderDoc(requirements: Requirement[], map: Record<string, MapEn
       lines.push(`### ${r.sectionId} ${r.sectionName}`, '');
     }
     const e = map[r.id];
-    lines.push(`#### ${r.id} (L${r.level}) — ${e ? label[e.status] : 'unmapped'}`, '', `> ${cell(r.text)}`, '');
+    lines.push(`#### ${headingOf(r, e)}`, '', `> ${cell(r.text)}`, '');
     if (!e) continue;
     if (e.status === 'met') {
       lines.push(cell(e.note ?? ''), '');

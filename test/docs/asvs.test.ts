@@ -144,7 +144,7 @@ describe('the ASVS 5.0.0 mapping (docs/asvs.md)', () => {
     );
   });
 
-  it('writes the page from the map: totals per level and chapter, each requirement with its proofs or reason', () => {
+  it('writes the page from the map: totals per level and chapter, what remains, each requirement with its proofs or reason', () => {
     const doc = renderDoc(REQS, GOOD_MAP);
     assert.match(doc, /\| L1 requirements \| 1 \| 1 \| 1 \| 0 \| 0 \| 0 \| 100\.0 % \|/);
     assert.match(doc, /\| L2 requirements \(level 2 only\) \| 2 \| 1 \| 0 \| 1 \| 0 \| 1 \| 0\.0 % \|/);
@@ -155,6 +155,10 @@ describe('the ASVS 5.0.0 mapping (docs/asvs.md)', () => {
     );
     assert.match(doc, /#### V1\.1\.2 \(L2\) — 🟡 partial\n\n> Verify b\.\n\nWhy: Half\.\n\nPlan: The rest\./);
     assert.match(doc, /#### V2\.1\.1 \(L2\) — ➖ n\/a\n\n> Verify c\.\n\nNot applicable: No such feature\./);
+    assert.match(
+      doc,
+      /## What remains: partial and not met\n\n\| requirement \| level \| status \| why \| plan \|\n\|---\|---\|---\|---\|---\|\n\| \[V1\.1\.2\]\(#v112-l2---partial\) \| L2 \| partial \| Half\. \| The rest\. \|\n\n/,
+    );
     assert.ok(ASVS_DOC.endsWith('docs/asvs.md'));
   });
 });
