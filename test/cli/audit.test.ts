@@ -148,6 +148,26 @@ describe('secops audit (the release gate)', () => {
     assert.match(r.stdout, /GHSA-gone-0000-0000 expired/);
   });
 
+  it('an ignore entry may run at most 90 days, and 14 for a critical advisory (the time frames of docs/release.md)', async () => {
+    const high = [koaAdvisory([{ introduced: '0' }])];
+    const accept = (expires: string) => [{ id: 'GHSA-test-koa0-0001', package: 'koa', reason: 'no route uses the affected API', expires }];
+    // Judged by the gate's own lines: the rest of the verdict depends on the installed tree.
+    assert.doesNotMatch((await audit({ advisories: high, ignore: accept('2026-05-30') })).stdout, /GHSA-test-koa0-0001 expires on/, '90 days from 2026-03-01');
+    const tooLong = await audit({ advisories: high, ignore: accept('2026-05-31') });
+    assert.equal(tooLong.ok, false);
+    assert.match(tooLong.stdout, /ignore entry GHSA-test-koa0-0001 expires on 2026-05-31, more than 90 days after 2026-03-01: an advisory may be accepted for at most 90 days/);
+
+    const critical = [koaAdvisory([{ introduced: '0' }], 'CRITICAL')];
+    assert.doesNotMatch((await audit({ advisories: critical, ignore: accept('2026-03-15') })).stdout, /GHSA-test-koa0-0001 expires on/, '14 days');
+    const criticalTooLong = await audit({ advisories: critical, ignore: accept('2026-03-16') });
+    assert.equal(criticalTooLong.ok, false);
+    assert.match(criticalTooLong.stdout, /expires on 2026-03-16, more than 14 days after 2026-03-01: a critical advisory may be accepted for at most 14 days/);
+
+    const unused = await audit({ ignore: [{ id: 'GHSA-none-0000-0000', reason: 'just in case', expires: '2027-03-01' }] });
+    assert.equal(unused.ok, false);
+    assert.match(unused.stdout, /GHSA-none-0000-0000 expires on 2027-03-01, more than 90 days/, 'an entry matching nothing is held to the time frame too');
+  });
+
   it('an ignore entry without a reason or expiry is refused', async () => {
     const advisories = [koaAdvisory([{ introduced: '0' }])];
     const r = await audit({

@@ -40,6 +40,35 @@ describe('Dockerfile', () => {
     assert.deepEqual(JSON.parse(text('CMD').at(-1)!), ['node', 'bin/rampart.js']);
   });
 
+  it('leaves source control out of the image: .dockerignore drops .git and the runtime stage copies only built output', () => {
+    const ignored = readFileSync(new URL('../../.dockerignore', import.meta.url), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    assert.ok(
+      ignored.some((l) => l === '.git' || l === '.git/' || l === '**/.git'),
+      '.git is not sent to the build',
+    );
+    const runtime = parseStages(DOCKERFILE).at(-1)!;
+    const copies = runtime.instructions.filter((i) => i.keyword === 'COPY' || i.keyword === 'ADD').map((i) => i.args);
+    assert.ok(copies.length > 0);
+    for (const args of copies) {
+      const sources = args
+        .split(/\s+/)
+        .filter((a) => !a.startsWith('--'))
+        .slice(0, -1);
+      for (const source of sources)
+        assert.ok(
+          !['.', './'].includes(source) && !/\.git\b/.test(source),
+          `the runtime stage copies the whole context or .git: ${args}`,
+        );
+      assert.ok(
+        args.startsWith('--from=') || /^(package\.json|bin)\b/.test(args),
+        `only built output, package.json and bin/: ${args}`,
+      );
+    }
+  });
+
   it('runs Node 26 LTS on Debian 13 in every stage, the line development and CI pin', () => {
     const codenames = ['bookworm', 'trixie', 'forky'];
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));

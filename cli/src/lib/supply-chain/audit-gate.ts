@@ -1,5 +1,5 @@
 import { type Advisory, isAffected } from './advisories.js';
-import { type IgnoreEntry, isExpired } from './ignores.js';
+import { daysUntilExpiry, IGNORE_MAX_DAYS, type IgnoreEntry, isExpired } from './ignores.js';
 import type { InstalledPackage } from './installed.js';
 import { checkLicense, declaredLicense, type LicensePolicy } from './licenses.js';
 import { type AdvisorySeverity, type Severity, severityRank } from './severity.js';
@@ -52,6 +52,8 @@ export interface AuditOutcome {
 export function evaluateAudit(input: AuditInputs): AuditOutcome {
   const vulnerabilities: Finding[] = [];
   const usedIgnores = new Set<IgnoreEntry>();
+  /** Entries accepting a critical (or unrated) advisory: the shorter time frame applies to them. */
+  const criticalIgnores = new Set<IgnoreEntry>();
   const expired = input.ignores.filter((e) => isExpired(e, input.today));
   // Advisories name npm packages, and Debian source packages (a binary package carries its source's name).
   const byKey = new Map<string, InstalledPackage[]>();
@@ -74,6 +76,7 @@ export function evaluateAudit(input: AuditInputs): AuditOutcome {
           !isExpired(e, input.today),
       );
       if (ignore) usedIgnores.add(ignore);
+      if (ignore && severityRank(advisory.severity) >= severityRank('critical')) criticalIgnores.add(ignore);
       vulnerabilities.push({
         id: advisory.id,
         ecosystem: advisory.ecosystem,
@@ -110,6 +113,14 @@ export function evaluateAudit(input: AuditInputs): AuditOutcome {
   for (const f of vulnerabilities.filter((v) => v.blocking))
     failures.push(`${f.id} (${f.severity}) in ${f.package}@${f.version}: ${f.summary}`);
   for (const e of expired) failures.push(`ignore entry ${e.id} expired on ${e.expires}: re-assess it, then renew or remove it`);
+  // Time frames (docs/release.md): an exception is short-lived, a critical one shorter still.
+  for (const e of input.ignores) {
+    const limit = criticalIgnores.has(e) ? IGNORE_MAX_DAYS.critical : IGNORE_MAX_DAYS.other;
+    if (!isExpired(e, input.today) && daysUntilExpiry(e, input.today) > limit)
+      failures.push(
+        `ignore entry ${e.id} expires on ${e.expires}, more than ${limit} days after ${input.today}: ${criticalIgnores.has(e) ? 'a critical advisory' : 'an advisory'} may be accepted for at most ${limit} days at a time (docs/release.md)`,
+      );
+  }
   for (const v of violations)
     failures.push(
       `licence of ${v.package}@${v.version} is ${v.problem === 'missing' ? 'not declared' : `${v.problem}: ${v.license}`}`,

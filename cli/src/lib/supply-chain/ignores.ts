@@ -48,3 +48,15 @@ export function parseIgnoreFile(value: unknown): { entries: IgnoreEntry[]; probl
 export function isExpired(entry: IgnoreEntry, today: string): boolean {
   return entry.expires < today; // ISO dates compare as strings
 }
+
+/**
+ * The remediation time frames of docs/release.md, as the longest an advisory may be accepted for: a
+ * critical one 14 days (release the fix within 72 hours, or accept it for at most 14 days), any other
+ * 90 days. An entry expiring later fails the gate, so no exception outlives the policy.
+ */
+export const IGNORE_MAX_DAYS = { critical: 14, other: 90 } as const;
+
+/** Whole days from `today` to the entry's expiry (both YYYY-MM-DD). */
+export function daysUntilExpiry(entry: IgnoreEntry, today: string): number {
+  return Math.round((Date.parse(`${entry.expires}T00:00:00Z`) - Date.parse(`${today}T00:00:00Z`)) / 86_400_000);
+}

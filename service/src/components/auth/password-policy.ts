@@ -49,7 +49,7 @@ const MIN_ALLOWED_MIN_LENGTH = 8;
 const SCORED_CODE_POINTS = 64;
 const L33T_MAX_SUBSTITUTIONS = 8;
 /** NIST's "context-specific words": the service's name is always one, besides the caller's user inputs. */
-const SERVICE_WORDS = ['rampart'];
+export const SERVICE_WORDS: readonly string[] = ['rampart'];
 /** Shorter fragments of an email (e.g. "al") occur in too many unrelated words to strip them. */
 const MIN_CONTEXT_WORD_LENGTH = 3;
 

@@ -3,7 +3,7 @@ import type { Context, Middleware } from 'koa';
 import { AppError, isAppError } from '../errors.js';
 import type { IdempotencyStore, KeyScope, StoredAnswer } from '../idempotency-store.js';
 import type { Logger } from '../logger.js';
-import { PROBLEM_CONTENT_TYPE, problemBody } from './problem.js';
+import { PROBLEM_CONTENT_TYPE, PROBLEM_MEDIA_TYPE, problemBody } from './problem.js';
 
 /**
  * `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header) on one route, after
@@ -158,7 +158,7 @@ function replay(ctx: Context, answer: StoredAnswer): void {
   ctx.status = answer.status;
   for (const [name, value] of Object.entries(answer.headers)) ctx.set(name, value);
   ctx.set('Idempotency-Replayed', 'true');
-  if ((answer.headers['Content-Type'] ?? '').startsWith(PROBLEM_CONTENT_TYPE)) {
+  if ((answer.headers['Content-Type'] ?? '').startsWith(PROBLEM_MEDIA_TYPE)) { // answers stored before the charset was added too
     ctx.body = { ...(JSON.parse(answer.body) as Record<string, unknown>), request_id: String(ctx.state.requestId ?? '') };
     ctx.type = PROBLEM_CONTENT_TYPE;
   } else {

@@ -3,7 +3,10 @@ import { databaseUnavailable, isDatabaseUnavailable } from '../db.js';
 import type { Logger } from '../logger.js';
 import { AppError, errorCatalogue, type ErrorCode, isAppError } from '../errors.js';
 
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+/** The media type of an RFC 9457 problem; what a stored or received answer is recognised by. */
+export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
+/** What the service sends: the media type with its charset (ASVS 5.0 4.1.1), as Koa does for application/json. */
+export const PROBLEM_CONTENT_TYPE = `${PROBLEM_MEDIA_TYPE}; charset=utf-8`;
 
 export function problemType(code: ErrorCode): string {
   return `urn:problem-type:rampart:${code}`;

@@ -135,6 +135,16 @@ describe('passwords derived from the account or the service', () => {
     rejected(check('Rampart2024!!', []));
   });
 
+  it('takes context words literally: regular-expression characters in an address neither break the check nor match other text', () => {
+    // Unescaped, "a{" and "x(y" would not compile, and "j.*" or "q|z" would strip letters that are not the address's.
+    for (const address of ['a{b.c@example.com', 'x(y@example.com', 'j.*k@example.com', 'q|z+tag@example.com', 'r$^s?@example.com']) {
+      accepted(check(PASSPHRASE, [address]));
+      accepted(check(STRONG_16, [address]));
+    }
+    rejected(check('q|z2024!!', ['q|z+tag@example.com']));
+    rejected(check('j.*k!2024', ['j.*k@example.com']));
+  });
+
   it('still accepts a strong passphrase that happens to contain the name', () => {
     accepted(check('alice velvet quartz lantern thistle', ALICE));
   });
