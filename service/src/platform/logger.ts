@@ -75,6 +75,7 @@ export function createLogger(options: LoggerOptions): Logger {
         : ctx.userId
           ? { request_id: ctx.requestId, user_id: ctx.userId, ip: ctx.ip }
           : { request_id: ctx.requestId, ip: ctx.ip };
+      if (ctx?.clientRequestId) fields.client_request_id = ctx.clientRequestId;
       return withTraceIds(fields);
     },
   };

@@ -2,7 +2,10 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 /** What every log line emitted while serving a request should carry. */
 export interface RequestContext {
+  /** The service's own id for the request: always generated here, never taken from the client. */
   requestId: string;
+  /** A valid X-Request-Id the client sent (≤ 128 of [A-Za-z0-9._:-]), kept beside ours for correlation. */
+  clientRequestId?: string;
   ip: string;
   userId?: string;
 }

@@ -138,8 +138,9 @@ describe('HTTP conventions of docs/api.md', () => {
   it('logs one line per request with request_id, ip, method, route template, status and duration', async () => {
     const res = await api(t, 'GET', '/readyz', { headers: { 'x-request-id': 'log-line-check' } });
     assert.equal(res.status, 200);
-    const line = t.logLines.find((l) => l.msg === 'request' && l.request_id === 'log-line-check');
+    const line = t.logLines.find((l) => l.msg === 'request' && l.client_request_id === 'log-line-check');
     assert.ok(line);
+    assert.match(String(line.request_id), /^[0-9a-f-]{36}$/, "request_id is the service's own; the client's is client_request_id");
     assert.equal(line.method, 'GET');
     assert.equal(line.route, '/readyz');
     assert.equal(line.status, 200);

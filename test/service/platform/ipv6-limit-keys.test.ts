@@ -123,7 +123,7 @@ for (const mode of modes) {
     it('logs and audits the full client address, not its limit key', async (tc) => {
       const t = await app(tc, {});
       await api(t, 'GET', '/v1/me', { headers: { ...from('2001:db8:1:8::abcd'), 'x-request-id': 'v6-logged-ip' } });
-      assert.equal(t.logLines.find((l) => l.request_id === 'v6-logged-ip' && l.msg === 'request')?.ip, '2001:db8:1:8::abcd');
+      assert.equal(t.logLines.find((l) => l.client_request_id === 'v6-logged-ip' && l.msg === 'request')?.ip, '2001:db8:1:8::abcd');
     });
   });
 }

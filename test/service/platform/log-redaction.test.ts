@@ -54,8 +54,10 @@ describe('logs during a full signup → login → refresh → chat → logout ru
   });
 
   it('stamps every line written while serving a request with its request id', () => {
-    const lines = t.logLines.filter((l) => l.request_id === 'run-signup');
+    const lines = t.logLines.filter((l) => l.client_request_id === 'run-signup');
     const messages = lines.map((l) => l.msg);
+    assert.equal(new Set(lines.map((l) => l.request_id)).size, 1, 'one request id of ours on every line of the request');
+    assert.match(String(lines[0]?.request_id), /^[0-9a-f-]{36}$/);
     assert.ok(messages.includes('request'), 'the access line');
     assert.ok(messages.includes('audit: signup_succeeded'), 'the audit line written deep in the flow');
   });

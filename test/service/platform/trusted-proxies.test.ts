@@ -6,7 +6,7 @@ import { startTestApp, type InProcessTestApp } from '../../helpers/app.js';
 async function loggedIp(t: InProcessTestApp, headers: Record<string, string>): Promise<unknown> {
   const id = `ip-${Math.random().toString(36).slice(2)}`;
   await t.request('/healthz', { headers: { ...headers, 'x-request-id': id } });
-  return t.logLines.find((l) => l.request_id === id && l.msg === 'request')?.ip;
+  return t.logLines.find((l) => l.client_request_id === id && l.msg === 'request')?.ip;
 }
 
 describe('client address and trusted proxies', () => {

@@ -29,7 +29,7 @@ export interface AccountComponentDeps {
 
 function meta(ctx: Context): RequestMeta {
   const ua = ctx.get('user-agent');
-  return { ip: ctx.state.clientIp, userAgent: ua ? ua.slice(0, 512) : null, requestId: ctx.state.requestId };
+  return { ip: ctx.state.clientIp, userAgent: ua ? ua.slice(0, 512) : null, requestId: ctx.state.requestId, clientRequestId: ctx.state.clientRequestId };
 }
 
 export function createAccountComponent(deps: AccountComponentDeps): AccountComponent {

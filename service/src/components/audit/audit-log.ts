@@ -70,7 +70,10 @@ export interface AuditEvent {
   email?: string | null;
   ip?: string | null;
   userAgent?: string | null;
+  /** The service's own request id. */
   requestId?: string | null;
+  /** What the client sent as X-Request-Id (validated and bounded by the request context). */
+  clientRequestId?: string | null;
   details?: Record<string, unknown>;
 }
 
@@ -200,6 +203,7 @@ export function createAuditLog(options: AuditLogOptions) {
         ...w.row,
         occurred_at: new Date(now),
         request_id: null,
+        client_request_id: null,
         details: { ...w.row.details, repeats: w.repeats, window_started_at: new Date(w.startedAt).toISOString() },
       });
     }
@@ -214,6 +218,7 @@ export function createAuditLog(options: AuditLogOptions) {
         ip: null,
         user_agent: null,
         request_id: null,
+        client_request_id: null,
         details: { reason: 'aggregated_overflow', repeats },
       });
     }
@@ -232,6 +237,7 @@ export function createAuditLog(options: AuditLogOptions) {
         ip: event.ip ?? null,
         user_agent: event.userAgent ? event.userAgent.slice(0, 512) : null,
         request_id: event.requestId ?? null,
+        client_request_id: event.clientRequestId?.slice(0, 128) ?? null,
         details: event.details ?? {},
       };
       if (!AGGREGATED.has(event.type)) return write(row, trx);

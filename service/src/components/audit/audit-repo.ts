@@ -8,6 +8,8 @@ export interface AuditRow {
   ip: string | null;
   user_agent: string | null;
   request_id: string | null;
+  /** The client's X-Request-Id, if it sent a valid one (≤ 128 characters); request_id is ours. */
+  client_request_id: string | null;
   details: Record<string, unknown>;
 }
 

@@ -25,7 +25,10 @@ import type { PasskeysRepo } from './webauthn/credentials-repo.js';
 export interface RequestMeta {
   ip: string;
   userAgent: string | null;
+  /** The service's own request id. */
   requestId: string;
+  /** The client's X-Request-Id, when it sent a valid one: recorded beside ours, never as it. */
+  clientRequestId?: string;
 }
 
 /** The authenticated caller, as the access-token middleware resolved it. */

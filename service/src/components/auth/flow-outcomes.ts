@@ -8,7 +8,7 @@ export function createFlowOutcomes(deps: Pick<AuthServiceDeps, 'metrics' | 'audi
     fail: (flow: string, reason: string) => metrics.authFailTotal.inc({ flow, reason }),
     succeed: (flow: string) => metrics.authSuccessTotal.inc({ flow }),
     auditEvent: (meta: RequestMeta, event: Omit<AuditEvent, 'ip' | 'userAgent' | 'requestId'>) =>
-      audit.record({ ...event, ip: meta.ip, userAgent: meta.userAgent, requestId: meta.requestId }),
+      audit.record({ ...event, ip: meta.ip, userAgent: meta.userAgent, requestId: meta.requestId, clientRequestId: meta.clientRequestId }),
   };
 }
 

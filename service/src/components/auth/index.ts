@@ -191,7 +191,13 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
   // A presented token that is refused is a security event (aggregated per IP and reason in the trail).
   const tokenRefused = async (ctx: Context, reason: 'invalid' | 'revoked') => {
     metrics.authFailTotal.inc({ flow: 'access_token', reason });
-    await audit.record({ type: 'access_token_refused', ip: ctx.state.clientIp ?? null, requestId: ctx.state.requestId ?? null, details: { reason } });
+    await audit.record({
+      type: 'access_token_refused',
+      ip: ctx.state.clientIp ?? null,
+      requestId: ctx.state.requestId ?? null,
+      clientRequestId: ctx.state.clientRequestId ?? null,
+      details: { reason },
+    });
   };
   const authenticate = compose([verifyBearer(accessTokens, guard, tokenRefused), requireSecondFactorPolicy(config.mfa.required), perUser]);
   return {

@@ -37,7 +37,7 @@ const mfaVerify = z
 
 function meta(ctx: Context): RequestMeta {
   const ua = ctx.get('user-agent');
-  return { ip: ctx.state.clientIp, userAgent: ua ? ua.slice(0, 512) : null, requestId: ctx.state.requestId };
+  return { ip: ctx.state.clientIp, userAgent: ua ? ua.slice(0, 512) : null, requestId: ctx.state.requestId, clientRequestId: ctx.state.clientRequestId };
 }
 
 function auth(ctx: Context): AuthContext {

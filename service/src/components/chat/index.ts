@@ -201,6 +201,7 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
             userId,
             ip: request?.ip ?? null,
             requestId: request?.requestId ?? null,
+            clientRequestId: request?.clientRequestId ?? null,
             details: { resource: 'conversation', reason: 'another_users', id: conversationId },
           });
         }

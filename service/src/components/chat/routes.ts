@@ -144,7 +144,7 @@ export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs, id
     const { release } = opened;
     const { sse, stop } = openSse(ctx, heartbeatMs);
     const events = chat.streamReply(opened, content, { clientGone: clientGone(ctx), shutdown: shutdownSignal });
-    void sendAsSse(events, sse, String(ctx.state.requestId), deferIdempotency(ctx)).finally(() => {
+    void sendAsSse(events, sse, String(ctx.state.responseRequestId), deferIdempotency(ctx)).finally(() => {
       stop();
       release();
     });
@@ -166,9 +166,9 @@ export function chatRoutes({ chat, authenticate, shutdownSignal, heartbeatMs, id
           else sse.send('done', { message: toMessage(event.message) }, event.id);
           done = event.type === 'done';
         }
-        if (!done && shutdownSignal.aborted && !gone.aborted) sse.send('error', problemBody(restarting(), String(ctx.state.requestId)));
+        if (!done && shutdownSignal.aborted && !gone.aborted) sse.send('error', problemBody(restarting(), String(ctx.state.responseRequestId)));
       } catch (err) {
-        sse.send('error', problemBody(resumeProblem(err), String(ctx.state.requestId)));
+        sse.send('error', problemBody(resumeProblem(err), String(ctx.state.responseRequestId)));
       } finally {
         stop();
         sse.end();

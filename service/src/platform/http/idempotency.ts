@@ -124,7 +124,7 @@ export function idempotent(options: IdempotencyOptions): Middleware {
         await settle.complete({
           status: err.status,
           headers: { ...err.headers, 'Content-Type': PROBLEM_CONTENT_TYPE },
-          body: JSON.stringify(problemBody(err, String(ctx.state.requestId ?? ''))),
+          body: JSON.stringify(problemBody(err, String(ctx.state.responseRequestId ?? ''))),
         });
       } else {
         await settle.release();
@@ -159,7 +159,7 @@ function replay(ctx: Context, answer: StoredAnswer): void {
   for (const [name, value] of Object.entries(answer.headers)) ctx.set(name, value);
   ctx.set('Idempotency-Replayed', 'true');
   if ((answer.headers['Content-Type'] ?? '').startsWith(PROBLEM_MEDIA_TYPE)) { // answers stored before the charset was added too
-    ctx.body = { ...(JSON.parse(answer.body) as Record<string, unknown>), request_id: String(ctx.state.requestId ?? '') };
+    ctx.body = { ...(JSON.parse(answer.body) as Record<string, unknown>), request_id: String(ctx.state.responseRequestId ?? '') };
     ctx.type = PROBLEM_CONTENT_TYPE;
   } else {
     ctx.body = answer.body;

@@ -29,7 +29,7 @@ export function writeProblem(ctx: Context, err: AppError): void {
   ctx.status = err.status;
   for (const [name, value] of Object.entries(err.headers)) ctx.set(name, value);
   ctx.type = PROBLEM_CONTENT_TYPE;
-  ctx.body = problemBody(err, String(ctx.state.requestId ?? ''));
+  ctx.body = problemBody(err, String(ctx.state.responseRequestId ?? ''));
 }
 
 /**

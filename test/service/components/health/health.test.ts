@@ -73,7 +73,8 @@ describe('readiness when the database is down', () => {
     assert.equal(failure.level, 'warn');
     assert.equal(failure.check, 'database');
     assert.match(String(failure.error), /ECONNREFUSED 127\.0\.0\.1:9/);
-    assert.equal(failure.request_id, 'readyz-db-down', "logged with the probe's request id");
+    assert.equal(failure.client_request_id, 'readyz-db-down', "logged with the probe's request id beside ours");
+    assert.match(String(failure.request_id), /^[0-9a-f-]{36}$/, 'the request id in the log is the service’s own');
 
     assert.equal((await api(app, 'GET', '/healthz')).status, 200, 'liveness does not depend on the database');
   });
