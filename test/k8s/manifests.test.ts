@@ -4,7 +4,9 @@
  *    unknown-field check (kubernetes-models' validate() ignores misspelled keys); CRDs
  *    (ServiceMonitor, PrometheusRule, ExternalSecret) against a hand list of known fields;
  *  - policy: workload hardening, digest-pinned images, shutdown timing, one database credential per
- *    workload (its own role's), HPA, NetworkPolicies, Ingress TLS/HSTS, monitoring wiring;
+ *    workload (its own role's), HPA, NetworkPolicies (evaluated: who may reach what), Ingress TLS
+ *    without snippet annotations (HSTS from the controller's ConfigMap), trusted proxies, the
+ *    retention CronJob, monitoring wiring;
  *  - k8s/base/prometheusrule.yaml is what scripts/gen-prometheusrule.mjs generates from alerts/.
  */
 import assert from 'node:assert/strict';
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
+import { DEFAULT_ROLES, ROLE_KINDS } from '../../cli/src/lib/db-roles/defaults.js';
 import { SETTINGS } from '../../service/src/config/settings.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -324,7 +327,16 @@ function hardeningErrors(w: Workload): string[] {
     const env = envOf(c);
     if (env.get('NODE_ENV') !== 'production') errors.push(`${at}: NODE_ENV=production`);
     if (!(Number(env.get('UV_THREADPOOL_SIZE')) >= 4)) errors.push(`${at}: UV_THREADPOOL_SIZE ≥ 4`);
-    for (const name of ['JWT_SECRET', 'DATABASE_URL', 'REDIS_URL', 'MODEL_API_KEY', 'JWT_KEYS', 'MAIL_URL', 'AUDIT_HASH_KEY', 'MFA_ENCRYPTION_KEY'])
+    for (const name of [
+      'JWT_SECRET',
+      'DATABASE_URL',
+      'REDIS_URL',
+      'MODEL_API_KEY',
+      'JWT_KEYS',
+      'MAIL_URL',
+      'AUDIT_HASH_KEY',
+      'MFA_ENCRYPTION_KEY',
+    ])
       if ((c.env ?? []).some((e: Obj) => e.name === name)) errors.push(`${at}: ${name} as a plain variable (use ${name}_FILE)`);
     // The API reads the keyring; the maintenance Jobs (secops) read the database settings only and get no JWT keys.
     const isApi = c.name === 'api';
@@ -356,11 +368,14 @@ const DATABASE_KEY_BY_TASK: Record<string, string> = {
   migrate: 'migrate-database-url', // rampart_migrator: DDL as the owner role
   backup: 'backup-database-url', // rampart_backup: SELECT only (pg_dump)
   'backup-drill': 'drill-database-url', // rampart_drill: CREATEDB, none of the app's tables
+  retention: 'retention-database-url', // rampart_retention: SELECT/DELETE on the aged tables only
 };
 const RUNTIME_DATABASE_KEY = 'database-url'; // rampart_app_a / rampart_app_b: the API only
 /** Tasks that encrypt and sign (backup create) or decrypt and verify (backup drill) backups: the only ones given the keys. */
 const BACKUP_KEY_TASKS = new Set(['backup', 'backup-drill']);
 const BACKUP_KEYS = ['backup-encrypt-key', 'backup-signing-key'] as const;
+/** The retention archive key: the retention Job only (it encrypts the parts it archives). */
+const RETENTION_KEY = 'retention-encrypt-key';
 
 const isApiWorkload = (w: Workload) => w.obj.kind === 'Deployment' && w.pod.containers.some((c: Obj) => c.name === 'api');
 const taskOf = (w: Workload): string | undefined => w.podMeta.labels?.[TASK_LABEL];
@@ -419,6 +434,9 @@ function credentialErrors(w: Workload): string[] {
     if (hasBackupKey && !wantsBackupKey) errors.push(`${where}: only the backup and drill Jobs may mount ${backupKey}`);
     if (wantsBackupKey && !hasBackupKey) errors.push(`${where}: the ${task} Job needs ${backupKey}`);
   }
+  if (keys.includes(RETENTION_KEY) && task !== 'retention')
+    errors.push(`${where}: only the retention Job may mount ${RETENTION_KEY}`);
+  if (task === 'retention' && !keys.includes(RETENTION_KEY)) errors.push(`${where}: the retention Job needs ${RETENTION_KEY}`);
 
   // Every file a *_FILE variable names inside a secret volume must be projected there (a missing file
   // stops the process at start), and DATABASE_URL_FILE must name the expected credential.
@@ -450,6 +468,89 @@ function credentialSharingErrors(objs: Obj[]): string[] {
     }
   for (const [key, ws] of holders)
     if (ws.length > 1) errors.push(`database credential ${key} is shared by ${ws.join(', ')} (one role per workload)`);
+  return errors;
+}
+
+// ---- NetworkPolicies: who may reach what -------------------------------------------------------
+
+const COMPONENT = 'app.kubernetes.io/component';
+/** A pod (or an address outside the cluster) as NetworkPolicies see it. */
+type Peer = { namespace?: string; labels?: Record<string, string>; ip?: string };
+
+const matchesLabels = (selector: Obj | undefined, labels: Record<string, string> = {}): boolean =>
+  Object.entries(selector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v) && !(selector?.matchExpressions ?? []).length;
+
+function ipv4(ip: string): number {
+  return ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+}
+function inCidr(ip: string, cidr: string): boolean {
+  const [base, bits] = cidr.split('/') as [string, string];
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(ipv4(ip) / size) === Math.floor(ipv4(base) / size);
+}
+
+/** Does one `from`/`to` entry of a policy in namespace `ns` match `peer`? */
+function peerMatches(entry: Obj, ns: string, peer: Peer): boolean {
+  if (entry.ipBlock) {
+    if (!peer.ip || peer.namespace) return false; // ipBlock is for addresses outside the cluster's pods
+    return inCidr(peer.ip, entry.ipBlock.cidr) && !(entry.ipBlock.except ?? []).some((c: string) => inCidr(peer.ip as string, c));
+  }
+  if (peer.namespace === undefined) return false;
+  if (entry.namespaceSelector) {
+    if (!matchesLabels(entry.namespaceSelector, { 'kubernetes.io/metadata.name': peer.namespace })) return false;
+  } else if (peer.namespace !== ns) return false;
+  return entry.podSelector === undefined || matchesLabels(entry.podSelector, peer.labels);
+}
+
+/**
+ * Whether `from` may open a TCP connection to `to`:`port`, by the NetworkPolicies of the namespace
+ * (`ns`, where the Rampart pods live; peers elsewhere are not restricted by these policies): egress
+ * of the source, if selected by any Egress policy, and ingress of the destination likewise.
+ */
+function allowed(objs: Obj[], ns: string, from: Peer, to: Peer, port: number): boolean {
+  const nps = byKind(objs, 'NetworkPolicy');
+  const direction = (pod: Peer, type: 'Ingress' | 'Egress', other: Peer): boolean => {
+    if (pod.namespace !== ns) return true;
+    const selecting = nps.filter((n) => n.spec.policyTypes?.includes(type) && matchesLabels(n.spec.podSelector, pod.labels));
+    if (selecting.length === 0) return true;
+    const key = type === 'Ingress' ? 'ingress' : 'egress';
+    const peers = type === 'Ingress' ? 'from' : 'to';
+    return selecting.some((n) =>
+      (n.spec[key] ?? []).some(
+        (r: Obj) =>
+          (r[peers] === undefined || r[peers].some((e: Obj) => peerMatches(e, ns, other))) &&
+          (r.ports === undefined || r.ports.some((p: Obj) => p.protocol === 'TCP' && p.port === port)),
+      ),
+    );
+  };
+  return direction(from, 'Egress', to) && direction(to, 'Ingress', from);
+}
+
+/** The labels of a workload's pods (its template's). */
+const podLabels = (objs: Obj[], kind: string, name: string): Record<string, string> => {
+  const o = one(objs, kind, name);
+  return (kind === 'CronJob' ? o.spec.jobTemplate.spec.template.metadata.labels : o.spec.template.metadata.labels) ?? {};
+};
+
+/** The CIDRs of TRUSTED_PROXIES, which the service honours X-Forwarded-For/-Proto from. */
+function trustedProxyErrors(value: string | undefined): string[] {
+  const cidrs = (value ?? '')
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
+  if (cidrs.length === 0) return ['TRUSTED_PROXIES is empty: the client address would be the controller pod’s'];
+  const errors: string[] = [];
+  const PRIVATE = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'];
+  for (const cidr of cidrs) {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(cidr);
+    if (!m) {
+      errors.push(`${cidr}: not an IPv4 CIDR`);
+      continue;
+    }
+    // The ingress controller's pods, not the cluster: at most a /24 each (256 addresses).
+    if (Number(m[2]) < 24) errors.push(`${cidr}: wider than a /24 (the ingress controller's pods only, not the cluster)`);
+    if (!PRIVATE.some((p) => inCidr(m[1] as string, p))) errors.push(`${cidr}: not a private range`);
+  }
   return errors;
 }
 
@@ -585,9 +686,9 @@ describe('k8s manifests', () => {
         const objs = objects(t, overlay);
         if (!objs) return;
         const ws = workloads(objs);
-        // The API and each maintenance task are there, so the rules below cover all four roles.
+        // The API and each maintenance task are there, so the rules below cover all five roles.
         const tasks = ws.map((w) => (isApiWorkload(w) ? 'api' : taskOf(w))).sort();
-        assert.deepEqual(tasks, ['api', 'backup', 'backup-drill', 'migrate']);
+        assert.deepEqual(tasks, ['api', 'backup', 'backup-drill', 'migrate', 'retention']);
         assert.deepEqual([...ws.flatMap(credentialErrors), ...credentialSharingErrors(objs)], []);
         const es = one(objs, 'ExternalSecret');
         const remote = new Map<string, string>(es.spec.data.map((d: Obj) => [d.secretKey, d.remoteRef.key]));
@@ -633,6 +734,8 @@ describe('k8s manifests', () => {
           const ports = r.ports.map((p: Obj) => p.port);
           if (ns.includes('ingress-nginx')) assert.deepEqual(ports, [3000]);
           else if (ns.includes('monitoring')) assert.deepEqual(ports, [9464]);
+          else if (r.from.every((f: Obj) => !f.namespaceSelector && f.podSelector?.matchLabels?.[COMPONENT] === 'secops'))
+            assert.deepEqual(ports, [9464], 'secops pods reach the metrics port only');
           else assert.fail(`unexpected ingress source ${JSON.stringify(r.from)}`);
         }
 
@@ -641,9 +744,10 @@ describe('k8s manifests', () => {
         const tlsHosts = new Set(ing.spec.tls.flatMap((x: Obj) => x.hosts));
         for (const rule of ing.spec.rules) assert.ok(tlsHosts.has(rule.host), `TLS covers ${rule.host}`);
         assert.ok(ing.spec.tls.every((x: Obj) => x.secretName));
-        const ann = Object.values(ing.metadata.annotations ?? {}).join('\n');
-        const hsts = /Strict-Transport-Security: max-age=(\d+)/.exec(ann);
-        assert.ok(hsts && Number(hsts[1]) >= 31536000, 'HSTS annotation with max-age ≥ 1 year');
+        // No snippet annotation (raw nginx configuration; needs allow-snippet-annotations cluster-wide):
+        // HSTS comes from the controller's ConfigMap (checked below, "the ingress-nginx ConfigMap …").
+        const snippets = Object.keys(ing.metadata.annotations ?? {}).filter((k) => /snippet/i.test(k));
+        assert.deepEqual(snippets, [], 'no snippet annotations on the Ingress');
         assert.equal(ing.metadata.annotations['nginx.ingress.kubernetes.io/force-ssl-redirect'], 'true');
         for (const rule of ing.spec.rules)
           for (const p of rule.http.paths) assert.equal(p.backend.service.name, 'rampart-api', 'only the API is exposed');
@@ -664,6 +768,112 @@ describe('k8s manifests', () => {
               for (const item of v.secret.items ?? []) assert.ok(keys.has(item.key), `${id(w.obj)} key ${item.key} is provided`);
             }
       });
+      it('NetworkPolicies: the runbook’s `--replica` check reaches the metrics port from a secops pod, and nothing more', (t) => {
+        const objs = objects(t, overlay);
+        if (!objs) return;
+        const ns = objs[0]?.metadata?.namespace as string;
+        const api: Peer = { namespace: ns, labels: podLabels(objs, 'Deployment', 'rampart-api') };
+        // `secops keys rotate promote --replica http://<pod-ip>:9464`, from a secops pod (runbooks/secret-rotation.md).
+        const secops: Peer = { namespace: ns, labels: { 'app.kubernetes.io/name': 'rampart', [COMPONENT]: 'secops' } };
+        assert.ok(allowed(objs, ns, secops, api, 9464), 'a secops pod reaches the API pods’ metrics port (--replica)');
+        assert.ok(!allowed(objs, ns, secops, api, 3000), 'but not the API port');
+        for (const task of ['migrate', 'backup', 'backup-drill', 'retention']) {
+          const w: Workload | undefined = workloads(objs).find((x) => taskOf(x) === task);
+          assert.ok(w, task);
+          assert.equal(w.podMeta.labels?.[COMPONENT], 'secops', `${task} pods are secops pods`);
+        }
+        // Prometheus still scrapes; the ingress controller reaches 3000 and not the metrics.
+        const prometheus: Peer = { namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'prometheus' } };
+        const controller: Peer = {
+          namespace: 'ingress-nginx',
+          labels: { 'app.kubernetes.io/name': 'ingress-nginx', [COMPONENT]: 'controller' },
+        };
+        assert.ok(allowed(objs, ns, prometheus, api, 9464));
+        assert.ok(allowed(objs, ns, controller, api, 3000));
+        assert.ok(!allowed(objs, ns, controller, api, 9464));
+        // Other pods — in this namespace, in the controller's namespace (its admission webhook, a
+        // default backend), anywhere else — reach neither port.
+        const other: Peer = { namespace: ns, labels: { 'app.kubernetes.io/name': 'debug' } };
+        const webhook: Peer = {
+          namespace: 'ingress-nginx',
+          labels: { 'app.kubernetes.io/name': 'ingress-nginx', [COMPONENT]: 'admission-webhook' },
+        };
+        const elsewhere: Peer = { namespace: 'default', labels: { 'app.kubernetes.io/name': 'rampart', [COMPONENT]: 'secops' } };
+        for (const [name, peer] of Object.entries({ other, webhook, elsewhere }))
+          for (const port of [3000, 9464]) assert.ok(!allowed(objs, ns, peer, api, port), `${name} → API:${port} is denied`);
+        assert.ok(!allowed(objs, ns, api, api, 9464), 'API pods do not reach each other');
+      });
+
+      it('TRUSTED_PROXIES names the ingress controller’s pods, not the cluster (each overlay its own)', (t) => {
+        const objs = objects(t, overlay);
+        if (!objs) return;
+        const c = one(objs, 'Deployment', 'rampart-api').spec.template.spec.containers.find((x: Obj) => x.name === 'api');
+        const value = envOf(c).get('TRUSTED_PROXIES');
+        assert.deepEqual(trustedProxyErrors(value), []);
+        const base = parse(readFileSync(join(ROOT, 'k8s/base/deployment.yaml'), 'utf8')) as Obj;
+        const placeholder = envOf(base.spec.template.spec.containers[0]).get('TRUSTED_PROXIES');
+        assert.notEqual(value, placeholder, `${overlay} sets the range of its own cluster`);
+      });
+
+      it('the retention CronJob: daily, the documented windows, encrypted archives on a volume, its own role, PostgreSQL reachable', (t) => {
+        const objs = objects(t, overlay);
+        if (!objs) return;
+        const cron = one(objs, 'CronJob', 'rampart-retention');
+        const pod = cron.spec.jobTemplate.spec.template.spec;
+        const c = pod.containers[0];
+        const argv = [...(c.command ?? []), ...(c.args ?? [])];
+        assert.equal(argv.slice(0, 3).join(' '), 'secops retention run');
+        const flag = (name: string) => argv[argv.indexOf(name) + 1];
+        // docs/security.md: messages and conversations 90 days, audit events 400 days.
+        const security = readFileSync(join(ROOT, 'docs/security.md'), 'utf8');
+        assert.match(security, /secops retention run --older-than 90d/);
+        assert.match(security, /--audit-older-than` \(400 days\)/);
+        assert.equal(flag('--older-than'), '90d');
+        assert.equal(flag('--audit-older-than'), '400d');
+        assert.ok(!argv.includes('--dry-run'));
+        assert.match(cron.spec.schedule, /^\d+ \d+ \* \* \*$/, 'daily');
+        assert.equal(cron.spec.timeZone, 'Etc/UTC');
+        assert.equal(cron.spec.concurrencyPolicy, 'Forbid');
+        // After the nightly backup's window (start + activeDeadlineSeconds), so deleted rows are in a backup too.
+        const backup = one(objs, 'CronJob', 'rampart-backup');
+        const minutes = (schedule: string) => {
+          const [m, h] = schedule.split(' ');
+          return Number(h) * 60 + Number(m);
+        };
+        assert.ok(
+          minutes(cron.spec.schedule) >= minutes(backup.spec.schedule) + backup.spec.jobTemplate.spec.activeDeadlineSeconds / 60,
+          'retention starts after the backup’s deadline',
+        );
+        // Archives: a directory on the archive PVC, parts encrypted with the retention key from the Secret.
+        const archiveDir = flag('--archive-dir') as string;
+        const mount = (c.volumeMounts ?? []).find(
+          (m: Obj) => archiveDir.startsWith(`${m.mountPath}/`) || archiveDir === m.mountPath,
+        );
+        assert.ok(mount, `--archive-dir ${archiveDir} is on a mounted volume`);
+        const volume = pod.volumes.find((v: Obj) => v.name === mount.name);
+        assert.equal(volume?.persistentVolumeClaim?.claimName, 'rampart-retention-archive');
+        one(objs, 'PersistentVolumeClaim', 'rampart-retention-archive');
+        const env = envOf(c);
+        assert.equal(env.get('RETENTION_ENCRYPT_KEY_FILE'), '/var/run/secrets/rampart/retention-encrypt-key');
+        const items = pod.volumes.find((v: Obj) => v.secret).secret.items as Obj[];
+        assert.deepEqual(
+          items.map((i) => i.key).sort(),
+          ['retention-database-url', 'retention-encrypt-key'],
+          'its own credential and the archive key, nothing else',
+        );
+        // Its own least-privilege role (secops db roles apply / check --as retention).
+        assert.equal(DATABASE_KEY_BY_TASK.retention, 'retention-database-url');
+        assert.equal(DEFAULT_ROLES.retention, 'rampart_retention');
+        assert.ok((ROLE_KINDS as readonly string[]).includes('retention'));
+        // NetworkPolicy: a secops pod; PostgreSQL reachable, the public internet not.
+        const ns = cron.metadata.namespace as string;
+        const self: Peer = { namespace: ns, labels: cron.spec.jobTemplate.spec.template.metadata.labels };
+        const egress = one(objs, 'NetworkPolicy', 'rampart-secops-egress');
+        const pg = egress.spec.egress[0].to[0].ipBlock.cidr as string;
+        const pgHost = pg.replace(/\.0\/\d+$/, '.10');
+        assert.ok(allowed(objs, ns, self, { ip: pgHost }, 5432), `retention reaches PostgreSQL ${pgHost}:5432`);
+        assert.ok(!allowed(objs, ns, self, { ip: '203.0.113.10' }, 443), 'and not the internet');
+      });
     });
   }
 
@@ -678,6 +888,30 @@ describe('k8s manifests', () => {
     assert.ok(hs.spec.maxReplicas <= 2, 'staging: 1–2 replicas');
     const c = one(prod, 'Deployment').spec.template.spec.containers[0];
     assert.deepEqual(c.resources.requests, c.resources.limits, 'production: requests == limits');
+  });
+
+  it('the ingress-nginx ConfigMap keys: snippets off, HSTS (1 year, subdomains, preload) for what nginx generates', () => {
+    const cm = parse(readFileSync(join(ROOT, 'k8s/ingress-nginx/controller-configmap.yaml'), 'utf8')) as Obj;
+    assert.deepEqual(schemaErrors(cm), []);
+    assert.equal(cm.metadata.namespace, 'ingress-nginx');
+    const d = cm.data as Record<string, string>;
+    assert.equal(d['allow-snippet-annotations'], 'false');
+    assert.equal(d.hsts, 'true');
+    assert.ok(Number(d['hsts-max-age']) >= 31536000, 'max-age ≥ 1 year');
+    assert.equal(d['hsts-include-subdomains'], 'true');
+    assert.equal(d['hsts-preload'], 'true');
+    // Not part of the Rampart overlays (the controller is the cluster's): no overlay renders it.
+    const base = parse(readFileSync(join(ROOT, 'k8s/base/kustomization.yaml'), 'utf8')) as Obj;
+    assert.ok(!(base.resources as string[]).some((r) => r.includes('ingress-nginx')));
+  });
+
+  it('the trusted-proxy rule rejects the whole cluster, public ranges and an empty list', () => {
+    assert.deepEqual(trustedProxyErrors('10.120.4.0/26,10.120.4.64/26'), []);
+    assert.deepEqual(trustedProxyErrors('10.0.0.0/8'), [
+      "10.0.0.0/8: wider than a /24 (the ingress controller's pods only, not the cluster)",
+    ]);
+    assert.deepEqual(trustedProxyErrors('203.0.113.0/24'), ['203.0.113.0/24: not a private range']);
+    assert.equal(trustedProxyErrors('').length, 1);
   });
 
   it('the unknown-field check catches misspelled fields', () => {

@@ -21,6 +21,7 @@ export interface RoleFlags {
   migrator?: string;
   backup?: string;
   drill?: string;
+  retention?: string;
 }
 
 export function parseUsers(text: string | undefined): [string, string] {
@@ -45,10 +46,13 @@ export function layoutFromFlags(flags: RoleFlags): RoleLayout {
   const migrator = validateName(flags.migrator ?? DEFAULT_ROLES.migrator, 'migrator role');
   const backup = validateName(flags.backup ?? DEFAULT_ROLES.backup, 'backup role');
   const drill = validateName(flags.drill ?? DEFAULT_ROLES.drill, 'drill role');
-  const names = [owner, runtime, ...users, migrator, backup, drill];
+  const retention = validateName(flags.retention ?? DEFAULT_ROLES.retention, 'retention role');
+  const names = [owner, runtime, ...users, migrator, backup, drill, retention];
   if (new Set(names).size !== names.length)
-    throw new UsageError('--owner, --runtime, --users, --migrator, --backup and --drill must all be different roles');
-  return { owner, runtime, users, migrator, backup, drill, schema, connectionLimit };
+    throw new UsageError(
+      '--owner, --runtime, --users, --migrator, --backup, --drill and --retention must all be different roles',
+    );
+  return { owner, runtime, users, migrator, backup, drill, retention, schema, connectionLimit };
 }
 
 const roleNames = (command: Command) =>
@@ -108,6 +112,11 @@ export const dbGroup = defineGroup('db', (program, action) => {
         DEFAULT_ROLES.drill,
       )
       .option(
+        '--retention <role>',
+        'LOGIN role with SELECT and DELETE on messages, conversations and audit_events only: the retention Job’s credential',
+        DEFAULT_ROLES.retention,
+      )
+      .option(
         '--drill-template <database>',
         'template database holding amcheck, cloned by the drill (needs a superuser admin)',
         DEFAULT_ROLES.drillTemplate,
@@ -140,7 +149,7 @@ export const dbGroup = defineGroup('db', (program, action) => {
       .addOption(
         new Option(
           '--as <kind>',
-          'the workload the role serves: the API (runtime), the migration Job, the backup Job or the drill',
+          'the workload the role serves: the API (runtime), the migration Job, the backup Job, the drill or the retention Job',
         )
           .choices([...ROLE_KINDS])
           .default('runtime'),
@@ -177,7 +186,10 @@ export const dbGroup = defineGroup('db', (program, action) => {
         'where the service reads DATABASE_URL (its DATABASE_URL_REF): file:…, vault://…, aws-sm://…, aws-ssm://…',
       )
       .option('--users <a,b>', 'the two LOGIN users that alternate', DEFAULT_ROLES.users.join(','))
-      .option('--role <role>', 'instead of the pair: give this one login role (migrator, backup, drill) a new password')
+      .option(
+        '--role <role>',
+        'instead of the pair: give this one login role (migrator, backup, drill, retention) a new password',
+      )
       .option('--adopt', 'the stored user is not one of the pair: switch to the first user of the pair (first rotation)')
       .option('--force', 'rotate even while sessions of the inactive user are still open')
       .option('--dry-run', 'report the plan; change nothing'),

@@ -105,7 +105,9 @@ async function runRolesApply(
       out.line(`-- then, for the drill's template database (outside a transaction):`);
       for (const s of drillTemplate.statements) out.line(s.startsWith('--') ? s : `${s};`);
     } else {
-      const logins = [...layout.users, layout.migrator, layout.backup, layout.drill].map((u) => `"${u}"`).join(', ');
+      const logins = [...layout.users, layout.migrator, layout.backup, layout.drill, layout.retention]
+        .map((u) => `"${u}"`)
+        .join(', ');
       out.success(
         `Roles applied (${statements.length} statements): owner "${layout.owner}", runtime "${layout.runtime}", login users ${logins} (CONNECTION LIMIT ${layout.connectionLimit}, no password until \`secops db rotate-password\`)`,
       );

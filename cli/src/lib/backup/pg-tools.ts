@@ -95,8 +95,25 @@ export interface ToolRun {
   stderr: string;
 }
 
-/** Variables a child must not inherit: another connection than the one we give it. */
-const INHERITED_CONNECTION = /^(PG[A-Z]+|DATABASE_URL(_FILE)?)$/;
+/**
+ * The only variables a child takes from the parent's environment. Everything else stays behind: the
+ * parent holds secrets (`*_KEY`, `*_SECRET`, `*_FILE`, `*_REF`, `DATABASE_URL`, `AWS_*`, `VAULT_*` …)
+ * that pg_dump and friends never need, and inherited `PG*` variables would point the child at another
+ * connection than the one we give it. The connection comes only from `options.connection`, as the
+ * libpq variables of `libpqEnv` (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSL*, …).
+ */
+const INHERITED = ['PATH'] as const;
+
+/** The whole environment of a child client program: PATH, plus the libpq variables of its connection. */
+export function toolEnv(parent: Readonly<Record<string, string | undefined>>, connection?: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of INHERITED) {
+    const v = parent[k];
+    if (v !== undefined) env[k] = v;
+  }
+  if (connection) Object.assign(env, libpqEnv(connection));
+  return env;
+}
 
 /**
  * Runs a client program with the connection in its environment. Rejects with the program's stderr
@@ -107,9 +124,7 @@ export function runTool(
   args: readonly string[],
   options: { env: Readonly<Record<string, string | undefined>>; connection?: string; signal?: AbortSignal },
 ): Promise<ToolRun> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(options.env)) if (v !== undefined && !INHERITED_CONNECTION.test(k)) env[k] = v;
-  if (options.connection) Object.assign(env, libpqEnv(options.connection));
+  const env = toolEnv(options.env, options.connection);
   return new Promise((resolve, reject) => {
     const child = spawn(path, args, { env, stdio: ['ignore', 'pipe', 'pipe'], signal: options.signal });
     let stdout = '';

@@ -24,11 +24,22 @@ export interface RoleLayout {
   backup: string;
   /** LOGIN CREATEDB, CONNECT only: restores backups into scratch databases it creates and drops. */
   drill: string;
+  /** LOGIN, SELECT and DELETE on the tables retention ages out (RETENTION_TABLES) and nothing else. */
+  retention: string;
   schema: string;
   connectionLimit: number;
 }
 
 type Attributes = Omit<RoleRow, 'rolname'>;
+
+/**
+ * What `secops retention run` archives and deletes (cli/src/lib/retention/queries.ts). It locks the rows
+ * first (`SELECT … FOR UPDATE`), which PostgreSQL allows only with UPDATE on at least one column: the
+ * retention role gets UPDATE on `id` alone. Rows that reference a deleted conversation go by the
+ * foreign keys' own actions, which run with the table owner's rights.
+ */
+export const RETENTION_TABLES = ['messages', 'conversations', 'audit_events'] as const;
+export const RETENTION_LOCK_COLUMN = 'id';
 
 const GROUP: Omit<Attributes, 'rolconnlimit'> = {
   rolsuper: false,
@@ -77,10 +88,10 @@ function roleStatement(
  * applied database yields only the idempotent REVOKE/GRANT block.
  */
 export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[]> {
-  const { owner, runtime, users, migrator, backup, drill, schema, connectionLimit } = layout;
+  const { owner, runtime, users, migrator, backup, drill, retention, schema, connectionLimit } = layout;
   const database = ((await knex.raw('select current_database() as name')) as { rows: { name: string }[] }).rows[0]
     ?.name as string;
-  const roles = await readRoles(knex, [owner, runtime, ...users, migrator, backup, drill]);
+  const roles = await readRoles(knex, [owner, runtime, ...users, migrator, backup, drill, retention]);
   const sql: string[] = [];
 
   // Roles. Each workload logs in with its own: the API (the alternating pair), the migration Job, the
@@ -92,6 +103,7 @@ export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[
   sql.push(...roleStatement(migrator, login, connectionLimit, roles.get(migrator)));
   sql.push(...roleStatement(backup, login, connectionLimit, roles.get(backup)));
   sql.push(...roleStatement(drill, { ...login, rolcreatedb: true }, connectionLimit, roles.get(drill)));
+  sql.push(...roleStatement(retention, login, connectionLimit, roles.get(retention)));
 
   // An admin that is not a superuser (CREATEROLE, e.g. a managed service's master user) may only hand
   // its schema and tables to the owner role, and set the owner's default privileges, as a member of it.
@@ -106,7 +118,8 @@ export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[
   // Memberships: each user in the runtime group, the migrator in the owner group, nothing else.
   const wanted = [...users.map((member) => ({ member, role: runtime })), { member: migrator, role: owner }];
   const isWanted = (m: { member: string; role: string }) => wanted.some((w) => w.member === m.member && w.role === m.role);
-  const memberships = roles.size === 0 ? [] : await readMemberships(knex, [runtime, ...users, migrator, backup, drill]);
+  const memberships =
+    roles.size === 0 ? [] : await readMemberships(knex, [runtime, ...users, migrator, backup, drill, retention]);
   for (const m of memberships) if (!isWanted(m)) sql.push(`REVOKE ${q(m.role)} FROM ${q(m.member)}`);
   for (const w of wanted)
     if (!memberships.some((m) => m.member === w.member && m.role === w.role)) sql.push(`GRANT ${q(w.role)} TO ${q(w.member)}`);
@@ -114,12 +127,12 @@ export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[
   // owner's default privileges below apply to it), never the login user's.
   if ((await readRoleSetting(knex, migrator, 'role')) !== owner)
     sql.push(`ALTER ROLE ${q(migrator)} SET role = ${quoteLiteral(owner)}`);
-  const grantees = [runtime, ...users, migrator, backup, drill].map(q).join(', ');
+  const grantees = [runtime, ...users, migrator, backup, drill, retention].map(q).join(', ');
 
   // Database: nobody connects or creates through PUBLIC any more.
   sql.push(`REVOKE ALL ON DATABASE ${q(database)} FROM PUBLIC`);
   sql.push(`REVOKE ALL ON DATABASE ${q(database)} FROM ${grantees}`);
-  sql.push(`GRANT CONNECT ON DATABASE ${q(database)} TO ${q(owner)}, ${q(runtime)}, ${q(backup)}, ${q(drill)}`);
+  sql.push(`GRANT CONNECT ON DATABASE ${q(database)} TO ${q(owner)}, ${q(runtime)}, ${q(backup)}, ${q(drill)}, ${q(retention)}`);
 
   // Schema: owned by the owner role; usable, never writable, by the runtime group.
   const schemaOwner = await readSchemaOwner(knex, schema);
@@ -129,7 +142,7 @@ export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[
   if (schema !== 'public' && (await readSchemaOwner(knex, 'public')) !== undefined)
     sql.push('REVOKE CREATE ON SCHEMA "public" FROM PUBLIC');
   sql.push(`REVOKE ALL ON SCHEMA ${q(schema)} FROM ${grantees}`);
-  sql.push(`GRANT USAGE ON SCHEMA ${q(schema)} TO ${q(runtime)}, ${q(backup)}`);
+  sql.push(`GRANT USAGE ON SCHEMA ${q(schema)} TO ${q(runtime)}, ${q(backup)}, ${q(retention)}`);
 
   // Ownership of every table, view and free-standing sequence (owned sequences follow their table).
   const relations = schemaOwner === undefined ? [] : await readRelations(knex, schema);
@@ -163,6 +176,15 @@ export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[
   const allSequences = relations.filter((r) => r.kind === 'S').map((r) => `${q(schema)}.${q(r.name)}`);
   if (readable.length > 0) sql.push(`GRANT SELECT ON TABLE ${readable.join(', ')} TO ${q(backup)}`);
   if (allSequences.length > 0) sql.push(`GRANT SELECT ON SEQUENCE ${allSequences.join(', ')} TO ${q(backup)}`);
+  // The retention role reads and deletes the aged tables, nothing else. Tables a later migration creates
+  // get nothing by default: a new environment runs `db roles apply` again after its first migration.
+  const aged = tables
+    .filter((t) => (RETENTION_TABLES as readonly string[]).includes(t.name))
+    .map((t) => `${q(schema)}.${q(t.name)}`);
+  if (aged.length > 0) {
+    sql.push(`GRANT SELECT, DELETE ON TABLE ${aged.join(', ')} TO ${q(retention)}`);
+    sql.push(`GRANT UPDATE (${q(RETENTION_LOCK_COLUMN)}) ON TABLE ${aged.join(', ')} TO ${q(retention)}`);
+  }
 
   // Tables and sequences later migrations create (as the owner role) get the same DML grants.
   const defaults = `ALTER DEFAULT PRIVILEGES FOR ROLE ${q(owner)} IN SCHEMA ${q(schema)}`;

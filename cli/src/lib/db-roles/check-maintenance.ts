@@ -1,14 +1,15 @@
 import type { Knex } from '../../../../service/src/public/db.js';
+import { RETENTION_LOCK_COLUMN, RETENTION_TABLES } from './apply.js';
 import { readRelations, readRoleClosure, readRoleSetting, readRoles } from './catalog.js';
 import type { RoleCheck, RoleCheckReport } from './check.js';
 
 /**
- * `secops db roles check --as migrator|backup|drill`: does a maintenance Job's credential hold what
+ * `secops db roles check --as migrator|backup|drill|retention`: does a maintenance Job's credential hold what
  * its work needs and nothing more? The privilege functions count inherited and PUBLIC grants, as the
  * server would. (The runtime profile is check.ts.)
  */
 
-export type MaintenanceKind = 'migrator' | 'backup' | 'drill';
+export type MaintenanceKind = 'migrator' | 'backup' | 'drill' | 'retention';
 
 export interface MaintenanceCheckOptions {
   user?: string;
@@ -138,6 +139,44 @@ export async function checkMaintenanceRole(knex: Knex, options: MaintenanceCheck
         (p): p is string => Boolean(p),
       ),
       `SELECT on ${relations.length} relation(s)`,
+    );
+  } else if (kind === 'retention') {
+    // SELECT and DELETE on the aged tables, UPDATE on their id column only (the row locks), nothing else.
+    const aged = new Set(RETENTION_TABLES.map((t) => `${schema}.${t}`));
+    const beyond = held.filter((h) => !(aged.has(h.name) && (h.privilege === 'SELECT' || h.privilege === 'DELETE')));
+    const { rows: columns } = (await knex.raw(
+      `select n.nspname || '.' || c.relname || '.' || a.attname as name
+         from pg_catalog.pg_attribute a join pg_catalog.pg_class c on c.oid = a.attrelid
+         join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+        where ${SYSTEM_SCHEMAS} and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
+          and has_column_privilege(?, c.oid, a.attnum, 'UPDATE')
+        order by 1`,
+      [user],
+    )) as Rows<{ name: string }>;
+    const lockColumns = new Set([...aged].map((t) => `${t}.${RETENTION_LOCK_COLUMN}`));
+    const extraColumns = columns.filter((c) => !lockColumns.has(c.name) && !beyond.some((b) => c.name.startsWith(`${b.name}.`)));
+    add(
+      'privileges.retention-only',
+      `nothing beyond SELECT and DELETE on ${RETENTION_TABLES.join(', ')} (and UPDATE on their ${RETENTION_LOCK_COLUMN})`,
+      [...beyond.map((b) => `${b.privilege} on ${b.name}`), ...extraColumns.map((c) => `UPDATE on column ${c.name}`)],
+      'retention tables only',
+    );
+    const missing: string[] = [];
+    const { rows: usage } = (await knex.raw("select has_schema_privilege(?, ?, 'USAGE') as ok", [user, schema])) as Rows<{
+      ok: boolean;
+    }>;
+    if (!usage[0]?.ok) missing.push(`no USAGE on schema "${schema}"`);
+    for (const table of aged) {
+      for (const privilege of ['SELECT', 'DELETE'])
+        if (!held.some((h) => h.name === table && h.privilege === privilege)) missing.push(`no ${privilege} on ${table}`);
+      if (!columns.some((c) => c.name === `${table}.${RETENTION_LOCK_COLUMN}`))
+        missing.push(`no UPDATE on ${table}.${RETENTION_LOCK_COLUMN} (SELECT … FOR UPDATE needs it)`);
+    }
+    add(
+      'privileges.needed',
+      `what secops retention run needs: USAGE on "${schema}"; SELECT, DELETE and UPDATE (${RETENTION_LOCK_COLUMN}) on ${RETENTION_TABLES.join(', ')}`,
+      missing,
+      `${aged.size} table(s)`,
     );
   } else {
     add(

@@ -12,6 +12,11 @@ export const DEFAULT_ROLES = Object.freeze({
   backup: 'rampart_backup',
   /** LOGIN CREATEDB, nothing on the app's tables: the restore drill's credential (scratch databases). */
   drill: 'rampart_drill',
+  /**
+   * LOGIN, SELECT and DELETE on messages, conversations and audit_events only (plus UPDATE on their id
+   * column, which the row locks need): the retention Job's credential (`secops retention run`).
+   */
+  retention: 'rampart_retention',
   /** Template database holding amcheck, so the drill's scratch copies can be index-checked without superuser. */
   drillTemplate: 'rampart_drill_template',
   schema: 'public',
@@ -19,5 +24,5 @@ export const DEFAULT_ROLES = Object.freeze({
 });
 
 /** Which credential a role is: the profile `secops db roles check --as` holds it to. */
-export const ROLE_KINDS = ['runtime', 'migrator', 'backup', 'drill'] as const;
+export const ROLE_KINDS = ['runtime', 'migrator', 'backup', 'drill', 'retention'] as const;
 export type RoleKind = (typeof ROLE_KINDS)[number];
