@@ -84,7 +84,6 @@ export function createHashPool(options: HashPoolOptions): HashPool {
     // No execArgv: the thread runs plain JavaScript and needs none of the parent's flags (--cpu-prof
     // would write one profile per thread, a TypeScript loader would only cost start-up time).
     const worker = new Worker(WORKER_URL, { workerData: { nice }, execArgv: [], stdout: false, stderr: false });
-    worker.unref();
     let readyResolve!: (t: HashThread) => void;
     let readyReject!: (err: Error) => void;
     const slot: Slot = {
@@ -103,6 +102,7 @@ export function createHashPool(options: HashPoolOptions): HashPool {
           options.onPriorityError?.(msg.priorityError);
         }
         readyResolve({ tid: msg.tid, nice: msg.nice });
+        if (!slot.current) worker.unref();
         return;
       }
       const current = slot.current;
@@ -126,6 +126,7 @@ export function createHashPool(options: HashPoolOptions): HashPool {
     };
     worker.on('error', (err) => fail(err instanceof Error ? err : new Error(String(err))));
     worker.on('exit', (code) => fail(new Error(`password hashing thread exited (code ${code})`)));
+    // Ref'd until it reports ready (whoever awaits start() needs the process alive), unref'd when idle.
     slots.add(slot);
     return slot;
   }
