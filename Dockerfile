@@ -20,8 +20,8 @@
 FROM node:26.8.1-trixie-slim@sha256:c0753125a3789977aefe869cbebccf70e3cfd7ea84ca48547458f02e4f1d7146 AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Install scripts follow package.json "allowScripts": argon2 loads its shipped prebuilt binary, and
-# cyclonedx's optional libxmljs2 is not compiled (JSON SBOMs do not need it).
+# Install scripts follow package.json "allowScripts": cyclonedx's optional libxmljs2 is not compiled
+# (JSON SBOMs do not need it). @node-rs/argon2 needs none: its binary comes prebuilt in an optional package.
 RUN npm ci --no-audit --no-fund
 
 # ---- build: compile to dist/ and stamp dist/build-info.json -------------------------------------
