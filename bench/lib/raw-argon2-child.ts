@@ -6,6 +6,7 @@
 import { rawArgon2 } from './baselines.js';
 
 const [op, seconds, inFlight] = process.argv.slice(2);
-if (op !== 'verify' && op !== 'hash') throw new Error(`usage: raw-argon2-child.ts <verify|hash> <seconds> <in flight>, got ${op}`);
+if (op !== 'verify' && op !== 'hash')
+  throw new Error(`usage: raw-argon2-child.ts <verify|hash> <seconds> <in flight>, got ${op}`);
 const run = await rawArgon2(op, Number(seconds), Number(inFlight));
 process.stdout.write(`${JSON.stringify(run)}\n`);

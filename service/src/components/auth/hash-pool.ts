@@ -47,7 +47,9 @@ export interface HashPool {
   close(): Promise<void>;
 }
 
-type Job = { op: 'hash'; password: string; salt: Uint8Array; policy: HashPolicy } | { op: 'verify'; hash: string; password: string };
+type Job =
+  | { op: 'hash'; password: string; salt: Uint8Array; policy: HashPolicy }
+  | { op: 'verify'; hash: string; password: string };
 
 interface Pending {
   resolve: (value: unknown) => void;

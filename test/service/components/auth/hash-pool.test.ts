@@ -30,7 +30,9 @@ const ARGON2_044 = {
 const linux = existsSync('/proc/thread-self');
 
 describe('password-hashing thread pool', () => {
-  it('runs every thread at the configured nice value, the event loop’s left alone', { skip: !linux && 'needs /proc/thread-self' }, async (t) => {
+  it('runs every thread at the configured nice value, the event loop’s left alone', {
+    skip: !linux && 'needs /proc/thread-self',
+  }, async (t) => {
     const pool = createHashPool({ size: 2, nice: 7 });
     t.after(() => pool.close());
     const threads = await pool.start();
@@ -86,7 +88,8 @@ describe('password-hashing thread pool', () => {
     for (const { tid } of threads) assert.ok(existsSync(`/proc/${process.pid}/task/${tid}`));
     await passwords.close();
     // terminate() resolves once each thread has exited: its /proc entry is gone.
-    for (const { tid } of threads) assert.equal(existsSync(`/proc/${process.pid}/task/${tid}`), false, `thread ${tid} still there`);
+    for (const { tid } of threads)
+      assert.equal(existsSync(`/proc/${process.pid}/task/${tid}`), false, `thread ${tid} still there`);
     await assert.rejects(passwords.hash('x'), /closed/);
   });
 
@@ -105,7 +108,10 @@ describe('password-hashing thread pool', () => {
       const hash = await passwords.hash('pw');
       process.stdout.write(String(await passwords.verify(hash, 'pw')));
     `;
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script], { encoding: 'utf8', timeout: 60_000 });
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.equal(child.signal, null, 'killed by the timeout: the threads kept it alive');
     assert.equal(child.status, 0, child.stderr);
     assert.equal(child.stdout, 'true');
