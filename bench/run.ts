@@ -13,10 +13,10 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { argon2Settings, type RawRun, rawArgon2, type BaselineServer, startBaseline } from './lib/baselines.js';
-import { type LoadResult, probe, runLoad } from './lib/load.js';
+import { argon2Settings, type BaselineServer, RAW_ARGON2, type RawRun, rawArgon2, rawArgon2AtNice, startBaseline } from './lib/baselines.js';
+import { callJson, type LoadResult, probe, runLoad } from './lib/load.js';
 import { met, type ResultRow, type Target, targetLines, textTable, writeResults } from './lib/report.js';
-import { type Fixture, measure, scenarios, seedFixture } from './lib/scenarios.js';
+import { BENCH_PASSWORD, type Fixture, measure, scenarios, seedFixture } from './lib/scenarios.js';
 import { benchDatabase, benchRedis, LOCAL_POSTGRES, NO_RATE_LIMITS, startService } from './lib/service.js';
 import { fmt, type LatencySummary, summarize } from './lib/stats.js';
 
@@ -127,29 +127,51 @@ try {
   if (selected.has('message')) rows.push(row('POST …/messages ×8 (builtin, no pacing)', await run('message'), jsonRate));
   if (selected.has('sse')) rows.push(row(`SSE reply stream ×${SSE_CLIENTS} (whole stream)`, await run('sse'), jsonRate));
 
+  // Login and signup against raw Argon2 with the same library the service hashes with (RAW_ARGON2):
+  // one hash per core in flight is the machine's capacity, the baseline; one at a time (×1) is beside it.
   if (selected.has('login')) {
-    progress('baseline: raw argon2.verify');
-    const raw = await rawArgon2('verify', SECONDS);
-    rows.push(rawRow(`baseline: raw argon2.verify ×${argon.concurrency}`, raw));
-    const r = row('POST /v1/auth/login ×16', await run('login'), { label: 'raw argon2.verify', rate: raw.rate });
+    progress(`baseline: raw ${RAW_ARGON2} verify, ×${argon.cores} then ×1`);
+    const raw = await rawArgon2('verify', SECONDS, argon.cores);
+    const raw1 = await rawArgon2('verify', SECONDS, 1);
+    const rawNice = rawArgon2AtNice('verify', SECONDS, argon.cores, argon.nice);
+    rows.push(rawRow(`baseline: raw ${RAW_ARGON2} verify ×${argon.cores} (one per core)`, raw));
+    rows.push(rawRow(`baseline: raw ${RAW_ARGON2} verify ×1`, raw1));
+    rows.push(rawRow(`raw ${RAW_ARGON2} verify ×${argon.cores} at nice ${argon.nice} (the hashing threads' priority)`, rawNice));
+    const r = row('POST /v1/auth/login ×16', await run('login'), { label: `raw verify ×${argon.cores}`, rate: raw.rate });
     rows.push(r);
-    targets.push({ name: 'login throughput', measure: 'login req/s ÷ raw argon2.verify/s', value: r.ratio as number, op: '>=', limit: 0.9, unit: '×' });
+    targets.push({
+      name: 'login throughput',
+      measure: `login req/s ÷ raw ${RAW_ARGON2} verify/s, one per core in flight (÷ ×1: ${fmt((r.rate as number) / raw1.rate, 2)}, ÷ ×${argon.cores} at nice ${argon.nice}: ${fmt((r.rate as number) / rawNice.rate, 2)})`,
+      value: r.ratio as number,
+      op: '>=',
+      limit: 0.85,
+      unit: '×',
+    });
   }
 
   if (selected.has('signup')) {
-    progress('baseline: raw argon2.hash');
-    const raw = await rawArgon2('hash', Math.max(2, SECONDS / 2));
-    rows.push(rawRow(`baseline: raw argon2.hash ×${argon.concurrency}`, raw));
-    rows.push(row('POST /v1/auth/signup ×8', await run('signup'), { label: 'raw argon2.hash', rate: raw.rate }));
+    progress(`baseline: raw ${RAW_ARGON2} hash, ×${argon.cores} then ×1`);
+    const seconds = Math.max(2, SECONDS / 2);
+    const raw = await rawArgon2('hash', seconds, argon.cores);
+    const raw1 = await rawArgon2('hash', seconds, 1);
+    rows.push(rawRow(`baseline: raw ${RAW_ARGON2} hash ×${argon.cores} (one per core)`, raw));
+    rows.push(rawRow(`baseline: raw ${RAW_ARGON2} hash ×1`, raw1));
+    rows.push(row('POST /v1/auth/signup ×8', await run('signup'), { label: `raw hash ×${argon.cores}`, rate: raw.rate }));
   }
 
   if (selected.has('flood')) {
     progress('idle probes, then a login flood with probes');
-    const token = fixture.users[0]?.access as string;
+    // A fresh session for the probing user, whose login-scenario sessions may have been evicted
+    // (MAX_SESSIONS_PER_USER, 50: 16 users at ~200 logins/s pass it in 4 s); the flood logs in as the
+    // other users only, so this session lives through it.
+    const [prober, ...flooders] = fixture.users;
+    const fresh = await callJson(base, 'POST', '/v1/auth/login', { email: prober?.email, password: BENCH_PASSWORD });
+    if (fresh.status !== 200) throw new Error(`login for the probes answered ${fresh.status}`);
+    const token = fresh.body.access_token as string;
     const idleHealth = summarize(await probe(`${base}/healthz`, PROBE_MS));
     const idleMe = summarize(await probe(`${base}/v1/me`, PROBE_MS, token));
     const login = scenario('login');
-    const flood = runLoad({ url: base, connections: login.connections, seconds: SECONDS + 1, requests: login.requests(fixture) });
+    const flood = runLoad({ url: base, connections: login.connections, seconds: SECONDS + 1, requests: login.requests({ ...fixture, users: flooders }) });
     await new Promise((r) => setTimeout(r, 500));
     const [h, m] = await Promise.all([probe(`${base}/healthz`, SECONDS * 1000 - 500), probe(`${base}/v1/me`, SECONDS * 1000 - 500, token)]);
     await flood;
@@ -234,7 +256,7 @@ const environment = {
   'load avg at end': loadavg().map((l) => l.toFixed(2)).join(' '),
   database: db.describe,
   redis: redis.describe,
-  argon2id: `m=${argon.memoryCost} t=${argon.timeCost} p=${argon.parallelism}, ${argon.concurrency} at once`,
+  argon2id: `m=${argon.memoryCost} t=${argon.timeCost} p=${argon.parallelism}, ${argon.concurrency} at once (${RAW_ARGON2}, threads at nice ${argon.nice})`,
   'seconds per scenario': SECONDS,
   mode: quick ? 'quick' : 'full',
 };

@@ -11,10 +11,10 @@ import { availableParallelism } from 'node:os';
 
 /** @param {'compiled' | 'sources'} tree dist/ (what production runs) or the TypeScript sources. */
 export async function boot(tree) {
-  // argon2 (native addon), WebCrypto (jose), async fs, zlib and dns.lookup share libuv's pool, 4
-  // threads by default: concurrent password hashes would queue every JWT verification behind them. We
-  // take CPU count + 4, so that with password work capped at the CPU count (components/auth/passwords.ts)
-  // four threads stay free. libuv reads UV_THREADPOOL_SIZE once, when the first work is queued: on
+  // WebCrypto (jose), async fs, zlib and dns.lookup share libuv's pool, 4 threads by default. Password
+  // hashes no longer run there (they have threads of their own at a lower priority,
+  // components/auth/hash-pool.ts); the pool stays at CPU count + 4, as when argon2 0.44 used it, so
+  // that a burst of JWT work never waits for a thread. libuv reads UV_THREADPOOL_SIZE once, when the first work is queued: on
   // Node 24+ the entry module runs before any pool work (measured on Node 26: 12 pbkdf2 jobs on 2 CPUs
   // finish together when this is in time, in three waves of a 4-thread pool when it is not), which
   // Node 20's ESM loader did not allow (it needed a `--require` preload). The TypeScript loader may

@@ -35,6 +35,8 @@ async function build() {
   mkdirSync(join(out, 'service'), { recursive: true });
   cpSync('service/openapi.yaml', join(out, 'service/openapi.yaml'));
   cpSync('service/src/platform/tracing-preload.mjs', join(out, 'service/src/platform/tracing-preload.mjs'));
+  // The password-hashing thread's script: plain JavaScript, loaded by path (components/auth/hash-pool.ts).
+  cpSync('service/src/components/auth/hash-worker.mjs', join(out, 'service/src/components/auth/hash-worker.mjs'));
   await bundleCli(out, startedAt);
 
   let gitSha = process.env.GIT_SHA;

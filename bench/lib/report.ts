@@ -17,7 +17,7 @@ export interface ResultRow {
 
 export interface Target {
   name: string;
-  /** What is compared, e.g. "login req/s ÷ raw argon2.verify/s". */
+  /** What is compared, e.g. "login req/s ÷ raw verify/s". */
   measure: string;
   value: number;
   op: '>=' | '<=';

@@ -35,11 +35,15 @@ describe('secops sbom', () => {
     assert.equal(JSON.parse(stdout).components, bom.components!.length);
   });
 
-  it('lists koa, jose and argon2 with purls and licences', () => {
-    for (const name of ['koa', 'jose', 'argon2']) {
-      const c = bom.components!.find((x) => x.name === name && !x.group);
-      assert.ok(c, `${name} is listed`);
-      assert.match(c.purl ?? '', new RegExp(`^pkg:npm/${name}@\\d+\\.\\d+\\.\\d+`));
+  it('lists koa, jose and @node-rs/argon2 with purls and licences', () => {
+    for (const [group, name, purlName] of [
+      [undefined, 'koa', 'koa'],
+      [undefined, 'jose', 'jose'],
+      ['@node-rs', 'argon2', '%40node-rs/argon2'],
+    ] as const) {
+      const c = bom.components!.find((x) => x.name === name && x.group === group);
+      assert.ok(c, `${group ? `${group}/` : ''}${name} is listed`);
+      assert.match(c.purl ?? '', new RegExp(`^pkg:npm/${purlName}@\\d+\\.\\d+\\.\\d+`));
       assert.ok((c.licenses?.length ?? 0) > 0, `${name} has a licence`);
     }
     assert.equal(bom.components!.find((x) => x.name === 'koa')?.purl, 'pkg:npm/koa@3.3.0');

@@ -648,6 +648,13 @@ describe('k8s manifests', () => {
         assert.ok(tgps - needed >= 5, 'at least 5 s of margin');
         // UV_THREADPOOL_SIZE = CPU limit + 4 (bin/boot.js).
         assert.equal(Number(env.get('UV_THREADPOOL_SIZE')), Math.ceil(cpuCores(String(c.resources.limits.cpu))) + 4);
+        // Password-hashing threads = the CPU limit in whole CPUs, at least 1, as config/load.ts cpuBudget
+        // derives it from the cgroup quota: more would make the quota throttle the pod, event loop included.
+        assert.equal(
+          Number(env.get('ARGON2_MAX_CONCURRENCY')),
+          Math.max(1, Math.floor(cpuCores(String(c.resources.limits.cpu)))),
+          'ARGON2_MAX_CONCURRENCY = limits.cpu',
+        );
         // Services select the pods; metrics only through the metrics Service.
         const labels = dep.spec.template.metadata.labels;
         for (const svc of byKind(objs, 'Service'))

@@ -6,19 +6,67 @@ import { availableParallelism } from 'node:os';
 import { ARGON2_OWASP_MINIMUM, decodeJwtSecret, type Env, JWT_SECRET_BYTES, envSchema, pickSource, SETTINGS, type SettingName, settingsWithSource, valueOfSource } from './settings.js';
 import { Secret } from './secret.js';
 
-/** Thrown when the environment cannot give a safe configuration; one line per problem. */
-/**
- * Password hashes running at once unless ARGON2_MAX_CONCURRENCY says otherwise: one fewer than the
- * CPUs, at least one. A hash holds a core for its whole run; with every core hashing, the event loop
- * (JWT checks, database and Redis replies, every other request) waits for the scheduler behind them.
- * Measured on 2 cores, alternating runs on a busy machine (docs/performance.md): medians of the p99
- * during a login flood over idle were 3.6x (/healthz) and 7.3x (/v1/me) at 2 hashes, 1.3x and 2.4x at
- * 1; login reached a median 0.89x of raw argon2 at its concurrency instead of 0.74x.
- */
-export function defaultHashConcurrency(cpus: number = availableParallelism()): number {
-  return Math.max(1, cpus - 1);
+/** Where cpuBudget reads from; tests inject both. */
+export interface CpuBudgetSources {
+  parallelism?: () => number;
+  readFile?: (path: string) => string;
 }
 
+const CGROUP_V2_CPU_MAX = '/sys/fs/cgroup/cpu.max';
+const CGROUP_V1_DIRS = ['/sys/fs/cgroup/cpu', '/sys/fs/cgroup/cpu,cpuacct'];
+
+/** CPUs granted by a cgroup quota, or undefined when there is none (or it cannot be read). */
+export function cgroupCpuQuota(readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): number | undefined {
+  const cores = (quota: number, period: number) =>
+    Number.isFinite(quota) && Number.isFinite(period) && quota > 0 && period > 0 ? Math.max(1, Math.floor(quota / period)) : undefined;
+  try {
+    const [quota, period] = readFile(CGROUP_V2_CPU_MAX).trim().split(/\s+/);
+    // "max 100000": no limit at this level.
+    return quota === 'max' ? undefined : cores(Number(quota), Number(period));
+  } catch {
+    // not cgroup v2 (or not readable): try v1
+  }
+  for (const dir of CGROUP_V1_DIRS) {
+    try {
+      // -1: no limit.
+      return cores(Number(readFile(`${dir}/cpu.cfs_quota_us`).trim()), Number(readFile(`${dir}/cpu.cfs_period_us`).trim()));
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The CPUs this process may use: os.availableParallelism() — the affinity mask and, since libuv 1.49
+ * (Node 26.12 bundles 1.52.1), the cgroup quota (src/unix/linux.c, uv__get_constrained_cpu; measured
+ * here under a cgroup v2 cpu.max of 150000/100000 → 1, 50000/100000 → 1, 300000/100000 on 2 cores → 2)
+ * — capped once more by the quota read here: the cgroup v2 /sys/fs/cgroup/cpu.max (what a container
+ * sees of its own cgroup), else the cgroup v1 cpu.cfs_quota_us ÷ cpu.cfs_period_us. The second
+ * reading is defensive: libuv skips a v1 hierarchy unless `cpu` is mounted as `cpu,cpuacct` (measured:
+ * a 1-CPU v1 quota on a separate `cpu` mount left it at 2), and older Node versions read no quota. A fractional quota rounds down (1500m → 1), as libuv does, never
+ * below 1: with more runnable threads than the quota, the whole cgroup is throttled, event loop
+ * included, and a lower nice value cannot help against that.
+ */
+export function cpuBudget(sources: CpuBudgetSources = {}): number {
+  const parallelism = (sources.parallelism ?? availableParallelism)();
+  const quota = cgroupCpuQuota(sources.readFile);
+  return Math.max(1, Math.min(parallelism, quota ?? parallelism));
+}
+
+/**
+ * Password hashes running at once — and threads in the hashing pool — unless ARGON2_MAX_CONCURRENCY
+ * says otherwise: one per CPU the process may use (cpuBudget). The hashing threads lower their own
+ * priority (ARGON2_THREAD_NICE, components/auth/hash-pool.ts), so the event loop still gets a core
+ * whenever it has work: a login flood takes idle CPU only. Until this round the default was one fewer
+ * than the CPUs, at the event loop's priority, which left half of a 2-core machine idle in a flood
+ * (docs/performance.md, "Logins at the machine's capacity").
+ */
+export function defaultHashConcurrency(cpus: number = cpuBudget()): number {
+  return Math.max(1, Math.floor(cpus));
+}
+
+/** Thrown when the environment cannot give a safe configuration; one line per problem. */
 export class ConfigError extends Error {
   readonly problems: readonly string[];
   constructor(problems: string[]) {
@@ -157,6 +205,7 @@ export function loadConfig(
     parallelism: e.ARGON2_PARALLELISM,
     maxConcurrent: e.ARGON2_MAX_CONCURRENCY ?? defaultHashConcurrency(),
     maxQueue: e.ARGON2_MAX_QUEUE,
+    threadNice: e.ARGON2_THREAD_NICE,
   };
   const weakArgon: string[] = [];
   if (argon2.memoryKiB < ARGON2_OWASP_MINIMUM.memoryKiB)
@@ -247,7 +296,7 @@ function buildConfig(
     trustedProxies: string[];
     secretBytes: Uint8Array | undefined;
     ephemeral: boolean;
-    argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number; maxQueue: number };
+    argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number; maxQueue: number; threadNice: number };
     production: boolean;
     auditHashKey: Uint8Array;
     auditHashKeyEphemeral: boolean;

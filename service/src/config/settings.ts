@@ -68,7 +68,8 @@ export const SETTINGS = {
   ARGON2_MEMORY_KIB: { group: 'Passwords', schema: int(1024, 1_048_576).default(ARGON2_OWASP_MINIMUM.memoryKiB), doc: 'Argon2id memory cost (KiB); never lower than the OWASP minimum in production.' },
   ARGON2_TIME_COST: { group: 'Passwords', schema: int(1, 10).default(ARGON2_OWASP_MINIMUM.timeCost), doc: 'Argon2id time cost (iterations).' },
   ARGON2_PARALLELISM: { group: 'Passwords', schema: int(1, 16).default(ARGON2_OWASP_MINIMUM.parallelism), doc: 'Argon2id parallelism (lanes).' },
-  ARGON2_MAX_CONCURRENCY: { group: 'Passwords', schema: int(1, 64).optional(), doc: 'Password hashes running at once (default: CPU count − 1, at least 1: a core stays with the event loop); keeps libuv threads free for JWT work.' },
+  ARGON2_MAX_CONCURRENCY: { group: 'Passwords', schema: int(1, 64).optional(), doc: 'Password hashes running at once, and the size of the hashing thread pool (default: the CPUs the process may use: os.availableParallelism(), capped by the cgroup CPU quota in /sys/fs/cgroup/cpu.max, at least 1). The threads run below the event loop\'s priority (ARGON2_THREAD_NICE), so all of them may hash.' },
+  ARGON2_THREAD_NICE: { group: 'Passwords', schema: int(0, 19).default(10), doc: 'Nice value each password-hashing thread gives itself at start (0–19; higher is lower priority): a login flood takes only CPU the event loop (token checks, every other request) leaves idle. 0 keeps the event loop\'s priority. A thread that cannot lower its priority logs it once and hashes anyway.' },
   ARGON2_MAX_QUEUE: { group: 'Passwords', schema: int(0, 10_000).default(64), doc: 'Password hashes allowed to wait; one more is answered 503 with Retry-After.' },
   PASSWORD_MIN_LENGTH: { group: 'Passwords', schema: int(8, 128).default(12), doc: 'Minimum password length (NIST SP 800-63B; maximum is 128).' },
   // ---- Accounts and mail -------------------------------------------------------------------------

@@ -118,7 +118,7 @@ describe('loadConfig: development', () => {
     assert.equal(config.metrics.port, 9464);
     assert.equal(config.jwt.accessTokenTtlSeconds, 900);
     assert.equal(config.jwt.refreshTokenTtlSeconds, 2_592_000);
-    assert.deepEqual({ ...config.argon2, maxConcurrent: 0 }, { memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: 0, maxQueue: 64 });
+    assert.deepEqual({ ...config.argon2, maxConcurrent: 0 }, { memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: 0, maxQueue: 64, threadNice: 10 });
     assert.equal(config.http.maxRequestSizeBytes, 262_144);
     assert.deepEqual(config.http.trustedProxies, []);
     assert.equal(config.limits.loginMaxFailures, 5);

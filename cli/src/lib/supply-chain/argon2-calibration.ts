@@ -1,4 +1,4 @@
-import argon2 from 'argon2';
+import { hash as argon2Hash } from '@node-rs/argon2';
 import { ARGON2_OWASP_MINIMUM } from '../../../../service/src/public/config.js';
 import type { Argon2Policy } from '../../../../service/src/public/auth.js';
 
@@ -76,13 +76,18 @@ export interface Calibration {
   recommendation: PointResult | null;
 }
 
+/**
+ * The service's own library (components/auth/hash-worker.mjs): @node-rs/argon2. Its async hash runs on
+ * libuv's thread pool, `concurrency` at once; the service runs them on its hashing threads, one per CPU,
+ * which costs the same per hash.
+ */
 const realHash = (p: GridPoint) =>
-  argon2.hash('correct horse battery staple', {
-    type: argon2.argon2id,
+  argon2Hash('correct horse battery staple', {
+    algorithm: 2, // Argon2id (@node-rs/argon2's Algorithm is a const enum, which isolatedModules cannot import)
     memoryCost: p.memoryKiB,
     timeCost: p.timeCost,
     parallelism: p.parallelism,
-    hashLength: 32,
+    outputLen: 32,
   });
 
 export async function calibrate(options: CalibrationOptions): Promise<Calibration> {

@@ -111,6 +111,10 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
     maxConcurrent: config.argon2.maxConcurrent,
     maxQueue: config.argon2.maxQueue,
     queueTimeoutMs: 10_000,
+    threadNice: config.argon2.threadNice,
+    // Logged once: hashing still works, but a login flood then competes with the event loop as equals.
+    onPriorityError: (reason) =>
+      logger.warn({ reason, nice: config.argon2.threadNice }, 'password-hashing threads could not lower their priority; they run at the event loop’s'),
   });
   const accessTokens = createAccessTokens({
     keyring,
@@ -215,6 +219,8 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
       reloader?.stop();
       // Mail-sending requests already answered 202: their work finishes before the outbox closes.
       await deferred.drain();
+      // After the listener has drained (lifecycle/shutdown): no request is waiting on a hash any more.
+      await hasher.close();
     },
   };
 }

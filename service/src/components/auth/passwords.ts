@@ -2,15 +2,23 @@
  * Password hashing policy: Argon2id at the configured cost, bounded concurrency, and a strict
  * reading of stored hashes before any work is spent on them.
  *
- * Why the concurrency bound: argon2 (a native addon) and jose's WebCrypto HMAC both run on libuv's
- * thread pool — 4 threads unless UV_THREADPOOL_SIZE says otherwise (bin/boot.js).
- * Every Argon2 computation holds a thread and ~19 MiB for tens of milliseconds; unbounded, a burst of
- * logins fills the pool and every JWT verification (so every authenticated request) waits behind it.
- * With at most `maxConcurrent` (≤ CPU count) password operations and a pool of CPU count + 4 threads,
- * some threads are always free for JWTs, fs and DNS, and excess logins get a fast 503 instead.
+ * Where the hashes run: on a pool of worker threads (./hash-pool.ts), one per CPU the process may use
+ * (ARGON2_MAX_CONCURRENCY, default config/load.ts cpuBudget: os.availableParallelism() capped by the
+ * cgroup CPU quota), each at a lower scheduling priority than the event loop (ARGON2_THREAD_NICE,
+ * default nice 10). Each thread computes synchronously with @node-rs/argon2 (Rust, napi-rs), ~2.2×
+ * faster than the argon2 0.44 addon on the same machine; the computation stays on its thread. So a
+ * login flood uses every idle core, and the event loop (JWT checks, database and Redis replies, every
+ * other request) still gets a core the moment it has work: the scheduler gives a nice-0 thread ~10×
+ * the weight of a nice-10 one. Until this round argon2 0.44 hashed on libuv's shared thread pool at
+ * the event loop's priority, so the cap had to be one fewer than the CPUs to keep /v1/me fast, and
+ * half of a 2-core machine idled in a flood (docs/performance.md, "Logins at the machine's capacity").
+ *
+ * The bound in front of the pool stays: at most `maxConcurrent` operations run, `maxQueue` wait, and
+ * one more (or one that waited 10 s) gets a fast 503 with Retry-After instead of a growing backlog.
+ * Hashes written by argon2 0.44 (the same PHC strings) verify unchanged.
  */
 import { randomBytes } from 'node:crypto';
-import argon2 from 'argon2';
+import { createHashPool, type HashThread } from './hash-pool.js';
 import { createConcurrencyLimit } from '../../platform/concurrency-limit.js';
 import { AppError } from '../../platform/errors.js';
 
@@ -28,6 +36,10 @@ export interface PasswordHasherOptions {
   maxQueue: number;
   /** An operation still waiting after this long gets a 503 too. */
   queueTimeoutMs?: number;
+  /** Nice value of the hashing threads (0–19, default 10): below the event loop's priority. */
+  threadNice?: number;
+  /** Told once when a hashing thread could not lower its priority (it hashes anyway). */
+  onPriorityError?: (message: string) => void;
 }
 
 export interface PasswordHasher {
@@ -42,6 +54,10 @@ export interface PasswordHasher {
   stats(): { running: number; queued: number; rejected: number };
   /** The hash unknown-email logins are verified against (current policy, random salt and digest). */
   readonly dummyHash: string;
+  /** Starts every hashing thread now (they start on first use otherwise) and describes them. */
+  start(): Promise<HashThread[]>;
+  /** Terminates the hashing threads (shutdown); operations after it are refused. */
+  close(): Promise<void>;
 }
 
 export interface ParsedArgon2Hash {
@@ -84,9 +100,9 @@ export class UnsupportedHashError extends Error {
 // `$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<hash>`, B64 without padding. `v=` is absent
 // in hashes written by Argon2 1.0. Numbers have no leading zeros and at most 10 digits (exact in a
 // double); salt 8–64 bytes, hash 16–64 bytes. Anything else (keyid/data, other orders) is refused.
-// This is why argon2 stays at 0.44.0 on Node 26 (re-checked for the move off Node 20): 0.45 writes the
-// parameters as `m=…,p=…,t=…`, an order the reference implementation's decoder refuses too, so every
-// login after a signup failed under it (test/reliability/faults-crash.test.ts caught it).
+// @node-rs/argon2 writes and reads `m=…,t=…,p=…`, as argon2 0.44 did (argon2 0.45 wrote `m=…,p=…,t=…`,
+// an order the reference implementation's decoder refuses too: test/reliability/faults-crash.test.ts
+// caught every login after a signup failing under it).
 const PHC_ARGON2 =
   /^\$(argon2id|argon2i|argon2d)(?:\$v=([1-9]\d{0,9}))?\$m=([1-9]\d{0,9}),t=([1-9]\d{0,9}),p=([1-9]\d{0,9})\$([A-Za-z0-9+/]{11,86})\$([A-Za-z0-9+/]{22,86})$/;
 const MAX_PHC_LENGTH = 256;
@@ -169,6 +185,9 @@ export function createPasswordHasher(options: PasswordHasherOptions): PasswordHa
         headers: { 'Retry-After': '1' },
       }),
   });
+  // As many threads as operations may run at once: an admitted operation never waits for a thread.
+  const pool = createHashPool({ size: options.maxConcurrent, nice: options.threadNice ?? 10, onPriorityError: options.onPriorityError });
+  const hashPolicy = Object.freeze({ ...policy, hashBytes: HASH_BYTES });
 
   // For unknown emails: a well-formed hash at the current policy with a random salt and random
   // digest. Verifying against it costs exactly one real verify and cannot succeed (2^-256), and
@@ -177,27 +196,17 @@ export function createPasswordHasher(options: PasswordHasherOptions): PasswordHa
 
   return {
     hash(password) {
-      return limit.run(() =>
-        argon2.hash(password, {
-          type: argon2.argon2id,
-          version: VERSION_13,
-          memoryCost: policy.memoryKiB,
-          timeCost: policy.timeCost,
-          parallelism: policy.parallelism,
-          hashLength: HASH_BYTES,
-          // argon2 0.44 has no saltLength option; pass the salt so its size is ours, not a default.
-          salt: randomBytes(SALT_BYTES),
-        }),
-      );
+      // The salt is drawn here, so its size is ours, not a library default.
+      return limit.run(() => pool.hash(password, randomBytes(SALT_BYTES), hashPolicy));
     },
 
     async verify(hash, password) {
       assertVerifiable(hash);
-      return limit.run(() => argon2.verify(hash, password));
+      return limit.run(() => pool.verify(hash, password));
     },
 
     async verifyDummy(password) {
-      await limit.run(() => argon2.verify(dummyHash, password));
+      await limit.run(() => pool.verify(dummyHash, password));
       return false;
     },
 
@@ -221,5 +230,7 @@ export function createPasswordHasher(options: PasswordHasherOptions): PasswordHa
 
     stats: () => limit.stats(),
     dummyHash,
+    start: () => pool.start(),
+    close: () => pool.close(),
   };
 }

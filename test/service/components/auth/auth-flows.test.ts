@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import argon2 from 'argon2';
+import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { fakeClock, startTestApp, type FakeClock, type InProcessTestApp } from '../../../helpers/app.js';
 import { api } from '../../../helpers/client.js';
 import { signedUpUser } from '../../../helpers/users.js';
@@ -117,13 +117,13 @@ describe('auth flows', () => {
 
     it('upgrades a hash weaker than policy at the next login (m=4096 → m=19456)', async () => {
       const email = uniqueEmail();
-      const weak = await argon2.hash(STRONG, { type: argon2.argon2id, memoryCost: 4096, timeCost: 2, parallelism: 1 });
+      const weak = await argon2Hash(STRONG, { algorithm: 2 /* Argon2id */, memoryCost: 4096, timeCost: 2, parallelism: 1 });
       const [row] = await t.deps.db.knex('users').insert({ email, password_hash: weak }).returning('id');
       const res = await api(t, 'POST', '/v1/auth/login', { json: { email, password: STRONG } });
       assert.equal(res.status, 200);
       const stored = (await t.deps.db.knex('users').where({ id: row.id }).first()).password_hash as string;
       assert.match(stored, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
-      assert.ok(await argon2.verify(stored, STRONG));
+      assert.ok(await argon2Verify(stored, STRONG));
       assert.ok((await auditTypes(t, row.id)).includes('password_rehashed'));
       const again = await api(t, 'POST', '/v1/auth/login', { json: { email, password: STRONG } });
       assert.equal(again.status, 200);
