@@ -69,6 +69,11 @@ const svc = await startService({
   MAX_STREAMS_PER_USER: '1000',
   MAX_STREAMS_TOTAL: '100000',
   ARGON2_MAX_QUEUE: '1000',
+  // Budgets on, as in production, but out of reach: one user posts thousands of messages a second
+  // into one growing conversation, and the default 200 000 tokens a day lasted a few requests, so the
+  // message and SSE scenarios measured 429 budget_exhausted (bench:gate measures what budgets cost).
+  MODEL_TOKENS_PER_DAY: '1000000000000',
+  MODEL_TOKENS_PER_MONTH: '1000000000000',
 });
 try {
   const base = svc.baseUrl;
