@@ -63,7 +63,7 @@ export async function bundleCli(out, startedAt) {
           }));
           // commander imports node:child_process (and with it net, dgram, …: ~3.5 ms) for executable
           // subcommands, which secops does not have: it gets the module when it first uses it. Its one
-          // import is `import childProcess from 'node:child_process'`, used as `childProcess.spawn(…)`;
+          // import takes the module's default export as `childProcess`, used as `childProcess.spawn(…)`;
           // another form of import fails this build (no such export) rather than misbehaving.
           b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
             contents: `export default new Proxy({}, { get: (_, key) => process.getBuiltinModule(${JSON.stringify(args.path)})[key] });`,

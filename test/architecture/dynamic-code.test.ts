@@ -4,9 +4,10 @@
  * and shows on planted lines that it catches each form.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
+import { sourceFiles } from '../helpers/source-files.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SOURCES = ['service', 'cli', 'bin', 'migrations'];
@@ -26,15 +27,6 @@ function findings(text: string): string[] {
     for (const [pattern, what] of FORBIDDEN) if (pattern.test(code)) found.push(`${i + 1}: ${what}`);
   });
   return found;
-}
-
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (name === 'node_modules' || name === 'dist') return [];
-    if (statSync(path).isDirectory()) return files(path);
-    return /\.(?:[cm]?[jt]s)$/.test(name) ? [path] : [];
-  });
 }
 
 describe('dynamic code execution', () => {
@@ -57,7 +49,7 @@ describe('dynamic code execution', () => {
       assert.deepEqual(findings(line), [], `no false alarm on: ${line}`);
     }
 
-    const scanned = SOURCES.flatMap((dir) => files(join(ROOT, dir)));
+    const scanned = SOURCES.flatMap((dir) => sourceFiles(join(ROOT, dir)));
     assert.ok(scanned.length > 100, `scanned ${scanned.length} files`);
     const problems = scanned.flatMap((path) => findings(readFileSync(path, 'utf8')).map((f) => `${relative(ROOT, path)}:${f}`));
     assert.deepEqual(problems, []);

@@ -5,24 +5,16 @@
  * Each scan is shown to catch a planted line first.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
+import { sourceFiles } from '../helpers/source-files.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SOURCES = ['service', 'cli', 'bin', 'migrations', 'scripts'];
 
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (name === 'node_modules' || name === 'dist') return [];
-    if (statSync(path).isDirectory()) return files(path);
-    return /\.(?:[cm]?[jt]s)$/.test(name) ? [path] : [];
-  });
-}
-
 const sources = () =>
-  SOURCES.flatMap((dir) => files(join(ROOT, dir))).map((path) => ({
+  SOURCES.flatMap((dir) => sourceFiles(join(ROOT, dir))).map((path) => ({
     path: relative(ROOT, path),
     text: readFileSync(path, 'utf8'),
   }));
@@ -30,7 +22,7 @@ const sources = () =>
 // ---- cryptography -------------------------------------------------------------------------------------
 
 /** Cryptographic packages allowed as dependencies; any other known one is refused. */
-const CRYPTO_LIBRARIES = ['jose', 'argon2', 'otplib', '@simplewebauthn/server'];
+const CRYPTO_LIBRARIES = ['jose', '@node-rs/argon2', 'otplib', '@simplewebauthn/server'];
 const OTHER_CRYPTO =
   /^(crypto-js|bcrypt|bcryptjs|tweetnacl|tweetnacl-util|node-forge|elliptic|jsonwebtoken|jsrsasign|md5|sha\.js|sha1|js-sha\d+|scrypt-js|@noble\/.*|@stablelib\/.*|libsodium.*|sodium-native|secp256k1|pbkdf2)$/;
 const HASHES = new Set(['sha256', 'sha384', 'sha512']);

@@ -5,9 +5,10 @@
  * says what it is.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { sourceFiles } from '../helpers/source-files.js';
 import { parseAllDocuments } from 'yaml';
 import { SERVICE_WORDS } from '../../service/src/components/auth/password-policy.js';
 import { readSettings, SETTINGS, type SettingSpec } from '../../service/src/config/settings.js';
@@ -39,15 +40,6 @@ function tableRows(text: string): string[][] {
 }
 
 const backticked = (text: string) => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? '');
-
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (name === 'node_modules' || name === 'dist') return [];
-    if (statSync(path).isDirectory()) return files(path);
-    return /\.(?:[cm]?[jt]s)$/.test(name) ? [path] : [];
-  });
-}
 
 describe('docs/security.md matches the code', () => {
   it('lists the context-specific words the password check uses', () => {
@@ -88,7 +80,7 @@ describe('docs/security.md matches the code', () => {
     const algorithms =
       /['"`](sha1|sha224|sha256|sha384|sha512|md5|aes-\d{3}-[a-z]+|chacha20[\w-]*|ed25519|ed448|x25519|rs256|ps256|es256|hs256|hs384|hs512|eddsa|argon2id|argon2i|argon2d|scram-sha-256)['"`]/gi;
     const named = new Set<string>();
-    for (const path of [...files(join(ROOT, 'service/src')), ...files(join(ROOT, 'cli/src'))]) {
+    for (const path of [...sourceFiles(join(ROOT, 'service/src')), ...sourceFiles(join(ROOT, 'cli/src'))]) {
       for (const m of readFileSync(path, 'utf8').matchAll(algorithms)) named.add((m[1] ?? '').toLowerCase());
     }
     assert.ok(named.has('sha256') && named.has('aes-256-gcm') && named.has('argon2id'), [...named].join(', '));
@@ -146,7 +138,7 @@ describe('docs/security.md matches the code', () => {
     assert.deepEqual(backticked(line).sort(), [...types].sort());
 
     // One logger, one destination: pino is imported by platform/logger.ts alone, whose sink is fd 1.
-    const importers = files(join(ROOT, 'service/src')).filter((path) =>
+    const importers = sourceFiles(join(ROOT, 'service/src')).filter((path) =>
       /from ['"]pino(?:-[a-z]+)?['"]/.test(readFileSync(path, 'utf8')),
     );
     assert.deepEqual(

@@ -71,6 +71,8 @@ export interface LimiterFactoryOptions {
 }
 
 interface Lease {
+  /** The Redis connection it was claimed on (see `connection` in createLimiterFactory). */
+  connection: number;
   /** Points of the bucket known used when claimed (ours included), capped at the limit. */
   claimed: number;
   /** Claimed points not yet spent here; 0 with `claimed` ≥ limit means the window is exhausted. */
@@ -93,13 +95,21 @@ export type LimiterFactory = (spec: LimiterSpec) => Limiter;
  * to (replicas − 1) × (lease − 1) points early while other replicas hold unspent claims, and the
  * RateLimit `remaining` a replica reports is off by as much. Once a claim comes back with nothing
  * left, the replica refuses that key locally until the window ends: a flood against a spent bucket
- * costs no round trips at all.
+ * costs no round trips at all. Without Redis, or while it is unreachable, nothing is leased: the
+ * memory limiter counts every request (no round trip to save).
  */
 export function createLimiterFactory(options: LimiterFactoryOptions): LimiterFactory {
   const prefix = options.keyPrefix ?? 'rampart';
   const clock = options.clock ?? systemClock;
   const leaseMax = options.leaseMax ?? 64;
   const maxLeases = options.maxLeases ?? 100_000;
+  // Each (re)connection to Redis starts a new generation of leases: a Redis that was restarted lost
+  // its counters, and one that was unreachable may have been counting without us; points claimed
+  // before are forfeited, and the next request claims afresh from what Redis holds now.
+  let connection = 0;
+  options.redis?.on('ready', () => {
+    connection += 1;
+  });
   return (spec) => {
     const base = {
       keyPrefix: `${prefix}:rl:${spec.name}`,
@@ -157,7 +167,7 @@ export function createLimiterFactory(options: LimiterFactoryOptions): LimiterFac
     async function consumeLeased(key: string): Promise<ConsumeResult> {
       const now = clock.now().getTime();
       const held = leases.get(key);
-      if (held && held.expiresAt > now) {
+      if (held && held.expiresAt > now && held.connection === connection) {
         if (held.left > 0) {
           held.left -= 1;
           return { allowed: true, state: leaseState(held, now) };
@@ -168,7 +178,7 @@ export function createLimiterFactory(options: LimiterFactoryOptions): LimiterFac
       // Of the `lease` points just claimed, those beyond the limit were never available.
       const granted = Math.max(0, Math.min(lease, spec.points - (res.consumedPoints - lease)));
       const claimed = Math.min(res.consumedPoints, spec.points);
-      const next: Lease = { claimed, left: Math.max(0, granted - 1), expiresAt: now + Math.max(0, res.msBeforeNext) };
+      const next: Lease = { connection, claimed, left: Math.max(0, granted - 1), expiresAt: now + Math.max(0, res.msBeforeNext) };
       leases.delete(key); // re-inserted last: the map stays in claim order for `keep`
       keep(key, next);
       if (granted === 0) return { allowed: false, state: { ...leaseState(next, now), exceeded: true } };
@@ -179,7 +189,9 @@ export function createLimiterFactory(options: LimiterFactoryOptions): LimiterFac
       limit: spec.points,
       windowSeconds: spec.windowSeconds,
       async consume(key, points = 1) {
-        if (lease > 1 && points === 1) return consumeLeased(key);
+        // Leases come from Redis only: while it is away the in-memory insurance limiter counts each
+        // request exactly, and no lease claimed from it outlives Redis's return.
+        if (lease > 1 && points === 1 && options.redis?.status === 'ready') return consumeLeased(key);
         const { allowed, res } = await consumeFromStore(key, points);
         return { allowed, state: stateOf(res) };
       },

@@ -121,6 +121,49 @@ describe('leased rate-limit buckets on a shared Redis', { skip: url ? false : 'n
     }
   });
 
+  it('a reconnection to Redis forfeits the leases claimed before it (a restarted Redis lost their count)', async () => {
+    const own = new Redis(url as string, { maxRetriesPerRequest: 1 });
+    await own.ping();
+    const name = `b${bucket++}`;
+    const a = createLimiterFactory({ redis: own, keyPrefix: prefix })({ name, points: 1000, windowSeconds: 60, lease: true }); // lease 20
+    const counter = async () => Number((await redis.get(`${prefix}:rl:${name}:k`)) ?? 0);
+    try {
+      await admitted(a, 'k', 1);
+      assert.equal(await counter(), 20);
+      const ready = new Promise((resolve) => own.once('ready', resolve));
+      own.disconnect(true); // drop the connection; ioredis reconnects
+      await ready;
+      await admitted(a, 'k', 1);
+      assert.equal(await counter(), 40, 'a fresh claim on the new connection, not the old lease');
+    } finally {
+      own.disconnect();
+    }
+  });
+
+  it('asks for no lease while Redis is unreachable: the in-memory fallback counts each request', async () => {
+    const down = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    down.on('error', () => undefined);
+    const a = createLimiterFactory({ redis: down, keyPrefix: prefix })({
+      name: `b${bucket++}`,
+      points: 1000,
+      windowSeconds: 60,
+      lease: true,
+    });
+    try {
+      const first = await a.consume('k');
+      assert.equal(first.allowed, true);
+      assert.equal(first.state.consumed, 1, 'one point from the memory limiter, not a lease of 20');
+      assert.equal((await a.consume('k')).state.consumed, 2);
+    } finally {
+      down.disconnect();
+    }
+  });
+
   it('reset and block drop the local lease, so the next request asks Redis', async () => {
     const { limiters, counter } = replicas(1, { points: 1000 }); // lease 20
     const [a] = limiters as [Limiter];
