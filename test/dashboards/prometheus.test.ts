@@ -336,7 +336,6 @@ describe('dashboards and alerts against a live Prometheus', { skip: NEEDS_POSTGR
 
     // ---- Prometheus
     const dir = mkdtempSync(join(tmpdir(), 'rampart-prometheus-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const port = await freePort();
     const config = {
       global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
@@ -365,12 +364,17 @@ describe('dashboards and alerts against a live Prometheus', { skip: NEEDS_POSTGR
     );
     prometheus.stdout?.on('data', (d) => (log += d));
     prometheus.stderr?.on('data', (d) => (log += d));
+    // One cleanup, in order: stop Prometheus (SIGTERM, SIGKILL after 10 s), then remove its storage.
     t.after(async () => {
-      if (prometheus.exitCode === null) {
-        prometheus.kill('SIGTERM');
+      if (prometheus.exitCode === null && prometheus.signalCode === null) {
         const exited = new Promise((resolve) => prometheus.once('exit', resolve));
-        if (!(await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]))) prometheus.kill('SIGKILL');
+        prometheus.kill('SIGTERM');
+        if (!(await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]))) {
+          prometheus.kill('SIGKILL');
+          await Promise.race([exited, sleep(5_000)]);
+        }
       }
+      rmSync(dir, { recursive: true, force: true });
     });
     const base = `http://127.0.0.1:${port}`;
     const readyBy = Date.now() + 30_000;
