@@ -4,10 +4,11 @@
  * loads alerts/rampart.rules.yaml (so the recording rules the alerts read exist), and scrapes every
  * second:
  *  - job="rampart": the real service (startTestApp, listening, with its metrics registry served on a
- *    port of its own as the metrics listener does), after a little traffic: signups, logins with a
- *    wrong password up to the lockout (429), /v1/me, conversations and messages (one model call
- *    fails, one is refused for a spent budget: 429), a route that throws (500), password-reset mails
- *    through a test SMTP relay (one sent, one refused and dead-lettered);
+ *    port of its own as the metrics listener does), after a little traffic: signups, a login, wrong
+ *    passwords up to the lockout and the login rate limit (429), a wrong TOTP code, /v1/me, a
+ *    conversation and messages (one model call fails, one is refused for a spent budget: 429), a
+ *    route that throws (500), password-reset mails through a test SMTP relay (one sent, one refused
+ *    and dead-lettered);
  *  - job="pushgateway" (honor_labels): a static exposition of what the service does not expose — the
  *    texts `secops backup drill --pushgateway` and `secops pitr status|drill --pushgateway` push
  *    (built by the CLI's own functions), and kube-state-metrics' kube_pod_status_ready.
@@ -36,6 +37,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Router from '@koa/router';
+import { generate } from 'otplib';
 import { parse } from 'yaml';
 import { drillMetricsText as backupDrillText } from '../../cli/src/lib/backup/pushgateway.js';
 import { archiveMetricsText, drillMetricsText as pitrDrillText } from '../../cli/src/lib/pitr/pushgateway.js';
@@ -61,7 +63,6 @@ const UNDRIVEN: Record<string, string> = {
     'counts uncaught exceptions and unhandled rejections; the fault hook then stops the process (tested in test/service/platform/fault-hook.test.ts)',
   jwt_keyring_reloads_total:
     'counts re-reads of a JWT keyring file or reference (JWT_KEYS_FILE/_REF); a JWT_SECRET service never reloads',
-  mfa_challenges_total: 'counts second-factor attempts; no account here enrols one',
   jwt_keyring_keys: 'set by the keyring reloader, which runs only with a JWT_KEYS_FILE/_REF keyring, not JWT_SECRET',
 };
 
@@ -263,7 +264,7 @@ describe('dashboards and alerts against a live Prometheus', { skip: NEEDS_POSTGR
       model: flakyModel(),
       env: {
         LOGIN_MAX_FAILURES: '2',
-        RATE_LIMIT_LOGIN_PER_MINUTE: '5',
+        RATE_LIMIT_LOGIN_PER_MINUTE: '7',
         MODEL_TOKENS_PER_DAY: '300',
         MODEL_MAX_OUTPUT_TOKENS: '40',
         MAIL_URL: smtp.mailUrl,
@@ -296,17 +297,26 @@ describe('dashboards and alerts against a live Prometheus', { skip: NEEDS_POSTGR
     };
     const statuses = new Set<number>();
     const traffic = async () => {
-      const emails = [1, 2].map((i) => `dash-${i}-${process.pid}-${Date.now()}@example.com`);
+      const emails = [1, 2, 3].map((i) => `dash-${i}-${process.pid}-${Date.now()}@example.com`);
       const tokens: string[] = [];
       for (const email of emails) {
         const signup = await api('POST', '/v1/auth/signup', { email, password: TEST_PASSWORD });
         statuses.add(signup.status);
         tokens.push(signup.body.access_token);
       }
-      // One good login, then wrong passwords: 401 twice, locked out (429, LOGIN_MAX_FAILURES 2), then
-      // refused by the login rate limiter (429, RATE_LIMIT_LOGIN_PER_MINUTE 5).
       statuses.add((await api('POST', '/v1/auth/login', { email: emails[0], password: TEST_PASSWORD })).status);
-      for (let i = 0; i < 6; i++)
+      // A second factor: the third account enrols TOTP, then signs in and sends a wrong code.
+      const enrol = await api('POST', '/v1/auth/mfa/totp', undefined, tokens[2]);
+      const secret = enrol.body.secret as string;
+      const confirmed = await api('POST', '/v1/auth/mfa/totp/confirm', { code: await generate({ secret }) }, tokens[2]);
+      assert.equal(confirmed.status, 200, `TOTP confirmed (${enrol.status}, ${confirmed.status})`);
+      const mfaLogin = await api('POST', '/v1/auth/login', { email: emails[2], password: TEST_PASSWORD });
+      const right = await generate({ secret });
+      const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
+      statuses.add((await api('POST', '/v1/auth/mfa/verify', { mfa_token: mfaLogin.body.mfa_token, code: wrong })).status);
+      // Wrong passwords: 401 twice, then locked out (429, LOGIN_MAX_FAILURES 2), then refused by the
+      // login rate limiter (429, RATE_LIMIT_LOGIN_PER_MINUTE 7).
+      for (let i = 0; i < 8; i++)
         statuses.add((await api('POST', '/v1/auth/login', { email: emails[1], password: 'wrong password 123' })).status);
       statuses.add((await api('GET', '/v1/me', undefined, tokens[0])).status);
       const conversation = await api('POST', '/v1/conversations', { title: 'dashboards' }, tokens[0]);
