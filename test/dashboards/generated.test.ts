@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,36 @@ describe('dashboards as code', () => {
       timeout: 60_000,
     });
     assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  });
+
+  it('check mode fails on an edited dashboard, a missing ConfigMap or a stray dashboard file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-dashboards-'));
+    try {
+      const run = (...args: string[]) =>
+        spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/dashboards.ts'), '--root', dir, ...args], {
+          cwd: ROOT,
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+      assert.equal(run().status, 1, 'nothing written yet');
+      assert.equal(run('--write').status, 0);
+      assert.equal(run().status, 0, 'fresh');
+      const overview = join(dir, 'dashboards/overview.json');
+      writeFileSync(overview, readFileSync(overview, 'utf8').replace('Overview', 'Overveiw'));
+      const edited = run();
+      assert.equal(edited.status, 1);
+      assert.match(edited.stderr, /overview\.json/);
+      assert.equal(run('--write').status, 0);
+      writeFileSync(join(dir, 'dashboards/hand-made.json'), '{}\n');
+      const stray = run();
+      assert.equal(stray.status, 1);
+      assert.match(stray.stderr, /hand-made\.json/);
+      rmSync(join(dir, 'dashboards/hand-made.json'));
+      rmSync(join(dir, 'k8s/base/grafana-dashboards-configmap.yaml'));
+      assert.match(run().stderr, /grafana-dashboards-configmap\.yaml/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the seven dashboards, with unique uids, the datasource variable and job="rampart" on every service query', () => {
