@@ -8,7 +8,7 @@
  *    passwords up to the lockout and the login rate limit (429), a wrong TOTP code, /v1/me, a
  *    conversation and messages (one model call fails, one is refused for a spent budget: 429), a
  *    route that throws (500), password-reset mails through a test SMTP relay (one sent, one refused
- *    and dead-lettered);
+ *    and dead-lettered), a JWT keyring re-read every second that fails every other time;
  *  - job="pushgateway" (honor_labels): a static exposition of what the service does not expose — the
  *    texts `secops backup drill --pushgateway` and `secops pitr status|drill --pushgateway` push
  *    (built by the CLI's own functions), and kube-state-metrics' kube_pod_status_ready.
@@ -22,8 +22,8 @@
  *    into operands; from each, an `absent(...)` wrapper and a top-level comparison (`> x`, `== 0`, …)
  *    are taken off, and `offset` modifiers dropped (a Prometheus started seconds ago has no data from
  *    an hour ago): every such signal, and the comparison's other side, must return series;
- *  - UNDRIVEN lists the few signals this traffic cannot produce without a fault the test cannot
- *    cause in process, each with why; they must still parse, their metric must be declared in the
+ *  - UNDRIVEN lists the signals this traffic cannot produce without a fault the test cannot cause
+ *    in process, each with why; they must still parse, their metric must be declared in the
  *    service's exposition, and the list must be exactly the set of empty signals (no silent growth).
  */
 import assert from 'node:assert/strict';
@@ -42,9 +42,10 @@ import { parse } from 'yaml';
 import { drillMetricsText as backupDrillText } from '../../cli/src/lib/backup/pushgateway.js';
 import { archiveMetricsText, drillMetricsText as pitrDrillText } from '../../cli/src/lib/pitr/pushgateway.js';
 import type { ChatTurn, ModelProvider } from '../../service/src/components/chat/index.js';
+import { type Keyring, keyringFromSecret } from '../../service/src/components/auth/keyring.js';
 import { createBuiltinModel } from '../../service/src/components/chat/models/builtin.js';
 import { buildDashboards, panelQueries } from '../../scripts/dashboards.js';
-import { startTestApp } from '../helpers/app.js';
+import { startTestApp, TEST_JWT_SECRET } from '../helpers/app.js';
 import { skipUnlessRealPostgres } from '../helpers/services.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
 import { TEST_PASSWORD } from '../helpers/users.js';
@@ -61,11 +62,7 @@ const prometheusInstalled = spawnSync(PROMETHEUS, ['--version'], { stdio: 'ignor
 const UNDRIVEN: Record<string, string> = {
   process_faults_total:
     'counts uncaught exceptions and unhandled rejections; the fault hook then stops the process (tested in test/service/platform/fault-hook.test.ts)',
-  jwt_keyring_reloads_total:
-    'counts re-reads of a JWT keyring file or reference (JWT_KEYS_FILE/_REF); a JWT_SECRET service never reloads',
-  jwt_keyring_keys: 'set by the keyring reloader, which runs only with a JWT_KEYS_FILE/_REF keyring, not JWT_SECRET',
 };
-
 interface Rule {
   alert?: string;
   record?: string;
@@ -241,6 +238,15 @@ function flakyModel(): ModelProvider {
   };
 }
 
+/** The test's JWT secret as a keyring source that fails every other read. */
+function flakyKeyringSource(): () => Promise<Keyring> {
+  let reads = 0;
+  return async () => {
+    if (++reads % 2 === 0) throw new Error('the keyring file cannot be read');
+    return keyringFromSecret(Buffer.from(TEST_JWT_SECRET, 'base64url'));
+  };
+}
+
 // ---- the test ----------------------------------------------------------------------------------
 
 describe('dashboards and alerts against a live Prometheus', { skip: NEEDS_POSTGRES }, () => {
@@ -262,11 +268,15 @@ describe('dashboards and alerts against a live Prometheus', { skip: NEEDS_POSTGR
       defaultMetrics: true,
       extraRouters: [fault],
       model: flakyModel(),
+      // A re-readable keyring (as JWT_KEYS_FILE/_REF give), re-read every second, failing every other
+      // time: jwt_keyring_keys and reloads of both outcomes.
+      keyringSource: flakyKeyringSource(),
       env: {
         LOGIN_MAX_FAILURES: '2',
         RATE_LIMIT_LOGIN_PER_MINUTE: '7',
         MODEL_TOKENS_PER_DAY: '300',
         MODEL_MAX_OUTPUT_TOKENS: '40',
+        JWT_KEYS_RELOAD_INTERVAL_SECONDS: '1',
         MAIL_URL: smtp.mailUrl,
         MAIL_CA_FILE: smtp.caFile,
         MAIL_MAX_ATTEMPTS: '1',
