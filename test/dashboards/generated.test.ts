@@ -101,6 +101,16 @@ describe('dashboards as code', () => {
     assert.ok(exprs.some((e) => /http_request_duration_seconds_bucket\{job="rampart",le="0.3"\}\[30d\]/.test(e)));
   });
 
+  it('docs/slo.md says which objective every alert protects', () => {
+    const rules = parse(readFileSync(join(ROOT, 'alerts/rampart.rules.yaml'), 'utf8')) as {
+      groups: { rules: { alert?: string }[] }[];
+    };
+    const alerts = rules.groups.flatMap((g) => g.rules.flatMap((r) => (r.alert ? [r.alert] : [])));
+    const slo = readFileSync(join(ROOT, 'docs/slo.md'), 'utf8');
+    const table = new Set([...slo.matchAll(/^\| \[(Rampart\w+)\]\(\.\.\/runbooks\/\1\.md\) \|/gm)].map((m) => m[1]));
+    assert.deepEqual([...table].sort(), [...alerts].sort());
+  });
+
   it('the ConfigMap carries the sidecar label and every dashboard', () => {
     const cm = parse(readFileSync(CONFIGMAP_PATH, 'utf8'));
     assert.equal(cm.kind, 'ConfigMap');
