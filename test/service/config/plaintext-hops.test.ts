@@ -30,19 +30,46 @@ function problemsOf(env: Record<string, string | undefined>): string[] {
 }
 
 const PLAINTEXT: { hop: string; env: Record<string, string>; problem: RegExp }[] = [
-  { hop: 'database', env: { DATABASE_URL: 'postgres://app:hunter2@db.internal:5432/rampart' }, problem: /^DATABASE_URL does not ask for sslmode=verify-full/ },
-  { hop: 'database', env: { DATABASE_URL: 'postgres://app:hunter2@db.internal:5432/rampart?sslmode=require' }, problem: /^DATABASE_URL does not ask for sslmode=verify-full/ },
-  { hop: 'database', env: { DATABASE_URL: 'host=db.internal user=app password=hunter2 sslmode=prefer' }, problem: /^DATABASE_URL does not ask for sslmode=verify-full/ },
-  { hop: 'redis', env: { REDIS_URL: 'redis://:hunter2@redis.internal:6379' }, problem: /^REDIS_URL is not a rediss:\/\/ \(TLS\) URL/ },
-  { hop: 'model', env: { MODEL_BASE_URL: 'http://hunter2@model.internal/v1' }, problem: /^MODEL_BASE_URL is not an https:\/\/ URL/ },
-  { hop: 'model', env: { MODEL_FALLBACK_BASE_URL: 'http://fallback.internal/v1', MODEL_FALLBACK_NAME: 'f' }, problem: /^MODEL_FALLBACK_BASE_URL is not an https:\/\/ URL/ },
+  {
+    hop: 'database',
+    env: { DATABASE_URL: 'postgres://app:hunter2@db.internal:5432/rampart' },
+    problem: /^DATABASE_URL does not ask for sslmode=verify-full/,
+  },
+  {
+    hop: 'database',
+    env: { DATABASE_URL: 'postgres://app:hunter2@db.internal:5432/rampart?sslmode=require' },
+    problem: /^DATABASE_URL does not ask for sslmode=verify-full/,
+  },
+  {
+    hop: 'database',
+    env: { DATABASE_URL: 'host=db.internal user=app password=hunter2 sslmode=prefer' },
+    problem: /^DATABASE_URL does not ask for sslmode=verify-full/,
+  },
+  {
+    hop: 'redis',
+    env: { REDIS_URL: 'redis://:hunter2@redis.internal:6379' },
+    problem: /^REDIS_URL is not a rediss:\/\/ \(TLS\) URL/,
+  },
+  {
+    hop: 'model',
+    env: { MODEL_BASE_URL: 'http://hunter2@model.internal/v1' },
+    problem: /^MODEL_BASE_URL is not an https:\/\/ URL/,
+  },
+  {
+    hop: 'model',
+    env: { MODEL_FALLBACK_BASE_URL: 'http://fallback.internal/v1', MODEL_FALLBACK_NAME: 'f' },
+    problem: /^MODEL_FALLBACK_BASE_URL is not an https:\/\/ URL/,
+  },
   { hop: 'mail', env: { MAIL_URL: 'smtp://u:hunter2@mail.internal:25?tls=off' }, problem: /^MAIL_URL turns TLS off \(tls=off\)/ },
 ];
 
 describe('production refuses every plaintext hop unless ALLOW_PLAINTEXT names it', () => {
   it('starts when every hop uses TLS (verify-full, rediss://, https://, STARTTLS or smtps://), warning about none', () => {
     const { warnings } = loadConfig(TLS_EVERYWHERE);
-    assert.deepEqual(warnings.filter((w) => /ALLOW_PLAINTEXT/.test(w)), []);
+    assert.deepEqual(
+      warnings.filter((w) => /ALLOW_PLAINTEXT/.test(w)),
+      [],
+    );
     assert.deepEqual(problemsOf({ ...TLS_EVERYWHERE, MAIL_URL: 'smtps://u:pw@mail.internal:465' }), []);
     assert.deepEqual(problemsOf({ ...TLS_EVERYWHERE, DATABASE_URL: 'host=db.internal user=app sslmode=verify-full' }), []);
   });
@@ -62,7 +89,10 @@ describe('production refuses every plaintext hop unless ALLOW_PLAINTEXT names it
       const { warnings } = loadConfig({ ...TLS_EVERYWHERE, ...env, ALLOW_PLAINTEXT: ` ${other}, ${hop} ` });
       const plaintext = warnings.filter((w) => /^ALLOW_PLAINTEXT lists/.test(w));
       assert.equal(plaintext.length, 2, warnings.join('\n'));
-      assert.ok(plaintext.some((w) => w.startsWith(`ALLOW_PLAINTEXT lists ${hop}:`)), plaintext.join('\n'));
+      assert.ok(
+        plaintext.some((w) => w.startsWith(`ALLOW_PLAINTEXT lists ${hop}:`)),
+        plaintext.join('\n'),
+      );
       assert.doesNotMatch(warnings.join('\n'), /hunter2/);
     });
   }
@@ -84,7 +114,10 @@ describe('production refuses every plaintext hop unless ALLOW_PLAINTEXT names it
     for (const NODE_ENV of ['development', 'test']) {
       const env = { ...Object.assign({}, TLS_EVERYWHERE, ...PLAINTEXT.map((p) => p.env)), NODE_ENV };
       const { warnings } = loadConfig(env);
-      assert.deepEqual(warnings.filter((w) => /ALLOW_PLAINTEXT|TLS/.test(w)), []);
+      assert.deepEqual(
+        warnings.filter((w) => /ALLOW_PLAINTEXT|TLS/.test(w)),
+        [],
+      );
     }
   });
 });
@@ -100,11 +133,14 @@ describe('TLS_CERT_FILE / TLS_KEY_FILE', () => {
 
   it('unset: no TLS; both set: the paths and the reload interval', () => {
     assert.equal(load({}).config.tls, undefined);
-    assert.deepEqual(load({ TLS_CERT_FILE: '/tls/cert.pem', TLS_KEY_FILE: '/tls/key.pem', TLS_RELOAD_INTERVAL_SECONDS: '5' }).config.tls, {
-      certFile: '/tls/cert.pem',
-      keyFile: '/tls/key.pem',
-      reloadIntervalMs: 5000,
-    });
+    assert.deepEqual(
+      load({ TLS_CERT_FILE: '/tls/cert.pem', TLS_KEY_FILE: '/tls/key.pem', TLS_RELOAD_INTERVAL_SECONDS: '5' }).config.tls,
+      {
+        certFile: '/tls/cert.pem',
+        keyFile: '/tls/key.pem',
+        reloadIntervalMs: 5000,
+      },
+    );
   });
 
   it('refuses one without the other, and files that cannot be read or are empty', () => {
