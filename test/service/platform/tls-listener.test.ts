@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { connect, Server as TlsServer } from 'node:tls';
@@ -49,6 +50,35 @@ describe('the HTTPS listener', () => {
     );
     // Plain HTTP on the TLS port gets no HTTP answer.
     await assert.rejects(fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(3000) }));
+  });
+
+  it('drains: an idle keep-alive TLS connection is closed at once', async (t) => {
+    const certificate = makeTestCertificate();
+    t.after(() => certificate.dispose());
+    const server = createHttpServer(app(), { tls: certificate });
+    const { port } = await listen(server, 0, '127.0.0.1');
+    t.after(() => drainServer(server, 1000));
+
+    // Its requests arrive on the TLS socket, which the server tracks for the drain (server.ts trackConnections).
+    const agent = new Agent({ keepAlive: true, ca: certificate.cert });
+    t.after(() => agent.destroy());
+    const { closed: socketClosed } = await new Promise<{ closed: Promise<void> }>((resolve, reject) => {
+      const req = request(`https://127.0.0.1:${port}/`, { agent }, (res) => {
+        const socket = res.socket;
+        const closed = new Promise<void>((done) => socket.once('close', () => done()));
+        res.resume();
+        res.on('end', () => resolve({ closed }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const started = Date.now();
+    assert.equal(await drainServer(server, 5000), true, 'drained within the grace period');
+    await socketClosed;
+    assert.ok(
+      Date.now() - started < 500,
+      `the idle connection was closed at once, not after the 1 s a fresh one is given (${Date.now() - started} ms)`,
+    );
   });
 
   it('serves a replaced certificate to new connections after a reload; a pair that does not match is kept out', async (t) => {
