@@ -6,6 +6,7 @@ import { accessLog } from './platform/http/access-log.js';
 import { jsonBody } from './platform/http/json-body.js';
 import { problemDetails } from './platform/http/problem.js';
 import { limitRequests, rateLimitResponseHeaders, refuseBlockedClients } from './platform/http/rate-limit.js';
+import { refusePlainHttp } from './platform/http/refuse-plain-http.js';
 import { requestContext } from './platform/http/request-context.js';
 import { securityHeaders } from './platform/http/security-headers.js';
 
@@ -63,6 +64,7 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
     .use(securityHeaders()) // on every response, errors too
     .use(rateLimitResponseHeaders()) // the closest bucket's RateLimit headers on every answer, errors too
     .use(problemDetails(logger)) // everything thrown below becomes problem+json
+    .use(config.env === 'production' ? refusePlainHttp() : passThrough) // production: 403 https_required to plain HTTP the proxy forwarded, never a redirect
     .use(closeConnectionsWhenDraining(lifecycle))
     .use(exceptHealthRoutes(refuseBlockedClients(deps.breaker, metrics, routeOf))) // anomaly breaker: blocked IPs stop here
     .use(exceptHealthRoutes(limitRequests({ limiter: deps.globalLimiter, key: byClientIp, metrics, breaker: deps.breaker, routeOf }))) // per-IP burst breaker, every other route
@@ -71,6 +73,8 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
     .use(router.allowedMethods());
   return app;
 }
+
+const passThrough: Koa.Middleware = (_ctx, next) => next();
 
 const byClientIp = (ctx: Koa.Context) => ctx.state.clientKey as string; // IPv6: its /64 (RATE_LIMIT_IPV6_PREFIX)
 

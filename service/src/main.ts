@@ -6,6 +6,8 @@ import { secretStoreFromEnv } from './platform/secrets/store.js';
 import { buildDependencies } from './deps.js';
 import { createHttpServer, listen } from './platform/http/server.js';
 import { createMetricsServer } from './platform/http/metrics-server.js';
+import { readTlsPair, TlsReloader, type TlsPair } from './platform/http/tls.js';
+import { Server as TlsServer } from 'node:tls';
 import { createLogger } from './platform/logger.js';
 import { migrateOnStart } from './platform/migrations.js';
 import { installFaultHook } from './platform/fault-hook.js';
@@ -58,12 +60,41 @@ async function main(): Promise<void> {
   }
 
   const app = buildApp(deps);
-  const server = createHttpServer(app, {
-    headersTimeoutMs: config.http.headersTimeoutMs,
-    requestTimeoutMs: config.http.requestTimeoutMs,
-    keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
-  });
-  const metricsServer = createMetricsServer(deps.metrics.registry);
+  // TLS_CERT_FILE / TLS_KEY_FILE: both listeners serve HTTPS (ingress → pod and Prometheus → pod TLS).
+  let tlsPair: TlsPair | undefined;
+  if (config.tls) {
+    try {
+      tlsPair = readTlsPair(config.tls);
+    } catch (err) {
+      process.stderr.write(`rampart: configuration error: cannot read TLS_CERT_FILE / TLS_KEY_FILE (${(err as NodeJS.ErrnoException).code ?? 'error'})\n`);
+      process.exit(EXIT.config);
+    }
+  }
+  let server: ReturnType<typeof createHttpServer>;
+  let metricsServer: ReturnType<typeof createMetricsServer>;
+  try {
+    server = createHttpServer(app, {
+      headersTimeoutMs: config.http.headersTimeoutMs,
+      requestTimeoutMs: config.http.requestTimeoutMs,
+      keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
+      ...(tlsPair ? { tls: tlsPair } : {}),
+    });
+    metricsServer = createMetricsServer(deps.metrics.registry, tlsPair);
+  } catch (err) {
+    // A certificate or key that does not parse, or a key that does not match the certificate.
+    process.stderr.write(`rampart: configuration error: TLS_CERT_FILE / TLS_KEY_FILE: ${(err as Error).message}\n`);
+    process.exit(EXIT.config);
+  }
+  const tlsReloader =
+    config.tls && tlsPair
+      ? new TlsReloader(
+          config.tls,
+          [server, metricsServer].filter((s): s is typeof s & TlsServer => s instanceof TlsServer),
+          tlsPair,
+          { log: logger },
+        )
+      : undefined;
+  tlsReloader?.start(config.tls?.reloadIntervalMs ?? 0);
   const shutdown = createShutdown({
     lifecycle: deps.lifecycle,
     logger,
@@ -82,8 +113,9 @@ async function main(): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => void shutdown(EXIT.ok, signal));
   }
-  // SIGHUP re-reads the keyring (its default action would stop the process).
+  // SIGHUP re-reads the keyring and the TLS certificate (its default action would stop the process).
   process.on('SIGHUP', () => {
+    tlsReloader?.reload();
     if (jwtSource) void deps.auth.reloadKeyring('signal');
     else logger.warn('SIGHUP: the JWT secret is ephemeral; there is no keyring to re-read');
   });
@@ -95,7 +127,10 @@ async function main(): Promise<void> {
     }
     const address = await listen(server, config.http.port, config.http.host);
     const metricsAddress = await listen(metricsServer, config.metrics.port, config.metrics.host);
-    logger.info({ address: address.address, port: address.port, metrics_port: metricsAddress.port, metrics_address: metricsAddress.address }, 'listening');
+    logger.info(
+      { address: address.address, port: address.port, metrics_port: metricsAddress.port, metrics_address: metricsAddress.address, tls: tlsReloader !== undefined },
+      'listening',
+    );
     // The outbox is drained once the schema is known to be there (migrations above).
     deps.mail.start();
     logger.info({ transport: deps.mail.transportKind }, 'mail sender started');

@@ -190,8 +190,8 @@ describe('secops readiness against the real service', {
     assert.equal(code, 0, stderr);
     assert.equal(report.ok, true);
     for (const id of AUTOMATED) assert.equal(byId(report, id)?.status, 'passed', `${id}: ${JSON.stringify(byId(report, id))}`);
-    // Plain http: the redirect can only be checked at the ingress.
-    assert.equal(byId(report, 'tls.redirect')?.status, 'manual');
+    // Plain http: the refusal of plain HTTP can only be checked at the ingress.
+    assert.equal(byId(report, 'tls.plain-http')?.status, 'manual');
     assert.ok(report.items.some((i) => i.status === 'manual' && i.id.startsWith('manual.')));
     for (const item of report.items) {
       assert.ok(item.id && item.section && item.title && item.evidence, JSON.stringify(item));

@@ -68,10 +68,12 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Servic
     if (child.exitCode !== null) throw new Error(`service exited early: ${output}`);
     const line = output.split('\n').find((l) => l.includes('"msg":"listening"'));
     if (line) {
-      const { port, metrics_port } = JSON.parse(line) as { port: number; metrics_port: number };
+      const { port, metrics_port, tls } = JSON.parse(line) as { port: number; metrics_port: number; tls?: boolean };
+      // TLS_CERT_FILE set: both listeners speak HTTPS (fetch them with the test's CA: test/helpers/tls-certificate.ts).
+      const scheme = tls ? 'https' : 'http';
       return {
-        baseUrl: `http://127.0.0.1:${port}`,
-        metricsUrl: `http://127.0.0.1:${metrics_port}/metrics`,
+        baseUrl: `${scheme}://127.0.0.1:${port}`,
+        metricsUrl: `${scheme}://127.0.0.1:${metrics_port}/metrics`,
         child,
         output: readOutput,
         exited,

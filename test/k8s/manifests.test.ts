@@ -633,6 +633,10 @@ describe('k8s manifests', () => {
         assert.equal(c.livenessProbe?.httpGet?.path, '/healthz');
         assert.equal(c.readinessProbe?.httpGet?.path, '/readyz');
         const env = envOf(c);
+        // Ingress → pod TLS (issue 25): both listeners serve HTTPS from the mounted secret, probed over HTTPS.
+        assert.equal(env.get('TLS_CERT_FILE'), '/var/run/secrets/rampart/tls.crt');
+        assert.equal(env.get('TLS_KEY_FILE'), '/var/run/secrets/rampart/tls.key');
+        for (const probe of [c.startupProbe, c.livenessProbe, c.readinessProbe]) assert.equal(probe?.httpGet?.scheme, 'HTTPS');
         assert.ok(env.get('REDIS_URL_FILE'), 'REDIS_URL_FILE');
         assert.equal(env.get('MIGRATE_ON_START'), 'false', 'migrations run in the Job, not at start');
         // The service's defaults in production (README): delay 5000 ms, grace 25000 ms.
@@ -729,8 +733,10 @@ describe('k8s manifests', () => {
             (n.spec.egress ?? []).flatMap((r: Obj) => (r.ports ?? []).map((p: Obj) => `${p.protocol}/${p.port}`)),
           ),
         );
-        for (const p of ['UDP/53', 'TCP/53', 'TCP/5432', 'TCP/6379', 'TCP/6380', 'TCP/443', 'TCP/8200'])
+        for (const p of ['UDP/53', 'TCP/53', 'TCP/5432', 'TCP/6380', 'TCP/443', 'TCP/8200'])
           assert.ok(egressPorts.has(p), `egress ${p} allowed`);
+        // Redis over TLS only (rediss:// on 6380): plaintext 6379 is not admitted (issue 25).
+        assert.ok(!egressPorts.has('TCP/6379'), 'no egress to plaintext Redis');
         for (const n of nps)
           for (const r of n.spec.egress ?? []) assert.ok(r.ports?.length, `${id(n)}: every egress rule names its ports`);
         const ingressRules = nps.flatMap((n) => n.spec.ingress ?? []);
@@ -755,7 +761,11 @@ describe('k8s manifests', () => {
         // HSTS comes from the controller's ConfigMap (checked below, "the ingress-nginx ConfigMap …").
         const snippets = Object.keys(ing.metadata.annotations ?? {}).filter((k) => /snippet/i.test(k));
         assert.deepEqual(snippets, [], 'no snippet annotations on the Ingress');
-        assert.equal(ing.metadata.annotations['nginx.ingress.kubernetes.io/force-ssl-redirect'], 'true');
+        // Plain HTTP is refused by the service (403 https_required), never redirected (issue 25, ASVS 4.1.2),
+        // and nginx → pod is TLS as well (the pods serve HTTPS with TLS_CERT_FILE).
+        assert.equal(ing.metadata.annotations['nginx.ingress.kubernetes.io/ssl-redirect'], 'false');
+        assert.equal(ing.metadata.annotations['nginx.ingress.kubernetes.io/force-ssl-redirect'], 'false');
+        assert.equal(ing.metadata.annotations['nginx.ingress.kubernetes.io/backend-protocol'], 'HTTPS');
         for (const rule of ing.spec.rules)
           for (const p of rule.http.paths) assert.equal(p.backend.service.name, 'rampart-api', 'only the API is exposed');
 
@@ -765,6 +775,10 @@ describe('k8s manifests', () => {
         );
         assert.ok(metricsSvc, 'the ServiceMonitor selects a Service');
         assert.ok(metricsSvc.spec.ports.some((p: Obj) => p.name === sm.spec.endpoints[0].port && p.port === 9464));
+        // Prometheus → pod over TLS, verifying the pod certificate (issue 25).
+        assert.equal(sm.spec.endpoints[0].scheme, 'https');
+        assert.ok(sm.spec.endpoints[0].tlsConfig?.ca && sm.spec.endpoints[0].tlsConfig?.serverName, 'a CA and a name to verify');
+        assert.ok(!sm.spec.endpoints[0].tlsConfig?.insecureSkipVerify, 'the certificate is verified');
 
         const es = one(objs, 'ExternalSecret');
         const keys = new Set(es.spec.data.map((d: Obj) => d.secretKey));
@@ -907,6 +921,11 @@ describe('k8s manifests', () => {
     assert.ok(Number(d['hsts-max-age']) >= 31536000, 'max-age ≥ 1 year');
     assert.equal(d['hsts-include-subdomains'], 'true');
     assert.equal(d['hsts-preload'], 'true');
+    // TLS 1.2+ with forward-secret AEAD suites only, no redirect of plain HTTP (issue 25; ASVS 12.1.1, 12.1.2, 4.1.2).
+    assert.equal(d['ssl-protocols'], 'TLSv1.2 TLSv1.3');
+    const ciphers = (d['ssl-ciphers'] ?? '').split(':');
+    assert.ok(ciphers.length > 0 && ciphers.every((c) => /^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/.test(c)), ciphers.join(':'));
+    assert.equal(d['ssl-redirect'], 'false');
     // Not part of the Rampart overlays (the controller is the cluster's): no overlay renders it.
     const base = parse(readFileSync(join(ROOT, 'k8s/base/kustomization.yaml'), 'utf8')) as Obj;
     assert.ok(!(base.resources as string[]).some((r) => r.includes('ingress-nginx')));
@@ -969,6 +988,8 @@ describe('k8s manifests', () => {
           'mail-url',
           'audit-hash-key',
           'mfa-encryption-key',
+          'tls-crt',
+          'tls-key',
           'migrate-database-url',
         ].map((k) => ({ secretKey: k })),
       },

@@ -58,11 +58,41 @@ describe('npm start under NODE_ENV=production (bin/rampart.js)', { skip: await s
     assert.equal(first.msg, 'rampart starting');
     assert.equal(first.node_version, process.version, 'the first log line names the Node');
     assert.equal((await fetch(`${service.baseUrl}/readyz`)).status, 200, 'migrated from the compiled migrations');
+    // PRODUCTION_ACCOUNT_SETTINGS names every hop in ALLOW_PLAINTEXT (no TLS here): one warning each, at start.
+    const plaintext = logLines.map((l) => JSON.parse(l) as { level?: string; msg?: string }).filter((l) => l.msg?.startsWith('WARNING: ALLOW_PLAINTEXT lists '));
+    assert.deepEqual(
+      plaintext.map((l) => [l.level, l.msg?.split(':')[1]]),
+      ['database', 'redis', 'model', 'mail'].map((hop) => ['warn', ` ALLOW_PLAINTEXT lists ${hop}`]),
+    );
 
     assert.equal(await service.stop(), 0);
     const probe = service.output().split('\n').find((l) => l.startsWith('LOADER_PROBE '));
     assert.ok(probe, service.output());
     assert.deepEqual(JSON.parse(probe.slice('LOADER_PROBE '.length)), [], 'no TypeScript loader or .ts file was resolved');
+  });
+
+  it('refuses to start with a plaintext database hop that ALLOW_PLAINTEXT does not name (exit 78), naming the fix', () => {
+    const { ALLOW_PLAINTEXT: _, ...settings } = PRODUCTION_ACCOUNT_SETTINGS;
+    let stderr = '';
+    try {
+      execFileSync(process.execPath, [join(ROOT, 'test/helpers/service-entry.mjs')], {
+        env: {
+          PATH: process.env.PATH,
+          ...settings,
+          NODE_ENV: 'production',
+          MAIL_URL: 'smtp://mail.internal:587',
+          DATABASE_URL: 'postgres://app:hunter2@127.0.0.1:1/rampart',
+          JWT_SECRET: TEST_JWT_SECRET,
+        },
+        stdio: 'pipe',
+      });
+      assert.fail('it started');
+    } catch (err) {
+      stderr = String((err as { stderr?: Buffer }).stderr);
+      assert.equal((err as { status?: number }).status, 78, stderr);
+    }
+    assert.match(stderr, /configuration error: DATABASE_URL does not ask for sslmode=verify-full .*ALLOW_PLAINTEXT=database/);
+    assert.doesNotMatch(stderr, /hunter2/);
   });
 
   it('refuses to start from a checkout that has no build, saying what to run', () => {

@@ -135,6 +135,50 @@ function mailUrlProblem(text: string): string | undefined {
   return undefined;
 }
 
+/** The hops ALLOW_PLAINTEXT may name (settings.ts). */
+export const PLAINTEXT_HOPS = ['database', 'redis', 'model', 'mail'] as const;
+export type PlaintextHop = (typeof PLAINTEXT_HOPS)[number];
+
+/** ALLOW_PLAINTEXT as a set (its shape was checked by the schema). */
+export function parseAllowPlaintext(text: string): Set<PlaintextHop> {
+  return new Set(
+    text
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s): s is PlaintextHop => (PLAINTEXT_HOPS as readonly string[]).includes(s)),
+  );
+}
+
+/** The query parameter `name` of a connection string, URL or libpq keyword/value form alike. */
+function connectionParameter(text: string, name: string): string | undefined {
+  try {
+    const value = new URL(text).searchParams.get(name);
+    if (value !== null) return value;
+  } catch {
+    // keyword/value form: host=… sslmode=…
+  }
+  return new RegExp(`(?:^|[\\s?&])${name}\\s*=\\s*'?([A-Za-z-]+)`).exec(text)?.[1];
+}
+
+/**
+ * Each hop of `e` that would carry data without (verified) TLS, with the reason (never the value: the
+ * URLs may hold passwords). Production refuses these unless ALLOW_PLAINTEXT names the hop (issue 25,
+ * ASVS 12.3.1/12.3.3/12.3.4).
+ */
+export function plaintextHops(e: Pick<Env, 'DATABASE_URL' | 'REDIS_URL' | 'MODEL_BASE_URL' | 'MODEL_FALLBACK_BASE_URL' | 'MAIL_URL'>): { hop: PlaintextHop; problem: string }[] {
+  const found: { hop: PlaintextHop; problem: string }[] = [];
+  if (e.DATABASE_URL !== undefined && connectionParameter(e.DATABASE_URL, 'sslmode') !== 'verify-full')
+    found.push({ hop: 'database', problem: 'DATABASE_URL does not ask for sslmode=verify-full (TLS with the server\'s certificate and name verified)' });
+  if (e.REDIS_URL !== undefined && !/^rediss:\/\//i.test(e.REDIS_URL)) found.push({ hop: 'redis', problem: 'REDIS_URL is not a rediss:// (TLS) URL' });
+  for (const name of ['MODEL_BASE_URL', 'MODEL_FALLBACK_BASE_URL'] as const) {
+    const url = e[name];
+    if (url !== undefined && !/^https:\/\//i.test(url)) found.push({ hop: 'model', problem: `${name} is not an https:// URL` });
+  }
+  if (e.MAIL_URL !== undefined && /^smtp:/i.test(e.MAIL_URL) && connectionParameter(e.MAIL_URL, 'tls') === 'off')
+    found.push({ hop: 'mail', problem: 'MAIL_URL turns TLS off (tls=off)' });
+  return found;
+}
+
 /**
  * Parses the environment once into a frozen, typed Config.
  * Production refuses (ConfigError) anything missing or weak; development fills in safe
@@ -266,6 +310,26 @@ export function loadConfig(
   if (e.MODEL_FALLBACK_BASE_URL === undefined && (e.MODEL_FALLBACK_NAME || e.MODEL_FALLBACK_API_KEY))
     problems.push('MODEL_FALLBACK_NAME / MODEL_FALLBACK_API_KEY are set but MODEL_FALLBACK_BASE_URL is not: no fallback would be used');
 
+  // TLS on every hop: production refuses a plaintext hop the operator has not named in ALLOW_PLAINTEXT,
+  // and says at every start which hops are allowed in plaintext.
+  if (production) {
+    const allowed = parseAllowPlaintext(e.ALLOW_PLAINTEXT);
+    for (const { hop, problem } of plaintextHops(e))
+      if (!allowed.has(hop)) problems.push(`${problem}; production requires TLS on this hop (or ALLOW_PLAINTEXT=${hop} to accept plaintext)`);
+    for (const hop of PLAINTEXT_HOPS)
+      if (allowed.has(hop)) warnings.push(`ALLOW_PLAINTEXT lists ${hop}: the ${hop} connection may carry data (and credentials) in plaintext. Use TLS on it and remove ${hop} from ALLOW_PLAINTEXT.`);
+  }
+  if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined))
+    problems.push('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+  else if (e.TLS_CERT_FILE !== undefined && e.TLS_KEY_FILE !== undefined)
+    for (const [name, path] of [['TLS_CERT_FILE', e.TLS_CERT_FILE], ['TLS_KEY_FILE', e.TLS_KEY_FILE]] as const) {
+      try {
+        if (readFile(path).trim() === '') problems.push(`${name}: ${path} is empty`);
+      } catch (err) {
+        problems.push(`${name}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    }
+
   const trustedProxies = e.TRUSTED_PROXIES.split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
@@ -317,6 +381,11 @@ function buildConfig(
       keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     },
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST },
+    /** HTTPS for the API and metrics listeners (platform/http/tls.ts); undefined → plain HTTP. */
+    tls:
+      e.TLS_CERT_FILE !== undefined && e.TLS_KEY_FILE !== undefined
+        ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE, reloadIntervalMs: e.TLS_RELOAD_INTERVAL_SECONDS * 1000 }
+        : undefined,
     database: {
       /** undefined → embedded PGlite in `dataDir`. */
       url: e.DATABASE_URL ? new Secret(e.DATABASE_URL) : undefined,

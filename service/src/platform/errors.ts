@@ -19,6 +19,7 @@ export const errorCatalogue = {
   invalid_credentials: { status: 401, title: 'Invalid Credentials' },
   invalid_webauthn_response: { status: 400, title: 'Invalid WebAuthn Response' },
   passkey_limit_reached: { status: 409, title: 'Passkey Limit Reached' },
+  https_required: { status: 403, title: 'HTTPS Required' },
   email_not_verified: { status: 403, title: 'Email Not Verified' },
   account_disabled: { status: 403, title: 'Account Disabled' },
   invalid_or_expired_token: { status: 400, title: 'Invalid or Expired Token' },

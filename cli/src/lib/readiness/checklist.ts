@@ -145,7 +145,7 @@ export const SECTIONS: readonly Section[] = [
   {
     title: '6. Networking / Infra',
     entries: [
-      check('tls.redirect'),
+      check('tls.plain-http'),
       manual(
         'forwarded-proto',
         'Proxy sets X-Forwarded-Proto; trusted proxy list matches infra',

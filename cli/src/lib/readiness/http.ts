@@ -158,7 +158,7 @@ export async function httpChecks(options: HttpProbeOptions): Promise<CheckResult
     results.push(options.runtimeCheck(node, seen));
   }
 
-  results.push(await tlsCheck(url, timeoutMs));
+  results.push(await plainHttpCheck(url, timeoutMs));
   const metrics = await fetchMetrics(options.metricsUrl, timeoutMs);
   results.push(metricsCheck(metrics));
   // mail.configured, and mail.outbox as far as the metrics tell (a database check replaces the latter).
@@ -356,28 +356,51 @@ async function jwtCheck(url: URL, timeoutMs: number, signupProbe: boolean): Prom
   }
 }
 
-async function tlsCheck(url: URL, timeoutMs: number): Promise<CheckResult> {
-  const id = 'tls.redirect';
-  const title = 'HTTPS termination: plain HTTP redirects to HTTPS';
+/**
+ * `tls.plain-http`: plain HTTP to the API host is refused, never redirected (issue 25, ASVS 5.0
+ * 4.1.2: a redirect hides a client that sends its bearer token in the clear). Passed when
+ * `http://<host>/healthz` answers 403 `https_required` (the ingress forwards it and the service refuses
+ * it) or nothing listens there; failed on a redirect, or on any other answer. `plain` is that URL
+ * (tests point it at a port of theirs). Only for an https:// --url: with http:// the API itself is
+ * being reached in plaintext, which only the ingress can settle.
+ */
+export async function plainHttpCheck(url: URL, timeoutMs: number, plain: URL = plainHttpUrl(url)): Promise<CheckResult> {
+  const id = 'tls.plain-http';
+  const title = 'HTTPS only: plain HTTP to the API host is refused (403 https_required), never redirected';
   if (url.protocol !== 'https:') {
     return manual(
       id,
       title,
-      `--url is ${url.protocol.replace(':', '')}: check at the ingress that http:// redirects to https:// (run again with the public https URL)`,
+      `--url is ${url.protocol.replace(':', '')}: check at the ingress that http:// is refused with 403 https_required and not redirected (run again with the public https URL)`,
     );
   }
+  let res: Seen;
+  try {
+    res = await get(plain, timeoutMs);
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    if (cause === 'ECONNREFUSED') return pass(id, title, `GET ${plain.href}: connection refused (no plain HTTP listener)`);
+    return fail(id, title, `GET ${plain.href} failed: ${(err as Error).message}${cause ? ` (${cause})` : ''}`);
+  }
+  const location = res.headers.get('location');
+  let code: unknown;
+  try {
+    code = (JSON.parse(res.body) as { code?: unknown }).code;
+  } catch {
+    code = undefined;
+  }
+  const seen = `GET ${plain.href} → ${res.status}${location ? ` Location: ${location}` : ''}${typeof code === 'string' ? ` code ${code}` : ''}`;
+  if (res.status >= 300 && res.status < 400) return fail(id, title, `${seen}: a redirect hides a client sending tokens in the clear; refuse instead`);
+  return (res.status === 403 && code === 'https_required' ? pass : fail)(id, title, seen);
+}
+
+function plainHttpUrl(url: URL): URL {
   const plain = new URL(url);
   plain.protocol = 'http:';
   plain.port = '';
   plain.pathname = '/healthz';
-  try {
-    const res = await get(plain, timeoutMs);
-    const location = res.headers.get('location') ?? '';
-    const ok = [301, 302, 307, 308].includes(res.status) && location.startsWith('https://');
-    return (ok ? pass : fail)(id, title, `GET ${plain.href} → ${res.status}${location ? ` Location: ${location}` : ''}`);
-  } catch (err) {
-    return fail(id, title, `GET ${plain.href} failed: ${(err as Error).message}`);
-  }
+  plain.search = '';
+  return plain;
 }
 
 type MetricsFetch = { target: URL; status: number; body: string } | { target: URL; error: string };

@@ -4,6 +4,8 @@ import proxyAddr from 'proxy-addr';
 export interface ClientAddress {
   ip: string;
   protocol: 'http' | 'https';
+  /** true when `protocol` is a trusted proxy's X-Forwarded-Proto, not the connection's own. */
+  protocolForwarded: boolean;
 }
 
 /**
@@ -18,12 +20,16 @@ export function createClientAddressResolver(trustedProxies: readonly string[]) {
     const peer = req.socket.remoteAddress ?? '';
     const ip = trustNone ? peer : proxyAddr(req, trust);
     let protocol: ClientAddress['protocol'] = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    let protocolForwarded = false;
     if (!trustNone && peer && trust(peer, 0)) {
       const forwarded = req.headers['x-forwarded-proto'];
       const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim().toLowerCase();
-      if (first === 'https' || first === 'http') protocol = first;
+      if (first === 'https' || first === 'http') {
+        protocol = first;
+        protocolForwarded = true;
+      }
     }
-    return { ip: normalizeIp(ip), protocol };
+    return { ip: normalizeIp(ip), protocol, protocolForwarded };
   };
 }
 

@@ -22,13 +22,14 @@ export function requestContext(trustedProxies: readonly string[], ipv6Prefix = 6
     const incoming = ctx.get('x-request-id');
     const clientRequestId = VALID_REQUEST_ID.test(incoming) ? incoming : undefined;
     const requestId = randomUUID();
-    const { ip, protocol } = resolveClient(ctx.req);
+    const { ip, protocol, protocolForwarded } = resolveClient(ctx.req);
     ctx.state.requestId = requestId;
     ctx.state.clientRequestId = clientRequestId;
     ctx.state.responseRequestId = clientRequestId ?? requestId;
     ctx.state.clientIp = ip;
     ctx.state.clientKey = limitKeyOf(ip, ipv6Prefix);
     ctx.state.protocol = protocol;
+    ctx.state.protocolForwarded = protocolForwarded;
     ctx.set('X-Request-Id', clientRequestId ?? requestId);
     await requestContextStorage.run(clientRequestId ? { requestId, clientRequestId, ip } : { requestId, ip }, next);
   };

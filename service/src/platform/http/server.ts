@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerOptions } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
 import { type ErrorCode, errorCatalogue } from '../errors.js';
 import { PROBLEM_CONTENT_TYPE, problemType } from './problem.js';
 import { PERMISSIONS_POLICY } from './security-headers.js';
+import { secureContextOptions, type TlsPair } from './tls.js';
 
 export interface HttpServerOptions {
   /** Time allowed to receive the request headers (slowloris defence). */
@@ -13,25 +15,31 @@ export interface HttpServerOptions {
   requestTimeoutMs?: number;
   keepAliveTimeoutMs?: number;
   maxHeaderSize?: number;
+  /**
+   * Serve HTTPS with this certificate and key (TLS_CERT_FILE / TLS_KEY_FILE; TLS 1.2+ only) instead of
+   * HTTP. The result is then an https.Server, whose certificate TlsReloader replaces.
+   */
+  tls?: TlsPair;
 }
 
-/** An http.Server for the Koa app with explicit, conservative timeouts. */
+/** An http.Server (an https.Server with `tls`) for the Koa app with explicit, conservative timeouts. */
 export function createHttpServer(app: Koa, options: HttpServerOptions = {}): Server {
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
-  const server = createServer(
-    {
-      maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
-      requestTimeout: options.requestTimeoutMs ?? 30_000,
-      // Node enforces both deadlines only when it sweeps its connections (every 30 s by default), so a
-      // slowloris client would keep a socket for up to headersTimeout + 30 s. Sweep at a quarter of it.
-      connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.floor(headersTimeout / 4))),
-    },
-    app.callback(),
-  );
+  const serverOptions: ServerOptions = {
+    maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    // Node enforces both deadlines only when it sweeps its connections (every 30 s by default), so a
+    // slowloris client would keep a socket for up to headersTimeout + 30 s. Sweep at a quarter of it.
+    connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.floor(headersTimeout / 4))),
+  };
+  const server: Server = options.tls
+    ? createHttpsServer({ ...serverOptions, ...secureContextOptions(options.tls) }, app.callback())
+    : createServer(serverOptions, app.callback());
   server.headersTimeout = headersTimeout;
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
   server.on('clientError', answerClientError);
-  trackConnections(server, Math.min(1000, headersTimeout));
+  // An HTTPS server's requests arrive on the TLS socket ('secureConnection'), not on the TCP one.
+  trackConnections(server, Math.min(1000, headersTimeout), options.tls ? 'secureConnection' : 'connection');
   return server;
 }
 
@@ -57,9 +65,9 @@ const draining = new WeakSet<Server>();
  * `Connection: close` (closeConnectionsWhenDraining); a connection that goes idle while draining is
  * ended. A client that connected and says nothing is cut after `freshMs`.
  */
-function trackConnections(server: Server, freshMs: number): void {
+function trackConnections(server: Server, freshMs: number, event: 'connection' | 'secureConnection'): void {
   const connections = new Map<Socket, Connection>();
-  server.on('connection', (socket: Socket) => {
+  server.on(event, (socket: Socket) => {
     connections.set(socket, { inFlight: 0, served: 0, bytesAtIdle: 0 });
     socket.once('close', () => connections.delete(socket));
   });
