@@ -84,6 +84,8 @@ describe('secops command definitions (cli/src/commands/*.command.ts)', () => {
       wait: true,
       dryRun: false,
     });
+    const promote = rotateOptions('promote', { alg: 'EdDSA', replica: ['https://10.0.1.7:9464'], replicaCa: 'ca.crt', replicaServerName: 'rampart-metrics' });
+    assert.deepEqual(promote.action === 'rotate' && promote.replicaTls, { caFile: 'ca.crt', serverName: 'rampart-metrics' });
     assert.deepEqual(benchOptions({ budgetMs: '400', memoryBudget: '1GiB', grid: 'full', rounds: '3' }), {
       budgetMs: 400,
       memoryBudgetKiB: 1_048_576,

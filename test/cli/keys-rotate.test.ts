@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
@@ -21,6 +22,7 @@ import { api } from '../helpers/client.js';
 import { memorySecretStore, type MemorySecretStore } from '../helpers/memory-secret-store.js';
 import { captureIo } from './capture.js';
 import { TEST_PASSWORD as PASSWORD } from '../helpers/users.js';
+import { makeTestCertificate } from '../helpers/tls-certificate.js';
 
 const REF = 'vault://secret/rampart#jwt_keys';
 const TTL_S = 900;
@@ -228,6 +230,36 @@ describe('zero-downtime signing-key rotation across replicas', () => {
       ready.close();
       lagging.close();
     }
+  });
+
+  it('promote --replica checks https:// replicas against --replica-ca under --replica-server-name, and refuses an unverified one', async (t) => {
+    const doc = await initialDocument({ alg: 'EdDSA', now: clock.now() });
+    const replicaStore = memorySecretStore({ [REF]: serializeKeysDocument(doc) });
+    const staged = await cli(replicaStore, clock).stage();
+    const kid = staged.phases?.[0]?.kid as string;
+    const certificate = makeTestCertificate('rampart-metrics-test'); // SAN: 127.0.0.1, localhost
+    t.after(() => certificate.dispose());
+    const server = createHttpsServer({ cert: certificate.cert, key: certificate.key }, (_req, res) => {
+      res.end(`# TYPE jwt_keyring_keys gauge\njwt_keyring_keys{kid="${kid}",alg="EdDSA",role="verify"} 1\n`);
+    }).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    t.after(() => server.close());
+    const replica = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const ctx = createContext(captureIo({}).io, { json: true, databaseUrl: undefined }, async () => {
+      throw new Error('no database');
+    });
+    const promoteVia = (replicaTls?: { caFile?: string; serverName?: string }) =>
+      runKeys(
+        { action: 'rotate', ref: REF, timings, phases: ['promote'], alg: 'EdDSA', replicas: [replica], replicaTls, wait: false, dryRun: false },
+        ctx,
+        { store: replicaStore, now: () => clock.now(), sleep: async () => undefined },
+      );
+    const notReady = (err: unknown) => err instanceof CliError && err.code === 'keys_replicas_not_ready';
+    await assert.rejects(promoteVia(), notReady, 'a self-signed certificate is not trusted by default');
+    await assert.rejects(promoteVia({ caFile: certificate.certFile, serverName: 'rampart-metrics' }), notReady, 'the certificate does not carry that name');
+    const promoted = await promoteVia({ caFile: certificate.certFile, serverName: 'localhost' });
+    assert.equal(promoted.phases?.[0]?.kid, kid);
+    assert.equal(parseKeysDocument(replicaStore.peek(REF) as string).signing, kid);
   });
 
   it('remove takes a verify-only key out at once, never the signing key', async () => {

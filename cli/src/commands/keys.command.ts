@@ -37,6 +37,8 @@ interface RotateFlags extends TargetFlags {
   allPhases?: boolean;
   alg: string;
   replica?: string[];
+  replicaCa?: string;
+  replicaServerName?: string;
   wait?: boolean;
   dryRun?: boolean;
 }
@@ -54,6 +56,7 @@ export function rotateOptions(phase: string | undefined, flags: RotateFlags): Ke
     phases,
     alg: parseAlgorithm(flags.alg),
     replicas: flags.replica ?? [],
+    ...(flags.replicaCa || flags.replicaServerName ? { replicaTls: { caFile: flags.replicaCa, serverName: flags.replicaServerName } } : {}),
     wait: flags.allPhases === true || flags.wait === true,
     dryRun: flags.dryRun === true,
   };
@@ -134,7 +137,9 @@ export const keysGroup = defineGroup('keys', (program, action) => {
     .argument('[phase]', 'stage, promote or prune')
     .option('--all-phases', 'stage, wait, promote, wait, prune')
     .option('--alg <alg>', 'algorithm of the new key (stage): EdDSA or HS256', 'EdDSA')
-    .option('--replica <url...>', 'metrics endpoint of each replica (http://pod:9464): promote once each shows the new key')
+    .option('--replica <url...>', 'metrics endpoint of each replica (https://pod-ip:9464): promote once each shows the new key')
+    .option('--replica-ca <file>', 'PEM CA bundle the replicas\' metrics certificates chain to (the cluster\'s internal CA)')
+    .option('--replica-server-name <name>', 'name on the replicas\' metrics certificate, when they are reached by pod IP (k8s: rampart-metrics)')
     .option('--wait', 'sleep until the phase is safe instead of failing with the time left')
     .option('--dry-run', 'show what the phase would change; write nothing')
     .addHelpText(
@@ -142,7 +147,7 @@ export const keysGroup = defineGroup('keys', (program, action) => {
       examples(
         'secops keys rotate stage --alg EdDSA',
         'secops keys rotate promote --wait',
-        'secops keys rotate promote --replica http://10.0.1.7:9464 http://10.0.2.9:9464',
+        'secops keys rotate promote --replica https://10.0.1.7:9464 https://10.0.2.9:9464 --replica-ca internal-ca.crt --replica-server-name rampart-metrics',
         'secops keys rotate prune --dry-run',
         'secops --json keys rotate --all-phases',
       ),

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { keyringFromDocument } from '../../../service/src/public/auth.js';
 import {
@@ -58,6 +60,8 @@ export type KeysOptions =
       alg: JwtAlgorithm;
       /** Replica metrics endpoints that must show the staged key before promote. */
       replicas: string[];
+      /** For https:// replicas: the CA their certificates chain to, and the name they carry (pods are reached by IP). */
+      replicaTls?: ReplicaTls;
       /** Sleep until a phase is safe instead of failing with the wait. */
       wait: boolean;
       dryRun: boolean;
@@ -180,8 +184,39 @@ async function waitFor(s: Session, ms: number, why: string): Promise<number> {
   return ms;
 }
 
+export interface ReplicaTls {
+  /** PEM bundle the replicas' metrics certificates chain to (the cluster's internal CA); default: the system's. */
+  caFile?: string;
+  /** The name the certificates carry, when replicas are addressed by pod IP (k8s: rampart-metrics). */
+  serverName?: string;
+}
+
+/**
+ * One replica's /metrics text: over https:// with the given CA and server name, verified (node:https;
+ * fetch cannot take a CA), else through the session's fetch. Undefined when it does not answer 200.
+ */
+async function replicaMetrics(s: Session, url: URL, tls: ReplicaTls | undefined): Promise<string | undefined> {
+  if (url.protocol !== 'https:') {
+    const res = await s.fetch(url, { signal: AbortSignal.timeout(5000) });
+    return res.ok ? res.text() : undefined;
+  }
+  const ca = tls?.caFile ? readFileSync(tls.caFile) : undefined;
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca, servername: tls?.serverName, agent: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve(res.statusCode === 200 ? body : undefined));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** Polls each replica's metrics until every one shows `kid` loaded, or `timeoutMs` passes. */
-async function replicasHaveLoaded(s: Session, replicas: string[], kid: string, timeoutMs: number): Promise<void> {
+async function replicasHaveLoaded(s: Session, replicas: string[], kid: string, timeoutMs: number, tls?: ReplicaTls): Promise<void> {
   const pattern = new RegExp(`^jwt_keyring_keys\\{[^}]*kid="${kid.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"[^}]*\\} 1$`, 'm');
   const deadline = s.now().getTime() + timeoutMs;
   const pending = new Set(replicas);
@@ -190,10 +225,10 @@ async function replicasHaveLoaded(s: Session, replicas: string[], kid: string, t
       for (const replica of [...pending]) {
         const url = new URL('/metrics', replica);
         try {
-          const res = await s.fetch(url, { signal: AbortSignal.timeout(5000) });
-          if (res.ok && pattern.test(await res.text())) pending.delete(replica);
+          const text = await replicaMetrics(s, url, tls);
+          if (text !== undefined && pattern.test(text)) pending.delete(replica);
         } catch {
-          // unreachable for now: retried until the deadline
+          // unreachable (or its certificate not trusted) for now: retried until the deadline
         }
       }
       if (pending.size === 0) break;
@@ -225,14 +260,14 @@ async function runStage(s: Session, alg: JwtAlgorithm, dryRun: boolean): Promise
 
 async function runPromote(
   s: Session,
-  options: { timings: RotationTimings; replicas: string[]; wait: boolean; dryRun: boolean },
+  options: { timings: RotationTimings; replicas: string[]; replicaTls?: ReplicaTls; wait: boolean; dryRun: boolean },
 ): Promise<PhaseReport> {
   let { doc, version } = await readDocument(s);
   let waited = 0;
   const candidate = stagedKey(doc);
   let replicasConfirmed = false;
   if (candidate && options.replicas.length > 0) {
-    await replicasHaveLoaded(s, options.replicas, candidate.kid, options.wait ? options.timings.reloadIntervalMs * 2 + 30_000 : 0);
+    await replicasHaveLoaded(s, options.replicas, candidate.kid, options.wait ? options.timings.reloadIntervalMs * 2 + 30_000 : 0, options.replicaTls);
     replicasConfirmed = true;
   } else if (candidate && options.wait && options.timings.reloadIntervalMs > 0) {
     waited = await waitFor(
