@@ -766,6 +766,17 @@ describe('k8s manifests', () => {
         assert.equal(ing.metadata.annotations['nginx.ingress.kubernetes.io/ssl-redirect'], 'false');
         assert.equal(ing.metadata.annotations['nginx.ingress.kubernetes.io/force-ssl-redirect'], 'false');
         assert.equal(ing.metadata.annotations['nginx.ingress.kubernetes.io/backend-protocol'], 'HTTPS');
+        // The edge (issue 25, docs/edge.md): the body limit is MAX_REQUEST_SIZE_BYTES's default (nginx's
+        // size units: k = 1024), and the flood limits sit above the service's own per-IP limit.
+        const a = ing.metadata.annotations as Record<string, string>;
+        const bodySize = /^(\d+)k$/.exec(a['nginx.ingress.kubernetes.io/proxy-body-size'] ?? '');
+        assert.equal(Number(bodySize?.[1]) * 1024, SETTINGS.MAX_REQUEST_SIZE_BYTES.schema.parse(undefined), 'proxy-body-size = MAX_REQUEST_SIZE_BYTES');
+        const rps = Number(a['nginx.ingress.kubernetes.io/limit-rps']);
+        const perMinute = SETTINGS.RATE_LIMIT_GLOBAL_PER_MINUTE.schema.parse(undefined) as number;
+        assert.ok(rps * 60 > perMinute, `limit-rps ${rps}/s above the application's ${perMinute}/min per IP`);
+        assert.ok(Number(a['nginx.ingress.kubernetes.io/limit-burst-multiplier']) >= 1);
+        const conns = Number(a['nginx.ingress.kubernetes.io/limit-connections']);
+        assert.ok(conns >= 10 && conns <= 1000, `limit-connections ${conns}`);
         for (const rule of ing.spec.rules)
           for (const p of rule.http.paths) assert.equal(p.backend.service.name, 'rampart-api', 'only the API is exposed');
 
@@ -926,6 +937,26 @@ describe('k8s manifests', () => {
     const ciphers = (d['ssl-ciphers'] ?? '').split(':');
     assert.ok(ciphers.length > 0 && ciphers.every((c) => /^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/.test(c)), ciphers.join(':'));
     assert.equal(d['ssl-redirect'], 'false');
+    // Edge limits answer 429, like the service (issue 25).
+    assert.equal(d['limit-req-status-code'], '429');
+    assert.equal(d['limit-conn-status-code'], '429');
+    // The WAF (issue 25, docs/edge.md; run for real by test/k8s/waf.test.ts): ModSecurity with the CRS,
+    // blocking, paranoia level 1, bodies capped at MAX_REQUEST_SIZE_BYTES. The controller pastes the
+    // snippet into `modsecurity_rules '…'`: a single quote would end it, and nginx caps a parameter at 4 KiB.
+    assert.equal(d['enable-modsecurity'], 'true');
+    assert.equal(d['enable-owasp-modsecurity-crs'], 'true');
+    const waf = d['modsecurity-snippet'] ?? '';
+    assert.ok(!waf.includes("'"), 'no single quote in the snippet');
+    assert.ok(Buffer.byteLength(waf) < 4096, `snippet ${Buffer.byteLength(waf)} bytes (nginx's limit: 4096)`);
+    const directive = (name: string) => [...waf.matchAll(new RegExp(`^\\s*${name}\\s+(\\S+)`, 'gm'))].map((m) => m[1]);
+    assert.deepEqual(directive('SecRuleEngine'), ['On'], 'blocking, not DetectionOnly');
+    const maxBody = String(SETTINGS.MAX_REQUEST_SIZE_BYTES.schema.parse(undefined));
+    assert.deepEqual(directive('SecRequestBodyLimit'), [maxBody]);
+    assert.deepEqual(directive('SecRequestBodyNoFilesLimit'), [maxBody]);
+    assert.match(waf, /setvar:tx\.paranoia_level=1,setvar:tx\.blocking_paranoia_level=1/);
+    // Exclusions remove one target from named rules; whole rules or tags are never switched off.
+    assert.doesNotMatch(waf, /SecRuleRemoveBy|ctl:ruleRemoveById|ctl:ruleRemoveByTag|ctl:ruleEngine=(Off|DetectionOnly)|SecRuleEngine\s+(Off|DetectionOnly)/);
+    for (const m of waf.matchAll(/ctl:ruleRemoveTargetById=(\d+);([^,"]+)/g)) assert.match(m[2] as string, /^ARGS:json\.\w+$/, `exclusion ${m[0]}`);
     // Not part of the Rampart overlays (the controller is the cluster's): no overlay renders it.
     const base = parse(readFileSync(join(ROOT, 'k8s/base/kustomization.yaml'), 'utf8')) as Obj;
     assert.ok(!(base.resources as string[]).some((r) => r.includes('ingress-nginx')));
