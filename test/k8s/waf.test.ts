@@ -40,13 +40,13 @@ const skip =
     : false;
 
 /** The ModSecurity text of the controller's ConfigMap: the one source of truth. */
-export function modsecuritySnippet(): string {
+function modsecuritySnippet(): string {
   const cm = parse(readFileSync(join(ROOT, 'k8s/ingress-nginx/controller-configmap.yaml'), 'utf8'));
   return cm.data['modsecurity-snippet'] as string;
 }
 
 /** The Ingress's body limit (`proxy-body-size`), in bytes. */
-export function edgeBodyLimitBytes(): number {
+function edgeBodyLimitBytes(): number {
   const ing = parse(readFileSync(join(ROOT, 'k8s/base/ingress.yaml'), 'utf8'));
   const value = ing.metadata.annotations['nginx.ingress.kubernetes.io/proxy-body-size'] as string;
   const m = /^(\d+)([km]?)$/.exec(value);
@@ -127,13 +127,17 @@ ${rules}
     },
   );
   let stderr = '';
+  child.on('error', (error) => {
+    stderr += `${error.message}\n`; // e.g. ENOENT: reported by the readiness loop below
+  });
   child.stderr?.on('data', (c) => {
     stderr += String(c);
   });
   const baseUrl = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null) assert.fail(`nginx exited ${child.exitCode}: ${stderr}\n${readLog(dir, 'error.log')}`);
+    if (child.exitCode !== null || child.pid === undefined)
+      assert.fail(`nginx exited ${child.exitCode}: ${stderr}\n${readLog(dir, 'error.log')}`);
     try {
       await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
       break;
@@ -369,6 +373,12 @@ describe('the edge WAF (ModSecurity + OWASP CRS, paranoia level 1) from the cont
       [],
       'every documented operation went through the WAF',
     );
+    assert.deepEqual(
+      [...covered].filter((op) => !documented.includes(op)),
+      [],
+      'every request above names a documented operation',
+    );
+    assert.ok(documented.length >= 44, `${documented.length} operations`);
   });
 
   for (const [name, query] of [
