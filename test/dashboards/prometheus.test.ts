@@ -46,6 +46,7 @@ import { type Keyring, keyringFromSecret } from '../../service/src/components/au
 import { createBuiltinModel } from '../../service/src/components/chat/models/builtin.js';
 import { buildDashboards, panelQueries } from '../../scripts/dashboards.js';
 import { startTestApp, TEST_JWT_SECRET } from '../helpers/app.js';
+import { waitFor } from '../helpers/wait.js';
 import { skipUnlessRealPostgres } from '../helpers/services.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
 import { TEST_PASSWORD } from '../helpers/users.js';
@@ -397,17 +398,19 @@ describe('dashboards and alerts against a live Prometheus', { skip: NEEDS_POSTGR
       rmSync(dir, { recursive: true, force: true });
     });
     const base = `http://127.0.0.1:${port}`;
-    const readyBy = Date.now() + 30_000;
-    for (;;) {
-      assert.equal(prometheus.exitCode, null, `prometheus exited: ${log.slice(-2000)}`);
-      const ready = await fetch(`${base}/-/ready`, { signal: AbortSignal.timeout(2000) }).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ready) break;
-      assert.ok(Date.now() < readyBy, `prometheus not ready within 30 s: ${log.slice(-2000)}`);
-      await sleep(200);
-    }
+    // Prometheus is another process: poll it (bounded), never a clock of ours.
+    await waitFor(
+      'prometheus ready',
+      async () => {
+        assert.equal(prometheus.exitCode, null, `prometheus exited: ${log.slice(-2000)}`);
+        return fetch(`${base}/-/ready`, { signal: AbortSignal.timeout(2000) }).then(
+          (r) => r.ok,
+          () => false,
+        );
+      },
+      30_000,
+      200,
+    ).catch((err: Error) => assert.fail(`${err.message}: ${log.slice(-2000)}`));
 
     await traffic();
     for (const s of [201, 401, 429, 500, 202])
@@ -429,27 +432,30 @@ describe('dashboards and alerts against a live Prometheus', { skip: NEEDS_POSTGR
       ].join('\n');
     const undriven = (expr: string) => Object.keys(UNDRIVEN).find((m) => reads(expr).includes(m));
     let failures: string[] = [];
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      failures = [];
+    const evaluate = async (): Promise<string[]> => {
+      const found: string[] = [];
       const up = await query(base, 'count_over_time(up{job="rampart"}[1m]) >= 3');
-      if (hasSeries(up)) {
-        for (const a of alerts) {
-          const r = await query(base, a.expr);
-          if (r.status !== 'success') failures.push(`${a.alert}: ${r.error}`);
-        }
-        for (const p of [...panels, ...signals]) {
-          const r = await query(base, p.expr);
-          if (r.status !== 'success') failures.push(`${p.what}: does not parse: ${r.error}\n    ${p.expr}`);
-          else if (!hasSeries(r) && !undriven(p.expr)) failures.push(`${p.what}: no series\n    ${p.expr}`);
-          else if (hasSeries(r) && undriven(p.expr))
-            failures.push(`${p.what}: returns series, so drop ${undriven(p.expr)} from UNDRIVEN\n    ${p.expr}`);
-        }
-        if (failures.length === 0) break;
-      } else failures.push('fewer than 3 scrapes of job="rampart" so far');
-      if (Date.now() > deadline) break;
-      await sleep(1000);
-    }
+      if (!hasSeries(up)) return ['fewer than 3 scrapes of job="rampart" so far'];
+      for (const a of alerts) {
+        const r = await query(base, a.expr);
+        if (r.status !== 'success') found.push(`${a.alert}: ${r.error}`);
+      }
+      for (const p of [...panels, ...signals]) {
+        const r = await query(base, p.expr);
+        if (r.status !== 'success') found.push(`${p.what}: does not parse: ${r.error}\n    ${p.expr}`);
+        else if (!hasSeries(r) && !undriven(p.expr)) found.push(`${p.what}: no series\n    ${p.expr}`);
+        else if (hasSeries(r) && undriven(p.expr))
+          found.push(`${p.what}: returns series, so drop ${undriven(p.expr)} from UNDRIVEN\n    ${p.expr}`);
+      }
+      return found;
+    };
+    // Retried (bounded, 60 s) while Prometheus's own scrapes and rule evaluations catch up; on a
+    // timeout the last round's failures are what the assertion shows.
+    const allAnswer = async () => {
+      failures = await evaluate();
+      return failures.length === 0;
+    };
+    await waitFor('every query and alert to return series', allAnswer, 60_000, 1000).catch(() => undefined);
     assert.deepEqual(failures, []);
 
     // The undriven metrics are declared by the service all the same (prom-client writes HELP and TYPE).

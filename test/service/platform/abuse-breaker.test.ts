@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
+import { describe, it } from 'node:test';
 import { createAbuseBreaker } from '../../../service/src/platform/abuse-breaker.js';
 import { createLogger } from '../../../service/src/platform/logger.js';
 import { createLimiterFactory } from '../../../service/src/platform/rate-limit.js';
+import { redisUnderPrefix } from '../../helpers/prefixed-redis.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
 
 /**
@@ -17,27 +16,18 @@ const url = testRedisUrl();
 if (!url && REQUIRE_SERVICES) throw new Error('REQUIRE_SERVICES=1 but TEST_REDIS_URL is not set');
 
 describe('abuse breaker across replicas sharing Redis', { skip: url ? false : 'no TEST_REDIS_URL' }, () => {
-  const prefix = `abuse-test-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const shared = redisUnderPrefix(url as string, 'abuse-test');
+  const { prefix } = shared;
   const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-  let redis: Redis;
   let clock = 0;
   const replica = () =>
     createAbuseBreaker({
-      factory: createLimiterFactory({ redis, keyPrefix: prefix }),
+      factory: createLimiterFactory({ redis: shared.client, keyPrefix: prefix }),
       threshold: 2,
       blockSeconds: 60,
       logger,
       clock: { now: () => new Date(clock) },
     });
-  before(async () => {
-    redis = new Redis(url as string, { maxRetriesPerRequest: 1 });
-    await redis.ping();
-  });
-  after(async () => {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  });
 
   it('a block started on another replica is seen once the 1 s "not blocked" answer expires', async () => {
     const [a, b] = [replica(), replica()];

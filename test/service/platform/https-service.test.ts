@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { createTestDatabase } from '../../helpers/database.js';
 import { spawnService } from '../../helpers/service-process.js';
 import { skipUnlessRealPostgres } from '../../helpers/services.js';
 import { httpsGet, makeTestCertificate } from '../../helpers/tls-certificate.js';
+import { waitFor } from '../../helpers/wait.js';
 import { CHILD_ENV, serviceEnv } from '../../reliability/helpers/fault-traffic.js';
 
 /**
@@ -53,12 +53,9 @@ describe('the service over HTTPS', { skip: NEEDS_POSTGRES }, () => {
     copyFileSync(second.certFile, first.certFile);
     copyFileSync(second.keyFile, first.keyFile);
     service.child.kill('SIGHUP');
-    // The signal is handled by the child when it next runs its event loop: wait for its log line.
-    const deadline = Date.now() + 10_000;
-    while (!service.output().includes('TLS certificate reloaded')) {
-      assert.ok(Date.now() < deadline, `no reload logged: ${service.output().slice(-2000)}`);
-      await sleep(50);
-    }
+    // The signal is handled by the child (another process, not our clock) when it next runs its event
+    // loop: wait, bounded, for its log line.
+    await waitFor('the reload logged after SIGHUP', () => service.output().includes('TLS certificate reloaded'), 10_000);
     const after = await httpsGet(`${service.baseUrl}/healthz`, second.cert);
     assert.equal(after.status, 200);
     assert.equal(after.fingerprint256, second.fingerprint256);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { createLimiterFactory, type Limiter, LEASE_FRACTION, leaseSize } from '../../../service/src/platform/rate-limit.js';
 import { manualClock } from '../../helpers/clock.js';
+import { redisUnderPrefix } from '../../helpers/prefixed-redis.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
 
 /**
@@ -28,26 +28,22 @@ describe('leaseSize', () => {
 });
 
 describe('leased rate-limit buckets on a shared Redis', { skip: url ? false : 'no TEST_REDIS_URL' }, () => {
-  const prefix = `lease-test-${process.pid}-${randomBytes(4).toString('hex')}`;
-  let redis: Redis;
-  before(async () => {
-    redis = new Redis(url as string, { maxRetriesPerRequest: 1 });
-    await redis.ping();
-  });
-  after(async () => {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  });
+  const shared = redisUnderPrefix(url as string, 'lease-test');
+  const { prefix } = shared;
 
   let bucket = 0;
   /** A fresh bucket name; `replicas` limiters on it, as `replicas` service instances would build them. */
   function replicas(count: number, spec: { points: number; lease?: boolean; blockSeconds?: number }, clock = manualClock()) {
     const name = `b${bucket++}`;
     const limiters = Array.from({ length: count }, () =>
-      createLimiterFactory({ redis, keyPrefix: prefix, clock })({ name, windowSeconds: 60, lease: spec.lease ?? true, ...spec }),
+      createLimiterFactory({ redis: shared.client, keyPrefix: prefix, clock })({
+        name,
+        windowSeconds: 60,
+        lease: spec.lease ?? true,
+        ...spec,
+      }),
     );
-    const counter = async (key: string) => Number((await redis.get(`${prefix}:rl:${name}:${key}`)) ?? 0);
+    const counter = async (key: string) => Number((await shared.client.get(`${prefix}:rl:${name}:${key}`)) ?? 0);
     return { limiters, counter, clock };
   }
   const admitted = async (limiter: Limiter, key: string, n: number) => {
@@ -126,7 +122,7 @@ describe('leased rate-limit buckets on a shared Redis', { skip: url ? false : 'n
     await own.ping();
     const name = `b${bucket++}`;
     const a = createLimiterFactory({ redis: own, keyPrefix: prefix })({ name, points: 1000, windowSeconds: 60, lease: true }); // lease 20
-    const counter = async () => Number((await redis.get(`${prefix}:rl:${name}:k`)) ?? 0);
+    const counter = async () => Number((await shared.client.get(`${prefix}:rl:${name}:k`)) ?? 0);
     try {
       await admitted(a, 'k', 1);
       assert.equal(await counter(), 20);
