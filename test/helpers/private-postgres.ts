@@ -37,6 +37,10 @@ export interface PrivatePostgres {
    */
   freeze(): void;
   thaw(): void;
+  /** `pg_ctl promote`: a streaming replica (started with `replicaOf`) becomes a primary; resolves once it accepts writes. */
+  promote(): Promise<void>;
+  /** A shell command running `pg_ctl <args>` on this cluster (as the `postgres` user when we are root), for tools that take commands. */
+  pgCtlCommand(args: string): string;
   /** Stops it (if running) and removes its directory; safe to call twice and after a failed start. */
   dispose(): Promise<void>;
 }
@@ -48,7 +52,8 @@ const PG_CTL_WAIT_SECONDS = 30;
 export function privatePostgresAvailable(): boolean {
   const probe = spawnSync(join(BIN, 'initdb'), ['--version'], { encoding: 'utf8' });
   if (!probe.error && probe.status === 0) return true;
-  if (REQUIRE_SERVICES) throw new Error(`REQUIRE_SERVICES=1 but ${BIN}/initdb cannot run: ${probe.error?.message ?? probe.stderr}`);
+  if (REQUIRE_SERVICES)
+    throw new Error(`REQUIRE_SERVICES=1 but ${BIN}/initdb cannot run: ${probe.error?.message ?? probe.stderr}`);
   return false;
 }
 
@@ -80,7 +85,13 @@ function run(binary: string, args: string[], cwd: string, user: { uid: number; g
     execFile(
       join(BIN, binary),
       args,
-      { cwd, timeout: (PG_CTL_WAIT_SECONDS + 10) * 1000, encoding: 'utf8', env: { PATH: process.env.PATH, LC_ALL: 'C' }, ...user },
+      {
+        cwd,
+        timeout: (PG_CTL_WAIT_SECONDS + 10) * 1000,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, LC_ALL: 'C' },
+        ...user,
+      },
       (err, stdout, stderr) => {
         if (err) reject(new Error(`${binary} ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`));
         else resolve(stdout);
@@ -97,6 +108,13 @@ export interface PrivatePostgresOptions {
   maxConnections?: number;
   /** More postgresql.conf settings, e.g. WAL archiving: `{ archive_mode: 'on', archive_command: "'…'" }` (values as written in the file). */
   settings?: Record<string, string>;
+  /**
+   * A streaming replica of this running cluster instead of a new one: `pg_basebackup -R` (standby.signal
+   * and primary_conninfo written), then its own port and socket. The source must allow replication
+   * connections from 127.0.0.1 (initdb's default pg_hba under trust does). Anything with the port of
+   * such a cluster will do: a relay in front of it (test/helpers/tcp-proxy.ts) carries the replication.
+   */
+  replicaOf?: Pick<PrivatePostgres, 'port'>;
 }
 
 /** Creates and starts a cluster; on any failure what was made is removed before the error propagates. */
@@ -158,6 +176,11 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
       await pgCtl(['-l', logFile, 'start']);
       running = true;
     },
+    async promote() {
+      await pgCtl(['promote']);
+    },
+    pgCtlCommand: (args) =>
+      `${user ? 'runuser -u postgres -- ' : ''}${join(BIN, 'pg_ctl')} -D '${data}' -w -t ${PG_CTL_WAIT_SECONDS} ${args}`,
     async stop(mode) {
       await pgCtl(['-m', mode, 'stop']);
       running = false;
@@ -187,7 +210,15 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
       if (user) chownSync(pwfile, user.uid, user.gid);
       auth.splice(0, 2, '--auth=scram-sha-256', `--pwfile=${pwfile}`);
     }
-    await run('initdb', ['-D', data, '-U', 'postgres', ...auth, '-E', 'UTF8', '--locale=C', '--no-sync'], root, user);
+    if (options.replicaOf) {
+      const source = options.replicaOf;
+      await run(
+        'pg_basebackup',
+        ['-d', `host=127.0.0.1 port=${source.port} user=postgres`, '-D', data, '-R', '-X', 'stream', '-c', 'fast', '--no-sync'],
+        root,
+        user,
+      );
+    } else await run('initdb', ['-D', data, '-U', 'postgres', ...auth, '-E', 'UTF8', '--locale=C', '--no-sync'], root, user);
     appendFileSync(
       join(data, 'postgresql.conf'),
       [

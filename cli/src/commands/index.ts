@@ -3,6 +3,7 @@ import { argon2Group } from './argon2.command.js';
 import { auditGroup } from './audit.command.js';
 import { backupGroup } from './backup.command.js';
 import { dbGroup } from './db.command.js';
+import { failoverGroup } from './failover.command.js';
 import { keysGroup } from './keys.command.js';
 import { mfaGroup } from './mfa.command.js';
 import { pitrGroup } from './pitr.command.js';
@@ -25,6 +26,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   retentionGroup,
   backupGroup,
   pitrGroup,
+  failoverGroup,
   dbGroup,
   usersGroup, // operators on accounts and sessions (audited)
   sessionsGroup,

@@ -1,4 +1,4 @@
-import { createDatabase, type Database } from '../../../service/src/public/db.js';
+import { createDatabase, type Database, parseHostList } from '../../../service/src/public/db.js';
 import { loadCliDatabaseConfig } from './config.js';
 import type { CliIo, GlobalOptions, Writer } from './context.js';
 
@@ -39,6 +39,8 @@ export interface DatabaseTarget {
  */
 export function describeTarget(db: Pick<Database, 'kind' | 'url'>): DatabaseTarget {
   if (db.kind !== 'postgres' || !db.url) return { kind: db.kind };
+  const several = severalHosts(db.url);
+  if (several) return { kind: db.kind, host: several.hosts, port: several.port, database: several.database };
   try {
     const u = new URL(db.url);
     return {
@@ -50,6 +52,27 @@ export function describeTarget(db: Pick<Database, 'kind' | 'url'>): DatabaseTarg
   } catch {
     return { kind: db.kind };
   }
+}
+
+/** A libpq multi-host URL (`postgres://u@a:5432,b:5432/db`): its servers, without the credentials. */
+function severalHosts(url: string): { hosts: string; port: number; database?: string } | undefined {
+  let list: ReturnType<typeof parseHostList>;
+  try {
+    list = parseHostList(url);
+  } catch {
+    return undefined;
+  }
+  if (list.labels.length < 2) return undefined;
+  const first = new URL(list.urls[0] as string);
+  const database = decodeURIComponent(first.pathname.replace(/^\//, '')) || undefined;
+  // host "a:5432,b:5433" and port 0 would print oddly: the labels carry the ports.
+  const [last, port] = splitPort(list.labels[list.labels.length - 1] as string);
+  return { hosts: [...list.labels.slice(0, -1), last].join(','), port, database };
+}
+
+function splitPort(label: string): [string, number] {
+  const i = label.lastIndexOf(':');
+  return [label.slice(0, i), Number(label.slice(i + 1))];
 }
 
 export function formatTarget(target: DatabaseTarget): string {

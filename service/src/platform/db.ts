@@ -3,7 +3,11 @@ import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import ClientPgLite from 'knex-pglite';
 import { AppError } from './errors.js';
+import { HostWalker, type HostList, parseHostList } from './pg-hosts.js';
 import { openEmbeddedPglite } from './pglite.js';
+// knex's own PostgreSQL dialect, subclassed for multiple hosts (knex ships no types for the path).
+// @ts-expect-error untyped module path
+import ClientPG from 'knex/lib/dialects/postgres/index.js';
 
 export type { Knex };
 
@@ -53,11 +57,13 @@ export function createDatabase(options: DatabaseOptions): Database {
   if (options.url) {
     kind = 'postgres';
     max = options.poolMax;
+    const hosts = parseHostList(options.url);
+    const multiHost = hosts.urls.length > 1 || hosts.targetSessionAttrs !== 'any';
     knex = knexFactory({
-      client: 'pg',
+      client: multiHost ? multiHostClient(hosts) : 'pg',
       log,
       connection: {
-        connectionString: options.url,
+        connectionString: hosts.urls[0],
         application_name: options.applicationName ?? 'rampart',
         statement_timeout: options.statementTimeoutMs,
         ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
@@ -97,6 +103,32 @@ export function createDatabase(options: DatabaseOptions): Database {
       await knex.destroy();
     },
   };
+}
+
+type PgConnectionSettings = { connectionString: string } & Record<string, unknown>;
+
+/**
+ * knex's PostgreSQL client whose every new connection walks the host list (pg-hosts.ts): the pool's
+ * connections land on whichever server is the primary now. knex builds one connection in
+ * `_acquireOnlyConnection` from `connectionSettings`, read synchronously; each attempt sets the
+ * server's connection string just before it.
+ */
+function multiHostClient(hosts: HostList): typeof knexFactory.Client {
+  const walker = new HostWalker(hosts);
+  class MultiHostPgClient extends (ClientPG as { new (config: unknown): { connectionSettings: PgConnectionSettings } }) {
+    _acquireOnlyConnection(): Promise<pg.Client> {
+      const acquireOne = (): Promise<pg.Client> =>
+        (ClientPG as { prototype: { _acquireOnlyConnection(this: unknown): Promise<pg.Client> } }).prototype._acquireOnlyConnection.call(this);
+      return walker.connect(
+        (i) => {
+          this.connectionSettings = { ...this.connectionSettings, connectionString: hosts.urls[i] as string };
+          return acquireOne();
+        },
+        (client) => client.end(),
+      );
+    }
+  }
+  return MultiHostPgClient as unknown as typeof knexFactory.Client;
 }
 
 /** System error codes of a database that cannot be reached (refused, reset, unroutable, unresolvable). */
@@ -173,23 +205,33 @@ export interface RawSessionOptions {
  * 'error' event that kills the process — and connecting is bounded in time.
  */
 export async function openSession(url: string, options: RawSessionOptions): Promise<RawSession> {
-  const client = new pg.Client({
-    connectionString: url,
-    application_name: options.applicationName,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
-    ...(options.statementTimeoutMs !== undefined ? { statement_timeout: options.statementTimeoutMs } : {}),
-    ...(options.queryTimeoutMs !== undefined ? { query_timeout: options.queryTimeoutMs } : {}),
-  });
   let lost: Error | undefined;
-  client.on('error', (err) => {
-    lost = err;
-  });
-  try {
-    await client.connect();
-  } catch (err) {
-    await client.end().catch(() => undefined);
-    throw err;
-  }
+  let chosen: pg.Client | undefined;
+  const hosts = parseHostList(url);
+  // With several hosts (or target_session_attrs), the first server that matches, as the pool does.
+  const client = await new HostWalker(hosts).connect(
+    async (i) => {
+      const c = new pg.Client({
+        connectionString: hosts.urls[i],
+        application_name: options.applicationName,
+        connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+        ...(options.statementTimeoutMs !== undefined ? { statement_timeout: options.statementTimeoutMs } : {}),
+        ...(options.queryTimeoutMs !== undefined ? { query_timeout: options.queryTimeoutMs } : {}),
+      });
+      c.on('error', (err) => {
+        if (c === chosen) lost = err;
+      });
+      try {
+        await c.connect();
+      } catch (err) {
+        await c.end().catch(() => undefined);
+        throw err;
+      }
+      return c;
+    },
+    (c) => c.end(),
+  );
+  chosen = client;
   return { client, lost: () => lost, close: () => client.end().catch(() => undefined) };
 }
 

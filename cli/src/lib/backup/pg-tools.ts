@@ -14,6 +14,10 @@ export type PgTool = 'pg_dump' | 'pg_restore' | 'pg_amcheck';
 /** libpq environment for a `postgres://` URL: https://www.postgresql.org/docs/15/libpq-envars.html */
 export function libpqEnv(url: string): Record<string, string> {
   let u: URL;
+  if (/^postgres(?:ql)?:\/\/(?:[^@/?#]*@)?[^/?#]*,/i.test(url.trim()))
+    throw new CliError('the database URL names several hosts: name the one server to use (the primary, or a replica for a backup)', {
+      code: 'invalid_database_url',
+    });
   try {
     u = new URL(url);
   } catch {
