@@ -1,3 +1,4 @@
+import { parseHostList } from '../platform/pg-hosts.js';
 import { developmentMfaKey, parseMfaKeyring } from '../platform/mfa-keyring.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -293,6 +294,14 @@ export function loadConfig(
     webauthnOrigins = (e.WEBAUTHN_ORIGINS ?? new URL(e.APP_URL ?? 'http://localhost:5173').origin).split(',').map((o) => o.trim()).filter((o) => o.length > 0);
   } catch {
     problems.push('WEBAUTHN_ORIGINS: could not derive an origin from APP_URL');
+  }
+  if (e.DATABASE_URL !== undefined) {
+    try {
+      parseHostList(e.DATABASE_URL);
+    } catch (err) {
+      // The message names the parameter, never the URL (it holds the password).
+      problems.push(`DATABASE_URL: ${(err as Error).message}`);
+    }
   }
   if (e.MAIL_URL !== undefined) {
     const problem = mailUrlProblem(e.MAIL_URL);

@@ -99,7 +99,7 @@ export const SETTINGS = {
   WEBAUTHN_RP_NAME: { group: 'Multi-factor authentication', schema: z.string().min(1).default('Rampart'), doc: 'Relying-party name authenticators show.' },
   WEBAUTHN_ORIGINS: { group: 'Multi-factor authentication', schema: z.string().min(1).optional(), doc: 'Comma-separated origins a WebAuthn response may come from (https://app.example.com, android:apk-key-hash:…). Default: the origin of APP_URL.' },
   // ---- Database ----------------------------------------------------------------------------------
-  DATABASE_URL: { group: 'Database', sources: ['file', 'ref'], secret: true, requiredInProduction: true, schema: z.string().min(1).optional(), doc: 'PostgreSQL connection string; unset → embedded PGlite under DATA_DIR.' },
+  DATABASE_URL: { group: 'Database', sources: ['file', 'ref'], secret: true, requiredInProduction: true, schema: z.string().min(1).optional(), doc: 'PostgreSQL connection string; unset → embedded PGlite under DATA_DIR. May list several servers the libpq way (`postgres://u:p@db-a:5432,db-b:5432/rampart?target_session_attrs=read-write`): each new connection takes the first that accepts writes, so the service follows a promoted replica without a restart (docs/failover.md). `target_session_attrs`: `any` (default), `read-write`, `primary`.' },
   DATA_DIR: { group: 'Database', schema: z.string().min(1).default('.data'), doc: 'Where the embedded PGlite keeps its files when DATABASE_URL is unset.' },
   DB_POOL_MAX: { group: 'Database', schema: int(1, 500).default(10), doc: 'Upper bound of the PostgreSQL connection pool.' },
   DB_ACQUIRE_TIMEOUT_MS: { group: 'Database', schema: int(100, 600_000).default(5000), doc: 'How long a query may wait for a pooled connection before failing (ms).' },

@@ -160,3 +160,23 @@ describe('TLS_CERT_FILE / TLS_KEY_FILE', () => {
     ]);
   });
 });
+
+describe('DATABASE_URL listing several servers (docs/failover.md)', () => {
+  it('a multi-host URL with sslmode=verify-full and target_session_attrs=read-write starts in production', () => {
+    const url = 'postgres://app:hunter2@db-a.internal:5432,db-b.internal:5432/rampart?sslmode=verify-full&target_session_attrs=read-write';
+    assert.deepEqual(problemsOf({ ...TLS_EVERYWHERE, DATABASE_URL: url }), []);
+  });
+
+  it('without verify-full it is a plaintext hop like any other', () => {
+    const url = 'postgres://app:hunter2@db-a.internal:5432,db-b.internal:5432/rampart?target_session_attrs=read-write';
+    assert.match(problemsOf({ ...TLS_EVERYWHERE, DATABASE_URL: url }).join('\n'), /DATABASE_URL does not ask for sslmode=verify-full/);
+  });
+
+  it('an unsupported target_session_attrs refuses to start, naming the parameter and never the password', () => {
+    const problems = problemsOf({
+      ...TLS_EVERYWHERE,
+      DATABASE_URL: 'postgres://app:hunter2@db-a.internal,db-b.internal/rampart?sslmode=verify-full&target_session_attrs=prefer-standby',
+    });
+    assert.deepEqual(problems, ['DATABASE_URL: target_session_attrs=prefer-standby is not supported: use one of any, read-write, primary']);
+  });
+});
