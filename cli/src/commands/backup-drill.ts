@@ -11,9 +11,12 @@ import { formatAge } from '../lib/duration.js';
 import { CheckFailedError, CliError, EXIT, UsageError } from '../lib/errors.js';
 import { createReporter } from '../lib/output.js';
 import { writePrivateFile } from '../lib/private-files.js';
+import { checkPushgatewayUrl } from '../lib/pushgateway-tls.js';
 
 export async function runDrill(options: Extract<BackupOptions, { action: 'drill' }>, ctx: CliContext) {
   const out = createReporter(ctx);
+  const plaintextWarning = checkPushgatewayUrl(options.pushgateway, ctx.env);
+  if (plaintextWarning) out.warn(plaintextWarning);
   const { maxAgeMs } = options;
   if (options.from && options.create) throw new UsageError('--from and --create exclude each other');
   const settings = backupEnv(ctx.env);

@@ -182,7 +182,7 @@ export const backupGroup = defineGroup('backup', (program, action) => {
     .option('--allow-unsigned', 'also accept format-1 (unsigned, pre-signing) backups, with a warning; never a wrongly signed one')
     .option(
       '--pushgateway <url>',
-      'push the outcome (rampart_backup_drill_* metrics, and rampart_backup_latest_sequence) to this Prometheus Pushgateway',
+      'push the outcome (rampart_backup_drill_* metrics, and rampart_backup_latest_sequence) to this Prometheus Pushgateway (https://; with NODE_ENV=production a plain http:// one is refused unless ALLOW_PLAINTEXT=pushgateway)',
     )
     .option(
       '--template <database>',
@@ -195,7 +195,7 @@ export const backupGroup = defineGroup('backup', (program, action) => {
         'secops backup drill',
         'secops backup drill --create --max-age 26h --json',
         'secops backup drill --from backups/20261127T221500Z --report drill.json',
-        'secops backup drill --pushgateway http://pushgateway.monitoring:9091',
+        'secops backup drill --pushgateway https://pushgateway.monitoring:9091',
       ),
     )
     .action(

@@ -9,10 +9,13 @@ import type { PitrOptions } from '../lib/pitr/options.js';
 import { pushPitrDrill } from '../lib/pitr/pushgateway.js';
 import { freeLocalPort } from '../lib/pitr/scratch.js';
 import { openPitrSession } from '../lib/pitr/session.js';
+import { checkPushgatewayUrl } from '../lib/pushgateway-tls.js';
 
 /** Exit 0: the restore held exactly the expected markers; 1: it did not, or the drill could not run. */
 export async function runDrill(options: Extract<PitrOptions, { action: 'drill' }>, ctx: CliContext) {
   const out = createReporter(ctx);
+  const plaintextWarning = checkPushgatewayUrl(options.pushgateway, ctx.env);
+  if (plaintextWarning) out.warn(plaintextWarning);
   const session = await openPitrSession(ctx, 'pitr drill');
   const pgCtl = requirePgCtl(session.server.major, ctx.env);
   // Ctrl-C or a SIGTERM from a scheduler stops the drill; it then removes its scratch cluster and markers.

@@ -9,10 +9,13 @@ import { pushArchiveState } from '../lib/pitr/pushgateway.js';
 import { withLive } from '../lib/pitr/server.js';
 import { openPitrSession } from '../lib/pitr/session.js';
 import { recoverabilityWindow } from '../lib/pitr/window.js';
+import { checkPushgatewayUrl } from '../lib/pushgateway-tls.js';
 
 /** Exit 0: archiving works and a window exists; 1: archiving fails or nothing is recoverable yet. */
 export async function runStatus(options: Extract<PitrOptions, { action: 'status' }>, ctx: CliContext) {
   const out = createReporter(ctx);
+  const plaintextWarning = checkPushgatewayUrl(options.pushgateway, ctx.env);
+  if (plaintextWarning) out.warn(plaintextWarning);
   const { pgbackrest, liveUrl } = await openPitrSession(ctx, 'pitr status');
   const info = parseStanzaInfo(await pgbackrest.run('info', ['--output=json'], { timeoutMs: 60_000 }), pgbackrest.stanza);
   const sample = await withLive(liveUrl, sampleArchiver);

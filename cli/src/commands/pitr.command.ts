@@ -29,7 +29,7 @@ export const pitrGroup = defineGroup('pitr', (program, action) => {
         'secops pitr backup --type full',
         'secops pitr status',
         'secops pitr restore --to 2026-12-06T03:12:00Z --target-dir /var/tmp/rampart-pitr',
-        'secops pitr drill --pushgateway http://pushgateway.monitoring:9091',
+        'secops pitr drill --pushgateway https://pushgateway.monitoring:9091',
       )}${EXIT_CODES}`,
     );
 
@@ -58,7 +58,7 @@ export const pitrGroup = defineGroup('pitr', (program, action) => {
   pitr
     .command('status')
     .description('last archived WAL and when, archive lag, the recoverability window, the backups')
-    .option('--pushgateway <url>', 'push the archive state (rampart_pitr_* metrics) to this Prometheus Pushgateway')
+    .option('--pushgateway <url>', 'push the archive state (rampart_pitr_* metrics) to this Prometheus Pushgateway (https://; with NODE_ENV=production a plain http:// one is refused unless ALLOW_PLAINTEXT=pushgateway)')
     .addHelpText('after', `${examples('secops pitr status', 'secops pitr status --json | jq .window')}${EXIT_CODES}`)
     .action(
       action<PitrOptions, { pushgateway?: string }>(load, ({ flags }) => ({ action: 'status', pushgateway: flags.pushgateway })),
@@ -106,10 +106,10 @@ export const pitrGroup = defineGroup('pitr', (program, action) => {
     .option('--scratch-dir <dir>', 'parent directory of the scratch cluster (default: the OS temp directory)')
     .option('--port <n>', 'port of the scratch cluster (its socket only; default: a free one)')
     .option('--timeout <duration>', 'bound on each wait: archiving, restore, replay', '30m')
-    .option('--pushgateway <url>', 'push the outcome (rampart_pitr_drill_* metrics) to this Prometheus Pushgateway')
+    .option('--pushgateway <url>', 'push the outcome (rampart_pitr_drill_* metrics) to this Prometheus Pushgateway (https://; with NODE_ENV=production a plain http:// one is refused unless ALLOW_PLAINTEXT=pushgateway)')
     .addHelpText(
       'after',
-      `${examples('secops pitr drill', 'secops pitr drill --markers 10 --json', 'secops pitr drill --pushgateway http://pushgateway.monitoring:9091')}${EXIT_CODES}`,
+      `${examples('secops pitr drill', 'secops pitr drill --markers 10 --json', 'secops pitr drill --pushgateway https://pushgateway.monitoring:9091')}${EXIT_CODES}`,
     )
     .action(
       action<

@@ -137,7 +137,7 @@ function mailUrlProblem(text: string): string | undefined {
 }
 
 /** The hops ALLOW_PLAINTEXT may name (settings.ts). */
-export const PLAINTEXT_HOPS = ['database', 'redis', 'model', 'mail'] as const;
+export const PLAINTEXT_HOPS = ['database', 'redis', 'model', 'mail', 'secrets', 'pushgateway'] as const;
 export type PlaintextHop = (typeof PLAINTEXT_HOPS)[number];
 
 /** ALLOW_PLAINTEXT as a set (its shape was checked by the schema). */
@@ -166,7 +166,9 @@ function connectionParameter(text: string, name: string): string | undefined {
  * URLs may hold passwords). Production refuses these unless ALLOW_PLAINTEXT names the hop (issue 25,
  * ASVS 12.3.1/12.3.3/12.3.4).
  */
-export function plaintextHops(e: Pick<Env, 'DATABASE_URL' | 'REDIS_URL' | 'MODEL_BASE_URL' | 'MODEL_FALLBACK_BASE_URL' | 'MAIL_URL'>): { hop: PlaintextHop; problem: string }[] {
+export function plaintextHops(
+  e: Pick<Env, 'DATABASE_URL' | 'REDIS_URL' | 'MODEL_BASE_URL' | 'MODEL_FALLBACK_BASE_URL' | 'MAIL_URL' | 'VAULT_ADDR' | 'AWS_ENDPOINT_URL'>,
+): { hop: PlaintextHop; problem: string }[] {
   const found: { hop: PlaintextHop; problem: string }[] = [];
   if (e.DATABASE_URL !== undefined && connectionParameter(e.DATABASE_URL, 'sslmode') !== 'verify-full')
     found.push({ hop: 'database', problem: 'DATABASE_URL does not ask for sslmode=verify-full (TLS with the server\'s certificate and name verified)' });
@@ -177,6 +179,10 @@ export function plaintextHops(e: Pick<Env, 'DATABASE_URL' | 'REDIS_URL' | 'MODEL
   }
   if (e.MAIL_URL !== undefined && /^smtp:/i.test(e.MAIL_URL) && connectionParameter(e.MAIL_URL, 'tls') === 'off')
     found.push({ hop: 'mail', problem: 'MAIL_URL turns TLS off (tls=off)' });
+  for (const name of ['VAULT_ADDR', 'AWS_ENDPOINT_URL'] as const) {
+    const url = e[name];
+    if (url !== undefined && !/^https:\/\//i.test(url)) found.push({ hop: 'secrets', problem: `${name} is not an https:// URL` });
+  }
   return found;
 }
 

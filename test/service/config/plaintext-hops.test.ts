@@ -61,6 +61,8 @@ const PLAINTEXT: { hop: string; env: Record<string, string>; problem: RegExp }[]
     problem: /^MODEL_FALLBACK_BASE_URL is not an https:\/\/ URL/,
   },
   { hop: 'mail', env: { MAIL_URL: 'smtp://u:hunter2@mail.internal:25?tls=off' }, problem: /^MAIL_URL turns TLS off \(tls=off\)/ },
+  { hop: 'secrets', env: { VAULT_ADDR: 'http://vault.internal:8200' }, problem: /^VAULT_ADDR is not an https:\/\/ URL/ },
+  { hop: 'secrets', env: { AWS_ENDPOINT_URL: 'http://vpce.internal' }, problem: /^AWS_ENDPOINT_URL is not an https:\/\/ URL/ },
 ];
 
 describe('production refuses every plaintext hop unless ALLOW_PLAINTEXT names it', () => {
@@ -100,14 +102,14 @@ describe('production refuses every plaintext hop unless ALLOW_PLAINTEXT names it
   it('refuses every plaintext hop at once, one problem each', () => {
     const env = Object.assign({}, TLS_EVERYWHERE, ...PLAINTEXT.filter((_, i) => i !== 1 && i !== 2).map((p) => p.env));
     const problems = problemsOf(env);
-    assert.equal(problems.length, 5, problems.join('\n'));
-    assert.deepEqual(problemsOf({ ...env, ALLOW_PLAINTEXT: 'database,redis,model,mail' }), []);
+    assert.equal(problems.length, 7, problems.join('\n'));
+    assert.deepEqual(problemsOf({ ...env, ALLOW_PLAINTEXT: 'database,redis,model,mail,secrets' }), []);
   });
 
-  it('ALLOW_PLAINTEXT accepts only the four hops', () => {
+  it('ALLOW_PLAINTEXT accepts only the six hops', () => {
     const problems = problemsOf({ ...TLS_EVERYWHERE, ALLOW_PLAINTEXT: 'database,everything' });
     assert.equal(problems.length, 1);
-    assert.match(problems[0] as string, /^ALLOW_PLAINTEXT: a comma-separated list of database, redis, model, mail/);
+    assert.match(problems[0] as string, /^ALLOW_PLAINTEXT: a comma-separated list of database, redis, model, mail, secrets, pushgateway/);
   });
 
   it('outside production nothing is refused and nothing is warned about', () => {

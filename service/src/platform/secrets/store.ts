@@ -13,6 +13,12 @@ export interface SecretStoreOptions {
   readonly vault?: VaultProviderOptions;
   /** AWS settings; unset: the SDK's defaults (region and credentials from its default chain). */
   readonly aws?: AwsProviderOptions;
+  /**
+   * Set when the network stores may not be used because their address is plain http in production
+   * (see secretStoreFromEnv): vault:// and aws-* references then fail with this message, before any
+   * token or credential is sent.
+   */
+  readonly plaintextRefusal?: string;
 }
 
 interface AwsProviders {
@@ -32,6 +38,7 @@ export function createSecretStore(options: SecretStoreOptions = {}): SecretStore
   let aws: Promise<AwsProviders> | undefined;
 
   const vaultProvider = () => {
+    if (options.plaintextRefusal) return Promise.reject(new SecretError('not_configured', options.plaintextRefusal));
     const settings = options.vault;
     if (!settings) {
       return Promise.reject(new SecretError('not_configured', 'vault:// references need VAULT_ADDR (and a token or a Kubernetes role)'));
@@ -40,6 +47,7 @@ export function createSecretStore(options: SecretStoreOptions = {}): SecretStore
     return vault;
   };
   const awsProviders = () => {
+    if (options.plaintextRefusal) return Promise.reject(new SecretError('not_configured', options.plaintextRefusal));
     aws ??= import('./aws.js').then((m) => m.createAwsProviders(options.aws ?? {}));
     // A failed import must not stick: the next call tries again.
     aws.catch(() => {
@@ -108,9 +116,29 @@ export function secretStoreFromEnv(rawEnv: Readonly<Record<string, string | unde
           : undefined,
       }
     : undefined;
+  const plaintext = secretStorePlaintext(rawEnv);
   return createSecretStore({
     env: rawEnv,
     vault,
     aws: { region: get('AWS_REGION'), endpoint: get('AWS_ENDPOINT_URL') },
+    ...(plaintext ? { plaintextRefusal: plaintext } : {}),
   });
+}
+
+/**
+ * Production refuses to talk to a secret store over plain http (the Vault token, AWS signatures and the
+ * secrets themselves would cross the network in clear) unless ALLOW_PLAINTEXT names `secrets`. The
+ * message when it refuses; undefined when the stores may be used. (The configuration check, in
+ * config/load.ts, refuses the same setting at start; this one holds for the references resolved
+ * before it, and for the CLI.)
+ */
+export function secretStorePlaintext(rawEnv: Readonly<Record<string, string | undefined>>): string | undefined {
+  if (rawEnv.NODE_ENV !== 'production') return undefined;
+  if ((rawEnv.ALLOW_PLAINTEXT ?? '').split(',').some((h) => h.trim() === 'secrets')) return undefined;
+  for (const name of ['VAULT_ADDR', 'AWS_ENDPOINT_URL'] as const) {
+    const value = rawEnv[name];
+    if (value && !/^https:\/\//i.test(value))
+      return `${name} is not an https:// URL: production does not send secrets or credentials in plaintext (use TLS, or ALLOW_PLAINTEXT=secrets to accept it)`;
+  }
+  return undefined;
 }

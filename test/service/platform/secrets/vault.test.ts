@@ -118,6 +118,30 @@ describe('vault:// with token auth', () => {
   });
 });
 
+describe('vault:// over plain http in production (TLS on every hop)', () => {
+  let vault: FakeVault;
+  before(async () => {
+    vault = await startFakeVault({ tokens: [TOKEN], namespace: 'team-a' });
+    vault.put('secret', 'rampart/jwt', { value: 'signing-secret' });
+  });
+  after(() => vault.close());
+
+  it('is refused before any request is sent (the token never crosses the network), unless ALLOW_PLAINTEXT names secrets', async () => {
+    assert.match(vault.url, /^http:/);
+    const env = { VAULT_ADDR: vault.url, VAULT_TOKEN: TOKEN, VAULT_NAMESPACE: 'team-a', NODE_ENV: 'production' };
+    const before = vault.requests.length;
+    await assert.rejects(
+      secretStoreFromEnv(env).read(ref('vault://secret/rampart/jwt#value')),
+      isSecretError('not_configured', /^VAULT_ADDR is not an https:\/\/ URL: production does not send secrets or credentials in plaintext.*ALLOW_PLAINTEXT=secrets/),
+    );
+    assert.equal(vault.requests.length, before, 'no request reached Vault');
+    const allowed = secretStoreFromEnv({ ...env, ALLOW_PLAINTEXT: 'redis, secrets' });
+    assert.equal((await allowed.read(ref('vault://secret/rampart/jwt#value'))).value, 'signing-secret');
+    // Outside production the address is the operator's business (local development, the tests).
+    assert.equal((await secretStoreFromEnv({ ...env, NODE_ENV: 'development' }).read(ref('vault://secret/rampart/jwt#value'))).value, 'signing-secret');
+  });
+});
+
 describe('vault:// with Kubernetes auth', () => {
   let vault: FakeVault;
   let dir: string;
