@@ -1,6 +1,8 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import { hasSecretReferences, readJwtMaterial, resolveSecretReferences } from './config/references.js';
+import { hasSecretReferences, readDatabaseUrl, readJwtMaterial, resolveSecretReferences } from './config/references.js';
+import { pickSource } from './config/settings.js';
+import { createDatabaseUrlReloader } from './platform/database-url-reloader.js';
 import { KeyringError, keyringSource } from './components/auth/index.js';
 import { secretStoreFromEnv } from './platform/secrets/store.js';
 import { buildDependencies } from './deps.js';
@@ -95,6 +97,18 @@ async function main(): Promise<void> {
         )
       : undefined;
   tlsReloader?.start(config.tls?.reloadIntervalMs ?? 0);
+  // DATABASE_URL from a file or a secret store is followed without a restart (a rotated password, a
+  // promoted replica); an inline value cannot change.
+  const databaseUrlSource = pickSource(process.env, 'DATABASE_URL').kind;
+  const databaseUrlReloader =
+    deps.db.kind === 'postgres' && (databaseUrlSource === 'file' || databaseUrlSource === 'ref')
+      ? createDatabaseUrlReloader({
+          db: deps.db,
+          read: () => readDatabaseUrl(process.env, secretStore),
+          intervalMs: config.database.urlReloadIntervalMs,
+          logger,
+        })
+      : undefined;
   const shutdown = createShutdown({
     lifecycle: deps.lifecycle,
     logger,
@@ -103,6 +117,7 @@ async function main(): Promise<void> {
     delayMs: config.shutdown.delayMs,
     graceMs: config.shutdown.graceMs,
     closeDependencies: async () => {
+      databaseUrlReloader?.stop();
       await deps.close();
       await stopTracing(); // flushes the spans still batched, including those of the drain
     },
@@ -113,9 +128,10 @@ async function main(): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => void shutdown(EXIT.ok, signal));
   }
-  // SIGHUP re-reads the keyring and the TLS certificate (its default action would stop the process).
+  // SIGHUP re-reads the keyring, the TLS certificate and DATABASE_URL (its default action would stop the process).
   process.on('SIGHUP', () => {
     tlsReloader?.reload();
+    void databaseUrlReloader?.reload('signal');
     if (jwtSource) void deps.auth.reloadKeyring('signal');
     else logger.warn('SIGHUP: the JWT secret is ephemeral; there is no keyring to re-read');
   });

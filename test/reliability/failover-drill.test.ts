@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import pg from 'pg';
 import { type FailoverDrillReport, runFailoverDrill } from '../../cli/src/lib/failover/drill.js';
@@ -17,6 +20,9 @@ import { CHILD_ENV, call, newUser, PASSWORD, serviceEnv, waitFor } from './helpe
  * restart because DATABASE_URL lists both servers with target_session_attrs=read-write
  * (service/src/platform/pg-hosts.ts). Measured and printed: writes acknowledged, writes lost, RTO and
  * the time from the promotion to the first write.
+ *
+ * For comparison, the other way to follow a promotion: DATABASE_URL_FILE rewritten and SIGHUP (the
+ * connection-string reload, service/src/platform/database-url-reloader.ts).
  *
  * Asynchronous replication may lose the writes the replica had not received when the primary died —
  * and only those: each lost write must be on the old primary (restarted afterwards, on its own), so
@@ -147,6 +153,43 @@ describe('failover drill: primary stopped under write load, replica promoted, th
     );
     const onNew = await heldBy(pair.replica.url(), acknowledged);
     assert.equal(acknowledged.length - onNew.size, report.writes.lost, 'the drill counted the lost writes right');
+  });
+
+  it('for comparison, a connection-string reload instead of multiple hosts: DATABASE_URL_FILE rewritten to the promoted server, then SIGHUP', async (t) => {
+    const pair = await startPair(t, 'asynchronous');
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-failover-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const urlFile = join(dir, 'database-url');
+    writeFileSync(urlFile, `${pair.primary.url()}\n`, { mode: 0o600 });
+    const service = await spawnService({
+      inherit: CHILD_ENV,
+      env: serviceEnv({ ...SERVICE_SETTINGS, DATABASE_URL_FILE: urlFile, DATABASE_URL_RELOAD_INTERVAL_SECONDS: '0' }),
+    });
+    t.after(() => service.stop(5000));
+    const user = await newUser(service.baseUrl, 'failover-reload');
+    const report = await runFailoverDrill({
+      ...DRILL,
+      writer: httpWriter(new URL(service.baseUrl), user.token, 3000),
+      actions: {
+        fail: () => pair.primary.stop('immediate'),
+        // What an operator (or a failover hook) does: promote, point the secret at the new primary, signal.
+        async promote() {
+          await pair.replica.promote();
+          writeFileSync(urlFile, `${pair.replica.url()}\n`, { mode: 0o600 });
+          service.child.kill('SIGHUP');
+        },
+      },
+      present: (ids) => heldBy(pair.replica.url(), ids),
+    });
+    printFigures('connection-string reload', report);
+    assert.equal(report.ok, true, report.problems.join('; '));
+    assert.ok(report.writes.acknowledged > 0 && report.timing.rtoMs !== null);
+    assert.match(service.output(), /DATABASE_URL changed/);
+    assert.doesNotMatch(
+      service.output(),
+      new RegExp(`127\\.0\\.0\\.1:${pair.replica.port}/postgres`),
+      'the log names servers, never the connection string',
+    );
   });
 
   it('synchronous replication, through `secops failover drill`: no acknowledged write lost; the drill deletes its writes', async (t) => {

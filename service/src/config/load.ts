@@ -409,6 +409,7 @@ function buildConfig(
       acquireTimeoutMs: e.DB_ACQUIRE_TIMEOUT_MS,
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
       migrateOnStart: e.MIGRATE_ON_START ?? !production,
+      urlReloadIntervalMs: e.DATABASE_URL_RELOAD_INTERVAL_SECONDS * 1000,
     },
     redisUrl: e.REDIS_URL ? new Secret(e.REDIS_URL) : undefined,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,

@@ -86,17 +86,39 @@ export interface JwtMaterial {
  * (interval and SIGHUP). Files lose one trailing newline, as at start-up. Throws ConfigError (no values).
  */
 export async function readJwtMaterial(rawEnv: RawEnv, store: SecretStore, readFile?: ReadFile): Promise<JwtMaterial> {
-  const read: ReadFile = readFile ?? ((path) => readFileSync(path, 'utf8'));
   const problems: string[] = [];
-  const one = async (name: 'JWT_SECRET' | 'JWT_KEYS'): Promise<string | undefined> => {
-    const source = pickSource(rawEnv, name);
-    if (source.kind !== 'ref') return valueOfSource(name, source, read, problems);
-    const fromRef = (await readReference(rawEnv, name, store)) as Outcome;
-    if (fromRef.ok) return fromRef.value;
-    problems.push(fromRef.problem);
-    return undefined;
-  };
-  const [secret, keys] = await Promise.all([one('JWT_SECRET'), one('JWT_KEYS')]);
+  const [secret, keys] = await Promise.all([
+    readSetting(rawEnv, 'JWT_SECRET', store, problems, readFile),
+    readSetting(rawEnv, 'JWT_KEYS', store, problems, readFile),
+  ]);
   if (problems.length > 0) throw new ConfigError(problems);
   return { ...(secret === undefined ? {} : { secret }), ...(keys === undefined ? {} : { keys }) };
+}
+
+/**
+ * DATABASE_URL as it stands now, from wherever it comes (inline, _FILE or _REF): what the service
+ * re-reads to follow a changed connection string without a restart. Throws ConfigError.
+ */
+export async function readDatabaseUrl(rawEnv: RawEnv, store: SecretStore, readFile?: ReadFile): Promise<string | undefined> {
+  const problems: string[] = [];
+  const url = await readSetting(rawEnv, 'DATABASE_URL', store, problems, readFile);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return url;
+}
+
+/** One setting's current value from its source (NAME, NAME_FILE or NAME_REF); problems are appended. */
+async function readSetting(
+  rawEnv: RawEnv,
+  name: SettingName,
+  store: SecretStore,
+  problems: string[],
+  readFile?: ReadFile,
+): Promise<string | undefined> {
+  const read: ReadFile = readFile ?? ((path) => readFileSync(path, 'utf8'));
+  const source = pickSource(rawEnv, name);
+  if (source.kind !== 'ref') return valueOfSource(name, source, read, problems);
+  const fromRef = (await readReference(rawEnv, name, store)) as Outcome;
+  if (fromRef.ok) return fromRef.value;
+  problems.push(fromRef.problem);
+  return undefined;
 }

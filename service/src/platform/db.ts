@@ -3,7 +3,7 @@ import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import ClientPgLite from 'knex-pglite';
 import { AppError } from './errors.js';
-import { HostWalker, type HostList, parseHostList } from './pg-hosts.js';
+import { HostWalker, parseHostList } from './pg-hosts.js';
 import { openEmbeddedPglite } from './pglite.js';
 // knex's own PostgreSQL dialect, subclassed for multiple hosts (knex ships no types for the path).
 // @ts-expect-error untyped module path
@@ -35,9 +35,16 @@ export interface DatabaseOptions {
 export interface Database {
   readonly knex: Knex;
   readonly kind: 'postgres' | 'pglite';
-  /** Connection string of a real PostgreSQL (for the advisory-lock connection and the CLI). */
+  /** Connection string of a real PostgreSQL (for the advisory-lock connection and the CLI); the current one after a reconfigure. */
   readonly url: string | undefined;
   pool(): { used: number; free: number; pending: number; max: number };
+  /**
+   * Points the pool at another connection string (a rotated password, a promoted replica): new
+   * connections use it at once, and every connection made before is closed instead of reused once it
+   * is free (queries running on one finish first). False when `url` is what is in use already, or
+   * for PGlite. Throws on an unsupported target_session_attrs.
+   */
+  reconfigure(url: string): boolean;
   close(): Promise<void>;
 }
 
@@ -46,6 +53,7 @@ export function createDatabase(options: DatabaseOptions): Database {
   let knex: Knex;
   let kind: Database['kind'];
   let max: number;
+  let target: PoolTarget | undefined;
   const log = options.log
     ? {
         warn: (m: unknown) => options.log?.warn(String(m)),
@@ -57,13 +65,12 @@ export function createDatabase(options: DatabaseOptions): Database {
   if (options.url) {
     kind = 'postgres';
     max = options.poolMax;
-    const hosts = parseHostList(options.url);
-    const multiHost = hosts.urls.length > 1 || hosts.targetSessionAttrs !== 'any';
+    target = { walker: new HostWalker(parseHostList(options.url)), generation: 0, url: options.url };
     knex = knexFactory({
-      client: multiHost ? multiHostClient(hosts) : 'pg',
+      client: switchableClient(target),
       log,
       connection: {
-        connectionString: hosts.urls[0],
+        connectionString: target.walker.list.urls[0],
         application_name: options.applicationName ?? 'rampart',
         statement_timeout: options.statementTimeoutMs,
         ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
@@ -91,7 +98,17 @@ export function createDatabase(options: DatabaseOptions): Database {
   return {
     knex,
     kind,
-    url: options.url,
+    get url() {
+      return target?.url;
+    },
+    reconfigure(url: string) {
+      if (!target || url === target.url) return false;
+      const list = parseHostList(url);
+      target.walker = new HostWalker(list);
+      target.url = url;
+      target.generation += 1;
+      return true;
+    },
     pool() {
       // tarn's pool is an internal of knex's client; read it defensively at scrape time.
       const pool = (knex.client as { pool?: { numUsed(): number; numFree(): number; numPendingAcquires(): number } })
@@ -107,28 +124,49 @@ export function createDatabase(options: DatabaseOptions): Database {
 
 type PgConnectionSettings = { connectionString: string } & Record<string, unknown>;
 
+/** Where the pool's new connections go; replaced by `reconfigure`. */
+interface PoolTarget {
+  walker: HostWalker;
+  /** Bumped by each reconfigure: a connection of an older generation is closed instead of reused. */
+  generation: number;
+  url: string;
+}
+
+const GENERATION = Symbol('rampart.poolGeneration');
+
 /**
- * knex's PostgreSQL client whose every new connection walks the host list (pg-hosts.ts): the pool's
- * connections land on whichever server is the primary now. knex builds one connection in
- * `_acquireOnlyConnection` from `connectionSettings`, read synchronously; each attempt sets the
- * server's connection string just before it.
+ * knex's PostgreSQL client whose every new connection walks the current host list (pg-hosts.ts): the
+ * pool's connections land on whichever server is the primary now, and on a new connection string
+ * after `reconfigure`. knex builds one connection in `_acquireOnlyConnection` from
+ * `connectionSettings`, read synchronously; each attempt sets the server's connection string just
+ * before it. `validateConnection` (tarn's check before reusing a free connection) turns away the
+ * connections made for an earlier connection string.
  */
-function multiHostClient(hosts: HostList): typeof knexFactory.Client {
-  const walker = new HostWalker(hosts);
-  class MultiHostPgClient extends (ClientPG as { new (config: unknown): { connectionSettings: PgConnectionSettings } }) {
+function switchableClient(target: PoolTarget): typeof knexFactory.Client {
+  const base = ClientPG as {
+    new (config: unknown): { connectionSettings: PgConnectionSettings };
+    prototype: { _acquireOnlyConnection(this: unknown): Promise<pg.Client> };
+  };
+  class SwitchablePgClient extends base {
     _acquireOnlyConnection(): Promise<pg.Client> {
-      const acquireOne = (): Promise<pg.Client> =>
-        (ClientPG as { prototype: { _acquireOnlyConnection(this: unknown): Promise<pg.Client> } }).prototype._acquireOnlyConnection.call(this);
-      return walker.connect(
-        (i) => {
-          this.connectionSettings = { ...this.connectionSettings, connectionString: hosts.urls[i] as string };
-          return acquireOne();
-        },
-        (client) => client.end(),
-      );
+      const { walker, generation } = target;
+      const hosts = walker.list;
+      return walker
+        .connect(
+          (i) => {
+            this.connectionSettings = { ...this.connectionSettings, connectionString: hosts.urls[i] as string };
+            return base.prototype._acquireOnlyConnection.call(this);
+          },
+          (client) => client.end(),
+        )
+        .then((client) => Object.assign(client, { [GENERATION]: generation }));
+    }
+
+    validateConnection(connection: pg.Client & { [GENERATION]?: number }): boolean {
+      return connection[GENERATION] === target.generation;
     }
   }
-  return MultiHostPgClient as unknown as typeof knexFactory.Client;
+  return SwitchablePgClient as unknown as typeof knexFactory.Client;
 }
 
 /** System error codes of a database that cannot be reached (refused, reset, unroutable, unresolvable). */
