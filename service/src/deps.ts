@@ -94,7 +94,9 @@ export async function buildDependencies(
   const lifecycle = createLifecycle();
 
   const redis = config.redisUrl
-    ? createRedis(config.redisUrl.reveal(), logger, (up) => metrics.rateLimitRedisFallback.set(up ? 0 : 1))
+    ? createRedis(config.redisUrl.reveal(), logger, (up) => metrics.rateLimitRedisFallback.set(up ? 0 : 1), {
+        ...(config.redisCa !== undefined ? { ca: config.redisCa } : {}),
+      })
     : undefined;
   const limiterFactory = createLimiterFactory({ redis: redis?.client, keyPrefix: config.redisKeyPrefix, leaseMax: config.limits.leaseMax, clock });
   const breaker = createAbuseBreaker({

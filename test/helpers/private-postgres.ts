@@ -1,6 +1,6 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,6 +115,8 @@ export interface PrivatePostgresOptions {
    * such a cluster will do: a relay in front of it (test/helpers/tcp-proxy.ts) carries the replication.
    */
   replicaOf?: Pick<PrivatePostgres, 'port'>;
+  /** Serve TLS with this certificate and key (copied into the cluster's directory, owned by its user, 0600). */
+  tls?: { certFile: string; keyFile: string };
 }
 
 /** Creates and starts a cluster; on any failure what was made is removed before the error propagates. */
@@ -219,6 +221,16 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
         user,
       );
     } else await run('initdb', ['-D', data, '-U', 'postgres', ...auth, '-E', 'UTF8', '--locale=C', '--no-sync'], root, user);
+    if (options.tls) {
+      for (const [from, to] of [
+        [options.tls.certFile, 'server.crt'],
+        [options.tls.keyFile, 'server.key'],
+      ] as const) {
+        copyFileSync(from, join(root, to));
+        chmodSync(join(root, to), 0o600);
+        if (user) chownSync(join(root, to), user.uid, user.gid);
+      }
+    }
     appendFileSync(
       join(data, 'postgresql.conf'),
       [
@@ -231,6 +243,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
         'shared_buffers = 16MB',
         `max_connections = ${options.maxConnections ?? 40}`,
         ...(options.logStatements ? ['log_statement = all'] : []),
+        ...(options.tls ? ['ssl = on', `ssl_cert_file = '${join(root, 'server.crt')}'`, `ssl_key_file = '${join(root, 'server.key')}'`] : []),
         ...Object.entries(options.settings ?? {}).map(([name, value]) => `${name} = ${value}`),
         '',
       ].join('\n'),

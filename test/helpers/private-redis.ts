@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,17 +34,17 @@ export function privateRedisAvailable(): boolean {
   return false;
 }
 
-/** One PING over a raw socket: true on +PONG within 500 ms. */
-function ping(port: number): Promise<boolean> {
+/** One PING over a raw socket (TLS when `tls`, the server's certificate unchecked: liveness only): true on +PONG within 500 ms. */
+function ping(port: number, tls = false): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
+    const socket = tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : connect({ port, host: '127.0.0.1' });
     let reply = '';
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
     };
     socket.setTimeout(500, () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on(tls ? 'secureConnect' : 'connect', () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => {
       reply += chunk.toString();
       if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
@@ -52,7 +53,12 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+export interface PrivateRedisOptions {
+  /** Serve TLS only (`--tls-port`, no plaintext port, no client certificates): the URL is rediss://. */
+  tls?: { certFile: string; keyFile: string };
+}
+
+export async function startPrivateRedis(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-redis-'));
   const port = await freePort();
   let child: ChildProcess | undefined;
@@ -74,19 +80,24 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   };
   const redis: PrivateRedis = {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     async start() {
       output = '';
       const started = spawn(
         BINARY,
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir],
+        [
+          ...(options.tls
+            ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile, '--tls-key-file', options.tls.keyFile, '--tls-auth-clients', 'no']
+            : ['--port', String(port)]),
+          ...['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir],
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       child = started;
       started.stdout?.on('data', (c) => (output += c));
       started.stderr?.on('data', (c) => (output += c));
       const deadline = Date.now() + 10_000;
-      while (!(await ping(port))) {
+      while (!(await ping(port, options.tls !== undefined))) {
         if (started.exitCode !== null) throw new Error(`redis-server exited with ${started.exitCode}: ${output}`);
         if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within 10 s: ${output}`);
         await sleep(25);

@@ -345,6 +345,19 @@ export function loadConfig(
       }
     }
 
+  // REDIS_CA_FILE: the only CA(s) a rediss:// server's certificate may chain to (ASVS 12.3.4).
+  let redisCa: string | undefined;
+  if (e.REDIS_CA_FILE !== undefined) {
+    if (e.REDIS_URL === undefined || !/^rediss:\/\//i.test(e.REDIS_URL))
+      problems.push('REDIS_CA_FILE is set but REDIS_URL is not a rediss:// URL: the CA would not be used');
+    try {
+      redisCa = readFile(e.REDIS_CA_FILE);
+      if (!redisCa.includes('-----BEGIN CERTIFICATE-----')) problems.push(`REDIS_CA_FILE: ${e.REDIS_CA_FILE} holds no PEM certificate`);
+    } catch (err) {
+      problems.push(`REDIS_CA_FILE: cannot read ${e.REDIS_CA_FILE} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+
   const trustedProxies = e.TRUSTED_PROXIES.split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
@@ -364,6 +377,7 @@ export function loadConfig(
     auditHashKeyEphemeral,
     mfaKeyring: mfaKeyring as string,
     webauthnOrigins,
+    redisCa,
   });
   return { config: deepFreeze(config), warnings };
 }
@@ -381,6 +395,7 @@ function buildConfig(
     auditHashKeyEphemeral: boolean;
     mfaKeyring: string;
     webauthnOrigins: string[];
+    redisCa: string | undefined;
   },
 ) {
   const { trustedProxies, secretBytes, ephemeral, argon2, production } = derived;
@@ -412,6 +427,8 @@ function buildConfig(
       urlReloadIntervalMs: e.DATABASE_URL_RELOAD_INTERVAL_SECONDS * 1000,
     },
     redisUrl: e.REDIS_URL ? new Secret(e.REDIS_URL) : undefined,
+    /** PEM of the CA(s) a rediss:// server must chain to, instead of the system store (REDIS_CA_FILE). */
+    redisCa: derived.redisCa,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     jwt: {
       /** HS256 secret (from JWT_SECRET, or ephemeral); undefined when JWT_KEYS gives the keyring. */

@@ -108,6 +108,7 @@ export const SETTINGS = {
   MIGRATE_ON_START: { group: 'Database', schema: bool.optional(), doc: 'Apply pending migrations at start (under an advisory lock). Default: true outside production.' },
   // ---- Redis -------------------------------------------------------------------------------------
   REDIS_URL: { group: 'Redis', sources: ['file', 'ref'], secret: true, schema: z.string().min(1).optional(), doc: 'Redis for rate limits, lockouts and revocation shared across replicas; unset → in-process.' },
+  REDIS_CA_FILE: { group: 'Redis', schema: z.string().min(1).optional(), doc: 'PEM file of the CA certificate(s) a `rediss://` server\'s certificate must chain to — the only ones trusted for Redis, instead of the system store (an internal CA). Read at start; requires a rediss:// REDIS_URL.' },
   REDIS_KEY_PREFIX: { group: 'Redis', schema: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('rampart'), doc: 'Prefix of every Redis key this deployment writes (lets environments share one Redis safely).' },
   // ---- Limits and lockout ------------------------------------------------------------------------
   RATE_LIMIT_GLOBAL_PER_MINUTE: { group: 'Limits and lockout', schema: int(1).default(600), doc: 'Per client IP, all routes (burst breaker).' },

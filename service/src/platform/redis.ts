@@ -11,11 +11,20 @@ export interface RedisHandle {
 /**
  * The shared Redis for limits, lockouts and revocation. Commands never wait for a reconnect
  * (`enableOfflineQueue: false`): while Redis is away every call fails at once and callers fall back,
- * and ioredis keeps reconnecting in the background. AUTH and TLS (`rediss://`) come from the URL.
+ * and ioredis keeps reconnecting in the background. AUTH and TLS (`rediss://`) come from the URL, the
+ * CA to trust from REDIS_CA_FILE.
  * The state change is logged once each way and reported through `onChange` (a metric).
  */
-export function createRedis(url: string, logger: Logger, onChange: (available: boolean) => void): RedisHandle {
+export function createRedis(
+  url: string,
+  logger: Logger,
+  onChange: (available: boolean) => void,
+  options: { ca?: string } = {},
+): RedisHandle {
   const client = new Redis(url, {
+    // REDIS_CA_FILE: trust only the internal CA for a rediss:// server (ioredis's TLS otherwise uses
+    // the system store); certificate and name are verified either way.
+    ...(options.ca !== undefined && /^rediss:/i.test(url) ? { tls: { ca: options.ca, minVersion: 'TLSv1.2' as const } } : {}),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 1000,

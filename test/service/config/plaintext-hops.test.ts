@@ -109,7 +109,10 @@ describe('production refuses every plaintext hop unless ALLOW_PLAINTEXT names it
   it('ALLOW_PLAINTEXT accepts only the six hops', () => {
     const problems = problemsOf({ ...TLS_EVERYWHERE, ALLOW_PLAINTEXT: 'database,everything' });
     assert.equal(problems.length, 1);
-    assert.match(problems[0] as string, /^ALLOW_PLAINTEXT: a comma-separated list of database, redis, model, mail, secrets, pushgateway/);
+    assert.match(
+      problems[0] as string,
+      /^ALLOW_PLAINTEXT: a comma-separated list of database, redis, model, mail, secrets, pushgateway/,
+    );
   });
 
   it('outside production nothing is refused and nothing is warned about', () => {
@@ -165,20 +168,62 @@ describe('TLS_CERT_FILE / TLS_KEY_FILE', () => {
 
 describe('DATABASE_URL listing several servers (docs/failover.md)', () => {
   it('a multi-host URL with sslmode=verify-full and target_session_attrs=read-write starts in production', () => {
-    const url = 'postgres://app:hunter2@db-a.internal:5432,db-b.internal:5432/rampart?sslmode=verify-full&target_session_attrs=read-write';
+    const url =
+      'postgres://app:hunter2@db-a.internal:5432,db-b.internal:5432/rampart?sslmode=verify-full&target_session_attrs=read-write';
     assert.deepEqual(problemsOf({ ...TLS_EVERYWHERE, DATABASE_URL: url }), []);
   });
 
   it('without verify-full it is a plaintext hop like any other', () => {
     const url = 'postgres://app:hunter2@db-a.internal:5432,db-b.internal:5432/rampart?target_session_attrs=read-write';
-    assert.match(problemsOf({ ...TLS_EVERYWHERE, DATABASE_URL: url }).join('\n'), /DATABASE_URL does not ask for sslmode=verify-full/);
+    assert.match(
+      problemsOf({ ...TLS_EVERYWHERE, DATABASE_URL: url }).join('\n'),
+      /DATABASE_URL does not ask for sslmode=verify-full/,
+    );
   });
 
   it('an unsupported target_session_attrs refuses to start, naming the parameter and never the password', () => {
     const problems = problemsOf({
       ...TLS_EVERYWHERE,
-      DATABASE_URL: 'postgres://app:hunter2@db-a.internal,db-b.internal/rampart?sslmode=verify-full&target_session_attrs=prefer-standby',
+      DATABASE_URL:
+        'postgres://app:hunter2@db-a.internal,db-b.internal/rampart?sslmode=verify-full&target_session_attrs=prefer-standby',
     });
-    assert.deepEqual(problems, ['DATABASE_URL: target_session_attrs=prefer-standby is not supported: use one of any, read-write, primary']);
+    assert.deepEqual(problems, [
+      'DATABASE_URL: target_session_attrs=prefer-standby is not supported: use one of any, read-write, primary',
+    ]);
+  });
+});
+
+describe('REDIS_CA_FILE: the internal CA a rediss:// server must chain to', () => {
+  const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const files: Record<string, string> = { '/ca/redis.pem': PEM, '/ca/not-pem.txt': 'hello' };
+  const readFile = (path: string) => {
+    const text = files[path];
+    if (text === undefined) throw Object.assign(new Error('missing'), { code: 'ENOENT' });
+    return text;
+  };
+  const problemsWith = (env: Record<string, string>) => {
+    try {
+      loadConfig({ ...TLS_EVERYWHERE, ...env }, { readFile });
+      return [];
+    } catch (err) {
+      assert.ok(err instanceof ConfigError, String(err));
+      return [...err.problems];
+    }
+  };
+
+  it('is read at start and handed to the Redis client', () => {
+    assert.equal(loadConfig({ ...TLS_EVERYWHERE, REDIS_CA_FILE: '/ca/redis.pem' }, { readFile }).config.redisCa, PEM);
+    assert.equal(loadConfig(TLS_EVERYWHERE).config.redisCa, undefined);
+  });
+
+  it('refuses to start when it cannot be used: unreadable, not PEM, or REDIS_URL not rediss://', () => {
+    assert.deepEqual(problemsWith({ REDIS_CA_FILE: '/ca/absent.pem' }), ['REDIS_CA_FILE: cannot read /ca/absent.pem (ENOENT)']);
+    assert.deepEqual(problemsWith({ REDIS_CA_FILE: '/ca/not-pem.txt' }), [
+      'REDIS_CA_FILE: /ca/not-pem.txt holds no PEM certificate',
+    ]);
+    assert.deepEqual(
+      problemsWith({ REDIS_CA_FILE: '/ca/redis.pem', REDIS_URL: 'redis://redis.internal:6379', ALLOW_PLAINTEXT: 'redis' }),
+      ['REDIS_CA_FILE is set but REDIS_URL is not a rediss:// URL: the CA would not be used'],
+    );
   });
 });
