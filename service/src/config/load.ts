@@ -331,8 +331,9 @@ export function loadConfig(
     const allowed = parseAllowPlaintext(e.ALLOW_PLAINTEXT);
     for (const { hop, problem } of plaintextHops(e))
       if (!allowed.has(hop)) problems.push(`${problem}; production requires TLS on this hop (or ALLOW_PLAINTEXT=${hop} to accept plaintext)`);
+    // pushgateway is secops's hop (cli/src/lib/pushgateway-tls.ts); the service has none to warn about.
     for (const hop of PLAINTEXT_HOPS)
-      if (allowed.has(hop)) warnings.push(`ALLOW_PLAINTEXT lists ${hop}: the ${hop} connection may carry data (and credentials) in plaintext. Use TLS on it and remove ${hop} from ALLOW_PLAINTEXT.`);
+      if (allowed.has(hop) && hop !== 'pushgateway') warnings.push(`ALLOW_PLAINTEXT lists ${hop}: the ${hop} connection may carry data (and credentials) in plaintext. Use TLS on it and remove ${hop} from ALLOW_PLAINTEXT.`);
   }
   if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined))
     problems.push('TLS_CERT_FILE and TLS_KEY_FILE must be set together');

@@ -24,7 +24,7 @@ describe('loadConfig: production refuses to start without safe settings', () => 
     assert.equal(config.jwt.ephemeral, false);
     assert.equal(config.database.migrateOnStart, false);
     // PRODUCTION_ACCOUNT_SETTINGS allows every hop in plaintext (this machine's servers have no TLS): said at start.
-    assert.deepEqual(warnings.map((w) => w.split(':')[0]), ['database', 'redis', 'model', 'mail'].map((hop) => `ALLOW_PLAINTEXT lists ${hop}`));
+    assert.deepEqual(warnings.map((w) => w.split(':')[0]), ['database', 'redis', 'model', 'mail', 'secrets'].map((hop) => `ALLOW_PLAINTEXT lists ${hop}`));
     // With TLS on every hop and no ALLOW_PLAINTEXT there is nothing to warn about.
     const { ALLOW_PLAINTEXT: _, ...tls } = { ...PROD_OK, DATABASE_URL: `${PROD_OK.DATABASE_URL}?sslmode=verify-full`, MAIL_URL: 'smtp://mail.internal:587' };
     assert.deepEqual(loadConfig(tls).warnings, []);
