@@ -1,14 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { ReadinessItem } from './checklist.js';
 import { mailMetricsChecks } from './mail.js';
+import { metricsValueChecks } from './metrics.js';
+import { type CheckResult, fail, pass, undecided as manual } from './result.js';
 
-/** An automated check's outcome; the command places it in its checklist section. */
-export type CheckResult = Omit<ReadinessItem, 'section'>;
-
-const pass = (id: string, title: string, evidence: string): CheckResult => ({ id, title, status: 'passed', evidence });
-const fail = (id: string, title: string, evidence: string): CheckResult => ({ id, title, status: 'failed', evidence });
-const manual = (id: string, title: string, evidence: string): CheckResult => ({ id, title, status: 'manual', evidence });
+export type { CheckResult } from './result.js';
 
 export interface HttpProbeOptions {
   url: URL;
@@ -42,10 +38,36 @@ const shown = (headers: Headers, name: string) => {
 export const REQUIRED_METRICS = [
   'http_requests_total',
   'db_pool_in_use',
+  'auth_success_total',
   'auth_fail_total',
   'rate_limit_dropped_total',
   'external_model_latency_seconds',
   'build_info',
+] as const;
+
+/** The checks httpChecks produces (with the metrics listener's, metrics.ts). */
+export const HTTP_CHECK_IDS = [
+  'headers.hsts',
+  'headers.csp',
+  'headers.x-content-type-options',
+  'headers.x-frame-options',
+  'headers.referrer-policy',
+  'headers.permissions-policy',
+  'headers.no-x-powered-by',
+  'api.error-format',
+  'api.cache-control',
+  'api.content-type',
+  'api.body-limit',
+  'rate-limit.headers',
+  'rate-limit.auth-tighter',
+  'jwt.algorithm',
+  'jwt.asymmetric',
+  'version.git-sha',
+  'runtime.currency',
+  'tls.plain-http',
+  'metrics.present',
+  'mail.configured',
+  'mail.outbox',
 ] as const;
 
 /** Every check that needs only the service's public URL (and the metrics listener). */
@@ -97,12 +119,14 @@ export async function httpChecks(options: HttpProbeOptions): Promise<CheckResult
 
   // Content-Type enforcement.
   const ctTitle = 'JSON routes refuse other content types (POST /v1/auth/login text/plain → 415)';
+  let login: Seen | undefined;
   try {
     const res = await get(at(url, '/v1/auth/login'), timeoutMs, {
       method: 'POST',
       headers: { 'content-type': 'text/plain' },
       body: 'secops readiness probe',
     });
+    login = res;
     results.push(
       (res.status === 415 ? pass : fail)('api.content-type', ctTitle, `POST /v1/auth/login text/plain → ${res.status}`),
     );
@@ -134,7 +158,8 @@ export async function httpChecks(options: HttpProbeOptions): Promise<CheckResult
       : fail('rate-limit.headers', rlTitle, 'no RateLimit-Policy header on /healthz, an unknown path or /version'),
   );
 
-  results.push(await jwtCheck(url, timeoutMs, options.signupProbe));
+  results.push(authTighterCheck(withPolicy?.[1], login));
+  results.push(await jwtCheck(url, timeoutMs, options.signupProbe), await asymmetricCheck(url, timeoutMs));
 
   // Git SHA, and the Node running the service.
   const shaTitle = 'Git SHA embedded at build time (/version git_sha)';
@@ -161,6 +186,17 @@ export async function httpChecks(options: HttpProbeOptions): Promise<CheckResult
   results.push(await plainHttpCheck(url, timeoutMs));
   const metrics = await fetchMetrics(options.metricsUrl, timeoutMs);
   results.push(metricsCheck(metrics));
+  results.push(
+    ...metricsValueChecks(
+      metrics === undefined
+        ? undefined
+        : 'error' in metrics
+          ? { error: metrics.error }
+          : metrics.status === 200
+            ? { body: metrics.body }
+            : { error: `GET ${metrics.target.pathname} → ${metrics.status}` },
+    ),
+  );
   // mail.configured, and mail.outbox as far as the metrics tell (a database check replaces the latter).
   results.push(
     ...mailMetricsChecks(
@@ -289,6 +325,57 @@ async function bodyLimitCheck(url: URL, timeoutMs: number): Promise<CheckResult>
     req.on('error', (err) => done(fail(id, title, `request failed: ${err.message}`)));
     req.flushHeaders();
   });
+}
+
+/** `"name";q=10;w=60` → its rate (requests per second) and text. */
+function policyOf(seen: Seen | undefined): { name: string; rate: number; text: string } | undefined {
+  const text = seen?.headers.get('ratelimit-policy');
+  const m = text ? /"([^"]+)";q=(\d+);w=(\d+)/.exec(text) : null;
+  if (!text || !m) return undefined;
+  return { name: m[1] as string, rate: Number(m[2]) / Number(m[3]), text };
+}
+
+/**
+ * `rate-limit.auth-tighter`: the policy an auth route answers with (POST /v1/auth/login, the 415 probe:
+ * its limiters run before the body is read) allows fewer requests per second than the global one.
+ */
+function authTighterCheck(global: Seen | undefined, login: Seen | undefined): CheckResult {
+  const id = 'rate-limit.auth-tighter';
+  const title = 'Auth endpoints limited tighter than the rest (RateLimit-Policy of POST /v1/auth/login vs. GET /healthz)';
+  const g = policyOf(global);
+  const a = policyOf(login);
+  if (!g || !a)
+    return fail(id, title, `RateLimit-Policy ${!g ? 'absent on /healthz' : `on /healthz: ${g.text}`}; ${!a ? 'absent on POST /v1/auth/login' : `on POST /v1/auth/login: ${a.text}`}`);
+  return (a.rate < g.rate ? pass : fail)(
+    id,
+    title,
+    `POST /v1/auth/login: ${a.text} (${a.rate.toFixed(3)}/s) vs. /healthz: ${g.text} (${g.rate.toFixed(3)}/s)${a.rate < g.rate ? '' : ': the auth route is not limited tighter'}`,
+  );
+}
+
+/** `jwt.asymmetric`: the JWKS publishes asymmetric signing keys (EdDSA / RS256), each with a distinct kid. */
+async function asymmetricCheck(url: URL, timeoutMs: number): Promise<CheckResult> {
+  const id = 'jwt.asymmetric';
+  const title = 'Asymmetric JWT: the JWKS publishes EdDSA/RS256 keys, each with its own kid (rotation by kid)';
+  let keys: { alg?: string; kty?: string; kid?: string }[];
+  try {
+    const res = await get(at(url, '/.well-known/jwks.json'), timeoutMs);
+    const doc = JSON.parse(res.body) as { keys?: unknown };
+    if (res.status !== 200 || !Array.isArray(doc.keys)) return fail(id, title, `GET /.well-known/jwks.json → ${res.status}, no keys array`);
+    keys = doc.keys as typeof keys;
+  } catch (err) {
+    return fail(id, title, `GET /.well-known/jwks.json failed: ${(err as Error).message}`);
+  }
+  if (keys.length === 0) return fail(id, title, 'JWKS publishes no key: tokens are signed with the symmetric JWT_SECRET (HS256)');
+  const asymmetric = (k: (typeof keys)[number]) => k.alg === 'EdDSA' || k.alg === 'RS256' || k.kty === 'OKP' || k.kty === 'RSA';
+  const kids = keys.map((k) => k.kid).filter((k): k is string => typeof k === 'string' && k.length > 0);
+  const problems = [
+    keys.some((k) => !asymmetric(k)) && `not asymmetric: ${keys.filter((k) => !asymmetric(k)).map((k) => k.alg ?? k.kty ?? '?').join(', ')}`,
+    kids.length !== keys.length && 'a key without kid',
+    new Set(kids).size !== kids.length && 'duplicate kid',
+  ].filter(Boolean);
+  const seen = `JWKS: ${keys.map((k) => `${k.kid ?? '?'}=${k.alg ?? k.kty ?? '?'}`).join(', ')}`;
+  return problems.length === 0 ? pass(id, title, seen) : fail(id, title, `${seen}: ${problems.join('; ')}`);
 }
 
 function decodeSegment(segment: string): Record<string, unknown> | undefined {
