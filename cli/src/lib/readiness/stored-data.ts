@@ -50,7 +50,7 @@ export async function indexesCheck(knex: Knex): Promise<CheckResult> {
             continue;
           }
           const def = (
-            await trx.raw('select indexdef from pg_indexes where schemaname = current_schema() and indexname = ?', [index[1]])
+            await trx.raw('select indexdef from pg_indexes where schemaname = current_schema() and indexname = ?', [index[1] as string])
           ).rows[0] as { indexdef: string } | undefined;
           const cols = (/\((.*)\)/.exec(def?.indexdef ?? '')?.[1] ?? '').split(',').map((c) => c.trim().split(/\s+/)[0]);
           const leads = q.columns.every((c, i) => cols[i] === c);
@@ -100,7 +100,7 @@ export async function argon2Check(knex: Knex): Promise<CheckResult> {
       }
       const [, alg, , mem, t, p] = m;
       const params = { memoryKiB: Number(mem), timeCost: Number(t), parallelism: Number(p) };
-      const below = (floor: typeof minimum) =>
+      const below = (floor: { memoryKiB: number; timeCost: number; parallelism: number }) =>
         (['memoryKiB', 'timeCost', 'parallelism'] as const).filter((k) => params[k] < floor[k]).map((k) => `${k} ${params[k]} < ${floor[k]}`);
       const label = `${n} × ${prefix}`;
       seen.push(label);
