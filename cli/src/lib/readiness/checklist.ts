@@ -96,7 +96,7 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
     '2. Configuration & Secrets',
     [
       ['config.secret-manager', 'Move prod config to secret manager (Vault/SSM/Secrets Manager)', checks([['k8s.external-secrets']])],
-      ['config.fail-startup', 'Fail startup if required secrets missing (no silent defaults in prod)', checks([['k8s.production-mode']])],
+      ['config.fail-startup', 'Fail startup if required secrets missing (no silent defaults in prod)', checks([['k8s.production-mode']], ['k8s.security-context'])],
       ['config.rotation-doc', 'Document rotation procedure for JWT secret & DB creds', checks([['runbooks.secret-rotation']])],
       ['config.image-digests', 'Pin base images by digest in Dockerfiles', checks([['dockerfile.digests']])],
     ],
@@ -185,7 +185,7 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
       ['app.content-type', 'Enforce Content-Type=application/json for JSON routes', checks([['api.content-type'], ['probe.content-type']])],
       ['app.body-limit', 'Reject bodies > MAX_REQUEST_SIZE_BYTES early', checks([['api.body-limit'], ['probe.body-limit']])],
       ['app.stream-cap', 'SSE / streaming: cap concurrent streams per client', checks([['probe.stream-cap']], ['k8s.model-budgets'])],
-      ['app.graceful-shutdown', 'Graceful shutdown verified under load', checks([['k8s.shutdown']])],
+      ['app.graceful-shutdown', 'Graceful shutdown verified under load', checks([['k8s.shutdown']], ['k8s.probes'])],
       ['app.crash-hook', 'Add panic hook to log & increment metric', checks([['metrics.fault-hook']])],
     ],
   ],
@@ -233,7 +233,7 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
         'Benchmark Argon2 parameters vs. latency budget',
         manual('a benchmark on the production machine size (`secops argon2 bench`), not a property the deployment exposes; db.argon2 shows the parameters in force'),
       ],
-      ['perf.scaling', 'Evaluate horizontal scaling strategy (stateless + sticky where needed)', checks([['k8s.hpa', 'k8s.pdb']], ['k8s.redis'])],
+      ['perf.scaling', 'Evaluate horizontal scaling strategy (stateless + sticky where needed)', checks([['k8s.hpa', 'k8s.pdb']], ['k8s.resources', 'k8s.redis'])],
     ],
   ],
   [

@@ -74,11 +74,14 @@ export function manifestChecks(input: ManifestInput): CheckResult[] {
 
   // Images.
   const unpinned = containers.filter(({ c }) => !DIGEST.test(String(c.image ?? '')));
+  const placeholder = containers.filter(({ c }) => /@sha256:0{64}$/.test(String(c.image ?? '')));
   const untagged = workloads.filter((w) => !SHA_TAG.test(String(w.metadata?.annotations?.['rampart.io/image-tag'] ?? '')));
   check(
     'k8s.image-digests',
     [
       unpinned.length > 0 && `not pinned by digest: ${unpinned.map(({ owner, c }) => `${owner} (${c.image})`).join(', ')}`,
+      placeholder.length > 0 &&
+        `placeholder digest sha256:000…0 (the release pipeline sets the real one: kustomize edit set image): ${placeholder.map((x) => x.owner).join(', ')}`,
       untagged.length > 0 && `no immutable git-SHA tag (rampart.io/image-tag): ${untagged.map(idOf).join(', ')}`,
     ],
     `${containers.length} container(s) pinned: ${[...new Set(containers.map(({ c }) => String(c.image).replace(/@sha256:([0-9a-f]{12})[0-9a-f]+/, '@sha256:$1…')))].join(', ')}`,
