@@ -119,14 +119,12 @@ export async function httpChecks(options: HttpProbeOptions): Promise<CheckResult
 
   // Content-Type enforcement.
   const ctTitle = 'JSON routes refuse other content types (POST /v1/auth/login text/plain → 415)';
-  let login: Seen | undefined;
   try {
     const res = await get(at(url, '/v1/auth/login'), timeoutMs, {
       method: 'POST',
       headers: { 'content-type': 'text/plain' },
       body: 'secops readiness probe',
     });
-    login = res;
     results.push(
       (res.status === 415 ? pass : fail)('api.content-type', ctTitle, `POST /v1/auth/login text/plain → ${res.status}`),
     );
@@ -158,7 +156,14 @@ export async function httpChecks(options: HttpProbeOptions): Promise<CheckResult
       : fail('rate-limit.headers', rlTitle, 'no RateLimit-Policy header on /healthz, an unknown path or /version'),
   );
 
-  results.push(authTighterCheck(withPolicy?.[1], login));
+  let authRoute: Seen | undefined;
+  try {
+    // No token: the auth limiter answers before authentication refuses (401), spending one auth-bucket point.
+    authRoute = await get(at(url, '/v1/auth/sessions'), timeoutMs);
+  } catch {
+    authRoute = undefined; // reported as absent
+  }
+  results.push(authTighterCheck(withPolicy, authRoute));
   results.push(await jwtCheck(url, timeoutMs, options.signupProbe), await asymmetricCheck(url, timeoutMs));
 
   // Git SHA, and the Node running the service.
@@ -336,20 +341,21 @@ function policyOf(seen: Seen | undefined): { name: string; rate: number; text: s
 }
 
 /**
- * `rate-limit.auth-tighter`: the policy an auth route answers with (POST /v1/auth/login, the 415 probe:
- * its limiters run before the body is read) allows fewer requests per second than the global one.
+ * `rate-limit.auth-tighter`: the policy an auth route answers with (GET /v1/auth/sessions without a
+ * token: its auth limiter runs before authentication) allows fewer requests per second than the global one.
  */
-function authTighterCheck(global: Seen | undefined, login: Seen | undefined): CheckResult {
+function authTighterCheck(global: [string, Seen | undefined] | undefined, auth: Seen | undefined): CheckResult {
   const id = 'rate-limit.auth-tighter';
-  const title = 'Auth endpoints limited tighter than the rest (RateLimit-Policy of POST /v1/auth/login vs. GET /healthz)';
-  const g = policyOf(global);
-  const a = policyOf(login);
+  const title = 'Auth endpoints limited tighter than the rest (RateLimit-Policy of GET /v1/auth/sessions vs. a non-auth route)';
+  const g = policyOf(global?.[1]);
+  const a = policyOf(auth);
+  const where = global?.[0] ?? 'other routes';
   if (!g || !a)
-    return fail(id, title, `RateLimit-Policy ${!g ? 'absent on /healthz' : `on /healthz: ${g.text}`}; ${!a ? 'absent on POST /v1/auth/login' : `on POST /v1/auth/login: ${a.text}`}`);
+    return fail(id, title, `RateLimit-Policy ${!g ? 'absent on /healthz, an unknown path and /version' : `on ${where}: ${g.text}`}; ${!a ? 'absent on GET /v1/auth/sessions' : `on GET /v1/auth/sessions: ${a.text}`}`);
   return (a.rate < g.rate ? pass : fail)(
     id,
     title,
-    `POST /v1/auth/login: ${a.text} (${a.rate.toFixed(3)}/s) vs. /healthz: ${g.text} (${g.rate.toFixed(3)}/s)${a.rate < g.rate ? '' : ': the auth route is not limited tighter'}`,
+    `GET /v1/auth/sessions: ${a.text} (${a.rate.toFixed(3)}/s) vs. ${where}: ${g.text} (${g.rate.toFixed(3)}/s)${a.rate < g.rate ? '' : ': the auth route is not limited tighter'}`,
   );
 }
 

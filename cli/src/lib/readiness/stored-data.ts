@@ -40,13 +40,15 @@ export async function indexesCheck(knex: Knex): Promise<CheckResult> {
     const problems: string[] = [];
     await knex.transaction(
       async (trx) => {
-        await trx.raw('set local enable_seqscan = off');
+        // Only an index that yields the rows in order is a fit: no sequential scan, no bitmap scan + sort.
+        for (const setting of ['enable_seqscan', 'enable_bitmapscan', 'enable_sort']) await trx.raw(`set local ${setting} = off`);
         for (const q of LIST_QUERIES) {
           const sql = q.sql.replace('$1', `'00000000-0000-0000-0000-000000000000'`);
           const plan = ((await trx.raw(`explain ${sql}`)).rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n');
           const index = /Index(?: Only)? Scan(?: Backward)? using (\S+) on (\S+)/.exec(plan);
           if (!index || index[2] !== q.table) {
-            problems.push(`${q.name}: no index scan on ${q.table} (${(plan.split('\n')[0] ?? '').trim()})`);
+            const scan = plan.split('\n').find((l) => / on /.test(l) && /Scan/.test(l))?.trim() ?? plan.split('\n')[0]?.trim();
+            problems.push(`${q.name}: no index scan on ${q.table} (plan: ${scan?.replace(/\s+\(cost=.*$/, '')})`);
             continue;
           }
           const def = (
