@@ -42,12 +42,15 @@ export function compareWithChecklist(seed: readonly SeedItem[], table: readonly 
   const key = (section: string, text: string) => `${section} / ${text}`;
   const inTable = new Set(table.map((i) => key(i.section, i.text)));
   const inSeed = new Set(seed.map((i) => key(i.section, i.text)));
-  for (const s of seed) if (!inTable.has(key(s.section, s.text))) problems.push(`missing from the table: "${s.text}" (${s.section})`);
-  for (const t of table) if (!inSeed.has(key(t.section, t.text))) problems.push(`not in docs/checklist.md: ${t.id} "${t.text}" (${t.section})`);
+  for (const s of seed)
+    if (!inTable.has(key(s.section, s.text))) problems.push(`missing from the table: "${s.text}" (${s.section})`);
+  for (const t of table)
+    if (!inSeed.has(key(t.section, t.text))) problems.push(`not in docs/checklist.md: ${t.id} "${t.text}" (${t.section})`);
   if (problems.length === 0)
     seed.forEach((s, i) => {
       const t = table[i];
-      if (t && (t.text !== s.text || t.section !== s.section)) problems.push(`order: item ${i + 1} is "${s.text}" in docs/checklist.md, ${t.id} in the table`);
+      if (t && (t.text !== s.text || t.section !== s.section))
+        problems.push(`order: item ${i + 1} is "${s.text}" in docs/checklist.md, ${t.id} in the table`);
     });
   if (seed.length !== table.length) problems.push(`docs/checklist.md has ${seed.length} items, the table ${table.length}`);
   return problems;
@@ -59,7 +62,10 @@ function proofCell(item: ChecklistItem): string {
   if (item.proof.kind === 'manual') return `manual: ${item.proof.reason}`;
   const tiers = (ids: readonly string[]) => [...new Set(ids.map((id) => tierOf(id)?.name ?? '?'))].join(', ');
   const alternatives = item.proof.any.map((alt) => `${alt.map(code).join(' + ')} (${tiers(alt)})`).join(' **or** ');
-  const also = item.proof.also.length > 0 ? `; also, a failure fails it: ${item.proof.also.map(code).join(', ')} (${tiers(item.proof.also)})` : '';
+  const also =
+    item.proof.also.length > 0
+      ? `; also, a failure fails it: ${item.proof.also.map(code).join(', ')} (${tiers(item.proof.also)})`
+      : '';
   return `${alternatives}${also}`;
 }
 

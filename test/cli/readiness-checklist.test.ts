@@ -38,8 +38,16 @@ describe('readiness: the one table', () => {
 
   it('the comparison names a missing, an extra, a renamed and a moved item', () => {
     const seed = parseChecklist(seedText);
-    const missing = compareWithChecklist(seed.filter((s) => s.text !== 'On-call escalation matrix'), CHECKLIST);
-    assert.ok(missing.includes('not in docs/checklist.md: runbooks.on-call-escalation "On-call escalation matrix" (10. Operational Runbooks)'), missing.join('\n'));
+    const missing = compareWithChecklist(
+      seed.filter((s) => s.text !== 'On-call escalation matrix'),
+      CHECKLIST,
+    );
+    assert.ok(
+      missing.includes(
+        'not in docs/checklist.md: runbooks.on-call-escalation "On-call escalation matrix" (10. Operational Runbooks)',
+      ),
+      missing.join('\n'),
+    );
     const extra = compareWithChecklist([...seed, { section: '10. Operational Runbooks', text: 'Chaos drills' }], CHECKLIST);
     assert.ok(extra.includes('missing from the table: "Chaos drills" (10. Operational Runbooks)'), extra.join('\n'));
     const renamed = compareWithChecklist(
@@ -52,7 +60,10 @@ describe('readiness: the one table', () => {
     ]);
     const moved = [...seed];
     [moved[0], moved[1]] = [moved[1] as (typeof seed)[number], moved[0] as (typeof seed)[number]];
-    assert.match(compareWithChecklist(moved, CHECKLIST)[0] ?? '', /^order: item 1 is "\(Optional later\) Migrate to asymmetric JWT/);
+    assert.match(
+      compareWithChecklist(moved, CHECKLIST)[0] ?? '',
+      /^order: item 1 is "\(Optional later\) Migrate to asymmetric JWT/,
+    );
   });
 
   it('item ids are unique and namespaced; every item is checks with at least one alternative, or manual with a reason', () => {
@@ -67,8 +78,16 @@ describe('readiness: the one table', () => {
   it('every check the table names is produced by a check module, and every check produced is in the table', () => {
     const referenced = referencedChecks();
     const produced = producedChecks();
-    assert.deepEqual([...referenced].filter((id) => !produced.has(id)), [], 'named by the table, produced by no module');
-    assert.deepEqual([...produced].filter((id) => !referenced.has(id)), [], 'produced, but in no item');
+    assert.deepEqual(
+      [...referenced].filter((id) => !produced.has(id)),
+      [],
+      'named by the table, produced by no module',
+    );
+    assert.deepEqual(
+      [...produced].filter((id) => !referenced.has(id)),
+      [],
+      'produced, but in no item',
+    );
     const all = TIERS.flatMap((t) => t.ids);
     assert.equal(new Set(all).size, all.length, 'a check id in two tiers');
   });
@@ -78,7 +97,12 @@ describe('readiness: the one table', () => {
   });
 });
 
-const r = (id: string, status: CheckResult['status'], evidence = `${id} seen`): CheckResult => ({ id, title: id, status, evidence });
+const r = (id: string, status: CheckResult['status'], evidence = `${id} seen`): CheckResult => ({
+  id,
+  title: id,
+  status,
+  evidence,
+});
 const results = (...list: CheckResult[]) => new Map(list.map((x) => [x.id, x]));
 const ITEM: ChecklistItem = {
   id: 'app.content-type',
@@ -92,16 +116,28 @@ describe('readiness: an item’s status from its checks', () => {
     const item = evaluateItem(ITEM, results(r('api.content-type', 'passed', '415')));
     assert.equal(item.status, 'passed');
     assert.equal(item.evidence, 'api.content-type: 415');
-    const other = evaluateItem(ITEM, results(r('probe.content-type', 'passed'), r('k8s.waf', 'passed'), r('k8s.tls-hops', 'passed')));
+    const other = evaluateItem(
+      ITEM,
+      results(r('probe.content-type', 'passed'), r('k8s.waf', 'passed'), r('k8s.tls-hops', 'passed')),
+    );
     assert.equal(other.status, 'passed');
-    assert.equal(other.evidence, 'probe.content-type: probe.content-type seen | k8s.waf: k8s.waf seen | k8s.tls-hops: k8s.tls-hops seen');
+    assert.equal(
+      other.evidence,
+      'probe.content-type: probe.content-type seen | k8s.waf: k8s.waf seen | k8s.tls-hops: k8s.tls-hops seen',
+    );
   });
 
   it('fails when any of its checks ran and failed — a refinement too — even if an alternative passed', () => {
-    const item = evaluateItem(ITEM, results(r('api.content-type', 'passed'), r('k8s.tls-hops', 'failed', 'ALLOW_PLAINTEXT=redis')));
+    const item = evaluateItem(
+      ITEM,
+      results(r('api.content-type', 'passed'), r('k8s.tls-hops', 'failed', 'ALLOW_PLAINTEXT=redis')),
+    );
     assert.equal(item.status, 'failed');
     assert.equal(item.evidence, 'k8s.tls-hops: ALLOW_PLAINTEXT=redis');
-    assert.equal(evaluateItem(ITEM, results(r('probe.content-type', 'failed'), r('api.content-type', 'passed'))).status, 'failed');
+    assert.equal(
+      evaluateItem(ITEM, results(r('probe.content-type', 'failed'), r('api.content-type', 'passed'))).status,
+      'failed',
+    );
   });
 
   it('is manual, naming the flag of the tier that did not run, when no alternative ran entirely', () => {
@@ -125,7 +161,11 @@ describe('readiness: an item’s status from its checks', () => {
   });
 
   it('a baseline entry turns a failed item into manual with its reason, expiry and what was seen', () => {
-    const item = evaluateItem(ITEM, results(r('api.content-type', 'failed', '200')), { id: ITEM.id, reason: 'legacy clients', expires: '2027-01-31' });
+    const item = evaluateItem(ITEM, results(r('api.content-type', 'failed', '200')), {
+      id: ITEM.id,
+      reason: 'legacy clients',
+      expires: '2027-01-31',
+    });
     assert.equal(item.status, 'manual');
     assert.equal(item.evidence, 'accepted by the baseline until 2027-01-31: legacy clients (seen: api.content-type: 200)');
     assert.deepEqual(item.accepted, { reason: 'legacy clients', expires: '2027-01-31', failed: 'api.content-type: 200' });
@@ -144,7 +184,10 @@ describe('readiness: the baseline file', () => {
 
   it('reads YAML and JSON entries that are current (the expiry day included)', (t) => {
     const yaml = file(t, 'b.yaml', '- id: obs.tracing\n  reason: collector not there yet\n  expires: 2027-01-31\n');
-    assert.deepEqual([...loadBaseline(yaml, ids, '2027-01-31').values()], [{ id: 'obs.tracing', reason: 'collector not there yet', expires: '2027-01-31' }]);
+    assert.deepEqual(
+      [...loadBaseline(yaml, ids, '2027-01-31').values()],
+      [{ id: 'obs.tracing', reason: 'collector not there yet', expires: '2027-01-31' }],
+    );
     const json = file(t, 'b.json', JSON.stringify({ ignore: [{ id: 'future.waf', reason: 'CDN WAF', expires: '2027-03-01' }] }));
     assert.equal(loadBaseline(json, ids, '2026-12-06').get('future.waf')?.reason, 'CDN WAF');
   });
@@ -171,8 +214,9 @@ describe('readiness: the baseline file', () => {
   });
 
   it('refuses a malformed file as a usage error', (t) => {
-    assert.throws(() => loadBaseline(file(t, 'b.yaml', '- id: obs.tracing\n  expires: 2027-13-01\n'), ids, '2026-12-06'), (err: unknown) =>
-      err instanceof UsageError && /obs\.tracing: needs reason, expires \(YYYY-MM-DD\)/.test(err.message),
+    assert.throws(
+      () => loadBaseline(file(t, 'b.yaml', '- id: obs.tracing\n  expires: 2027-13-01\n'), ids, '2026-12-06'),
+      (err: unknown) => err instanceof UsageError && /obs\.tracing: needs reason, expires \(YYYY-MM-DD\)/.test(err.message),
     );
     assert.throws(() => loadBaseline(file(t, 'b.yaml', '{ not: [yaml'), ids, '2026-12-06'), UsageError);
     assert.throws(() => loadBaseline('/nonexistent/baseline.yaml', ids, '2026-12-06'), /cannot read .*ENOENT/);
@@ -185,7 +229,12 @@ describe('readiness: CI files', () => {
     { id: 'a.two', section: '1. S', title: 'Two', status: 'failed' as const, evidence: 'X-Frame-Options absent | b', checks: [] },
     { id: 'a.three', section: '2. T', title: 'Three', status: 'manual' as const, evidence: 'needs --kustomize', checks: [] },
   ];
-  const header = { url: 'https://api.example', checkedAt: '2026-12-06T00:00:00.000Z', tiers: ['read-only'], summary: { passed: 1, failed: 1, manual: 1 } };
+  const header = {
+    url: 'https://api.example',
+    checkedAt: '2026-12-06T00:00:00.000Z',
+    tiers: ['read-only'],
+    summary: { passed: 1, failed: 1, manual: 1 },
+  };
 
   it('JUnit: one test case per item, failures with the evidence, manual items skipped with the reason, escaped', () => {
     const x = junitXml(header, items);

@@ -40,7 +40,8 @@ function copyDeployment(t: TestContext) {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   for (const sub of ['k8s', 'alerts', 'runbooks']) cpSync(join(ROOT, sub), join(dir, sub), { recursive: true });
   cpSync(join(ROOT, 'Dockerfile'), join(dir, 'Dockerfile'));
-  for (const k of ['k8s/base/kustomization.yaml', 'k8s/overlays/production/kustomization.yaml']) edit(dir, k, (s) => s.replace(/sha256:0{64}/, DIGEST));
+  for (const k of ['k8s/base/kustomization.yaml', 'k8s/overlays/production/kustomization.yaml'])
+    edit(dir, k, (s) => s.replace(/sha256:0{64}/, DIGEST));
   return dir;
 }
 
@@ -63,7 +64,9 @@ const addEnv = (dir: string, vars: Record<string, string>) =>
     ),
   );
 
-describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', { skip: !kubectlAvailable && 'kubectl not installed' }, () => {
+describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
+  skip: !kubectlAvailable && 'kubectl not installed',
+}, () => {
   let url = '';
   const server = http.createServer((_req, res) => {
     res.setHeader('content-type', 'application/json');
@@ -78,7 +81,14 @@ describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
   async function readiness(dir: string, extra: string[] = []) {
     const captured = captureIo({});
     const args = ['--json', 'readiness', '--url', url, '--timeout', '2s', '--kustomize', join(dir, 'k8s/overlays/production')];
-    args.push('--alerts-dir', join(dir, 'alerts'), '--runbooks-dir', join(dir, 'runbooks'), '--dockerfile', join(dir, 'Dockerfile'));
+    args.push(
+      '--alerts-dir',
+      join(dir, 'alerts'),
+      '--runbooks-dir',
+      join(dir, 'runbooks'),
+      '--dockerfile',
+      join(dir, 'Dockerfile'),
+    );
     args.push('--waf-config', join(dir, 'k8s/ingress-nginx/controller-configmap.yaml'), ...extra);
     const code = await main(args, captured.io);
     const stdout = captured.stdout();
@@ -126,9 +136,15 @@ describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
     assert.ok(report, stderr);
     assert.deepEqual(report.tiers, ['read-only', 'manifests', 'dockerfile', 'alerts', 'runbooks']);
     for (const id of PROVEN_HERE) assert.equal(item(report, id).status, 'passed', `${id}: ${JSON.stringify(item(report, id))}`);
-    assert.match(item(report, 'future.waf').evidence, /ConfigMap\/ingress-nginx-controller .*ModSecurity on, OWASP CRS on, SecRuleEngine On/);
+    assert.match(
+      item(report, 'future.waf').evidence,
+      /ConfigMap\/ingress-nginx-controller .*ModSecurity on, OWASP CRS on, SecRuleEngine On/,
+    );
     assert.match(item(report, 'obs.alerts').evidence, /28 alerts in 1 file\(s\), all 28 required present/);
-    assert.match(item(report, 'obs.alerts').evidence, /k8s\.prometheusrule: 28 alerts deployed, all 28 of --alerts-dir among them/);
+    assert.match(
+      item(report, 'obs.alerts').evidence,
+      /k8s\.prometheusrule: 28 alerts deployed, all 28 of --alerts-dir among them/,
+    );
     // Optional tracing is off in these manifests: manual, not failed.
     assert.equal(item(report, 'obs.tracing').status, 'manual');
     assert.match(item(report, 'obs.tracing').evidence, /OTEL_EXPORTER_OTLP_ENDPOINT is not set/);
@@ -141,7 +157,11 @@ describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
     edit(dir, 'k8s/overlays/production/kustomization.yaml', (s) => s.replace(DIGEST, `sha256:${'0'.repeat(64)}`));
     const { code, report } = await readiness(dir);
     assert.equal(code, 1);
-    assertFailed(report, 'release.immutable-tags', /placeholder digest sha256:000…0 \(the release pipeline sets the real one: kustomize edit set image\): Deployment\/rampart-api api/);
+    assertFailed(
+      report,
+      'release.immutable-tags',
+      /placeholder digest sha256:000…0 \(the release pipeline sets the real one: kustomize edit set image\): Deployment\/rampart-api api/,
+    );
   });
 
   it('an image tag without a digest fails release.immutable-tags', async (t) => {
@@ -149,16 +169,27 @@ describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
     edit(dir, 'k8s/overlays/production/kustomization.yaml', (s) => s.replace(`digest: ${DIGEST}`, 'newTag: latest'));
     edit(dir, 'k8s/base/kustomization.yaml', (s) => s.replace(`digest: ${DIGEST}`, 'newTag: latest'));
     const { report } = await readiness(dir);
-    assertFailed(report, 'release.immutable-tags', /not pinned by digest: Deployment\/rampart-api api \(ghcr\.io\/rampart\/rampart:latest\)/);
+    assertFailed(
+      report,
+      'release.immutable-tags',
+      /not pinned by digest: Deployment\/rampart-api api \(ghcr\.io\/rampart\/rampart:latest\)/,
+    );
   });
 
   it('removing the default-deny NetworkPolicy fails the egress and private-network items', async (t) => {
     const dir = copyDeployment(t);
     edit(dir, 'k8s/base/networkpolicies.yaml', (s) =>
-      s.replace('apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: default-deny-all\nspec:\n  podSelector: {}\n  policyTypes: ["Ingress", "Egress"]\n---\n', ''),
+      s.replace(
+        'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: default-deny-all\nspec:\n  podSelector: {}\n  policyTypes: ["Ingress", "Egress"]\n---\n',
+        '',
+      ),
     );
     const { report } = await readiness(dir);
-    assertFailed(report, 'net.egress', /^k8s\.egress: no default-deny NetworkPolicy \(podSelector \{\}, Ingress and Egress, no rule\)$/);
+    assertFailed(
+      report,
+      'net.egress',
+      /^k8s\.egress: no default-deny NetworkPolicy \(podSelector \{\}, Ingress and Egress, no rule\)$/,
+    );
     assertFailed(report, 'net.private-data', /no default-deny NetworkPolicy: every destination is reachable/);
   });
 
@@ -172,9 +203,18 @@ describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
 
   it('settings the Deployment weakens fail their items: verification off, unlimited model budget, a weak Argon2 cost, sessions of a year', async (t) => {
     const dir = copyDeployment(t);
-    addEnv(dir, { EMAIL_VERIFICATION: 'off', MODEL_TOKENS_PER_DAY: '0', ARGON2_MEMORY_KIB: '8192', SESSION_MAX_AGE_SECONDS: '31536000' });
+    addEnv(dir, {
+      EMAIL_VERIFICATION: 'off',
+      MODEL_TOKENS_PER_DAY: '0',
+      ARGON2_MEMORY_KIB: '8192',
+      SESSION_MAX_AGE_SECONDS: '31536000',
+    });
     const { report } = await readiness(dir);
-    assertFailed(report, 'auth.email-validation', /k8s\.email-verification: Deployment\/rampart-api api: EMAIL_VERIFICATION=off: accounts sign in with unverified addresses/);
+    assertFailed(
+      report,
+      'auth.email-validation',
+      /k8s\.email-verification: Deployment\/rampart-api api: EMAIL_VERIFICATION=off: accounts sign in with unverified addresses/,
+    );
     assertFailed(report, 'app.stream-cap', /k8s\.model-budgets: .*MODEL_TOKENS_PER_DAY=0 \(unlimited\)/);
     assertFailed(report, 'auth.argon2', /k8s\.argon2: .*ARGON2_MEMORY_KIB=8192 < 19456/);
     assertFailed(report, 'auth.refresh-tokens', /k8s\.sessions: .*SESSION_MAX_AGE_SECONDS=31536000 > 7776000/);
@@ -183,10 +223,16 @@ describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
   it('an HPA of one replica, a suspended retention CronJob and a detection-only WAF fail their items', async (t) => {
     const dir = copyDeployment(t);
     edit(dir, 'k8s/overlays/production/hpa.yaml', (s) => s.replace('minReplicas: 3', 'minReplicas: 1'));
-    edit(dir, 'k8s/base/cronjob-retention.yaml', (s) => s.replace('  concurrencyPolicy: Forbid\n', '  concurrencyPolicy: Forbid\n  suspend: true\n'));
+    edit(dir, 'k8s/base/cronjob-retention.yaml', (s) =>
+      s.replace('  concurrencyPolicy: Forbid\n', '  concurrencyPolicy: Forbid\n  suspend: true\n'),
+    );
     edit(dir, 'k8s/ingress-nginx/controller-configmap.yaml', (s) => s.replace('SecRuleEngine On', 'SecRuleEngine DetectionOnly'));
     const { report } = await readiness(dir);
-    assertFailed(report, 'perf.scaling', /HorizontalPodAutoscaler\/rampart-api: minReplicas 1 \(one pod is a single point of failure\)/);
+    assertFailed(
+      report,
+      'perf.scaling',
+      /HorizontalPodAutoscaler\/rampart-api: minReplicas 1 \(one pod is a single point of failure\)/,
+    );
     assertFailed(report, 'db.retention', /CronJob\/rampart-retention \(retention\) is suspended/);
     assertFailed(report, 'future.waf', /SecRuleEngine is not On \(detection only\)/);
   });
@@ -220,7 +266,11 @@ describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
     const dir = copyDeployment(t);
     edit(dir, 'Dockerfile', (s) => s.replace(/^FROM (\S+)@sha256:[0-9a-f]{64}/m, 'FROM $1'));
     const { report } = await readiness(dir);
-    assertFailed(report, 'config.image-digests', /line \d+ \(FROM node:[^)]+\): base image is not pinned by @sha256:<64 hex digits>/);
+    assertFailed(
+      report,
+      'config.image-digests',
+      /line \d+ \(FROM node:[^)]+\): base image is not pinned by @sha256:<64 hex digits>/,
+    );
   });
 
   it('--ci writes JUnit and Markdown and exits 1 on a failed item; --baseline accepts it until its expiry', async (t) => {
@@ -232,22 +282,34 @@ describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
     assert.equal(ci.code, 1);
     const xml = readFileSync(junit, 'utf8');
     assert.equal(xml.match(/<testcase /g)?.length, 61);
-    assert.match(xml, /name="future\.waf: DDoS mitigation \/ WAF integration"><failure message="k8s\.waf: [^"]*SecRuleEngine is not On/);
+    assert.match(
+      xml,
+      /name="future\.waf: DDoS mitigation \/ WAF integration"><failure message="k8s\.waf: [^"]*SecRuleEngine is not On/,
+    );
     assert.match(xml, /name="perf\.load-baseline: [^"]*"><skipped message="a load test must not run against production/);
-    assert.match(readFileSync(summary, 'utf8'), /## Failed\n\n(?:- .*\n)*- `future\.waf` DDoS mitigation \/ WAF integration: k8s\.waf: /);
+    assert.match(
+      readFileSync(summary, 'utf8'),
+      /## Failed\n\n(?:- .*\n)*- `future\.waf` DDoS mitigation \/ WAF integration: k8s\.waf: /,
+    );
 
     const baseline = join(dir, 'baseline.yaml');
     writeFileSync(baseline, '- id: future.waf\n  reason: blocking mode after the tuning week\n  expires: 2099-01-01\n');
     const accepted = await readiness(dir, ['--baseline', baseline]);
     const waf = item(accepted.report, 'future.waf');
     assert.equal(waf.status, 'manual');
-    assert.match(waf.evidence, /^accepted by the baseline until 2099-01-01: blocking mode after the tuning week \(seen: k8s\.waf: .*detection only/);
+    assert.match(
+      waf.evidence,
+      /^accepted by the baseline until 2099-01-01: blocking mode after the tuning week \(seen: k8s\.waf: .*detection only/,
+    );
 
     writeFileSync(baseline, '- id: future.waf\n  reason: blocking mode after the tuning week\n  expires: 2020-01-01\n');
     const expired = await readiness(dir, ['--baseline', baseline]);
     assert.equal(expired.code, EXIT.failed);
     assert.equal(expired.report, undefined, 'nothing probed');
-    assert.match(expired.stderr, /future\.waf: expired on 2020-01-01 \(blocking mode after the tuning week\): fix the item or decide again/);
+    assert.match(
+      expired.stderr,
+      /future\.waf: expired on 2020-01-01 \(blocking mode after the tuning week\): fix the item or decide again/,
+    );
   });
 
   it('a missing kubectl is an environment error (78); a missing overlay a usage error (2)', async (t) => {

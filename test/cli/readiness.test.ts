@@ -153,11 +153,21 @@ describe('secops readiness against the real service', {
     const backup = fabricateBackup(backupDir, new Date(Date.now() - 2 * 3_600_000).toISOString());
     writeFileSync(
       join(backupDir, `drill-${backup.id}.json`),
-      JSON.stringify({ ok: true, finishedAt: new Date(Date.now() - 3_600_000).toISOString(), backup: { id: backup.id }, failures: [] }),
+      JSON.stringify({
+        ok: true,
+        finishedAt: new Date(Date.now() - 3_600_000).toISOString(),
+        backup: { id: backup.id },
+        failures: [],
+      }),
     );
     writeFileSync(
       join(backupDir, 'pitr-drill-20261206.json'),
-      JSON.stringify({ ok: true, finishedAt: new Date(Date.now() - 3_600_000).toISOString(), window: { seconds: 3 * 86_400 }, failures: [] }),
+      JSON.stringify({
+        ok: true,
+        finishedAt: new Date(Date.now() - 3_600_000).toISOString(),
+        window: { seconds: 3 * 86_400 },
+        failures: [],
+      }),
     );
 
     // A relay as production has one: STARTTLS, AUTH, a certificate trusted through MAIL_CA_FILE.
@@ -165,7 +175,8 @@ describe('secops readiness against the real service', {
     const keys = await initialDocument({ alg: 'EdDSA', now: new Date() });
     service = await spawnService({
       env: {
-        NODE_ENV: 'production', ...PRODUCTION_ACCOUNT_SETTINGS,
+        NODE_ENV: 'production',
+        ...PRODUCTION_ACCOUNT_SETTINGS,
         MAIL_URL: smtp.mailUrl,
         MAIL_CA_FILE: smtp.caFile,
         // Verification off: --signup-probe decodes the token of a fresh signup.
@@ -233,7 +244,11 @@ describe('secops readiness against the real service', {
   it('proves every item its tiers can reach and exits 0: read-only, database, backups, Dockerfile, alerts, runbooks, manifests', async () => {
     const { code, stderr, report } = await readiness(allTiers(), SIGNED);
     assert.ok(report, stderr);
-    assert.deepEqual(report.items.filter((i) => i.status === 'failed'), [], stderr);
+    assert.deepEqual(
+      report.items.filter((i) => i.status === 'failed'),
+      [],
+      stderr,
+    );
     assert.equal(code, 0, stderr);
     assert.equal(report.ok, true);
     assert.deepEqual(report.tiers, ['read-only', 'manifests', 'database', 'backups', 'dockerfile', 'alerts', 'runbooks']);
@@ -245,16 +260,34 @@ describe('secops readiness against the real service', {
     for (const item of report.items) assert.ok(item.id && item.section && item.title && item.evidence, JSON.stringify(item));
 
     assert.match(checkOf(report, 'db.role')?.evidence ?? '', new RegExp(role));
-    assert.match(checkOf(report, 'db.argon2')?.evidence ?? '', /^1 × \$argon2id\$v=19\$m=19456,t=2,p=1\$ \(OWASP minimum m=19456,t=2,p=1; defaults m=19456,t=2,p=1\)$/);
-    assert.match(checkOf(report, 'db.indexes')?.evidence ?? '', /messages of a conversation: Index Scan using messages_conversation_created_idx on messages \(conversation_id, created_at, id\); conversations of a user: Index Scan using conversations_user_updated_idx on conversations \(user_id, updated_at, id\)/);
-    assert.match(checkOf(report, 'backup.signed')?.evidence ?? '', /^1 backup\(s\) under .*, every manifest's signature verified$/);
+    assert.match(
+      checkOf(report, 'db.argon2')?.evidence ?? '',
+      /^1 × \$argon2id\$v=19\$m=19456,t=2,p=1\$ \(OWASP minimum m=19456,t=2,p=1; defaults m=19456,t=2,p=1\)$/,
+    );
+    assert.match(
+      checkOf(report, 'db.indexes')?.evidence ?? '',
+      /messages of a conversation: Index Scan using messages_conversation_created_idx on messages \(conversation_id, created_at, id\); conversations of a user: Index Scan using conversations_user_updated_idx on conversations \(user_id, updated_at, id\)/,
+    );
+    assert.match(
+      checkOf(report, 'backup.signed')?.evidence ?? '',
+      /^1 backup\(s\) under .*, every manifest's signature verified$/,
+    );
     assert.match(checkOf(report, 'jwt.asymmetric')?.evidence ?? '', /^JWKS: \S+=EdDSA$/);
-    assert.match(checkOf(report, 'rate-limit.auth-tighter')?.evidence ?? '', /^GET \/v1\/auth\/sessions: "\w+";q=\d+;w=\d+ .* vs\. (unknown path|\/version): "global";q=600;w=60/);
+    assert.match(
+      checkOf(report, 'rate-limit.auth-tighter')?.evidence ?? '',
+      /^GET \/v1\/auth\/sessions: "\w+";q=\d+;w=\d+ .* vs\. (unknown path|\/version): "global";q=600;w=60/,
+    );
     assert.match(checkOf(report, 'metrics.keyring')?.evidence ?? '', /1 signing, 0 failed reload\(s\)/);
     assert.equal(checkOf(report, 'metrics.faults')?.evidence, 'process_faults_total 0 since start');
-    assert.match(checkOf(report, 'mail.configured')?.evidence ?? '', /^1 sent, 0 failed and retried, 0 dead-lettered by this replica since it started/);
+    assert.match(
+      checkOf(report, 'mail.configured')?.evidence ?? '',
+      /^1 sent, 0 failed and retried, 0 dead-lettered by this replica since it started/,
+    );
     // With a database the outbox item is the table's view (it replaces the metrics' one).
-    assert.match(checkOf(report, 'mail.outbox')?.evidence ?? '', /^0 mail\(s\) waiting, .*; 0 dead letter\(s\) in the last 24h00m, 0 kept in all; 1 sent in the last 24h00m \(mail_outbox\)$/);
+    assert.match(
+      checkOf(report, 'mail.outbox')?.evidence ?? '',
+      /^0 mail\(s\) waiting, .*; 0 dead letter\(s\) in the last 24h00m, 0 kept in all; 1 sent in the last 24h00m \(mail_outbox\)$/,
+    );
     // Plain http: the refusal of plain HTTP can only be checked at the ingress; the manifests prove TLS there.
     assert.equal(checkOf(report, 'tls.plain-http')?.status, 'manual');
     assert.equal(byId(report, 'net.https-hsts')?.status, 'passed');
@@ -263,7 +296,10 @@ describe('secops readiness against the real service', {
   it('a stored hash below the OWASP minimum fails auth.argon2, saying which parameter and how many accounts', async (t) => {
     const knex = database.db.knex;
     const [weak] = await knex('users')
-      .insert({ email: `weak-${ROLE_SUFFIX}@example.com`, password_hash: '$argon2id$v=19$m=4096,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g' })
+      .insert({
+        email: `weak-${ROLE_SUFFIX}@example.com`,
+        password_hash: '$argon2id$v=19$m=4096,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g',
+      })
       .returning('id');
     t.after(() => knex('users').where({ id: weak.id }).delete());
     const { code, report } = await readiness(['--url', base, '--database-url', roleUrl]);
@@ -282,7 +318,10 @@ describe('secops readiness against the real service', {
     const { code, report } = await readiness(['--url', base, '--database-url', roleUrl]);
     assert.equal(code, 1);
     assert.deepEqual(failedIds(report), ['db.indexes']);
-    assert.match(byId(report, 'db.indexes')?.evidence ?? '', /^db\.indexes: messages of a conversation: (no index scan on messages|Index Scan using \S+ on messages \(.*\), not led by \(conversation_id, created_at\))/);
+    assert.match(
+      byId(report, 'db.indexes')?.evidence ?? '',
+      /^db\.indexes: messages of a conversation: (no index scan on messages|Index Scan using \S+ on messages \(.*\), not led by \(conversation_id, created_at\))/,
+    );
   });
 
   it('messages older than the retention policy fail db.retention', async (t) => {
@@ -290,11 +329,19 @@ describe('secops readiness against the real service', {
     const [user] = await knex('users').select('id').limit(1);
     const [conversation] = await knex('conversations').insert({ user_id: user.id, title: 'old' }).returning('id');
     t.after(() => knex('conversations').where({ id: conversation.id }).delete());
-    await knex('messages').insert({ conversation_id: conversation.id, role: 'user', content: 'old', created_at: new Date(Date.now() - 100 * 86_400_000) });
+    await knex('messages').insert({
+      conversation_id: conversation.id,
+      role: 'user',
+      content: 'old',
+      created_at: new Date(Date.now() - 100 * 86_400_000),
+    });
     const { code, report } = await readiness(['--url', base, '--database-url', roleUrl]);
     assert.equal(code, 1);
     assert.deepEqual(failedIds(report), ['db.retention']);
-    assert.match(byId(report, 'db.retention')?.evidence ?? '', /1 message\(s\), the oldest 100d\S* old: 1 over 91d\S* — the retention job \(secops retention run\) is not running or not deleting/);
+    assert.match(
+      byId(report, 'db.retention')?.evidence ?? '',
+      /1 message\(s\), the oldest 100d\S* old: 1 over 91d\S* — the retention job \(secops retention run\) is not running or not deleting/,
+    );
   });
 
   it('an unsigned backup manifest fails db.backups; without the key, signed manifests stay manual', async (t) => {
@@ -306,19 +353,28 @@ describe('secops readiness against the real service', {
     const manifest = JSON.parse(readFileSync(join(bad.dir, 'manifest.json'), 'utf8'));
     delete manifest.signature;
     writeFileSync(join(bad.dir, 'manifest.json'), JSON.stringify(manifest));
-    writeFileSync(join(dir, 'drill-x.json'), JSON.stringify({ ok: true, finishedAt: new Date().toISOString(), backup: { id: good.id }, failures: [] }));
+    writeFileSync(
+      join(dir, 'drill-x.json'),
+      JSON.stringify({ ok: true, finishedAt: new Date().toISOString(), backup: { id: good.id }, failures: [] }),
+    );
 
     const verified = await readiness(['--url', base, '--backup-dir', dir], SIGNED);
     assert.equal(verified.code, 1);
     assert.deepEqual(failedIds(verified.report), ['db.backups']);
-    assert.match(byId(verified.report, 'db.backups')?.evidence ?? '', new RegExp(`^backup\\.signed: ${bad.id}: unsigned — the manifest carries no signature$`));
+    assert.match(
+      byId(verified.report, 'db.backups')?.evidence ?? '',
+      new RegExp(`^backup\\.signed: ${bad.id}: unsigned — the manifest carries no signature$`),
+    );
     const unkeyed = await readiness(['--url', base, '--backup-dir', dir]);
     assert.match(checkOf(unkeyed.report, 'backup.signed')?.evidence ?? '', new RegExp(`^unsigned manifest\\(s\\): ${bad.id}$`));
 
     rmSync(bad.dir, { recursive: true });
     const signedOnly = await readiness(['--url', base, '--backup-dir', dir]);
     assert.equal(checkOf(signedOnly.report, 'backup.signed')?.status, 'manual');
-    assert.match(checkOf(signedOnly.report, 'backup.signed')?.evidence ?? '', /carry a signature \(key test-signing\) but BACKUP_SIGNING_KEY is not set/);
+    assert.match(
+      checkOf(signedOnly.report, 'backup.signed')?.evidence ?? '',
+      /carry a signature \(key test-signing\) but BACKUP_SIGNING_KEY is not set/,
+    );
   });
 
   it('a failed or stale PITR drill fails db.backups', async (t) => {
@@ -327,7 +383,12 @@ describe('secops readiness against the real service', {
     cpSync(backupDir, dir, { recursive: true });
     writeFileSync(
       join(dir, 'pitr-drill-20261207.json'),
-      JSON.stringify({ ok: false, finishedAt: new Date().toISOString(), window: { seconds: 3600 }, failures: ['marker 3 missing after restore'] }),
+      JSON.stringify({
+        ok: false,
+        finishedAt: new Date().toISOString(),
+        window: { seconds: 3600 },
+        failures: ['marker 3 missing after restore'],
+      }),
     );
     const { report } = await readiness(['--url', base, '--backup-dir', dir], SIGNED);
     assert.match(
@@ -336,7 +397,7 @@ describe('secops readiness against the real service', {
     );
   });
 
-  it('mail.outbox fails on a mail waiting over 15 minutes and on a recent dead letter, not on the signup probe\'s', async () => {
+  it("mail.outbox fails on a mail waiting over 15 minutes and on a recent dead letter, not on the signup probe's", async () => {
     const knex = database.db.knex;
     const row = {
       template: 'reset_password',
@@ -347,9 +408,34 @@ describe('secops readiness against the real service', {
       await knex('mail_outbox')
         .insert([
           // Backing off (its next try is in 30 minutes), written 20 minutes ago: the sender leaves it be.
-          { ...row, to_address: 'late@example.com', text_body: 'link', html_body: 'link', status: 'pending', attempts: 6, created_at: new Date(Date.now() - 20 * 60_000), next_attempt_at: new Date(Date.now() + 30 * 60_000), last_error: 'ECONNREFUSED' },
-          { ...row, to_address: 'gone@example.com', status: 'dead', attempts: 8, next_attempt_at: new Date(Date.now() - 3_600_000), last_error: 'EENVELOPE 550 after RCPT TO' },
-          { ...row, template: 'verify_email', to_address: 'secops-readiness-x@example.invalid', status: 'dead', attempts: 8, next_attempt_at: new Date(Date.now() - 3_600_000), last_error: 'EENVELOPE 550 after RCPT TO' },
+          {
+            ...row,
+            to_address: 'late@example.com',
+            text_body: 'link',
+            html_body: 'link',
+            status: 'pending',
+            attempts: 6,
+            created_at: new Date(Date.now() - 20 * 60_000),
+            next_attempt_at: new Date(Date.now() + 30 * 60_000),
+            last_error: 'ECONNREFUSED',
+          },
+          {
+            ...row,
+            to_address: 'gone@example.com',
+            status: 'dead',
+            attempts: 8,
+            next_attempt_at: new Date(Date.now() - 3_600_000),
+            last_error: 'EENVELOPE 550 after RCPT TO',
+          },
+          {
+            ...row,
+            template: 'verify_email',
+            to_address: 'secops-readiness-x@example.invalid',
+            status: 'dead',
+            attempts: 8,
+            next_attempt_at: new Date(Date.now() - 3_600_000),
+            last_error: 'EENVELOPE 550 after RCPT TO',
+          },
         ])
         .returning('id')
     ).map((r: { id: string }) => r.id);
@@ -359,8 +445,14 @@ describe('secops readiness against the real service', {
       const item = checkOf(report, 'mail.outbox');
       assert.equal(item?.status, 'failed', JSON.stringify(item));
       assert.match(item?.evidence ?? '', /1 mail\(s\) waiting, the oldest 20m\d\ds old, 1 over 15m00s/);
-      assert.match(item?.evidence ?? '', /1 dead letter\(s\) in the last 24h00m \(and 1 to \.invalid probe addresses, not counted\), 2 kept in all/);
-      assert.match(item?.evidence ?? '', /mail is not draining \(runbooks\/RampartMailOutboxStuck\.md\); recent dead letters \(runbooks\/RampartMailDeadLetters\.md\)$/);
+      assert.match(
+        item?.evidence ?? '',
+        /1 dead letter\(s\) in the last 24h00m \(and 1 to \.invalid probe addresses, not counted\), 2 kept in all/,
+      );
+      assert.match(
+        item?.evidence ?? '',
+        /mail is not draining \(runbooks\/RampartMailOutboxStuck\.md\); recent dead letters \(runbooks\/RampartMailDeadLetters\.md\)$/,
+      );
       assert.doesNotMatch(item?.evidence ?? '', /example\.(com|invalid)/, 'no address in the evidence');
       assert.deepEqual(failedIds(report), ['auth.email-validation']);
     } finally {
@@ -372,19 +464,41 @@ describe('secops readiness against the real service', {
     const passing = await readiness(['--url', base, '--metrics-url', metrics, '--database-url', roleUrl]);
     const item = checkOf(passing.report, 'runtime.currency');
     assert.equal(item?.status, 'passed', JSON.stringify(item));
-    assert.match(item?.evidence ?? '', new RegExp(`Node 26 \\(live /version ${process.version.replaceAll('.', '\\.')}\\): supported until 2029-04-30`));
+    assert.match(
+      item?.evidence ?? '',
+      new RegExp(`Node 26 \\(live /version ${process.version.replaceAll('.', '\\.')}\\): supported until 2029-04-30`),
+    );
     assert.match(item?.evidence ?? '', /Debian 13 \(trixie\) \(Dockerfile line \d+ \(stage deps\)\): supported/);
 
     const bookworm = join(work, 'Dockerfile.bookworm');
     writeFileSync(bookworm, `FROM node:26-bookworm-slim@sha256:${'b'.repeat(64)} AS runtime\n`);
-    const failing = await readiness(['--url', base, '--metrics-url', metrics, '--database-url', roleUrl, '--dockerfile', bookworm]);
+    const failing = await readiness([
+      '--url',
+      base,
+      '--metrics-url',
+      metrics,
+      '--database-url',
+      roleUrl,
+      '--dockerfile',
+      bookworm,
+    ]);
     assert.equal(failing.code, 1, failing.stderr);
     assert.equal(byId(failing.report, 'supply.base-image-cves')?.status, 'failed');
-    assert.match(byId(failing.report, 'supply.base-image-cves')?.evidence ?? '', /^runtime\.currency: .*Debian 12 \(bookworm\).*reached end of life on 2026-07-11/);
+    assert.match(
+      byId(failing.report, 'supply.base-image-cves')?.evidence ?? '',
+      /^runtime\.currency: .*Debian 12 \(bookworm\).*reached end of life on 2026-07-11/,
+    );
   });
 
   it('fails the least-privilege item as the superuser postgres (exit 1)', async () => {
-    const { code, stderr, report } = await readiness(['--url', base, '--metrics-url', metrics, '--database-url', database.url as string]);
+    const { code, stderr, report } = await readiness([
+      '--url',
+      base,
+      '--metrics-url',
+      metrics,
+      '--database-url',
+      database.url as string,
+    ]);
     assert.equal(code, 1, stderr);
     assert.equal(report?.ok, false);
     assert.equal(byId(report, 'db.least-privilege')?.status, 'failed');
@@ -413,7 +527,10 @@ describe('secops readiness against the real service', {
     });
     const { report } = await readiness(['--url', proxyBase, '--metrics-url', metrics]);
     assert.deepEqual(failedIds(report), ['limits.auth-endpoints', 'limits.burst-breaker']);
-    assert.equal(byId(report, 'limits.auth-endpoints')?.evidence, 'rate-limit.auth-tighter: RateLimit-Policy absent on /healthz, an unknown path and /version; absent on GET /v1/auth/sessions');
+    assert.equal(
+      byId(report, 'limits.auth-endpoints')?.evidence,
+      'rate-limit.auth-tighter: RateLimit-Policy absent on /healthz, an unknown path and /version; absent on GET /v1/auth/sessions',
+    );
   });
 
   it('--signup-probe decodes a real access token header', async () => {
@@ -433,12 +550,18 @@ describe('secops readiness against the real service', {
       stripped = [];
     });
     const captured = captureIo({});
-    const code = await main(['readiness', '--url', proxyBase, '--database-url', roleUrl, '--runtime-role', RUNTIME_ROLE], captured.io);
+    const code = await main(
+      ['readiness', '--url', proxyBase, '--database-url', roleUrl, '--runtime-role', RUNTIME_ROLE],
+      captured.io,
+    );
     assert.equal(code, 1);
     const text = captured.stdout();
     assert.match(text, /## 1\. Security \/ Auth/);
-    assert.match(text, /\[x\] Create dedicated least-privilege DB user \(no superuser\)  \(db\.least-privilege\)/);
-    assert.match(text, /\[ \] Add security headers middleware .*\(auth\.security-headers\)\n {6}seen: headers\.hsts: GET \/healthz: Strict-Transport-Security absent/);
+    assert.match(text, /\[x\] Create dedicated least-privilege DB user \(no superuser\) {2}\(db\.least-privilege\)/);
+    assert.match(
+      text,
+      /\[ \] Add security headers middleware .*\(auth\.security-headers\)\n {6}seen: headers\.hsts: GET \/healthz: Strict-Transport-Security absent/,
+    );
     assert.match(text, /\[manual\] .*\(obs\.metrics\)\n {6}why: metrics\.present: pass --metrics-url/);
     assert.match(text, /\d+ verified, \d+ failed, \d+ manual of 61 — NOT READY/);
   });
@@ -449,7 +572,16 @@ describe('secops readiness: the runtime a service reports', () => {
     let nodeVersion: string | undefined = 'v20.20.2';
     const server = http.createServer((req, res) => {
       res.setHeader('content-type', 'application/json');
-      res.end(req.url === '/version' ? JSON.stringify({ version: '0.1.0', git_sha: 'a'.repeat(40), built_at: '2026-01-01T00:00:00Z', node_version: nodeVersion }) : '{}');
+      res.end(
+        req.url === '/version'
+          ? JSON.stringify({
+              version: '0.1.0',
+              git_sha: 'a'.repeat(40),
+              built_at: '2026-01-01T00:00:00Z',
+              node_version: nodeVersion,
+            })
+          : '{}',
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     t.after(() => new Promise((resolve) => server.close(resolve)));
@@ -470,7 +602,14 @@ describe('secops readiness: the runtime a service reports', () => {
 
 describe('secops readiness: the mail items', () => {
   /** The metrics listener's text: the mail families, with the samples given. */
-  const exposition = (samples: { sent?: number; retry?: number; dead?: number; pending?: number; deadKept?: number; oldest?: number }) =>
+  const exposition = (samples: {
+    sent?: number;
+    retry?: number;
+    dead?: number;
+    pending?: number;
+    deadKept?: number;
+    oldest?: number;
+  }) =>
     [
       '# HELP mail_sent_total Mail send attempts from the outbox.',
       '# TYPE mail_sent_total counter',
@@ -503,43 +642,70 @@ describe('secops readiness: the mail items', () => {
   /** The two mail items of a run against the stand-in serving `metricsBody` (no database). */
   async function mailItems(metricsBody: string | undefined) {
     body = metricsBody ?? '';
-    const { report } = await readiness(['--url', url, '--timeout', '2s', ...(metricsBody === undefined ? [] : ['--metrics-url', `${url}/metrics`])]);
+    const { report } = await readiness([
+      '--url',
+      url,
+      '--timeout',
+      '2s',
+      ...(metricsBody === undefined ? [] : ['--metrics-url', `${url}/metrics`]),
+    ]);
     return { configured: checkOf(report, 'mail.configured'), outbox: checkOf(report, 'mail.outbox') };
   }
 
   it('mail.configured: passed once this replica sent mail, failed when every try failed, manual when none was tried', async () => {
     const sent = await mailItems(exposition({ sent: 3, retry: 1 }));
     assert.equal(sent.configured?.status, 'passed', JSON.stringify(sent.configured));
-    assert.match(sent.configured?.evidence ?? '', /^3 sent, 1 failed and retried, 0 dead-lettered by this replica since it started \(mail_sent_total\): the relay accepts its mail$/);
+    assert.match(
+      sent.configured?.evidence ?? '',
+      /^3 sent, 1 failed and retried, 0 dead-lettered by this replica since it started \(mail_sent_total\): the relay accepts its mail$/,
+    );
 
     const failing = await mailItems(exposition({ retry: 4, dead: 1, pending: 2, oldest: 300 }));
     assert.equal(failing.configured?.status, 'failed');
-    assert.match(failing.configured?.evidence ?? '', /0 sent, 4 failed and retried, 1 dead-lettered .*every try failed — the relay is unreachable or refuses \(runbooks\/mail-delivery\.md, step 4\)/);
+    assert.match(
+      failing.configured?.evidence ?? '',
+      /0 sent, 4 failed and retried, 1 dead-lettered .*every try failed — the relay is unreachable or refuses \(runbooks\/mail-delivery\.md, step 4\)/,
+    );
 
     const untried = await mailItems(exposition({}));
     assert.equal(untried.configured?.status, 'manual');
-    assert.match(untried.configured?.evidence ?? '', /has sent no mail since it started: request a password reset \(POST \/v1\/auth\/password-reset\) for a mailbox you control/);
+    assert.match(
+      untried.configured?.evidence ?? '',
+      /has sent no mail since it started: request a password reset \(POST \/v1\/auth\/password-reset\) for a mailbox you control/,
+    );
   });
 
   it('mail.outbox from the metrics: failed past 15 minutes of waiting, manual with dead letters of unknown age, passed otherwise', async () => {
     const draining = await mailItems(exposition({ sent: 1, pending: 1, oldest: 12 }));
     assert.equal(draining.outbox?.status, 'passed', JSON.stringify(draining.outbox));
-    assert.match(draining.outbox?.evidence ?? '', /^1 mail\(s\) waiting, the oldest 12\.0s old \(mail_outbox_\*\); no dead letter in the outbox$/);
+    assert.match(
+      draining.outbox?.evidence ?? '',
+      /^1 mail\(s\) waiting, the oldest 12\.0s old \(mail_outbox_\*\); no dead letter in the outbox$/,
+    );
 
     const stuck = await mailItems(exposition({ pending: 40, oldest: 16 * 60 }));
     assert.equal(stuck.outbox?.status, 'failed');
-    assert.match(stuck.outbox?.evidence ?? '', /40 mail\(s\) waiting, the oldest 16m00s old .*over 15m00s — not draining \(runbooks\/RampartMailOutboxStuck\.md\)/);
+    assert.match(
+      stuck.outbox?.evidence ?? '',
+      /40 mail\(s\) waiting, the oldest 16m00s old .*over 15m00s — not draining \(runbooks\/RampartMailOutboxStuck\.md\)/,
+    );
 
     const deadKept = await mailItems(exposition({ sent: 9, deadKept: 2 }));
     assert.equal(deadKept.outbox?.status, 'manual');
-    assert.match(deadKept.outbox?.evidence ?? '', /2 dead letter\(s\) in the outbox, of unknown age without the database: pass --database-url/);
+    assert.match(
+      deadKept.outbox?.evidence ?? '',
+      /2 dead letter\(s\) in the outbox, of unknown age without the database: pass --database-url/,
+    );
   });
 
   it('both fail when the metrics lack the mail families, and are manual without --metrics-url', async () => {
     const old = await mailItems('# TYPE http_requests_total counter\nhttp_requests_total{route="/healthz"} 1\n');
     for (const item of [old.configured, old.outbox]) {
       assert.equal(item?.status, 'failed', JSON.stringify(item));
-      assert.match(item?.evidence ?? '', /missing: mail_sent_total, mail_suppressed_total, mail_outbox_pending, mail_outbox_dead, mail_outbox_oldest_age_seconds/);
+      assert.match(
+        item?.evidence ?? '',
+        /missing: mail_sent_total, mail_suppressed_total, mail_outbox_pending, mail_outbox_dead, mail_outbox_oldest_age_seconds/,
+      );
     }
     const none = await mailItems(undefined);
     assert.equal(none.configured?.status, 'manual');
@@ -570,7 +736,15 @@ describe('secops readiness: the mail items', () => {
     ].join('\n');
     body = healthy;
     const ok = await readiness(['--url', url, '--timeout', '2s', '--metrics-url', `${url}/metrics`]);
-    for (const id of ['metrics.pool', 'metrics.rate-limit', 'metrics.abuse-breaker', 'metrics.fault-hook', 'metrics.faults', 'metrics.keyring', 'metrics.redis'])
+    for (const id of [
+      'metrics.pool',
+      'metrics.rate-limit',
+      'metrics.abuse-breaker',
+      'metrics.fault-hook',
+      'metrics.faults',
+      'metrics.keyring',
+      'metrics.redis',
+    ])
       assert.equal(checkOf(ok.report, id)?.status, 'passed', `${id}: ${JSON.stringify(checkOf(ok.report, id))}`);
     assert.equal(checkOf(ok.report, 'metrics.pool')?.evidence, 'db_pool_in_use 2 of db_pool_max 10, 0 waiting');
 
@@ -580,12 +754,18 @@ describe('secops readiness: the mail items', () => {
       .replace('outcome="ok"} 4', 'outcome="error"} 1')
       .replace('rate_limit_redis_fallback 0', 'rate_limit_redis_fallback 1');
     const broken = await readiness(['--url', url, '--timeout', '2s', '--metrics-url', `${url}/metrics`]);
-    assert.match(byId(broken.report, 'app.unguarded-input')?.evidence ?? '', /metrics\.faults: process_faults_total: uncaught_exception=2 since start \(runbooks\/RampartProcessFaults\.md\)/);
+    assert.match(
+      byId(broken.report, 'app.unguarded-input')?.evidence ?? '',
+      /metrics\.faults: process_faults_total: uncaught_exception=2 since start \(runbooks\/RampartProcessFaults\.md\)/,
+    );
     assert.equal(byId(broken.report, 'app.unguarded-input')?.status, 'failed');
     assert.equal(byId(broken.report, 'app.crash-hook')?.status, 'passed', 'the hook counts: it works');
     assert.match(byId(broken.report, 'db.pool-alerts')?.evidence ?? '', /metrics\.pool: db_pool_in_use 2 of db_pool_max 0/);
     assert.match(checkOf(broken.report, 'metrics.keyring')?.evidence ?? '', /1 signing, 1 failed reload\(s\)/);
-    assert.equal(checkOf(broken.report, 'metrics.redis')?.evidence, 'rate_limit_redis_fallback 1: Redis is configured but unreachable, limits are per replica');
+    assert.equal(
+      checkOf(broken.report, 'metrics.redis')?.evidence,
+      'rate_limit_redis_fallback 1: Redis is configured but unreachable, limits are per replica',
+    );
 
     body = healthy.replace('# TYPE process_faults_total counter\nprocess_faults_total{kind="uncaught_exception"} 0\n', '');
     const noHook = await readiness(['--url', url, '--timeout', '2s', '--metrics-url', `${url}/metrics`]);
@@ -593,7 +773,10 @@ describe('secops readiness: the mail items', () => {
     assert.equal(byId(noHook.report, 'app.crash-hook')?.evidence, 'metrics.fault-hook: process_faults_total absent');
     // The stand-in publishes no JWKS keys: not asymmetric.
     assert.equal(byId(noHook.report, 'auth.asymmetric-jwt')?.status, 'failed');
-    assert.match(byId(noHook.report, 'auth.asymmetric-jwt')?.evidence ?? '', /jwt\.asymmetric: GET \/\.well-known\/jwks\.json → 200, no keys array/);
+    assert.match(
+      byId(noHook.report, 'auth.asymmetric-jwt')?.evidence ?? '',
+      /jwt\.asymmetric: GET \/\.well-known\/jwks\.json → 200, no keys array/,
+    );
   });
 
   it('mail.outbox from the database reports a query it cannot run (no mail_outbox yet) as failed', async (t) => {

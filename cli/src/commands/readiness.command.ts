@@ -68,27 +68,64 @@ export const readinessGroup = defineGroup('readiness', (program, action) => {
     )
     .requiredOption('--url <url>', 'read-only tier: the service’s public base URL (https:// also checks plain HTTP is refused)')
     .option('--metrics-url <url>', 'read-only tier: the metrics listener (METRICS_PORT), e.g. http://10.0.0.5:9464/metrics')
-    .option('--backup-dir <dir>', 'backups tier: where backups, drill reports and pitr-drill-*.json live (signatures verified with BACKUP_SIGNING_KEY)')
-    .option('--drill-max-age <duration>', 'the last restore (and PITR) drill must be younger than this', READINESS_DEFAULTS.drillMaxAge)
-    .option('--pitr-min-window <duration>', 'the last PITR drill’s recoverability window must span this', READINESS_DEFAULTS.pitrMinWindow)
-    .option('--retention-max-age <duration>', 'database tier: no message may be older than this', READINESS_DEFAULTS.retentionMaxAge)
-    .option('--kustomize <overlay>', 'manifests tier: render this kustomize overlay (kubectl kustomize) and check what it deploys')
-    .option('--waf-config <file>', `manifests tier: the ingress-nginx controller ConfigMap holding the WAF settings (default: ${READINESS_DEFAULTS.wafConfig} when present)`)
-    .option('--alerts-dir <dir>', `alerts tier: the Prometheus rule files (default: ./${READINESS_DEFAULTS.alertsDir} when present)`)
-    .option('--runbooks-dir <dir>', `runbooks tier: the operational runbooks (default: ./${READINESS_DEFAULTS.runbooksDir} when present)`)
+    .option(
+      '--backup-dir <dir>',
+      'backups tier: where backups, drill reports and pitr-drill-*.json live (signatures verified with BACKUP_SIGNING_KEY)',
+    )
+    .option(
+      '--drill-max-age <duration>',
+      'the last restore (and PITR) drill must be younger than this',
+      READINESS_DEFAULTS.drillMaxAge,
+    )
+    .option(
+      '--pitr-min-window <duration>',
+      'the last PITR drill’s recoverability window must span this',
+      READINESS_DEFAULTS.pitrMinWindow,
+    )
+    .option(
+      '--retention-max-age <duration>',
+      'database tier: no message may be older than this',
+      READINESS_DEFAULTS.retentionMaxAge,
+    )
+    .option(
+      '--kustomize <overlay>',
+      'manifests tier: render this kustomize overlay (kubectl kustomize) and check what it deploys',
+    )
+    .option(
+      '--waf-config <file>',
+      `manifests tier: the ingress-nginx controller ConfigMap holding the WAF settings (default: ${READINESS_DEFAULTS.wafConfig} when present)`,
+    )
+    .option(
+      '--alerts-dir <dir>',
+      `alerts tier: the Prometheus rule files (default: ./${READINESS_DEFAULTS.alertsDir} when present)`,
+    )
+    .option(
+      '--runbooks-dir <dir>',
+      `runbooks tier: the operational runbooks (default: ./${READINESS_DEFAULTS.runbooksDir} when present)`,
+    )
     .option(
       '--dockerfile <file>',
       'the Dockerfile of the deployed image: digests and image rules, and its Debian release (default: ./Dockerfile when present)',
     )
     .option('--eol-table <file>', `end-of-life table of Node lines and Debian releases (default: ${AUDIT_DEFAULTS.eolTable})`)
-    .option('--eol-warning-days <days>', `fail runtime.currency this many days before an end of life (default: ${AUDIT_DEFAULTS.eolWarningDays})`)
+    .option(
+      '--eol-warning-days <days>',
+      `fail runtime.currency this many days before an end of life (default: ${AUDIT_DEFAULTS.eolWarningDays})`,
+    )
     .option('--signup-probe', 'sign up a throwaway user to decode a real access token (writes a user; default: read-only)')
     .option('--timeout <duration>', 'per-request timeout', READINESS_DEFAULTS.timeout)
-    .option('--runtime-role <role>', 'the group role the service’s DB user belongs to (db.role: secops db roles check)', DEFAULT_ROLES.runtime)
+    .option(
+      '--runtime-role <role>',
+      'the group role the service’s DB user belongs to (db.role: secops db roles check)',
+      DEFAULT_ROLES.runtime,
+    )
     .option('--ci', 'CI mode: write --junit and --summary; exit 1 on any [ ] item')
     .option('--junit <file>', `CI mode: JUnit XML, one test case per item (default: ${READINESS_DEFAULTS.junit})`)
     .option('--summary <file>', `CI mode: Markdown summary (default: ${READINESS_DEFAULTS.summary})`)
-    .option('--baseline <file>', 'accept named failing items as manual until an expiry: YAML/JSON [{id, reason, expires: YYYY-MM-DD}]')
+    .option(
+      '--baseline <file>',
+      'accept named failing items as manual until an expiry: YAML/JSON [{id, reason, expires: YYYY-MM-DD}]',
+    )
     .addHelpText(
       'after',
       [
@@ -108,5 +145,10 @@ export const readinessGroup = defineGroup('readiness', (program, action) => {
         'arguments; 78 a tool the tier needs is missing (kubectl for --kustomize).',
       ].join('\n'),
     )
-    .action(action<ReadinessOptions, ReadinessFlags>(() => import('./readiness.js'), ({ flags }) => readinessOptions(flags)));
+    .action(
+      action<ReadinessOptions, ReadinessFlags>(
+        () => import('./readiness.js'),
+        ({ flags }) => readinessOptions(flags),
+      ),
+    );
 });

@@ -145,7 +145,8 @@ export async function run(options: ReadinessOptions, ctx: CliContext): Promise<R
   if (databaseConfigured) {
     const db = await ctx.database();
     try {
-      if (db.kind !== 'postgres') out.warn('the configured database is the embedded PGlite: point --database-url at the production PostgreSQL');
+      if (db.kind !== 'postgres')
+        out.warn('the configured database is the embedded PGlite: point --database-url at the production PostgreSQL');
       else {
         out.line(`Database: ${formatTarget(describeTarget(db))}`);
         const roles = { runtime: options.runtimeRole, schema: DEFAULT_ROLES.schema };
@@ -181,7 +182,14 @@ export async function run(options: ReadinessOptions, ctx: CliContext): Promise<R
   const items = evaluateChecklist(CHECKLIST, results, baseline);
   const summary: Record<ItemStatus, number> = { passed: 0, failed: 0, manual: 0 };
   for (const item of items) summary[item.status] += 1;
-  const report: ReadinessReport = { ok: summary.failed === 0, url: url.origin, checkedAt: new Date().toISOString(), tiers, summary, items };
+  const report: ReadinessReport = {
+    ok: summary.failed === 0,
+    url: url.origin,
+    checkedAt: new Date().toISOString(),
+    tiers,
+    summary,
+    items,
+  };
 
   if (options.ci) {
     writeFileSync(options.ci.junit, junitXml(report, items));

@@ -109,12 +109,17 @@ export async function alertChecks(dir: string, timeoutMs: number, promtool = 'pr
   let promtoolSeen: string;
   if (checked.spawnError) promtoolSeen = 'promtool not on PATH: syntax not checked';
   else if (checked.timedOut) problems.push(`promtool check rules did not finish within ${timeoutMs} ms`);
-  else if (checked.code !== 0) problems.push(`promtool check rules: ${(checked.stderr || checked.stdout).trim().split('\n').slice(-3).join(' ')}`);
+  else if (checked.code !== 0)
+    problems.push(`promtool check rules: ${(checked.stderr || checked.stdout).trim().split('\n').slice(-3).join(' ')}`);
   promtoolSeen ??= 'promtool check rules: SUCCESS';
   const seen = `${dir}: ${rules.length} alerts in ${files.length} file(s)`;
   return [
     problems.length === 0
-      ? pass(id, title, `${seen}, all ${Object.keys(REQUIRED_ALERTS).length} required present with severity and runbook; ${promtoolSeen}`)
+      ? pass(
+          id,
+          title,
+          `${seen}, all ${Object.keys(REQUIRED_ALERTS).length} required present with severity and runbook; ${promtoolSeen}`,
+        )
       : fail(id, title, `${seen}: ${problems.join('; ')}`),
   ];
 }

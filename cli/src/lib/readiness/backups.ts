@@ -13,7 +13,8 @@ import { type CheckResult, fail, pass, undecided } from './result.js';
 export const BACKUP_CHECK_IDS = ['backup.drill', 'backup.signed', 'backup.pitr'] as const;
 
 export const SIGNED_TITLE = 'Backups signed: every manifest in --backup-dir carries a valid signature (BACKUP_SIGNING_KEY)';
-export const PITR_TITLE = 'Point-in-time recovery: last PITR drill passed, recent, with a recoverability window of at least --pitr-min-window';
+export const PITR_TITLE =
+  'Point-in-time recovery: last PITR drill passed, recent, with a recoverability window of at least --pitr-min-window';
 
 /**
  * backup.signed. With the keyring (BACKUP_SIGNING_KEY, _FILE or _REF; a public keyring suffices) every
@@ -89,14 +90,20 @@ export function pitrCheck(dir: string, maxAgeMs: number, minWindowMs: number, no
     : [];
   const latest = reports[0];
   if (!latest)
-    return undecided(id, PITR_TITLE, `no pitr-drill-*.json under ${dir}: keep \`secops --json pitr drill\`'s report there to prove the window`);
+    return undecided(
+      id,
+      PITR_TITLE,
+      `no pitr-drill-*.json under ${dir}: keep \`secops --json pitr drill\`'s report there to prove the window`,
+    );
   const { r, file } = latest;
   const ageMs = now.getTime() - Date.parse(r.finishedAt as string);
   const windowMs = typeof r.window?.seconds === 'number' ? r.window.seconds * 1000 : undefined;
   const problems = [
     r.ok !== true && `failed: ${Array.isArray(r.failures) ? String(r.failures[0] ?? 'see the report') : 'see the report'}`,
     ageMs > maxAgeMs && `older than ${formatAge(maxAgeMs)}`,
-    windowMs === undefined ? 'no recoverability window' : windowMs < minWindowMs && `window ${formatAge(windowMs)} is shorter than ${formatAge(minWindowMs)}`,
+    windowMs === undefined
+      ? 'no recoverability window'
+      : windowMs < minWindowMs && `window ${formatAge(windowMs)} is shorter than ${formatAge(minWindowMs)}`,
   ].filter((p): p is string => typeof p === 'string');
   const seen = `${file}: drill ${formatAge(ageMs)} ago, ${r.ok === true ? 'OK' : 'FAILED'}, window ${windowMs === undefined ? 'none' : formatAge(windowMs)}`;
   return problems.length === 0 ? pass(id, PITR_TITLE, seen) : fail(id, PITR_TITLE, `${seen}: ${problems.join('; ')}`);

@@ -61,7 +61,11 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
         'Generate & provision 64-byte JWT secret via secret manager (no plaintext in repo)',
         checks([['k8s.external-secrets']]),
       ],
-      ['auth.asymmetric-jwt', '(Optional later) Migrate to asymmetric JWT (EdDSA/RS256)', checks([['jwt.asymmetric']], ['jwt.algorithm'])],
+      [
+        'auth.asymmetric-jwt',
+        '(Optional later) Migrate to asymmetric JWT (EdDSA/RS256)',
+        checks([['jwt.asymmetric']], ['jwt.algorithm']),
+      ],
       [
         'auth.security-headers',
         'Add security headers middleware (HSTS, CSP, X-Content-Type-Options, Frame-Options, Referrer-Policy, Permissions-Policy)',
@@ -72,7 +76,11 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
         'Explicit Argon2id parameters (memory, time, parallelism) and rehash on weaker hash',
         checks([['db.argon2']], ['k8s.argon2']),
       ],
-      ['auth.lockout', 'Implement failed login throttle / temporary lockout', checks([['probe.lockout']], ['probe.mfa', 'k8s.mfa'])],
+      [
+        'auth.lockout',
+        'Implement failed login throttle / temporary lockout',
+        checks([['probe.lockout']], ['probe.mfa', 'k8s.mfa']),
+      ],
       ['auth.audit-log', 'Add audit log events (signup success/fail, login success/fail)', checks([['probe.audit']])],
       [
         'auth.email-validation',
@@ -95,8 +103,16 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
   [
     '2. Configuration & Secrets',
     [
-      ['config.secret-manager', 'Move prod config to secret manager (Vault/SSM/Secrets Manager)', checks([['k8s.external-secrets']])],
-      ['config.fail-startup', 'Fail startup if required secrets missing (no silent defaults in prod)', checks([['k8s.production-mode']], ['k8s.security-context'])],
+      [
+        'config.secret-manager',
+        'Move prod config to secret manager (Vault/SSM/Secrets Manager)',
+        checks([['k8s.external-secrets']]),
+      ],
+      [
+        'config.fail-startup',
+        'Fail startup if required secrets missing (no silent defaults in prod)',
+        checks([['k8s.production-mode']], ['k8s.security-context']),
+      ],
       ['config.rotation-doc', 'Document rotation procedure for JWT secret & DB creds', checks([['runbooks.secret-rotation']])],
       ['config.image-digests', 'Pin base images by digest in Dockerfiles', checks([['dockerfile.digests']])],
     ],
@@ -105,13 +121,13 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
     '3. Database',
     [
       ['db.least-privilege', 'Create dedicated least-privilege DB user (no superuser)', checks([['db.role']])],
-      ['db.migrations', 'Apply migrations automatically with rollback strategy', checks([['db.migrations']], ['runbooks.deploy-rollback'])],
-      ['db.indexes', 'Add conversation/message query indexes (conversation_id, created_at)', checks([['db.indexes']])],
       [
-        'db.retention',
-        'Implement data retention or archival policy (messages)',
-        checks([['db.retention'], ['k8s.cronjobs']]),
+        'db.migrations',
+        'Apply migrations automatically with rollback strategy',
+        checks([['db.migrations']], ['runbooks.deploy-rollback']),
       ],
+      ['db.indexes', 'Add conversation/message query indexes (conversation_id, created_at)', checks([['db.indexes']])],
+      ['db.retention', 'Implement data retention or archival policy (messages)', checks([['db.retention'], ['k8s.cronjobs']])],
       [
         'db.backups',
         'Automated backups + restore drill runbook',
@@ -134,7 +150,11 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
         'Endpoint-specific limits (auth endpoints tighter)',
         checks([['rate-limit.auth-tighter'], ['probe.endpoint-limits']]),
       ],
-      ['limits.burst-breaker', 'Global IP burst breaker / anomaly detection', checks([['rate-limit.headers', 'metrics.abuse-breaker']])],
+      [
+        'limits.burst-breaker',
+        'Global IP burst breaker / anomaly detection',
+        checks([['rate-limit.headers', 'metrics.abuse-breaker']]),
+      ],
       ['limits.per-user', 'Add per-user limits post-auth', checks([['probe.user-limits']])],
       ['limits.instrumented', 'Instrument rate limit hits / rejections for monitoring', checks([['metrics.rate-limit']])],
     ],
@@ -155,7 +175,11 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
         checks([['metrics.present']]),
       ],
       ['obs.tracing', 'Optional: tracing exporter (OTLP) integration', checks([['k8s.tracing']])],
-      ['obs.alerts', 'Alert rules (5xx %, latency p95, auth failures spike, pool saturation)', checks([['alerts.rules']], ['k8s.prometheusrule'])],
+      [
+        'obs.alerts',
+        'Alert rules (5xx %, latency p95, auth failures spike, pool saturation)',
+        checks([['alerts.rules']], ['k8s.prometheusrule']),
+      ],
     ],
   ],
   [
@@ -172,7 +196,11 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
           ['tls.plain-http', 'k8s.ingress-tls', 'k8s.tls-hops'],
         ),
       ],
-      ['net.forwarded-proto', 'Confirm proxy sets X-Forwarded-Proto and trusted proxy list matches infra', checks([['k8s.trusted-proxies']])],
+      [
+        'net.forwarded-proto',
+        'Confirm proxy sets X-Forwarded-Proto and trusted proxy list matches infra',
+        checks([['k8s.trusted-proxies']]),
+      ],
       ['net.private-data', 'Private network for DB & Redis (no public exposure)', checks([['k8s.private-data']])],
       ['net.redis-auth', 'Redis AUTH / move to managed service', checks([['k8s.redis']])],
       ['net.egress', 'Firewall egress restrictions (allow only needed destinations)', checks([['k8s.egress']])],
@@ -181,10 +209,22 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
   [
     '7. Application Hardening',
     [
-      ['app.unguarded-input', 'Remove or guard any `unwrap()` on external inputs', checks([['api.error-format', 'metrics.faults']])],
-      ['app.content-type', 'Enforce Content-Type=application/json for JSON routes', checks([['api.content-type'], ['probe.content-type']])],
+      [
+        'app.unguarded-input',
+        'Remove or guard any `unwrap()` on external inputs',
+        checks([['api.error-format', 'metrics.faults']]),
+      ],
+      [
+        'app.content-type',
+        'Enforce Content-Type=application/json for JSON routes',
+        checks([['api.content-type'], ['probe.content-type']]),
+      ],
       ['app.body-limit', 'Reject bodies > MAX_REQUEST_SIZE_BYTES early', checks([['api.body-limit'], ['probe.body-limit']])],
-      ['app.stream-cap', 'SSE / streaming: cap concurrent streams per client', checks([['probe.stream-cap']], ['k8s.model-budgets'])],
+      [
+        'app.stream-cap',
+        'SSE / streaming: cap concurrent streams per client',
+        checks([['probe.stream-cap']], ['k8s.model-budgets']),
+      ],
       ['app.graceful-shutdown', 'Graceful shutdown verified under load', checks([['k8s.shutdown']], ['k8s.probes'])],
       ['app.crash-hook', 'Add panic hook to log & increment metric', checks([['metrics.fault-hook']])],
     ],
@@ -195,22 +235,30 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
       [
         'supply.audit',
         'Add `cargo audit` in CI',
-        manual('a CI pipeline is not part of the deployment: `secops audit` gates .ci/run and the release workflow (docs/supply-chain.md)'),
+        manual(
+          'a CI pipeline is not part of the deployment: `secops audit` gates .ci/run and the release workflow (docs/supply-chain.md)',
+        ),
       ],
       [
         'supply.deny',
         'Add `cargo deny` (licenses, advisories, bans)',
-        manual('a CI policy, not a property of the deployment: `secops audit` applies .secops/licenses.json in CI (docs/supply-chain.md)'),
+        manual(
+          'a CI policy, not a property of the deployment: `secops audit` applies .secops/licenses.json in CI (docs/supply-chain.md)',
+        ),
       ],
       [
         'supply.sbom',
         'Generate SBOM (cargo sbom or syft) per release',
-        manual('release artefacts live in the registry and the release page, out of this command’s reach: `secops sbom` runs in the release workflow (docs/release.md)'),
+        manual(
+          'release artefacts live in the registry and the release page, out of this command’s reach: `secops sbom` runs in the release workflow (docs/release.md)',
+        ),
       ],
       [
         'supply.image-scan',
         'Image vulnerability scan (Trivy/Grype) gating deploy',
-        manual('the gate is the deploy pipeline’s, which a deployment cannot show: `secops release check` runs Trivy before the digest is pinned (docs/release.md)'),
+        manual(
+          'the gate is the deploy pipeline’s, which a deployment cannot show: `secops release check` runs Trivy before the digest is pinned (docs/release.md)',
+        ),
       ],
       ['supply.base-image-cves', 'Track base image CVEs & rebuild cadence', checks([['runtime.currency']])],
     ],
@@ -221,25 +269,39 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
       [
         'perf.load-baseline',
         'Load test baseline (auth + chat endpoints) p50/p95 latency',
-        manual('a load test must not run against production: `npm run bench` on the production machine size (docs/performance.md)'),
+        manual(
+          'a load test must not run against production: `npm run bench` on the production machine size (docs/performance.md)',
+        ),
       ],
       [
         'perf.pool-tuning',
         'Tune Pg pool size & timeout based on load test',
-        manual('whether DB_POOL_MAX fits the load is a judgement on `npm run bench:pool` results (docs/performance.md); metrics.pool shows the size in force'),
+        manual(
+          'whether DB_POOL_MAX fits the load is a judgement on `npm run bench:pool` results (docs/performance.md); metrics.pool shows the size in force',
+        ),
       ],
       [
         'perf.argon2-bench',
         'Benchmark Argon2 parameters vs. latency budget',
-        manual('a benchmark on the production machine size (`secops argon2 bench`), not a property the deployment exposes; db.argon2 shows the parameters in force'),
+        manual(
+          'a benchmark on the production machine size (`secops argon2 bench`), not a property the deployment exposes; db.argon2 shows the parameters in force',
+        ),
       ],
-      ['perf.scaling', 'Evaluate horizontal scaling strategy (stateless + sticky where needed)', checks([['k8s.hpa', 'k8s.pdb']], ['k8s.resources', 'k8s.redis'])],
+      [
+        'perf.scaling',
+        'Evaluate horizontal scaling strategy (stateless + sticky where needed)',
+        checks([['k8s.hpa', 'k8s.pdb']], ['k8s.resources', 'k8s.redis']),
+      ],
     ],
   ],
   [
     '10. Operational Runbooks',
     [
-      ['runbooks.incident-response', 'Incident response playbook (where logs, metrics, traces)', checks([['runbooks.incident-response']])],
+      [
+        'runbooks.incident-response',
+        'Incident response playbook (where logs, metrics, traces)',
+        checks([['runbooks.incident-response']]),
+      ],
       ['runbooks.deploy-rollback', 'Deployment / rollback procedure', checks([['runbooks.deploy-rollback']])],
       ['runbooks.secret-rotation', 'Secret rotation steps', checks([['runbooks.secret-rotation']])],
       ['runbooks.backup-restore', 'Backup restore test steps', checks([['runbooks.backup-restore']])],
@@ -253,7 +315,9 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
       [
         'release.tags-changelog',
         'Tag releases and generate changelog',
-        manual('tags and the changelog are the repository’s, not the deployment’s: `secops release notes` writes CHANGELOG.md from the commits at each tag (docs/release.md)'),
+        manual(
+          'tags and the changelog are the repository’s, not the deployment’s: `secops release notes` writes CHANGELOG.md from the commits at each tag (docs/release.md)',
+        ),
       ],
       ['release.immutable-tags', 'Immutable image tags (git SHA) in deploy manifests', checks([['k8s.image-digests']])],
     ],
@@ -262,7 +326,11 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
     '12. Future Enhancements',
     [
       ['future.key-rotation', 'Asymmetric JWT & key rotation', checks([['jwt.asymmetric', 'metrics.keyring']])],
-      ['future.distributed-limits', 'Distributed cache / rate limit cluster coordination', checks([['k8s.redis', 'metrics.redis']])],
+      [
+        'future.distributed-limits',
+        'Distributed cache / rate limit cluster coordination',
+        checks([['k8s.redis', 'metrics.redis']]),
+      ],
       [
         'future.failover',
         'Regional failover strategy',

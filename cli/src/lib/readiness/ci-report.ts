@@ -19,8 +19,10 @@ const xml = (text: string) =>
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;')
-    // Characters XML 1.0 forbids (control characters other than tab, newline, carriage return).
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
+    // Characters XML 1.0 forbids: control characters other than tab, newline, carriage return.
+    .split('')
+    .filter((c) => c.charCodeAt(0) >= 0x20 || c === '\t' || c === '\n' || c === '\r')
+    .join('');
 
 export function junitXml(header: ReportHeader, items: readonly ReadinessItem[]): string {
   const { passed, failed, manual } = header.summary;
@@ -34,7 +36,9 @@ export function junitXml(header: ReportHeader, items: readonly ReadinessItem[]):
     const open = `    <testcase classname="${xml(item.section)}" name="${xml(`${item.id}: ${item.title}`)}"`;
     if (item.status === 'passed') lines.push(`${open}><system-out>${xml(item.evidence)}</system-out></testcase>`);
     else if (item.status === 'failed')
-      lines.push(`${open}><failure message="${xml(item.evidence.slice(0, 500))}" type="readiness">${xml(item.evidence)}</failure></testcase>`);
+      lines.push(
+        `${open}><failure message="${xml(item.evidence.slice(0, 500))}" type="readiness">${xml(item.evidence)}</failure></testcase>`,
+      );
     else lines.push(`${open}><skipped message="${xml(item.evidence.slice(0, 500))}"/></testcase>`);
   }
   lines.push('  </testsuite>', '</testsuites>', '');

@@ -15,5 +15,9 @@ export function dockerfileCheck(file: string, text: string): CheckResult {
   if (problems.length > 0) return fail(id, title, `${file}: ${problems.join('; ')}`);
   const stages = parseStages(text);
   const bases = [...new Set(stages.map((s) => s.image).filter((image) => image.includes('@sha256:')))];
-  return pass(id, title, `${file}: ${stages.length} stage(s), base image(s) ${bases.map((b) => b.replace(/@sha256:([0-9a-f]{12})[0-9a-f]+/, '@sha256:$1…')).join(', ')}`);
+  return pass(
+    id,
+    title,
+    `${file}: ${stages.length} stage(s), base image(s) ${bases.map((b) => b.replace(/@sha256:([0-9a-f]{12})[0-9a-f]+/, '@sha256:$1…')).join(', ')}`,
+  );
 }

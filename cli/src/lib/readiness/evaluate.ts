@@ -25,7 +25,11 @@ const line = (r: CheckResult) => `${r.id}: ${r.evidence}`;
  * saying what would prove it — the flags of the tiers that did not run, or why a check that ran could
  * not decide. A baseline entry turns a failed item into manual until it expires.
  */
-export function evaluateItem(item: ChecklistItem, results: ReadonlyMap<string, CheckResult>, baseline?: BaselineEntry): ReadinessItem {
+export function evaluateItem(
+  item: ChecklistItem,
+  results: ReadonlyMap<string, CheckResult>,
+  baseline?: BaselineEntry,
+): ReadinessItem {
   const base = { id: item.id, section: item.section, title: item.text };
   if (item.proof.kind === 'manual') return { ...base, status: 'manual', evidence: item.proof.reason, checks: [] };
   const { any, also } = item.proof;
@@ -47,7 +51,12 @@ export function evaluateItem(item: ChecklistItem, results: ReadonlyMap<string, C
   const proven = any.find((alternative) => alternative.every((id) => results.get(id)?.status === 'passed'));
   if (proven) {
     const extra = also.filter((id) => !proven.includes(id) && results.get(id)?.status === 'passed');
-    return { ...base, status: 'passed', evidence: [...proven, ...extra].map((id) => line(results.get(id) as CheckResult)).join(' | '), checks: ran };
+    return {
+      ...base,
+      status: 'passed',
+      evidence: [...proven, ...extra].map((id) => line(results.get(id) as CheckResult)).join(' | '),
+      checks: ran,
+    };
   }
   // Not proven: the alternative closest to it (fewest checks missing) says what is missing.
   const missing = any

@@ -184,7 +184,9 @@ export async function httpChecks(options: HttpProbeOptions): Promise<CheckResult
   }
   if (options.runtimeCheck) {
     const node = version?.status === 200 && typeof versionBody.node_version === 'string' ? versionBody.node_version : undefined;
-    const seen = version ? `GET /version → ${version.status}, node_version=${JSON.stringify(versionBody.node_version ?? null)}` : (versionError ?? 'no response');
+    const seen = version
+      ? `GET /version → ${version.status}, node_version=${JSON.stringify(versionBody.node_version ?? null)}`
+      : (versionError ?? 'no response');
     results.push(options.runtimeCheck(node, seen));
   }
 
@@ -351,7 +353,11 @@ function authTighterCheck(global: [string, Seen | undefined] | undefined, auth: 
   const a = policyOf(auth);
   const where = global?.[0] ?? 'other routes';
   if (!g || !a)
-    return fail(id, title, `RateLimit-Policy ${!g ? 'absent on /healthz, an unknown path and /version' : `on ${where}: ${g.text}`}; ${!a ? 'absent on GET /v1/auth/sessions' : `on GET /v1/auth/sessions: ${a.text}`}`);
+    return fail(
+      id,
+      title,
+      `RateLimit-Policy ${!g ? 'absent on /healthz, an unknown path and /version' : `on ${where}: ${g.text}`}; ${!a ? 'absent on GET /v1/auth/sessions' : `on GET /v1/auth/sessions: ${a.text}`}`,
+    );
   return (a.rate < g.rate ? pass : fail)(
     id,
     title,
@@ -367,7 +373,8 @@ async function asymmetricCheck(url: URL, timeoutMs: number): Promise<CheckResult
   try {
     const res = await get(at(url, '/.well-known/jwks.json'), timeoutMs);
     const doc = JSON.parse(res.body) as { keys?: unknown };
-    if (res.status !== 200 || !Array.isArray(doc.keys)) return fail(id, title, `GET /.well-known/jwks.json → ${res.status}, no keys array`);
+    if (res.status !== 200 || !Array.isArray(doc.keys))
+      return fail(id, title, `GET /.well-known/jwks.json → ${res.status}, no keys array`);
     keys = doc.keys as typeof keys;
   } catch (err) {
     return fail(id, title, `GET /.well-known/jwks.json failed: ${(err as Error).message}`);
@@ -376,7 +383,11 @@ async function asymmetricCheck(url: URL, timeoutMs: number): Promise<CheckResult
   const asymmetric = (k: (typeof keys)[number]) => k.alg === 'EdDSA' || k.alg === 'RS256' || k.kty === 'OKP' || k.kty === 'RSA';
   const kids = keys.map((k) => k.kid).filter((k): k is string => typeof k === 'string' && k.length > 0);
   const problems = [
-    keys.some((k) => !asymmetric(k)) && `not asymmetric: ${keys.filter((k) => !asymmetric(k)).map((k) => k.alg ?? k.kty ?? '?').join(', ')}`,
+    keys.some((k) => !asymmetric(k)) &&
+      `not asymmetric: ${keys
+        .filter((k) => !asymmetric(k))
+        .map((k) => k.alg ?? k.kty ?? '?')
+        .join(', ')}`,
     kids.length !== keys.length && 'a key without kid',
     new Set(kids).size !== kids.length && 'duplicate kid',
   ].filter(Boolean);
@@ -483,7 +494,8 @@ export async function plainHttpCheck(url: URL, timeoutMs: number, plain: URL = p
     code = undefined;
   }
   const seen = `GET ${plain.href} → ${res.status}${location ? ` Location: ${location}` : ''}${typeof code === 'string' ? ` code ${code}` : ''}`;
-  if (res.status >= 300 && res.status < 400) return fail(id, title, `${seen}: a redirect hides a client sending tokens in the clear; refuse instead`);
+  if (res.status >= 300 && res.status < 400)
+    return fail(id, title, `${seen}: a redirect hides a client sending tokens in the clear; refuse instead`);
   return (res.status === 403 && code === 'https_required' ? pass : fail)(id, title, seen);
 }
 
@@ -521,10 +533,7 @@ function metricsCheck(metrics: MetricsFetch | undefined): CheckResult {
   const has = (name: string) =>
     lines.some(
       (l) =>
-        l.startsWith(`# TYPE ${name} `) ||
-        l.startsWith(`${name} `) ||
-        l.startsWith(`${name}{`) ||
-        l.startsWith(`${name}_bucket`),
+        l.startsWith(`# TYPE ${name} `) || l.startsWith(`${name} `) || l.startsWith(`${name}{`) || l.startsWith(`${name}_bucket`),
     );
   const missing = REQUIRED_METRICS.filter((m) => !has(m));
   return missing.length === 0

@@ -14,16 +14,21 @@ export async function renderOverlay(dir: string, timeoutMs: number, kubectl = 'k
   if (!existsSync(dir)) throw new UsageError(`--kustomize: no such directory ${dir}`);
   const res = await runFile(kubectl, ['kustomize', dir], { timeoutMs, maxBuffer: 32 * 1024 * 1024 });
   if (res.spawnError)
-    throw new CliError(`--kustomize needs kubectl on PATH (${res.spawnError.message}): install kubectl, or leave out --kustomize`, {
-      exitCode: EXIT.config,
-      code: 'tool_missing',
-    });
-  if (res.timedOut) throw new CliError(`kubectl kustomize ${dir} did not finish within ${timeoutMs} ms`, { code: 'kustomize_failed' });
+    throw new CliError(
+      `--kustomize needs kubectl on PATH (${res.spawnError.message}): install kubectl, or leave out --kustomize`,
+      {
+        exitCode: EXIT.config,
+        code: 'tool_missing',
+      },
+    );
+  if (res.timedOut)
+    throw new CliError(`kubectl kustomize ${dir} did not finish within ${timeoutMs} ms`, { code: 'kustomize_failed' });
   if (res.code !== 0)
     throw new UsageError(`kubectl kustomize ${dir} failed: ${res.stderr.trim().split('\n').slice(-3).join(' ')}`);
   const objects: K8sObject[] = [];
   for (const doc of parseAllDocuments(res.stdout)) {
-    if (doc.errors.length > 0) throw new CliError(`kubectl kustomize ${dir}: ${doc.errors[0]?.message}`, { code: 'kustomize_failed' });
+    if (doc.errors.length > 0)
+      throw new CliError(`kubectl kustomize ${dir}: ${doc.errors[0]?.message}`, { code: 'kustomize_failed' });
     const value = doc.toJS() as unknown;
     if (value && typeof value === 'object') objects.push(value as K8sObject);
   }

@@ -1,4 +1,4 @@
-import { SETTINGS } from '../../../../service/src/config/settings.js';
+import { SETTINGS } from '../../../../service/src/public/config.js';
 import { type Container, envOf, type K8sObject } from './kustomize.js';
 import { type CheckResult, fail, pass, undecided, verdict } from './result.js';
 
@@ -75,8 +75,10 @@ export function settingsChecks(api: readonly Container[], objects: readonly K8sO
       (c) => {
         const problems = [
           (effective(c, 'ALLOW_PLAINTEXT') ?? '').trim() !== '' && `ALLOW_PLAINTEXT=${effective(c, 'ALLOW_PLAINTEXT')}`,
-          (envOf(c, 'TLS_CERT_FILE') === undefined || envOf(c, 'TLS_KEY_FILE') === undefined) && 'no TLS_CERT_FILE/TLS_KEY_FILE: the pod serves plain HTTP',
-          plainBackends.length > 0 && `${plainBackends.map((i) => `Ingress/${i.metadata?.name}`).join(', ')} without backend-protocol HTTPS`,
+          (envOf(c, 'TLS_CERT_FILE') === undefined || envOf(c, 'TLS_KEY_FILE') === undefined) &&
+            'no TLS_CERT_FILE/TLS_KEY_FILE: the pod serves plain HTTP',
+          plainBackends.length > 0 &&
+            `${plainBackends.map((i) => `Ingress/${i.metadata?.name}`).join(', ')} without backend-protocol HTTPS`,
         ].filter(Boolean);
         return problems.length > 0 ? problems.join(', ') : undefined;
       },
@@ -90,11 +92,12 @@ export function settingsChecks(api: readonly Container[], objects: readonly K8sO
       'TRUSTED_PROXIES names the ingress controller’s range only (each CIDR /24 or narrower), so X-Forwarded-Proto/-For are honoured from it alone',
       (c) => {
         const value = envOf(c, 'TRUSTED_PROXIES');
-        if (typeof value !== 'string' || value.trim() === '') return 'TRUSTED_PROXIES unset: X-Forwarded-* ignored, every client seen as the ingress';
+        if (typeof value !== 'string' || value.trim() === '')
+          return 'TRUSTED_PROXIES unset: X-Forwarded-* ignored, every client seen as the ingress';
         const wide = value
           .split(',')
           .map((s) => s.trim())
-          .filter((cidr) => !cidr.includes('/') ? false : Number(cidr.split('/')[1]) < (cidr.includes(':') ? 64 : 24));
+          .filter((cidr) => (!cidr.includes('/') ? false : Number(cidr.split('/')[1]) < (cidr.includes(':') ? 64 : 24)));
         return wide.length > 0 ? `too wide: ${wide.join(', ')} (any pod there could forge a client address)` : undefined;
       },
       (c) => `TRUSTED_PROXIES=${envOf(c, 'TRUSTED_PROXIES')}`,
@@ -109,8 +112,11 @@ export function settingsChecks(api: readonly Container[], objects: readonly K8sO
       (c) => {
         const problems = [
           !sourced(c, 'REDIS_URL') && 'REDIS_URL unset: limits, lockouts and revocations are per replica',
-          envOf(c, 'REDIS_URL') !== undefined && typeof envOf(c, 'REDIS_URL') === 'string' && 'REDIS_URL given as a plain value (credentials in the manifest)',
-          /\bredis\b/.test(effective(c, 'ALLOW_PLAINTEXT') ?? '') && 'ALLOW_PLAINTEXT lists redis (no TLS, credentials in the clear)',
+          envOf(c, 'REDIS_URL') !== undefined &&
+            typeof envOf(c, 'REDIS_URL') === 'string' &&
+            'REDIS_URL given as a plain value (credentials in the manifest)',
+          /\bredis\b/.test(effective(c, 'ALLOW_PLAINTEXT') ?? '') &&
+            'ALLOW_PLAINTEXT lists redis (no TLS, credentials in the clear)',
           redisRules.length === 0 && 'no NetworkPolicy egress rule to a Redis port (6379/6380)',
           redisRules.some((r) => !PRIVATE.some((p) => p.test(r))) && `Redis reachable at non-private ${redisRules.join(', ')}`,
         ].filter(Boolean);
@@ -128,9 +134,18 @@ export function settingsChecks(api: readonly Container[], objects: readonly K8sO
           tracing.every((t) => typeof t.endpoint !== 'string' || t.endpoint.startsWith('https://')),
           'k8s.tracing',
           tracingTitle,
-          tracing.map((t) => `${t.owner}: OTEL_EXPORTER_OTLP_ENDPOINT=${typeof t.endpoint === 'string' ? t.endpoint : `(${t.endpoint?.from})`}`).join('; '),
+          tracing
+            .map(
+              (t) =>
+                `${t.owner}: OTEL_EXPORTER_OTLP_ENDPOINT=${typeof t.endpoint === 'string' ? t.endpoint : `(${t.endpoint?.from})`}`,
+            )
+            .join('; '),
         )
-      : undecided('k8s.tracing', tracingTitle, 'OTEL_EXPORTER_OTLP_ENDPOINT is not set: tracing is optional and off in these manifests'),
+      : undecided(
+          'k8s.tracing',
+          tracingTitle,
+          'OTEL_EXPORTER_OTLP_ENDPOINT is not set: tracing is optional and off in these manifests',
+        ),
   );
 
   results.push(
@@ -140,7 +155,8 @@ export function settingsChecks(api: readonly Container[], objects: readonly K8sO
       (c) => {
         const v = envOf(c, 'EMAIL_VERIFICATION');
         if (v === 'off') return 'EMAIL_VERIFICATION=off: accounts sign in with unverified addresses';
-        if (envOf(c, 'NODE_ENV') !== 'production' && v !== 'required') return 'not production and EMAIL_VERIFICATION not required: defaults to off';
+        if (envOf(c, 'NODE_ENV') !== 'production' && v !== 'required')
+          return 'not production and EMAIL_VERIFICATION not required: defaults to off';
         return undefined;
       },
       (c) => `EMAIL_VERIFICATION=${envOf(c, 'EMAIL_VERIFICATION') ?? 'required (production default)'}`,
@@ -159,9 +175,14 @@ export function settingsChecks(api: readonly Container[], objects: readonly K8sO
       'Session lifetime and caps bounded: access token ≤ 1 h, refresh token and absolute session ≤ 90 days, ≤ 100 sessions per user',
       (c) => {
         const over = Object.entries(SESSION_LIMITS).filter(([name, max]) => Number(effective(c, name as SettingName)) > max);
-        return over.length > 0 ? over.map(([name, max]) => `${name}=${effective(c, name as SettingName)} > ${max}`).join(', ') : undefined;
+        return over.length > 0
+          ? over.map(([name, max]) => `${name}=${effective(c, name as SettingName)} > ${max}`).join(', ')
+          : undefined;
       },
-      (c) => Object.keys(SESSION_LIMITS).map((name) => `${name}=${effective(c, name as SettingName)}`).join(', '),
+      (c) =>
+        Object.keys(SESSION_LIMITS)
+          .map((name) => `${name}=${effective(c, name as SettingName)}`)
+          .join(', '),
     ),
   );
 
@@ -198,7 +219,9 @@ export function settingsChecks(api: readonly Container[], objects: readonly K8sO
       'Argon2id parameters in the Deployment not below the documented defaults',
       (c) => {
         const below = ARGON2.filter((n) => Number(effective(c, n)) < Number(SETTINGS[n].schema.parse(undefined)));
-        return below.length > 0 ? below.map((n) => `${n}=${effective(c, n)} < ${SETTINGS[n].schema.parse(undefined)}`).join(', ') : undefined;
+        return below.length > 0
+          ? below.map((n) => `${n}=${effective(c, n)} < ${SETTINGS[n].schema.parse(undefined)}`).join(', ')
+          : undefined;
       },
       (c) => ARGON2.map((n) => `${n}=${effective(c, n)}${envOf(c, n) === undefined ? ' (default)' : ''}`).join(', '),
     ),

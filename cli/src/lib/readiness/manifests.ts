@@ -51,12 +51,14 @@ const TITLES: Record<(typeof STRUCTURE_CHECK_IDS)[number], string> = {
   'k8s.hpa': 'HorizontalPodAutoscaler on the API Deployment, at least 2 replicas',
   'k8s.resources': 'CPU and memory requests and limits on every container',
   'k8s.security-context': 'Pods hardened: non-root, read-only root filesystem, no privilege escalation, all capabilities dropped',
-  'k8s.shutdown': 'Graceful shutdown budget: terminationGracePeriodSeconds ≥ preStop + SHUTDOWN_DELAY_MS + SHUTDOWN_GRACE_MS; rolling updates keep every pod until its successor is ready',
+  'k8s.shutdown':
+    'Graceful shutdown budget: terminationGracePeriodSeconds ≥ preStop + SHUTDOWN_DELAY_MS + SHUTDOWN_GRACE_MS; rolling updates keep every pod until its successor is ready',
   'k8s.ingress-tls': 'HTTPS at the ingress: every host of every Ingress in its tls section',
   'k8s.waf': 'WAF: ModSecurity with the OWASP Core Rule Set, blocking (SecRuleEngine On)',
   'k8s.prometheusrule': 'PrometheusRule carries every alert of --alerts-dir, unchanged',
   'k8s.cronjobs': 'Scheduled backup, restore-drill and retention CronJobs (not suspended)',
-  'k8s.external-secrets': 'Secrets from the secret manager (ExternalSecret), never as plain values or Secret objects in the manifests',
+  'k8s.external-secrets':
+    'Secrets from the secret manager (ExternalSecret), never as plain values or Secret objects in the manifests',
 };
 
 export function manifestChecks(input: ManifestInput): CheckResult[] {
@@ -110,7 +112,10 @@ export function manifestChecks(input: ManifestInput): CheckResult[] {
   );
   check(
     'k8s.egress',
-    [!defaultDeny && 'no default-deny NetworkPolicy (podSelector {}, Ingress and Egress, no rule)', openRules.length > 0 && openRules.join(', ')],
+    [
+      !defaultDeny && 'no default-deny NetworkPolicy (podSelector {}, Ingress and Egress, no rule)',
+      openRules.length > 0 && openRules.join(', '),
+    ],
     `NetworkPolicy/${defaultDeny?.metadata?.name} denies by default; allowed egress: ${[...new Set(destinations)].join(' ')}`,
   );
   const data = { PostgreSQL: egressRulesTo(objects, [5432]), Redis: egressRulesTo(objects, [6379, 6380]) };
@@ -121,7 +126,8 @@ export function manifestChecks(input: ManifestInput): CheckResult[] {
       ...Object.entries(data).map(([name, cidrs]) =>
         cidrs.length === 0
           ? `no egress rule to ${name}`
-          : cidrs.some((c) => !PRIVATE.some((p) => p.test(c))) && `${name} reachable at non-private ${cidrs.filter((c) => !PRIVATE.some((p) => p.test(c))).join(', ')}`,
+          : cidrs.some((c) => !PRIVATE.some((p) => p.test(c))) &&
+            `${name} reachable at non-private ${cidrs.filter((c) => !PRIVATE.some((p) => p.test(c))).join(', ')}`,
       ),
       !defaultDeny && 'no default-deny NetworkPolicy: every destination is reachable',
       exposed.length > 0 && `exposed outside the cluster: ${exposed.map(idOf).join(', ')}`,
@@ -133,8 +139,16 @@ export function manifestChecks(input: ManifestInput): CheckResult[] {
   const noProbes = api.filter(({ c }) => !c.livenessProbe || !c.readinessProbe);
   check(
     'k8s.probes',
-    [api.length === 0 && 'no Deployment', noProbes.length > 0 && `without liveness or readiness probe: ${noProbes.map((x) => x.owner).join(', ')}`],
-    api.map(({ owner, c }) => `${owner}: liveness ${c.livenessProbe?.httpGet?.path ?? 'exec'}, readiness ${c.readinessProbe?.httpGet?.path ?? 'exec'}`).join('; '),
+    [
+      api.length === 0 && 'no Deployment',
+      noProbes.length > 0 && `without liveness or readiness probe: ${noProbes.map((x) => x.owner).join(', ')}`,
+    ],
+    api
+      .map(
+        ({ owner, c }) =>
+          `${owner}: liveness ${c.livenessProbe?.httpGet?.path ?? 'exec'}, readiness ${c.readinessProbe?.httpGet?.path ?? 'exec'}`,
+      )
+      .join('; '),
   );
   const selects = (selector: K8sObject | undefined, o: K8sObject) => {
     const labels = o.spec?.template?.metadata?.labels ?? {};
@@ -145,14 +159,26 @@ export function manifestChecks(input: ManifestInput): CheckResult[] {
   const unprotected = deployments.filter((d) => !pdbs.some((p) => selects(p.spec?.selector, d)));
   check(
     'k8s.pdb',
-    [deployments.length === 0 && 'no Deployment', unprotected.length > 0 && `no PodDisruptionBudget selects ${unprotected.map(idOf).join(', ')}`],
-    pdbs.map((p) => `${idOf(p)}: ${p.spec?.maxUnavailable !== undefined ? `maxUnavailable ${p.spec.maxUnavailable}` : `minAvailable ${p.spec?.minAvailable}`}`).join('; '),
+    [
+      deployments.length === 0 && 'no Deployment',
+      unprotected.length > 0 && `no PodDisruptionBudget selects ${unprotected.map(idOf).join(', ')}`,
+    ],
+    pdbs
+      .map(
+        (p) =>
+          `${idOf(p)}: ${p.spec?.maxUnavailable !== undefined ? `maxUnavailable ${p.spec.maxUnavailable}` : `minAvailable ${p.spec?.minAvailable}`}`,
+      )
+      .join('; '),
   );
   const hpas = objects.filter((o) => o.kind === 'HorizontalPodAutoscaler');
   const hpaProblems = deployments.flatMap((d) => {
-    const h = hpas.find((x) => x.spec?.scaleTargetRef?.kind === 'Deployment' && x.spec?.scaleTargetRef?.name === d.metadata?.name);
+    const h = hpas.find(
+      (x) => x.spec?.scaleTargetRef?.kind === 'Deployment' && x.spec?.scaleTargetRef?.name === d.metadata?.name,
+    );
     if (!h) return [`no HorizontalPodAutoscaler targets ${idOf(d)}`];
-    return (h.spec?.minReplicas ?? 1) < 2 ? [`${idOf(h)}: minReplicas ${h.spec?.minReplicas ?? 1} (one pod is a single point of failure)`] : [];
+    return (h.spec?.minReplicas ?? 1) < 2
+      ? [`${idOf(h)}: minReplicas ${h.spec?.minReplicas ?? 1} (one pod is a single point of failure)`]
+      : [];
   });
   check(
     'k8s.hpa',
@@ -182,7 +208,11 @@ export function manifestChecks(input: ManifestInput): CheckResult[] {
       return problems.length > 0 ? [`${idOf(w)} ${c.name}: needs ${problems.join(', ')}`] : [];
     });
   });
-  check('k8s.security-context', [soft.length > 0 && soft.join('; ')], `${containers.length} container(s) non-root, read-only root, no escalation, no capabilities`);
+  check(
+    'k8s.security-context',
+    [soft.length > 0 && soft.join('; ')],
+    `${containers.length} container(s) non-root, read-only root, no escalation, no capabilities`,
+  );
   const shutdown = deployments.flatMap((d) => {
     const pod = podSpecOf(d) ?? {};
     const grace = Number(pod.terminationGracePeriodSeconds ?? 30);
@@ -200,7 +230,10 @@ export function manifestChecks(input: ManifestInput): CheckResult[] {
   });
   check(
     'k8s.shutdown',
-    [deployments.length === 0 && 'no Deployment', ...shutdown.filter((s: { ok: boolean }) => !s.ok).map((s: { text: string }) => s.text)],
+    [
+      deployments.length === 0 && 'no Deployment',
+      ...shutdown.filter((s: { ok: boolean }) => !s.ok).map((s: { text: string }) => s.text),
+    ],
     shutdown.map((s: { text: string }) => s.text).join('; '),
   );
 
@@ -208,28 +241,42 @@ export function manifestChecks(input: ManifestInput): CheckResult[] {
   const ingresses = objects.filter((o) => o.kind === 'Ingress');
   const uncovered = ingresses.flatMap((i) => {
     const tlsHosts = new Set((i.spec?.tls ?? []).filter((t: K8sObject) => t.secretName).flatMap((t: K8sObject) => t.hosts ?? []));
-    return (i.spec?.rules ?? []).map((r: K8sObject) => r.host).filter((h: string) => !tlsHosts.has(h)).map((h: string) => `${idOf(i)}: ${h ?? '(any host)'} without TLS`);
+    return (i.spec?.rules ?? [])
+      .map((r: K8sObject) => r.host)
+      .filter((h: string) => !tlsHosts.has(h))
+      .map((h: string) => `${idOf(i)}: ${h ?? '(any host)'} without TLS`);
   });
   check(
     'k8s.ingress-tls',
     [ingresses.length === 0 && 'no Ingress', ...uncovered],
-    ingresses.map((i) => `${idOf(i)}: ${(i.spec?.tls ?? []).flatMap((t: K8sObject) => t.hosts ?? []).join(', ')} (secret ${(i.spec?.tls ?? []).map((t: K8sObject) => t.secretName).join(', ')})`).join('; '),
+    ingresses
+      .map(
+        (i) =>
+          `${idOf(i)}: ${(i.spec?.tls ?? []).flatMap((t: K8sObject) => t.hosts ?? []).join(', ')} (secret ${(i.spec?.tls ?? []).map((t: K8sObject) => t.secretName).join(', ')})`,
+      )
+      .join('; '),
   );
   results.push(wafCheck(ingresses, objects, input.wafConfig));
 
   // Alerts in the PrometheusRule.
   const deployed = new Map<string, string>();
   for (const pr of objects.filter((o) => o.kind === 'PrometheusRule'))
-    for (const g of pr.spec?.groups ?? []) for (const r of g.rules ?? []) if (r.alert) deployed.set(r.alert, String(r.expr ?? '').trim());
-  const wanted = input.alerts ? input.alerts.map((a) => ({ name: a.alert, expr: a.expr as string | undefined })) : Object.keys(REQUIRED_ALERTS).map((name) => ({ name, expr: undefined }));
+    for (const g of pr.spec?.groups ?? [])
+      for (const r of g.rules ?? []) if (r.alert) deployed.set(r.alert, String(r.expr ?? '').trim());
+  const wanted = input.alerts
+    ? input.alerts.map((a) => ({ name: a.alert, expr: a.expr as string | undefined }))
+    : Object.keys(REQUIRED_ALERTS).map((name) => ({ name, expr: undefined }));
   const absent = wanted.filter((a) => !deployed.has(a.name)).map((a) => a.name);
-  const changed = wanted.filter((a) => a.expr !== undefined && deployed.has(a.name) && deployed.get(a.name) !== a.expr).map((a) => a.name);
+  const changed = wanted
+    .filter((a) => a.expr !== undefined && deployed.has(a.name) && deployed.get(a.name) !== a.expr)
+    .map((a) => a.name);
   check(
     'k8s.prometheusrule',
     [
       deployed.size === 0 && 'no PrometheusRule with alerts',
       absent.length > 0 && `alerts not deployed: ${absent.join(', ')}`,
-      changed.length > 0 && `deployed with another expression than --alerts-dir (regenerate: node scripts/gen-prometheusrule.mjs): ${changed.join(', ')}`,
+      changed.length > 0 &&
+        `deployed with another expression than --alerts-dir (regenerate: node scripts/gen-prometheusrule.mjs): ${changed.join(', ')}`,
     ],
     `${deployed.size} alerts deployed, all ${wanted.length} of ${input.alerts ? '--alerts-dir' : 'the required list'} among them`,
   );
@@ -250,7 +297,11 @@ export function manifestChecks(input: ManifestInput): CheckResult[] {
   check(
     'k8s.cronjobs',
     found.flatMap(({ task, job }) =>
-      !job ? [`no CronJob runs the ${task} (secops ${TASKS[task as keyof typeof TASKS].join(' ')})`] : job.spec?.suspend === true ? [`${idOf(job)} (${task}) is suspended`] : [],
+      !job
+        ? [`no CronJob runs the ${task} (secops ${TASKS[task as keyof typeof TASKS].join(' ')})`]
+        : job.spec?.suspend === true
+          ? [`${idOf(job)} (${task}) is suspended`]
+          : [],
     ),
     found.map(({ task, job }) => `${task}: ${job ? `${idOf(job)} "${job.spec?.schedule}"` : 'none'}`).join(', '),
   );
@@ -258,13 +309,32 @@ export function manifestChecks(input: ManifestInput): CheckResult[] {
   // Secrets.
   const externals = objects.filter((o) => o.kind === 'ExternalSecret');
   const produced = new Set(externals.map((e) => e.spec?.target?.name ?? e.metadata?.name));
-  const plainSecrets = objects.filter((o) => o.kind === 'Secret' && (Object.keys(o.data ?? {}).length > 0 || Object.keys(o.stringData ?? {}).length > 0));
-  const secretSettings = ['JWT_SECRET', 'JWT_KEYS', 'DATABASE_URL', 'REDIS_URL', 'MODEL_API_KEY', 'MAIL_URL', 'AUDIT_HASH_KEY', 'MFA_ENCRYPTION_KEY', 'BACKUP_SIGNING_KEY', 'BACKUP_ENCRYPT_KEY'];
-  const inline = containers.flatMap(({ owner, c }) => secretSettings.filter((n) => typeof envOf(c, n) === 'string').map((n) => `${owner}: ${n}`));
-  const mounted = workloads.flatMap((w) =>
-    (podSpecOf(w)?.volumes ?? []).filter((v: K8sObject) => v.secret?.secretName).map((v: K8sObject) => ({ w, name: v.secret.secretName as string })),
+  const plainSecrets = objects.filter(
+    (o) => o.kind === 'Secret' && (Object.keys(o.data ?? {}).length > 0 || Object.keys(o.stringData ?? {}).length > 0),
   );
-  const unmanaged = mounted.filter((m: { name: string }) => !produced.has(m.name)).map((m: { w: K8sObject; name: string }) => `${idOf(m.w)} mounts Secret ${m.name}`);
+  const secretSettings = [
+    'JWT_SECRET',
+    'JWT_KEYS',
+    'DATABASE_URL',
+    'REDIS_URL',
+    'MODEL_API_KEY',
+    'MAIL_URL',
+    'AUDIT_HASH_KEY',
+    'MFA_ENCRYPTION_KEY',
+    'BACKUP_SIGNING_KEY',
+    'BACKUP_ENCRYPT_KEY',
+  ];
+  const inline = containers.flatMap(({ owner, c }) =>
+    secretSettings.filter((n) => typeof envOf(c, n) === 'string').map((n) => `${owner}: ${n}`),
+  );
+  const mounted = workloads.flatMap((w) =>
+    (podSpecOf(w)?.volumes ?? [])
+      .filter((v: K8sObject) => v.secret?.secretName)
+      .map((v: K8sObject) => ({ w, name: v.secret.secretName as string })),
+  );
+  const unmanaged = mounted
+    .filter((m: { name: string }) => !produced.has(m.name))
+    .map((m: { w: K8sObject; name: string }) => `${idOf(m.w)} mounts Secret ${m.name}`);
   const jwt = externals.some((e) => (e.spec?.data ?? []).some((d: K8sObject) => /^jwt/.test(String(d.secretKey))));
   check(
     'k8s.external-secrets',
@@ -275,7 +345,12 @@ export function manifestChecks(input: ManifestInput): CheckResult[] {
       inline.length > 0 && `secrets as plain values: ${inline.join(', ')}`,
       unmanaged.length > 0 && `not from the secret manager: ${[...new Set(unmanaged)].join(', ')}`,
     ],
-    externals.map((e) => `${idOf(e)} → Secret ${e.spec?.target?.name} from ${e.spec?.secretStoreRef?.kind}/${e.spec?.secretStoreRef?.name} (${(e.spec?.data ?? []).length} keys, jwt-keys among them)`).join('; '),
+    externals
+      .map(
+        (e) =>
+          `${idOf(e)} → Secret ${e.spec?.target?.name} from ${e.spec?.secretStoreRef?.kind}/${e.spec?.secretStoreRef?.name} (${(e.spec?.data ?? []).length} keys, jwt-keys among them)`,
+      )
+      .join('; '),
   );
 
   results.push(...settingsChecks(api, objects));
@@ -297,7 +372,11 @@ function wafCheck(ingresses: readonly K8sObject[], objects: readonly K8sObject[]
     if (pick('enable-modsecurity') !== undefined)
       sources.push({
         where: `${idOf(i)} annotations`,
-        settings: { 'enable-modsecurity': pick('enable-modsecurity'), 'enable-owasp-modsecurity-crs': pick('enable-owasp-core-rules'), 'modsecurity-snippet': pick('modsecurity-snippet') ?? '' },
+        settings: {
+          'enable-modsecurity': pick('enable-modsecurity'),
+          'enable-owasp-modsecurity-crs': pick('enable-owasp-core-rules'),
+          'modsecurity-snippet': pick('modsecurity-snippet') ?? '',
+        },
       });
   }
   const configMaps = objects.filter((o) => o.kind === 'ConfigMap' && o.data?.['enable-modsecurity'] !== undefined);
@@ -309,12 +388,17 @@ function wafCheck(ingresses: readonly K8sObject[], objects: readonly K8sObject[]
   }
   for (const cm of configMaps) sources.push({ where: `${idOf(cm)}${file ? ` (${file})` : ''}`, settings: cm.data ?? {} });
   if (sources.length === 0)
-    return fail(id, title, `no ModSecurity setting on the Ingress nor in an ingress-nginx ConfigMap${file ? ` (${file})` : ' (pass --waf-config <controller ConfigMap>)'}`);
+    return fail(
+      id,
+      title,
+      `no ModSecurity setting on the Ingress nor in an ingress-nginx ConfigMap${file ? ` (${file})` : ' (pass --waf-config <controller ConfigMap>)'}`,
+    );
   const judged = sources.map(({ where, settings }) => {
     const problems = [
       String(settings['enable-modsecurity']) !== 'true' && 'enable-modsecurity is not "true"',
       String(settings['enable-owasp-modsecurity-crs']) !== 'true' && 'the OWASP CRS is not enabled',
-      /SecRuleEngine\s+(DetectionOnly|Off)/i.test(settings['modsecurity-snippet'] ?? '') && 'SecRuleEngine is not On (detection only)',
+      /SecRuleEngine\s+(DetectionOnly|Off)/i.test(settings['modsecurity-snippet'] ?? '') &&
+        'SecRuleEngine is not On (detection only)',
     ].filter(Boolean);
     return { where, problems };
   });

@@ -47,8 +47,17 @@ export function metricsValueChecks(seen: MetricsBody): CheckResult[] {
   const [waiting] = values('db_pool_waiting');
   results.push(
     inUse === undefined || max === undefined || waiting === undefined
-      ? fail('metrics.pool', TITLES['metrics.pool'], `missing: ${['db_pool_in_use', 'db_pool_max', 'db_pool_waiting'].filter((n) => values(n).length === 0).join(', ')}`)
-      : verdict(max > 0, 'metrics.pool', TITLES['metrics.pool'], `db_pool_in_use ${inUse} of db_pool_max ${max}, ${waiting} waiting`),
+      ? fail(
+          'metrics.pool',
+          TITLES['metrics.pool'],
+          `missing: ${['db_pool_in_use', 'db_pool_max', 'db_pool_waiting'].filter((n) => values(n).length === 0).join(', ')}`,
+        )
+      : verdict(
+          max > 0,
+          'metrics.pool',
+          TITLES['metrics.pool'],
+          `db_pool_in_use ${inUse} of db_pool_max ${max}, ${waiting} waiting`,
+        ),
   );
   const dropped = sum('rate_limit_dropped_total');
   results.push(
@@ -100,7 +109,12 @@ export function metricsValueChecks(seen: MetricsBody): CheckResult[] {
   results.push(
     fallback === undefined
       ? fail('metrics.redis', TITLES['metrics.redis'], 'rate_limit_redis_fallback absent')
-      : verdict(fallback === 0, 'metrics.redis', TITLES['metrics.redis'], `rate_limit_redis_fallback ${fallback}${fallback === 0 ? '' : ': Redis is configured but unreachable, limits are per replica'}`),
+      : verdict(
+          fallback === 0,
+          'metrics.redis',
+          TITLES['metrics.redis'],
+          `rate_limit_redis_fallback ${fallback}${fallback === 0 ? '' : ': Redis is configured but unreachable, limits are per replica'}`,
+        ),
   );
   return results;
 }

@@ -12,7 +12,16 @@ export interface CheckResult {
 
 export const pass = (id: string, title: string, evidence: string): CheckResult => ({ id, title, status: 'passed', evidence });
 export const fail = (id: string, title: string, evidence: string): CheckResult => ({ id, title, status: 'failed', evidence });
-export const undecided = (id: string, title: string, evidence: string): CheckResult => ({ id, title, status: 'manual', evidence });
+export const undecided = (id: string, title: string, evidence: string): CheckResult => ({
+  id,
+  title,
+  status: 'manual',
+  evidence,
+});
 /** passed when `ok`, else failed, with one evidence text either way. */
-export const verdict = (ok: boolean, id: string, title: string, evidence: string): CheckResult =>
-  ({ id, title, status: ok ? 'passed' : 'failed', evidence });
+export const verdict = (ok: boolean, id: string, title: string, evidence: string): CheckResult => ({
+  id,
+  title,
+  status: ok ? 'passed' : 'failed',
+  evidence,
+});

@@ -68,7 +68,11 @@ export function runbookChecks(dir: string): CheckResult[] {
       ...(spec.mentions ?? []).filter((w) => !new RegExp(`\\b${w}\\b`, 'i').test(text)).map((w) => `never mentions ${w}`),
     ].filter((p): p is string => typeof p === 'string');
     return problems.length === 0
-      ? pass(spec.id, spec.title, `${file}: ${headings.length} sections, including ${spec.headings.map((h) => `"${h}"`).join(', ')}`)
+      ? pass(
+          spec.id,
+          spec.title,
+          `${file}: ${headings.length} sections, including ${spec.headings.map((h) => `"${h}"`).join(', ')}`,
+        )
       : fail(spec.id, spec.title, `${file}: ${problems.join('; ')}`);
   });
 }

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { ARGON2_OWASP_MINIMUM, SETTINGS } from '../../../../service/src/config/settings.js';
+import { ARGON2_OWASP_MINIMUM, SETTINGS } from '../../../../service/src/public/config.js';
 import { formatAge } from '../duration.js';
 import { type CheckResult, fail, pass, undecided, verdict } from './result.js';
 
@@ -8,8 +8,10 @@ import { type CheckResult, fail, pass, undecided, verdict } from './result.js';
  * the list queries (db.indexes), the Argon2 parameters of the stored password hashes (db.argon2) and
  * the age of the oldest message against the retention policy (db.retention).
  */
-export const INDEXES_TITLE = 'Conversation/message list queries use indexes (EXPLAIN: index scans on (conversation_id, created_at) and (user_id, updated_at))';
-export const ARGON2_TITLE = 'Stored password hashes are Argon2id at or above the OWASP minimum and the documented defaults (PHC prefix)';
+export const INDEXES_TITLE =
+  'Conversation/message list queries use indexes (EXPLAIN: index scans on (conversation_id, created_at) and (user_id, updated_at))';
+export const ARGON2_TITLE =
+  'Stored password hashes are Argon2id at or above the OWASP minimum and the documented defaults (PHC prefix)';
 export const RETENTION_TITLE = 'Retention enforced: no message older than the policy (--retention-max-age)';
 
 /** The list queries the chat component runs (service/src/components/chat/repo.ts), with the index each needs. */
@@ -44,24 +46,36 @@ export async function indexesCheck(knex: Knex): Promise<CheckResult> {
         for (const setting of ['enable_seqscan', 'enable_bitmapscan', 'enable_sort']) await trx.raw(`set local ${setting} = off`);
         for (const q of LIST_QUERIES) {
           const sql = q.sql.replace('$1', `'00000000-0000-0000-0000-000000000000'`);
-          const plan = ((await trx.raw(`explain ${sql}`)).rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n');
+          const plan = ((await trx.raw(`explain ${sql}`)).rows as { 'QUERY PLAN': string }[])
+            .map((r) => r['QUERY PLAN'])
+            .join('\n');
           const index = /Index(?: Only)? Scan(?: Backward)? using (\S+) on (\S+)/.exec(plan);
           if (!index || index[2] !== q.table) {
-            const scan = plan.split('\n').find((l) => / on /.test(l) && /Scan/.test(l))?.trim() ?? plan.split('\n')[0]?.trim();
+            const scan =
+              plan
+                .split('\n')
+                .find((l) => / on /.test(l) && /Scan/.test(l))
+                ?.trim() ?? plan.split('\n')[0]?.trim();
             problems.push(`${q.name}: no index scan on ${q.table} (plan: ${scan?.replace(/\s+\(cost=.*$/, '')})`);
             continue;
           }
           const def = (
-            await trx.raw('select indexdef from pg_indexes where schemaname = current_schema() and indexname = ?', [index[1] as string])
+            await trx.raw('select indexdef from pg_indexes where schemaname = current_schema() and indexname = ?', [
+              index[1] as string,
+            ])
           ).rows[0] as { indexdef: string } | undefined;
           const cols = (/\((.*)\)/.exec(def?.indexdef ?? '')?.[1] ?? '').split(',').map((c) => c.trim().split(/\s+/)[0]);
           const leads = q.columns.every((c, i) => cols[i] === c);
-          (leads ? seen : problems).push(`${q.name}: ${index[0]} (${cols.join(', ')})${leads ? '' : `, not led by (${q.columns.join(', ')})`}`);
+          (leads ? seen : problems).push(
+            `${q.name}: ${index[0]} (${cols.join(', ')})${leads ? '' : `, not led by (${q.columns.join(', ')})`}`,
+          );
         }
       },
       { readOnly: true },
     );
-    return problems.length === 0 ? pass(id, INDEXES_TITLE, seen.join('; ')) : fail(id, INDEXES_TITLE, [...problems, ...seen].join('; '));
+    return problems.length === 0
+      ? pass(id, INDEXES_TITLE, seen.join('; '))
+      : fail(id, INDEXES_TITLE, [...problems, ...seen].join('; '));
   } catch (err) {
     return fail(id, INDEXES_TITLE, `EXPLAIN failed: ${serverMessage(err)}`);
   }
@@ -71,7 +85,8 @@ const PHC = /^\$(argon2(?:id|i|d))\$v=(\d+)\$m=(\d+),t=(\d+),p=(\d+)\$/;
 
 /** The documented defaults (SETTINGS: ARGON2_*), read from the settings table itself. */
 function documentedDefaults() {
-  const read = (name: 'ARGON2_MEMORY_KIB' | 'ARGON2_TIME_COST' | 'ARGON2_PARALLELISM') => SETTINGS[name].schema.parse(undefined) as number;
+  const read = (name: 'ARGON2_MEMORY_KIB' | 'ARGON2_TIME_COST' | 'ARGON2_PARALLELISM') =>
+    SETTINGS[name].schema.parse(undefined) as number;
   return { memoryKiB: read('ARGON2_MEMORY_KIB'), timeCost: read('ARGON2_TIME_COST'), parallelism: read('ARGON2_PARALLELISM') };
 }
 
@@ -103,7 +118,9 @@ export async function argon2Check(knex: Knex): Promise<CheckResult> {
       const [, alg, , mem, t, p] = m;
       const params = { memoryKiB: Number(mem), timeCost: Number(t), parallelism: Number(p) };
       const below = (floor: { memoryKiB: number; timeCost: number; parallelism: number }) =>
-        (['memoryKiB', 'timeCost', 'parallelism'] as const).filter((k) => params[k] < floor[k]).map((k) => `${k} ${params[k]} < ${floor[k]}`);
+        (['memoryKiB', 'timeCost', 'parallelism'] as const)
+          .filter((k) => params[k] < floor[k])
+          .map((k) => `${k} ${params[k]} < ${floor[k]}`);
       const label = `${n} × ${prefix}`;
       seen.push(label);
       if (alg !== 'argon2id') problems.push(`${label}: ${alg}, not argon2id`);
@@ -117,7 +134,9 @@ export async function argon2Check(knex: Knex): Promise<CheckResult> {
       problems.length === 0,
       id,
       ARGON2_TITLE,
-      problems.length === 0 ? `${seen.join('; ')} (${floor})` : `${problems.join('; ')} (${floor}; weaker hashes are rehashed at the account's next login)`,
+      problems.length === 0
+        ? `${seen.join('; ')} (${floor})`
+        : `${problems.join('; ')} (${floor}; weaker hashes are rehashed at the account's next login)`,
     );
   } catch (err) {
     return fail(id, ARGON2_TITLE, `query of users failed: ${serverMessage(err)}`);
