@@ -490,7 +490,7 @@ describe('secops readiness against the real service', {
     );
   });
 
-  it('fails the least-privilege item as the superuser postgres (exit 1)', async () => {
+  it('fails the DB-role item as the superuser postgres (exit 1)', async () => {
     const { code, stderr, report } = await readiness([
       '--url',
       base,
@@ -508,7 +508,7 @@ describe('secops readiness against the real service', {
     assert.doesNotMatch(stderr, /postgres:\/\/postgres@/);
   });
 
-  it('a proxy stripping Strict-Transport-Security fails the headers and HTTPS items (exit 1)', async (t) => {
+  it('fails the HSTS item when a proxy strips Strict-Transport-Security (exit 1)', async (t) => {
     stripped = ['strict-transport-security'];
     t.after(() => {
       stripped = [];
