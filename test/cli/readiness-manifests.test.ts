@@ -220,6 +220,65 @@ describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
     assertFailed(report, 'auth.refresh-tokens', /k8s\.sessions: .*SESSION_MAX_AGE_SECONDS=31536000 > 7776000/);
   });
 
+  it('workload hardening undone fails its items: a probe, the PDB, limits, a writable root, a short grace period, TLS at the Ingress', async (t) => {
+    const dir = copyDeployment(t);
+    edit(dir, 'k8s/base/deployment.yaml', (s) =>
+      s
+        .replace(/ {10}livenessProbe:\n(?: {12}.*\n)+/, '')
+        .replace('readOnlyRootFilesystem: true', 'readOnlyRootFilesystem: false')
+        .replace('terminationGracePeriodSeconds: 45', 'terminationGracePeriodSeconds: 20'),
+    );
+    edit(dir, 'k8s/base/kustomization.yaml', (s) => s.replace('  - pdb.yaml\n', ''));
+    edit(dir, 'k8s/base/job-migrate.yaml', (s) => s.replace(/ {12}limits:\n {14}cpu: "1"\n {14}memory: 512Mi\n/, ''));
+    edit(dir, 'k8s/overlays/production/ingress.yaml', (s) => s.replace(/ {2}tls:\n(?: {4}.*\n)+/, ''));
+    edit(dir, 'k8s/base/ingress.yaml', (s) => s.replace(/ {2}tls:\n(?: {4}.*\n)+/, ''));
+    const { report } = await readiness(dir);
+    assertFailed(
+      report,
+      'app.graceful-shutdown',
+      /k8s\.shutdown: Deployment\/rampart-api api: grace 20s for preStop 5s \+ delay 5s \+ drain 25s = 35s/,
+    );
+    assertFailed(
+      report,
+      'app.graceful-shutdown',
+      /k8s\.probes: without liveness or readiness probe: Deployment\/rampart-api api/,
+    );
+    assertFailed(report, 'perf.scaling', /k8s\.pdb: no PodDisruptionBudget selects Deployment\/rampart-api/);
+    assertFailed(
+      report,
+      'perf.scaling',
+      /k8s\.resources: without cpu and memory requests and limits: Job\/rampart-migrate secops/,
+    );
+    assertFailed(
+      report,
+      'config.fail-startup',
+      /k8s\.security-context: Deployment\/rampart-api api: needs readOnlyRootFilesystem/,
+    );
+    assertFailed(report, 'net.https-hsts', /k8s\.ingress-tls: Ingress\/rampart-api: api\.rampart\.example without TLS/);
+  });
+
+  it('secrets and settings undone fail their items: a plain JWT_SECRET, development mode, a wide proxy range, no MFA keyring, plaintext tracing', async (t) => {
+    const dir = copyDeployment(t);
+    addEnv(dir, {
+      JWT_SECRET: 'x'.repeat(64),
+      NODE_ENV: 'development',
+      TRUSTED_PROXIES: '10.0.0.0/8',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:s3cret@collector:4318',
+    });
+    edit(dir, 'k8s/base/deployment.yaml', (s) => s.replace(/ {12}- name: MFA_ENCRYPTION_KEY_FILE\n {14}value: .*\n/, ''));
+    const { report } = await readiness(dir);
+    assertFailed(report, 'auth.jwt-secret', /secrets as plain values: Deployment\/rampart-api api: JWT_SECRET/);
+    assert.doesNotMatch(JSON.stringify(report), /xxxxxxxx|s3cret/, 'no secret value in the report');
+    assertFailed(report, 'config.fail-startup', /k8s\.production-mode: Deployment\/rampart-api api: NODE_ENV is "development"/);
+    assertFailed(report, 'net.forwarded-proto', /too wide: 10\.0\.0\.0\/8 \(any pod there could forge a client address\)/);
+    assertFailed(report, 'auth.lockout', /k8s\.mfa: Deployment\/rampart-api api: MFA_ENCRYPTION_KEY unset/);
+    assertFailed(
+      report,
+      'obs.tracing',
+      /k8s\.tracing: Deployment\/rampart-api api: OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/\[redacted\]@collector:4318/,
+    );
+  });
+
   it('an HPA of one replica, a suspended retention CronJob and a detection-only WAF fail their items', async (t) => {
     const dir = copyDeployment(t);
     edit(dir, 'k8s/overlays/production/hpa.yaml', (s) => s.replace('minReplicas: 3', 'minReplicas: 1'));

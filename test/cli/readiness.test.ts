@@ -525,7 +525,8 @@ describe('secops readiness against the real service', {
     t.after(() => {
       stripped = [];
     });
-    const { report } = await readiness(['--url', proxyBase, '--metrics-url', metrics]);
+    // The database gives mail.outbox from the table: the sender's gauge may still hold an earlier test's mail.
+    const { report } = await readiness(['--url', proxyBase, '--metrics-url', metrics, '--database-url', roleUrl]);
     assert.deepEqual(failedIds(report), ['limits.auth-endpoints', 'limits.burst-breaker']);
     assert.equal(
       byId(report, 'limits.auth-endpoints')?.evidence,
@@ -713,7 +714,7 @@ describe('secops readiness: the mail items', () => {
     assert.equal(none.outbox?.status, 'manual');
   });
 
-  it('metrics values: a missing fault counter, faults since start, an empty pool, a keyring reload failure and the Redis fallback fail their items', async () => {
+  it('metrics values: a missing fault counter, faults since start, an empty pool, a keyring reload failure, the Redis fallback and uninstrumented limits fail their items', async () => {
     const healthy = [
       '# TYPE process_faults_total counter',
       'process_faults_total{kind="uncaught_exception"} 0',
@@ -771,6 +772,20 @@ describe('secops readiness: the mail items', () => {
     const noHook = await readiness(['--url', url, '--timeout', '2s', '--metrics-url', `${url}/metrics`]);
     assert.equal(byId(noHook.report, 'app.crash-hook')?.status, 'failed');
     assert.equal(byId(noHook.report, 'app.crash-hook')?.evidence, 'metrics.fault-hook: process_faults_total absent');
+    body = healthy
+      .replace('# TYPE rate_limit_dropped_total counter', '# TYPE rate_limit_dropped_total gauge')
+      .replace('# TYPE abuse_blocks_total counter\nabuse_blocks_total 0\n', '');
+    const uninstrumented = await readiness(['--url', url, '--timeout', '2s', '--metrics-url', `${url}/metrics`]);
+    assert.equal(
+      byId(uninstrumented.report, 'limits.instrumented')?.evidence,
+      'metrics.rate-limit: rate_limit_dropped_total is a gauge, 0 rejection(s) since start',
+    );
+    assert.equal(byId(uninstrumented.report, 'limits.instrumented')?.status, 'failed');
+    assert.match(
+      byId(uninstrumented.report, 'limits.burst-breaker')?.evidence ?? '',
+      /metrics\.abuse-breaker: abuse_blocks_total absent/,
+    );
+    assert.equal(byId(uninstrumented.report, 'limits.burst-breaker')?.status, 'failed');
     // The stand-in publishes no JWKS keys: not asymmetric.
     assert.equal(byId(noHook.report, 'auth.asymmetric-jwt')?.status, 'failed');
     assert.match(

@@ -137,7 +137,7 @@ export function settingsChecks(api: readonly Container[], objects: readonly K8sO
           tracing
             .map(
               (t) =>
-                `${t.owner}: OTEL_EXPORTER_OTLP_ENDPOINT=${typeof t.endpoint === 'string' ? t.endpoint : `(${t.endpoint?.from})`}`,
+                `${t.owner}: OTEL_EXPORTER_OTLP_ENDPOINT=${typeof t.endpoint === 'string' ? t.endpoint.replace(/\/\/[^/@\s]+@/, '//[redacted]@') : `(${t.endpoint?.from})`}`,
             )
             .join('; '),
         )
