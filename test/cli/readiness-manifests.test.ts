@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CliError, EXIT } from '../../cli/src/lib/errors.js';
+import { alertChecks } from '../../cli/src/lib/readiness/alerts.js';
 import { renderOverlay } from '../../cli/src/lib/readiness/kustomize.js';
 import { main } from '../../cli/src/main.js';
 import { captureIo } from './capture.js';
@@ -383,5 +384,33 @@ describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
     const code = await main(['readiness', '--url', url, '--kustomize', join(dir, 'nowhere')], captured.io);
     assert.equal(code, EXIT.usage);
     assert.match(captured.stderr(), /--kustomize: no such directory .*nowhere/);
+  });
+});
+
+describe('secops readiness: alert rules through promtool', () => {
+  /** An executable standing in for promtool: prints `output` and exits with `code`. */
+  function fakePromtool(t: TestContext, code: number, output: string): string {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-promtool-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'promtool');
+    writeFileSync(file, `#!/bin/sh\necho "$*" > "${dir}/args"\necho '${output}' >&2\nexit ${code}\n`, { mode: 0o755 });
+    return file;
+  }
+
+  it('passes when promtool accepts the rule files, fails with its message when it refuses them, says so when it is missing', async (t) => {
+    const alerts = join(ROOT, 'alerts');
+    const ok = await alertChecks(alerts, 5000, fakePromtool(t, 0, 'SUCCESS'));
+    assert.equal(ok[0]?.status, 'passed', ok[0]?.evidence);
+    assert.match(ok[0]?.evidence ?? '', /promtool check rules: SUCCESS$/);
+    const refusing = fakePromtool(t, 1, 'FAILED: group "rampart-slo.alerts", rule 1: could not parse expression');
+    const bad = await alertChecks(alerts, 5000, refusing);
+    assert.equal(bad[0]?.status, 'failed');
+    assert.match(
+      bad[0]?.evidence ?? '',
+      /promtool check rules: FAILED: group "rampart-slo\.alerts", rule 1: could not parse expression$/,
+    );
+    assert.equal(readFileSync(join(refusing, '..', 'args'), 'utf8').trim(), `check rules ${join(alerts, 'rampart.rules.yaml')}`);
+    const missing = await alertChecks(alerts, 5000, join(tmpdir(), 'no-such-promtool'));
+    assert.match(missing[0]?.evidence ?? '', /promtool not on PATH: syntax not checked$/);
   });
 });

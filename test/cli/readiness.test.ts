@@ -786,6 +786,20 @@ describe('secops readiness: the mail items', () => {
       /metrics\.abuse-breaker: abuse_blocks_total absent/,
     );
     assert.equal(byId(uninstrumented.report, 'limits.burst-breaker')?.status, 'failed');
+    body = [
+      ...['http_requests_total', 'auth_success_total', 'auth_fail_total', 'rate_limit_dropped_total'].map(
+        (m) => `# TYPE ${m} counter`,
+      ),
+      '# TYPE db_pool_in_use gauge',
+      '# TYPE build_info gauge',
+      '# TYPE external_model_latency_seconds summary',
+      '',
+    ].join('\n');
+    const summary = await readiness(['--url', url, '--timeout', '2s', '--metrics-url', `${url}/metrics`]);
+    assert.equal(
+      byId(summary.report, 'obs.metrics')?.evidence,
+      'metrics.present: GET /metrics → 200: external_model_latency_seconds is a summary, not a histogram',
+    );
     // The stand-in publishes no JWKS keys: not asymmetric.
     assert.equal(byId(noHook.report, 'auth.asymmetric-jwt')?.status, 'failed');
     assert.match(

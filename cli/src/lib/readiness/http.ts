@@ -45,6 +45,16 @@ export const REQUIRED_METRICS = [
   'build_info',
 ] as const;
 
+const METRIC_TYPES: Record<(typeof REQUIRED_METRICS)[number], string> = {
+  http_requests_total: 'counter',
+  db_pool_in_use: 'gauge',
+  auth_success_total: 'counter',
+  auth_fail_total: 'counter',
+  rate_limit_dropped_total: 'counter',
+  external_model_latency_seconds: 'histogram',
+  build_info: 'gauge',
+};
+
 /** The checks httpChecks produces (with the metrics listener's, metrics.ts). */
 export const HTTP_CHECK_IDS = [
   'headers.hsts',
@@ -536,7 +546,13 @@ function metricsCheck(metrics: MetricsFetch | undefined): CheckResult {
         l.startsWith(`# TYPE ${name} `) || l.startsWith(`${name} `) || l.startsWith(`${name}{`) || l.startsWith(`${name}_bucket`),
     );
   const missing = REQUIRED_METRICS.filter((m) => !has(m));
-  return missing.length === 0
-    ? pass(id, title, `GET ${target.pathname} → 200 with all ${REQUIRED_METRICS.length} families`)
-    : fail(id, title, `GET ${target.pathname} → 200, missing: ${missing.join(', ')}`);
+  if (missing.length > 0) return fail(id, title, `GET ${target.pathname} → 200, missing: ${missing.join(', ')}`);
+  // The type each family must have: a latency summary or a gauge-for-counter breaks the alerts' queries.
+  const mistyped = REQUIRED_METRICS.filter((m) => {
+    const declared = new RegExp(`^# TYPE ${m} (\\S+)$`, 'm').exec(metrics.body)?.[1];
+    return declared !== undefined && declared !== METRIC_TYPES[m];
+  }).map((m) => `${m} is a ${new RegExp(`^# TYPE ${m} (\\S+)$`, 'm').exec(metrics.body)?.[1]}, not a ${METRIC_TYPES[m]}`);
+  return mistyped.length === 0
+    ? pass(id, title, `GET ${target.pathname} → 200 with all ${REQUIRED_METRICS.length} families, each of its type`)
+    : fail(id, title, `GET ${target.pathname} → 200: ${mistyped.join('; ')}`);
 }
