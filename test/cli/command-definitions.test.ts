@@ -73,10 +73,7 @@ describe('secops command definitions (cli/src/commands/*.command.ts)', () => {
   }
 
   it('parses flags into the typed options the command runs with', () => {
-    assert.deepEqual(keysTarget({ ref: 'file:/k', reloadInterval: '30s' }), {
-      ref: 'file:/k',
-      timings: { reloadIntervalMs: 30_000 },
-    });
+    assert.deepEqual(keysTarget({ ref: 'file:/k', reloadInterval: '30s' }), { ref: 'file:/k', timings: { reloadIntervalMs: 30_000 } });
     assert.deepEqual(rotateOptions(undefined, { allPhases: true, alg: 'ed25519' }), {
       action: 'rotate',
       ref: undefined,
@@ -87,12 +84,7 @@ describe('secops command definitions (cli/src/commands/*.command.ts)', () => {
       wait: true,
       dryRun: false,
     });
-    const promote = rotateOptions('promote', {
-      alg: 'EdDSA',
-      replica: ['https://10.0.1.7:9464'],
-      replicaCa: 'ca.crt',
-      replicaServerName: 'rampart-metrics',
-    });
+    const promote = rotateOptions('promote', { alg: 'EdDSA', replica: ['https://10.0.1.7:9464'], replicaCa: 'ca.crt', replicaServerName: 'rampart-metrics' });
     assert.deepEqual(promote.action === 'rotate' && promote.replicaTls, { caFile: 'ca.crt', serverName: 'rampart-metrics' });
     assert.deepEqual(benchOptions({ budgetMs: '400', memoryBudget: '1GiB', grid: 'full', rounds: '3' }), {
       budgetMs: 400,
@@ -102,13 +94,7 @@ describe('secops command definitions (cli/src/commands/*.command.ts)', () => {
       rounds: 3,
       svg: undefined,
     });
-    const readinessFlags = {
-      drillMaxAge: '48h',
-      pitrMinWindow: '24h',
-      retentionMaxAge: '91d',
-      timeout: '10s',
-      runtimeRole: 'rampart_runtime',
-    };
+    const readinessFlags = { drillMaxAge: '48h', pitrMinWindow: '24h', retentionMaxAge: '91d', timeout: '10s', runtimeRole: 'rampart_runtime' };
     const readiness = readinessOptions({ url: 'https://api.example.com', ...readinessFlags });
     assert.equal(readiness.url.origin, 'https://api.example.com');
     assert.equal(readiness.drillMaxAgeMs, 172_800_000);
