@@ -39,7 +39,8 @@ interface Report {
 function copyDeployment(t: TestContext) {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-readiness-k8s-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  for (const sub of ['k8s', 'alerts', 'runbooks']) cpSync(join(ROOT, sub), join(dir, sub), { recursive: true });
+  for (const sub of ['k8s', 'alerts', 'runbooks', '.github', '.ci', '.secops'])
+    cpSync(join(ROOT, sub), join(dir, sub), { recursive: true });
   cpSync(join(ROOT, 'Dockerfile'), join(dir, 'Dockerfile'));
   for (const k of ['k8s/base/kustomization.yaml', 'k8s/overlays/production/kustomization.yaml'])
     edit(dir, k, (s) => s.replace(/sha256:0{64}/, DIGEST));
@@ -65,7 +66,7 @@ const addEnv = (dir: string, vars: Record<string, string>) =>
     ),
   );
 
-describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
+describe('secops readiness: manifests, alerts, runbooks, pipeline and Dockerfile tiers', {
   skip: !kubectlAvailable && 'kubectl not installed',
 }, () => {
   let url = '';
@@ -90,7 +91,13 @@ describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
       '--dockerfile',
       join(dir, 'Dockerfile'),
     );
-    args.push('--waf-config', join(dir, 'k8s/ingress-nginx/controller-configmap.yaml'), ...extra);
+    args.push(
+      '--waf-config',
+      join(dir, 'k8s/ingress-nginx/controller-configmap.yaml'),
+      '--workflows',
+      join(dir, '.github/workflows'),
+      ...extra,
+    );
     const code = await main(args, captured.io);
     const stdout = captured.stdout();
     return { code, stderr: captured.stderr(), report: stdout ? (JSON.parse(stdout) as Report) : undefined };
@@ -129,13 +136,18 @@ describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
     'runbooks.on-call-escalation',
     'release.immutable-tags',
     'future.waf',
+    'supply.audit',
+    'supply.deny',
+    'supply.sbom',
+    'supply.image-scan',
+    'release.tags-changelog',
   ];
 
-  it('the repository’s manifests, alerts, runbooks and Dockerfile prove their items', async (t) => {
+  it('the repository’s manifests, alerts, runbooks, workflows and Dockerfile prove their items', async (t) => {
     const dir = copyDeployment(t);
     const { report, stderr } = await readiness(dir);
     assert.ok(report, stderr);
-    assert.deepEqual(report.tiers, ['read-only', 'manifests', 'dockerfile', 'alerts', 'runbooks']);
+    assert.deepEqual(report.tiers, ['read-only', 'manifests', 'dockerfile', 'alerts', 'runbooks', 'pipeline']);
     for (const id of PROVEN_HERE) assert.equal(item(report, id).status, 'passed', `${id}: ${JSON.stringify(item(report, id))}`);
     assert.match(
       item(report, 'future.waf').evidence,
@@ -320,6 +332,34 @@ describe('secops readiness: manifests, alerts, runbooks and Dockerfile tiers', {
     assertFailed(report, 'runbooks.on-call-escalation', /on-call-escalation\.md: missing$/);
     assertFailed(report, 'runbooks.secret-rotation', /secret-rotation\.md: no "Database credentials" section$/);
     assertFailed(report, 'config.rotation-doc', /no "Database credentials" section/);
+  });
+
+  it('a pipeline without its audit, SBOM, gating scan, scheduled rebuild and release check fails the supply-chain and release items', async (t) => {
+    const dir = copyDeployment(t);
+    edit(dir, '.ci/run', (s) => s.replace(/^node bin\/secops\.js audit .*$/m, 'true'));
+    edit(dir, '.github/workflows/release.yml', (s) =>
+      s
+        .replace("exit-code: '1'", "exit-code: '0'")
+        .replace(/uses: anchore\/sbom-action@\S+/, 'uses: actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f')
+        .replaceAll(/bin\/secops\.js release check/g, 'bin/secops.js release pin'),
+    );
+    edit(dir, '.ci/run', (s) => s.replace(/^node bin\/secops\.js sbom .*$/m, 'true'));
+    edit(dir, '.github/workflows/rebuild.yml', (s) => s.replace(/ {2}schedule:\n {4}- cron: .*\n/, ''));
+    const { report } = await readiness(dir);
+    assertFailed(
+      report,
+      'supply.audit',
+      /^pipeline\.audit: no workflow run on pull requests or pushes runs secops audit \(3 workflow\(s\) in /,
+    );
+    assertFailed(report, 'supply.deny', /^pipeline\.licences: secops audit does not run in CI$/);
+    assertFailed(report, 'supply.sbom', /no workflow triggered by a tag generates an SBOM/);
+    assertFailed(
+      report,
+      'supply.image-scan',
+      /release\.yml job scan: "Trivy \(fixable HIGH and CRITICAL fail the release\)": the scan does not fail on findings \(exit-code is not 1\)$/,
+    );
+    assertFailed(report, 'supply.base-image-cves', /pipeline\.rebuild: no scheduled workflow \(on\.schedule\) scans the image/);
+    assertFailed(report, 'release.tags-changelog', /no tag-triggered workflow runs `secops release check`/);
   });
 
   it('a base image without a digest in the Dockerfile fails config.image-digests', async (t) => {

@@ -60,14 +60,9 @@ const NEEDS_PROBES = [
 ];
 const MANUAL_BY_NATURE = [
   'obs.structured-logs',
-  'supply.audit',
-  'supply.deny',
-  'supply.sbom',
-  'supply.image-scan',
   'perf.load-baseline',
   'perf.pool-tuning',
   'perf.argon2-bench',
-  'release.tags-changelog',
   'future.failover',
 ];
 
@@ -134,6 +129,8 @@ describe('secops readiness against the real service', {
     join(ROOT, 'runbooks'),
     '--dockerfile',
     join(ROOT, 'Dockerfile'),
+    '--workflows',
+    join(ROOT, '.github/workflows'),
     '--waf-config',
     join(ROOT, 'k8s/ingress-nginx/controller-configmap.yaml'),
   ];
@@ -241,7 +238,7 @@ describe('secops readiness against the real service', {
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('proves every item its tiers can reach and exits 0: read-only, database, backups, Dockerfile, alerts, runbooks, manifests', async () => {
+  it('proves every item its tiers can reach and exits 0: read-only, database, backups, Dockerfile, alerts, runbooks, pipeline, manifests', async () => {
     const { code, stderr, report } = await readiness(allTiers(), SIGNED);
     assert.ok(report, stderr);
     assert.deepEqual(
@@ -251,11 +248,20 @@ describe('secops readiness against the real service', {
     );
     assert.equal(code, 0, stderr);
     assert.equal(report.ok, true);
-    assert.deepEqual(report.tiers, ['read-only', 'manifests', 'database', 'backups', 'dockerfile', 'alerts', 'runbooks']);
+    assert.deepEqual(report.tiers, [
+      'read-only',
+      'manifests',
+      'database',
+      'backups',
+      'dockerfile',
+      'alerts',
+      'runbooks',
+      'pipeline',
+    ]);
     assert.equal(report.items.length, 61);
     const manual = report.items.filter((i) => i.status === 'manual').map((i) => i.id);
     assert.deepEqual(manual.sort(), [...NEEDS_PROBES, ...MANUAL_BY_NATURE, 'obs.tracing'].sort());
-    assert.equal(report.items.filter((i) => i.status === 'passed').length, 41);
+    assert.equal(report.items.filter((i) => i.status === 'passed').length, 46);
     for (const id of NEEDS_PROBES) assert.match(byId(report, id)?.evidence ?? '', /needs --probe-account/, id);
     for (const item of report.items) assert.ok(item.id && item.section && item.title && item.evidence, JSON.stringify(item));
 

@@ -27,6 +27,7 @@ interface ReadinessFlags {
   wafConfig?: string;
   alertsDir?: string;
   runbooksDir?: string;
+  workflows?: string;
   ci?: boolean;
   junit?: string;
   summary?: string;
@@ -52,6 +53,7 @@ export function readinessOptions(flags: ReadinessFlags): ReadinessOptions {
     wafConfig: flags.wafConfig,
     alertsDir: flags.alertsDir,
     runbooksDir: flags.runbooksDir,
+    workflows: flags.workflows,
     ci: flags.ci
       ? { junit: flags.junit ?? READINESS_DEFAULTS.junit, summary: flags.summary ?? READINESS_DEFAULTS.summary }
       : undefined,
@@ -104,6 +106,10 @@ export const readinessGroup = defineGroup('readiness', (program, action) => {
       `runbooks tier: the operational runbooks (default: ./${READINESS_DEFAULTS.runbooksDir} when present)`,
     )
     .option(
+      '--workflows <dir>',
+      `pipeline tier: the CI and release workflows (default: ./${READINESS_DEFAULTS.workflows} when present)`,
+    )
+    .option(
       '--dockerfile <file>',
       'the Dockerfile of the deployed image: digests and image rules, and its Debian release (default: ./Dockerfile when present)',
     )
@@ -137,7 +143,7 @@ export const readinessGroup = defineGroup('readiness', (program, action) => {
           `secops --json readiness --url https://api.example.com | jq '.items[] | select(.status=="failed")'`,
         ),
         'Tiers: read-only (--url, --metrics-url, the database named by --database-url/DATABASE_URL as the service’s own',
-        'role, --backup-dir, --dockerfile, --alerts-dir, --runbooks-dir); manifests (--kustomize); active probes',
+        'role, --backup-dir, --dockerfile, --alerts-dir, --runbooks-dir, --workflows); manifests (--kustomize); active probes',
         '(--probe-account: a throwaway account, created and deleted). An item a tier left out is [manual] with the flag',
         'that would prove it. Item ids, tiers and the baseline format: docs/readiness.md.',
         '',

@@ -20,6 +20,7 @@ import { evaluateChecklist, type ReadinessItem } from '../lib/readiness/evaluate
 import { httpChecks } from '../lib/readiness/http.js';
 import { renderOverlay } from '../lib/readiness/kustomize.js';
 import { manifestChecks } from '../lib/readiness/manifests.js';
+import { pipelineChecks } from '../lib/readiness/pipeline.js';
 import { producedChecks } from '../lib/readiness/registry.js';
 import type { CheckResult } from '../lib/readiness/result.js';
 import { runbookChecks } from '../lib/readiness/runbooks.js';
@@ -66,6 +67,8 @@ export interface ReadinessOptions {
   alertsDir?: string;
   /** Runbooks; default ./runbooks when present. */
   runbooksDir?: string;
+  /** CI and release workflows; default ./.github/workflows when present. */
+  workflows?: string;
   /** CI mode: where to write the JUnit XML and the Markdown summary. */
   ci?: { junit: string; summary: string };
   baseline?: string;
@@ -106,6 +109,7 @@ export async function run(options: ReadinessOptions, ctx: CliContext): Promise<R
   const imageTargets: RuntimeTarget[] = dockerText ? dockerfileTargets(parseStages(dockerText), table) : [];
   const alertsDir = located(options.alertsDir, READINESS_DEFAULTS.alertsDir, '--alerts-dir');
   const runbooksDir = located(options.runbooksDir, READINESS_DEFAULTS.runbooksDir, '--runbooks-dir');
+  const workflows = located(options.workflows, READINESS_DEFAULTS.workflows, '--workflows');
   const runtimeCheck = (nodeVersion: string | undefined, seen: string) =>
     runtimeCurrencyCheck({ nodeVersion, seen, table, imageTargets, today, warningDays });
 
@@ -177,6 +181,10 @@ export async function run(options: ReadinessOptions, ctx: CliContext): Promise<R
   if (runbooksDir) {
     record(runbookChecks(runbooksDir));
     tiers.push('runbooks');
+  }
+  if (workflows) {
+    record(pipelineChecks(workflows));
+    tiers.push('pipeline');
   }
 
   const items = evaluateChecklist(CHECKLIST, results, baseline);

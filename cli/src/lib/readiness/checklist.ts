@@ -232,35 +232,11 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
   [
     '8. Dependency & Supply Chain',
     [
-      [
-        'supply.audit',
-        'Add `cargo audit` in CI',
-        manual(
-          'a CI pipeline is not part of the deployment: `secops audit` gates .ci/run and the release workflow (docs/supply-chain.md)',
-        ),
-      ],
-      [
-        'supply.deny',
-        'Add `cargo deny` (licenses, advisories, bans)',
-        manual(
-          'a CI policy, not a property of the deployment: `secops audit` applies .secops/licenses.json in CI (docs/supply-chain.md)',
-        ),
-      ],
-      [
-        'supply.sbom',
-        'Generate SBOM (cargo sbom or syft) per release',
-        manual(
-          'release artefacts live in the registry and the release page, out of this command’s reach: `secops sbom` runs in the release workflow (docs/release.md)',
-        ),
-      ],
-      [
-        'supply.image-scan',
-        'Image vulnerability scan (Trivy/Grype) gating deploy',
-        manual(
-          'the gate is the deploy pipeline’s, which a deployment cannot show: `secops release check` runs Trivy before the digest is pinned (docs/release.md)',
-        ),
-      ],
-      ['supply.base-image-cves', 'Track base image CVEs & rebuild cadence', checks([['runtime.currency']])],
+      ['supply.audit', 'Add `cargo audit` in CI', checks([['pipeline.audit']])],
+      ['supply.deny', 'Add `cargo deny` (licenses, advisories, bans)', checks([['pipeline.licences']])],
+      ['supply.sbom', 'Generate SBOM (cargo sbom or syft) per release', checks([['pipeline.sbom']])],
+      ['supply.image-scan', 'Image vulnerability scan (Trivy/Grype) gating deploy', checks([['pipeline.image-scan']])],
+      ['supply.base-image-cves', 'Track base image CVEs & rebuild cadence', checks([['runtime.currency', 'pipeline.rebuild']])],
     ],
   ],
   [
@@ -312,13 +288,7 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
     '11. Release & Versioning',
     [
       ['release.git-sha', 'Embed Git SHA at build time', checks([['version.git-sha']])],
-      [
-        'release.tags-changelog',
-        'Tag releases and generate changelog',
-        manual(
-          'tags and the changelog are the repository’s, not the deployment’s: `secops release notes` writes CHANGELOG.md from the commits at each tag (docs/release.md)',
-        ),
-      ],
+      ['release.tags-changelog', 'Tag releases and generate changelog', checks([['pipeline.release']])],
       ['release.immutable-tags', 'Immutable image tags (git SHA) in deploy manifests', checks([['k8s.image-digests']])],
     ],
   ],

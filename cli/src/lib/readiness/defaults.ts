@@ -13,6 +13,7 @@ export const READINESS_DEFAULTS = Object.freeze({
   /** Used when present and no flag names another (run from the repository of the deployment). */
   alertsDir: 'alerts',
   runbooksDir: 'runbooks',
+  workflows: '.github/workflows',
   wafConfig: 'k8s/ingress-nginx/controller-configmap.yaml',
   /** --ci's files. */
   junit: 'readiness.junit.xml',

@@ -5,6 +5,7 @@ import { DOCKERFILE_CHECK_IDS } from './dockerfile.js';
 import { HTTP_CHECK_IDS } from './http.js';
 import { MANIFEST_CHECK_IDS } from './manifests.js';
 import { METRICS_CHECK_IDS } from './metrics.js';
+import { PIPELINE_CHECK_IDS } from './pipeline.js';
 import { RUNBOOK_CHECK_IDS } from './runbooks.js';
 
 /**
@@ -54,6 +55,7 @@ export const TIERS: readonly Tier[] = [
   { name: 'dockerfile', needs: '--dockerfile (the deployed image’s Dockerfile)', ids: DOCKERFILE_CHECK_IDS },
   { name: 'alerts', needs: '--alerts-dir (the Prometheus rule files)', ids: ALERT_CHECK_IDS },
   { name: 'runbooks', needs: '--runbooks-dir', ids: RUNBOOK_CHECK_IDS },
+  { name: 'pipeline', needs: '--workflows (the CI and release workflows, e.g. .github/workflows)', ids: PIPELINE_CHECK_IDS },
   { name: 'manifests', needs: '--kustomize <overlay dir> (the deployed Kubernetes manifests)', ids: MANIFEST_CHECK_IDS },
   { name: 'probe', needs: '--probe-account (the active probes: a throwaway account, created and deleted)', ids: PROBE_CHECK_IDS },
 ];
