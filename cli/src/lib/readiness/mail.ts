@@ -99,10 +99,7 @@ export function mailMetricsChecks(seen: MetricsSeen): CheckResult[] {
     results.push(configured('failed', `${tries}: every try failed — the relay is unreachable or refuses (${RUNBOOK}, step 4)`));
   else
     results.push(
-      configured(
-        'manual',
-        `the mail sender runs (mail_* exported) but this replica has sent no mail since it started: ${MANUAL_PROOF}`,
-      ),
+      configured('manual', `the mail sender runs (mail_* exported) but this replica has sent no mail since it started: ${MANUAL_PROOF}`),
     );
 
   const oldestSeconds = sum('mail_outbox_oldest_age_seconds');
@@ -110,9 +107,7 @@ export function mailMetricsChecks(seen: MetricsSeen): CheckResult[] {
   const deadKept = sum('mail_outbox_dead');
   const waiting = `${pending} mail(s) waiting, the oldest ${formatAge(oldestSeconds * 1000)} old (mail_outbox_*)`;
   if (oldestSeconds * 1000 > OUTBOX_MAX_WAIT_MS)
-    results.push(
-      outbox('failed', `${waiting}: over ${formatAge(OUTBOX_MAX_WAIT_MS)} — not draining (runbooks/RampartMailOutboxStuck.md)`),
-    );
+    results.push(outbox('failed', `${waiting}: over ${formatAge(OUTBOX_MAX_WAIT_MS)} — not draining (runbooks/RampartMailOutboxStuck.md)`));
   else if (deadKept > 0)
     results.push(
       outbox(
@@ -164,20 +159,10 @@ export async function mailOutboxDatabaseCheck(db: Database): Promise<CheckResult
       row.stale > 0 && 'mail is not draining (runbooks/RampartMailOutboxStuck.md)',
       row.dead_recent > 0 && 'recent dead letters (runbooks/RampartMailDeadLetters.md)',
     ].filter(Boolean);
-    return {
-      id,
-      title,
-      status: problems.length === 0 ? 'passed' : 'failed',
-      evidence: problems.length === 0 ? seen : `${seen} — ${problems.join('; ')}`,
-    };
+    return { id, title, status: problems.length === 0 ? 'passed' : 'failed', evidence: problems.length === 0 ? seen : `${seen} — ${problems.join('; ')}` };
   } catch (err) {
     // knex puts the statement before the server's message: only the latter is evidence.
     const message = (err as Error).message;
-    return {
-      id,
-      title,
-      status: 'failed',
-      evidence: `query of mail_outbox failed: ${message.slice(message.lastIndexOf(' - ') + 3)}`,
-    };
+    return { id, title, status: 'failed', evidence: `query of mail_outbox failed: ${message.slice(message.lastIndexOf(' - ') + 3)}` };
   }
 }

@@ -1,8 +1,7 @@
 import { type EolTable, evaluateRuntimes, nodeLineOf, type RuntimeTarget } from '../supply-chain/runtime-eol.js';
 import type { CheckResult } from './http.js';
 
-export const RUNTIME_TITLE =
-  'Runtime and base image supported: Node line (live /version) and Debian release (Dockerfile) not near end of life';
+export const RUNTIME_TITLE = 'Runtime and base image supported: Node line (live /version) and Debian release (Dockerfile) not near end of life';
 
 /**
  * The runtime.currency item: the Node the live service reports on /version, and the Debian release
@@ -19,12 +18,7 @@ export function runtimeCurrencyCheck(input: {
 }): CheckResult {
   const line = input.nodeVersion ? nodeLineOf(input.nodeVersion) : undefined;
   if (line === undefined)
-    return {
-      id: 'runtime.currency',
-      title: RUNTIME_TITLE,
-      status: 'failed',
-      evidence: `${input.seen}: no Node version to check`,
-    };
+    return { id: 'runtime.currency', title: RUNTIME_TITLE, status: 'failed', evidence: `${input.seen}: no Node version to check` };
   const targets: RuntimeTarget[] = [
     { kind: 'node', id: String(line), source: `live /version ${input.nodeVersion}` },
     ...input.imageTargets.filter((t) => t.kind === 'debian'),
