@@ -94,11 +94,19 @@ describe('secops command definitions (cli/src/commands/*.command.ts)', () => {
       rounds: 3,
       svg: undefined,
     });
-    const readiness = readinessOptions({ url: 'https://api.example.com', drillMaxAge: '48h', timeout: '10s', runtimeRole: 'rampart_runtime' });
+    const readinessFlags = { drillMaxAge: '48h', pitrMinWindow: '24h', retentionMaxAge: '91d', timeout: '10s', runtimeRole: 'rampart_runtime' };
+    const readiness = readinessOptions({ url: 'https://api.example.com', ...readinessFlags });
     assert.equal(readiness.url.origin, 'https://api.example.com');
     assert.equal(readiness.drillMaxAgeMs, 172_800_000);
     assert.equal(readiness.timeoutMs, 10_000);
     assert.equal(readiness.signupProbe, false);
-    assert.throws(() => readinessOptions({ url: 'not a url', drillMaxAge: '48h', timeout: '10s', runtimeRole: 'r' }), UsageError);
+    assert.equal(readiness.retentionMaxAgeMs, 91 * 86_400_000);
+    assert.equal(readiness.ci, undefined);
+    assert.deepEqual(readinessOptions({ url: 'https://api.example.com', ...readinessFlags, ci: true }).ci, {
+      junit: 'readiness.junit.xml',
+      summary: 'readiness.md',
+    });
+    assert.throws(() => readinessOptions({ url: 'https://api.example.com', ...readinessFlags, junit: 'x.xml' }), /add --ci/);
+    assert.throws(() => readinessOptions({ url: 'not a url', ...readinessFlags }), UsageError);
   });
 });

@@ -1,228 +1,327 @@
 /**
- * The production readiness checklist (docs: /work/shared/seed-checklist.md), item by item: each line
- * is either proven by an automated check (`check`) or listed as manual with a hint on how to verify it.
+ * The production readiness checklist, item by item, exactly as docs/checklist.md states it (a copy of
+ * the seed checklist; test/cli/readiness-checklist.test.ts compares the two). Every item is either
+ * proven by checks or manual with the reason no machine can decide it:
+ *
+ * - `any`: alternatives, each a list of check ids that must all pass. The item is `[x]` when one
+ *   alternative passed entirely ("any tier proves it": e.g. the read-only 415 probe or the active one).
+ * - `also`: checks that refine the item (second-wave items such as the verification requirement or the
+ *   runtime's end of life) — a failure fails the item, but they are not needed for it to pass.
+ *
+ * A check that ran and failed makes its item `[ ]`; an item none of whose alternatives ran entirely is
+ * `[manual]` with what would prove it (the flag of the missing tier). Check ids are owned by the check
+ * modules (registry.ts lists them by tier).
  */
 
 export type ItemStatus = 'passed' | 'failed' | 'manual';
 
-export interface ReadinessItem {
-  /** Stable id (`headers.hsts`, `db.role`, `manual.argon2-params`, …). */
+export interface CheckProof {
+  kind: 'checks';
+  any: readonly (readonly string[])[];
+  also: readonly string[];
+}
+
+export interface ManualProof {
+  kind: 'manual';
+  /** Why no machine can decide it, and how a person does. */
+  reason: string;
+}
+
+export interface ChecklistItem {
+  /** Stable id (`auth.security-headers`): baselines, JUnit test cases and docs name items by it. */
   id: string;
   section: string;
-  title: string;
-  status: ItemStatus;
-  /** What was seen: proof for `passed`, the deviation for `failed`, the hint for `manual`. */
-  evidence: string;
+  /** The item's text, exactly as in docs/checklist.md. */
+  text: string;
+  proof: CheckProof | ManualProof;
 }
 
-export interface ManualEntry {
-  kind: 'manual';
-  id: string;
-  title: string;
-  hint: string;
-}
+const checks = (any: readonly (readonly string[])[], also: readonly string[] = []): CheckProof => ({ kind: 'checks', any, also });
+const manual = (reason: string): ManualProof => ({ kind: 'manual', reason });
 
-/** Placeholder for the automated checks, filled in by the command (in this order). */
-export interface CheckEntry {
-  kind: 'check';
-  id: string;
-}
-
-export interface Section {
-  title: string;
-  entries: (ManualEntry | CheckEntry)[];
-}
-
-const manual = (id: string, title: string, hint: string): ManualEntry => ({ kind: 'manual', id: `manual.${id}`, title, hint });
-const check = (id: string): CheckEntry => ({ kind: 'check', id });
-
-export const SECTIONS: readonly Section[] = [
-  {
-    title: '1. Security / Auth',
-    entries: [
-      manual(
-        'jwt-secret',
-        'Generate & provision 64-byte JWT secret via secret manager (no plaintext in repo)',
-        'production refuses a missing or short JWT_SECRET; confirm it comes from the secret manager (JWT_SECRET_FILE)',
-      ),
-      check('jwt.algorithm'),
-      check('headers.hsts'),
-      check('headers.csp'),
-      check('headers.x-content-type-options'),
-      check('headers.x-frame-options'),
-      check('headers.referrer-policy'),
-      check('headers.permissions-policy'),
-      check('headers.no-x-powered-by'),
-      manual(
-        'argon2-params',
-        'Explicit Argon2id parameters and rehash on weaker hash',
-        'ARGON2_* in the deployment; calibrate with `secops argon2 bench`',
-      ),
-      manual(
-        'login-throttle',
-        'Failed login throttle / temporary lockout',
-        'LOGIN_MAX_FAILURES; covered by the service tests (not probed: it would lock an account)',
-      ),
-      manual('audit-log', 'Audit log events (signup/login success and failure)', 'inspect audit_events after a login in staging'),
-      manual('email-validation', 'Strict email validation & normalization', 'covered by the service tests'),
-      manual('password-strength', 'Password strength validation', 'PASSWORD_MIN_LENGTH; covered by the service tests'),
-      manual('refresh-tokens', 'Refresh token flow with storage + revocation', 'covered by the service tests'),
-      manual('logout', 'Token revocation / logout endpoint', 'covered by the service tests'),
-      manual('refresh-reuse', 'Reuse detection for refresh tokens', 'covered by the service tests'),
-    ],
-  },
-  {
-    title: '2. Configuration & Secrets',
-    entries: [
-      manual(
-        'secret-manager',
-        'Prod config in a secret manager (Vault/SSM/Secrets Manager)',
-        'the deployment reads secrets through *_FILE or *_REF (vault://, aws-sm://, aws-ssm:///), never plain variables',
-      ),
-      manual(
-        'fail-startup',
-        'Fail startup if required secrets missing',
-        'NODE_ENV=production without JWT_SECRET must refuse to start (exit 78)',
-      ),
-      manual('rotation-doc', 'Rotation procedure for JWT secret & DB creds documented', 'runbooks/secret-rotation.md'),
-      manual('image-digests', 'Base images pinned by digest', 'review the Dockerfiles (FROM …@sha256:…)'),
-    ],
-  },
-  {
-    title: '3. Database',
-    entries: [
-      check('db.role'),
-      check('db.migrations'),
-      manual('indexes', 'Conversation/message query indexes', 'see migrations/; EXPLAIN the list queries'),
-      manual(
-        'retention',
-        'Data retention or archival policy',
-        'schedule `secops retention run --older-than 90d --archive-dir …`',
-      ),
-      check('backup.drill'),
-      manual(
-        'pool-alerts',
-        'Connection pool metrics + saturation alerts',
-        'db_pool_in_use is verified by metrics.present; the alert rule lives in the alerting system',
-      ),
-    ],
-  },
-  {
-    title: '4. Rate Limiting & Abuse Prevention',
-    entries: [
-      check('rate-limit.headers'),
-      manual(
-        'auth-limits',
-        'Endpoint-specific limits (auth endpoints tighter)',
-        'RATE_LIMIT_AUTH_PER_MINUTE < RATE_LIMIT_GLOBAL_PER_MINUTE in the deployment',
-      ),
-      manual(
-        'burst-breaker',
-        'Global IP burst breaker / anomaly detection',
-        'RATE_LIMIT_GLOBAL_PER_MINUTE; TRUSTED_PROXIES must match the ingress',
-      ),
-      manual('user-limits', 'Per-user limits post-auth', 'RATE_LIMIT_USER_PER_MINUTE'),
-      manual('rate-limit-metrics', 'Rate limit hits instrumented', 'rate_limit_dropped_total is verified by metrics.present'),
-    ],
-  },
-  {
-    title: '5. Observability',
-    entries: [
-      manual(
-        'structured-logs',
-        'Structured logging fields (request_id, user_id, ip)',
-        'inspect a request log line in the log store',
-      ),
-      check('metrics.present'),
-      manual('tracing', 'Tracing exporter (OTLP)', 'OTEL_EXPORTER_OTLP_ENDPOINT set; traces visible in the backend'),
-      manual(
-        'alerts',
-        'Alert rules (5xx %, latency p95, auth failures, pool saturation, mail)',
-        'alerts/rampart.rules.yaml (promtool-tested) loaded in Prometheus',
-      ),
-    ],
-  },
-  {
-    title: '6. Networking / Infra',
-    entries: [
-      check('tls.plain-http'),
-      manual(
-        'forwarded-proto',
-        'Proxy sets X-Forwarded-Proto; trusted proxy list matches infra',
-        'compare TRUSTED_PROXIES with the ingress CIDRs',
-      ),
-      manual('private-network', 'Private network for DB & Redis', 'the DB and Redis must not answer from the internet'),
-      manual('redis-auth', 'Redis AUTH / managed service', 'REDIS_URL carries credentials / TLS (rediss://)'),
-      manual('egress', 'Firewall egress restrictions', 'review the network policy'),
-      check('mail.configured'),
-      check('mail.outbox'),
-    ],
-  },
-  {
-    title: '7. Application Hardening',
-    entries: [
-      check('api.error-format'),
-      check('api.cache-control'),
-      check('api.content-type'),
-      check('api.body-limit'),
-      manual('stream-cap', 'SSE: cap concurrent streams per client', 'MAX_STREAMS_PER_USER; covered by the service tests'),
-      manual(
-        'graceful-shutdown',
-        'Graceful shutdown verified under load',
-        'test/service/platform/shutdown.test.ts; SHUTDOWN_GRACE_MS vs the orchestrator’s grace period',
-      ),
-      manual('crash-hook', 'Crash hook logs & increments a metric', 'covered by the service tests'),
-    ],
-  },
-  {
-    title: '8. Dependency & Supply Chain',
-    entries: [
-      manual('audit', 'Dependency advisories in CI', '`secops audit` gates CI (.ci/run)'),
-      manual('licences', 'Licences, advisories, bans policy', '`secops audit` (.secops/licenses.json)'),
-      manual('sbom', 'SBOM per release', '`secops sbom`'),
-      manual('image-scan', 'Image vulnerability scan gating deploy', 'review the deploy pipeline'),
-      manual('base-image-cves', 'Base image CVEs tracked & rebuild cadence', 'review the deploy pipeline'),
-      check('runtime.currency'),
-    ],
-  },
-  {
-    title: '9. Performance & Load',
-    entries: [
-      manual('load-baseline', 'Load test baseline p50/p95', '`npm run bench` on the production machine size (docs/performance.md)'),
-      manual('pool-tuning', 'Pg pool size & timeout tuned', 'DB_POOL_MAX and DB_ACQUIRE_TIMEOUT_MS from `npm run bench:pool`'),
-      manual(
-        'argon2-bench',
-        'Argon2 parameters benchmarked vs latency budget',
-        '`secops argon2 bench` on the production machine size',
-      ),
-      manual('scaling', 'Horizontal scaling strategy', 'REDIS_URL set when running more than one replica; docs/performance.md'),
-    ],
-  },
-  {
-    title: '10. Operational Runbooks',
-    entries: [
-      manual('incident', 'Incident response playbook', 'runbooks/incident-response.md'),
-      manual('deploy-rollback', 'Deployment / rollback procedure', 'runbooks/deploy-rollback.md'),
-      manual('secret-rotation', 'Secret rotation steps', 'runbooks/secret-rotation.md'),
-      manual('restore-steps', 'Backup restore test steps', 'runbooks/backup-restore.md'),
-      manual('on-call', 'On-call escalation matrix', 'runbooks/on-call-escalation.md'),
-    ],
-  },
-  {
-    title: '11. Release & Versioning',
-    entries: [
-      check('version.git-sha'),
-      manual('tags-changelog', 'Tag releases and generate changelog', '`secops release notes`'),
-      manual('immutable-tags', 'Immutable image tags (git SHA) in deploy manifests', 'review the deploy manifests'),
-    ],
-  },
-  {
-    title: '12. Future Enhancements',
-    entries: [
-      manual('key-rotation', 'Asymmetric JWT & key rotation', '`secops keys list`: an EdDSA signing key; rotated with `secops keys rotate`'),
-      manual('distributed-limits', 'Distributed rate limit coordination', 'REDIS_URL'),
-      manual('failover', 'Regional failover strategy', 'not automated'),
-      manual('waf', 'DDoS mitigation / WAF integration', 'not automated'),
-    ],
-  },
+const HEADERS = [
+  'headers.hsts',
+  'headers.csp',
+  'headers.x-content-type-options',
+  'headers.x-frame-options',
+  'headers.referrer-policy',
+  'headers.permissions-policy',
+  'headers.no-x-powered-by',
+  'api.cache-control',
 ];
+
+type Row = [id: string, text: string, proof: CheckProof | ManualProof];
+
+const SECTIONS: readonly [string, readonly Row[]][] = [
+  [
+    '1. Security / Auth',
+    [
+      [
+        'auth.jwt-secret',
+        'Generate & provision 64-byte JWT secret via secret manager (no plaintext in repo)',
+        checks([['k8s.external-secrets']]),
+      ],
+      [
+        'auth.asymmetric-jwt',
+        '(Optional later) Migrate to asymmetric JWT (EdDSA/RS256)',
+        checks([['jwt.asymmetric']], ['jwt.algorithm']),
+      ],
+      [
+        'auth.security-headers',
+        'Add security headers middleware (HSTS, CSP, X-Content-Type-Options, Frame-Options, Referrer-Policy, Permissions-Policy)',
+        checks([HEADERS]),
+      ],
+      [
+        'auth.argon2',
+        'Explicit Argon2id parameters (memory, time, parallelism) and rehash on weaker hash',
+        checks([['db.argon2']], ['k8s.argon2']),
+      ],
+      [
+        'auth.lockout',
+        'Implement failed login throttle / temporary lockout',
+        checks([['probe.lockout']], ['probe.mfa', 'k8s.mfa']),
+      ],
+      ['auth.audit-log', 'Add audit log events (signup success/fail, login success/fail)', checks([['probe.audit']])],
+      [
+        'auth.email-validation',
+        'Enforce strict email validation & normalize (lowercase)',
+        checks(
+          [['probe.email-validation']],
+          ['probe.signup', 'probe.email-verification', 'k8s.email-verification', 'mail.configured', 'mail.outbox'],
+        ),
+      ],
+      ['auth.password-strength', 'Add password strength validation (zxcvbn or heuristic)', checks([['probe.password-policy']])],
+      [
+        'auth.refresh-tokens',
+        'Refresh token flow with storage + revocation',
+        checks([['probe.login', 'probe.refresh-rotation']], ['k8s.sessions', 'probe.cleanup']),
+      ],
+      ['auth.logout', 'Token revocation / logout endpoint', checks([['probe.logout']])],
+      ['auth.refresh-reuse', 'Reuse detection for refresh tokens', checks([['probe.refresh-reuse']])],
+    ],
+  ],
+  [
+    '2. Configuration & Secrets',
+    [
+      [
+        'config.secret-manager',
+        'Move prod config to secret manager (Vault/SSM/Secrets Manager)',
+        checks([['k8s.external-secrets']]),
+      ],
+      [
+        'config.fail-startup',
+        'Fail startup if required secrets missing (no silent defaults in prod)',
+        checks([['k8s.production-mode']], ['k8s.security-context']),
+      ],
+      ['config.rotation-doc', 'Document rotation procedure for JWT secret & DB creds', checks([['runbooks.secret-rotation']])],
+      ['config.image-digests', 'Pin base images by digest in Dockerfiles', checks([['dockerfile.digests']])],
+    ],
+  ],
+  [
+    '3. Database',
+    [
+      ['db.least-privilege', 'Create dedicated least-privilege DB user (no superuser)', checks([['db.role']])],
+      [
+        'db.migrations',
+        'Apply migrations automatically with rollback strategy',
+        checks([['db.migrations']], ['runbooks.deploy-rollback']),
+      ],
+      ['db.indexes', 'Add conversation/message query indexes (conversation_id, created_at)', checks([['db.indexes']])],
+      ['db.retention', 'Implement data retention or archival policy (messages)', checks([['db.retention'], ['k8s.cronjobs']])],
+      [
+        'db.backups',
+        'Automated backups + restore drill runbook',
+        checks(
+          [
+            ['backup.drill', 'backup.signed', 'runbooks.backup-restore'],
+            ['k8s.cronjobs', 'runbooks.backup-restore'],
+          ],
+          ['backup.pitr'],
+        ),
+      ],
+      ['db.pool-alerts', 'Add connection pool metrics + saturation alerts', checks([['metrics.pool', 'alerts.rules']])],
+    ],
+  ],
+  [
+    '4. Rate Limiting & Abuse Prevention',
+    [
+      [
+        'limits.auth-endpoints',
+        'Endpoint-specific limits (auth endpoints tighter)',
+        checks([['rate-limit.auth-tighter'], ['probe.endpoint-limits']]),
+      ],
+      [
+        'limits.burst-breaker',
+        'Global IP burst breaker / anomaly detection',
+        checks([['rate-limit.headers', 'metrics.abuse-breaker']]),
+      ],
+      ['limits.per-user', 'Add per-user limits post-auth', checks([['probe.user-limits']])],
+      ['limits.instrumented', 'Instrument rate limit hits / rejections for monitoring', checks([['metrics.rate-limit']])],
+    ],
+  ],
+  [
+    '5. Observability',
+    [
+      [
+        'obs.structured-logs',
+        'Structured logging fields (request_id, user_id, ip)',
+        manual(
+          'the log lines live in the log store, which this command cannot read: open a request’s line there and check request_id, user_id and ip (the request_id of any error body is the key)',
+        ),
+      ],
+      [
+        'obs.metrics',
+        'Add metrics: auth_success_total, auth_fail_total, db_pool_in_use, rate_limit_dropped_total, external_model_latency_histogram',
+        checks([['metrics.present']]),
+      ],
+      ['obs.tracing', 'Optional: tracing exporter (OTLP) integration', checks([['k8s.tracing']])],
+      [
+        'obs.alerts',
+        'Alert rules (5xx %, latency p95, auth failures spike, pool saturation)',
+        checks([['alerts.rules']], ['k8s.prometheusrule']),
+      ],
+    ],
+  ],
+  [
+    '6. Networking / Infra',
+    [
+      [
+        'net.https-hsts',
+        'HTTPS termination + HSTS (1y, includeSubDomains, preload)',
+        checks(
+          [
+            ['headers.hsts', 'tls.plain-http'],
+            ['headers.hsts', 'k8s.ingress-tls'],
+          ],
+          ['tls.plain-http', 'k8s.ingress-tls', 'k8s.tls-hops'],
+        ),
+      ],
+      [
+        'net.forwarded-proto',
+        'Confirm proxy sets X-Forwarded-Proto and trusted proxy list matches infra',
+        checks([['k8s.trusted-proxies']]),
+      ],
+      ['net.private-data', 'Private network for DB & Redis (no public exposure)', checks([['k8s.private-data']])],
+      ['net.redis-auth', 'Redis AUTH / move to managed service', checks([['k8s.redis']])],
+      ['net.egress', 'Firewall egress restrictions (allow only needed destinations)', checks([['k8s.egress']])],
+    ],
+  ],
+  [
+    '7. Application Hardening',
+    [
+      [
+        'app.unguarded-input',
+        'Remove or guard any `unwrap()` on external inputs',
+        checks([['api.error-format', 'metrics.faults']]),
+      ],
+      [
+        'app.content-type',
+        'Enforce Content-Type=application/json for JSON routes',
+        checks([['api.content-type'], ['probe.content-type']]),
+      ],
+      ['app.body-limit', 'Reject bodies > MAX_REQUEST_SIZE_BYTES early', checks([['api.body-limit'], ['probe.body-limit']])],
+      [
+        'app.stream-cap',
+        'SSE / streaming: cap concurrent streams per client',
+        checks([['probe.stream-cap']], ['k8s.model-budgets']),
+      ],
+      ['app.graceful-shutdown', 'Graceful shutdown verified under load', checks([['k8s.shutdown']], ['k8s.probes'])],
+      ['app.crash-hook', 'Add panic hook to log & increment metric', checks([['metrics.fault-hook']])],
+    ],
+  ],
+  [
+    '8. Dependency & Supply Chain',
+    [
+      ['supply.audit', 'Add `cargo audit` in CI', checks([['pipeline.audit']])],
+      ['supply.deny', 'Add `cargo deny` (licenses, advisories, bans)', checks([['pipeline.licences']])],
+      ['supply.sbom', 'Generate SBOM (cargo sbom or syft) per release', checks([['pipeline.sbom']])],
+      ['supply.image-scan', 'Image vulnerability scan (Trivy/Grype) gating deploy', checks([['pipeline.image-scan']])],
+      ['supply.base-image-cves', 'Track base image CVEs & rebuild cadence', checks([['runtime.currency', 'pipeline.rebuild']])],
+    ],
+  ],
+  [
+    '9. Performance & Load',
+    [
+      [
+        'perf.load-baseline',
+        'Load test baseline (auth + chat endpoints) p50/p95 latency',
+        manual(
+          'a load test must not run against production: `npm run bench` on the production machine size (docs/performance.md)',
+        ),
+      ],
+      [
+        'perf.pool-tuning',
+        'Tune Pg pool size & timeout based on load test',
+        manual(
+          'whether DB_POOL_MAX fits the load is a judgement on `npm run bench:pool` results (docs/performance.md); metrics.pool shows the size in force',
+        ),
+      ],
+      [
+        'perf.argon2-bench',
+        'Benchmark Argon2 parameters vs. latency budget',
+        manual(
+          'a benchmark on the production machine size (`secops argon2 bench`), not a property the deployment exposes; db.argon2 shows the parameters in force',
+        ),
+      ],
+      [
+        'perf.scaling',
+        'Evaluate horizontal scaling strategy (stateless + sticky where needed)',
+        checks([['k8s.hpa', 'k8s.pdb']], ['k8s.resources', 'k8s.redis']),
+      ],
+    ],
+  ],
+  [
+    '10. Operational Runbooks',
+    [
+      [
+        'runbooks.incident-response',
+        'Incident response playbook (where logs, metrics, traces)',
+        checks([['runbooks.incident-response']]),
+      ],
+      ['runbooks.deploy-rollback', 'Deployment / rollback procedure', checks([['runbooks.deploy-rollback']])],
+      ['runbooks.secret-rotation', 'Secret rotation steps', checks([['runbooks.secret-rotation']])],
+      ['runbooks.backup-restore', 'Backup restore test steps', checks([['runbooks.backup-restore']])],
+      ['runbooks.on-call-escalation', 'On-call escalation matrix', checks([['runbooks.on-call-escalation']])],
+    ],
+  ],
+  [
+    '11. Release & Versioning',
+    [
+      ['release.git-sha', 'Embed Git SHA at build time', checks([['version.git-sha']])],
+      ['release.tags-changelog', 'Tag releases and generate changelog', checks([['pipeline.release']])],
+      ['release.immutable-tags', 'Immutable image tags (git SHA) in deploy manifests', checks([['k8s.image-digests']])],
+    ],
+  ],
+  [
+    '12. Future Enhancements',
+    [
+      ['future.key-rotation', 'Asymmetric JWT & key rotation', checks([['jwt.asymmetric', 'metrics.keyring']])],
+      [
+        'future.distributed-limits',
+        'Distributed cache / rate limit cluster coordination',
+        checks([['k8s.redis', 'metrics.redis']]),
+      ],
+      [
+        'future.failover',
+        'Regional failover strategy',
+        manual('a strategy across regions is a design decision and a rehearsed procedure, invisible from one deployment'),
+      ],
+      ['future.waf', 'DDoS mitigation / WAF integration', checks([['k8s.waf']])],
+    ],
+  ],
+];
+
+export const CHECKLIST: readonly ChecklistItem[] = SECTIONS.flatMap(([section, rows]) =>
+  rows.map(([id, text, proof]) => ({ id, section, text, proof })),
+);
+
+/** Every check id the table names (alternatives and refinements). */
+export function referencedChecks(items: readonly ChecklistItem[] = CHECKLIST): Set<string> {
+  const ids = new Set<string>();
+  for (const item of items) {
+    if (item.proof.kind !== 'checks') continue;
+    for (const alternative of item.proof.any) for (const id of alternative) ids.add(id);
+    for (const id of item.proof.also) ids.add(id);
+  }
+  return ids;
+}

@@ -8,10 +8,16 @@ import { DEFAULT_ROLES } from '../db-roles/layout.js';
 import { formatAge } from '../duration.js';
 import type { CheckResult } from './http.js';
 import { mailOutboxDatabaseCheck } from './mail.js';
+import { argon2Check, indexesCheck, retentionCheck } from './stored-data.js';
+
+/** The database tier's checks (it also refines mail.outbox, listed with the read-only tier). */
+export const DATABASE_CHECK_IDS = ['db.role', 'db.migrations', 'db.indexes', 'db.argon2', 'db.retention'] as const;
 
 export const ROLE_TITLE =
   'Dedicated least-privilege DB user (secops db roles check: not superuser, no DDL, audit_events append-only, connection limit)';
 export const MIGRATIONS_TITLE = 'Migrations up to date (none pending, modified or missing)';
+/** The retention job's 90 days (k8s/base/cronjob-retention.yaml) plus a day for its schedule. */
+export const DEFAULT_RETENTION_MAX_AGE_MS = 91 * 86_400_000;
 export const DRILL_TITLE = 'Automated backups: last restore drill recent and passed';
 
 /**
@@ -22,6 +28,7 @@ export const DRILL_TITLE = 'Automated backups: last restore drill recent and pas
 export async function databaseChecks(
   db: Database,
   roles: { runtime: string; schema: string } = { runtime: DEFAULT_ROLES.runtime, schema: DEFAULT_ROLES.schema },
+  retentionMaxAgeMs = DEFAULT_RETENTION_MAX_AGE_MS,
 ): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   try {
@@ -67,6 +74,7 @@ export async function databaseChecks(
     });
   }
   results.push(await mailOutboxDatabaseCheck(db));
+  results.push(await indexesCheck(db.knex), await argon2Check(db.knex), await retentionCheck(db.knex, retentionMaxAgeMs));
   return results;
 }
 

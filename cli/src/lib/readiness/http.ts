@@ -1,14 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { ReadinessItem } from './checklist.js';
 import { mailMetricsChecks } from './mail.js';
+import { metricsValueChecks } from './metrics.js';
+import { type CheckResult, fail, pass, undecided as manual } from './result.js';
 
-/** An automated check's outcome; the command places it in its checklist section. */
-export type CheckResult = Omit<ReadinessItem, 'section'>;
-
-const pass = (id: string, title: string, evidence: string): CheckResult => ({ id, title, status: 'passed', evidence });
-const fail = (id: string, title: string, evidence: string): CheckResult => ({ id, title, status: 'failed', evidence });
-const manual = (id: string, title: string, evidence: string): CheckResult => ({ id, title, status: 'manual', evidence });
+export type { CheckResult } from './result.js';
 
 export interface HttpProbeOptions {
   url: URL;
@@ -42,10 +38,46 @@ const shown = (headers: Headers, name: string) => {
 export const REQUIRED_METRICS = [
   'http_requests_total',
   'db_pool_in_use',
+  'auth_success_total',
   'auth_fail_total',
   'rate_limit_dropped_total',
   'external_model_latency_seconds',
   'build_info',
+] as const;
+
+const METRIC_TYPES: Record<(typeof REQUIRED_METRICS)[number], string> = {
+  http_requests_total: 'counter',
+  db_pool_in_use: 'gauge',
+  auth_success_total: 'counter',
+  auth_fail_total: 'counter',
+  rate_limit_dropped_total: 'counter',
+  external_model_latency_seconds: 'histogram',
+  build_info: 'gauge',
+};
+
+/** The checks httpChecks produces (with the metrics listener's, metrics.ts). */
+export const HTTP_CHECK_IDS = [
+  'headers.hsts',
+  'headers.csp',
+  'headers.x-content-type-options',
+  'headers.x-frame-options',
+  'headers.referrer-policy',
+  'headers.permissions-policy',
+  'headers.no-x-powered-by',
+  'api.error-format',
+  'api.cache-control',
+  'api.content-type',
+  'api.body-limit',
+  'rate-limit.headers',
+  'rate-limit.auth-tighter',
+  'jwt.algorithm',
+  'jwt.asymmetric',
+  'version.git-sha',
+  'runtime.currency',
+  'tls.plain-http',
+  'metrics.present',
+  'mail.configured',
+  'mail.outbox',
 ] as const;
 
 /** Every check that needs only the service's public URL (and the metrics listener). */
@@ -134,7 +166,15 @@ export async function httpChecks(options: HttpProbeOptions): Promise<CheckResult
       : fail('rate-limit.headers', rlTitle, 'no RateLimit-Policy header on /healthz, an unknown path or /version'),
   );
 
-  results.push(await jwtCheck(url, timeoutMs, options.signupProbe));
+  let authRoute: Seen | undefined;
+  try {
+    // No token: the auth limiter answers before authentication refuses (401), spending one auth-bucket point.
+    authRoute = await get(at(url, '/v1/auth/sessions'), timeoutMs);
+  } catch {
+    authRoute = undefined; // reported as absent
+  }
+  results.push(authTighterCheck(withPolicy, authRoute));
+  results.push(await jwtCheck(url, timeoutMs, options.signupProbe), await asymmetricCheck(url, timeoutMs));
 
   // Git SHA, and the Node running the service.
   const shaTitle = 'Git SHA embedded at build time (/version git_sha)';
@@ -154,13 +194,26 @@ export async function httpChecks(options: HttpProbeOptions): Promise<CheckResult
   }
   if (options.runtimeCheck) {
     const node = version?.status === 200 && typeof versionBody.node_version === 'string' ? versionBody.node_version : undefined;
-    const seen = version ? `GET /version → ${version.status}, node_version=${JSON.stringify(versionBody.node_version ?? null)}` : (versionError ?? 'no response');
+    const seen = version
+      ? `GET /version → ${version.status}, node_version=${JSON.stringify(versionBody.node_version ?? null)}`
+      : (versionError ?? 'no response');
     results.push(options.runtimeCheck(node, seen));
   }
 
   results.push(await plainHttpCheck(url, timeoutMs));
   const metrics = await fetchMetrics(options.metricsUrl, timeoutMs);
   results.push(metricsCheck(metrics));
+  results.push(
+    ...metricsValueChecks(
+      metrics === undefined
+        ? undefined
+        : 'error' in metrics
+          ? { error: metrics.error }
+          : metrics.status === 200
+            ? { body: metrics.body }
+            : { error: `GET ${metrics.target.pathname} → ${metrics.status}` },
+    ),
+  );
   // mail.configured, and mail.outbox as far as the metrics tell (a database check replaces the latter).
   results.push(
     ...mailMetricsChecks(
@@ -291,6 +344,67 @@ async function bodyLimitCheck(url: URL, timeoutMs: number): Promise<CheckResult>
   });
 }
 
+/** `"name";q=10;w=60` → its rate (requests per second) and text. */
+function policyOf(seen: Seen | undefined): { name: string; rate: number; text: string } | undefined {
+  const text = seen?.headers.get('ratelimit-policy');
+  const m = text ? /"([^"]+)";q=(\d+);w=(\d+)/.exec(text) : null;
+  if (!text || !m) return undefined;
+  return { name: m[1] as string, rate: Number(m[2]) / Number(m[3]), text };
+}
+
+/**
+ * `rate-limit.auth-tighter`: the policy an auth route answers with (GET /v1/auth/sessions without a
+ * token: its auth limiter runs before authentication) allows fewer requests per second than the global one.
+ */
+function authTighterCheck(global: [string, Seen | undefined] | undefined, auth: Seen | undefined): CheckResult {
+  const id = 'rate-limit.auth-tighter';
+  const title = 'Auth endpoints limited tighter than the rest (RateLimit-Policy of GET /v1/auth/sessions vs. a non-auth route)';
+  const g = policyOf(global?.[1]);
+  const a = policyOf(auth);
+  const where = global?.[0] ?? 'other routes';
+  if (!g || !a)
+    return fail(
+      id,
+      title,
+      `RateLimit-Policy ${!g ? 'absent on /healthz, an unknown path and /version' : `on ${where}: ${g.text}`}; ${!a ? 'absent on GET /v1/auth/sessions' : `on GET /v1/auth/sessions: ${a.text}`}`,
+    );
+  return (a.rate < g.rate ? pass : fail)(
+    id,
+    title,
+    `GET /v1/auth/sessions: ${a.text} (${a.rate.toFixed(3)}/s) vs. ${where}: ${g.text} (${g.rate.toFixed(3)}/s)${a.rate < g.rate ? '' : ': the auth route is not limited tighter'}`,
+  );
+}
+
+/** `jwt.asymmetric`: the JWKS publishes asymmetric signing keys (EdDSA / RS256), each with a distinct kid. */
+async function asymmetricCheck(url: URL, timeoutMs: number): Promise<CheckResult> {
+  const id = 'jwt.asymmetric';
+  const title = 'Asymmetric JWT: the JWKS publishes EdDSA/RS256 keys, each with its own kid (rotation by kid)';
+  let keys: { alg?: string; kty?: string; kid?: string }[];
+  try {
+    const res = await get(at(url, '/.well-known/jwks.json'), timeoutMs);
+    const doc = JSON.parse(res.body) as { keys?: unknown };
+    if (res.status !== 200 || !Array.isArray(doc.keys))
+      return fail(id, title, `GET /.well-known/jwks.json → ${res.status}, no keys array`);
+    keys = doc.keys as typeof keys;
+  } catch (err) {
+    return fail(id, title, `GET /.well-known/jwks.json failed: ${(err as Error).message}`);
+  }
+  if (keys.length === 0) return fail(id, title, 'JWKS publishes no key: tokens are signed with the symmetric JWT_SECRET (HS256)');
+  const asymmetric = (k: (typeof keys)[number]) => k.alg === 'EdDSA' || k.alg === 'RS256' || k.kty === 'OKP' || k.kty === 'RSA';
+  const kids = keys.map((k) => k.kid).filter((k): k is string => typeof k === 'string' && k.length > 0);
+  const problems = [
+    keys.some((k) => !asymmetric(k)) &&
+      `not asymmetric: ${keys
+        .filter((k) => !asymmetric(k))
+        .map((k) => k.alg ?? k.kty ?? '?')
+        .join(', ')}`,
+    kids.length !== keys.length && 'a key without kid',
+    new Set(kids).size !== kids.length && 'duplicate kid',
+  ].filter(Boolean);
+  const seen = `JWKS: ${keys.map((k) => `${k.kid ?? '?'}=${k.alg ?? k.kty ?? '?'}`).join(', ')}`;
+  return problems.length === 0 ? pass(id, title, seen) : fail(id, title, `${seen}: ${problems.join('; ')}`);
+}
+
 function decodeSegment(segment: string): Record<string, unknown> | undefined {
   try {
     return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8')) as Record<string, unknown>;
@@ -390,7 +504,8 @@ export async function plainHttpCheck(url: URL, timeoutMs: number, plain: URL = p
     code = undefined;
   }
   const seen = `GET ${plain.href} → ${res.status}${location ? ` Location: ${location}` : ''}${typeof code === 'string' ? ` code ${code}` : ''}`;
-  if (res.status >= 300 && res.status < 400) return fail(id, title, `${seen}: a redirect hides a client sending tokens in the clear; refuse instead`);
+  if (res.status >= 300 && res.status < 400)
+    return fail(id, title, `${seen}: a redirect hides a client sending tokens in the clear; refuse instead`);
   return (res.status === 403 && code === 'https_required' ? pass : fail)(id, title, seen);
 }
 
@@ -428,13 +543,16 @@ function metricsCheck(metrics: MetricsFetch | undefined): CheckResult {
   const has = (name: string) =>
     lines.some(
       (l) =>
-        l.startsWith(`# TYPE ${name} `) ||
-        l.startsWith(`${name} `) ||
-        l.startsWith(`${name}{`) ||
-        l.startsWith(`${name}_bucket`),
+        l.startsWith(`# TYPE ${name} `) || l.startsWith(`${name} `) || l.startsWith(`${name}{`) || l.startsWith(`${name}_bucket`),
     );
   const missing = REQUIRED_METRICS.filter((m) => !has(m));
-  return missing.length === 0
-    ? pass(id, title, `GET ${target.pathname} → 200 with all ${REQUIRED_METRICS.length} families`)
-    : fail(id, title, `GET ${target.pathname} → 200, missing: ${missing.join(', ')}`);
+  if (missing.length > 0) return fail(id, title, `GET ${target.pathname} → 200, missing: ${missing.join(', ')}`);
+  // The type each family must have: a latency summary or a gauge-for-counter breaks the alerts' queries.
+  const mistyped = REQUIRED_METRICS.filter((m) => {
+    const declared = new RegExp(`^# TYPE ${m} (\\S+)$`, 'm').exec(metrics.body)?.[1];
+    return declared !== undefined && declared !== METRIC_TYPES[m];
+  }).map((m) => `${m} is a ${new RegExp(`^# TYPE ${m} (\\S+)$`, 'm').exec(metrics.body)?.[1]}, not a ${METRIC_TYPES[m]}`);
+  return mistyped.length === 0
+    ? pass(id, title, `GET ${target.pathname} → 200 with all ${REQUIRED_METRICS.length} families, each of its type`)
+    : fail(id, title, `GET ${target.pathname} → 200: ${mistyped.join('; ')}`);
 }

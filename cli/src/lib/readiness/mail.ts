@@ -1,8 +1,6 @@
 import type { Database } from '../../../../service/src/public/db.js';
 import { formatAge } from '../duration.js';
-import type { ReadinessItem } from './checklist.js';
-
-type CheckResult = Omit<ReadinessItem, 'section'>;
+import type { CheckResult } from './result.js';
 
 /**
  * The mail items of the readiness checklist (runbooks/mail-delivery.md):
