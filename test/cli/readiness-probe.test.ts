@@ -1,0 +1,192 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { applyRoles } from '../../cli/src/lib/db-roles/apply.js';
+import type { CheckResult } from '../../cli/src/lib/readiness/http.js';
+import { PROBE_CHECK_IDS, PROBE_OPERATOR, type ProbeOptions, probeChecks } from '../../cli/src/lib/readiness/probe.js';
+import { PROBE_USER_AGENT } from '../../cli/src/lib/readiness/probe/client.js';
+import { createDatabase, type Database } from '../../service/src/public/db.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { dropTestRoles, testRoles } from '../helpers/db-roles.js';
+import { redisUnderPrefix } from '../helpers/prefixed-redis.js';
+import { PRODUCTION_ACCOUNT_SETTINGS } from '../helpers/production-env.js';
+import { type ServiceProcess, spawnService } from '../helpers/service-process.js';
+import { realPostgresAvailable, testRedisUrl } from '../helpers/services.js';
+import { startSmtpServer, type TestSmtpServer, tokenFromMail } from '../helpers/smtp-server.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * `secops readiness --probe-account`'s active tier (cli/src/lib/readiness/probe.ts) against the real
+ * service in production mode: PostgreSQL, Redis, an SMTP relay. Two services on one database: a
+ * correct deployment, and one with verification off, the lockout off and a weak PASSWORD_MIN_LENGTH.
+ * The probe reads and writes the database as the service's least-privilege role.
+ */
+
+const ROLES = testRoles('rp');
+const REDIS_URL = testRedisUrl();
+const byId = (results: CheckResult[], id: string) => results.find((r) => r.id === id);
+const show = (results: CheckResult[]) => results.map((r) => `${r.status} ${r.id}: ${r.evidence}`).join('\n');
+
+describe('secops readiness --probe-account against the real service', {
+  skip: !(await realPostgresAvailable()) && 'needs PostgreSQL (REQUIRE_SERVICES=1)',
+}, () => {
+  const redis = REDIS_URL ? redisUnderPrefix(REDIS_URL, 'readiness-probe') : undefined;
+  let database: TestDatabase;
+  let probeDb: Database;
+  let smtp: TestSmtpServer;
+  let good: ServiceProcess;
+  let broken: ServiceProcess;
+  /** The correct deployment's run, shared by the tests that read what it did. */
+  let goodRun: CheckResult[];
+
+  const probe = (service: ServiceProcess, extra: Partial<ProbeOptions> = {}) =>
+    probeChecks({ url: new URL(service.baseUrl), timeoutMs: 10_000, database: probeDb, refreshReuseGraceSeconds: 1, ...extra });
+
+  before(async () => {
+    database = await createTestDatabase();
+    await applyRoles(database.db.knex, ROLES.layout, { dryRun: false });
+    const roleUrl = new URL(database.url as string);
+    roleUrl.username = ROLES.users[0];
+    roleUrl.password = '';
+    probeDb = createDatabase({ url: roleUrl.toString(), poolMax: 2, acquireTimeoutMs: 10_000, statementTimeoutMs: 30_000 });
+    smtp = await startSmtpServer();
+    const common = {
+      NODE_ENV: 'production',
+      ...PRODUCTION_ACCOUNT_SETTINGS,
+      MAIL_URL: smtp.mailUrl,
+      MAIL_CA_FILE: smtp.caFile,
+      DATABASE_URL: database.url as string,
+      MIGRATE_ON_START: 'false',
+      JWT_SECRET: randomBytes(64).toString('base64url'),
+      SHUTDOWN_DELAY_MS: '0',
+      // The reuse check waits one second past the grace window: 2 s here instead of 11.
+      REFRESH_REUSE_GRACE_SECONDS: '1',
+      // Headroom for the real user's requests and the second run from the same address.
+      RATE_LIMIT_LOGIN_PER_MINUTE: '20',
+      RATE_LIMIT_AUTH_PER_MINUTE: '60',
+    };
+    [good, broken] = await Promise.all([
+      spawnService({ env: { ...common, ...(redis ? { REDIS_URL: REDIS_URL as string, REDIS_KEY_PREFIX: redis.prefix } : {}) } }),
+      spawnService({ env: { ...common, EMAIL_VERIFICATION: 'off', LOGIN_MAX_FAILURES: '1000', PASSWORD_MIN_LENGTH: '8' } }),
+    ]);
+  });
+
+  after(async () => {
+    await Promise.all([good?.stop(), broken?.stop()]);
+    await smtp?.close();
+    await probeDb?.close();
+    if (database?.url) await dropTestRoles(database.url, ROLES, () => database.drop());
+    else await database?.drop();
+  });
+
+  it('passes every probe check against a correct deployment, and a real user at the same domain signs in during and after it', async () => {
+    // A real account at the probe's domain, verified through its mail as a person would.
+    const email = `real-user-${randomBytes(4).toString('hex')}@example.invalid`;
+    const password = `real user ${randomBytes(8).toString('hex')} Password!`;
+    const post = (path: string, json: unknown) =>
+      fetch(new URL(path, good.baseUrl), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) });
+    assert.equal((await post('/v1/auth/signup', { email, password })).status, 202);
+    const token = tokenFromMail(await smtp.waitForMail({ to: email }), `${PRODUCTION_ACCOUNT_SETTINGS.APP_URL}/verify-email`);
+    assert.equal((await post('/v1/auth/verify-email', { token })).status, 200);
+
+    const knex = database.db.knex;
+    const running = probe(good);
+    // While the probe's own (email, IP) pair is locked, the real user signs in from the same address.
+    await waitFor(
+      'the probe’s lockout',
+      async () => (await knex('audit_events').where({ type: 'login_locked_out', user_agent: PROBE_USER_AGENT }).first()) !== undefined,
+      60_000,
+    );
+    const during = await post('/v1/auth/login', { email, password });
+    goodRun = await running;
+    const afterwards = await post('/v1/auth/login', { email, password });
+
+    assert.deepEqual(goodRun.map((r) => r.id), PROBE_CHECK_IDS);
+    assert.deepEqual(goodRun.filter((r) => r.status !== 'passed'), [], show(goodRun));
+    assert.equal(during.status, 200, 'the real user signs in while the probe is locked out');
+    assert.equal(afterwards.status, 200, 'the real user signs in after the probe');
+    for (const r of goodRun) {
+      assert.ok(r.title && r.evidence, JSON.stringify(r));
+      // No JWT, refresh, device or one-time token (43+ base64url characters) in the evidence.
+      assert.doesNotMatch(r.evidence, /eyJ[A-Za-z0-9_-]{10,}|[A-Za-z0-9_-]{43,}/, r.id);
+    }
+    assert.match(byId(goodRun, 'probe.signup')?.evidence ?? '', /→ 202, status "verification_sent"/);
+    assert.match(byId(goodRun, 'probe.email-validation')?.evidence ?? '', /without @ → 400 invalid_email; signed up as Readiness-Probe\+[0-9a-f]{12}@EXAMPLE\.INVALID → stored as readiness-probe\+[0-9a-f]{12}@example\.invalid$/);
+    assert.match(byId(goodRun, 'probe.lockout')?.evidence ?? '', /^5 wrong password\(s\) without a device token → 401 invalid_credentials, .*; the right password without a device token → 429 too_many_attempts \(Retry-After: \d+\); the right password with the probe’s device token \d+ ms later → 200 mfa_required/);
+    assert.match(byId(goodRun, 'probe.refresh-reuse')?.evidence ?? '', /the old refresh token → 401 refresh_token_reused; its successor then → 401/);
+    assert.match(byId(goodRun, 'probe.user-limits')?.evidence ?? '', /RateLimit-Policy: "user";q=300;w=60/);
+    assert.match(byId(goodRun, 'probe.body-limit')?.evidence ?? '', /Content-Length 262145 .* → 413 payload_too_large$/);
+  });
+
+  it('leaves no user, session, token, device, conversation or MFA row behind: only audit rows that name the probe', async () => {
+    assert.ok(goodRun, 'runs after the correct deployment’s probe');
+    const cleanup = byId(goodRun, 'probe.cleanup')?.evidence ?? '';
+    const userId = /^user ([0-9a-f-]{36}) deleted/.exec(cleanup)?.[1];
+    assert.ok(userId, cleanup);
+    assert.match(cleanup, /had \d+ session\(s\), 1 conversation\(s\)/);
+    const knex = database.db.knex;
+    const count = async (sql: string, bindings: string[]) => Number((await knex.raw(sql, bindings)).rows[0].n);
+    assert.equal(await count(`select count(*)::int as n from users where email like 'readiness-probe+%'`, []), 0);
+    for (const table of ['sessions', 'conversations', 'device_tokens', 'account_tokens', 'mfa_totp', 'mfa_recovery_codes']) {
+      assert.equal(await count(`select count(*)::int as n from ${table} where user_id = ?`, [userId]), 0, table);
+    }
+    const rows = (await knex('audit_events').select('type', 'user_agent', 'details').where({ user_id: userId })) as {
+      type: string;
+      user_agent: string | null;
+      details: Record<string, unknown>;
+    }[];
+    const deletion = rows.find((r) => r.type === 'operator_user_deleted');
+    assert.equal(deletion?.details.operator, PROBE_OPERATOR);
+    assert.equal(rows.find((r) => r.type === 'operator_verification_token_issued')?.details.operator, PROBE_OPERATOR);
+    // What the service wrote for the probe's requests carries the probe's User-Agent.
+    for (const type of ['signup_succeeded', 'login_succeeded', 'login_failed', 'login_locked_out']) {
+      const row = rows.find((r) => r.type === type);
+      assert.ok(row, `${type} row kept`);
+    }
+    assert.ok(rows.filter((r) => r.type.startsWith('login_')).every((r) => r.user_agent === PROBE_USER_AGENT));
+  });
+
+  it('stays within its documented request budget (at most 8 logins, 3 signups, 24 requests to /v1/auth/*)', () => {
+    assert.ok(goodRun, 'runs after the correct deployment’s probe');
+    const m = /the probe sent (\d+) request\(s\): (\d+) to \/v1\/auth\/\* \((\d+) login, (\d+) signup, (\d+) refresh\)$/.exec(
+      byId(goodRun, 'probe.cleanup')?.evidence ?? '',
+    );
+    assert.ok(m, byId(goodRun, 'probe.cleanup')?.evidence);
+    const [total, auth, login, signup] = m.slice(1, 5).map(Number) as [number, number, number, number];
+    assert.ok(login <= 8, `${login} logins`);
+    assert.ok(signup <= 3, `${signup} signups`);
+    assert.ok(auth <= 24, `${auth} auth requests`);
+    assert.ok(total <= 50, `${total} requests`);
+  });
+
+  it('turns exactly the broken items [ ] on a deployment with verification off, the lockout off and PASSWORD_MIN_LENGTH=8', async () => {
+    const results = await probe(broken);
+    const failed = results.filter((r) => r.status === 'failed');
+    assert.deepEqual(failed.map((r) => r.id).sort(), ['probe.email-verification', 'probe.lockout', 'probe.password-policy'], show(results));
+    assert.match(
+      byId(results, 'probe.password-policy')?.evidence ?? '',
+      /^POST \/v1\/auth\/signup with an 11-character random password → 201: passwords under 12 characters are accepted/,
+    );
+    assert.match(
+      byId(results, 'probe.email-verification')?.evidence ?? '',
+      /^signup → 201 with tokens: a new account uses the API before its address is verified \(EMAIL_VERIFICATION=off/,
+    );
+    assert.match(
+      byId(results, 'probe.lockout')?.evidence ?? '',
+      /^5 wrong password\(s\) without a device token → (401 invalid_credentials, ){4}401 invalid_credentials; the right password without a device token → 200: no lock after 5 failures/,
+    );
+    assert.equal(byId(results, 'probe.cleanup')?.status, 'passed', show(results));
+  });
+
+  it('deletes the account when the run is interrupted, and says which checks did not run', async () => {
+    const controller = new AbortController();
+    const knex = database.db.knex;
+    const running = probe(broken, { signal: controller.signal });
+    await waitFor('the probe’s account', async () => (await knex('users').where('email', 'like', 'readiness-probe+%').first()) !== undefined, 30_000);
+    controller.abort();
+    const results = await running;
+    assert.equal(byId(results, 'probe.cleanup')?.status, 'passed', show(results));
+    assert.ok(results.some((r) => r.status === 'failed' && /^interrupted \(SIGINT\/SIGTERM\) before this check$/.test(r.evidence)), show(results));
+    assert.equal((await knex('users').where('email', 'like', 'readiness-probe+%')).length, 0);
+  });
+});
