@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { applyRoles } from '../../cli/src/lib/db-roles/apply.js';
+import { main } from '../../cli/src/main.js';
 import type { CheckResult } from '../../cli/src/lib/readiness/http.js';
 import { PROBE_CHECK_IDS, PROBE_OPERATOR, type ProbeOptions, probeChecks } from '../../cli/src/lib/readiness/probe.js';
 import { PROBE_USER_AGENT } from '../../cli/src/lib/readiness/probe/client.js';
@@ -14,6 +15,7 @@ import { type ServiceProcess, spawnService } from '../helpers/service-process.js
 import { realPostgresAvailable, testRedisUrl } from '../helpers/services.js';
 import { startSmtpServer, type TestSmtpServer, tokenFromMail } from '../helpers/smtp-server.js';
 import { waitFor } from '../helpers/wait.js';
+import { captureIo } from './capture.js';
 
 /**
  * `secops readiness --probe-account`'s active tier (cli/src/lib/readiness/probe.ts) against the real
@@ -84,7 +86,11 @@ describe('secops readiness --probe-account against the real service', {
     const email = `real-user-${randomBytes(4).toString('hex')}@example.invalid`;
     const password = `real user ${randomBytes(8).toString('hex')} Password!`;
     const post = (path: string, json: unknown) =>
-      fetch(new URL(path, good.baseUrl), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) });
+      fetch(new URL(path, good.baseUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(json),
+      });
     assert.equal((await post('/v1/auth/signup', { email, password })).status, 202);
     const token = tokenFromMail(await smtp.waitForMail({ to: email }), `${PRODUCTION_ACCOUNT_SETTINGS.APP_URL}/verify-email`);
     assert.equal((await post('/v1/auth/verify-email', { token })).status, 200);
@@ -94,15 +100,23 @@ describe('secops readiness --probe-account against the real service', {
     // While the probe's own (email, IP) pair is locked, the real user signs in from the same address.
     await waitFor(
       'the probe’s lockout',
-      async () => (await knex('audit_events').where({ type: 'login_locked_out', user_agent: PROBE_USER_AGENT }).first()) !== undefined,
+      async () =>
+        (await knex('audit_events').where({ type: 'login_locked_out', user_agent: PROBE_USER_AGENT }).first()) !== undefined,
       60_000,
     );
     const during = await post('/v1/auth/login', { email, password });
     goodRun = await running;
     const afterwards = await post('/v1/auth/login', { email, password });
 
-    assert.deepEqual(goodRun.map((r) => r.id), PROBE_CHECK_IDS);
-    assert.deepEqual(goodRun.filter((r) => r.status !== 'passed'), [], show(goodRun));
+    assert.deepEqual(
+      goodRun.map((r) => r.id),
+      PROBE_CHECK_IDS,
+    );
+    assert.deepEqual(
+      goodRun.filter((r) => r.status !== 'passed'),
+      [],
+      show(goodRun),
+    );
     assert.equal(during.status, 200, 'the real user signs in while the probe is locked out');
     assert.equal(afterwards.status, 200, 'the real user signs in after the probe');
     for (const r of goodRun) {
@@ -111,9 +125,18 @@ describe('secops readiness --probe-account against the real service', {
       assert.doesNotMatch(r.evidence, /eyJ[A-Za-z0-9_-]{10,}|[A-Za-z0-9_-]{43,}/, r.id);
     }
     assert.match(byId(goodRun, 'probe.signup')?.evidence ?? '', /→ 202, status "verification_sent"/);
-    assert.match(byId(goodRun, 'probe.email-validation')?.evidence ?? '', /without @ → 400 invalid_email; signed up as Readiness-Probe\+[0-9a-f]{12}@EXAMPLE\.INVALID → stored as readiness-probe\+[0-9a-f]{12}@example\.invalid$/);
-    assert.match(byId(goodRun, 'probe.lockout')?.evidence ?? '', /^5 wrong password\(s\) without a device token → 401 invalid_credentials, .*; the right password without a device token → 429 too_many_attempts \(Retry-After: \d+\); the right password with the probe’s device token \d+ ms later → 200 mfa_required/);
-    assert.match(byId(goodRun, 'probe.refresh-reuse')?.evidence ?? '', /the old refresh token → 401 refresh_token_reused; its successor then → 401/);
+    assert.match(
+      byId(goodRun, 'probe.email-validation')?.evidence ?? '',
+      /without @ → 400 invalid_email; signed up as Readiness-Probe\+[0-9a-f]{12}@EXAMPLE\.INVALID → stored as readiness-probe\+[0-9a-f]{12}@example\.invalid$/,
+    );
+    assert.match(
+      byId(goodRun, 'probe.lockout')?.evidence ?? '',
+      /^5 wrong password\(s\) without a device token → 401 invalid_credentials, .*; the right password without a device token → 429 too_many_attempts \(Retry-After: \d+\); the right password with the probe’s device token \d+ ms later → 200 mfa_required/,
+    );
+    assert.match(
+      byId(goodRun, 'probe.refresh-reuse')?.evidence ?? '',
+      /the old refresh token → 401 refresh_token_reused; its successor then → 401/,
+    );
     assert.match(byId(goodRun, 'probe.user-limits')?.evidence ?? '', /RateLimit-Policy: "user";q=300;w=60/);
     assert.match(byId(goodRun, 'probe.body-limit')?.evidence ?? '', /Content-Length 262145 .* → 413 payload_too_large$/);
   });
@@ -162,7 +185,11 @@ describe('secops readiness --probe-account against the real service', {
   it('turns exactly the broken items [ ] on a deployment with verification off, the lockout off and PASSWORD_MIN_LENGTH=8', async () => {
     const results = await probe(broken);
     const failed = results.filter((r) => r.status === 'failed');
-    assert.deepEqual(failed.map((r) => r.id).sort(), ['probe.email-verification', 'probe.lockout', 'probe.password-policy'], show(results));
+    assert.deepEqual(
+      failed.map((r) => r.id).sort(),
+      ['probe.email-verification', 'probe.lockout', 'probe.password-policy'],
+      show(results),
+    );
     assert.match(
       byId(results, 'probe.password-policy')?.evidence ?? '',
       /^POST \/v1\/auth\/signup with an 11-character random password → 201: passwords under 12 characters are accepted/,
@@ -182,11 +209,34 @@ describe('secops readiness --probe-account against the real service', {
     const controller = new AbortController();
     const knex = database.db.knex;
     const running = probe(broken, { signal: controller.signal });
-    await waitFor('the probe’s account', async () => (await knex('users').where('email', 'like', 'readiness-probe+%').first()) !== undefined, 30_000);
+    await waitFor(
+      'the probe’s account',
+      async () => (await knex('users').where('email', 'like', 'readiness-probe+%').first()) !== undefined,
+      30_000,
+    );
     controller.abort();
     const results = await running;
     assert.equal(byId(results, 'probe.cleanup')?.status, 'passed', show(results));
-    assert.ok(results.some((r) => r.status === 'failed' && /^interrupted \(SIGINT\/SIGTERM\) before this check$/.test(r.evidence)), show(results));
+    assert.ok(
+      results.some((r) => r.status === 'failed' && /^interrupted \(SIGINT\/SIGTERM\) before this check$/.test(r.evidence)),
+      show(results),
+    );
     assert.equal((await knex('users').where('email', 'like', 'readiness-probe+%')).length, 0);
+  });
+
+  it('secops readiness --probe-account refuses to run without the database (exit 2), and --probe-domain without --probe-account', async () => {
+    const run = async (args: string[]) => {
+      const io = captureIo({});
+      return { code: await main(['readiness', '--url', good.baseUrl, ...args], io.io), stderr: io.stderr() };
+    };
+    const noDatabase = await run(['--probe-account']);
+    assert.equal(noDatabase.code, 2, noDatabase.stderr);
+    assert.match(noDatabase.stderr, /--probe-account needs the production database \(--database-url or DATABASE_URL\)/);
+    const domainAlone = await run(['--probe-domain', 'probes.example.com']);
+    assert.equal(domainAlone.code, 2, domainAlone.stderr);
+    assert.match(domainAlone.stderr, /--probe-domain needs --probe-account/);
+    const badDomain = await run(['--probe-account', '--probe-domain', 'not a domain']);
+    assert.equal(badDomain.code, 2, badDomain.stderr);
+    assert.match(badDomain.stderr, /--probe-domain: not a domain name: not a domain/);
   });
 });

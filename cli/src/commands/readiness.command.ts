@@ -5,6 +5,7 @@ import { parseDuration } from '../lib/duration.js';
 import { UsageError } from '../lib/errors.js';
 import { httpUrl } from '../lib/option-values.js';
 import { READINESS_DEFAULTS } from '../lib/readiness/defaults.js';
+import { probeFlags } from '../lib/readiness/probe/flags.js';
 import { AUDIT_DEFAULTS, runtimeOptions } from '../lib/supply-chain/audit-defaults.js';
 import type { ReadinessOptions } from './readiness.js';
 
@@ -16,6 +17,8 @@ interface ReadinessFlags {
   backupDir?: string;
   drillMaxAge: string;
   signupProbe?: boolean;
+  probeAccount?: boolean;
+  probeDomain?: string;
   timeout: string;
   runtimeRole: string;
   dockerfile?: string;
@@ -32,6 +35,7 @@ export function readinessOptions(flags: ReadinessFlags): ReadinessOptions {
     backupDir: flags.backupDir,
     drillMaxAgeMs: parseDuration(flags.drillMaxAge, '--drill-max-age'),
     signupProbe: flags.signupProbe === true,
+    ...probeFlags(flags),
     timeoutMs,
     runtimeRole: validateName(flags.runtimeRole, 'runtime role'),
     ...runtimeOptions(flags),
@@ -47,6 +51,8 @@ export const readinessGroup = defineGroup('readiness', (program, action) => {
     .option('--backup-dir <dir>', 'where backups and their drill reports live (else the drill item is manual)')
     .option('--drill-max-age <duration>', 'the last restore drill must be younger than this', READINESS_DEFAULTS.drillMaxAge)
     .option('--signup-probe', 'sign up a throwaway user to decode a real access token (writes a user; default: read-only)')
+    .option('--probe-account', 'active tier: drive a throwaway account through signup, verification, login, refresh, logout, lockout, MFA and the limits, then delete it (needs the database; writes audit rows; docs/readiness-probes.md)')
+    .option('--probe-domain <domain>', 'the probe account’s address domain (default: example.invalid)')
     .option('--timeout <duration>', 'per-request timeout', READINESS_DEFAULTS.timeout)
     .option('--runtime-role <role>', 'the group role the service’s DB user belongs to (db.role: secops db roles check)', DEFAULT_ROLES.runtime)
     .option(
@@ -60,6 +66,7 @@ export const readinessGroup = defineGroup('readiness', (program, action) => {
       examples(
         'secops readiness --url https://api.example.com --metrics-url http://10.0.0.5:9464',
         'DATABASE_URL_FILE=/run/secrets/db-url secops readiness --url https://api.example.com --backup-dir /var/backups/rampart',
+        'DATABASE_URL_FILE=/run/secrets/db-url secops readiness --url https://api.example.com --probe-account',
         `secops --json readiness --url https://api.example.com | jq '.items[] | select(.status=="failed")'`,
       ),
     )

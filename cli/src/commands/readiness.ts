@@ -9,6 +9,7 @@ import { createReporter } from '../lib/output.js';
 import { type ItemStatus, type ReadinessItem, SECTIONS } from '../lib/readiness/checklist.js';
 import { databaseChecks, drillCheck, MIGRATIONS_TITLE, ROLE_TITLE } from '../lib/readiness/database.js';
 import { type CheckResult, httpChecks } from '../lib/readiness/http.js';
+import { probeAccountChecks } from '../lib/readiness/probe/command.js';
 import { runtimeCurrencyCheck } from '../lib/readiness/runtime.js';
 import { parseStages } from '../lib/supply-chain/dockerfile.js';
 import { dockerfileTargets, type RuntimeTarget } from '../lib/supply-chain/runtime-eol.js';
@@ -29,6 +30,10 @@ export interface ReadinessOptions {
   /** Drill reports older than this fail backup.drill. */
   drillMaxAgeMs: number;
   signupProbe: boolean;
+  /** The active tier: a throwaway account driven through the deployment and deleted (docs/readiness-probes.md). */
+  probeAccount?: boolean;
+  /** The probe address's domain (default example.invalid). */
+  probeDomain?: string;
   /** Per-request timeout. */
   timeoutMs: number;
   /** The group role the service's user may belong to (`secops db roles apply --runtime`). */
@@ -69,6 +74,9 @@ export async function run(options: ReadinessOptions, ctx: CliContext): Promise<R
     httpChecks({ url, metricsUrl, signupProbe: options.signupProbe, timeoutMs, runtimeCheck }),
   )) {
     results.set(r.id, r);
+  }
+  if (options.probeAccount) {
+    for (const r of await probeAccountChecks(ctx, out, { url, timeoutMs, domain: options.probeDomain })) results.set(r.id, r);
   }
 
   // A database named by --database-url or DATABASE_URL (_FILE, _REF); else the database items are manual.

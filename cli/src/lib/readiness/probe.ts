@@ -125,7 +125,9 @@ export async function probeChecks(options: ProbeOptions): Promise<CheckResult[]>
     const result = await cleanup(run);
     run.results.set('probe.cleanup', { ...result, evidence: `${result.evidence}; ${requestSummary(run.client.counts)}` });
   }
-  const why = controller.signal.aborted ? 'interrupted (SIGINT/SIGTERM) before this check' : `not run: the probe stopped (${stoppedBy ?? 'an earlier check failed'})`;
+  const why = controller.signal.aborted
+    ? 'interrupted (SIGINT/SIGTERM) before this check'
+    : `not run: the probe stopped (${stoppedBy ?? 'an earlier check failed'})`;
   return PROBE_CHECK_IDS.map((id) => run.results.get(id) ?? failed(id, why));
 }
 
@@ -160,7 +162,9 @@ async function check(run: Run, id: ProbeCheckId, body: () => Promise<CheckResult
 async function emailValidation(run: Run): Promise<void> {
   await check(run, 'probe.email-validation', async () => {
     const local = run.id.email.split('@')[0] as string;
-    const a = await run.client.send('POST', '/v1/auth/signup', { json: { email: `${local}.no-at-sign`, password: run.id.password } });
+    const a = await run.client.send('POST', '/v1/auth/signup', {
+      json: { email: `${local}.no-at-sign`, password: run.id.password },
+    });
     const evidence = `POST /v1/auth/signup with an address without @ → ${shownAnswer(a)}`;
     // The normalization half is judged once the account exists (emailVerification).
     return judged(a.status === 400 && codeOf(a) === 'invalid_email', 'probe.email-validation', evidence);
@@ -168,7 +172,8 @@ async function emailValidation(run: Run): Promise<void> {
 }
 
 async function passwordPolicyAndSignup(run: Run): Promise<void> {
-  const signup = (password: string) => run.client.send('POST', '/v1/auth/signup', { json: { email: run.id.signupEmail, password } });
+  const signup = (password: string) =>
+    run.client.send('POST', '/v1/auth/signup', { json: { email: run.id.signupEmail, password } });
   // The short password goes to the probe's own address: should the policy let it through, the account it
   // creates is the probe's, used from then on and deleted at the end like any other.
   const short = await signup(run.id.shortPassword);
@@ -181,7 +186,10 @@ async function passwordPolicyAndSignup(run: Run): Promise<void> {
   } else {
     run.results.set(
       'probe.password-policy',
-      failed('probe.password-policy', `${shortSeen}: passwords under 12 characters are accepted (PASSWORD_MIN_LENGTH below the documented 12?)`),
+      failed(
+        'probe.password-policy',
+        `${shortSeen}: passwords under 12 characters are accepted (PASSWORD_MIN_LENGTH below the documented 12?)`,
+      ),
     );
     created = short;
     run.password = run.id.shortPassword;
@@ -194,11 +202,20 @@ async function passwordPolicyAndSignup(run: Run): Promise<void> {
     run.first = pair;
     run.device = deviceOf(created);
   }
-  const body = created.status === 202 ? `, status ${JSON.stringify(created.json?.status)}` : pair ? ', with access and refresh tokens' : ', no tokens';
+  const body =
+    created.status === 202
+      ? `, status ${JSON.stringify(created.json?.status)}`
+      : pair
+        ? ', with access and refresh tokens'
+        : ', no tokens';
   const evidence = `POST /v1/auth/signup (${run.id.email}) → ${shownAnswer(created)}${body}`;
   run.results.set(
     'probe.signup',
-    judged((created.status === 201 && pair !== undefined) || (created.status === 202 && created.json?.status === 'verification_sent'), 'probe.signup', evidence),
+    judged(
+      (created.status === 201 && pair !== undefined) || (created.status === 202 && created.json?.status === 'verification_sent'),
+      'probe.signup',
+      evidence,
+    ),
   );
   if (created.status !== 201 && created.status !== 202) throw new Error(`signup answered ${shownAnswer(created)}`);
 }
@@ -212,11 +229,18 @@ async function emailVerification(run: Run): Promise<void> {
     const normalized = account?.email === run.id.email && (run.answeredEmail === undefined || run.answeredEmail === run.id.email);
     run.results.set(
       'probe.email-validation',
-      judged(validation.status === 'passed' && normalized, 'probe.email-validation', `${validation.evidence}; signed up as ${run.id.signupEmail} → ${stored}`),
+      judged(
+        validation.status === 'passed' && normalized,
+        'probe.email-validation',
+        `${validation.evidence}; signed up as ${run.id.signupEmail} → ${stored}`,
+      ),
     );
   }
   if (!account) {
-    run.results.set('probe.email-verification', failed('probe.email-verification', `no account for ${run.id.email} within ${run.options.timeoutMs} ms of the signup`));
+    run.results.set(
+      'probe.email-verification',
+      failed('probe.email-verification', `no account for ${run.id.email} within ${run.options.timeoutMs} ms of the signup`),
+    );
     throw new Error('the signup created no account');
   }
   run.userId = account.id;
@@ -228,7 +252,11 @@ async function emailVerification(run: Run): Promise<void> {
       );
     }
     const token = await verificationToken(run.db, account.id, run.audit);
-    if (!token) return failed('probe.email-verification', `signup → 202 but the account is already verified (email_verified_at ${account.email_verified_at})`);
+    if (!token)
+      return failed(
+        'probe.email-verification',
+        `signup → 202 but the account is already verified (email_verified_at ${account.email_verified_at})`,
+      );
     const a = await run.client.send('POST', '/v1/auth/verify-email', { json: { token } });
     const pair = pairOf(a);
     if (pair) run.first = pair;
@@ -263,9 +291,15 @@ async function mfa(run: Run): Promise<void> {
     const secret = enrol.json?.secret;
     const uri = enrol.json?.otpauth_uri;
     if (enrol.status !== 200 || typeof secret !== 'string' || typeof uri !== 'string' || !uri.startsWith('otpauth://totp/')) {
-      return failed('probe.mfa', `POST /v1/auth/mfa/totp → ${shownAnswer(enrol)}, secret ${typeof secret === 'string' ? 'present' : 'absent'}, otpauth_uri ${typeof uri === 'string' ? 'present' : 'absent'}`);
+      return failed(
+        'probe.mfa',
+        `POST /v1/auth/mfa/totp → ${shownAnswer(enrol)}, secret ${typeof secret === 'string' ? 'present' : 'absent'}, otpauth_uri ${typeof uri === 'string' ? 'present' : 'absent'}`,
+      );
     }
-    const confirm = await run.client.send('POST', '/v1/auth/mfa/totp/confirm', { token, json: { code: await generate({ secret }) } });
+    const confirm = await run.client.send('POST', '/v1/auth/mfa/totp/confirm', {
+      token,
+      json: { code: await generate({ secret }) },
+    });
     const codes = confirm.json?.recovery_codes;
     const n = Array.isArray(codes) ? codes.length : 0;
     const evidence = `POST /v1/auth/mfa/totp → 200 with a secret and an otpauth:// URI; confirm with a computed code → ${shownAnswer(confirm)}, ${n} recovery code(s)`;
@@ -290,7 +324,10 @@ async function userLimits(run: Run): Promise<void> {
       if (read.status !== 200) return failed('probe.user-limits', `GET /v1/me → ${shownAnswer(read)}`);
       const policy = parsePolicy(read.headers.get('ratelimit-policy'));
       if (policy?.name === 'user') {
-        return passed('probe.user-limits', `GET /v1/me (read ${n}) → 200, RateLimit-Policy: ${policyText(read)}, RateLimit: ${read.headers.get('ratelimit') ?? 'absent'}`);
+        return passed(
+          'probe.user-limits',
+          `GET /v1/me (read ${n}) → 200, RateLimit-Policy: ${policyText(read)}, RateLimit: ${read.headers.get('ratelimit') ?? 'absent'}`,
+        );
       }
       if (!policy) return failed('probe.user-limits', `GET /v1/me → 200 without a RateLimit-Policy header`);
     }
@@ -306,7 +343,8 @@ async function endpointLimits(run: Run): Promise<void> {
     const auth = parsePolicy(run.loginAnswer?.headers.get('ratelimit-policy') ?? null);
     const read = parsePolicy(run.firstRead?.headers.get('ratelimit-policy') ?? null);
     const rate = (p: { quota: number; windowSeconds: number }) => p.quota / p.windowSeconds;
-    const shown = (p: ReturnType<typeof parsePolicy>) => (p ? `"${p.name}";q=${p.quota};w=${p.windowSeconds} (${rate(p).toFixed(2)}/s)` : 'absent');
+    const shown = (p: ReturnType<typeof parsePolicy>) =>
+      p ? `"${p.name}";q=${p.quota};w=${p.windowSeconds} (${rate(p).toFixed(2)}/s)` : 'absent';
     const evidence = `POST /v1/auth/login RateLimit-Policy ${shown(auth)}; GET /v1/me ${shown(read)}`;
     return judged(auth !== undefined && read !== undefined && rate(auth) < rate(read), 'probe.endpoint-limits', evidence);
   });
@@ -315,10 +353,17 @@ async function endpointLimits(run: Run): Promise<void> {
 async function contentType(run: Run): Promise<void> {
   const token = (run.second as Pair).access;
   await check(run, 'probe.content-type', async () => {
-    const a = await run.client.send('POST', '/v1/conversations', { token, raw: { contentType: 'text/plain', body: '{"title":"readiness probe"}' } });
+    const a = await run.client.send('POST', '/v1/conversations', {
+      token,
+      raw: { contentType: 'text/plain', body: '{"title":"readiness probe"}' },
+    });
     const type = a.headers.get('content-type') ?? 'no content-type';
     const evidence = `POST /v1/conversations (authenticated) text/plain → ${shownAnswer(a)}, ${type}`;
-    return judged(a.status === 415 && codeOf(a) === 'unsupported_media_type' && type.startsWith('application/problem+json'), 'probe.content-type', evidence);
+    return judged(
+      a.status === 415 && codeOf(a) === 'unsupported_media_type' && type.startsWith('application/problem+json'),
+      'probe.content-type',
+      evidence,
+    );
   });
 }
 
@@ -329,7 +374,10 @@ async function bodyLimit(run: Run): Promise<void> {
     const declared = limit + 1;
     const a = await run.client.withheldBody('/v1/conversations', declared, token);
     if (a.status === undefined) {
-      return failed('probe.body-limit', `POST /v1/conversations with Content-Length ${declared}, no body sent: no answer within ${run.options.timeoutMs} ms (the service waits for the body: the limit is above ${limit}, or it buffers first)`);
+      return failed(
+        'probe.body-limit',
+        `POST /v1/conversations with Content-Length ${declared}, no body sent: no answer within ${run.options.timeoutMs} ms (the service waits for the body: the limit is above ${limit}, or it buffers first)`,
+      );
     }
     const evidence = `POST /v1/conversations with Content-Length ${declared} (MAX_REQUEST_SIZE_BYTES ${limit} + 1), no body sent → ${a.status}${a.code ? ` ${a.code}` : ''}`;
     return judged(a.status === 413 && a.code === 'payload_too_large', 'probe.body-limit', evidence);
@@ -341,9 +389,11 @@ async function refreshRotation(run: Run): Promise<void> {
   await check(run, 'probe.refresh-rotation', async () => {
     const a = await run.client.send('POST', '/v1/auth/refresh', { json: { refresh_token: old } });
     const next = pairOf(a);
-    if (a.status !== 200 || !next) return failed('probe.refresh-rotation', `POST /v1/auth/refresh → ${shownAnswer(a)}, no new pair`);
+    if (a.status !== 200 || !next)
+      return failed('probe.refresh-rotation', `POST /v1/auth/refresh → ${shownAnswer(a)}, no new pair`);
     run.rotated = { at: Date.now(), old, successor: next.refresh };
-    if (next.refresh === old) return failed('probe.refresh-rotation', 'POST /v1/auth/refresh → 200 with the same refresh token: not rotated');
+    if (next.refresh === old)
+      return failed('probe.refresh-rotation', 'POST /v1/auth/refresh → 200 with the same refresh token: not rotated');
     const retry = await run.client.send('POST', '/v1/auth/refresh', { json: { refresh_token: old } });
     const again = pairOf(retry);
     const grace = run.options.refreshReuseGraceSeconds ?? 10;
@@ -375,7 +425,8 @@ async function lockout(run: Run): Promise<void> {
     for (let i = 1; i <= LOCKOUT_ATTEMPTS && !locked; i++) {
       const a = await run.client.send('POST', '/v1/auth/login', loginBody(run, run.id.wrongPassword));
       if (a.status === 429) locked = a;
-      else if (a.status !== 401) return failed('probe.lockout', `wrong password ${i} → ${shownAnswer(a)} (expected 401 invalid_credentials)`);
+      else if (a.status !== 401)
+        return failed('probe.lockout', `wrong password ${i} → ${shownAnswer(a)} (expected 401 invalid_credentials)`);
       else run.wrongAttempts += 1;
       seen.push(shownAnswer(a));
     }
@@ -385,13 +436,17 @@ async function lockout(run: Run): Promise<void> {
       const right = await run.client.send('POST', '/v1/auth/login', loginBody(run, run.password as string));
       lockSeen += `; the right password without a device token → ${shownAnswer(right)}`;
       if (right.status !== 429) {
-        return failed('probe.lockout', `${lockSeen}: no lock after ${LOCKOUT_ATTEMPTS} failures (LOGIN_MAX_FAILURES above the documented 5, or the lockout is off)`);
+        return failed(
+          'probe.lockout',
+          `${lockSeen}: no lock after ${LOCKOUT_ATTEMPTS} failures (LOGIN_MAX_FAILURES above the documented 5, or the lockout is off)`,
+        );
       }
       locked = right;
     }
     const lockedAt = Date.now();
     const retryAfter = locked.headers.get('retry-after');
-    const lockedOk = codeOf(locked) === 'too_many_attempts' && retryAfter !== null && /^\d+$/.test(retryAfter) && Number(retryAfter) >= 1;
+    const lockedOk =
+      codeOf(locked) === 'too_many_attempts' && retryAfter !== null && /^\d+$/.test(retryAfter) && Number(retryAfter) >= 1;
     lockSeen += ` (Retry-After: ${retryAfter ?? 'absent'})`;
     if (!run.device) return failed('probe.lockout', `${lockSeen}; no device token from the signup, verification or login to try`);
     const owner = await run.client.send('POST', '/v1/auth/login', loginBody(run, run.password as string, run.device));
@@ -413,7 +468,11 @@ async function refreshReuse(run: Run): Promise<void> {
     const reused = await run.client.send('POST', '/v1/auth/refresh', { json: { refresh_token: rotated.old } });
     const successor = await run.client.send('POST', '/v1/auth/refresh', { json: { refresh_token: rotated.successor } });
     const evidence = `${grace + 1} s after the rotation, the old refresh token → ${shownAnswer(reused)}; its successor then → ${shownAnswer(successor)}`;
-    return judged(reused.status === 401 && codeOf(reused) === 'refresh_token_reused' && successor.status === 401, 'probe.refresh-reuse', evidence);
+    return judged(
+      reused.status === 401 && codeOf(reused) === 'refresh_token_reused' && successor.status === 401,
+      'probe.refresh-reuse',
+      evidence,
+    );
   });
 }
 
@@ -436,8 +495,14 @@ async function auditTrail(run: Run): Promise<void> {
           .map((type) => `${type} ${counts[type] ?? 0}`)
           .join(', ');
         return missing.length === 0
-          ? passed('probe.audit', `audit_events of the probe’s user: ${shown} (the service summarizes repeated failures when its one-minute window closes)`)
-          : failed('probe.audit', `audit_events of the probe’s user: ${shown}; missing: ${missing.map(([t, n]) => `${t} (≥ ${n})`).join(', ')}`);
+          ? passed(
+              'probe.audit',
+              `audit_events of the probe’s user: ${shown} (the service summarizes repeated failures when its one-minute window closes)`,
+            )
+          : failed(
+              'probe.audit',
+              `audit_events of the probe’s user: ${shown}; missing: ${missing.map(([t, n]) => `${t} (≥ ${n})`).join(', ')}`,
+            );
       }
       await delay(50, undefined, { signal: run.signal });
     }
@@ -473,7 +538,10 @@ async function cleanup(run: Run): Promise<CheckResult> {
     }
     if (!userId) {
       return run.signupStatus === undefined
-        ? passed('probe.cleanup', `no account was created (the probe stopped before its signup); nothing to delete under ${run.id.email}`)
+        ? passed(
+            'probe.cleanup',
+            `no account was created (the probe stopped before its signup); nothing to delete under ${run.id.email}`,
+          )
         : failed('probe.cleanup', `no account found under ${run.id.email} to delete; if one appears later, ${manualFix}`);
     }
     owned = await ownedIds(run.db, userId);
@@ -481,7 +549,10 @@ async function cleanup(run: Run): Promise<CheckResult> {
     const left = await leftovers(run.db, userId, owned);
     const remaining = Object.entries(left);
     if (remaining.length > 0) {
-      return failed('probe.cleanup', `user ${userId} deleted: ${deleted}; rows remain: ${remaining.map(([t, n]) => `${t} ${n}`).join(', ')}; ${manualFix}`);
+      return failed(
+        'probe.cleanup',
+        `user ${userId} deleted: ${deleted}; rows remain: ${remaining.map(([t, n]) => `${t} ${n}`).join(', ')}; ${manualFix}`,
+      );
     }
     const audit = await auditCounts(run.db, userId);
     const deletion = await deletionRow(run.db, userId);
@@ -494,7 +565,11 @@ async function cleanup(run: Run): Promise<CheckResult> {
     if (userId) {
       try {
         const left = await leftovers(run.db, userId, owned);
-        state = `; rows remain: ${Object.entries(left).map(([t, n]) => `${t} ${n}`).join(', ') || 'none'}`;
+        state = `; rows remain: ${
+          Object.entries(left)
+            .map(([t, n]) => `${t} ${n}`)
+            .join(', ') || 'none'
+        }`;
       } catch {
         state = '; the remaining rows could not be counted';
       }

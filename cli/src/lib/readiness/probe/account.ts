@@ -61,7 +61,12 @@ export function probeAudit(emailHashKey: Uint8Array | undefined): OperatorAudit 
  * The account of `email`, waiting up to `timeoutMs` for it: with EMAIL_VERIFICATION=required the
  * service creates it after its 202 answer. Polls the database (the service's timing, not ours).
  */
-export async function awaitAccount(db: Database, email: string, timeoutMs: number, signal: AbortSignal): Promise<OperatorAccount | undefined> {
+export async function awaitAccount(
+  db: Database,
+  email: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<OperatorAccount | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const account = await findAccount(db.knex, email);
@@ -131,10 +136,15 @@ export async function auditCounts(db: Database, userId: string): Promise<Record<
 
 /** The deletion's audit row: who deleted the account, and why. */
 export async function deletionRow(db: Database, userId: string): Promise<{ operator?: unknown; reason?: unknown } | undefined> {
-  const row = (await db.knex('audit_events').select('details').where({ user_id: userId, type: 'operator_user_deleted' }).first()) as
-    | { details: unknown }
-    | undefined;
+  const row = (await db
+    .knex('audit_events')
+    .select('details')
+    .where({ user_id: userId, type: 'operator_user_deleted' })
+    .first()) as { details: unknown } | undefined;
   if (!row) return undefined;
-  const details = typeof row.details === 'string' ? (JSON.parse(row.details) as Record<string, unknown>) : (row.details as Record<string, unknown>);
+  const details =
+    typeof row.details === 'string'
+      ? (JSON.parse(row.details) as Record<string, unknown>)
+      : (row.details as Record<string, unknown>);
   return details;
 }
