@@ -131,7 +131,7 @@ describe('secops readiness --probe-account against the real service', {
     );
     assert.match(
       byId(goodRun, 'probe.lockout')?.evidence ?? '',
-      /^5 wrong password\(s\) without a device token → 401 invalid_credentials, .*; the right password without a device token → 429 too_many_attempts \(Retry-After: \d+\); the right password with the probe’s device token \d+ ms later → 200 mfa_required/,
+      /^5 wrong password\(s\) without a device token → 401 invalid_credentials, .*; the right password without a device token → 429 too_many_attempts \(Retry-After: \d+\); the right password with the probe’s device token, sent \d+ ms later → 200 mfa_required/,
     );
     assert.match(
       byId(goodRun, 'probe.refresh-reuse')?.evidence ?? '',

@@ -449,11 +449,17 @@ async function lockout(run: Run): Promise<void> {
       codeOf(locked) === 'too_many_attempts' && retryAfter !== null && /^\d+$/.test(retryAfter) && Number(retryAfter) >= 1;
     lockSeen += ` (Retry-After: ${retryAfter ?? 'absent'})`;
     if (!run.device) return failed('probe.lockout', `${lockSeen}; no device token from the signup, verification or login to try`);
+    // Sent while the lock holds (Retry-After from the refusal), or it proves nothing about devices.
+    const sentAfter = Date.now() - lockedAt;
     const owner = await run.client.send('POST', '/v1/auth/login', loginBody(run, run.password as string, run.device));
-    const ms = Date.now() - lockedAt;
+    const withinLock = retryAfter !== null && sentAfter < Number(retryAfter) * 1000;
     const signedIn = owner.status === 200 && (pairOf(owner) !== undefined || owner.json?.mfa_required === true);
-    const evidence = `${lockSeen}; the right password with the probe’s device token ${ms} ms later → ${shownAnswer(owner)}${owner.json?.mfa_required === true ? ' mfa_required (the second factor is next)' : ''}`;
-    return judged(lockedOk && signedIn, 'probe.lockout', evidence);
+    const mfaNext = owner.json?.mfa_required === true ? ' mfa_required (the second factor is next)' : '';
+    const lapsed = withinLock
+      ? ''
+      : ' — sent after the lock’s Retry-After: it proves nothing about the device; rerun from closer to the service';
+    const evidence = `${lockSeen}; the right password with the probe’s device token, sent ${sentAfter} ms later → ${shownAnswer(owner)}${mfaNext}${lapsed}`;
+    return judged(lockedOk && signedIn && withinLock, 'probe.lockout', evidence);
   });
 }
 
