@@ -239,4 +239,53 @@ describe('secops readiness --probe-account against the real service', {
     assert.equal(badDomain.code, 2, badDomain.stderr);
     assert.match(badDomain.stderr, /--probe-domain: not a domain name: not a domain/);
   });
+
+  it('says which rows remain and the command that removes them when the deletion fails, and that command removes them', async () => {
+    // The backup role reads every table and writes none: the probe's deletion is refused.
+    const readOnlyUrl = new URL(database.url as string);
+    readOnlyUrl.username = ROLES.backup;
+    readOnlyUrl.password = '';
+    const readOnly = createDatabase({
+      url: readOnlyUrl.toString(),
+      poolMax: 2,
+      acquireTimeoutMs: 10_000,
+      statementTimeoutMs: 30_000,
+    });
+    const knex = database.db.knex;
+    try {
+      const results = await probe(broken, { database: readOnly });
+      const cleanup = byId(results, 'probe.cleanup');
+      assert.equal(cleanup?.status, 'failed', show(results));
+      const m =
+        /^deleting (readiness-probe\+[0-9a-f]{12}@example\.invalid) failed: .*permission denied.*; rows remain: users 1, sessions \d+, (refresh_tokens \d+, )?device_tokens \d+, (account_tokens \d+, )?conversations 1, mfa_totp 1, mfa_recovery_codes 10; remove it with: secops users delete --email (\S+) --reason "readiness probe" --yes;/.exec(
+          cleanup?.evidence ?? '',
+        );
+      assert.ok(m, cleanup?.evidence);
+      assert.equal(m[4], m[1]);
+      // The command the evidence names, as an operator with the service's role runs it.
+      const roleUrl = new URL(database.url as string);
+      roleUrl.username = ROLES.users[0];
+      roleUrl.password = '';
+      const io = captureIo({});
+      const code = await main(
+        [
+          '--database-url',
+          roleUrl.toString(),
+          'users',
+          'delete',
+          '--email',
+          m[1] as string,
+          '--reason',
+          'readiness probe',
+          '--yes',
+        ],
+        io.io,
+      );
+      assert.equal(code, 0, io.stderr());
+      assert.equal((await knex('users').where({ email: m[1] })).length, 0);
+    } finally {
+      await knex('users').where('email', 'like', 'readiness-probe+%').delete();
+      await readOnly.close();
+    }
+  });
 });
