@@ -153,9 +153,12 @@ describe('secops readiness --probe-account against the real service', {
     for (const table of ['sessions', 'conversations', 'device_tokens', 'account_tokens', 'mfa_totp', 'mfa_recovery_codes']) {
       assert.equal(await count(`select count(*)::int as n from ${table} where user_id = ?`, [userId]), 0, table);
     }
-    const rows = (await knex('audit_events').select('type', 'user_agent', 'details').where({ user_id: userId })) as {
+    const rows = (await knex('audit_events')
+      .select('type', 'user_agent', 'client_request_id', 'details')
+      .where({ user_id: userId })) as {
       type: string;
       user_agent: string | null;
+      client_request_id: string | null;
       details: Record<string, unknown>;
     }[];
     const deletion = rows.find((r) => r.type === 'operator_user_deleted');
@@ -167,6 +170,17 @@ describe('secops readiness --probe-account against the real service', {
       assert.ok(row, `${type} row kept`);
     }
     assert.ok(rows.filter((r) => r.type.startsWith('login_')).every((r) => r.user_agent === PROBE_USER_AGENT));
+    // …and the run's X-Request-Id, which also finds the refused signups (they name no user).
+    const prefix = /^readiness-probe-[0-9a-f]{12}-/.exec(
+      rows.find((r) => r.type === 'signup_succeeded')?.client_request_id ?? '',
+    )?.[0];
+    assert.ok(prefix, 'the signup row carries the probe’s X-Request-Id');
+    const refused = (await knex('audit_events')
+      .select(knex.raw("details->>'reason' as reason"))
+      .where({ type: 'signup_failed' })
+      .andWhere('client_request_id', 'like', `${prefix}%`)) as { reason: string }[];
+    assert.deepEqual(refused.map((r) => r.reason).sort(), ['invalid_email', 'weak_password']);
+    assert.match(byId(goodRun, 'probe.audit')?.evidence ?? '', /signup_failed invalid_email 1, signup_failed weak_password 1/);
   });
 
   it('stays within its documented request budget (at most 8 logins, 3 signups, 24 requests to /v1/auth/*)', () => {

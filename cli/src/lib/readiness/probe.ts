@@ -42,9 +42,15 @@ export async function probeChecks(options: ProbeOptions): Promise<CheckResult[]>
   const stop = () => controller.abort(options.signal?.reason);
   if (options.signal?.aborted) stop();
   options.signal?.addEventListener('abort', stop, { once: true });
+  const id = newProbeIdentity(options.domain ?? DEFAULT_PROBE_DOMAIN);
   const run: Run = {
-    id: newProbeIdentity(options.domain ?? DEFAULT_PROBE_DOMAIN),
-    client: createProbeClient({ url: options.url, timeoutMs: options.timeoutMs, signal: controller.signal }),
+    id,
+    client: createProbeClient({
+      url: options.url,
+      timeoutMs: options.timeoutMs,
+      signal: controller.signal,
+      requestIdPrefix: id.requestIdPrefix,
+    }),
     db: options.database,
     audit: probeAudit(options.emailHashKey),
     options,

@@ -32,6 +32,8 @@ export interface ProbeIdentity {
   shortPassword: string;
   /** A different random password (the lockout's wrong guesses). */
   wrongPassword: string;
+  /** The X-Request-Id prefix of the run's requests (`readiness-probe-<hex>`): finds its audit rows that name no user. */
+  requestIdPrefix: string;
 }
 
 const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
@@ -49,6 +51,7 @@ export function newProbeIdentity(domain: string): ProbeIdentity {
     password: `${randomText(16)}-${randomText(8)}`,
     shortPassword: randomText(11),
     wrongPassword: `${randomText(16)}-${randomText(8)}`,
+    requestIdPrefix: `readiness-probe-${id}`,
   };
 }
 
@@ -132,6 +135,18 @@ export async function auditCounts(db: Database, userId: string): Promise<Record<
     n: string | number;
   }[];
   return Object.fromEntries(rows.map((r) => [r.type, Number(r.n)]));
+}
+
+/** The run's refused signups (no user to key them by: found by the run's X-Request-Id prefix), by reason. */
+export async function signupFailures(db: Database, requestIdPrefix: string): Promise<Record<string, number>> {
+  const r = await db.knex.raw(
+    `select details->>'reason' as reason, count(*)::int as n from audit_events
+      where type = 'signup_failed' and client_request_id like ? group by 1`,
+    [`${requestIdPrefix}-%`],
+  );
+  return Object.fromEntries(
+    (r.rows as { reason: string; n: number }[]).map((row) => [`signup_failed ${row.reason}`, Number(row.n)]),
+  );
 }
 
 /** The deletion's audit row: who deleted the account, and why. */

@@ -10,6 +10,7 @@ import {
   type OwnedIds,
   ownedIds,
   PROBE_OPERATOR,
+  signupFailures,
 } from './account.js';
 import { failed, judged, passed } from './checks.js';
 import { check, type Run } from './run.js';
@@ -24,11 +25,15 @@ export async function auditTrail(run: Run): Promise<void> {
     // one-minute window closes): one login_failed row is what a run can see before it deletes the account.
     const expected: Record<string, number> = { signup_succeeded: 1, login_succeeded: 1, login_failed: 1 };
     if (run.results.get('probe.lockout')?.status === 'passed') expected.login_locked_out = 1;
+    // The refused signups name no user: the rows of this run's X-Request-Ids.
+    if (/→ 400 invalid_email/.test(run.results.get('probe.email-validation')?.evidence ?? ''))
+      expected['signup_failed invalid_email'] = 1;
+    if (run.results.get('probe.password-policy')?.status === 'passed') expected['signup_failed weak_password'] = 1;
     // Rows of requests already answered may still be on their way (written after the answer): bounded wait.
     const deadline = Date.now() + run.options.timeoutMs;
     let counts: Record<string, number>;
     for (;;) {
-      counts = await auditCounts(run.db, userId);
+      counts = { ...(await auditCounts(run.db, userId)), ...(await signupFailures(run.db, run.id.requestIdPrefix)) };
       const missing = Object.entries(expected).filter(([type, n]) => (counts[type] ?? 0) < n);
       if (missing.length === 0 || Date.now() >= deadline) {
         const shown = Object.keys(expected)
@@ -37,11 +42,11 @@ export async function auditTrail(run: Run): Promise<void> {
         return missing.length === 0
           ? passed(
               'probe.audit',
-              `audit_events of the probe’s user: ${shown} (the service summarizes repeated failures when its one-minute window closes)`,
+              `audit_events of the probe’s user and X-Request-Ids: ${shown} (the service summarizes repeated failures when its one-minute window closes)`,
             )
           : failed(
               'probe.audit',
-              `audit_events of the probe’s user: ${shown}; missing: ${missing.map(([t, n]) => `${t} (≥ ${n})`).join(', ')}`,
+              `audit_events of the probe’s user and X-Request-Ids: ${shown}; missing: ${missing.map(([t, n]) => `${t} (≥ ${n})`).join(', ')}`,
             );
       }
       await delay(50, undefined, { signal: run.signal });

@@ -36,9 +36,17 @@ export interface ProbeClient {
   readonly counts: ReadonlyMap<string, number>;
 }
 
-export function createProbeClient(options: { url: URL; timeoutMs: number; signal: AbortSignal }): ProbeClient {
+export function createProbeClient(options: {
+  url: URL;
+  timeoutMs: number;
+  signal: AbortSignal;
+  /** Every request carries `X-Request-Id: <prefix>-<n>`: the audit rows keep it (client_request_id). */
+  requestIdPrefix: string;
+}): ProbeClient {
   const { url, timeoutMs, signal } = options;
   const counts = new Map<string, number>();
+  let sent = 0;
+  const requestId = () => `${options.requestIdPrefix}-${++sent}`;
   const count = (method: string, path: string) => counts.set(`${method} ${path}`, (counts.get(`${method} ${path}`) ?? 0) + 1);
 
   return {
@@ -46,7 +54,11 @@ export function createProbeClient(options: { url: URL; timeoutMs: number; signal
     async send(method, path, spec = {}) {
       signal.throwIfAborted();
       count(method, path);
-      const headers: Record<string, string> = { 'user-agent': PROBE_USER_AGENT, accept: 'application/json' };
+      const headers: Record<string, string> = {
+        'user-agent': PROBE_USER_AGENT,
+        'x-request-id': requestId(),
+        accept: 'application/json',
+      };
       let body: string | undefined;
       if (spec.json !== undefined) {
         headers['content-type'] = 'application/json';
@@ -93,6 +105,7 @@ export function createProbeClient(options: { url: URL; timeoutMs: number; signal
           method: 'POST',
           headers: {
             'user-agent': PROBE_USER_AGENT,
+            'x-request-id': requestId(),
             authorization: `Bearer ${token}`,
             'content-type': 'application/json',
             'content-length': String(declared),
