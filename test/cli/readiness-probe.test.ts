@@ -2,6 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { applyRoles } from '../../cli/src/lib/db-roles/apply.js';
+import { createContext } from '../../cli/src/lib/context.js';
+import { openConfiguredDatabase } from '../../cli/src/lib/database.js';
+import { CliError } from '../../cli/src/lib/errors.js';
+import { createReporter } from '../../cli/src/lib/output.js';
+import { probeAccountChecks } from '../../cli/src/lib/readiness/probe/command.js';
 import { main } from '../../cli/src/main.js';
 import type { CheckResult } from '../../cli/src/lib/readiness/http.js';
 import { PROBE_CHECK_IDS, PROBE_OPERATOR, type ProbeOptions, probeChecks } from '../../cli/src/lib/readiness/probe.js';
@@ -301,5 +306,36 @@ describe('secops readiness --probe-account against the real service', {
       await knex('users').where('email', 'like', 'readiness-probe+%').delete();
       await readOnly.close();
     }
+  });
+
+  it('Ctrl-C during secops readiness --probe-account deletes the account, then ends with exit 1 and the cleanup’s evidence', async () => {
+    const roleUrl = new URL(database.url as string);
+    roleUrl.username = ROLES.users[0];
+    roleUrl.password = '';
+    const io = captureIo({ REFRESH_REUSE_GRACE_SECONDS: '1' });
+    const ctx = createContext(io.io, { json: true, databaseUrl: roleUrl.toString() }, openConfiguredDatabase);
+    const knex = database.db.knex;
+    const before = new Set(process.listeners('SIGINT'));
+    const running = probeAccountChecks(ctx, createReporter(ctx), { url: new URL(broken.baseUrl), timeoutMs: 10_000 });
+    await waitFor(
+      'the probe’s account',
+      async () => (await knex('users').where('email', 'like', 'readiness-probe+%').first()) !== undefined,
+      30_000,
+    );
+    // What the signal would run: the command's own SIGINT listener (not the test runner's).
+    const added = process.listeners('SIGINT').filter((l) => !before.has(l));
+    assert.equal(added.length, 1);
+    (added[0] as () => void)();
+    await assert.rejects(running, (err: unknown) => {
+      assert.ok(err instanceof CliError);
+      assert.equal(err.exitCode, 1);
+      assert.match(
+        err.message,
+        /^readiness: interrupted; probe cleanup passed: user [0-9a-f-]{36} deleted through the operator deletion/,
+      );
+      return true;
+    });
+    assert.equal((await knex('users').where('email', 'like', 'readiness-probe+%')).length, 0);
+    assert.deepEqual(new Set(process.listeners('SIGINT')), before, 'the listener is removed');
   });
 });
