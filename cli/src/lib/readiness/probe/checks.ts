@@ -24,7 +24,7 @@ export const PROBE_CHECKS = {
     'Active probe: a declared body of MAX_REQUEST_SIZE_BYTES + 1 → 413 payload_too_large before the body is sent',
   'probe.mfa': 'Active probe: TOTP enrolment (POST /v1/auth/mfa/totp, confirmed with a computed code → 10 recovery codes)',
   'probe.audit':
-    'Active probe: the audit trail holds the probe’s signup, its refused signups (invalid address, weak password), login success, login failures and lockout',
+    'Active probe: the audit trail holds the probe’s signup, its refused weak-password signup, login success, login failures and lockout',
   'probe.cleanup':
     'Active probe: the account is deleted at once; no user, session, token, device, conversation or MFA row remains, only audit rows naming the probe',
 } as const;
