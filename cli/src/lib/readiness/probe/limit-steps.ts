@@ -15,9 +15,11 @@ export async function userLimits(run: Run): Promise<void> {
     if (created.status !== 201) return failed('probe.user-limits', `POST /v1/conversations → ${shownAnswer(created)}`);
     // The headers name the bucket closest to its limit: the per-user one shows once this user's share of
     // it exceeds the client address's share of the per-IP bucket. A few reads get there; bounded.
+    let last: Answer | undefined;
     for (let n = 1; n <= USER_LIMIT_READS; n++) {
       const read = await run.client.send('GET', '/v1/me', { token });
       run.firstRead ??= read;
+      last = read;
       if (read.status !== 200) return failed('probe.user-limits', `GET /v1/me → ${shownAnswer(read)}`);
       const policy = parsePolicy(read.headers.get('ratelimit-policy'));
       if (policy?.name === 'user') {
@@ -26,11 +28,11 @@ export async function userLimits(run: Run): Promise<void> {
           `GET /v1/me (read ${n}) → 200, RateLimit-Policy: ${policyText(read)}, RateLimit: ${read.headers.get('ratelimit') ?? 'absent'}`,
         );
       }
-      if (!policy) return failed('probe.user-limits', `GET /v1/me → 200 without a RateLimit-Policy header`);
+      if (!policy) return failed('probe.user-limits', 'GET /v1/me → 200 without a RateLimit-Policy header');
     }
     return failed(
       'probe.user-limits',
-      `${USER_LIMIT_READS} GET /v1/me never named a "user" bucket (last: ${policyText(run.firstRead)}): no per-user limit, or this address's per-IP bucket is much busier; rerun from a quieter address`,
+      `${USER_LIMIT_READS} GET /v1/me never named a "user" bucket (the last: RateLimit-Policy ${policyText(last)}, RateLimit ${last?.headers.get('ratelimit') ?? 'absent'}): no per-user limit, or this address's per-IP bucket is busier than ${USER_LIMIT_READS} reads can overtake; rerun in a minute or from a quieter address`,
     );
   });
 }

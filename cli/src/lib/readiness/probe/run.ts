@@ -28,7 +28,7 @@ export interface ProbeOptions {
 /** Wrong passwords the lockout check sends at most: the documented LOGIN_MAX_FAILURES default. */
 export const LOCKOUT_ATTEMPTS = 5;
 /** Authenticated reads the per-user check sends at most while the per-IP bucket is the tightest. */
-export const USER_LIMIT_READS = 20;
+export const USER_LIMIT_READS = 30;
 
 export interface Pair {
   access: string;
