@@ -5,6 +5,7 @@ import { parseDuration } from '../lib/duration.js';
 import { UsageError } from '../lib/errors.js';
 import { httpUrl } from '../lib/option-values.js';
 import { READINESS_DEFAULTS } from '../lib/readiness/defaults.js';
+import { probeFlags } from '../lib/readiness/probe/flags.js';
 import { AUDIT_DEFAULTS, runtimeOptions } from '../lib/supply-chain/audit-defaults.js';
 import type { ReadinessOptions } from './readiness.js';
 
@@ -18,6 +19,8 @@ interface ReadinessFlags {
   pitrMinWindow: string;
   retentionMaxAge: string;
   signupProbe?: boolean;
+  probeAccount?: boolean;
+  probeDomain?: string;
   timeout: string;
   runtimeRole: string;
   dockerfile?: string;
@@ -47,6 +50,7 @@ export function readinessOptions(flags: ReadinessFlags): ReadinessOptions {
     pitrMinWindowMs: parseDuration(flags.pitrMinWindow, '--pitr-min-window'),
     retentionMaxAgeMs: parseDuration(flags.retentionMaxAge, '--retention-max-age'),
     signupProbe: flags.signupProbe === true,
+    ...probeFlags(flags),
     timeoutMs,
     runtimeRole: validateName(flags.runtimeRole, 'runtime role'),
     kustomize: flags.kustomize,
@@ -110,6 +114,11 @@ export const readinessGroup = defineGroup('readiness', (program, action) => {
       `pipeline tier: the CI and release workflows (default: ./${READINESS_DEFAULTS.workflows} when present)`,
     )
     .option(
+      '--probe-account',
+      'active tier: drive a throwaway account through signup, verification, login, refresh, logout, lockout, MFA and the limits, then delete it (needs the database; writes audit rows; docs/readiness-probes.md)',
+    )
+    .option('--probe-domain <domain>', 'the probe account’s address domain (default: example.invalid)')
+    .option(
       '--dockerfile <file>',
       'the Dockerfile of the deployed image: digests and image rules, and its Debian release (default: ./Dockerfile when present)',
     )
@@ -139,6 +148,7 @@ export const readinessGroup = defineGroup('readiness', (program, action) => {
           'secops readiness --url https://api.example.com --metrics-url http://10.0.0.5:9464',
           'DATABASE_URL_FILE=/run/secrets/db-url BACKUP_SIGNING_KEY_FILE=/run/secrets/backup-public-key secops readiness --url https://api.example.com --backup-dir /var/backups/rampart',
           'secops readiness --url https://api.example.com --kustomize k8s/overlays/production --alerts-dir alerts --runbooks-dir runbooks',
+          'DATABASE_URL_FILE=/run/secrets/db-url secops readiness --url https://api.example.com --probe-account',
           'secops readiness --url https://api.example.com --kustomize k8s/overlays/production --ci --baseline .secops/readiness-baseline.yaml',
           `secops --json readiness --url https://api.example.com | jq '.items[] | select(.status=="failed")'`,
         ),

@@ -24,6 +24,7 @@ import { pipelineChecks } from '../lib/readiness/pipeline.js';
 import { producedChecks } from '../lib/readiness/registry.js';
 import type { CheckResult } from '../lib/readiness/result.js';
 import { runbookChecks } from '../lib/readiness/runbooks.js';
+import { probeAccountChecks } from '../lib/readiness/probe/command.js';
 import { runtimeCurrencyCheck } from '../lib/readiness/runtime.js';
 import { AUDIT_DEFAULTS } from '../lib/supply-chain/audit-defaults.js';
 import { parseStages } from '../lib/supply-chain/dockerfile.js';
@@ -49,6 +50,10 @@ export interface ReadinessOptions {
   /** db.retention: no message older than this. */
   retentionMaxAgeMs: number;
   signupProbe: boolean;
+  /** The active tier: a throwaway account driven through the deployment and deleted (docs/readiness-probes.md). */
+  probeAccount?: boolean;
+  /** The probe address's domain (default example.invalid). */
+  probeDomain?: string;
   /** Per-request timeout. */
   timeoutMs: number;
   /** The group role the service's user may belong to (`secops db roles apply --runtime`). */
@@ -143,6 +148,11 @@ export async function run(options: ReadinessOptions, ctx: CliContext): Promise<R
       httpChecks({ url, metricsUrl, signupProbe: options.signupProbe, timeoutMs, runtimeCheck }),
     ),
   );
+  // The active tier: a throwaway account driven through the deployment, deleted in every case.
+  if (options.probeAccount) {
+    record(await probeAccountChecks(ctx, out, { url, timeoutMs, domain: options.probeDomain }));
+    tiers.push('probe');
+  }
 
   // A database named by --database-url or DATABASE_URL (_FILE, _REF); else the database tier does not run.
   const databaseConfigured = (await ctx.config()).source('DATABASE_URL').kind !== 'none';

@@ -223,7 +223,7 @@ const SECTIONS: readonly [string, readonly Row[]][] = [
       [
         'app.stream-cap',
         'SSE / streaming: cap concurrent streams per client',
-        checks([['probe.stream-cap']], ['k8s.model-budgets']),
+        checks([['k8s.stream-cap']], ['k8s.model-budgets']),
       ],
       ['app.graceful-shutdown', 'Graceful shutdown verified under load', checks([['k8s.shutdown']], ['k8s.probes'])],
       ['app.crash-hook', 'Add panic hook to log & increment metric', checks([['metrics.fault-hook']])],

@@ -17,10 +17,14 @@ export const SETTINGS_CHECK_IDS = [
   'k8s.sessions',
   'k8s.mfa',
   'k8s.model-budgets',
+  'k8s.stream-cap',
   'k8s.argon2',
 ] as const;
 
 type SettingName = keyof typeof SETTINGS;
+
+/** k8s.stream-cap: the most concurrent model calls per user the check accepts. */
+export const STREAM_CAP_MAX = 10;
 
 /** The effective value: the literal in the manifest, else the setting's default (undefined when it has none). */
 function effective(c: K8sObject, name: SettingName): string | undefined {
@@ -209,6 +213,32 @@ export function settingsChecks(api: readonly Container[], objects: readonly K8sO
       },
       (c) =>
         `MODEL_TOKENS_PER_DAY=${effective(c, 'MODEL_TOKENS_PER_DAY')}, MODEL_TOKENS_PER_MONTH=${effective(c, 'MODEL_TOKENS_PER_MONTH')}, MAX_MODEL_CALLS_PER_USER=${envOf(c, 'MAX_MODEL_CALLS_PER_USER') ?? envOf(c, 'MAX_STREAMS_PER_USER') ?? effective(c, 'MAX_STREAMS_PER_USER')}`,
+    ),
+  );
+
+  // The per-user cap on concurrent model calls (streams included), counted across replicas. Above
+  // STREAM_CAP_MAX one client can hold a provider's concurrency for everyone (docs/readiness.md).
+  const perUserCap = (c: K8sObject) => {
+    for (const name of ['MAX_MODEL_CALLS_PER_USER', 'MAX_STREAMS_PER_USER'] as const) {
+      const v = envOf(c, name);
+      if (v !== undefined) return { name, value: typeof v === 'string' ? v : `(${v.from})` };
+    }
+    return { name: 'MAX_MODEL_CALLS_PER_USER', value: `${effective(c, 'MAX_STREAMS_PER_USER')} (default)` };
+  };
+  results.push(
+    each(
+      'k8s.stream-cap',
+      `Concurrent model calls and SSE streams capped per user (at most ${STREAM_CAP_MAX}) and for the deployment`,
+      (c) => {
+        const { name, value } = perUserCap(c);
+        const n = Number.parseInt(value, 10);
+        if (!Number.isFinite(n)) return `${name}=${value} is not a literal the check can judge`;
+        return n > STREAM_CAP_MAX ? `${name}=${n}: more than ${STREAM_CAP_MAX} concurrent model calls per user` : undefined;
+      },
+      (c) => {
+        const { name, value } = perUserCap(c);
+        return `${name}=${value}, MAX_MODEL_CALLS_TOTAL=${effective(c, 'MAX_MODEL_CALLS_TOTAL')}${envOf(c, 'MAX_MODEL_CALLS_TOTAL') === undefined ? ' (default)' : ''}`;
+      },
     ),
   );
 

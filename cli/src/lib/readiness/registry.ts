@@ -40,7 +40,6 @@ export const PROBE_CHECK_IDS = [
   'probe.body-limit',
   'probe.email-verification',
   'probe.mfa',
-  'probe.stream-cap',
   'probe.cleanup',
 ] as const;
 

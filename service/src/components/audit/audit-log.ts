@@ -61,7 +61,8 @@ export type AuditEventType =
   | 'operator_user_exported'
   | 'operator_mfa_reset'
   | 'operator_budget_set'
-  | 'operator_all_sessions_revoked';
+  | 'operator_all_sessions_revoked'
+  | 'operator_verification_token_issued';
 
 export interface AuditEvent {
   type: AuditEventType;

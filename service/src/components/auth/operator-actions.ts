@@ -3,6 +3,7 @@ import { type AuditEventType, auditEventsOf, hashEmail } from '../audit/index.js
 import { exportConversations } from '../chat/public.js';
 import type { MailEnqueuer } from '../mail/public.js';
 import type { AccountProfile } from './account-lifecycle-flows.js';
+import { createAccountTokensRepo } from './account-tokens.js';
 import { exportDocument } from './export-document.js';
 import { normalizeEmail } from './email.js';
 import { mfaChangedMail } from './mail-templates.js';
@@ -269,6 +270,29 @@ export async function revokeAllSessions(knex: Knex, reason: string, now: Date = 
     const result = { sessions_revoked: revoked.sessions, refresh_tokens_deleted: revoked.refreshTokens, users: Number(users.rows[0]?.n ?? 0) };
     if (audit) await recordOperatorEvent(trx, 'operator_all_sessions_revoked', { id: null, email: null }, { ...audit, reason }, { ...result }, now);
     return result;
+  });
+}
+
+/**
+ * A fresh email-verification token for an unverified account, as the verification mail would carry it
+ * (it supersedes the mailed one), for a client that POSTs it to /v1/auth/verify-email itself:
+ * `secops readiness --probe-account`, whose throwaway address has no mailbox to read. Audited
+ * (`operator_verification_token_issued`) in the same transaction. Undefined when the user does not
+ * exist or is verified already (nothing to prove).
+ */
+export async function issueVerificationToken(
+  knex: Knex,
+  userId: string,
+  ttlSeconds: number,
+  now: Date = new Date(),
+  audit?: OperatorAudit,
+): Promise<string | undefined> {
+  return knex.transaction(async (trx) => {
+    const user = await trx('users').select('id', 'email', 'email_verified_at').where({ id: userId }).forUpdate().first();
+    if (!user || user.email_verified_at !== null) return undefined;
+    const token = await createAccountTokensRepo(trx).issue(trx, userId, 'verify_email', user.email, now, ttlSeconds);
+    if (audit) await recordOperatorEvent(trx, 'operator_verification_token_issued', user, audit, { ttl_seconds: ttlSeconds }, now);
+    return token;
   });
 }
 
