@@ -233,6 +233,21 @@ describe('secops readiness: manifests, alerts, runbooks, pipeline and Dockerfile
     assertFailed(report, 'auth.refresh-tokens', /k8s\.sessions: .*SESSION_MAX_AGE_SECONDS=31536000 > 7776000/);
   });
 
+  it('a per-user cap of concurrent model calls above 10 fails the stream-cap item; the default (3) passes it', async (t) => {
+    const passing = await readiness(copyDeployment(t));
+    const item = passing.report?.items.find((i) => i.id === 'app.stream-cap');
+    assert.equal(item?.status, 'passed', JSON.stringify(item));
+    assert.match(JSON.stringify(item), /MAX_MODEL_CALLS_PER_USER=3 \(default\), MAX_MODEL_CALLS_TOTAL=/);
+    const dir = copyDeployment(t);
+    addEnv(dir, { MAX_MODEL_CALLS_PER_USER: '50' });
+    const { report } = await readiness(dir);
+    assertFailed(
+      report,
+      'app.stream-cap',
+      /k8s\.stream-cap: Deployment\/rampart-api api: MAX_MODEL_CALLS_PER_USER=50: more than 10 concurrent model calls per user/,
+    );
+  });
+
   it('workload hardening undone fails its items: a probe, the PDB, limits, a writable root, a short grace period, TLS at the Ingress', async (t) => {
     const dir = copyDeployment(t);
     edit(dir, 'k8s/base/deployment.yaml', (s) =>
