@@ -248,6 +248,18 @@ describe('secops readiness: manifests, alerts, runbooks, pipeline and Dockerfile
     );
   });
 
+  it('a Deployment without Redis fails the distributed-limits and scaling items: limits would be per replica', async (t) => {
+    const dir = copyDeployment(t);
+    edit(dir, 'k8s/base/deployment.yaml', (text) => text.replace(/ {12}- name: REDIS_URL_FILE\n {14}value: \S+\n/, ''));
+    const { report } = await readiness(dir);
+    assertFailed(
+      report,
+      'future.distributed-limits',
+      /k8s\.redis: Deployment\/rampart-api api: REDIS_URL unset: limits, lockouts and revocations are per replica/,
+    );
+    assertFailed(report, 'perf.scaling', /k8s\.redis: .*REDIS_URL unset/);
+  });
+
   it('workload hardening undone fails its items: a probe, the PDB, limits, a writable root, a short grace period, TLS at the Ingress', async (t) => {
     const dir = copyDeployment(t);
     edit(dir, 'k8s/base/deployment.yaml', (s) =>

@@ -554,6 +554,24 @@ describe('secops readiness against the real service', {
     );
   });
 
+  it('a migration modified after it was applied fails the migrations item, naming it', async (t) => {
+    const knex = database.db.knex;
+    const row = await knex('rampart_migration_checksums').orderBy('name', 'desc').first();
+    assert.ok(row, 'the test database has its migrations applied');
+    await knex('rampart_migration_checksums')
+      .where({ name: row.name })
+      .update({ checksum: '0'.repeat(64) });
+    t.after(() => knex('rampart_migration_checksums').where({ name: row.name }).update({ checksum: row.checksum }));
+    const { code, report } = await readiness(['--url', base, '--metrics-url', metrics, '--database-url', roleUrl]);
+    assert.equal(code, 1);
+    assert.equal(byId(report, 'db.migrations')?.status, 'failed');
+    assert.match(
+      byId(report, 'db.migrations')?.evidence ?? '',
+      new RegExp(`db\\.migrations: modified since applied: ${row.name}`),
+    );
+    assert.deepEqual(failedIds(report), ['db.migrations']);
+  });
+
   it('fails the DB-role item as the superuser postgres (exit 1)', async () => {
     const { code, stderr, report } = await readiness([
       '--url',
@@ -629,6 +647,32 @@ describe('secops readiness against the real service', {
     );
     assert.match(text, /\[manual\] .*\(obs\.metrics\)\n {6}why: metrics\.present: pass --metrics-url/);
     assert.match(text, /\d+ verified, \d+ failed, \d+ manual of 61 — NOT READY/);
+  });
+});
+
+describe('secops readiness: a stand-in that accepts everything', () => {
+  it('fails the items it breaks, each with what was seen: 200 to text/plain (415 expected), 200 to a 1 GiB body (413 expected), /version without a git SHA', async (t) => {
+    const server = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      // Answers at once, without reading a body: as a service without the early limit would, 200.
+      res.end(
+        req.url === '/version' ? JSON.stringify({ version: '0.1.0', git_sha: 'unknown', node_version: process.version }) : '{}',
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { code, report } = await readiness(['--url', url, '--timeout', '2s']);
+    assert.equal(code, 1);
+    assert.equal(byId(report, 'app.content-type')?.status, 'failed');
+    assert.match(byId(report, 'app.content-type')?.evidence ?? '', /api\.content-type: POST \/v1\/auth\/login text\/plain → 200/);
+    assert.equal(byId(report, 'app.body-limit')?.status, 'failed');
+    assert.match(byId(report, 'app.body-limit')?.evidence ?? '', /api\.body-limit: .*200/);
+    assert.equal(byId(report, 'release.git-sha')?.status, 'failed');
+    assert.match(byId(report, 'release.git-sha')?.evidence ?? '', /version\.git-sha: GET \/version → 200, git_sha="unknown"/);
   });
 });
 
@@ -870,6 +914,9 @@ describe('secops readiness: the mail items', () => {
       byId(noHook.report, 'auth.asymmetric-jwt')?.evidence ?? '',
       /jwt\.asymmetric: GET \/\.well-known\/jwks\.json → 200, no keys array/,
     );
+    // Key rotation needs asymmetric keys too.
+    assert.equal(byId(noHook.report, 'future.key-rotation')?.status, 'failed');
+    assert.match(byId(noHook.report, 'future.key-rotation')?.evidence ?? '', /jwt\.asymmetric: .*no keys array/);
   });
 
   it('mail.outbox from the database reports a query it cannot run (no mail_outbox yet) as failed', async (t) => {
