@@ -104,6 +104,16 @@ export async function runPitrDrill(options: PitrDrillOptions): Promise<PitrDrill
   let wroteMarkers = false;
   try {
     if (options.markers < 2) throw new Error('the drill needs at least two markers (a point between them is restored)');
+    // pgbackrest reports a backup's stop time in whole seconds, truncated: a drill started right after a
+    // backup could pick a moment in that second before the backup really ended, which cannot be
+    // restored ("unable to find backup set with stop time less than …"). Markers start after it.
+    const before = parseStanzaInfo(
+      await options.pgbackrest.run('info', ['--output=json'], { timeoutMs: 60_000 }),
+      options.pgbackrest.stanza,
+    );
+    const newestStop = Math.max(0, ...before.backups.map((b) => Date.parse(b.stoppedAt)));
+    const settle = newestStop + 1000 - Date.now();
+    if (settle > 0) await pause(Math.min(settle, 1000), options.signal);
     let t = performance.now();
     const markers = await options.step(`Writing ${options.markers} marker rows ${options.markerIntervalMs} ms apart`, () =>
       withLive(options.liveUrl, async (client) => {
