@@ -62,7 +62,7 @@ describe('npm start under NODE_ENV=production (bin/rampart.js)', { skip: await s
     const plaintext = logLines.map((l) => JSON.parse(l) as { level?: string; msg?: string }).filter((l) => l.msg?.startsWith('WARNING: ALLOW_PLAINTEXT lists '));
     assert.deepEqual(
       plaintext.map((l) => [l.level, l.msg?.split(':')[1]]),
-      ['database', 'redis', 'model', 'mail'].map((hop) => ['warn', ` ALLOW_PLAINTEXT lists ${hop}`]),
+      ['database', 'redis', 'model', 'mail', 'secrets'].map((hop) => ['warn', ` ALLOW_PLAINTEXT lists ${hop}`]),
     );
 
     assert.equal(await service.stop(), 0);
