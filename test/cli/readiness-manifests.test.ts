@@ -361,6 +361,30 @@ describe('secops readiness: manifests, alerts, runbooks, pipeline and Dockerfile
     assertFailed(report, 'config.rotation-doc', /no "Database credentials" section/);
   });
 
+  for (const runbook of ['incident-response', 'deploy-rollback', 'secret-rotation', 'backup-restore', 'on-call-escalation']) {
+    it(`without runbooks/${runbook}.md its item fails`, async (t) => {
+      const dir = copyDeployment(t);
+      rmSync(join(dir, `runbooks/${runbook}.md`));
+      const { report } = await readiness(dir);
+      assertFailed(report, `runbooks.${runbook}`, new RegExp(`${runbook}\\.md: missing$`));
+    });
+  }
+
+  it('JWT keys that do not come from the secret manager fail the secret-manager and JWT-secret items', async (t) => {
+    const dir = copyDeployment(t);
+    edit(dir, 'k8s/base/externalsecret.yaml', (s) =>
+      s.replace(/^ {4}- secretKey: jwt-keys\n {6}remoteRef:\n {8}key: \S+\n/m, ''),
+    );
+    const { report, stderr } = await readiness(dir);
+    assert.ok(report, stderr);
+    assertFailed(
+      report,
+      'config.secret-manager',
+      /k8s\.external-secrets: .*the JWT keys \(jwt-keys \/ jwt-secret\) do not come from an ExternalSecret/,
+    );
+    assertFailed(report, 'auth.jwt-secret', /k8s\.external-secrets: .*the JWT keys/);
+  });
+
   it('a pipeline without its audit, SBOM, gating scan, scheduled rebuild and release check fails the supply-chain and release items', async (t) => {
     const dir = copyDeployment(t);
     edit(dir, '.ci/run', (s) => s.replace(/^node bin\/secops\.js audit .*$/m, 'true'));

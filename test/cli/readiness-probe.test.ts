@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { applyRoles } from '../../cli/src/lib/db-roles/apply.js';
 import { createContext } from '../../cli/src/lib/context.js';
@@ -222,6 +224,99 @@ describe('secops readiness --probe-account against the real service', {
       /^5 wrong password\(s\) without a device token → (401 invalid_credentials, ){4}401 invalid_credentials; the right password without a device token → 200: no lock after 5 failures/,
     );
     assert.equal(byId(results, 'probe.cleanup')?.status, 'passed', show(results));
+  });
+
+  it('turns [ ] the items of a deployment whose logout, refresh-reuse detection, per-user limit and audit trail are broken', async (t) => {
+    // A gateway in front of the correct service that undoes four behaviours: logout answers 204 without
+    // reaching the service; a refresh token's third use is refused before the service can see it as
+    // reuse; authenticated answers lose their RateLimit headers; and audit_events takes no rows.
+    const uses = new Map<string, number>();
+    const upstream = new URL(good.baseUrl);
+    const forward = (req: http.IncomingMessage, res: http.ServerResponse, body?: Buffer) => {
+      const forwarded = http.request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+        (answer) => {
+          const headers = { ...answer.headers };
+          if (req.headers.authorization) for (const h of ['ratelimit-policy', 'ratelimit']) delete headers[h];
+          res.writeHead(answer.statusCode ?? 502, headers);
+          answer.pipe(res);
+        },
+      );
+      // The service answers an oversized body (413) and closes: its answer goes through all the same.
+      forwarded.on('error', () => {
+        if (!res.headersSent) res.destroy();
+      });
+      res.on('close', () => forwarded.destroy());
+      if (body) forwarded.end(body);
+      else req.pipe(forwarded);
+    };
+    const gateway = http.createServer((req, res) => {
+      req.on('error', () => res.destroy());
+      // An oversized body is refused here, as an ingress would (relaying one the service cuts short is not this test's subject).
+      if (Number(req.headers['content-length'] ?? 0) > 256 * 1024) {
+        res.writeHead(413, { 'content-type': 'application/problem+json', connection: 'close' });
+        res.end(JSON.stringify({ status: 413, code: 'payload_too_large' }));
+        return;
+      }
+      if (req.method === 'POST' && req.url === '/v1/auth/logout') {
+        req.resume();
+        res.writeHead(204).end();
+        return;
+      }
+      if (req.method !== 'POST' || req.url !== '/v1/auth/refresh') return forward(req, res);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const token = String((JSON.parse(body.toString() || '{}') as { refresh_token?: unknown }).refresh_token);
+        const n = (uses.get(token) ?? 0) + 1;
+        uses.set(token, n);
+        if (n > 2) {
+          res
+            .writeHead(401, { 'content-type': 'application/problem+json' })
+            .end(JSON.stringify({ status: 401, code: 'invalid_refresh_token' }));
+          return;
+        }
+        forward(req, res, body);
+      });
+    });
+    await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      gateway.closeAllConnections();
+      return new Promise((resolve) => gateway.close(resolve));
+    });
+    const knex = database.db.knex;
+    await knex.raw('create function readiness_drop_audit() returns trigger language plpgsql as $$ begin return null; end $$');
+    await knex.raw(
+      'create trigger readiness_drop_audit before insert on audit_events for each row execute function readiness_drop_audit()',
+    );
+    t.after(async () => {
+      await knex.raw('drop trigger if exists readiness_drop_audit on audit_events');
+      await knex.raw('drop function if exists readiness_drop_audit()');
+    });
+
+    const results = await probeChecks({
+      url: new URL(`http://127.0.0.1:${(gateway.address() as AddressInfo).port}`),
+      timeoutMs: 10_000,
+      database: probeDb,
+      refreshReuseGraceSeconds: 1,
+    });
+    const failed = results.filter((r) => r.status === 'failed').map((r) => r.id);
+    // The stripped headers also take the authenticated side of the auth-vs-rest comparison away, and the
+    // audit rows the cleanup expects (the deletion's own) are gone with the rest.
+    assert.deepEqual(
+      failed.sort(),
+      ['probe.audit', 'probe.cleanup', 'probe.endpoint-limits', 'probe.logout', 'probe.refresh-reuse', 'probe.user-limits'],
+      show(results),
+    );
+    assert.match(
+      byId(results, 'probe.refresh-reuse')?.evidence ?? '',
+      /the old refresh token → 401 invalid_refresh_token; its successor then → 200$/,
+    );
+    assert.match(byId(results, 'probe.cleanup')?.evidence ?? '', /0 rows in users, sessions, refresh_tokens/);
+    assert.match(byId(results, 'probe.logout')?.evidence ?? '', /^POST \/v1\/auth\/logout → 204; its refresh token then → 200/);
+    assert.match(byId(results, 'probe.audit')?.evidence ?? '', /missing: signup_succeeded \(≥ 1\)/);
+    assert.match(byId(results, 'probe.user-limits')?.evidence ?? '', /RateLimit/);
   });
 
   it('deletes the account when the run is interrupted, and says which checks did not run', async () => {
