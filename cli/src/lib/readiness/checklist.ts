@@ -13,6 +13,7 @@
  * modules (registry.ts lists them by tier).
  */
 
+import { HEADER_CHECK_IDS } from './http.js';
 export type ItemStatus = 'passed' | 'failed' | 'manual';
 
 export interface CheckProof {
@@ -39,16 +40,7 @@ export interface ChecklistItem {
 const checks = (any: readonly (readonly string[])[], also: readonly string[] = []): CheckProof => ({ kind: 'checks', any, also });
 const manual = (reason: string): ManualProof => ({ kind: 'manual', reason });
 
-const HEADERS = [
-  'headers.hsts',
-  'headers.csp',
-  'headers.x-content-type-options',
-  'headers.x-frame-options',
-  'headers.referrer-policy',
-  'headers.permissions-policy',
-  'headers.no-x-powered-by',
-  'api.cache-control',
-];
+const HEADERS = [...HEADER_CHECK_IDS, 'api.cache-control'];
 
 type Row = [id: string, text: string, proof: CheckProof | ManualProof];
 

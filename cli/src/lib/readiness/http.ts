@@ -55,8 +55,8 @@ const METRIC_TYPES: Record<(typeof REQUIRED_METRICS)[number], string> = {
   build_info: 'gauge',
 };
 
-/** The checks httpChecks produces (with the metrics listener's, metrics.ts). */
-export const HTTP_CHECK_IDS = [
+/** The security-header checks: the checklist's headers item is all of them. */
+export const HEADER_CHECK_IDS = [
   'headers.hsts',
   'headers.csp',
   'headers.x-content-type-options',
@@ -64,6 +64,11 @@ export const HTTP_CHECK_IDS = [
   'headers.referrer-policy',
   'headers.permissions-policy',
   'headers.no-x-powered-by',
+] as const;
+
+/** The checks httpChecks produces (with the metrics listener's, metrics.ts). */
+export const HTTP_CHECK_IDS = [
+  ...HEADER_CHECK_IDS,
   'api.error-format',
   'api.cache-control',
   'api.content-type',
@@ -203,29 +208,18 @@ export async function httpChecks(options: HttpProbeOptions): Promise<CheckResult
   results.push(await plainHttpCheck(url, timeoutMs));
   const metrics = await fetchMetrics(options.metricsUrl, timeoutMs);
   results.push(metricsCheck(metrics));
-  results.push(
-    ...metricsValueChecks(
-      metrics === undefined
-        ? undefined
-        : 'error' in metrics
-          ? { error: metrics.error }
-          : metrics.status === 200
-            ? { body: metrics.body }
-            : { error: `GET ${metrics.target.pathname} → ${metrics.status}` },
-    ),
-  );
+  // The exposition's text, or why there is none; undefined without --metrics-url.
+  const exposition =
+    metrics === undefined
+      ? undefined
+      : 'error' in metrics
+        ? { error: metrics.error }
+        : metrics.status === 200
+          ? { body: metrics.body }
+          : { error: `GET ${metrics.target.pathname} → ${metrics.status}` };
+  results.push(...metricsValueChecks(exposition));
   // mail.configured, and mail.outbox as far as the metrics tell (a database check replaces the latter).
-  results.push(
-    ...mailMetricsChecks(
-      metrics === undefined
-        ? undefined
-        : 'error' in metrics
-          ? { error: metrics.error }
-          : metrics.status === 200
-            ? { body: metrics.body }
-            : { error: `GET ${metrics.target.pathname} → ${metrics.status}` },
-    ),
-  );
+  results.push(...mailMetricsChecks(exposition));
   return results;
 }
 
@@ -375,20 +369,33 @@ function authTighterCheck(global: [string, Seen | undefined] | undefined, auth: 
   );
 }
 
-/** `jwt.asymmetric`: the JWKS publishes asymmetric signing keys (EdDSA / RS256), each with a distinct kid. */
-async function asymmetricCheck(url: URL, timeoutMs: number): Promise<CheckResult> {
-  const id = 'jwt.asymmetric';
-  const title = 'Asymmetric JWT: the JWKS publishes EdDSA/RS256 keys, each with its own kid (rotation by kid)';
-  let keys: { alg?: string; kty?: string; kid?: string }[];
+interface Jwk {
+  alg?: string;
+  kty?: string;
+  crv?: string;
+  kid?: string;
+}
+
+/** The JWKS's keys, or what went wrong (the evidence of a failed check). */
+async function fetchJwks(url: URL, timeoutMs: number): Promise<{ keys: Jwk[] } | { problem: string }> {
   try {
     const res = await get(at(url, '/.well-known/jwks.json'), timeoutMs);
     const doc = JSON.parse(res.body) as { keys?: unknown };
     if (res.status !== 200 || !Array.isArray(doc.keys))
-      return fail(id, title, `GET /.well-known/jwks.json → ${res.status}, no keys array`);
-    keys = doc.keys as typeof keys;
+      return { problem: `GET /.well-known/jwks.json → ${res.status}, no keys array` };
+    return { keys: doc.keys as Jwk[] };
   } catch (err) {
-    return fail(id, title, `GET /.well-known/jwks.json failed: ${(err as Error).message}`);
+    return { problem: `GET /.well-known/jwks.json failed: ${(err as Error).message}` };
   }
+}
+
+/** `jwt.asymmetric`: the JWKS publishes asymmetric signing keys (EdDSA / RS256), each with a distinct kid. */
+async function asymmetricCheck(url: URL, timeoutMs: number): Promise<CheckResult> {
+  const id = 'jwt.asymmetric';
+  const title = 'Asymmetric JWT: the JWKS publishes EdDSA/RS256 keys, each with its own kid (rotation by kid)';
+  const jwks = await fetchJwks(url, timeoutMs);
+  if ('problem' in jwks) return fail(id, title, jwks.problem);
+  const { keys } = jwks;
   if (keys.length === 0) return fail(id, title, 'JWKS publishes no key: tokens are signed with the symmetric JWT_SECRET (HS256)');
   const asymmetric = (k: (typeof keys)[number]) => k.alg === 'EdDSA' || k.alg === 'RS256' || k.kty === 'OKP' || k.kty === 'RSA';
   const kids = keys.map((k) => k.kid).filter((k): k is string => typeof k === 'string' && k.length > 0);
@@ -416,18 +423,10 @@ function decodeSegment(segment: string): Record<string, unknown> | undefined {
 async function jwtCheck(url: URL, timeoutMs: number, signupProbe: boolean): Promise<CheckResult> {
   const id = 'jwt.algorithm';
   const title = 'JWKS endpoint answers; access tokens signed with HS256 or EdDSA';
-  let keys: { alg?: string; kty?: string; crv?: string; kid?: string }[];
-  let jwksEvidence: string;
-  try {
-    const res = await get(at(url, '/.well-known/jwks.json'), timeoutMs);
-    const doc = JSON.parse(res.body) as { keys?: unknown };
-    if (res.status !== 200 || !Array.isArray(doc.keys))
-      return fail(id, title, `GET /.well-known/jwks.json → ${res.status}, no keys array`);
-    keys = doc.keys as typeof keys;
-    jwksEvidence = `JWKS 200 with ${keys.length} key(s)`;
-  } catch (err) {
-    return fail(id, title, `GET /.well-known/jwks.json failed: ${(err as Error).message}`);
-  }
+  const jwks = await fetchJwks(url, timeoutMs);
+  if ('problem' in jwks) return fail(id, title, jwks.problem);
+  const { keys } = jwks;
+  const jwksEvidence = `JWKS 200 with ${keys.length} key(s)`;
   const badKeys = keys.filter((k) => !(k.alg === 'EdDSA' || (k.alg === undefined && k.kty === 'OKP' && k.crv === 'Ed25519')));
   if (badKeys.length > 0)
     return fail(id, title, `${jwksEvidence}; not EdDSA: ${badKeys.map((k) => `${k.kid ?? '?'}=${k.alg ?? k.kty}`).join(', ')}`);
