@@ -13,7 +13,7 @@
  * modules (registry.ts lists them by tier).
  */
 
-import { HEADER_CHECK_IDS } from './http.js';
+import { HEADER_CHECK_IDS } from './header-ids.js';
 export type ItemStatus = 'passed' | 'failed' | 'manual';
 
 export interface CheckProof {

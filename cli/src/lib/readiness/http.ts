@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { HEADER_CHECK_IDS } from './header-ids.js';
 import { mailMetricsChecks } from './mail.js';
 import { metricsValueChecks } from './metrics.js';
 import { type CheckResult, fail, pass, undecided as manual } from './result.js';
@@ -54,17 +55,6 @@ const METRIC_TYPES: Record<(typeof REQUIRED_METRICS)[number], string> = {
   external_model_latency_seconds: 'histogram',
   build_info: 'gauge',
 };
-
-/** The security-header checks: the checklist's headers item is all of them. */
-export const HEADER_CHECK_IDS = [
-  'headers.hsts',
-  'headers.csp',
-  'headers.x-content-type-options',
-  'headers.x-frame-options',
-  'headers.referrer-policy',
-  'headers.permissions-policy',
-  'headers.no-x-powered-by',
-] as const;
 
 /** The checks httpChecks produces (with the metrics listener's, metrics.ts). */
 export const HTTP_CHECK_IDS = [
