@@ -159,7 +159,7 @@ export function createChatComponent(deps: ChatComponentDeps): ChatComponent {
   const instanceId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const repliesRepo = createRepliesRepo(db.knex);
   const bus = createReplyBus({
-    url: db.kind === 'postgres' ? db.url : undefined,
+    url: db.kind === 'postgres' ? () => db.url : undefined,
     notify: async (channel, payload) => {
       await db.knex.raw('select pg_notify(?, ?)', [channel, payload]);
     },

@@ -20,8 +20,12 @@ export interface ReplyBus {
 }
 
 export interface ReplyBusDeps {
-  /** A real PostgreSQL: news travels by LISTEN/NOTIFY between replicas. Undefined (PGlite): in process only. */
-  url: string | undefined;
+  /**
+   * A real PostgreSQL: news travels by LISTEN/NOTIFY between replicas. Undefined (PGlite): in process
+   * only. Read at every (re)connection, so the listener follows a reloaded DATABASE_URL (a promoted
+   * replica, a rotated password) as the pool does.
+   */
+  url: string | undefined | (() => string | undefined);
   /** Runs `select pg_notify(channel, payload)` on the pool. */
   notify(channel: string, payload: string): Promise<void>;
   logger: Logger;
@@ -39,13 +43,17 @@ export function createReplyBus(deps: ReplyBusDeps): ReplyBus {
   const local = new EventEmitter();
   local.setMaxListeners(0); // one listener per open follower: bounded by the stream limits
   let session: RawSession | undefined;
+  /** The connection string the listening session was opened with. */
+  let listeningUrl: string | undefined;
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
 
+  const currentUrl = () => (typeof deps.url === 'function' ? deps.url() : deps.url);
   async function listen(): Promise<void> {
-    if (!deps.url || closed) return;
+    const url = currentUrl();
+    if (!url || closed) return;
     try {
-      const s = await openSession(deps.url, { applicationName: 'rampart-reply-bus' });
+      const s = await openSession(url, { applicationName: 'rampart-reply-bus' });
       if (closed) return void (await s.close());
       s.client.on('notification', (n) => {
         if (n.channel === REPLY_CHANNEL && n.payload) local.emit(n.payload);
@@ -54,6 +62,7 @@ export function createReplyBus(deps: ReplyBusDeps): ReplyBus {
       s.client.on('end', () => relisten(s));
       await s.client.query(`listen ${REPLY_CHANNEL}`);
       session = s;
+      listeningUrl = url;
     } catch (err) {
       deps.logger.warn({ err }, 'reply bus: cannot listen; followers poll until it can');
       schedule();
@@ -77,7 +86,10 @@ export function createReplyBus(deps: ReplyBusDeps): ReplyBus {
 
   return {
     async publish(messageId) {
-      if (deps.url) await deps.notify(REPLY_CHANNEL, messageId);
+      const url = currentUrl();
+      // DATABASE_URL was reloaded (another server): listen where the pool now notifies.
+      if (session && url !== listeningUrl) relisten(session);
+      if (url) await deps.notify(REPLY_CHANNEL, messageId);
       else local.emit(messageId);
     },
     subscribe(messageId) {
