@@ -90,7 +90,7 @@ so the lookup reaches the new primary. Exit codes: 0 the drill ran (and met --ma
         `FAILOVER_DRILL_PASSWORD=… secops failover drill --url https://staging.example.com --email drill@example.com \\
     --fail-command 'ssh db1 sudo systemctl stop postgresql' --promote-command 'ssh db2 sudo pg_ctlcluster 15 main promote'`,
         `secops --json failover drill --url https://staging.example.com --email drill@example.com \\
-    --fail-command 'patronictl -c /etc/patroni.yml restart --force rampart db1' --max-lost 0 --max-rto 30s`,
+    --fail-command 'ssh db1 sudo systemctl stop patroni' --max-lost 0 --max-rto 45s`,
       )}`,
     )
     .action(
