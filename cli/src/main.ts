@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { COMMAND_GROUPS } from './commands/index.js';
 import { actionFactory, examples } from './lib/command-kit.js';
 import { type CliIo, createContext, type DatabaseOpener, type GlobalOptions, processIo } from './lib/context.js';
@@ -6,8 +6,9 @@ import { EXIT, exitCodeFor, formatError } from './lib/errors.js';
 
 /**
  * The CLI's composition root: the program, its global options and exit codes, and the command groups
- * of commands/index.ts. Each group's definition declares its commands; the module that runs one is
- * imported only when it runs, so `secops --help` loads commander and the definitions only.
+ * of commands/index.ts. Each group's definition declares its commands and is imported only when the
+ * command line names its group; the module that runs a command is imported only when it runs. So
+ * `secops --help` loads commander and the list of groups only.
  */
 
 export interface ProgramDependencies {
@@ -30,7 +31,13 @@ DATA_DIR (default .data) — the same target the service uses. Prefer DATABASE_U
 const configuredDatabase: DatabaseOpener = async (io, options) =>
   (await import('./lib/database.js')).openConfiguredDatabase(io, options);
 
-export function buildProgram(io: CliIo, deps: ProgramDependencies = {}): Command {
+/**
+ * The program. With `argv`, only the group the command line names is loaded and registered in full;
+ * the others are listed by name and summary (what the top-level `--help` and commander's "did you
+ * mean" need), so `secops --help` imports no group definition at all. Without `argv`, every group
+ * is loaded (the tests walk every command).
+ */
+export async function buildProgram(io: CliIo, deps: ProgramDependencies = {}, argv?: readonly string[]): Promise<Command> {
   const openDatabase = deps.openDatabase ?? configuredDatabase;
   const context = (command: Command) => {
     const globals = command.optsWithGlobals<{ json?: boolean; databaseUrl?: string }>();
@@ -45,13 +52,46 @@ export function buildProgram(io: CliIo, deps: ProgramDependencies = {}): Command
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError('(run with --help for usage)')
     .option('--json', 'machine-readable output: exactly one JSON document on stdout')
-    .option('--database-url <url>', 'PostgreSQL connection URL (overrides DATABASE_URL)')
+    .option(GLOBAL_VALUE_OPTION, 'PostgreSQL connection URL (overrides DATABASE_URL)')
     .addHelpText('after', `${examples('secops migrate status', 'secops --json migrate latest')}${EXIT_CODES}`);
 
   const action = actionFactory(context);
-  for (const group of COMMAND_GROUPS) group.register(program, action);
-
+  const wanted = argv === undefined ? undefined : requestedGroup(argv);
+  const loaded = await Promise.all(
+    COMMAND_GROUPS.map((entry) => (argv === undefined || entry.name === wanted ? entry.load() : undefined)),
+  );
+  COMMAND_GROUPS.forEach((entry, i) => {
+    const group = loaded[i];
+    if (group) group.register(program, action);
+    else {
+      const listed = program.command(entry.name).description(entry.summary);
+      // The listing shows `[options]` for a group whose top-level command has options of its own.
+      if (entry.hasOptions) listed.addOption(new Option('--listed-only').hideHelp());
+    }
+  });
   return program;
+}
+
+/** The global option that takes a value: its value is not a command name. */
+const GLOBAL_VALUE_OPTION = '--database-url <url>';
+
+/**
+ * The group a command line names: its first word that is not an option (nor the value of
+ * --database-url), or the word after `help`. Undefined when it names none (`secops --help`).
+ */
+export function requestedGroup(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') return argv[i + 1];
+    if (arg === '--database-url') {
+      i++;
+      continue;
+    }
+    if (arg.startsWith('-')) continue;
+    if (arg === 'help') return requestedGroup(argv.slice(i + 1));
+    return arg;
+  }
+  return undefined;
 }
 
 /** Parses `argv` (user arguments only), runs the command and returns the process exit code. */
@@ -61,7 +101,7 @@ export async function main(
   deps: ProgramDependencies = {},
 ): Promise<number> {
   try {
-    await buildProgram(io, deps).parseAsync(argv, { from: 'user' });
+    await (await buildProgram(io, deps, argv)).parseAsync(argv, { from: 'user' });
     return EXIT.ok;
   } catch (err) {
     // Commander has already printed its own message (and help, when asked for).

@@ -93,11 +93,20 @@ describe('`secops --help` through the bundle (no sources beside it, as in the im
       assert.match(outcome.stdout, /^Usage: secops/);
       const files = urls.filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u).slice(release.root.length + 1));
       assert.ok(files.includes('dist/cli/bundle/secops.js'), `the bundle did not run: ${files.join(', ')}`);
-      // A command's own module is a chunk named after it (keys-….js); the entry's share is in chunk-….js.
-      const unexpected = files.filter(
-        (f) => !/^bin\/(secops|require-node)\.js$|^dist\/cli\/bundle\/(secops|chunk-[A-Z0-9]+)\.js$/.test(f),
+      // A command's own module is a chunk named after it (keys-….js); the entry's share is in chunk-….js;
+      // the named group's definitions are keys.command-….js — and `secops --help` loads no definition at all.
+      const group = args[0] === '--help' ? undefined : args[0];
+      const definitions = files.filter((f) => /\.command-[A-Z0-9]+\.js$/.test(f));
+      assert.deepEqual(
+        definitions.map((f) => f.replace(/^dist\/cli\/bundle\/|-[A-Z0-9]+\.js$/g, '')),
+        group ? [`${group}.command`] : [],
+        'the definitions of the group the command line names, and no other',
       );
-      assert.deepEqual(unexpected, [], 'loaded beyond the bundle entry and its shared chunks');
+      const unexpected = files.filter(
+        (f) =>
+          !/^bin\/(secops|require-node)\.js$|^dist\/cli\/bundle\/(secops|chunk-[A-Z0-9]+)\.js$/.test(f) && !definitions.includes(f),
+      );
+      assert.deepEqual(unexpected, [], 'loaded beyond the bundle entry, its shared chunks and the named group');
       assert.deepEqual(
         builtins.filter((b) => HEAVY_BUILTIN.test(b)),
         [],
@@ -136,7 +145,7 @@ function helpArgvs(command: Command, prefix: string[] = []): string[][] {
 
 describe('the bundle answers as the sources do', () => {
   it('`--help` of every command and group is the same text through the bundle as through the sources', async () => {
-    const argvs = helpArgvs(buildProgram(captureIo().io));
+    const argvs = helpArgvs(await buildProgram(captureIo().io));
     assert.ok(argvs.length > 40, `only ${argvs.length} commands`);
     const script = `
       const { main } = await import(${JSON.stringify(join(release.root, 'dist/cli/bundle/secops.js'))});

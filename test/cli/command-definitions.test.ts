@@ -7,7 +7,7 @@ import { keysTarget, rotateOptions } from '../../cli/src/commands/keys.command.j
 import { readinessOptions } from '../../cli/src/commands/readiness.command.js';
 import type { DatabaseOpener } from '../../cli/src/lib/context.js';
 import { UsageError } from '../../cli/src/lib/errors.js';
-import { buildProgram, main } from '../../cli/src/main.js';
+import { buildProgram, main, requestedGroup } from '../../cli/src/main.js';
 import { captureIo } from './capture.js';
 
 /** Every command that runs something (no subcommands of its own), with its full name. */
@@ -20,16 +20,42 @@ function leaves(command: Command, prefix = ''): { name: string; command: Command
 const neverOpened: DatabaseOpener = async () => assert.fail('a usage error must be reported before the database is opened');
 
 describe('secops command definitions (cli/src/commands/*.command.ts)', () => {
-  it('each listed group registers exactly its own top-level command, in the listed order', () => {
-    const program = buildProgram(captureIo().io);
+  it('each listed group registers exactly its own top-level command, in the listed order', async () => {
+    const program = await buildProgram(captureIo().io);
     assert.deepEqual(
       program.commands.map((c) => c.name()),
       COMMAND_GROUPS.map((g) => g.name),
     );
   });
 
+  it('each group’s listed summary is the description its definition registers (and [options] where it has them)', async () => {
+    const full = await buildProgram(captureIo().io);
+    for (const entry of COMMAND_GROUPS) {
+      const registered = full.commands.find((c) => c.name() === entry.name);
+      assert.ok(registered, entry.name);
+      assert.equal(entry.summary, registered.description(), `${entry.name}: the summary in commands/index.ts`);
+      assert.equal(entry.hasOptions === true, registered.options.length > 0, `${entry.name}: hasOptions`);
+    }
+  });
+
+  it('`secops --help` lists the groups exactly as with every definition loaded, and loads none of them', async () => {
+    const listed = await buildProgram(captureIo().io, {}, ['--help']);
+    const full = await buildProgram(captureIo().io);
+    assert.equal(listed.helpInformation(), full.helpInformation());
+    for (const command of listed.commands) assert.equal(command.commands.length, 0, `${command.name()} was loaded`);
+  });
+
+  it('a command line loads the group it names, after global options and their values, or after help', () => {
+    assert.equal(requestedGroup(['--help']), undefined);
+    assert.equal(requestedGroup([]), undefined);
+    assert.equal(requestedGroup(['migrate', 'status']), 'migrate');
+    assert.equal(requestedGroup(['--json', '--database-url', 'postgres://x/db', 'backup', 'list']), 'backup');
+    assert.equal(requestedGroup(['--database-url=postgres://x/db', 'keys', '--help']), 'keys');
+    assert.equal(requestedGroup(['help', 'readiness']), 'readiness');
+  });
+
   it('every command that runs has a description and examples in its --help', async () => {
-    const all = leaves(buildProgram(captureIo().io));
+    const all = leaves(await buildProgram(captureIo().io));
     assert.ok(all.length >= 25, `only ${all.length} commands`);
     for (const { name, command } of all) {
       assert.ok(command.description().length > 10, `${name}: no description`);

@@ -10,7 +10,7 @@ import { captureIo } from './capture.js';
 async function parseError(argv: string[]): Promise<CommanderError> {
   const { io } = captureIo();
   try {
-    await buildProgram(io).parseAsync(argv, { from: 'user' });
+    await (await buildProgram(io)).parseAsync(argv, { from: 'user' });
   } catch (err) {
     assert.ok(err instanceof CommanderError, `expected a CommanderError, got ${String(err)}`);
     return err;
