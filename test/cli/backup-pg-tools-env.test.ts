@@ -9,7 +9,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { requireTool, runTool } from '../../cli/src/lib/backup/pg-tools.js';
+import { libpqEnv, requireTool, runTool } from '../../cli/src/lib/backup/pg-tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rampart-pgtools-env-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -105,5 +105,20 @@ describe('pg-tools: the environment of pg_dump / pg_restore / pg_amcheck', () =>
     const env = await childEnv();
     delete env.__CF_USER_TEXT_ENCODING;
     assert.deepEqual(env, { PATH: PARENT.PATH });
+  });
+});
+
+describe('libpqEnv: one server per tool', () => {
+  it('refuses a URL naming several servers, saying to name one; one server gives its libpq variables', () => {
+    assert.throws(
+      () => libpqEnv('postgres://app:pw@db-a:5432,db-b:5432/rampart?target_session_attrs=read-write'),
+      /the database URL names several hosts: name the one server to use/,
+    );
+    assert.deepEqual(libpqEnv('postgres://app@db-a:5433/rampart'), {
+      PGHOST: 'db-a',
+      PGPORT: '5433',
+      PGUSER: 'app',
+      PGDATABASE: 'rampart',
+    });
   });
 });

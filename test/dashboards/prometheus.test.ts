@@ -33,7 +33,6 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Router from '@koa/router';
@@ -46,7 +45,7 @@ import { type Keyring, keyringFromSecret } from '../../service/src/components/au
 import { createBuiltinModel } from '../../service/src/components/chat/models/builtin.js';
 import { buildDashboards, panelQueries } from '../../scripts/dashboards.js';
 import { startTestApp, TEST_JWT_SECRET } from '../helpers/app.js';
-import { waitFor } from '../helpers/wait.js';
+import { stopChild, waitFor } from '../helpers/wait.js';
 import { skipUnlessRealPostgres } from '../helpers/services.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
 import { TEST_PASSWORD } from '../helpers/users.js';
@@ -387,14 +386,7 @@ describe('dashboards and alerts against a live Prometheus', { skip: NEEDS_POSTGR
     prometheus.stderr?.on('data', (d) => (log += d));
     // One cleanup, in order: stop Prometheus (SIGTERM, SIGKILL after 10 s), then remove its storage.
     t.after(async () => {
-      if (prometheus.exitCode === null && prometheus.signalCode === null) {
-        const exited = new Promise((resolve) => prometheus.once('exit', resolve));
-        prometheus.kill('SIGTERM');
-        if (!(await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]))) {
-          prometheus.kill('SIGKILL');
-          await Promise.race([exited, sleep(5_000)]);
-        }
-      }
+      await stopChild(prometheus, 10_000);
       rmSync(dir, { recursive: true, force: true });
     });
     const base = `http://127.0.0.1:${port}`;

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stopChild } from './wait.js';
 
 export interface ServiceProcess {
   readonly baseUrl: string;
@@ -78,11 +79,7 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Servic
         output: readOutput,
         exited,
         async stop(graceMs = 15_000) {
-          if (child.exitCode === null) {
-            child.kill('SIGTERM');
-            await Promise.race([exited, sleep(graceMs)]);
-            if (child.exitCode === null) child.kill('SIGKILL');
-          }
+          await stopChild(child, graceMs);
           return exited;
         },
       };

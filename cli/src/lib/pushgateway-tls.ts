@@ -1,3 +1,4 @@
+import { parseAllowPlaintext } from '../../../service/src/public/config.js';
 import { ConfigurationError } from './errors.js';
 
 /**
@@ -11,8 +12,7 @@ export function checkPushgatewayUrl(
   env: Readonly<Record<string, string | undefined>>,
 ): string | undefined {
   if (url === undefined || /^https:\/\//i.test(url) || env.NODE_ENV !== 'production') return undefined;
-  const allowed = (env.ALLOW_PLAINTEXT ?? '').split(',').some((hop) => hop.trim() === 'pushgateway');
-  if (!allowed)
+  if (!parseAllowPlaintext(env.ALLOW_PLAINTEXT).has('pushgateway'))
     throw new ConfigurationError([
       '--pushgateway is not an https:// URL; production requires TLS on this hop (or ALLOW_PLAINTEXT=pushgateway to accept plaintext)',
     ]);

@@ -1,4 +1,5 @@
 import { parseHostList } from '../platform/pg-hosts.js';
+import { PLAINTEXT_HOPS, type PlaintextHop, parseAllowPlaintext } from '../platform/plaintext-hops.js';
 import { developmentMfaKey, parseMfaKeyring } from '../platform/mfa-keyring.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -136,19 +137,7 @@ function mailUrlProblem(text: string): string | undefined {
   return undefined;
 }
 
-/** The hops ALLOW_PLAINTEXT may name (settings.ts). */
-export const PLAINTEXT_HOPS = ['database', 'redis', 'model', 'mail', 'secrets', 'pushgateway'] as const;
-export type PlaintextHop = (typeof PLAINTEXT_HOPS)[number];
-
-/** ALLOW_PLAINTEXT as a set (its shape was checked by the schema). */
-export function parseAllowPlaintext(text: string): Set<PlaintextHop> {
-  return new Set(
-    text
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s): s is PlaintextHop => (PLAINTEXT_HOPS as readonly string[]).includes(s)),
-  );
-}
+export { PLAINTEXT_HOPS, type PlaintextHop, parseAllowPlaintext } from '../platform/plaintext-hops.js';
 
 /** The query parameter `name` of a connection string, URL or libpq keyword/value form alike. */
 function connectionParameter(text: string, name: string): string | undefined {

@@ -147,7 +147,7 @@ export function isServiceUnavailable(answer: Answer): boolean {
   );
 }
 
-export { waitFor } from '../../helpers/wait.js';
+export { settledWithin, waitFor } from '../../helpers/wait.js';
 
 /** Runs `step` in `workers` loops until `stop` aborts; each loop gets its worker index. */
 export async function runWorkers(workers: number, stop: AbortSignal, step: (worker: number) => Promise<void>): Promise<void> {
@@ -187,15 +187,3 @@ export function errorLines(output: string, max = 5): string {
     .join('\n');
 }
 
-/** Waits for `promise` at most `ms` (no lingering timer either way); true when it settled in time. */
-export async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

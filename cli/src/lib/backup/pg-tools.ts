@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { parseHostList } from '../../../../service/src/public/db.js';
 import { CliError } from '../errors.js';
 
 /**
@@ -14,7 +15,7 @@ export type PgTool = 'pg_dump' | 'pg_restore' | 'pg_amcheck';
 /** libpq environment for a `postgres://` URL: https://www.postgresql.org/docs/15/libpq-envars.html */
 export function libpqEnv(url: string): Record<string, string> {
   let u: URL;
-  if (/^postgres(?:ql)?:\/\/(?:[^@/?#]*@)?[^/?#]*,/i.test(url.trim()))
+  if (severalHosts(url))
     throw new CliError('the database URL names several hosts: name the one server to use (the primary, or a replica for a backup)', {
       code: 'invalid_database_url',
     });
@@ -157,4 +158,13 @@ function toolName(path: string): string {
 export async function toolVersion(path: string, env: Readonly<Record<string, string | undefined>>): Promise<string> {
   const { stdout } = await runTool(path, ['--version'], { env });
   return stdout.trim().split('\n')[0] ?? '';
+}
+
+/** Whether a URL names several servers (libpq's multi-host form); one that does not parse names none. */
+function severalHosts(url: string): boolean {
+  try {
+    return parseHostList(url).urls.length > 1;
+  } catch {
+    return false;
+  }
 }

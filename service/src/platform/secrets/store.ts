@@ -1,3 +1,4 @@
+import { parseAllowPlaintext } from '../plaintext-hops.js';
 import { createEnvProvider } from './env.js';
 import { createFileProvider, type FileProviderOptions } from './file.js';
 import type { AwsProviderOptions, SecretProvider, VaultProviderOptions } from './provider.js';
@@ -134,7 +135,7 @@ export function secretStoreFromEnv(rawEnv: Readonly<Record<string, string | unde
  */
 export function secretStorePlaintext(rawEnv: Readonly<Record<string, string | undefined>>): string | undefined {
   if (rawEnv.NODE_ENV !== 'production') return undefined;
-  if ((rawEnv.ALLOW_PLAINTEXT ?? '').split(',').some((h) => h.trim() === 'secrets')) return undefined;
+  if (parseAllowPlaintext(rawEnv.ALLOW_PLAINTEXT).has('secrets')) return undefined;
   for (const name of ['VAULT_ADDR', 'AWS_ENDPOINT_URL'] as const) {
     const value = rawEnv[name];
     if (value && !/^https:\/\//i.test(value))
