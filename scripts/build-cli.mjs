@@ -52,10 +52,13 @@ export async function bundleCli(out, startedAt) {
           // through require(); ~2 ms of `secops --help` in the bundle (docs/performance.md).
           b.onResolve({ filter: /^node:/ }, (args) => ({
             path: args.path,
-            namespace:
-              args.path === 'node:child_process' && /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer)
+            namespace: !/[\\/]node_modules[\\/]commander[\\/]/.test(args.importer)
+              ? 'builtin'
+              : args.path === 'node:child_process'
                 ? 'lazy-builtin'
-                : 'builtin',
+                : args.path === 'node:util'
+                  ? 'lazy-util'
+                  : 'builtin',
           }));
           b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({
             contents: `module.exports = process.getBuiltinModule(${JSON.stringify(args.path)});`,
@@ -67,6 +70,18 @@ export async function bundleCli(out, startedAt) {
           // another form of import fails this build (no such export) rather than misbehaving.
           b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
             contents: `export default new Proxy({}, { get: (_, key) => process.getBuiltinModule(${JSON.stringify(args.path)})[key] });`,
+            loader: 'js',
+          }));
+          // commander imports node:util for stripVTControlCharacters alone (help layout, colour stripping).
+          // Loading node:util on Node 26 loads its diff and colour modules, and the colour module builds
+          // process.stderr to ask it about colours (~1.5–4 ms). Text without ESC or CSI has no control
+          // sequence to strip (every one starts with one of them): it is returned as it is, and node:util is
+          // loaded only for text that has one. Another import from node:util fails this build.
+          b.onLoad({ filter: /.*/, namespace: 'lazy-util' }, () => ({
+            contents: `const MAY_HAVE_CONTROL = /[\\u001b\\u009b]/;
+export function stripVTControlCharacters(text) {
+  return MAY_HAVE_CONTROL.test(text) ? process.getBuiltinModule('node:util').stripVTControlCharacters(text) : text;
+}`,
             loader: 'js',
           }));
           // Packages stay in node_modules, except commander, which every `secops` run loads.

@@ -49,7 +49,16 @@ export async function buildProgram(io: CliIo, deps: ProgramDependencies = {}, ar
   const program = new Command('secops')
     .description('Operate Rampart: database migrations and the other day-2 tasks of the chat API.')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      // Commander's defaults read process.stdout/stderr, which builds those streams (lib/stdio.ts).
+      getOutHelpWidth: () => io.stdout.columns?.() ?? HELP_WIDTH,
+      getErrHelpWidth: () => io.stderr.columns?.() ?? HELP_WIDTH,
+      // secops styles no help text: there are no colours to keep, on a terminal or not.
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+    })
     .showHelpAfterError('(run with --help for usage)')
     .option('--json', 'machine-readable output: exactly one JSON document on stdout')
     .option(GLOBAL_VALUE_OPTION, 'PostgreSQL connection URL (overrides DATABASE_URL)')
@@ -71,6 +80,9 @@ export async function buildProgram(io: CliIo, deps: ProgramDependencies = {}, ar
   });
   return program;
 }
+
+/** Help's width off a terminal: commander's own default. */
+const HELP_WIDTH = 80;
 
 /** The global option that takes a value: its value is not a command name. */
 const GLOBAL_VALUE_OPTION = '--database-url <url>';

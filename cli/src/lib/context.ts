@@ -1,9 +1,12 @@
 import type { Database } from '../../../service/src/public/db.js';
 import type { CliConfig } from './config.js';
+import { bothTerminals, stdioWriter } from './stdio.js';
 
-/** Anything with `write`: process.stdout in production, a string collector in tests. */
+/** Anything with `write`: the process's stdout in production (lib/stdio.ts), a string collector in tests. */
 export interface Writer {
   write(chunk: string): unknown;
+  /** The terminal's width when this writes to a terminal (help text wraps to it); else undefined. */
+  columns?(): number | undefined;
 }
 
 /** What the process gives the CLI; the only place that reads `process` is `processIo()`. */
@@ -35,16 +38,13 @@ export interface CliContext extends CliIo {
 }
 
 export function processIo(): CliIo {
-  // `secops … | head` closes the pipe early: that is the reader's choice, not a failure to report.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
   return {
-    stdout: process.stdout,
-    stderr: process.stderr,
+    // `secops … | head` closes the pipe early: that is the reader's choice, not a failure to report.
+    stdout: stdioWriter(1, { stream: () => process.stdout, onClosed: () => process.exit(0) }),
+    // A closed stderr loses only diagnostics; the command goes on and its exit code still tells.
+    stderr: stdioWriter(2, { stream: () => process.stderr, onClosed: () => {} }),
     env: process.env,
-    isTTY: Boolean(process.stdout.isTTY && process.stderr.isTTY),
+    isTTY: bothTerminals(),
   };
 }
 
