@@ -4,6 +4,8 @@ import './require-node.js';
 // (`npm ci` and `npm install` build it through the "prepare" script), unless that bundle is missing or
 // older than the sources: then it says so on stderr and runs the TypeScript sources through tsx, so
 // that a stale build never silently runs old code. In the image there are no sources: the bundle runs.
+// A help request whose output is not a terminal is answered from the help pages the same build
+// rendered (dist/cli/bundle/help.json) without loading the bundle at all.
 //
 // Plain JavaScript, and Node's modules come from process.getBuiltinModule(): an ESM `import` of a
 // builtin first builds an ES module facade over it, which costs `secops --help` measurable time
@@ -15,6 +17,7 @@ const { fileURLToPath } = process.getBuiltinModule('node:url');
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BUNDLE = join(ROOT, 'dist/cli/bundle/secops.js');
 const BUILD_INFO = join(ROOT, 'dist/cli/bundle/build-info.json');
+const HELP_PAGES = join(ROOT, 'dist/cli/bundle/help.json');
 
 /**
  * Why the bundle cannot run, or undefined when it can. The build records when it started reading the
@@ -74,9 +77,66 @@ function enableCompileCache() {
   }
 }
 
+/**
+ * The page of a help request, from the pages the build rendered (dist/cli/bundle/help.json, written by
+ * scripts/build-cli.mjs with the bundle's own `main()`), or undefined. A help request is
+ * `secops [command…] --help` (or `-h`) naming a command exactly, `secops help` or `secops help <group>`;
+ * anything else (another option, an unknown word) is commander's to answer. Only when the output is not
+ * a terminal: the pages are laid out for commander's default width, and on a terminal help wraps to
+ * its width. The build is known to be current here, and the pages are part of it.
+ */
+function renderedHelp(args) {
+  let path;
+  if (args[0] === 'help' && args.length <= 2) path = args.slice(1);
+  else if (args.length >= 1 && (args.at(-1) === '--help' || args.at(-1) === '-h')) path = args.slice(0, -1);
+  else return undefined;
+  if (path.some((word) => word.startsWith('-')) || mayBeTerminal(1)) return undefined;
+  try {
+    const { pages } = JSON.parse(fs.readFileSync(HELP_PAGES, 'utf8'));
+    const page = pages[path.join(' ')];
+    return typeof page === 'string' ? page : undefined;
+  } catch {
+    return undefined; // no pages (an older build): commander renders it
+  }
+}
+
+/**
+ * Could `fd` be a terminal? A terminal is a character device, /dev/null is not one; the same test as
+ * cli/src/lib/stdio.ts's isTerminal without its last step (node:tty costs ~8 ms): any other character
+ * device counts as a terminal here, and commander renders for it.
+ */
+function mayBeTerminal(fd) {
+  try {
+    const device = fs.fstatSync(fd);
+    return device.isCharacterDevice() && device.rdev !== fs.statSync('/dev/null', { throwIfNoEntry: false })?.rdev;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes all of `text` to standard output; a reader that has gone (`secops --help | head -1`) is not an
+ * error. A non-blocking descriptor that is full (EAGAIN) gets the rest through process.stdout, which
+ * waits for it (as cli/src/lib/stdio.ts does).
+ */
+function writeToStdout(text) {
+  const bytes = Buffer.from(text, 'utf8');
+  let offset = 0;
+  try {
+    while (offset < bytes.length) offset += fs.writeSync(1, bytes, offset);
+  } catch (err) {
+    if (err.code === 'EAGAIN') process.stdout.write(bytes.subarray(offset));
+    else if (err.code !== 'EPIPE') throw err;
+  }
+}
+
 let entry;
 const problem = bundleProblem();
-if (problem === undefined) {
+const page = problem === undefined ? renderedHelp(process.argv.slice(2)) : undefined;
+if (page !== undefined) {
+  writeToStdout(page);
+  process.exitCode = 0;
+} else if (problem === undefined) {
   enableCompileCache();
   entry = new URL('../dist/cli/bundle/secops.js', import.meta.url).href;
 } else {
@@ -95,5 +155,7 @@ if (problem === undefined) {
   register();
   entry = new URL('../cli/src/main.ts', import.meta.url).href;
 }
-const { main } = await import(entry);
-process.exitCode = await main();
+if (entry !== undefined) {
+  const { main } = await import(entry);
+  process.exitCode = await main();
+}

@@ -12,6 +12,7 @@
 // has changed since (a later modification time): it then runs the sources.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 /** What the CLI is compiled from (its own code, the service's it imports, the migrations it runs). */
@@ -100,8 +101,40 @@ export function stripVTControlCharacters(text) {
     ],
   });
   mkdirSync(outdir, { recursive: true });
+  await writeHelpPages(outdir);
   writeFileSync(
     join(outdir, 'build-info.json'),
     `${JSON.stringify({ sources: CLI_SOURCE_ROOTS, sources_read_at_ms: startedAt }, null, 2)}\n`,
   );
+}
+
+/**
+ * Every help page of the bundle just built, as `secops <command…> --help` prints it off a terminal,
+ * into `<outdir>/help.json` ({ pages: { "": top level, "keys": …, "keys rotate": … } }). bin/secops.js
+ * answers a help request whose output is not a terminal from it, without loading the bundle
+ * (docs/performance.md, "CLI startup"). Each page is the bundle's own `main()` output for that command
+ * line, so it is commander's rendering at its default width (80); a page that does not come out with exit
+ * code 0 and nothing on stderr fails the build. test/cli/bin-bundle.test.ts holds the pages to what the
+ * sources print.
+ */
+async function writeHelpPages(outdir) {
+  const { buildProgram, main } = await import(pathToFileURL(join(outdir, 'secops.js')).href);
+  const quiet = { write: () => true };
+  const program = await buildProgram({ stdout: quiet, stderr: quiet, env: {}, isTTY: false });
+  const paths = [];
+  const walk = (command, path) => {
+    paths.push(path);
+    for (const sub of command.commands) walk(sub, [...path, sub.name()]);
+  };
+  walk(program, []);
+  const pages = {};
+  for (const path of paths) {
+    let out = '';
+    let err = '';
+    const io = { stdout: { write: (s) => (out += s) }, stderr: { write: (s) => (err += s) }, env: {}, isTTY: false };
+    const code = await main([...path, '--help'], io);
+    if (code !== 0 || err !== '') throw new Error(`secops ${[...path, '--help'].join(' ')} exited ${code}: ${err}`);
+    pages[path.join(' ')] = out;
+  }
+  writeFileSync(join(outdir, 'help.json'), `${JSON.stringify({ pages })}\n`);
 }

@@ -85,7 +85,14 @@ before(() => {
 after(() => release?.remove());
 
 describe('`secops --help` through the bundle (no sources beside it, as in the image)', () => {
-  for (const args of [['--help'], ['keys', '--help'], ['backup', '--help'], ['db', 'roles', '--help']]) {
+  // `--json` before `--help`: a command line the build's rendered pages do not answer (below), so
+  // commander renders the help from the bundle.
+  for (const args of [
+    ['--json', '--help'],
+    ['keys', '--json', '--help'],
+    ['backup', '--json', '--help'],
+    ['db', 'roles', '--json', '--help'],
+  ]) {
     it(`\`secops ${args.join(' ')}\` loads the bundle's entry and shared chunks only: no package, no service module, no heavy builtin`, async () => {
       const { outcome, urls, builtins } = await loadedBy(release.root, args);
       assert.equal(outcome.code, 0, outcome.stderr);
@@ -95,7 +102,7 @@ describe('`secops --help` through the bundle (no sources beside it, as in the im
       assert.ok(files.includes('dist/cli/bundle/secops.js'), `the bundle did not run: ${files.join(', ')}`);
       // A command's own module is a chunk named after it (keys-….js); the entry's share is in chunk-….js;
       // the named group's definitions are keys.command-….js — and `secops --help` loads no definition at all.
-      const group = args[0] === '--help' ? undefined : args[0];
+      const group = args[0]?.startsWith('-') ? undefined : args[0];
       const definitions = files.filter((f) => /\.command-[A-Z0-9]+\.js$/.test(f));
       assert.deepEqual(
         definitions.map((f) => f.replace(/^dist\/cli\/bundle\/|-[A-Z0-9]+\.js$/g, '')),
@@ -104,7 +111,8 @@ describe('`secops --help` through the bundle (no sources beside it, as in the im
       );
       const unexpected = files.filter(
         (f) =>
-          !/^bin\/(secops|require-node)\.js$|^dist\/cli\/bundle\/(secops|chunk-[A-Z0-9]+)\.js$/.test(f) && !definitions.includes(f),
+          !/^bin\/(secops|require-node)\.js$|^dist\/cli\/bundle\/(secops|chunk-[A-Z0-9]+)\.js$/.test(f) &&
+          !definitions.includes(f),
       );
       assert.deepEqual(unexpected, [], 'loaded beyond the bundle entry, its shared chunks and the named group');
       assert.deepEqual(
@@ -142,6 +150,81 @@ function helpArgvs(command: Command, prefix: string[] = []): string[][] {
   const own = [...prefix, '--help'];
   return [own, ...command.commands.flatMap((c) => helpArgvs(c, [...prefix, c.name()]))];
 }
+
+describe('help pages rendered by the build (dist/cli/bundle/help.json)', () => {
+  it("holds every command's page, each the text the sources print for `secops <command…> --help`", async () => {
+    const argvs = helpArgvs(await buildProgram(captureIo().io));
+    const { pages } = JSON.parse(readFileSync(join(release.root, 'dist/cli/bundle/help.json'), 'utf8')) as {
+      pages: Record<string, string>;
+    };
+    assert.deepEqual(Object.keys(pages).sort(), argvs.map((argv) => argv.slice(0, -1).join(' ')).sort());
+    for (const argv of argvs) {
+      const { io, stdout } = captureIo();
+      assert.equal(await main(argv, io), 0);
+      assert.equal(pages[argv.slice(0, -1).join(' ')], stdout(), `secops ${argv.join(' ')}`);
+    }
+  });
+
+  for (const [args, same] of [
+    [['--help'], ['--help']],
+    [['-h'], ['--help']],
+    [['help'], ['--help']],
+    [
+      ['keys', '--help'],
+      ['keys', '--help'],
+    ],
+    [
+      ['help', 'keys'],
+      ['keys', '--help'],
+    ],
+    [
+      ['db', 'roles', 'apply', '-h'],
+      ['db', 'roles', 'apply', '--help'],
+    ],
+  ] as const) {
+    it(`off a terminal, \`secops ${args.join(' ')}\` prints its page without loading the bundle or any builtin beyond node's own`, async () => {
+      const { outcome, urls, builtins } = await loadedBy(release.root, [...args]);
+      const { io, stdout } = captureIo();
+      await main([...same], io);
+      assert.deepEqual(outcome, { code: 0, stdout: stdout(), stderr: '' });
+      const files = urls.filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u).slice(release.root.length + 1));
+      assert.deepEqual(files.sort(), ['bin/require-node.js', 'bin/secops.js']);
+      assert.deepEqual(builtins, [], 'no builtin module was loaded');
+    });
+  }
+
+  it("a command line that is not only a help request is commander's, from the bundle (an unknown command is still refused)", async () => {
+    const { outcome, urls } = await loadedBy(release.root, ['no-such-group', '--help']);
+    assert.ok(
+      urls.some((u) => u.endsWith('/dist/cli/bundle/secops.js')),
+      'commander did not answer',
+    );
+    const { io, stdout, stderr } = captureIo();
+    const code = await main(['no-such-group', '--help'], io);
+    assert.deepEqual(outcome, { code, stdout: stdout(), stderr: stderr() });
+  });
+
+  it("on a terminal, commander renders the help to the terminal's width (script(1) gives it a 130-column one)", async (t) => {
+    try {
+      await run('script', ['--version']);
+    } catch {
+      return t.skip('script(1) is not installed');
+    }
+    const { stdout } = await run(
+      'script',
+      ['-qec', `stty cols 130; ${process.execPath} ${join(release.root, 'bin/secops.js')} --help`, '/dev/null'],
+      { cwd: release.root, env: { PATH: process.env.PATH }, timeout: 30_000 },
+    );
+    const page = JSON.parse(readFileSync(join(release.root, 'dist/cli/bundle/help.json'), 'utf8')).pages[''] as string;
+    const onTerminal = stdout.replace(/\r\n/g, '\n');
+    assert.match(onTerminal, /^Usage: secops \[options\] \[command\]/);
+    assert.notEqual(onTerminal, page, 'the 80-column page was printed on a 130-column terminal');
+    let wide = '';
+    const { io } = captureIo();
+    await main(['--help'], { ...io, stdout: { write: (s: string) => (wide += s), columns: () => 130 } });
+    assert.equal(onTerminal, wide);
+  });
+});
 
 describe('the bundle answers as the sources do', () => {
   it('`--help` of every command and group is the same text through the bundle as through the sources', async () => {
@@ -204,7 +287,7 @@ describe('bin/secops.js: the bundle, or the sources when the bundle is missing o
 
   it('runs the bundle, silently, when it is as new as the sources', async () => {
     const root = tree({ dist: true });
-    const { outcome, urls } = await loadedBy(root, ['--help']);
+    const { outcome, urls } = await loadedBy(root, ['--json', '--help']);
     assert.equal(outcome.code, 0, outcome.stderr);
     assert.equal(outcome.stderr, '');
     assert.ok(urls.some((u) => u.endsWith('/dist/cli/bundle/secops.js')));
@@ -257,7 +340,9 @@ describe('bin/secops.js: the bundle, or the sources when the bundle is missing o
   it('a compile-cache folder it cannot use never fails the command', async () => {
     const root = tree({ dist: true });
     // TMPDIR under a file: the cache folder cannot be made.
-    const blocked = await secops(root, ['--help'], { env: { PATH: process.env.PATH, TMPDIR: join(root, 'package.json') } });
+    const blocked = await secops(root, ['--json', '--help'], {
+      env: { PATH: process.env.PATH, TMPDIR: join(root, 'package.json') },
+    });
     assert.equal(blocked.code, 0, blocked.stderr);
     assert.equal(blocked.stderr, '');
   });
