@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Manifest } from '../../cli/src/lib/backup/manifest.js';
 import { withClient } from '../../cli/src/lib/backup/restore.js';
-import { CHECKSUM_ALGORITHMS, listTables, STABLE_TEXT_SETTINGS, tableStats } from '../../cli/src/lib/backup/table-stats.js';
+import {
+  CHECKSUM_ALGORITHMS,
+  listTables,
+  PARALLEL_SETTINGS,
+  STABLE_TEXT_SETTINGS,
+  tableStats,
+  tableStatsQuery,
+} from '../../cli/src/lib/backup/table-stats.js';
 import type { TestDatabase } from '../helpers/database.js';
 import { backupPrerequisites, rehashFiles, secops, seededDatabase, tamperTableData, tempDir } from './backup-fixtures.js';
 
@@ -42,6 +49,32 @@ describe('row checksums (SHA-256 by default; sum64 and ordered still verify)', {
     );
     const after = await checksums('messages');
     for (const algorithm of CHECKSUM_ALGORITHMS) assert.notEqual(after[algorithm], before[algorithm], algorithm);
+  });
+
+  it("a drill's parallel form of every checksum equals the backup's, with the rows hashed by parallel workers", async () => {
+    await withClient(url, async (client) => {
+      // The seeded tables are far below min_parallel_table_scan_size: lowered so the workers run here.
+      for (const sql of [...STABLE_TEXT_SETTINGS, 'set min_parallel_table_scan_size = 0']) await client.query(sql);
+      const tables = await listTables(client);
+      const serial: Record<string, string> = {};
+      for (const table of tables)
+        for (const algorithm of CHECKSUM_ALGORITHMS)
+          serial[`${table.name} ${algorithm}`] = (await tableStats(client, table, algorithm)).checksum;
+      for (const sql of PARALLEL_SETTINGS) await client.query(sql);
+      const messages = tables.find((t) => t.name === 'messages');
+      assert.ok(messages);
+      const plan = (await client.query(`explain ${tableStatsQuery(messages, 'sha256', { parallel: true })}`)).rows
+        .map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN'])
+        .join('\n');
+      assert.match(plan, /Gather Merge[\s\S]*Parallel Seq Scan on messages/, plan);
+      for (const table of tables)
+        for (const algorithm of CHECKSUM_ALGORITHMS)
+          assert.equal(
+            (await tableStats(client, table, algorithm, { parallel: true })).checksum,
+            serial[`${table.name} ${algorithm}`],
+            `${table.name} ${algorithm}`,
+          );
+    });
   });
 
   it('the sha256 checksum does not depend on the order rows are stored or read in', async () => {

@@ -8,7 +8,7 @@ import type { StoredBackup } from './manifest.js';
 import { findTool, runTool, withDatabaseName } from './pg-tools.js';
 import { pgRestore, plainDump, withClient } from './restore.js';
 import { assertSafeBackup } from './safe-path.js';
-import { type TableCheck, verifyAgainstManifest } from './verify.js';
+import { LoadedTables, type TableCheck, verifyAgainstManifest } from './verify.js';
 
 /**
  * A restore drill: restore a backup into a scratch database on the server, prove the copy equal to
@@ -110,16 +110,31 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
 
     t = performance.now();
     // One pg_restore with every section: its workers build one table's indexes while loading the next
-    // table's data, which a restore split by section (to verify during index builds) cannot do.
-    await options.step(`Restoring (pg_restore -j${options.jobs})`, () =>
-      pgRestore(plain.dir, {
-        targetUrl: scratchUrl,
-        jobs: options.jobs,
-        noOwner: true,
-        env: options.env,
-        signal: options.signal,
-      }),
+    // table's data, which a restore split by section cannot do. Each table's rows are verified as soon
+    // as its data is committed, while the restore goes on (its indexes use the other core).
+    const loaded = new LoadedTables();
+    const checksumsStarted = performance.now();
+    const verifying = verifyAgainstManifest(scratchUrl, manifest, { jobs: options.jobs, exact: true, loaded }).then(
+      (verification) => ({ verification, ms: Math.round(performance.now() - checksumsStarted) }),
     );
+    verifying.catch(() => undefined); // awaited below; a failure meanwhile is not an unhandled one
+    try {
+      await options.step(`Restoring (pg_restore -j${options.jobs}) and verifying each table as it is loaded`, () =>
+        pgRestore(plain.dir, {
+          targetUrl: scratchUrl,
+          jobs: options.jobs,
+          noOwner: true,
+          env: options.env,
+          signal: options.signal,
+          onTableLoaded: (table) => loaded.loaded(table),
+        }),
+      );
+    } catch (err) {
+      loaded.abort();
+      await verifying.catch(() => undefined); // its sessions end before the scratch database is dropped
+      throw err;
+    }
+    loaded.end();
     report.timings.restoreMs = Math.round(performance.now() - t);
 
     options.signal?.throwIfAborted();
@@ -127,8 +142,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     await options.step('Verifying rows and checksums, pg_amcheck, a query on every table', async () => {
       const since = performance.now();
       const timedMs = async <T>(p: Promise<T>): Promise<[T, number]> => [await p, Math.round(performance.now() - since)];
-      const [[verification, checksumMs], [amcheck, amcheckMs], [smoke]] = await Promise.all([
-        timedMs(verifyAgainstManifest(scratchUrl, manifest, { jobs: options.jobs, exact: true })),
+      const [{ verification, ms: checksumMs }, [amcheck, amcheckMs], [smoke]] = await Promise.all([
+        verifying,
         timedMs(amcheckScratch(scratch, scratchUrl, options)),
         timedMs(
           smokeQueries(

@@ -124,26 +124,50 @@ export function toolEnv(parent: Readonly<Record<string, string | undefined>>, co
  * Runs a client program with the connection in its environment. Rejects with the program's stderr
  * (its last lines) when it exits non-zero; `signal` kills it (Ctrl-C during a drill).
  */
+export interface ToolProgress {
+  /** Each whole line the tool writes on stderr that `matches`, as it is written. */
+  readonly onLine: (line: string) => void;
+  /** Progress lines (`--verbose`): handed to onLine and left out of stderr and error messages. */
+  readonly matches: RegExp;
+}
+
 export function runTool(
   path: string,
   args: readonly string[],
-  options: { env: Readonly<Record<string, string | undefined>>; connection?: string; signal?: AbortSignal },
+  options: { env: Readonly<Record<string, string | undefined>>; connection?: string; signal?: AbortSignal; progress?: ToolProgress },
 ): Promise<ToolRun> {
   const env = toolEnv(options.env, options.connection);
   return new Promise((resolve, reject) => {
     const child = spawn(path, args, { env, stdio: ['ignore', 'pipe', 'pipe'], signal: options.signal });
     let stdout = '';
     let stderr = '';
+    let partial = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => {
       stdout += s;
     });
     child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
+      const progress = options.progress;
+      if (!progress) {
+        stderr += s;
+        return;
+      }
+      const lines = (partial + s).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (progress.matches.test(line)) progress.onLine(line);
+        else stderr += `${line}\n`;
+      }
+    });
+    child.stderr.on('end', () => {
+      if (partial !== '') stderr += partial;
     });
     child.on('error', (err) => reject(new CliError(`${toolName(path)} could not run: ${err.message}`, { cause: err })));
     child.on('close', (code, signal) => {
       if (code === 0) return resolve({ stdout, stderr });
-      const tail = stderr.trim().split('\n').slice(-5).join('\n');
+      // From the tool's first `error:` line (a statement it quotes after it can run long), else the end.
+      const lines = stderr.trim().split('\n');
+      const firstError = lines.findIndex((line) => /^[\w.-]+: error: /.test(line));
+      const tail = (firstError >= 0 ? lines.slice(firstError, firstError + 3) : lines.slice(-5)).join('\n');
       const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
       reject(new CliError(`${toolName(path)} ${how}${tail ? `:\n${tail}` : ''}`, { code: 'tool_failed' }));
     });

@@ -7,7 +7,7 @@ import { copyVerified } from './dump-integrity.js';
 import { decryptFile, keyId } from './encryption.js';
 import { forEachLimit } from './limit.js';
 import { DUMP_DIR, type Manifest, type StoredBackup } from './manifest.js';
-import { libpqEnv, requireTool, runTool } from './pg-tools.js';
+import { libpqEnv, requireTool, runTool, type ToolProgress } from './pg-tools.js';
 import { assertSafeBackup, dumpFilePath } from './safe-path.js';
 
 /**
@@ -77,6 +77,13 @@ export interface RestoreOptions {
   noOwner?: boolean;
   env: Readonly<Record<string, string | undefined>>;
   signal?: AbortSignal;
+  /**
+   * Called with a public table's name as soon as its data is in the target (committed), while the
+   * restore goes on building indexes and loading other tables: a drill verifies it meanwhile. Only a
+   * parallel restore (jobs ≥ 2) reports this; a table it does not report is loaded when the
+   * restore has finished.
+   */
+  onTableLoaded?: (table: string) => void;
 }
 
 export async function pgRestore(dumpDir: string, options: RestoreOptions): Promise<void> {
@@ -86,8 +93,42 @@ export async function pgRestore(dumpDir: string, options: RestoreOptions): Promi
   const args = ['--no-password', '--exit-on-error', `--jobs=${options.jobs}`, `--dbname=${database}`];
   if (options.clean) args.push('--clean', '--if-exists');
   if (options.noOwner) args.push('--no-owner', '--no-privileges');
+  let progress: ToolProgress | undefined;
+  const onTableLoaded = options.onTableLoaded;
+  if (onTableLoaded && options.jobs >= 2) {
+    const tables = await tableDataItems(pgRestoreTool, dumpDir, options.env);
+    args.push('--verbose');
+    progress = {
+      matches: VERBOSE_LINE,
+      onLine: (line) => {
+        const id = FINISHED_TABLE_DATA.exec(line)?.[1];
+        const table = id === undefined ? undefined : tables.get(id);
+        if (table !== undefined) onTableLoaded(table);
+      },
+    };
+  }
   args.push(dumpDir);
-  await runTool(pgRestoreTool, args, { env: options.env, connection: options.targetUrl, signal: options.signal });
+  await runTool(pgRestoreTool, args, { env: options.env, connection: options.targetUrl, signal: options.signal, progress });
+}
+
+/** What `pg_restore --verbose` says about its progress (`pg_restore: <message>`; not `error:`/`warning:`). */
+const VERBOSE_LINE = /^pg_restore: (?!error:|warning:|detail:|hint:)/;
+/** A parallel restore's worker is done with an item: `pg_restore: finished item 3567 TABLE DATA messages`. */
+const FINISHED_TABLE_DATA = /^pg_restore: finished item (\d+) TABLE DATA /;
+
+/**
+ * The dump's TABLE DATA items of the public schema, by dump id → table name, from its table of contents
+ * (`pg_restore --list`: `3567; 0 16450 TABLE DATA public messages rampart`). A line that does not read
+ * unambiguously (a name with a space) is left out: that table counts as loaded when the restore ends.
+ */
+async function tableDataItems(tool: string, dumpDir: string, env: Readonly<Record<string, string | undefined>>): Promise<Map<string, string>> {
+  const { stdout } = await runTool(tool, ['--list', dumpDir], { env });
+  const items = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const match = /^(\d+); \d+ \d+ TABLE DATA (\S+) (\S+) (\S+)$/.exec(line);
+    if (match?.[2] === 'public') items.set(match[1] as string, match[3] as string);
+  }
+  return items;
 }
 
 /** Tables in the target's public schema: a restore refuses a database that already holds any. */

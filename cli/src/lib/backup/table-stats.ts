@@ -61,12 +61,20 @@ export async function listTables(client: pg.ClientBase): Promise<TableInfo[]> {
 
 const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-export async function tableStats(client: pg.ClientBase, table: TableInfo, algorithm: ChecksumAlgorithm): Promise<TableStats> {
-  const t = ident(table.name);
+/**
+ * `parallel`: the session lets PostgreSQL hash and sort the rows in parallel workers (PARALLEL_SETTINGS):
+ * the row digests come out of the subquery already sorted, so the aggregate's own ORDER BY — which keeps
+ * the result the same whatever the plan — finds them in order. On 520 000 rows: ~0.9 s against ~1.45 s.
+ * For a scratch copy (a drill); a backup's source keeps its cores for the service.
+ */
+export async function tableStats(
+  client: pg.ClientBase,
+  table: TableInfo,
+  algorithm: ChecksumAlgorithm,
+  options: { parallel?: boolean } = {},
+): Promise<TableStats> {
   const { rows } = await client.query<{ rows: string; checksum: string | null; bytes: string }>(
-    `select count(*) as rows, ${checksumExpression(table, algorithm)} as checksum,
-            pg_total_relation_size('public.${t.replace(/'/g, "''")}') as bytes
-       from ${rowSource(t, algorithm)}`,
+    tableStatsQuery(table, algorithm, options),
   );
   const row = rows[0] as { rows: string; checksum: string | null; bytes: string };
   return {
@@ -78,10 +86,25 @@ export async function tableStats(client: pg.ClientBase, table: TableInfo, algori
   };
 }
 
-/** `sha256` hashes each row in a subquery (`d.h`); the others read the table as `t`. */
-function rowSource(t: string, algorithm: ChecksumAlgorithm): string {
-  return algorithm === 'sha256' ? `(select sha256(textsend(t::text)) as h from public.${t} t) d` : `public.${t} t`;
+/** The statement tableStats runs (exported for the tests, which look at its plan). */
+export function tableStatsQuery(table: TableInfo, algorithm: ChecksumAlgorithm, options: { parallel?: boolean } = {}): string {
+  const t = ident(table.name);
+  return `select count(*) as rows, ${checksumExpression(table, algorithm)} as checksum,
+            pg_total_relation_size('public.${t.replace(/'/g, "''")}') as bytes
+       from ${rowSource(t, algorithm, options.parallel === true)}`;
 }
+
+/** `sha256` hashes each row in a subquery (`d.h`, sorted there when parallel); the others read the table as `t`. */
+function rowSource(t: string, algorithm: ChecksumAlgorithm, parallel: boolean): string {
+  if (algorithm !== 'sha256') return `public.${t} t`;
+  return `(select sha256(textsend(t::text)) as h from public.${t} t${parallel ? ' order by 1' : ''}) d`;
+}
+
+/**
+ * Planner settings under which a table's rows are hashed by parallel workers: PostgreSQL rates sha256()
+ * as cheap as an operator and so never plans workers for it on its own.
+ */
+export const PARALLEL_SETTINGS = ['set parallel_setup_cost = 0', 'set parallel_tuple_cost = 0'];
 
 function checksumExpression(table: TableInfo, algorithm: ChecksumAlgorithm): string {
   switch (algorithm) {
