@@ -38,14 +38,22 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
   });
   for (const extra of options.extraRouters ?? []) router.use(extra.routes(), extra.allowedMethods());
 
-  // Route template of a request before routing ran (metric labels must never be raw paths).
-  const routeOf = (ctx: Koa.Context) =>
-    String(
-      router
-        .match(ctx.path, ctx.method)
-        .pathAndMethod.filter((l) => l.methods.length > 0)
-        .at(-1)?.path ?? 'unmatched',
-    );
+  // Route template of a request before routing ran (metric labels must never be raw paths). Matched
+  // once per request: the breaker and the per-IP limiter both ask, and a match tries every route.
+  const routeTemplates = new WeakMap<Koa.Context, string>();
+  const routeOf = (ctx: Koa.Context) => {
+    let route = routeTemplates.get(ctx);
+    if (route === undefined) {
+      route = String(
+        router
+          .match(ctx.path, ctx.method)
+          .pathAndMethod.filter((l) => l.methods.length > 0)
+          .at(-1)?.path ?? 'unmatched',
+      );
+      routeTemplates.set(ctx, route);
+    }
+    return route;
+  };
 
   // /healthz, /readyz and /version are never rate-limited or blocked (contract, "Sessions and lockout").
   // Behind a load balancer that source-NATs, clients share an address with the probes: one abuser
