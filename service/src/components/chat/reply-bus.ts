@@ -63,6 +63,9 @@ export function createReplyBus(deps: ReplyBusDeps): ReplyBus {
       await s.client.query(`listen ${REPLY_CHANNEL}`);
       session = s;
       listeningUrl = url;
+      // DATABASE_URL was reloaded while this session opened: a publish meanwhile found no session to
+      // move, so move it now rather than at the next publish.
+      if (currentUrl() !== url) relisten(s);
     } catch (err) {
       deps.logger.warn({ err }, 'reply bus: cannot listen; followers poll until it can');
       schedule();
