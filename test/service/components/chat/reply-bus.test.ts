@@ -33,7 +33,10 @@ describe('reply bus: the LISTEN connection follows DATABASE_URL', { skip }, () =
     // has answered, the URL names the second.
     let reads = 0;
     const bus = createReplyBus({
-      url: () => ((reads += 1) === 1 ? (first.url as string) : (second.url as string)),
+      url: () => {
+        reads += 1;
+        return reads === 1 ? (first.url as string) : (second.url as string);
+      },
       notify: async () => undefined,
       logger: silent(),
       reconnectMs: 10,
