@@ -11,7 +11,7 @@ import { databaseIdentity, libpqEnv, requireTool, runTool, toolVersion } from '.
 import { forEachLimit } from './limit.js';
 import { signManifest, type SigningKeyring } from './signing.js';
 import { sourceIdentity } from './source-identity.js';
-import { allTableStats, type ChecksumAlgorithm, listTables, migrationHead, STABLE_TEXT_SETTINGS } from './table-stats.js';
+import { allTableStats, type ChecksumAlgorithm, listTables, migrationHead, STABLE_TEXT_SETTINGS, usableChecksum } from './table-stats.js';
 
 export interface CreateBackupOptions {
   sourceUrl: string;
@@ -52,6 +52,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<{ dir:
     );
     const { snapshot, version, size } = rows[0] as { snapshot: string; version: string; size: string };
     const identity = await sourceIdentity(client);
+    const checksum = await usableChecksum(client, options.checksum);
     const createdAt = (options.now ?? (() => new Date()))();
     const { id, dir } = freshDirectory(options.root, backupId(createdAt));
     work = `${dir}.partial`;
@@ -71,7 +72,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<{ dir:
     })();
     const stats = (async () => {
       const t = performance.now();
-      const tables = await allTableStats(client, await listTables(client), options.checksum);
+      const tables = await allTableStats(client, await listTables(client), checksum);
       const head = await migrationHead(client);
       statsMs = performance.now() - t;
       return { tables, head };
@@ -103,7 +104,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<{ dir:
       snapshot,
       jobs: options.jobs,
       migrationHead: statsResult.value.head,
-      checksumAlgorithm: options.checksum,
+      checksumAlgorithm: checksum,
       databaseBytes: Number(size),
       dumpBytes: files.reduce((sum, f) => sum + f.bytes, 0),
       timings: { dumpMs: round(dumpMs), statsMs: round(statsMs), encryptMs: round(encryptMs), hashMs: round(hashMs), totalMs: round(performance.now() - started) },

@@ -6,7 +6,13 @@ import type { TableStats } from './manifest.js';
  * on the source inside the dump's snapshot and again on a restored copy. Equal values prove the copy
  * holds the same rows with the same contents. The algorithm is recorded in the manifest:
  *
- * - `sha256` (default) — SHA-256 over the SHA-256 digests of every row's text, sorted by digest. Sorting
+ * - `sha256-binary` (default) — the same construction over every row's binary form (`record_send`, the
+ *   wire format: each column's type OID, length and bytes) instead of its text: the rendering of every
+ *   value as text was two thirds of the work, the binary form costs a third of it (on 520 000 rows, one
+ *   process: ~0.7 s against ~1.2 s for the digests). Only for a database whose public tables use
+ *   built-in types alone (BINARY_SAFE_QUERY): their OIDs and send formats are the same on every server,
+ *   whereas a user-defined type gets a new OID in a restored copy. Such a database gets `sha256`.
+ * - `sha256` — SHA-256 over the SHA-256 digests of every row's text, sorted by digest. Sorting
  *   the digests makes it independent of row order (no primary key needed, any plan on either side)
  *   while keeping a collision-resistant hash of the whole multiset: an order-free *sum* of row hashes
  *   (what `sum64` is) can be matched by someone who rewrites rows until their hashes add up
@@ -21,15 +27,36 @@ import type { TableStats } from './manifest.js';
  * Backups taken with the older two still verify: verification uses the manifest's algorithm.
  */
 
-export type ChecksumAlgorithm = 'sha256' | 'sum64' | 'ordered';
+export type ChecksumAlgorithm = 'sha256-binary' | 'sha256' | 'sum64' | 'ordered';
 
-export const CHECKSUM_ALGORITHMS = ['sha256', 'sum64', 'ordered'] as const satisfies readonly ChecksumAlgorithm[];
+export const CHECKSUM_ALGORITHMS = ['sha256-binary', 'sha256', 'sum64', 'ordered'] as const satisfies readonly ChecksumAlgorithm[];
+
+/**
+ * Columns of the public tables whose type is not built in (OID ≥ 16384, FirstNormalObjectId), nor an
+ * array of such a type: any makes `sha256-binary` unusable, since the binary form carries the OID.
+ */
+const BINARY_SAFE_QUERY = `
+  select count(*)::int as n
+    from pg_attribute a
+    join pg_class c on c.oid = a.attrelid
+    join pg_namespace n on n.oid = c.relnamespace
+    join pg_type ty on ty.oid = a.atttypid
+   where n.nspname = 'public' and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
+     and (ty.oid >= 16384 or ty.typelem >= 16384)`;
+
+/** The algorithm a backup uses when `requested` is asked for: `sha256-binary` falls back to `sha256` when unusable. */
+export async function usableChecksum(client: pg.ClientBase, requested: ChecksumAlgorithm): Promise<ChecksumAlgorithm> {
+  if (requested !== 'sha256-binary') return requested;
+  const { rows } = await client.query<{ n: number }>(BINARY_SAFE_QUERY);
+  return rows[0]?.n === 0 ? 'sha256-binary' : 'sha256';
+}
 
 /**
  * Row text depends on session settings (dates, time zones, bytea, floats): both sides set the same.
  * Everything here is SET LOCAL-free so it also works outside a transaction.
  */
 export const STABLE_TEXT_SETTINGS = [
+  "set client_encoding = 'UTF8'", // text in the binary form is sent in the client's encoding
   "set timezone = 'UTC'",
   "set datestyle = 'ISO, YMD'",
   "set intervalstyle = 'postgres'",
@@ -94,10 +121,11 @@ export function tableStatsQuery(table: TableInfo, algorithm: ChecksumAlgorithm, 
        from ${rowSource(t, algorithm, options.parallel === true)}`;
 }
 
-/** `sha256` hashes each row in a subquery (`d.h`, sorted there when parallel); the others read the table as `t`. */
+/** The sha256 forms hash each row in a subquery (`d.h`, sorted there when parallel); the others read the table as `t`. */
 function rowSource(t: string, algorithm: ChecksumAlgorithm, parallel: boolean): string {
-  if (algorithm !== 'sha256') return `public.${t} t`;
-  return `(select sha256(textsend(t::text)) as h from public.${t} t${parallel ? ' order by 1' : ''}) d`;
+  const row = algorithm === 'sha256' ? 'textsend(t::text)' : algorithm === 'sha256-binary' ? 'record_send(t)' : undefined;
+  if (row === undefined) return `public.${t} t`;
+  return `(select sha256(${row}) as h from public.${t} t${parallel ? ' order by 1' : ''}) d`;
 }
 
 /**
@@ -109,6 +137,7 @@ export const PARALLEL_SETTINGS = ['set parallel_setup_cost = 0', 'set parallel_t
 function checksumExpression(table: TableInfo, algorithm: ChecksumAlgorithm): string {
   switch (algorithm) {
     case 'sha256':
+    case 'sha256-binary':
       return "encode(sha256(string_agg(d.h, ''::bytea order by d.h)), 'hex')";
     case 'ordered': {
       const order = table.key.length > 0 ? table.key.map((c) => `t.${ident(c)}`).join(', ') : 'md5(t::text)';
