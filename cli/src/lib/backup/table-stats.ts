@@ -92,7 +92,7 @@ const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
  * `parallel`: the session lets PostgreSQL hash and sort the rows in parallel workers (PARALLEL_SETTINGS):
  * the row digests come out of the subquery already sorted, so the aggregate's own ORDER BY — which keeps
  * the result the same whatever the plan — finds them in order. On 520 000 rows: ~0.9 s against ~1.45 s.
- * For a scratch copy (a drill); a backup's source keeps its cores for the service.
+ * For a restored copy (a drill, `backup restore`); a backup's source keeps its cores for the service.
  */
 export async function tableStats(
   client: pg.ClientBase,
