@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { type CheckResult, fail, pass } from './result.js';
+import { type CheckResult, fail, verdict } from './result.js';
 
 /**
  * The pipeline tier (`--workflows <dir>`, default ./.github/workflows when present): what the CI and
@@ -145,13 +145,14 @@ export function pipelineChecks(dir: string): CheckResult[] {
     (s) => secopsRuns(s.text, 'audit'),
   );
   results.push(
-    audits.length > 0
-      ? pass('pipeline.audit', 'Dependency advisories gate CI: `secops audit` runs on every pull request / push', seen(audits))
-      : fail(
-          'pipeline.audit',
-          'Dependency advisories gate CI: `secops audit` runs on every pull request / push',
-          `no workflow run on pull requests or pushes runs secops audit (${workflows.length} workflow(s) in ${dir})`,
-        ),
+    verdict(
+      audits.length > 0,
+      'pipeline.audit',
+      'Dependency advisories gate CI: `secops audit` runs on every pull request / push',
+      audits.length > 0
+        ? seen(audits)
+        : `no workflow run on pull requests or pushes runs secops audit (${workflows.length} workflow(s) in ${dir})`,
+    ),
   );
 
   const licencesFile = join(root, '.secops/licenses.json');
@@ -162,23 +163,21 @@ export function pipelineChecks(dir: string): CheckResult[] {
     policy = undefined;
   }
   const policyKeys = policy ? Object.keys(policy).filter((k) => !k.startsWith('$') && k !== 'comment') : [];
+  const licencesApplied = audits.length > 0 && policyKeys.length > 0;
   results.push(
-    audits.length > 0 && policyKeys.length > 0
-      ? pass(
-          'pipeline.licences',
-          'Licences, advisories and bans: `secops audit` applies .secops/licenses.json in CI',
-          `${licencesFile}: ${policyKeys.join(', ')}; applied by ${seen(audits.slice(0, 1))}`,
-        )
-      : fail(
-          'pipeline.licences',
-          'Licences, advisories and bans: `secops audit` applies .secops/licenses.json in CI',
-          [
+    verdict(
+      licencesApplied,
+      'pipeline.licences',
+      'Licences, advisories and bans: `secops audit` applies .secops/licenses.json in CI',
+      licencesApplied
+        ? `${licencesFile}: ${policyKeys.join(', ')}; applied by ${seen(audits.slice(0, 1))}`
+        : [
             audits.length === 0 && 'secops audit does not run in CI',
             policyKeys.length === 0 && `${licencesFile}: missing or empty`,
           ]
             .filter(Boolean)
             .join('; '),
-        ),
+    ),
   );
 
   const sboms = findSteps(
@@ -187,13 +186,14 @@ export function pipelineChecks(dir: string): CheckResult[] {
     (s) => s.uses.startsWith('anchore/sbom-action') || secopsRuns(s.text, 'sbom') || /^\s*syft\s/m.test(s.text),
   );
   results.push(
-    sboms.length > 0
-      ? pass('pipeline.sbom', 'An SBOM per release: a tag-triggered workflow generates one', seen(sboms))
-      : fail(
-          'pipeline.sbom',
-          'An SBOM per release: a tag-triggered workflow generates one',
-          'no workflow triggered by a tag generates an SBOM (anchore/sbom-action, syft, secops sbom)',
-        ),
+    verdict(
+      sboms.length > 0,
+      'pipeline.sbom',
+      'An SBOM per release: a tag-triggered workflow generates one',
+      sboms.length > 0
+        ? seen(sboms)
+        : 'no workflow triggered by a tag generates an SBOM (anchore/sbom-action, syft, secops sbom)',
+    ),
   );
 
   const scanTitle = 'Image vulnerability scan gates the release: a failing scan (exit code 1) stops the jobs after it';
@@ -205,21 +205,18 @@ export function pipelineChecks(dir: string): CheckResult[] {
   const gating = scans.filter(({ s }) => GATING(s)).map((x) => ({ ...x, after: dependents(x.w, x.j.id) }));
   const gate = gating.find((g) => g.after.length > 0);
   results.push(
-    gate
-      ? pass(
-          'pipeline.image-scan',
-          scanTitle,
-          `${where(gate.w, gate.j, gate.s)} (exit-code 1${gate.s.with.severity ? `, ${gate.s.with.severity}` : ''}) gates ${gate.after.join(', ')}`,
-        )
-      : fail(
-          'pipeline.image-scan',
-          scanTitle,
-          scans.length === 0
-            ? 'no tag-triggered workflow scans the image (Trivy or Grype)'
-            : gating.length === 0
-              ? `${seen(scans)}: the scan does not fail on findings (exit-code is not 1)`
-              : `${seen(gating)}: no job needs the scan, so a failing scan stops nothing`,
-        ),
+    verdict(
+      gate !== undefined,
+      'pipeline.image-scan',
+      scanTitle,
+      gate
+        ? `${where(gate.w, gate.j, gate.s)} (exit-code 1${gate.s.with.severity ? `, ${gate.s.with.severity}` : ''}) gates ${gate.after.join(', ')}`
+        : scans.length === 0
+          ? 'no tag-triggered workflow scans the image (Trivy or Grype)'
+          : gating.length === 0
+            ? `${seen(scans)}: the scan does not fail on findings (exit-code is not 1)`
+            : `${seen(gating)}: no job needs the scan, so a failing scan stops nothing`,
+    ),
   );
 
   const rebuildTitle = 'Base image CVEs tracked on a schedule: a scheduled workflow rebuilds and scans the image';
@@ -229,9 +226,14 @@ export function pipelineChecks(dir: string): CheckResult[] {
     (s) => TRIVY(s),
   );
   results.push(
-    rebuilds.length > 0
-      ? pass('pipeline.rebuild', rebuildTitle, `${seen(rebuilds.slice(0, 1))} on "${rebuilds[0]?.w.schedules.join('", "')}"`)
-      : fail('pipeline.rebuild', rebuildTitle, 'no scheduled workflow (on.schedule) scans the image'),
+    verdict(
+      rebuilds.length > 0,
+      'pipeline.rebuild',
+      rebuildTitle,
+      rebuilds.length > 0
+        ? `${seen(rebuilds.slice(0, 1))} on "${rebuilds[0]?.w.schedules.join('", "')}"`
+        : 'no scheduled workflow (on.schedule) scans the image',
+    ),
   );
 
   const releaseTitle =
@@ -242,13 +244,14 @@ export function pipelineChecks(dir: string): CheckResult[] {
     (s) => secopsRuns(s.text, 'release\\s+(?:check|notes)'),
   );
   results.push(
-    releases.length > 0
-      ? pass('pipeline.release', releaseTitle, seen(releases))
-      : fail(
-          'pipeline.release',
-          releaseTitle,
-          'no tag-triggered workflow runs `secops release check` (tag = version, CHANGELOG entry)',
-        ),
+    verdict(
+      releases.length > 0,
+      'pipeline.release',
+      releaseTitle,
+      releases.length > 0
+        ? seen(releases)
+        : 'no tag-triggered workflow runs `secops release check` (tag = version, CHANGELOG entry)',
+    ),
   );
   return results;
 }
