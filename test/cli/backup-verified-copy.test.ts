@@ -1,15 +1,20 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import fs, { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import fsPromises from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Manifest, StoredBackup } from '../../cli/src/lib/backup/manifest.js';
+import { encryptFile, keyId } from '../../cli/src/lib/backup/encryption.js';
 import { plainDump } from '../../cli/src/lib/backup/restore.js';
 import { tempDir } from './backup-fixtures.js';
 
 /**
  * An unencrypted backup is restored from a private copy whose bytes were hashed as they were copied:
- * a dump file swapped on the storage after the up-front check (verifyDumpFiles) never reaches pg_restore.
+ * the bytes pg_restore reads are the bytes checked against the signed manifest, each file read once,
+ * and a file swapped on the storage never reaches pg_restore. An encrypted one is hashed before a
+ * byte of it is decrypted.
  */
 function backupWith(t: { after(fn: () => void): void }, contents: Record<string, string>): StoredBackup {
   const dir = tempDir('verified-copy');
@@ -35,14 +40,86 @@ describe('the plaintext view of an unencrypted backup', () => {
     assert.deepEqual(readdirSync(backup.dir).sort(), ['dump']);
   });
 
-  it('refuses a file swapped after the up-front check (same size, other bytes) and leaves no copy behind', async (t) => {
+  it('refuses a file with other bytes of the same size and leaves no copy behind', async (t) => {
     const backup = backupWith(t, { 'toc.dat': 'table of contents', '3001.dat.gz': 'rows' });
-    writeFileSync(join(backup.dir, 'dump', '3001.dat.gz'), 'ROWS'); // after verifyDumpFiles would have passed
-    await assert.rejects(plainDump(backup, undefined, 2), (err: Error & { exitCode?: number }) => {
-      assert.match(err.message, /3001\.dat\.gz changed after it was checked/);
+    writeFileSync(join(backup.dir, 'dump', '3001.dat.gz'), 'ROWS'); // swapped on the storage: same size
+    await assert.rejects(plainDump(backup, undefined, 2), (err: Error & { exitCode?: number; code?: string }) => {
+      assert.match(err.message, /3001\.dat\.gz does not match its SHA-256 in the signed manifest/);
+      assert.equal(err.code, 'backup_file_mismatch');
       assert.equal(err.exitCode, 65);
       return true;
     });
     assert.deepEqual(readdirSync(backup.dir).sort(), ['dump'], 'the partial copy is removed');
+  });
+
+  it('reads each file once: the bytes copied are the bytes hashed', async (t) => {
+    const backup = backupWith(t, { 'toc.dat': 'table of contents', '3001.dat.gz': 'rows', '3002.dat.gz': 'more rows' });
+    // Every way the code opens a file for reading, counted (ESM named imports follow after syncBuiltinESMExports).
+    const opened: string[] = [];
+    const open = fsPromises.open;
+    const createReadStream = fs.createReadStream;
+    t.mock.method(fsPromises, 'open', (path: string, ...rest: unknown[]) => {
+      opened.push(String(path));
+      return (open as (...a: unknown[]) => unknown)(path, ...rest);
+    });
+    t.mock.method(fs, 'createReadStream', (path: string, ...rest: unknown[]) => {
+      opened.push(String(path));
+      return (createReadStream as (...a: unknown[]) => unknown)(path, ...rest);
+    });
+    syncBuiltinESMExports();
+    t.after(() => {
+      t.mock.restoreAll();
+      syncBuiltinESMExports();
+    });
+    const dump = await plainDump(backup, undefined, 2);
+    t.after(() => dump.dispose());
+    const reads = opened.filter((path) => path.startsWith(join(backup.dir, 'dump')));
+    assert.deepEqual(
+      reads.sort(),
+      ['3001.dat.gz', '3002.dat.gz', 'toc.dat'].map((name) => join(backup.dir, 'dump', name)),
+    );
+  });
+
+  it('refuses a missing, an extra or a resized file before copying anything', async (t) => {
+    for (const [change, code] of [
+      [(dir: string) => rmSync(join(dir, 'dump', '3001.dat.gz')), 'unsafe_backup_path'],
+      [(dir: string) => writeFileSync(join(dir, 'dump', '3001.dat'), 'grafted'), 'backup_file_unexpected'],
+      [(dir: string) => writeFileSync(join(dir, 'dump', 'toc.dat'), 'a longer table of contents'), 'backup_file_mismatch'],
+    ] as const) {
+      const backup = backupWith(t, { 'toc.dat': 'table of contents', '3001.dat.gz': 'rows' });
+      change(backup.dir);
+      await assert.rejects(plainDump(backup, undefined, 2), (err: Error & { code?: string }) => err.code === code);
+      assert.deepEqual(readdirSync(backup.dir).sort(), ['dump'], `${code}: no copy was started`);
+    }
+  });
+
+  it('hashes an encrypted backup before decrypting anything', async (t) => {
+    const key = randomBytes(32);
+    const dir = tempDir('verified-decrypt');
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    mkdirSync(join(dir, 'dump'));
+    writeFileSync(join(dir, 'plain.dat'), 'rows');
+    const sealed = await encryptFile(key, join(dir, 'plain.dat'), join(dir, 'dump', '3001.dat.enc'), '3001.dat');
+    rmSync(join(dir, 'plain.dat'));
+    const cipher = readFileSync(join(dir, 'dump', '3001.dat.enc'));
+    const file = {
+      path: '3001.dat.enc',
+      bytes: cipher.length,
+      sha256: createHash('sha256').update(cipher).digest('hex'),
+      ...sealed,
+    };
+    const backup = {
+      dir,
+      manifest: { id: '20261206T000000Z', encryption: { keyId: keyId(key) }, files: [file] } as unknown as Manifest,
+    };
+
+    const dump = await plainDump(backup, key, 2);
+    assert.equal(readFileSync(join(dump.dir, '3001.dat'), 'utf8'), 'rows');
+    dump.dispose();
+
+    cipher[0] = (cipher[0] as number) ^ 1; // altered on the storage, same size
+    writeFileSync(join(dir, 'dump', '3001.dat.enc'), cipher);
+    await assert.rejects(plainDump(backup, key, 2), (err: Error & { code?: string }) => err.code === 'backup_file_mismatch');
+    assert.deepEqual(readdirSync(dir).sort(), ['dump'], 'no decrypted directory was made');
   });
 });

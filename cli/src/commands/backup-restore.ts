@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
 import { requireTrustedBackup } from '../lib/backup/catalog.js';
-import { verifyDumpFiles } from '../lib/backup/dump-integrity.js';
 import { databaseIdentity } from '../lib/backup/pg-tools.js';
-import { pgRestore, plainDump, publicTableCount } from '../lib/backup/restore.js';
+import { pgRestore, plainDump, plainDumpLabel, publicTableCount } from '../lib/backup/restore.js';
 import { assertSafeBackup } from '../lib/backup/safe-path.js';
 import { assertTargetIsNotLive } from '../lib/backup/target-guard.js';
 import { backupKey, verifyOptions } from '../lib/backup/settings.js';
@@ -39,10 +38,7 @@ export async function runRestore(options: Extract<BackupOptions, { action: 'rest
   if (tables > 0) out.warn(`${target} holds ${tables} tables: --force drops and recreates the backup's objects`);
   const key = await backupKey(ctx, options);
   const started = performance.now();
-  await out.step('Checking every file against the signed manifest (size, SHA-256)', () => verifyDumpFiles(backup, options.jobs));
-  const dump = await out.step(manifest.encryption ? 'Decrypting the dump' : 'Opening the dump', () =>
-    plainDump({ dir, manifest }, key, options.jobs),
-  );
+  const dump = await out.step(plainDumpLabel(manifest), () => plainDump({ dir, manifest }, key, options.jobs));
   try {
     await out.step(`Restoring (pg_restore -j${options.jobs})`, () =>
       pgRestore(dump.dir, { targetUrl: options.to, jobs: options.jobs, clean: tables > 0, noOwner: options.noOwner, env: ctx.env }),

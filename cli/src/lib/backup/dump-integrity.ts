@@ -15,6 +15,30 @@ import { DUMP_DIR, type StoredBackup } from './manifest.js';
  * restored in its place. Format-1 manifests (accepted with --allow-unsigned) have sizes only.
  */
 export async function verifyDumpFiles(backup: StoredBackup, jobs: number): Promise<void> {
+  checkDumpListing(backup);
+  const dumpDir = join(backup.dir, DUMP_DIR);
+  await forEachLimit(largestFirst(backup), Math.max(1, jobs), async (f) => {
+    if ((await sha256File(join(dumpDir, f.path))) !== f.sha256) throw fileMismatch(backup.manifest.id, f.path);
+  });
+}
+
+/** The manifest's files that carry a SHA-256, largest first (one big table file should not start last). */
+export function largestFirst(backup: StoredBackup): (StoredBackup['manifest']['files'][number] & { sha256: string })[] {
+  return backup.manifest.files
+    .filter((f): f is typeof f & { sha256: string } => typeof f.sha256 === 'string')
+    .sort((a, b) => b.bytes - a.bytes);
+}
+
+/** The refusal of a dump file whose bytes are not the ones the signed manifest hashed. */
+function fileMismatch(id: string, path: string): BackupRefusedError {
+  return new BackupRefusedError(`backup ${id}: ${path} does not match its SHA-256 in the signed manifest (replaced or altered)`, 'file_mismatch');
+}
+
+/**
+ * The cheap half of verifyDumpFiles: exactly the listed files, each of its recorded size. A file's
+ * bytes are then hashed either in place (verifyDumpFiles) or while they are copied (copyVerified).
+ */
+export function checkDumpListing(backup: StoredBackup): void {
   const dumpDir = join(backup.dir, DUMP_DIR);
   const { id, files } = backup.manifest;
   const listed = new Set(files.map((f) => f.path));
@@ -47,16 +71,6 @@ export async function verifyDumpFiles(backup: StoredBackup, jobs: number): Promi
         'file_mismatch',
       );
   }
-  // Largest first, so that one big table file does not start last.
-  const byBytes = [...files].filter((f) => f.sha256).sort((a, b) => b.bytes - a.bytes);
-  await forEachLimit(byBytes, Math.max(1, jobs), async (f) => {
-    const actual = await sha256File(join(dumpDir, f.path));
-    if (actual !== f.sha256)
-      throw new BackupRefusedError(
-        `backup ${id}: ${f.path} does not match its SHA-256 in the signed manifest (replaced or altered)`,
-        'file_mismatch',
-      );
-  });
 }
 
 export async function sha256File(path: string): Promise<string> {
@@ -67,9 +81,10 @@ export async function sha256File(path: string): Promise<string> {
 
 /**
  * Copies a dump file into a private directory, hashing what it copies, and refuses the copy unless it
- * has the manifest's SHA-256. pg_restore then reads the copy: a file swapped on the backup storage
- * after verifyDumpFiles checked it cannot reach the restore (encrypted files need no copy: their
- * plaintext is written privately and bound by the GCM tag in the signed manifest).
+ * has the manifest's SHA-256. pg_restore then reads the copy, so the bytes restored are the bytes
+ * hashed: a file swapped on the backup storage at any moment cannot reach the restore, and each file
+ * is read once (encrypted files need no copy: their plaintext is written privately and bound by the
+ * GCM tag in the signed manifest).
  */
 export async function copyVerified(from: string, to: string, expectedSha256: string, backupId: string, name: string): Promise<void> {
   const hash = createHash('sha256');
@@ -82,9 +97,6 @@ export async function copyVerified(from: string, to: string, expectedSha256: str
   await streamToPrivateFile(from, to, tap);
   if (hash.digest('hex') !== expectedSha256) {
     rmSync(to, { force: true });
-    throw new BackupRefusedError(
-      `backup ${backupId}: ${name} changed after it was checked (its copy does not match the SHA-256 in the signed manifest)`,
-      'file_mismatch',
-    );
+    throw fileMismatch(backupId, name);
   }
 }

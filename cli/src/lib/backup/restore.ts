@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { withSession } from '../../../../service/src/public/db.js';
 import { CliError } from '../errors.js';
-import { copyVerified } from './dump-integrity.js';
+import { checkDumpListing, copyVerified, largestFirst, verifyDumpFiles } from './dump-integrity.js';
 import { decryptFile, keyId } from './encryption.js';
 import { forEachLimit } from './limit.js';
 import { DUMP_DIR, type Manifest, type StoredBackup } from './manifest.js';
@@ -11,46 +11,67 @@ import { libpqEnv, requireTool, runTool, type ToolProgress } from './pg-tools.js
 import { assertSafeBackup, dumpFilePath } from './safe-path.js';
 
 /**
- * The pieces shared by `backup restore` and `backup drill`: a plaintext view of the dump — decrypted
- * into a private temporary directory when the backup is encrypted, copied there and checked against
- * the signed SHA-256s when it is not — and pg_restore into a database.
+ * The pieces shared by `backup restore` and `backup drill`: a plaintext view of the dump, checked
+ * against the signed manifest — copied into a private temporary directory and hashed as it is copied
+ * when the backup is not encrypted (each file read once; pg_restore reads exactly the bytes hashed),
+ * hashed and then decrypted there when it is — and pg_restore into a database.
  */
 
 export interface PlainDump {
   dir: string;
-  /** Removes the decrypted copy, if one was made. */
+  /** Removes the private copy, if one was made. */
   dispose(): void;
+  /** Of the time taken, how much went to decrypting (0 for an unencrypted backup). */
+  decryptMs: number;
 }
 
+/** What a progress line says while plainDump runs. */
+export function plainDumpLabel(manifest: Manifest): string {
+  return manifest.encryption
+    ? 'Checking every file against the signed manifest (size, SHA-256) and decrypting'
+    : 'Checking every file against the signed manifest (size, SHA-256) as it is copied privately';
+}
+
+/**
+ * Refuses the backup (BackupRefusedError: file_missing, file_unexpected, file_mismatch) unless its dump
+ * directory holds exactly the listed files with their signed sizes and SHA-256s; nothing is decrypted or
+ * handed to pg_restore before that.
+ */
 export async function plainDump(backup: StoredBackup, key: Buffer | undefined, jobs: number): Promise<PlainDump> {
   const dumpDir = join(backup.dir, DUMP_DIR);
   assertSafeBackup(backup);
   const { encryption, files } = backup.manifest;
+  if (encryption) {
+    if (!key) {
+      throw new CliError(`backup ${backup.manifest.id} is encrypted: pass --encrypt-key-file or --encrypt-key-ref (or set BACKUP_ENCRYPT_KEY_FILE / BACKUP_ENCRYPT_KEY_REF)`, {
+        code: 'key_required',
+      });
+    }
+    if (keyId(key) !== encryption.keyId) {
+      throw new CliError(`backup ${backup.manifest.id} was encrypted with another key (key id ${encryption.keyId})`, {
+        code: 'key_mismatch',
+      });
+    }
+  }
+  checkDumpListing(backup);
   if (!encryption) {
     // Format 1 (--allow-unsigned) has no file hashes: the dump is read where it is.
-    if (!files.every((f) => f.sha256)) return { dir: dumpDir, dispose: () => undefined };
+    if (!files.every((f) => f.sha256)) return { dir: dumpDir, dispose: () => undefined, decryptMs: 0 };
     const copy = mkdtempSync(join(backup.dir, '.verified-'));
     const dispose = () => rmSync(copy, { recursive: true, force: true });
     try {
-      await forEachLimit(files, Math.max(1, jobs), (file) =>
-        copyVerified(dumpFilePath(dumpDir, file.path), dumpFilePath(copy, file.path), file.sha256 as string, backup.manifest.id, file.path),
+      await forEachLimit(largestFirst(backup), Math.max(1, jobs), (file) =>
+        copyVerified(dumpFilePath(dumpDir, file.path), dumpFilePath(copy, file.path), file.sha256, backup.manifest.id, file.path),
       );
     } catch (err) {
       dispose();
       throw err;
     }
-    return { dir: copy, dispose };
+    return { dir: copy, dispose, decryptMs: 0 };
   }
-  if (!key) {
-    throw new CliError(`backup ${backup.manifest.id} is encrypted: pass --encrypt-key-file or --encrypt-key-ref (or set BACKUP_ENCRYPT_KEY_FILE / BACKUP_ENCRYPT_KEY_REF)`, {
-      code: 'key_required',
-    });
-  }
-  if (keyId(key) !== encryption.keyId) {
-    throw new CliError(`backup ${backup.manifest.id} was encrypted with another key (key id ${encryption.keyId})`, {
-      code: 'key_mismatch',
-    });
-  }
+  // The ciphertext's SHA-256s first: nothing unauthenticated is decrypted, even into a private file.
+  await verifyDumpFiles(backup, jobs);
+  const started = performance.now();
   // Next to the backup rather than in /tmp: same filesystem, same access rights, same free space.
   // mkdtemp makes a fresh 0700 directory; the plaintext names in it are checked manifest names.
   const tmp = mkdtempSync(join(backup.dir, '.decrypted-'));
@@ -59,13 +80,13 @@ export async function plainDump(backup: StoredBackup, key: Buffer | undefined, j
     await forEachLimit(files, Math.max(1, jobs), async (file) => {
       if (!file.iv || !file.tag || !file.path.endsWith('.enc')) throw new CliError(`${file.path}: no IV/tag in the manifest`);
       const name = file.path.slice(0, -'.enc'.length);
-      await decryptFile(key, dumpFilePath(dumpDir, file.path), dumpFilePath(tmp, name), name, { iv: file.iv, tag: file.tag });
+      await decryptFile(key as Buffer, dumpFilePath(dumpDir, file.path), dumpFilePath(tmp, name), name, { iv: file.iv, tag: file.tag });
     });
   } catch (err) {
     dispose();
     throw err;
   }
-  return { dir: tmp, dispose };
+  return { dir: tmp, dispose, decryptMs: Math.round(performance.now() - started) };
 }
 
 export interface RestoreOptions {
