@@ -4,7 +4,7 @@ import fs, { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSy
 import fsPromises from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type mock } from 'node:test';
 import type { Manifest, StoredBackup } from '../../cli/src/lib/backup/manifest.js';
 import { encryptFile, keyId } from '../../cli/src/lib/backup/encryption.js';
 import { plainDump } from '../../cli/src/lib/backup/restore.js';
@@ -13,8 +13,8 @@ import { tempDir } from './backup-fixtures.js';
 /**
  * An unencrypted backup is restored from a private copy whose bytes were hashed as they were copied:
  * the bytes pg_restore reads are the bytes checked against the signed manifest, each file read once,
- * and a file swapped on the storage never reaches pg_restore. An encrypted one is hashed before a
- * byte of it is decrypted.
+ * and a file swapped on the storage never reaches pg_restore. An encrypted one is hashed as it is
+ * decrypted, in the same read, and its plaintext is deleted unless both its tag and its hash match.
  */
 function backupWith(t: { after(fn: () => void): void }, contents: Record<string, string>): StoredBackup {
   const dir = tempDir('verified-copy');
@@ -27,7 +27,28 @@ function backupWith(t: { after(fn: () => void): void }, contents: Record<string,
   return { dir, manifest: { id: '20261206T000000Z', encryption: null, files } as unknown as Manifest };
 }
 
-describe('the plaintext view of an unencrypted backup', () => {
+/** Every path the code under test opens for reading (ESM named imports follow after syncBuiltinESMExports). */
+function countOpens(t: { after(fn: () => void): void; mock: { method: typeof mock.method; restoreAll(): void } }): string[] {
+  const opened: string[] = [];
+  const open = fsPromises.open;
+  const createReadStream = fs.createReadStream;
+  t.mock.method(fsPromises, 'open', (path: string, ...rest: unknown[]) => {
+    opened.push(String(path));
+    return (open as (...a: unknown[]) => unknown)(path, ...rest);
+  });
+  t.mock.method(fs, 'createReadStream', (path: string, ...rest: unknown[]) => {
+    opened.push(String(path));
+    return (createReadStream as (...a: unknown[]) => unknown)(path, ...rest);
+  });
+  syncBuiltinESMExports();
+  t.after(() => {
+    t.mock.restoreAll();
+    syncBuiltinESMExports();
+  });
+  return opened;
+}
+
+describe('the plaintext view of a backup', () => {
   it('is a private copy with the signed bytes, removed by dispose', async (t) => {
     const backup = backupWith(t, { 'toc.dat': 'table of contents', '3001.dat.gz': 'rows' });
     const dump = await plainDump(backup, undefined, 2);
@@ -54,23 +75,7 @@ describe('the plaintext view of an unencrypted backup', () => {
 
   it('reads each file once: the bytes copied are the bytes hashed', async (t) => {
     const backup = backupWith(t, { 'toc.dat': 'table of contents', '3001.dat.gz': 'rows', '3002.dat.gz': 'more rows' });
-    // Every way the code opens a file for reading, counted (ESM named imports follow after syncBuiltinESMExports).
-    const opened: string[] = [];
-    const open = fsPromises.open;
-    const createReadStream = fs.createReadStream;
-    t.mock.method(fsPromises, 'open', (path: string, ...rest: unknown[]) => {
-      opened.push(String(path));
-      return (open as (...a: unknown[]) => unknown)(path, ...rest);
-    });
-    t.mock.method(fs, 'createReadStream', (path: string, ...rest: unknown[]) => {
-      opened.push(String(path));
-      return (createReadStream as (...a: unknown[]) => unknown)(path, ...rest);
-    });
-    syncBuiltinESMExports();
-    t.after(() => {
-      t.mock.restoreAll();
-      syncBuiltinESMExports();
-    });
+    const opened = countOpens(t);
     const dump = await plainDump(backup, undefined, 2);
     t.after(() => dump.dispose());
     const reads = opened.filter((path) => path.startsWith(join(backup.dir, 'dump')));
@@ -93,33 +98,37 @@ describe('the plaintext view of an unencrypted backup', () => {
     }
   });
 
-  it('hashes an encrypted backup before decrypting anything', async (t) => {
+  it('hashes an encrypted backup as it decrypts it, and keeps no plaintext of an altered file', async (t) => {
     const key = randomBytes(32);
     const dir = tempDir('verified-decrypt');
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     mkdirSync(join(dir, 'dump'));
-    writeFileSync(join(dir, 'plain.dat'), 'rows');
-    const sealed = await encryptFile(key, join(dir, 'plain.dat'), join(dir, 'dump', '3001.dat.enc'), '3001.dat');
-    rmSync(join(dir, 'plain.dat'));
-    const cipher = readFileSync(join(dir, 'dump', '3001.dat.enc'));
-    const file = {
-      path: '3001.dat.enc',
-      bytes: cipher.length,
-      sha256: createHash('sha256').update(cipher).digest('hex'),
-      ...sealed,
+    const file = async (name: string, text: string) => {
+      writeFileSync(join(dir, 'plain.dat'), text);
+      const sealed = await encryptFile(key, join(dir, 'plain.dat'), join(dir, 'dump', `${name}.enc`), name);
+      rmSync(join(dir, 'plain.dat'));
+      const cipher = readFileSync(join(dir, 'dump', `${name}.enc`));
+      return { path: `${name}.enc`, bytes: cipher.length, sha256: createHash('sha256').update(cipher).digest('hex'), ...sealed };
     };
-    const backup = {
-      dir,
-      manifest: { id: '20261206T000000Z', encryption: { keyId: keyId(key) }, files: [file] } as unknown as Manifest,
-    };
+    const files = [await file('toc.dat', 'table of contents'), await file('3001.dat', 'rows')];
+    const backup = { dir, manifest: { id: '20261206T000000Z', encryption: { keyId: keyId(key) }, files } as unknown as Manifest };
+    const opened = countOpens(t);
 
     const dump = await plainDump(backup, key, 2);
     assert.equal(readFileSync(join(dump.dir, '3001.dat'), 'utf8'), 'rows');
+    assert.deepEqual(opened.filter((path) => path.startsWith(join(dir, 'dump'))).sort(), [
+      join(dir, 'dump', '3001.dat.enc'),
+      join(dir, 'dump', 'toc.dat.enc'),
+    ]);
     dump.dispose();
 
-    cipher[0] = (cipher[0] as number) ^ 1; // altered on the storage, same size
+    const cipher = readFileSync(join(dir, 'dump', '3001.dat.enc'));
+    cipher[0] = (cipher[0] as number) ^ 1; // altered on the storage, same size: its tag fails too
     writeFileSync(join(dir, 'dump', '3001.dat.enc'), cipher);
-    await assert.rejects(plainDump(backup, key, 2), (err: Error & { code?: string }) => err.code === 'backup_file_mismatch');
-    assert.deepEqual(readdirSync(dir).sort(), ['dump'], 'no decrypted directory was made');
+    await assert.rejects(plainDump(backup, key, 2), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'backup_file_mismatch', 'refused as altered, as before the hash and the decryption shared a read');
+      return true;
+    });
+    assert.deepEqual(readdirSync(dir).sort(), ['dump'], 'no plaintext is left');
   });
 });

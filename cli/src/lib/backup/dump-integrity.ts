@@ -5,38 +5,24 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupRefusedError } from './catalog.js';
 import { streamToPrivateFile } from '../private-files.js';
-import { forEachLimit } from './limit.js';
 import { DUMP_DIR, type StoredBackup } from './manifest.js';
 
-/**
- * The dump directory holds exactly the files the (verified) manifest lists, each of the recorded size
- * and SHA-256: checked before a byte of it is decrypted or restored. Extra files are refused too —
- * pg_restore opens `1234.dat` before `1234.dat.gz`, so a file added next to a listed one would be
- * restored in its place. Format-1 manifests (accepted with --allow-unsigned) have sizes only.
- */
-export async function verifyDumpFiles(backup: StoredBackup, jobs: number): Promise<void> {
-  checkDumpListing(backup);
-  const dumpDir = join(backup.dir, DUMP_DIR);
-  await forEachLimit(largestFirst(backup), Math.max(1, jobs), async (f) => {
-    if ((await sha256File(join(dumpDir, f.path))) !== f.sha256) throw fileMismatch(backup.manifest.id, f.path);
-  });
-}
-
-/** The manifest's files that carry a SHA-256, largest first (one big table file should not start last). */
-export function largestFirst(backup: StoredBackup): (StoredBackup['manifest']['files'][number] & { sha256: string })[] {
-  return backup.manifest.files
-    .filter((f): f is typeof f & { sha256: string } => typeof f.sha256 === 'string')
-    .sort((a, b) => b.bytes - a.bytes);
+/** Files largest first, so that one big table file does not start last. */
+export function largestFirst<T extends { bytes: number }>(files: readonly T[]): T[] {
+  return [...files].sort((a, b) => b.bytes - a.bytes);
 }
 
 /** The refusal of a dump file whose bytes are not the ones the signed manifest hashed. */
-function fileMismatch(id: string, path: string): BackupRefusedError {
+export function fileMismatch(id: string, path: string): BackupRefusedError {
   return new BackupRefusedError(`backup ${id}: ${path} does not match its SHA-256 in the signed manifest (replaced or altered)`, 'file_mismatch');
 }
 
 /**
- * The cheap half of verifyDumpFiles: exactly the listed files, each of its recorded size. A file's
- * bytes are then hashed either in place (verifyDumpFiles) or while they are copied (copyVerified).
+ * The dump directory holds exactly the files the (verified) manifest lists, each of the recorded size:
+ * checked before a byte of it is copied, decrypted or restored. Extra files are refused too —
+ * pg_restore opens `1234.dat` before `1234.dat.gz`, so a file added next to a listed one would be
+ * restored in its place. Each file's SHA-256 is then checked in the same read that copies or decrypts
+ * it (restore.ts). Format-1 manifests (accepted with --allow-unsigned) have sizes only.
  */
 export function checkDumpListing(backup: StoredBackup): void {
   const dumpDir = join(backup.dir, DUMP_DIR);

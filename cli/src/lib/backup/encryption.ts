@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync, } from 'node:fs';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CliError } from '../errors.js';
 import { streamToPrivateFile } from '../private-files.js';
@@ -53,13 +54,40 @@ export async function encryptFile(key: Buffer, from: string, to: string, name: s
   return { iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64') };
 }
 
-/** Streams `from` into `to` decrypted; throws (leaving no `to`) when the file is not authentic. */
-export async function decryptFile(key: Buffer, from: string, to: string, name: string, sealed: Sealed): Promise<void> {
+/**
+ * Streams `from` into `to` decrypted; throws (leaving no `to`) when the file is not authentic.
+ * `onCiphertext` sees every chunk read, before it is decrypted (a caller hashes the file in the same pass).
+ */
+export async function decryptFile(
+  key: Buffer,
+  from: string,
+  to: string,
+  name: string,
+  sealed: Sealed,
+  onCiphertext?: (chunk: Buffer) => void,
+): Promise<void> {
   const decipher = createDecipheriv(ALGORITHM, key, Buffer.from(sealed.iv, 'base64'));
   decipher.setAAD(Buffer.from(name));
   decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
+  const decrypt = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      onCiphertext?.(chunk);
+      try {
+        done(null, decipher.update(chunk));
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+    flush(done) {
+      try {
+        done(null, decipher.final()); // throws when the tag does not match
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  });
   try {
-    await streamToPrivateFile(from, to, decipher);
+    await streamToPrivateFile(from, to, decrypt);
   } catch (err) {
     throw new CliError(`${name}: decryption failed — the file was altered or the key is wrong (${(err as Error).message})`, {
       code: 'decrypt_failed',

@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { withSession } from '../../../../service/src/public/db.js';
 import { CliError } from '../errors.js';
-import { checkDumpListing, copyVerified, largestFirst, verifyDumpFiles } from './dump-integrity.js';
+import { checkDumpListing, copyVerified, fileMismatch, largestFirst } from './dump-integrity.js';
 import { decryptFile, keyId } from './encryption.js';
 import { forEachLimit } from './limit.js';
 import { DUMP_DIR, type Manifest, type StoredBackup } from './manifest.js';
@@ -60,8 +61,8 @@ export async function plainDump(backup: StoredBackup, key: Buffer | undefined, j
     const copy = mkdtempSync(join(backup.dir, '.verified-'));
     const dispose = () => rmSync(copy, { recursive: true, force: true });
     try {
-      await forEachLimit(largestFirst(backup), Math.max(1, jobs), (file) =>
-        copyVerified(dumpFilePath(dumpDir, file.path), dumpFilePath(copy, file.path), file.sha256, backup.manifest.id, file.path),
+      await forEachLimit(largestFirst(files), Math.max(1, jobs), (file) =>
+        copyVerified(dumpFilePath(dumpDir, file.path), dumpFilePath(copy, file.path), file.sha256 as string, backup.manifest.id, file.path),
       );
     } catch (err) {
       dispose();
@@ -69,18 +70,36 @@ export async function plainDump(backup: StoredBackup, key: Buffer | undefined, j
     }
     return { dir: copy, dispose, decryptMs: 0 };
   }
-  // The ciphertext's SHA-256s first: nothing unauthenticated is decrypted, even into a private file.
-  await verifyDumpFiles(backup, jobs);
+  // Each file is hashed as it is decrypted, in one read: its plaintext stays in the private directory,
+  // unread, until both its GCM tag and its SHA-256 match the signed manifest, and is deleted otherwise.
   const started = performance.now();
   // Next to the backup rather than in /tmp: same filesystem, same access rights, same free space.
   // mkdtemp makes a fresh 0700 directory; the plaintext names in it are checked manifest names.
   const tmp = mkdtempSync(join(backup.dir, '.decrypted-'));
   const dispose = () => rmSync(tmp, { recursive: true, force: true });
   try {
-    await forEachLimit(files, Math.max(1, jobs), async (file) => {
+    await forEachLimit(largestFirst(files), Math.max(1, jobs), async (file) => {
       if (!file.iv || !file.tag || !file.path.endsWith('.enc')) throw new CliError(`${file.path}: no IV/tag in the manifest`);
       const name = file.path.slice(0, -'.enc'.length);
-      await decryptFile(key as Buffer, dumpFilePath(dumpDir, file.path), dumpFilePath(tmp, name), name, { iv: file.iv, tag: file.tag });
+      const to = dumpFilePath(tmp, name);
+      const hash = createHash('sha256');
+      let read = 0;
+      const failure = await decryptFile(key as Buffer, dumpFilePath(dumpDir, file.path), to, name, { iv: file.iv, tag: file.tag }, (chunk) => {
+        hash.update(chunk);
+        read += chunk.length;
+      }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      // A file read to its end whose bytes are not the signed ones is refused as altered (file_mismatch),
+      // whether its GCM tag failed too or not; anything else (a read error) is reported as it is.
+      // Format 1 (--allow-unsigned) has no file hashes: the GCM tag alone.
+      const altered = file.sha256 !== undefined && (read === file.bytes ? hash.digest('hex') !== file.sha256 : failure === undefined);
+      if (altered) {
+        rmSync(to, { force: true });
+        throw fileMismatch(backup.manifest.id, file.path);
+      }
+      if (failure) throw failure;
     });
   } catch (err) {
     dispose();
