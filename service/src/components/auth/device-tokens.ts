@@ -28,15 +28,21 @@ export function createDeviceTokensRepo(knex: Knex) {
         .returning('id')) as { id: string }[];
       return rows[0]?.id;
     },
-    /** A new device token for `userId`; the account's least recently used devices beyond the cap are forgotten. */
+    /**
+     * A new device token for `userId`; the account's least recently used devices beyond the cap are
+     * forgotten. One statement (every login from a new device runs it): the delete reads the rows as
+     * they were before the insert, so it keeps the cap − 1 most recent of them and never the new one.
+     */
     async issue(userId: string, now: Date, trx: Knex = knex): Promise<string> {
       const token = randomBytes(32).toString('base64url');
-      await trx('device_tokens').insert({ user_id: userId, token_hash: hashDeviceToken(token), created_at: now, last_used_at: now });
       await trx.raw(
-        `delete from device_tokens where id in (
+        `with issued as (
+           insert into device_tokens (user_id, token_hash, created_at, last_used_at) values (?, ?, ?, ?)
+         )
+         delete from device_tokens where id in (
            select id from device_tokens where user_id = ? order by last_used_at desc, created_at desc offset ?
          )`,
-        [userId, MAX_DEVICES_PER_USER],
+        [userId, hashDeviceToken(token), now, now, userId, MAX_DEVICES_PER_USER - 1],
       );
       return token;
     },

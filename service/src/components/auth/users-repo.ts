@@ -51,10 +51,13 @@ export function toAccountView(row: AccountRow): AccountView {
  * One indexed lookup and two EXISTS probes on (user_id) indexes, answered in one round trip: the
  * authenticated read every client makes most often costs one query, not three (issue 24).
  */
+const SECOND_FACTORS = `exists (select 1 from mfa_totp t where t.user_id = u.id and t.confirmed_at is not null) as totp,
+       exists (select 1 from webauthn_credentials w where w.user_id = u.id) as webauthn`;
 const ACCOUNT_VIEW = `select u.id, u.email, u.created_at, u.email_verified_at is not null as email_verified,
-       exists (select 1 from mfa_totp t where t.user_id = u.id and t.confirmed_at is not null) as totp,
-       exists (select 1 from webauthn_credentials w where w.user_id = u.id) as webauthn
+       ${SECOND_FACTORS}
   from users u where u.id = ?`;
+/** The same two probes alone: what every login asks once the password is verified, in one round trip. */
+const SECOND_FACTORS_OF = `select ${SECOND_FACTORS} from users u where u.id = ?`;
 
 /** Data access for users; plain rows in and out. */
 export function createUsersRepo(knex: Knex) {
@@ -74,6 +77,11 @@ export function createUsersRepo(knex: Knex) {
     },
     async accountView(id: string): Promise<AccountRow | undefined> {
       return (await knex.raw(ACCOUNT_VIEW, [id])).rows[0] as AccountRow | undefined;
+    },
+    /** Which second factors the account holds (a confirmed TOTP, a passkey): GET /v1/me's `mfa` flags. */
+    async secondFactors(id: string): Promise<{ totp: boolean; webauthn: boolean }> {
+      const row = (await knex.raw(SECOND_FACTORS_OF, [id])).rows[0] as { totp: boolean; webauthn: boolean } | undefined;
+      return row ?? { totp: false, webauthn: false };
     },
     async findById(id: string, trx: Knex = knex): Promise<UserRow | undefined> {
       return trx<UserRow>('users').select(...COLUMNS).where({ id }).first();

@@ -144,8 +144,10 @@ export function createMfaFlows(deps: AuthServiceDeps, outcomes: FlowOutcomes, op
     return { method, amr: method === 'totp' ? ['otp'] : amr };
   }
 
+  /** A confirmed TOTP or a passkey: one statement, asked by every login once the password is verified. */
   async function hasSecondFactor(userId: string): Promise<boolean> {
-    return (await confirmedTotp(userId)) !== undefined || (await passkeys.hasPasskeys(userId));
+    const factors = await users.secondFactors(userId);
+    return factors.totp || factors.webauthn;
   }
 
   return {
