@@ -40,6 +40,6 @@ describe('the statements of a login', () => {
       /^insert into "audit_events"/, // login_succeeded (batched with other requests' rows under load)
     ];
     assert.equal(statements.length, expected.length, `statements:\n${statements.join('\n')}`);
-    expected.forEach((pattern, i) => assert.match(statements[i] as string, pattern, `statement ${i + 1}`));
+    for (const [i, pattern] of expected.entries()) assert.match(statements[i] as string, pattern, `statement ${i + 1}`);
   });
 });
