@@ -49,8 +49,9 @@ export interface DrillReport {
   amcheck: { status: 'passed' | 'failed' | 'skipped'; detail?: string };
   smoke: { table: string; ok: boolean; error?: string }[];
   /**
-   * filesMs: checking every dump file's size and SHA-256 against the signed manifest (while copying it
-   * privately when it is not encrypted); decryptMs: decrypting it after that check.
+   * filesMs: checking the dump files against the signed manifest — sizes, and each SHA-256 while the
+   * file is copied privately when the backup is not encrypted; decryptMs: decrypting an encrypted
+   * backup, each file's SHA-256 checked in the same read.
    */
   timings: { filesMs?: number; decryptMs: number; restoreMs: number; verifyMs: number; checksumMs?: number; amcheckMs?: number; dropMs?: number };
   failures: string[];
