@@ -14,15 +14,15 @@ import { assertSafeBackup, dumpFilePath } from './safe-path.js';
 /**
  * The pieces shared by `backup restore` and `backup drill`: a plaintext view of the dump, checked
  * against the signed manifest — copied into a private temporary directory and hashed as it is copied
- * when the backup is not encrypted (each file read once; pg_restore reads exactly the bytes hashed),
- * hashed and then decrypted there when it is — and pg_restore into a database.
+ * when the backup is not encrypted, hashed as it is decrypted there when it is (each file read once;
+ * pg_restore reads exactly what was checked) — and pg_restore into a database.
  */
 
 export interface PlainDump {
   dir: string;
   /** Removes the private copy, if one was made. */
   dispose(): void;
-  /** Of the time taken, how much went to decrypting (0 for an unencrypted backup). */
+  /** Of the time taken, how much went to decrypting and hashing an encrypted backup (0 for an unencrypted one). */
   decryptMs: number;
 }
 
@@ -35,8 +35,8 @@ export function plainDumpLabel(manifest: Manifest): string {
 
 /**
  * Refuses the backup (BackupRefusedError: file_missing, file_unexpected, file_mismatch) unless its dump
- * directory holds exactly the listed files with their signed sizes and SHA-256s; nothing is decrypted or
- * handed to pg_restore before that.
+ * directory holds exactly the listed files with their signed sizes and SHA-256s; nothing is handed to
+ * pg_restore before that, and a copy or plaintext that fails the check is deleted at once.
  */
 export async function plainDump(backup: StoredBackup, key: Buffer | undefined, jobs: number): Promise<PlainDump> {
   const dumpDir = join(backup.dir, DUMP_DIR);
