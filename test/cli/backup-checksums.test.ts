@@ -86,6 +86,14 @@ describe("row checksums (SHA-256 of the rows' binary form by default; sha256, su
     assert.equal(after['sha256-binary'], before['sha256-binary']);
   });
 
+  /** `secops backup create --dir <parent> …` on `dbUrl` (default: the seeded database): the backup's directory and manifest. */
+  async function createBackup(parent: string, args: string[], dbUrl: string = url): Promise<{ dir: string; manifest: Manifest }> {
+    const run = await secops(['--json', 'backup', 'create', '--dir', parent, ...args], dbUrl);
+    assert.equal(run.code, 0, run.stderr);
+    const { dir } = JSON.parse(run.stdout) as { dir: string };
+    return { dir, manifest: JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest };
+  }
+
   /** One value changed in the dump: the signed file hashes refuse it first (exit 65); re-recorded and re-signed, the row checksums must catch it. */
   async function assertDrillCatchesAlteredRow(dir: string) {
     await tamperTableData(join(dir, 'dump'), 'conversations', 'chat of user1', 'chat of usEr1');
@@ -97,20 +105,14 @@ describe("row checksums (SHA-256 of the rows' binary form by default; sha256, su
   }
 
   it('a new backup records sha256-binary; a drill proves it and fails on an altered row', async () => {
-    const run = await secops(['--json', 'backup', 'create', '--dir', join(root, 'sha256-binary')], url);
-    assert.equal(run.code, 0, run.stderr);
-    const { dir } = JSON.parse(run.stdout) as { dir: string };
-    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    const { dir, manifest } = await createBackup(join(root, 'sha256-binary'), []);
     assert.equal(manifest.checksumAlgorithm, 'sha256-binary');
     assert.equal((await secops(['backup', 'drill', '--from', dir], url)).code, 0);
     await assertDrillCatchesAlteredRow(dir);
   });
 
   it("a backup taken with sha256 over the rows' text (the earlier default) still verifies and catches an altered row", async () => {
-    const run = await secops(['--json', 'backup', 'create', '--dir', join(root, 'sha256'), '--checksum', 'sha256'], url);
-    assert.equal(run.code, 0, run.stderr);
-    const { dir } = JSON.parse(run.stdout) as { dir: string };
-    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    const { dir, manifest } = await createBackup(join(root, 'sha256'), ['--checksum', 'sha256']);
     assert.equal(manifest.checksumAlgorithm, 'sha256');
     assert.equal((await secops(['backup', 'drill', '--from', dir], url)).code, 0);
     await assertDrillCatchesAlteredRow(dir);
@@ -123,10 +125,7 @@ describe("row checksums (SHA-256 of the rows' binary form by default; sha256, su
     await typed.db.knex.raw("create table moods (id int primary key, mood mood not null, history mood[] not null default '{}')");
     await typed.db.knex.raw("insert into moods select g, 'calm', '{busy}' from generate_series(1, 5) g");
     const dirOf = join(root, 'typed');
-    const run = await secops(['--json', 'backup', 'create', '--dir', dirOf], typed.url as string);
-    assert.equal(run.code, 0, run.stderr);
-    const { dir } = JSON.parse(run.stdout) as { dir: string };
-    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    const { dir, manifest } = await createBackup(dirOf, [], typed.url as string);
     assert.equal(manifest.checksumAlgorithm, 'sha256');
     const drill = await secops(['backup', 'drill', '--from', dir], typed.url as string);
     assert.equal(drill.code, 0, drill.stderr);
@@ -149,10 +148,7 @@ describe("row checksums (SHA-256 of the rows' binary form by default; sha256, su
   });
 
   it('a backup taken with the old sum64 algorithm still verifies, and still catches an altered row', async () => {
-    const run = await secops(['--json', 'backup', 'create', '--dir', join(root, 'sum64'), '--checksum', 'sum64'], url);
-    assert.equal(run.code, 0, run.stderr);
-    const { dir } = JSON.parse(run.stdout) as { dir: string };
-    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    const { dir, manifest } = await createBackup(join(root, 'sum64'), ['--checksum', 'sum64']);
     assert.equal(manifest.checksumAlgorithm, 'sum64');
     assert.ok(manifest.tables.every((t) => /^-?\d+$|^empty$/.test(t.checksum)));
     const drill = await secops(['backup', 'drill', '--from', dir], url);
