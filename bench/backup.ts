@@ -7,7 +7,7 @@
  *
  * BENCH_DATABASE_URL / TEST_DATABASE_URL / DATABASE_URL names the server (a superuser there);
  * BENCH_ROUNDS (default 3) how many times each of the four runs is repeated;
- * BENCH_CHECKSUM (default sha256-binary, the default of `backup create`) the row checksum to measure with;
+ * BENCH_CHECKSUM (default sha256-copy, the default of `backup create`) the row checksum to measure with;
  * BENCH_MESSAGES sets the size (default 520 000 messages ≈ 200 MB). Everything created is dropped.
  */
 import { randomBytes } from 'node:crypto';
@@ -27,8 +27,8 @@ if (!admin) throw new Error('bench:backup needs a PostgreSQL server: set BENCH_D
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 520_000);
 const JOBS = 2;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-/** The row checksum `backup create` records (and the drill recomputes): the default sha256-binary, or sha256 / sum64 / ordered. */
-const CHECKSUM = process.env.BENCH_CHECKSUM ?? 'sha256-binary';
+/** The row checksum `backup create` records (and the drill recomputes): the default sha256-copy, or sha256-binary / sha256 / sum64 / ordered. */
+const CHECKSUM = process.env.BENCH_CHECKSUM ?? 'sha256-copy';
 const tag = `${process.pid}_${randomBytes(3).toString('hex')}`;
 const sourceName = `rampart_bench_backup_${tag}`;
 const plainName = `rampart_bench_restore_${tag}`;

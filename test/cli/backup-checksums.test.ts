@@ -17,7 +17,7 @@ import { backupPrerequisites, rehashFiles, secops, seededDatabase, tamperTableDa
 
 const skip = await backupPrerequisites();
 
-describe("row checksums (SHA-256 of the rows' binary form by default; sha256, sum64 and ordered still verify)", { skip }, () => {
+describe("row checksums (SHA-256 of each table's binary COPY stream by default; sha256-binary, sha256, sum64 and ordered still verify)", { skip }, () => {
   let source: TestDatabase;
   let url: string;
   let root: string;
@@ -86,6 +86,34 @@ describe("row checksums (SHA-256 of the rows' binary form by default; sha256, su
     assert.equal(after['sha256-binary'], before['sha256-binary']);
   });
 
+  it('sha256-copy hashes the rows in their stored order: the same rows stored in another order are a difference', async () => {
+    // The order a dump writes and its restore keeps; a copy that holds the rows in any other order is
+    // not the dump's restore, and is reported rather than hidden.
+    const before = await checksums('users');
+    await source.db.knex.raw('cluster users using users_pkey');
+    const after = await checksums('users');
+    assert.notEqual(after['sha256-copy'], before['sha256-copy']);
+    assert.equal(after['sha256-binary'], before['sha256-binary']);
+  });
+
+  it('sha256-copy counts the rows COPY sent and hashes an empty table too', async () => {
+    await withClient(url, async (client) => {
+      for (const sql of STABLE_TEXT_SETTINGS) await client.query(sql);
+      await client.query('create table empty_copy (id int primary key)');
+      try {
+        const empty = await tableStats(client, { name: 'empty_copy', key: ['id'] }, 'sha256-copy');
+        assert.equal(empty.rows, 0);
+        assert.match(empty.checksum, /^[0-9a-f]{64}$/);
+        const messages = (await listTables(client)).find((t) => t.name === 'messages');
+        assert.ok(messages);
+        const { rows } = await client.query<{ n: string }>('select count(*) as n from messages');
+        assert.equal((await tableStats(client, messages, 'sha256-copy')).rows, Number(rows[0]?.n));
+      } finally {
+        await client.query('drop table empty_copy');
+      }
+    });
+  });
+
   /** `secops backup create --dir <parent> …` on `dbUrl` (default: the seeded database): the backup's directory and manifest. */
   async function createBackup(parent: string, args: string[], dbUrl: string = url): Promise<{ dir: string; manifest: Manifest }> {
     const run = await secops(['--json', 'backup', 'create', '--dir', parent, ...args], dbUrl);
@@ -104,11 +132,32 @@ describe("row checksums (SHA-256 of the rows' binary form by default; sha256, su
     assert.match(tampered.stderr, /table conversations: checksum differs/);
   }
 
-  it('a new backup records sha256-binary; a drill proves it and fails on an altered row', async () => {
-    const { dir, manifest } = await createBackup(join(root, 'sha256-binary'), []);
+  it('a new backup records sha256-copy; a drill proves it and fails on an altered row', async () => {
+    const { dir, manifest } = await createBackup(join(root, 'sha256-copy'), []);
+    assert.equal(manifest.checksumAlgorithm, 'sha256-copy');
+    assert.equal((await secops(['backup', 'drill', '--from', dir], url)).code, 0);
+    await assertDrillCatchesAlteredRow(dir);
+  });
+
+  it('a backup taken with sha256-binary (the earlier default) still verifies and catches an altered row', async () => {
+    const { dir, manifest } = await createBackup(join(root, 'sha256-binary'), ['--checksum', 'sha256-binary']);
     assert.equal(manifest.checksumAlgorithm, 'sha256-binary');
     assert.equal((await secops(['backup', 'drill', '--from', dir], url)).code, 0);
     await assertDrillCatchesAlteredRow(dir);
+  });
+
+  it('a database with a partitioned table gets sha256-binary (COPY has no stored order for it), and its drill passes', async (t) => {
+    const parted = await seededDatabase(20);
+    t.after(() => parted.drop());
+    await parted.db.knex.raw('create table readings (id int not null, at date not null, primary key (id, at)) partition by range (at)');
+    await parted.db.knex.raw("create table readings_2025 partition of readings for values from ('2025-01-01') to ('2026-01-01')");
+    await parted.db.knex.raw("create table readings_2026 partition of readings for values from ('2026-01-01') to ('2027-01-01')");
+    await parted.db.knex.raw("insert into readings select g, date '2025-06-01' + g * 7 from generate_series(1, 60) g");
+    const { dir, manifest } = await createBackup(join(root, 'partitioned'), [], parted.url as string);
+    assert.equal(manifest.checksumAlgorithm, 'sha256-binary');
+    assert.equal(manifest.tables.find((x) => x.name === 'readings')?.rows, 60);
+    const drill = await secops(['backup', 'drill', '--from', dir], parted.url as string);
+    assert.equal(drill.code, 0, drill.stderr);
   });
 
   it("a backup taken with sha256 over the rows' text (the earlier default) still verifies and catches an altered row", async () => {

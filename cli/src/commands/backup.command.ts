@@ -9,7 +9,7 @@ import { oneOf, wholeNumber } from '../lib/option-values.js';
 /** `secops backup …` (runs: ./backup.ts dispatches to ./backup-<action>.ts). */
 
 const load = () => import('./backup.js');
-const CHECKSUMS = ['sha256-binary', 'sha256', 'sum64', 'ordered'] as const;
+const CHECKSUMS = ['sha256-copy', 'sha256-binary', 'sha256', 'sum64', 'ordered'] as const;
 
 interface KeyFlags {
   encryptKeyFile?: string;
@@ -27,7 +27,7 @@ const encryptionKey = (command: Command, what: string) =>
       'the key from a secret store instead: vault://…, aws-sm://…, aws-ssm:///…, file:… (default: BACKUP_ENCRYPT_KEY_REF)',
     );
 const checksum = (command: Command, what: string) =>
-  command.addOption(new Option('--checksum <algorithm>', what).choices(CHECKSUMS).default('sha256-binary'));
+  command.addOption(new Option('--checksum <algorithm>', what).choices(CHECKSUMS).default('sha256-copy'));
 
 const allowUnsigned = (command: Command) =>
   command.option(
@@ -72,7 +72,7 @@ export const backupGroup = defineGroup('backup', (program, action) => {
       ),
       'AES-256-GCM key (32 bytes) to encrypt the dump with',
     ),
-    'row checksum: sha256-binary (SHA-256 over the sorted digests of the rows\' binary form; sha256, over their text, when a table has a column of a user-defined type); sum64 and ordered (md5) only for compatibility',
+    'row checksum: sha256-copy (SHA-256 of each table\'s binary COPY stream, rows in dump order; sha256-binary, over the sorted digests of the rows\' binary form, when a table is partitioned; sha256, over their text, when a column has a user-defined type); sum64 and ordered (md5) only for compatibility',
   )
     .addHelpText(
       'after',
@@ -171,7 +171,7 @@ export const backupGroup = defineGroup('backup', (program, action) => {
             .description('restore a backup into a scratch database, verify every table, measure RTO/RPO, drop it')
             .option('--from <dir>', 'the backup to drill (default: the newest under --dir)'),
         ).option('--create', 'take a backup first, then drill it'),
-        'with --create: sha256-binary, sha256, sum64 or ordered (see backup create)',
+        'with --create: sha256-copy, sha256-binary, sha256, sum64 or ordered (see backup create)',
       )
         .option('--max-age <duration>', 'fail when the backup is older than this (RPO budget)', '26h')
         .option('--report <file>', 'where to write the JSON report (default: <backup>/drill-<timestamp>.json)'),

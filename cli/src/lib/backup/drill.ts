@@ -92,21 +92,24 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
 
   let created = false;
   let disposeDump: () => void = () => undefined;
+  // The empty scratch database is created while the files are checked: nothing of the backup enters it
+  // before the check has passed, and it is dropped below whatever happens.
+  const creating = (async () => {
+    const template = options.template ? await usableDrillTemplate(options.serverUrl, options.template) : undefined;
+    await withClient(options.serverUrl, (c) => c.query(`create database "${scratch}"${template ? ` template ${quoteIdent(template)}` : ''}`));
+    created = true;
+    return template;
+  })();
+  creating.catch(() => undefined); // awaited below, or before the drop when the check fails first
   try {
-    // Every file checked against the signed manifest and copied (or decrypted) privately before the
-    // scratch database exists: a refused backup leaves nothing behind, and each file is read once.
+    // Every file checked against the signed manifest and copied (or decrypted) privately before
+    // pg_restore reads any of it: a refused backup leaves nothing behind, and each file is read once.
     const hashStarted = performance.now();
     const plain = await options.step(plainDumpLabel(manifest), () => plainDump(options.backup, options.key, options.jobs));
     disposeDump = plain.dispose;
     report.timings.decryptMs = plain.decryptMs;
     report.timings.filesMs = Math.round(performance.now() - hashStarted) - plain.decryptMs;
-    const template = options.template ? await usableDrillTemplate(options.serverUrl, options.template) : undefined;
-    await options.step(`Creating scratch database ${scratch}${template ? ` from template ${template}` : ''}`, () =>
-      withClient(options.serverUrl, (c) =>
-        c.query(`create database "${scratch}"${template ? ` template ${quoteIdent(template)}` : ''}`),
-      ),
-    );
-    created = true;
+    await options.step(`Creating scratch database ${scratch}${options.template ? ` (from template ${options.template} when usable)` : ''}`, () => creating);
     options.signal?.throwIfAborted();
     let t = performance.now();
     // One pg_restore with every section: its workers build one table's indexes while loading the next
@@ -169,6 +172,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     report.failures.push(options.signal?.aborted ? 'interrupted (SIGINT/SIGTERM)' : (err as Error).message);
   } finally {
     disposeDump();
+    await creating.catch(() => undefined); // settled before deciding whether there is a database to drop
     if (created) {
       try {
         const dropStarted = performance.now();

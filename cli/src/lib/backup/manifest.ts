@@ -47,7 +47,7 @@ export const manifestSchema = z.object({
   snapshot: z.string(),
   jobs: z.number().int().positive(),
   migrationHead: z.string().nullable(),
-  checksumAlgorithm: z.enum(['sha256-binary', 'sha256', 'sum64', 'ordered']),
+  checksumAlgorithm: z.enum(['sha256-copy', 'sha256-binary', 'sha256', 'sum64', 'ordered']),
   databaseBytes: z.number().int().nonnegative(),
   dumpBytes: z.number().int().nonnegative(),
   /** hashMs (format 2): the SHA-256 of every dump file. */

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
 import type { TableStats } from './manifest.js';
 
 /**
@@ -6,7 +8,20 @@ import type { TableStats } from './manifest.js';
  * on the source inside the dump's snapshot and again on a restored copy. Equal values prove the copy
  * holds the same rows with the same contents. The algorithm is recorded in the manifest:
  *
- * - `sha256-binary` (default) — the same construction over every row's binary form (`record_send`, the
+ * - `sha256-copy` (default) — SHA-256 of the table's `COPY … TO STDOUT (FORMAT binary)` stream, hashed by
+ *   the client as it arrives; the row count is the COPY's own. The stream holds every row in physical
+ *   order, and that order is what a dump and its restore share: pg_dump reads each table with one
+ *   sequential scan from its first block (it turns `synchronize_seqscans` off for exactly this, "to
+ *   prevent unpredictable changes in row ordering across a dump and reload"), and pg_restore loads the
+ *   rows back with one COPY into a new heap, in that order. Both sides here scan the same way
+ *   (STABLE_TEXT_SETTINGS turns synchronized scans off too; the source's scan runs in the dump's
+ *   snapshot). So a restored copy hashes equal only if it holds the same rows, byte for byte, in the
+ *   dump's order: a reordering is reported as a difference, never hidden. No digest per row and no
+ *   sort: on 520 000 rows ~0.2 s of server time and ~0.2 s of client time, against ~0.9 CPU-seconds for
+ *   `sha256-binary` (docs/performance.md, "Fifth session"). Needs what `sha256-binary` needs (built-in
+ *   types only: binary arrays carry their element type's OID) and no partitioned table (COPY reads a
+ *   partitioned table only through a query over its partitions, whose order a restore may change).
+ * - `sha256-binary` (backups before issue 22's fifth session) — the same construction over every row's binary form (`record_send`, the
  *   wire format: each column's type OID, length and bytes) instead of its text: the rendering of every
  *   value as text was two thirds of the work, the binary form costs a third of it (on 520 000 rows, one
  *   process: ~0.7 s against ~1.2 s for the digests). Only for a database whose public tables use
@@ -27,28 +42,38 @@ import type { TableStats } from './manifest.js';
  * Backups taken with the older two still verify: verification uses the manifest's algorithm.
  */
 
-export type ChecksumAlgorithm = 'sha256-binary' | 'sha256' | 'sum64' | 'ordered';
+export type ChecksumAlgorithm = 'sha256-copy' | 'sha256-binary' | 'sha256' | 'sum64' | 'ordered';
 
-export const CHECKSUM_ALGORITHMS = ['sha256-binary', 'sha256', 'sum64', 'ordered'] as const satisfies readonly ChecksumAlgorithm[];
+export const CHECKSUM_ALGORITHMS = ['sha256-copy', 'sha256-binary', 'sha256', 'sum64', 'ordered'] as const satisfies readonly ChecksumAlgorithm[];
 
 /**
- * Columns of the public tables whose type is not built in (OID ≥ 16384, FirstNormalObjectId), nor an
- * array of such a type: any makes `sha256-binary` unusable, since the binary form carries the OID.
+ * `custom`: columns of the public tables whose type is not built in (OID ≥ 16384, FirstNormalObjectId),
+ * nor an array of such a type: any makes the binary forms unusable, since they carry the OID.
+ * `partitioned`: partitioned tables of the public schema (`sha256-copy` cannot use them).
  */
 const BINARY_SAFE_QUERY = `
-  select count(*)::int as n
-    from pg_attribute a
-    join pg_class c on c.oid = a.attrelid
-    join pg_namespace n on n.oid = c.relnamespace
-    join pg_type ty on ty.oid = a.atttypid
-   where n.nspname = 'public' and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
-     and (ty.oid >= 16384 or ty.typelem >= 16384)`;
+  select (select count(*)::int
+            from pg_attribute a
+            join pg_class c on c.oid = a.attrelid
+            join pg_namespace n on n.oid = c.relnamespace
+            join pg_type ty on ty.oid = a.atttypid
+           where n.nspname = 'public' and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
+             and (ty.oid >= 16384 or ty.typelem >= 16384)) as custom,
+         (select count(*)::int
+            from pg_class c join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname = 'public' and c.relkind = 'p') as partitioned`;
 
-/** The algorithm a backup uses when `requested` is asked for: `sha256-binary` falls back to `sha256` when unusable. */
+/**
+ * The algorithm a backup uses when `requested` is asked for: `sha256-copy` falls back to
+ * `sha256-binary` when a table is partitioned, and both binary forms to `sha256` when a column has a
+ * user-defined type.
+ */
 export async function usableChecksum(client: pg.ClientBase, requested: ChecksumAlgorithm): Promise<ChecksumAlgorithm> {
-  if (requested !== 'sha256-binary') return requested;
-  const { rows } = await client.query<{ n: number }>(BINARY_SAFE_QUERY);
-  return rows[0]?.n === 0 ? 'sha256-binary' : 'sha256';
+  if (requested !== 'sha256-copy' && requested !== 'sha256-binary') return requested;
+  const { rows } = await client.query<{ custom: number; partitioned: number }>(BINARY_SAFE_QUERY);
+  const { custom, partitioned } = rows[0] as { custom: number; partitioned: number };
+  if (custom > 0) return 'sha256';
+  return requested === 'sha256-copy' && partitioned > 0 ? 'sha256-binary' : requested;
 }
 
 /**
@@ -62,6 +87,9 @@ export const STABLE_TEXT_SETTINGS = [
   "set intervalstyle = 'postgres'",
   "set bytea_output = 'hex'",
   'set extra_float_digits = 3',
+  // A sequential scan starts at the table's first block, not where a concurrent one has got to:
+  // `sha256-copy` hashes the rows in their physical order (pg_dump sets the same).
+  'set synchronize_seqscans = off',
 ];
 
 export interface TableInfo {
@@ -100,6 +128,7 @@ export async function tableStats(
   algorithm: ChecksumAlgorithm,
   options: { parallel?: boolean } = {},
 ): Promise<TableStats> {
+  if (algorithm === 'sha256-copy') return copyStats(client, table);
   const { rows } = await client.query<{ rows: string; checksum: string | null; bytes: string }>(
     tableStatsQuery(table, algorithm, options),
   );
@@ -113,8 +142,18 @@ export async function tableStats(
   };
 }
 
-/** The statement tableStats runs (exported for the tests, which look at its plan). */
-export function tableStatsQuery(table: TableInfo, algorithm: ChecksumAlgorithm, options: { parallel?: boolean } = {}): string {
+/** `sha256-copy`: the table's binary COPY stream, hashed as it arrives; its size is a second query. */
+async function copyStats(client: pg.ClientBase, table: TableInfo): Promise<TableStats> {
+  const t = ident(table.name);
+  const stream = client.query(copyTo(`copy public.${t} to stdout (format binary)`));
+  const hash = createHash('sha256');
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  const { rows } = await client.query<{ bytes: string }>(`select pg_total_relation_size($1::regclass) as bytes`, [`public.${t}`]);
+  return { name: table.name, rows: stream.rowCount, checksum: hash.digest('hex'), orderBy: table.key, bytes: Number(rows[0]?.bytes) };
+}
+
+/** The statement tableStats runs for the other algorithms (exported for the tests, which look at its plan). */
+export function tableStatsQuery(table: TableInfo, algorithm: Exclude<ChecksumAlgorithm, 'sha256-copy'>, options: { parallel?: boolean } = {}): string {
   const t = ident(table.name);
   return `select count(*) as rows, ${checksumExpression(table, algorithm)} as checksum,
             pg_total_relation_size('public.${t.replace(/'/g, "''")}') as bytes
@@ -122,7 +161,7 @@ export function tableStatsQuery(table: TableInfo, algorithm: ChecksumAlgorithm, 
 }
 
 /** The sha256 forms hash each row in a subquery (`d.h`, sorted there when parallel); the others read the table as `t`. */
-function rowSource(t: string, algorithm: ChecksumAlgorithm, parallel: boolean): string {
+function rowSource(t: string, algorithm: Exclude<ChecksumAlgorithm, 'sha256-copy'>, parallel: boolean): string {
   const row = algorithm === 'sha256' ? 'textsend(t::text)' : algorithm === 'sha256-binary' ? 'record_send(t)' : undefined;
   if (row === undefined) return `public.${t} t`;
   return `(select sha256(${row}) as h from public.${t} t${parallel ? ' order by 1' : ''}) d`;
@@ -134,7 +173,7 @@ function rowSource(t: string, algorithm: ChecksumAlgorithm, parallel: boolean): 
  */
 export const PARALLEL_SETTINGS = ['set parallel_setup_cost = 0', 'set parallel_tuple_cost = 0'];
 
-function checksumExpression(table: TableInfo, algorithm: ChecksumAlgorithm): string {
+function checksumExpression(table: TableInfo, algorithm: Exclude<ChecksumAlgorithm, 'sha256-copy'>): string {
   switch (algorithm) {
     case 'sha256':
     case 'sha256-binary':
