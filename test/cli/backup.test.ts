@@ -117,6 +117,11 @@ describe('secops backup against a real PostgreSQL', { skip }, () => {
       const refused = await drill(['--from', tampered.dir]);
       assert.equal(refused.code, 65, refused.stderr);
       assert.match(refused.stderr, /\d+\.dat\.gz (is \d+ bytes, the signed manifest says \d+|does not match its SHA-256 in the signed manifest)/);
+      const refusedReport = JSON.parse(readFileSync(join(tampered.dir, readdirSync(tampered.dir).filter((f) => f.startsWith('drill-')).sort().at(-1) as string), 'utf8'));
+      assert.equal(refusedReport.refused, 'backup_file_mismatch');
+      // The empty scratch database is created while the files are checked: a refusal drops it.
+      assert.equal(refusedReport.scratchDropped, true);
+      assert.equal(await databaseExists(refusedReport.scratchDatabase), false, 'nothing is left of a refused drill');
       // As if the dump had been damaged before it was signed: the rows themselves still disagree.
       await rehashFiles(tampered.dir);
       const run = await drill(['--from', tampered.dir]);
