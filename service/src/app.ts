@@ -67,6 +67,7 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
       neverLimited.has(routeOf(ctx)) ? next() : limit(ctx, next);
 
   app
+    .use(deps.inFlight.middleware) // counted until the handler returns, even after its client left: shutdown waits for it
     .use(requestContext(config.http.trustedProxies, config.limits.ipv6Prefix)) // request id, client ip + limit key, async context for logs
     .use(accessLog(logger, metrics)) // one line + metrics per request, final status included
     .use(securityHeaders()) // on every response, errors too

@@ -9,6 +9,7 @@ import { type AbuseBreaker, createAbuseBreaker } from './platform/abuse-breaker.
 import { type BuildInfo, readBuildInfo } from './platform/build-info.js';
 import { type SchedulingClock, systemClock } from './platform/clock.js';
 import { createDatabase, type Database, pingDatabase } from './platform/db.js';
+import { createInFlightRequests, type InFlightRequests } from './platform/http/in-flight.js';
 import { createLifecycle, type Lifecycle } from './platform/lifecycle.js';
 import type { Logger } from './platform/logger.js';
 import { createMetrics, type Metrics, registerDbPoolMetrics } from './platform/metrics.js';
@@ -23,6 +24,8 @@ export interface Dependencies {
   readonly metrics: Metrics;
   readonly db: Database;
   readonly lifecycle: Lifecycle;
+  /** The requests being handled (app.ts counts them; shutdown waits for them before closing the pools). */
+  readonly inFlight: InFlightRequests;
   readonly buildInfo: BuildInfo;
   readonly openApiDocument: Record<string, unknown>;
   readonly clock: SchedulingClock;
@@ -151,6 +154,7 @@ export async function buildDependencies(
     metrics,
     db,
     lifecycle,
+    inFlight: createInFlightRequests(),
     buildInfo,
     openApiDocument: loadOpenApiDocument(),
     clock,

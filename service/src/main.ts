@@ -113,6 +113,7 @@ async function main(): Promise<void> {
     lifecycle: deps.lifecycle,
     logger,
     server,
+    inFlight: deps.inFlight,
     auxiliaryServers: [metricsServer],
     delayMs: config.shutdown.delayMs,
     graceMs: config.shutdown.graceMs,

@@ -39,7 +39,7 @@ export const SETTINGS = {
   NODE_ENV: { group: 'Process', schema: z.enum(['development', 'test', 'production']).default('development'), doc: '`production` refuses to start when a required secret or setting is missing or weak.' },
   LOG_LEVEL: { group: 'Process', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'pino level.' },
   OTEL_EXPORTER_OTLP_ENDPOINT: { group: 'Process', schema: z.url().optional(), doc: 'OTLP/HTTP traces endpoint; unset → tracing off.' },
-  SHUTDOWN_GRACE_MS: { group: 'Process', schema: int(0, 600_000).default(25_000), doc: 'Drain time after SIGTERM before remaining connections are cut (ms).' },
+  SHUTDOWN_GRACE_MS: { group: 'Process', schema: int(0, 600_000).default(25_000), doc: 'Drain time after SIGTERM before remaining connections are cut and pools closed under handlers still running (ms).' },
   SHUTDOWN_DELAY_MS: { group: 'Process', schema: int(0, 600_000).optional(), doc: 'Time between readiness turning 503 and the listener closing, so load balancers stop routing first (ms). Default 5000 in production, 0 elsewhere.' },
   UV_THREADPOOL_SIZE: { group: 'Process', schema: int(1, 1024).optional(), doc: 'libuv thread-pool size; set by bin/boot.js (CPU count + 4) unless the operator set it. Reported at start.' },
   GIT_SHA: { group: 'Process', schema: z.string().regex(/^[0-9a-f]{7,40}$/).optional(), doc: 'Git SHA reported by /version; else the build info file, else `git rev-parse`, else `unknown`.' },

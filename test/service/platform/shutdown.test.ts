@@ -34,6 +34,7 @@ describe('graceful shutdown', () => {
       lifecycle: t.deps.lifecycle,
       logger: t.deps.logger,
       server: t.server,
+      inFlight: t.deps.inFlight,
       auxiliaryServers: [],
       delayMs: 0,
       graceMs: 5000,
@@ -54,6 +55,122 @@ describe('graceful shutdown', () => {
     await stopping;
     assert.deepEqual(exits, [0]);
     await assert.rejects(fetch(`${t.baseUrl}/healthz`), 'new connections are refused after shutdown');
+  });
+});
+
+describe('graceful shutdown, a handler whose client has left', () => {
+  /** A route that runs until the test releases it; `entered` settles once the handler is running. */
+  function heldRoute(fail: boolean) {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let enter!: () => void;
+    const entered = new Promise<void>((resolve) => {
+      enter = resolve;
+    });
+    const router = new Router({ prefix: '/__probe' });
+    router.get('/held', async (ctx) => {
+      const connectionClosed = new Promise((resolve) => ctx.res.once('close', resolve));
+      enter();
+      await Promise.all([released, connectionClosed]); // the server has seen its client go
+      if (fail) throw new Error('the work failed after its client had gone');
+      ctx.body = { done: true };
+    });
+    return { router, release, entered };
+  }
+
+  /** Sends GET /__probe/held, waits until its handler runs, then the client gives up (its connection closes). */
+  async function abandonedRequest(app: TestApp, entered: Promise<void>): Promise<void> {
+    const client = new AbortController();
+    const request = fetch(`${app.baseUrl}/__probe/held`, { signal: client.signal }).then(
+      () => 'answered',
+      () => 'aborted',
+    );
+    await entered;
+    client.abort();
+    assert.equal(await request, 'aborted');
+  }
+
+  it('closes the dependencies only after the handler has returned, within the grace period', async (t) => {
+    const held = heldRoute(false);
+    const app = await startTestApp({ listen: true, extraRouters: [held.router] });
+    t.after(() => app.close());
+    const events: string[] = [];
+    const shutdown = createShutdown({
+      lifecycle: app.deps.lifecycle,
+      logger: app.deps.logger,
+      server: app.server,
+      inFlight: app.deps.inFlight,
+      auxiliaryServers: [],
+      delayMs: 0,
+      graceMs: 60_000,
+      closeDependencies: async () => {
+        events.push('dependencies closed');
+      },
+      exit: (code) => events.push(`exit ${code}`),
+    });
+    await abandonedRequest(app, held.entered);
+    const listenerClosed = new Promise((resolve) => app.server.once('close', resolve));
+    const stopping = shutdown(0, 'SIGTERM');
+    await listenerClosed; // no connection is left: the HTTP server counts the drain as done here
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(app.deps.inFlight.count, 1);
+    assert.deepEqual(events, [], 'the pools stay open while the handler runs');
+    held.release();
+    await stopping;
+    assert.deepEqual(events, ['dependencies closed', 'exit 0']);
+    const drain = app.logLines.find((l) => l.msg === 'all in-flight requests finished');
+    assert.equal(drain?.drained, true);
+  });
+
+  it('gives up on it when the grace period is over, says so, and closes the dependencies then', async (t) => {
+    const held = heldRoute(false);
+    const app = await startTestApp({ listen: true, extraRouters: [held.router] });
+    t.after(() => {
+      held.release();
+      return app.close();
+    });
+    const events: string[] = [];
+    const shutdown = createShutdown({
+      lifecycle: app.deps.lifecycle,
+      logger: app.deps.logger,
+      server: app.server,
+      inFlight: app.deps.inFlight,
+      auxiliaryServers: [],
+      delayMs: 0,
+      graceMs: 30_000,
+      closeDependencies: async () => {
+        events.push('dependencies closed');
+      },
+      exit: (code) => events.push(`exit ${code}`),
+    });
+    await abandonedRequest(app, held.entered);
+    t.mock.timers.enable({ apis: ['setTimeout'] }); // the grace period's timers, advanced below
+    const listenerClosed = new Promise((resolve) => app.server.once('close', resolve));
+    const stopping = shutdown(0, 'SIGTERM');
+    await listenerClosed;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(events, []);
+    t.mock.timers.tick(30_000);
+    await stopping;
+    assert.deepEqual(events, ['dependencies closed', 'exit 0']);
+    const drain = app.logLines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('grace period over'));
+    assert.equal(drain?.msg, 'grace period over: requests whose clients had left were still running');
+    assert.equal(drain?.drained, false);
+    assert.equal(drain?.abandoned_requests, 1);
+  });
+
+  it('logs an error that happens after the client left with its own status, not 404', async (t) => {
+    const held = heldRoute(true);
+    const app = await startTestApp({ listen: true, extraRouters: [held.router] });
+    t.after(() => app.close());
+    await abandonedRequest(app, held.entered);
+    held.release();
+    assert.equal(await app.deps.inFlight.settled(60_000), true);
+    const line = app.logLines.find((l) => l.msg === 'request' && l.route === '/__probe/held');
+    assert.equal(line?.status, 500, JSON.stringify(line));
+    assert.equal(line?.level, 'error');
   });
 });
 

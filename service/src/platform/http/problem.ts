@@ -49,7 +49,10 @@ export function problemDetails(logger: Logger): Middleware {
         logger.warn({ err }, 'database unavailable: request refused with 503');
       }
       if (ctx.headerSent || !ctx.writable) {
-        // The response is already on its way (e.g. a stream): nothing can be sent any more.
+        // The response is already on its way (e.g. a stream), or its client has gone: nothing can be
+        // sent any more. Unless its head has left, the access log and metrics still get the status
+        // the request ended with, not Koa's default 404.
+        if (!ctx.headerSent) ctx.status = appError.status;
         ctx.res.destroy();
         return;
       }
