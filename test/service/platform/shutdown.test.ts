@@ -92,10 +92,12 @@ describe('graceful shutdown, a handler whose client has left', () => {
     assert.equal(await request, 'aborted');
   }
 
-  it('closes the dependencies only after the handler has returned, within the grace period', async (t) => {
-    const held = heldRoute(false);
-    const app = await startTestApp({ listen: true, extraRouters: [held.router] });
-    t.after(() => app.close());
+  /**
+   * Starts a shutdown of `app` whose closing of the pools and exit are recorded in `events`; `stopping`
+   * settles when it has exited, `drainDone` once the listener has no connection left (where the HTTP
+   * server alone counts the drain as done).
+   */
+  function shutdownAfterAbandonedRequest(app: TestApp, graceMs: number) {
     const events: string[] = [];
     const shutdown = createShutdown({
       lifecycle: app.deps.lifecycle,
@@ -104,17 +106,25 @@ describe('graceful shutdown, a handler whose client has left', () => {
       inFlight: app.deps.inFlight,
       auxiliaryServers: [],
       delayMs: 0,
-      graceMs: 60_000,
+      graceMs,
       closeDependencies: async () => {
         events.push('dependencies closed');
       },
       exit: (code) => events.push(`exit ${code}`),
     });
-    await abandonedRequest(app, held.entered);
     const listenerClosed = new Promise((resolve) => app.server.once('close', resolve));
     const stopping = shutdown(0, 'SIGTERM');
-    await listenerClosed; // no connection is left: the HTTP server counts the drain as done here
-    await new Promise((resolve) => setImmediate(resolve));
+    const drainDone = listenerClosed.then(() => new Promise((resolve) => setImmediate(resolve)));
+    return { events, stopping, drainDone };
+  }
+
+  it('closes the dependencies only after the handler has returned, within the grace period', async (t) => {
+    const held = heldRoute(false);
+    const app = await startTestApp({ listen: true, extraRouters: [held.router] });
+    t.after(() => app.close());
+    await abandonedRequest(app, held.entered);
+    const { events, stopping, drainDone } = shutdownAfterAbandonedRequest(app, 60_000);
+    await drainDone;
     assert.equal(app.deps.inFlight.count, 1);
     assert.deepEqual(events, [], 'the pools stay open while the handler runs');
     held.release();
@@ -131,26 +141,10 @@ describe('graceful shutdown, a handler whose client has left', () => {
       held.release();
       return app.close();
     });
-    const events: string[] = [];
-    const shutdown = createShutdown({
-      lifecycle: app.deps.lifecycle,
-      logger: app.deps.logger,
-      server: app.server,
-      inFlight: app.deps.inFlight,
-      auxiliaryServers: [],
-      delayMs: 0,
-      graceMs: 30_000,
-      closeDependencies: async () => {
-        events.push('dependencies closed');
-      },
-      exit: (code) => events.push(`exit ${code}`),
-    });
     await abandonedRequest(app, held.entered);
     t.mock.timers.enable({ apis: ['setTimeout'] }); // the grace period's timers, advanced below
-    const listenerClosed = new Promise((resolve) => app.server.once('close', resolve));
-    const stopping = shutdown(0, 'SIGTERM');
-    await listenerClosed;
-    await new Promise((resolve) => setImmediate(resolve));
+    const { events, stopping, drainDone } = shutdownAfterAbandonedRequest(app, 30_000);
+    await drainDone;
     assert.deepEqual(events, []);
     t.mock.timers.tick(30_000);
     await stopping;
