@@ -163,17 +163,16 @@ describe("row checksums (SHA-256 of each table's binary COPY stream by default; 
         writes += 3;
       }
     })();
+    let backup: { dir: string; manifest: Manifest };
     try {
-      const { dir, manifest } = await createBackup(join(root, 'busy'), [], busy.url as string);
-      assert.equal(manifest.checksumAlgorithm, 'sha256-copy');
-      writing = false;
-      await writer;
-      assert.ok(writes > 0, 'rows were written while the backup ran');
-      await assertDrillPasses(dir, busy.url as string);
+      backup = await createBackup(join(root, 'busy'), [], busy.url as string);
     } finally {
       writing = false;
       await writer;
     }
+    assert.equal(backup.manifest.checksumAlgorithm, 'sha256-copy');
+    assert.ok(writes > 0, 'rows were written while the backup ran');
+    await assertDrillPasses(backup.dir, busy.url as string);
   });
 
   it('a backup taken with sha256-binary (the earlier default) still verifies and catches an altered row', async () => {

@@ -43,6 +43,16 @@ describe('secops backup against a real PostgreSQL', { skip }, () => {
     return { ...run, report: run.code === 0 ? JSON.parse(run.stdout) : undefined };
   }
 
+  /** The newest drill report a drill wrote into the backup `dir` (its default place). */
+  function latestDrillReport(dir: string) {
+    const name = readdirSync(dir)
+      .filter((f) => f.startsWith('drill-'))
+      .sort()
+      .at(-1);
+    assert.ok(name, `no drill report in ${dir}`);
+    return JSON.parse(readFileSync(join(dir, name), 'utf8'));
+  }
+
   before(async () => {
     source = await seededDatabase(1500);
     url = source.url as string;
@@ -117,7 +127,7 @@ describe('secops backup against a real PostgreSQL', { skip }, () => {
       const refused = await drill(['--from', tampered.dir]);
       assert.equal(refused.code, 65, refused.stderr);
       assert.match(refused.stderr, /\d+\.dat\.gz (is \d+ bytes, the signed manifest says \d+|does not match its SHA-256 in the signed manifest)/);
-      const refusedReport = JSON.parse(readFileSync(join(tampered.dir, readdirSync(tampered.dir).filter((f) => f.startsWith('drill-')).sort().at(-1) as string), 'utf8'));
+      const refusedReport = latestDrillReport(tampered.dir);
       assert.equal(refusedReport.refused, 'backup_file_mismatch');
       // The empty scratch database is created while the files are checked: a refusal drops it.
       assert.equal(refusedReport.scratchDropped, true);
@@ -130,7 +140,7 @@ describe('secops backup against a real PostgreSQL', { skip }, () => {
       assert.match(run.stderr, /drill FAILED/);
       assert.match(run.stderr, /table messages: checksum differs/);
       assert.doesNotMatch(run.stderr, /table (users|conversations|sessions):/);
-      const report = JSON.parse(readFileSync(join(tampered.dir, readdirSync(tampered.dir).filter((f) => f.startsWith('drill-')).sort().at(-1) as string), 'utf8'));
+      const report = latestDrillReport(tampered.dir);
       assert.equal(report.ok, false);
       assert.equal(await databaseExists(report.scratchDatabase), false, 'dropped after a failure too');
     } finally {

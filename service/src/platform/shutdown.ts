@@ -26,8 +26,9 @@ export interface ShutdownOptions {
 /**
  * The orderly stop, shared by SIGTERM/SIGINT (exit 0) and the fault hook (non-zero):
  * readiness 503 at once → wait `delayMs` → stop accepting and drain in-flight requests (their
- * connections, and handlers still running after their client left) for up to `graceMs` → close the other listeners → close pools → flush logs → exit. Idempotent: a second
- * signal while draining does not restart it, and a hard timer guarantees the process ends.
+ * connections, and handlers still running after their client left) for up to `graceMs` → close the
+ * other listeners → close pools → flush logs → exit. Idempotent: a second signal while draining does
+ * not restart it, and a hard timer guarantees the process ends.
  */
 export function createShutdown(options: ShutdownOptions): (exitCode: number, reason: string) => Promise<void> {
   let running: Promise<void> | undefined;
