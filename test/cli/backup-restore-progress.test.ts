@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { requireTool, runTool } from '../../cli/src/lib/backup/pg-tools.js';
-import { pgRestore, withClient } from '../../cli/src/lib/backup/restore.js';
+import { finishedTableData, pgRestore, VERBOSE_LINE, withClient } from '../../cli/src/lib/backup/restore.js';
 import type { Manifest } from '../../cli/src/lib/backup/manifest.js';
 import { allTableStats, listTables, migrationHead, STABLE_TEXT_SETTINGS } from '../../cli/src/lib/backup/table-stats.js';
 import { LoadedTables, verifyAgainstManifest } from '../../cli/src/lib/backup/verify.js';
@@ -17,6 +17,34 @@ import { backupPrerequisites, seededDatabase, tempDir } from './backup-fixtures.
  */
 
 const skip = await backupPrerequisites();
+
+describe("pg_restore's progress lines, as its processes write them into one stderr", () => {
+  it('reads a finished item through interleaved prefixes, and keeps errors and their continuations out of progress', () => {
+    // The leader's and a worker's messages interleave at their separate writes (prefix, space, text).
+    for (const line of [
+      'pg_restore: finished item 3561 TABLE DATA refresh_tokens',
+      'pg_restore:pg_restore:  finished item 3561 TABLE DATA refresh_tokens',
+      'pg_restore: pg_restore: finished item 3561 TABLE DATA refresh_tokens',
+      'finished item 3561 TABLE DATA refresh_tokens',
+      'pg_restore: finished item 3561 TABLE DATA refresh_tokenspg_restore: processing data for table "public.users"',
+    ]) {
+      assert.ok(VERBOSE_LINE.test(line), line);
+      assert.equal(finishedTableData(line), '3561', line);
+    }
+    for (const line of ['pg_restore: processing data for table "public.users"', 'pg_restore: finished item 3359 CONSTRAINT messages messages_pkey']) {
+      assert.ok(VERBOSE_LINE.test(line), line);
+      assert.equal(finishedTableData(line), undefined, line);
+    }
+    for (const line of [
+      'pg_restore: error: could not execute query: ERROR:  relation "users" already exists',
+      'pg_restore:pg_restore: error: could not execute query',
+      'pg_restore: pg_restore:  warning: errors ignored on restore: 1',
+      'Command was: CREATE TABLE public.users (',
+      'processing data for table "public.users"',
+    ])
+      assert.ok(!VERBOSE_LINE.test(line), line);
+  });
+});
 
 describe('a parallel restore reports each table as its data is committed', { skip }, () => {
   let source: TestDatabase;

@@ -141,7 +141,7 @@ export async function pgRestore(dumpDir: string, options: RestoreOptions): Promi
     progress = {
       matches: VERBOSE_LINE,
       onLine: (line) => {
-        const id = FINISHED_TABLE_DATA.exec(line)?.[1];
+        const id = finishedTableData(line);
         const table = id === undefined ? undefined : tables.get(id);
         if (table !== undefined) onTableLoaded(table);
       },
@@ -151,10 +151,23 @@ export async function pgRestore(dumpDir: string, options: RestoreOptions): Promi
   await runTool(pgRestoreTool, args, { env: options.env, connection: options.targetUrl, signal: options.signal, progress });
 }
 
-/** What `pg_restore --verbose` says about its progress (`pg_restore: <message>`; not `error:`/`warning:`). */
-const VERBOSE_LINE = /^pg_restore: (?!error:|warning:|detail:|hint:)/;
+/**
+ * What `pg_restore --verbose` says about its progress: `pg_restore: <message>`, not `error:`,
+ * `warning:`, `detail:` or `hint:`. A parallel restore's leader and its worker processes share stderr,
+ * and PostgreSQL writes a message's `pg_restore:` prefix, its space and its text with separate writes
+ * (src/common/logging.c), so two messages can interleave: `pg_restore:pg_restore:  finished item …`
+ * on one line, the other message's text alone on the next. Repeated prefixes are read through; a
+ * line with no prefix is progress only when it is a `finished item` (anything else may be an error's
+ * continuation, `Command was: …`, and stays in the error message).
+ */
+export const VERBOSE_LINE = /^(?:pg_restore:\s*)+(?!\s|pg_restore:|error:|warning:|detail:|hint:)|^finished item \d+ /;
 /** A parallel restore's worker is done with an item: `pg_restore: finished item 3567 TABLE DATA messages`. */
-const FINISHED_TABLE_DATA = /^pg_restore: finished item (\d+) TABLE DATA /;
+const FINISHED_TABLE_DATA = /(?:^|\s)finished item (\d+) TABLE DATA /;
+
+/** The dump id of the TABLE DATA item a progress line reports finished, if it does. */
+export function finishedTableData(line: string): string | undefined {
+  return FINISHED_TABLE_DATA.exec(line)?.[1];
+}
 
 /**
  * The dump's TABLE DATA items of the public schema, by dump id → table name, from its table of contents
