@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createDatabase, type Database } from '../../../service/src/platform/db.js';
 import { EMBEDDED_POSTGRES_SETTINGS } from '../../../service/src/platform/pglite.js';
+import { migrateLatest } from '../../../service/src/platform/migrations.js';
+import { createSessionsRepo } from '../../../service/src/components/auth/sessions-repo.js';
 
 function embedded(dataDir?: string): Database {
   const quiet = { warn: () => undefined, error: () => undefined };
@@ -82,5 +85,37 @@ describe('embedded PGlite tuned for a small footprint (platform/pglite)', () => 
     );
     assert.equal(existsSync(join(dir, 'base', '1', 'junk')), false);
     assert.equal(readFileSync(join(dir, 'mail', 'kept.eml'), 'utf8'), 'a development mail');
+  });
+
+  it('the migrations apply, and a password login’s write (a PL/pgSQL function) runs on it', async () => {
+    const db = embedded();
+    try {
+      await migrateLatest(db);
+      const { rows } = await db.knex.raw("insert into users (email, password_hash) values ('pglite@example.com', 'h') returning id");
+      const userId = rows[0].id as string;
+      const at = new Date();
+      const write = (deviceHash: Buffer | null) =>
+        createSessionsRepo(db.knex).openPasswordLogin({
+          userId,
+          passwordHash: 'h',
+          ip: '127.0.0.1',
+          userAgent: null,
+          expiresAt: new Date(at.getTime() + 60_000),
+          refreshHash: randomBytes(32),
+          authTime: at,
+          amr: ['pwd'],
+          now: at,
+          maxSessions: 1,
+          deviceHash,
+          maxDevices: 20,
+        });
+      const first = await write(randomBytes(32));
+      assert.equal(first.outcome, 'opened');
+      const second = await write(null);
+      assert.ok(second.outcome === 'opened' && first.outcome === 'opened');
+      assert.deepEqual(second.evicted, [first.sessionId]);
+    } finally {
+      await db.close();
+    }
   });
 });

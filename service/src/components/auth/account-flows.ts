@@ -8,7 +8,7 @@ import type { SessionOpening } from './session-opening.js';
 import { MAX_PASSWORD_CODE_POINTS } from './password-policy.js';
 import { normalizePassword } from './password-policy.js';
 import { UnsupportedHashError } from './passwords.js';
-import { looksLikeDeviceToken } from './device-tokens.js';
+import { hashDeviceToken, looksLikeDeviceToken } from './device-tokens.js';
 import { passwordChangedMail } from './mail-templates.js';
 import { generateRefreshToken, hashRefreshToken } from './refresh-tokens.js';
 import { type AccountView, toAccountView, toPublicUser, type UserRow } from './users-repo.js';
@@ -115,10 +115,12 @@ export function createAccountFlows(
       const email = normalizeEmail(input.email);
       // The lockout is keyed by the address as typed (normalized when valid), whether or not it exists.
       const lockEmail = email.ok ? email.email : input.email.trim().toLowerCase().slice(0, 320);
-      const user = email.ok ? await users.findByEmail(email.email) : undefined;
-      // A device this account signed in from before: judged by its own backoff only (lockout.ts).
-      const deviceId =
-        user && looksLikeDeviceToken(input.device_token) ? await devices.recognise(user.id, input.device_token, clock.now()) : undefined;
+      // The account and, when the client presents a device token, whether it is one of this account's
+      // devices (then judged by its own backoff only: lockout.ts) — one round trip.
+      const device = looksLikeDeviceToken(input.device_token) ? { hash: hashDeviceToken(input.device_token), now: clock.now() } : undefined;
+      const found = email.ok ? await users.findForLogin(email.email, device) : undefined;
+      const user = found?.user;
+      const deviceId = found?.deviceId;
       const locked = await lockout.check(lockEmail, meta.ip, deviceId);
       if (locked) {
         fail('login', `locked_out_${locked.limiter}`);
@@ -191,20 +193,20 @@ export function createAccountFlows(
           await auditEvent(meta, { type: 'password_rehashed', userId: user.id, email: user.email });
         }
       }
+      // One round trip writes the login (session-opening.ts openPasswordLogin): the session opens only
+      // while the password just verified is still the account's — a password change that committed
+      // during the verify refuses this login; one that commits after sees (and revokes) the new
+      // session (issue 12) — and only when the account has no second factor. A known device keeps its
+      // token; a new one gets its own, to present at its next login.
+      const session = await opening.openPasswordLogin(user.id, verifiedHash, meta, deviceId !== undefined);
       // A second factor on the account: no tokens yet, a single-use MFA token bound to this client.
-      if (await mfa.hasSecondFactor(user.id)) return mfa.beginMfaLogin(user, verifiedHash, meta, input.device_token);
-      // The session opens only while the password just verified is still the account's: a password
-      // change that committed during the verify refuses this login; one that commits after sees (and
-      // revokes) the new session. Without this, a login racing a change outlived it (issue 12).
-      const session = await openSession(user.id, verifiedHash, meta);
-      if (!session) {
+      if (session.outcome === 'second_factor') return mfa.beginMfaLogin(user, verifiedHash, meta, input.device_token);
+      if (session.outcome === 'password_changed') {
         fail('login', 'password_changed');
         throw invalidCredentials();
       }
       succeed('login');
-      await opening.evictBeyondLimit(user.id, meta);
-      // A known device keeps its token; a new one gets its own, to present at its next login.
-      const deviceToken = deviceId ? (input.device_token as string) : await devices.issue(user.id, clock.now());
+      const deviceToken = session.deviceToken ?? (input.device_token as string);
       await auditEvent(meta, {
         type: 'login_succeeded',
         userId: user.id,

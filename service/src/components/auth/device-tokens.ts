@@ -2,10 +2,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from '../../platform/db.js';
 
 /** Known devices kept per account; the least recently used beyond it are forgotten. */
-const MAX_DEVICES_PER_USER = 20;
+export const MAX_DEVICES_PER_USER = 20;
 
-function hashDeviceToken(token: string): Buffer {
+export function hashDeviceToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** A new device token (what the client keeps) and its hash (what is stored). */
+export function newDeviceToken(): { token: string; hash: Buffer } {
+  const token = randomBytes(32).toString('base64url');
+  return { token, hash: hashDeviceToken(token) };
 }
 
 /** 32 bytes in base64url: exactly 43 characters. Anything else is not looked up. */
@@ -34,7 +40,7 @@ export function createDeviceTokensRepo(knex: Knex) {
      * they were before the insert, so it keeps the cap − 1 most recent of them and never the new one.
      */
     async issue(userId: string, now: Date, trx: Knex = knex): Promise<string> {
-      const token = randomBytes(32).toString('base64url');
+      const { token, hash } = newDeviceToken();
       await trx.raw(
         `with issued as (
            insert into device_tokens (user_id, token_hash, created_at, last_used_at) values (?, ?, ?, ?)
@@ -42,7 +48,7 @@ export function createDeviceTokensRepo(knex: Knex) {
          delete from device_tokens where id in (
            select id from device_tokens where user_id = ? order by last_used_at desc, created_at desc offset ?
          )`,
-        [userId, hashDeviceToken(token), now, now, userId, MAX_DEVICES_PER_USER - 1],
+        [userId, hash, now, now, userId, MAX_DEVICES_PER_USER - 1],
       );
       return token;
     },

@@ -2,6 +2,7 @@ import type { Knex } from '../../platform/db.js';
 import type { Authentication } from './access-tokens.js';
 import type { AuthServiceDeps, RequestMeta, TokenResponse } from './auth-types.js';
 import type { FlowOutcomes } from './flow-outcomes.js';
+import { MAX_DEVICES_PER_USER, newDeviceToken } from './device-tokens.js';
 import { generateRefreshToken, hashRefreshToken } from './refresh-tokens.js';
 import type { PublicUser } from './users-repo.js';
 
@@ -22,13 +23,47 @@ export function createSessionOpening(
     return new Date(Math.min(idle, absolute));
   }
 
-  /** A session was opened for `userId`: sessions beyond MAX_SESSIONS_PER_USER, least recently used first, end (audited). */
-  async function evictBeyondLimit(userId: string, meta: RequestMeta): Promise<void> {
-    const evicted = await sessions.evictBeyond(userId, deps.maxSessionsPerUser, clock.now());
+  /** Sessions of `userId` that ended beyond MAX_SESSIONS_PER_USER: refused at once here, and audited. */
+  async function ended(userId: string, evicted: readonly string[], meta: RequestMeta): Promise<void> {
     for (const id of evicted) {
       deps.guard.markRevoked(id);
       await outcomes.auditEvent(meta, { type: 'session_evicted', userId, details: { session_id: id, max_sessions: deps.maxSessionsPerUser } });
     }
+  }
+
+  /** A session was opened for `userId`: sessions beyond MAX_SESSIONS_PER_USER, least recently used first, end (audited). */
+  async function evictBeyondLimit(userId: string, meta: RequestMeta): Promise<void> {
+    await ended(userId, await sessions.evictBeyond(userId, deps.maxSessionsPerUser, clock.now()), meta);
+  }
+
+  /**
+   * A password login's writes, once the password `passwordHash` is verified, in one round trip
+   * (sessions-repo `openPasswordLogin`): the session with its first refresh token, the eviction
+   * beyond MAX_SESSIONS_PER_USER (audited here), and a new device token unless the client came from
+   * a known device. Nothing is written when the account has a second factor (`second_factor`: the MFA
+   * step comes first) or its password changed since it was read (`password_changed`).
+   */
+  async function openPasswordLogin(userId: string, passwordHash: string, meta: RequestMeta, knownDevice: boolean) {
+    const refreshToken = generateRefreshToken();
+    const device = knownDevice ? undefined : newDeviceToken();
+    const now = clock.now();
+    const authentication: Authentication = { authTime: now, amr: ['pwd'] };
+    const write = await sessions.openPasswordLogin({
+      userId,
+      passwordHash,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      expiresAt: refreshExpiry(now),
+      refreshHash: hashRefreshToken(refreshToken),
+      ...authentication,
+      now,
+      maxSessions: deps.maxSessionsPerUser,
+      deviceHash: device?.hash ?? null,
+      maxDevices: MAX_DEVICES_PER_USER,
+    });
+    if (write.outcome !== 'opened') return write;
+    await ended(userId, write.evicted, meta);
+    return { outcome: write.outcome, sessionId: write.sessionId, refreshToken, authentication, deviceToken: device?.token };
   }
 
   /**
@@ -72,7 +107,7 @@ export function createSessionOpening(
     };
   }
 
-  return { refreshExpiry, openSession, tokenResponse, evictBeyondLimit };
+  return { refreshExpiry, openSession, openPasswordLogin, tokenResponse, evictBeyondLimit };
 }
 
 export type SessionOpening = ReturnType<typeof createSessionOpening>;

@@ -25,6 +25,12 @@ export interface RefreshTokenRow {
   session_created_at: Date;
 }
 
+/** What `openPasswordLogin` did. */
+export type PasswordLoginWrite =
+  | { outcome: 'opened'; sessionId: string; evicted: string[] }
+  | { outcome: 'second_factor' }
+  | { outcome: 'password_changed' };
+
 /** Data access for sessions and their refresh-token chains; plain rows in and out. */
 export function createSessionsRepo(knex: Knex) {
   return {
@@ -54,6 +60,47 @@ export function createSessionsRepo(knex: Knex) {
         [s.userId, s.passwordHash, s.ip, s.userAgent, s.expiresAt, s.authTime, [...s.amr], s.refreshHash, s.expiresAt],
       );
       return (r.rows[0] as { id: string } | undefined)?.id;
+    },
+    /**
+     * Everything a password login writes once the password is verified, in one round trip
+     * (migrations/20261206002400_open_password_login.ts): unless the account has a second factor or its
+     * password hash is no longer `passwordHash`, a session with its first refresh token, the sessions
+     * beyond `maxSessions` evicted (their ids returned), and, given `deviceHash`, a new device token with
+     * the devices beyond `maxDevices` forgotten. Concurrent logins of one user take turns on its row, so
+     * the caps hold.
+     */
+    async openPasswordLogin(s: {
+      userId: string;
+      passwordHash: string;
+      ip: string;
+      userAgent: string | null;
+      expiresAt: Date;
+      refreshHash: Buffer;
+      authTime: Date;
+      amr: readonly string[];
+      now: Date;
+      maxSessions: number;
+      deviceHash: Buffer | null;
+      maxDevices: number;
+    }): Promise<PasswordLoginWrite> {
+      const r = await knex.raw('select outcome, opened_session, evicted_sessions from open_password_login(?, ?, ?, ?, ?, ?, ?::text[], ?, ?, ?, ?, ?)', [
+        s.userId,
+        s.passwordHash,
+        s.ip,
+        s.userAgent,
+        s.expiresAt,
+        s.authTime,
+        [...s.amr],
+        s.refreshHash,
+        s.now,
+        s.maxSessions,
+        s.deviceHash,
+        s.maxDevices,
+      ]);
+      const row = r.rows[0] as { outcome: string; opened_session: string | null; evicted_sessions: string[] | null };
+      if (row.outcome === 'opened') return { outcome: 'opened', sessionId: row.opened_session as string, evicted: row.evicted_sessions ?? [] };
+      if (row.outcome === 'second_factor' || row.outcome === 'password_changed') return { outcome: row.outcome };
+      throw new Error(`open_password_login answered an unknown outcome: ${row.outcome}`);
     },
     async insertRefreshToken(
       trx: Knex,

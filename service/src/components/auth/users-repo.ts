@@ -75,6 +75,29 @@ export function createUsersRepo(knex: Knex) {
     async findByEmail(email: string): Promise<UserRow | undefined> {
       return knex<UserRow>('users').select(...COLUMNS).where({ email }).first();
     },
+    /**
+     * A login's read: the account by its (normalized) email and, given the hash of a device token the
+     * client presented, that device of this account (marked used at `now`) — one round trip.
+     */
+    async findForLogin(email: string, device?: { hash: Buffer; now: Date }): Promise<{ user: UserRow; deviceId: string | undefined } | undefined> {
+      if (!device) {
+        const user = await this.findByEmail(email);
+        return user && { user, deviceId: undefined };
+      }
+      const r = await knex.raw(
+        `with d as (
+           update device_tokens set last_used_at = ?
+            where token_hash = ? and user_id = (select id from users where email = ?)
+           returning id
+         )
+         select ${COLUMNS.join(', ')}, (select id from d) as device_id from users where email = ?`,
+        [device.now, device.hash, email, email],
+      );
+      const row = r.rows[0] as (UserRow & { device_id: string | null }) | undefined;
+      if (!row) return undefined;
+      const { device_id, ...user } = row;
+      return { user, deviceId: device_id ?? undefined };
+    },
     async accountView(id: string): Promise<AccountRow | undefined> {
       return (await knex.raw(ACCOUNT_VIEW, [id])).rows[0] as AccountRow | undefined;
     },
