@@ -41,7 +41,7 @@ export function createAccountFlows(
   async function proveCurrentPassword(user: UserRow, password: string, flow: string, meta: RequestMeta, deviceToken?: string): Promise<void> {
     // The same lockout as a login, per device too: a known device is judged by its own backoff.
     const deviceId = looksLikeDeviceToken(deviceToken) ? await devices.recognise(user.id, deviceToken, clock.now()) : undefined;
-    const locked = await lockout.check(user.email, meta.ip, deviceId);
+    const { locked, succeeded } = await lockout.begin(user.email, meta.ip, deviceId);
     if (locked) {
       fail(flow, `locked_out_${locked.limiter}`);
       await auditEvent(meta, { type: 'login_refused_locked', userId: user.id, email: user.email, details: { limiter: locked.limiter, flow, known_device: deviceId !== undefined } });
@@ -55,7 +55,7 @@ export function createAccountFlows(
       if (!(err instanceof UnsupportedHashError)) throw err;
     }
     if (valid) {
-      await lockout.recordSuccess(user.email, meta.ip, deviceId);
+      await succeeded();
       return;
     }
     fail(flow, 'wrong_password');
@@ -121,7 +121,7 @@ export function createAccountFlows(
       const found = email.ok ? await users.findForLogin(email.email, device) : undefined;
       const user = found?.user;
       const deviceId = found?.deviceId;
-      const locked = await lockout.check(lockEmail, meta.ip, deviceId);
+      const { locked, succeeded } = await lockout.begin(lockEmail, meta.ip, deviceId);
       if (locked) {
         fail('login', `locked_out_${locked.limiter}`);
         await auditEvent(meta, {
@@ -169,7 +169,7 @@ export function createAccountFlows(
         throw await loginFailed('unsupported_hash', user.id);
       }
       if (!valid) throw await loginFailed('wrong_password', user.id);
-      await lockout.recordSuccess(lockEmail, meta.ip, deviceId);
+      await succeeded();
       // Only now, with the password checked: a disabled account or an unverified address is not revealed to a guesser.
       if (user.disabled_at !== null) {
         fail('login', 'account_disabled');

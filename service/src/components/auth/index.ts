@@ -11,7 +11,7 @@ import type { Config } from '../../config/load.js';
 import type { AbuseBreaker } from '../../platform/abuse-breaker.js';
 import type { SchedulingClock } from '../../platform/clock.js';
 import type { Database } from '../../platform/db.js';
-import { limitRequests } from '../../platform/http/rate-limit.js';
+import { limitRequests, limitRequestsTogether } from '../../platform/http/rate-limit.js';
 import { limitKeyOf } from '../../platform/limit-key.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Metrics } from '../../platform/metrics.js';
@@ -48,7 +48,7 @@ export type { ReloadOutcome, ReloadTrigger } from './keyring-reloader.js';
 export type { PasswordHasher } from './passwords.js';
 export type { AuthContext, AuthService, RequestMeta } from './service.js';
 
-export type AuthLimit = 'auth' | 'login' | 'refresh' | 'signup' | 'mail';
+export type AuthLimit = 'auth' | 'authAndLogin' | 'refresh' | 'signup' | 'mail';
 
 export interface AuthComponent {
   readonly service: AuthService;
@@ -127,11 +127,14 @@ export async function createAuthComponent(deps: AuthComponentDeps): Promise<Auth
   const guard = createSessionGuard({ sessions, clock });
 
   const byIp = (ctx: Context) => ctx.state.clientKey as string; // IPv6: its /64 (RATE_LIMIT_IPV6_PREFIX, platform/limit-key.ts)
-  const perIp = (name: string, points: number, windowSeconds: number) =>
-    limitRequests({ limiter: limiterFactory({ name, points, windowSeconds }), key: byIp, metrics, breaker });
+  const perIpBucket = (name: string, points: number, windowSeconds: number) => ({ limiter: limiterFactory({ name, points, windowSeconds }), key: byIp, metrics, breaker });
+  const perIp = (name: string, points: number, windowSeconds: number) => limitRequests(perIpBucket(name, points, windowSeconds));
+  const authBucket = perIpBucket('auth', config.limits.authPerMinute, 60);
+  const loginBucket = perIpBucket('login', config.limits.loginPerMinute, 60);
   const limits: Record<AuthLimit, Middleware> = {
-    auth: perIp('auth', config.limits.authPerMinute, 60),
-    login: perIp('login', config.limits.loginPerMinute, 60),
+    auth: limitRequests(authBucket),
+    // Every route that checks a password or a second factor spends both, in one Redis round trip.
+    authAndLogin: limitRequestsTogether([authBucket, loginBucket]),
     refresh: perIp('refresh', config.limits.refreshPerMinute, 60),
     signup: perIp('signup', config.limits.signupPerHour, 3600),
     mail: perIp('mail', config.mail.perIpPerHour, 3600),

@@ -25,6 +25,13 @@ export interface LockedOut {
   error: AppError;
 }
 
+/** An attempt judged by `begin`: the lock that refuses it, if any, and what to do when it succeeds. */
+export interface LoginAttempt {
+  locked: LockedOut | undefined;
+  /** Clears the failures and lock counted against this attempt's key (no round trip when there are none). */
+  succeeded(): Promise<void>;
+}
+
 export interface FailureOutcome {
   /** This failure started a lock (for the audit trail: "lockout start"). */
   lockStarted: boolean;
@@ -80,18 +87,39 @@ export function createLoginLockout(options: LockoutOptions) {
     return { n, lockSeconds };
   }
 
+  /** Clears the consecutive failures and any lock under `key` (a success). */
+  async function clear(key: string): Promise<void> {
+    await Promise.all([failures.reset(key), locks.reset(key)]);
+  }
+
+  /**
+   * The lock in force for this attempt, if any (429 `too_many_attempts`, and which limiter refused),
+   * and what a success must clear. Every counter it reads is peeked in the same tick, so they leave
+   * in one Redis round trip (platform/rate-limit.ts). When the key holds no failures and no lock,
+   * a success clears nothing and costs no round trip: a failure recorded concurrently, after this
+   * read, stays counted — as it would had it arrived just after the success.
+   */
+  async function begin(email: string, ip: string, deviceId?: string): Promise<LoginAttempt> {
+    const key = deviceId ? deviceKey(deviceId) : pairKey(email, ip);
+    const [lock, failed, perAccount] = await Promise.all([
+      locks.peek(key),
+      failures.peek(key),
+      deviceId ? undefined : account.peek(digest(email)),
+    ]);
+    const succeeded = lock || failed ? () => clear(key) : async () => undefined;
+    if (lock?.exceeded) return { locked: { limiter: deviceId ? 'device' : 'address', error: tooManyAttempts(lock) }, succeeded };
+    // The cap counts failures from unknown devices: once it is reached, no further guess from one is judged this hour.
+    if (perAccount && perAccount.consumed >= options.accountMaxFailuresPerHour) {
+      return { locked: { limiter: 'account', error: tooManyAttempts(perAccount) }, succeeded };
+    }
+    return { locked: undefined, succeeded };
+  }
+
   return {
+    begin,
     /** The lock in force for this attempt, if any: 429 `too_many_attempts`, and which limiter refused. */
     async check(email: string, ip: string, deviceId?: string): Promise<LockedOut | undefined> {
-      if (deviceId) {
-        const lock = await locks.peek(deviceKey(deviceId));
-        return lock?.exceeded ? { limiter: 'device', error: tooManyAttempts(lock) } : undefined;
-      }
-      const [lock, perAccount] = await Promise.all([locks.peek(pairKey(email, ip)), account.peek(digest(email))]);
-      if (lock?.exceeded) return { limiter: 'address', error: tooManyAttempts(lock) };
-      // The cap counts failures from unknown devices: once it is reached, no further guess from one is judged this hour.
-      if (perAccount && perAccount.consumed >= options.accountMaxFailuresPerHour) return { limiter: 'account', error: tooManyAttempts(perAccount) };
-      return undefined;
+      return (await begin(email, ip, deviceId)).locked;
     },
     /** Throws 429 `too_many_attempts` while a lock applies (`check` for callers that do not audit the limiter). */
     async assertNotLocked(email: string, ip: string, deviceId?: string): Promise<void> {
@@ -108,8 +136,7 @@ export function createLoginLockout(options: LockoutOptions) {
       return { lockStarted: n === options.maxFailures || accountLockStarted, lockSeconds };
     },
     async recordSuccess(email: string, ip: string, deviceId?: string): Promise<void> {
-      const key = deviceId ? deviceKey(deviceId) : pairKey(email, ip);
-      await Promise.all([failures.reset(key), locks.reset(key)]);
+      await clear(deviceId ? deviceKey(deviceId) : pairKey(email, ip));
     },
   };
 }

@@ -53,15 +53,16 @@ export interface AuthRoutesDeps {
   keyring: () => Keyring;
   /**
    * Per-IP limiters: every /v1/auth/* route but refresh spends from `auth`; login, refresh and signup
-   * have their own buckets too, and every route that sends mail spends from `mail`.
+   * have their own buckets too (`authAndLogin` spends `auth` and `login` in one round trip), and every
+   * route that sends mail spends from `mail`.
    */
-  limits: Record<'auth' | 'login' | 'refresh' | 'signup' | 'mail', Middleware>;
+  limits: Record<'auth' | 'authAndLogin' | 'refresh' | 'signup' | 'mail', Middleware>;
 }
 
 /** Thin HTTP wrappers over the auth flows (docs/api.md "Endpoints"). */
 export function authRoutes({ service, authenticate, requireRecentAuth, emailVerification, keyring, limits }: AuthRoutesDeps): Router {
   const router = new Router();
-  const { auth: authLimit, login: loginLimit, refresh: refreshLimit, signup: signupLimit, mail: mailLimit } = limits;
+  const { auth: authLimit, authAndLogin: authAndLoginLimit, refresh: refreshLimit, signup: signupLimit, mail: mailLimit } = limits;
   const noop: Middleware = (_ctx, next) => next();
   // Another session than the caller's own is a sensitive operation; ending one's own is not.
   const recentUnlessOwnSession: Middleware = (ctx, next) => (ctx.params.id === auth(ctx).sessionId ? next() : requireRecentAuth(ctx, next));
@@ -97,11 +98,11 @@ export function authRoutes({ service, authenticate, requireRecentAuth, emailVeri
     await service.confirmEmailChange(validate(tokenOnly, ctx.request.body), meta(ctx));
     ctx.status = 204;
   });
-  router.post('/v1/auth/reauthenticate', authLimit, loginLimit, authenticate, async (ctx) => {
+  router.post('/v1/auth/reauthenticate', authAndLoginLimit, authenticate, async (ctx) => {
     ctx.body = await service.reauthenticate(auth(ctx), validate(passwordOnly, ctx.request.body), meta(ctx));
   });
   // Second factors (docs/api.md "Multi-factor authentication").
-  router.post('/v1/auth/mfa/verify', authLimit, loginLimit, async (ctx) => {
+  router.post('/v1/auth/mfa/verify', authAndLoginLimit, async (ctx) => {
     ctx.body = await service.verifyMfa(validate(mfaVerify, ctx.request.body), meta(ctx));
   });
   router.post('/v1/auth/mfa/totp', authLimit, authenticate, requireRecentAuth, async (ctx) => {
@@ -120,7 +121,7 @@ export function authRoutes({ service, authenticate, requireRecentAuth, emailVeri
   router.post('/v1/auth/mfa/recovery-codes', authLimit, authenticate, requireRecentAuth, async (ctx) => {
     ctx.body = await service.regenerateRecoveryCodes(auth(ctx), meta(ctx));
   });
-  router.post('/v1/auth/login', authLimit, loginLimit, async (ctx) => {
+  router.post('/v1/auth/login', authAndLoginLimit, async (ctx) => {
     ctx.body = await service.login(validate(loginBody, ctx.request.body), meta(ctx));
   });
   router.post('/v1/auth/refresh', refreshLimit, async (ctx) => {
@@ -141,13 +142,13 @@ export function authRoutes({ service, authenticate, requireRecentAuth, emailVeri
     await service.revokeSession(auth(ctx), ctx.params.id ?? '', meta(ctx));
     ctx.status = 204;
   });
-  router.post('/v1/auth/password', authLimit, loginLimit, authenticate, async (ctx) => {
+  router.post('/v1/auth/password', authAndLoginLimit, authenticate, async (ctx) => {
     ctx.body = await service.changePassword(auth(ctx), validate(passwordChange, ctx.request.body), meta(ctx));
   });
   router.get('/v1/me', authenticate, async (ctx) => {
     ctx.body = await service.me(auth(ctx));
   });
-  passkeyRoutes(router, { service, authenticate, requireRecentAuth, limits: { auth: authLimit, login: loginLimit }, meta });
+  passkeyRoutes(router, { service, authenticate, requireRecentAuth, limits: { auth: authLimit, authAndLogin: authAndLoginLimit }, meta });
   router.get('/.well-known/jwks.json', (ctx) => {
     ctx.body = keyring().jwks;
   });

@@ -22,14 +22,14 @@ export interface PasskeyRoutesDeps {
   service: PasskeyFlows;
   authenticate: Middleware;
   requireRecentAuth: Middleware;
-  limits: { auth: Middleware; login: Middleware };
+  limits: { auth: Middleware; authAndLogin: Middleware };
   meta(ctx: Context): RequestMeta;
 }
 
 /** The /v1/auth/webauthn/* routes (docs/api.md, "Passkeys"): thin wrappers over webauthn/passkey-flows.ts. */
 export function passkeyRoutes(router: Router, { service, authenticate, requireRecentAuth, limits, meta }: PasskeyRoutesDeps): void {
   const auth = (ctx: Context) => ctx.state.auth as AuthContext;
-  const { auth: authLimit, login: loginLimit } = limits;
+  const { auth: authLimit, authAndLogin: authAndLoginLimit } = limits;
   // An empty body (Content-Length: 0) is an empty object for the routes whose fields are all optional.
   const bodyOrEmpty = (ctx: Context) => ctx.request.body ?? {};
 
@@ -51,10 +51,10 @@ export function passkeyRoutes(router: Router, { service, authenticate, requireRe
     await service.deletePasskey(auth(ctx), ctx.params.id ?? '', meta(ctx));
     ctx.status = 204;
   });
-  router.post('/v1/auth/webauthn/login/options', authLimit, loginLimit, async (ctx) => {
+  router.post('/v1/auth/webauthn/login/options', authAndLoginLimit, async (ctx) => {
     ctx.body = await service.passkeyLoginOptions(validate(loginOptionsBody, bodyOrEmpty(ctx)));
   });
-  router.post('/v1/auth/webauthn/login', authLimit, loginLimit, async (ctx) => {
+  router.post('/v1/auth/webauthn/login', authAndLoginLimit, async (ctx) => {
     ctx.body = await service.passkeyLogin(validate(loginBody, ctx.request.body), meta(ctx));
   });
 }
