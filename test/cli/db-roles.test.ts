@@ -164,6 +164,37 @@ describe('secops db roles apply/check against a fresh migrated database', { skip
     });
   });
 
+  it('the runtime user writes a login through open_password_login, even with EXECUTE taken from PUBLIC; check names a missing EXECUTE', async () => {
+    const signature = 'open_password_login(uuid,text,text,text,timestamp with time zone,timestamp with time zone,text[],bytea,timestamp with time zone,integer,bytea,integer)';
+    let logins = 0;
+    const login = (c: import('pg').Client, userId: string) => {
+      logins += 1;
+      return c.query<{ outcome: string }>(
+        "select outcome from open_password_login($1, 'h', '203.0.113.1', null, now() + interval '1 hour', now(), '{pwd}', $2, now(), 50, $3, 20)",
+        [userId, Buffer.from(`${prefix}-refresh-${logins}`), Buffer.from(`${prefix}-device-${logins}`)],
+      );
+    };
+    const userId = (
+      await adminQuery(url, "insert into users (email, password_hash) values ($1, 'h') returning id", [`${prefix}-login@example.test`])
+    ).rows[0]?.id as string;
+    await adminQuery(url, `revoke execute on function ${signature} from public`);
+    try {
+      // apply granted EXECUTE to the runtime role by name: PUBLIC's default is not what the service relies on.
+      await as(url, userA, async (c) => assert.equal((await login(c, userId)).rows[0]?.outcome, 'opened'));
+      await adminQuery(url, `revoke execute on function ${signature} from "${runtime}"`);
+      const { code, stdout } = await secops(['--json', '--database-url', url, 'db', 'roles', 'check', '--runtime', runtime, '--user', userA]);
+      assert.equal(code, 1);
+      const needed = (JSON.parse(stdout) as { checks: { id: string; ok: boolean; detail: string }[] }).checks.find((c) => c.id === 'privileges.needed');
+      assert.equal(needed?.ok, false);
+      assert.match(needed?.detail ?? '', /no EXECUTE on open_password_login\(uuid,text/);
+      const reapply = await secops(['--database-url', url, 'db', 'roles', 'apply', ...layoutFlags]);
+      assert.equal(reapply.code, 0, reapply.stderr);
+      await as(url, userA, async (c) => assert.equal((await login(c, userId)).rows[0]?.outcome, 'opened'));
+    } finally {
+      await adminQuery(url, `grant execute on function ${signature} to public`);
+    }
+  });
+
   it('apply is idempotent: a second run succeeds and changes nothing', async () => {
     const before = await privilegeSnapshot(url);
     const { code, stderr } = await secops(['--database-url', url, 'db', 'roles', 'apply', ...layoutFlags]);

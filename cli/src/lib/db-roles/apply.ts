@@ -171,6 +171,11 @@ export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[
   const standalone = relations.filter((r) => r.kind === 'S' && !r.ownedByTable).map((r) => `${q(schema)}.${q(r.name)}`);
   const usable = [...new Set([...sequences, ...standalone])];
   if (usable.length > 0) sql.push(`GRANT USAGE, SELECT ON SEQUENCE ${usable.join(', ')} TO ${q(runtime)}`);
+  // The functions the migrations define (open_password_login: a login's writes in one round trip) are
+  // SECURITY INVOKER: EXECUTE lends no privilege beyond the caller's own on the tables. PUBLIC holds it
+  // by default; it is granted to the runtime role by name too, so a server whose default privileges
+  // revoke it from PUBLIC still lets the service log users in.
+  sql.push(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${q(schema)} TO ${q(runtime)}`);
   // The backup role reads everything pg_dump dumps — every relation and sequence — and writes nothing.
   const readable = relations.filter((r) => r.kind !== 'S').map((r) => `${q(schema)}.${q(r.name)}`);
   const allSequences = relations.filter((r) => r.kind === 'S').map((r) => `${q(schema)}.${q(r.name)}`);
@@ -192,6 +197,7 @@ export async function planRoles(knex: Knex, layout: RoleLayout): Promise<string[
   sql.push(`${defaults} REVOKE ALL ON SEQUENCES FROM ${q(runtime)}, ${q(backup)}`);
   sql.push(`${defaults} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${q(runtime)}`);
   sql.push(`${defaults} GRANT USAGE, SELECT ON SEQUENCES TO ${q(runtime)}`);
+  sql.push(`${defaults} GRANT EXECUTE ON FUNCTIONS TO ${q(runtime)}`);
   sql.push(`${defaults} GRANT SELECT ON TABLES TO ${q(backup)}`);
   sql.push(`${defaults} GRANT SELECT ON SEQUENCES TO ${q(backup)}`);
   return sql;

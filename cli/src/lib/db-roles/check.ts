@@ -183,11 +183,22 @@ export async function checkRole(knex: Knex, options: RoleCheckOptions): Promise<
   for (const t of tables.filter((x) => classifyTable(x.name) === 'read-only')) {
     if (!(await privileges(t.name))?.select) needs.push(`no SELECT on ${t.name} (secops readiness reads the migration state)`);
   }
+  // The functions the migrations define (a login's writes: open_password_login), not an extension's.
+  const { rows: functions } = (await knex.raw(
+    `select p.oid::regprocedure::text as name, has_function_privilege(?, p.oid, 'EXECUTE') as ok
+       from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+      where n.nspname = ?
+        and not exists (select 1 from pg_catalog.pg_depend d
+                         where d.classid = 'pg_catalog.pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
+      order by 1`,
+    [user, schema],
+  )) as Rows<{ name: string; ok: boolean }>;
+  for (const f of functions) if (!f.ok) needs.push(`no EXECUTE on ${f.name}`);
   add(
     'privileges.needed',
-    `what the service needs: CONNECT, USAGE on "${schema}", DML on the app tables, SELECT/INSERT on ${appendNames}`,
+    `what the service needs: CONNECT, USAGE on "${schema}", DML on the app tables, SELECT/INSERT on ${appendNames}, EXECUTE on its functions`,
     listed([...needs, ...appendNeeds]),
-    `DML on ${dml.length} app table(s), SELECT/INSERT on ${appendNames}`,
+    `DML on ${dml.length} app table(s), SELECT/INSERT on ${appendNames}, EXECUTE on ${functions.length} function(s)`,
   );
 
   return { user, ok: checks.every((c) => c.ok), checks };
