@@ -35,14 +35,12 @@ export type PasswordLoginWrite =
 export function createSessionsRepo(knex: Knex) {
   return {
     /**
-     * A session and its first refresh token in one statement (atomic on its own, one round trip:
-     * login is argon2-bound, and every query is a syscall pair and a commit taken from that budget).
-     */
-    /**
      * A session and its first refresh token, in one statement, opened only while the user's stored
      * password hash is still `passwordHash` (the row is share-locked for the statement): a password
      * change committed meanwhile makes it open nothing (undefined); one that commits later finds —
-     * and revokes — the new session.
+     * and revokes — the new session. Signup, email verification, a passkey login
+     * and the second factor's step open sessions through it; a password login writes through
+     * `openPasswordLogin`.
      */
     async openWithRefreshToken(
       s: { userId: string; passwordHash: string; ip: string; userAgent: string | null; expiresAt: Date; refreshHash: Buffer; authTime: Date; amr: readonly string[] },
