@@ -83,6 +83,15 @@ interface Lease {
 export type LimiterFactory = (spec: LimiterSpec) => Limiter;
 
 /**
+ * A bucket's count and its remaining time in one command. rate-limiter-flexible's own `get` sends
+ * GET and PTTL in a MULTI transaction, which ioredis writes on its own; a script is one command, so
+ * peeks issued together (the lockout's) leave in one write with ioredis's auto-pipelining.
+ */
+const PEEK_SCRIPT = "return {redis.call('get', KEYS[1]), redis.call('pttl', KEYS[1])}";
+const PEEK_COMMAND = 'rampartLimitPeek';
+type PeekingRedis = Redis & { [PEEK_COMMAND](key: string): Promise<[string | null, number]> };
+
+/**
  * Builds limiters on Redis when one is configured (one atomic round trip per check, shared by every
  * replica), with rate-limiter-flexible's insurance limiter in memory taking over at once while Redis
  * is unreachable; in memory only otherwise.
@@ -98,15 +107,6 @@ export type LimiterFactory = (spec: LimiterSpec) => Limiter;
  * costs no round trips at all. Without Redis, or while it is unreachable, nothing is leased: the
  * memory limiter counts every request (no round trip to save).
  */
-/**
- * A bucket's count and its remaining time in one command. rate-limiter-flexible's own `get` sends
- * GET and PTTL in a MULTI transaction, which ioredis writes on its own; a script is one command, so
- * peeks issued together (the lockout's) leave in one write with ioredis's auto-pipelining.
- */
-const PEEK_SCRIPT = "return {redis.call('get', KEYS[1]), redis.call('pttl', KEYS[1])}";
-const PEEK_COMMAND = 'rampartLimitPeek';
-type PeekingRedis = Redis & { [PEEK_COMMAND](key: string): Promise<[string | null, number]> };
-
 export function createLimiterFactory(options: LimiterFactoryOptions): LimiterFactory {
   const prefix = options.keyPrefix ?? 'rampart';
   const redis = options.redis as PeekingRedis | undefined;
