@@ -61,6 +61,9 @@ const SECOND_FACTORS_OF = `select ${SECOND_FACTORS} from users u where u.id = ?`
 
 /** Data access for users; plain rows in and out. */
 export function createUsersRepo(knex: Knex) {
+  async function findByEmail(email: string): Promise<UserRow | undefined> {
+    return knex<UserRow>('users').select(...COLUMNS).where({ email }).first();
+  }
   return {
     /** undefined when the (normalized) email is already taken. */
     async insert(email: string, passwordHash: string, trx: Knex = knex): Promise<UserRow | undefined> {
@@ -72,16 +75,14 @@ export function createUsersRepo(knex: Knex) {
       );
       return rows.rows[0] as UserRow | undefined;
     },
-    async findByEmail(email: string): Promise<UserRow | undefined> {
-      return knex<UserRow>('users').select(...COLUMNS).where({ email }).first();
-    },
+    findByEmail,
     /**
      * A login's read: the account by its (normalized) email and, given the hash of a device token the
      * client presented, that device of this account (marked used at `now`) — one round trip.
      */
     async findForLogin(email: string, device?: { hash: Buffer; now: Date }): Promise<{ user: UserRow; deviceId: string | undefined } | undefined> {
       if (!device) {
-        const user = await this.findByEmail(email);
+        const user = await findByEmail(email);
         return user && { user, deviceId: undefined };
       }
       const r = await knex.raw(
