@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import Router from '@koa/router';
-import { createShutdown } from '../../../service/src/platform/shutdown.js';
+import { createShutdown, type ShutdownOptions } from '../../../service/src/platform/shutdown.js';
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from '../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
 import { spawnService } from '../../helpers/service-process.js';
@@ -20,6 +20,19 @@ function slowRouter(): Router {
   return router;
 }
 
+/** A shutdown of `app` as the composition root builds one (no delay, no auxiliary listener), with what the test records. */
+function shutdownOf(app: TestApp, options: Pick<ShutdownOptions, 'graceMs' | 'closeDependencies' | 'exit'>) {
+  return createShutdown({
+    lifecycle: app.deps.lifecycle,
+    logger: app.deps.logger,
+    server: app.server,
+    inFlight: app.deps.inFlight,
+    auxiliaryServers: [],
+    delayMs: 0,
+    ...options,
+  });
+}
+
 describe('graceful shutdown', () => {
   // Listens: shutdown closes the listener and drains connections; new connections must be refused.
   let t: TestApp;
@@ -30,17 +43,7 @@ describe('graceful shutdown', () => {
 
   it('lets in-flight requests finish with their normal status, refuses new connections, exits 0', async () => {
     const exits: number[] = [];
-    const shutdown = createShutdown({
-      lifecycle: t.deps.lifecycle,
-      logger: t.deps.logger,
-      server: t.server,
-      inFlight: t.deps.inFlight,
-      auxiliaryServers: [],
-      delayMs: 0,
-      graceMs: 5000,
-      closeDependencies: async () => undefined,
-      exit: (code) => exits.push(code),
-    });
+    const shutdown = shutdownOf(t, { graceMs: 5000, closeDependencies: async () => undefined, exit: (code) => exits.push(code) });
     const inFlight = [300, 600, 900].map((ms) => fetch(`${t.baseUrl}/__probe/slow/${ms}`));
     await sleep(100); // all three are now being served
     const stopping = shutdown(0, 'SIGTERM');
@@ -99,13 +102,7 @@ describe('graceful shutdown, a handler whose client has left', () => {
    */
   function shutdownAfterAbandonedRequest(app: TestApp, graceMs: number) {
     const events: string[] = [];
-    const shutdown = createShutdown({
-      lifecycle: app.deps.lifecycle,
-      logger: app.deps.logger,
-      server: app.server,
-      inFlight: app.deps.inFlight,
-      auxiliaryServers: [],
-      delayMs: 0,
+    const shutdown = shutdownOf(app, {
       graceMs,
       closeDependencies: async () => {
         events.push('dependencies closed');

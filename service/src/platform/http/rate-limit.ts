@@ -51,11 +51,10 @@ export function limitRequestsTogether(list: readonly LimitRequestsOptions[]): Mi
       const key = options.key(ctx);
       return key === undefined ? [] : [{ options, key }];
     });
-    const results = await Promise.all(applicable.map(({ options, key }) => options.limiter.consume(key)));
+    const results = await Promise.all(applicable.map(async ({ options, key }) => ({ options, ...(await options.limiter.consume(key)) })));
     for (const { state } of results) recordState(ctx, state);
-    for (const [i, { allowed, state }] of results.entries()) {
-      if (!allowed) await refuse(ctx, (applicable[i] as { options: LimitRequestsOptions }).options, state);
-    }
+    const refused = results.find((r) => !r.allowed);
+    if (refused) await refuse(ctx, refused.options, refused.state);
     await next();
   };
 }
