@@ -1,7 +1,8 @@
 import type { Clock } from '../../platform/clock.js';
 import { randomUUID } from 'node:crypto';
-import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
+import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { AppError } from '../../platform/errors.js';
+import { signCompactJws } from './jws-sign.js';
 import type { JwtKey, Keyring } from './keyring.js';
 import { UUID } from '../../platform/text.js';
 
@@ -53,8 +54,9 @@ export function invalidToken(detail = 'The access token is missing, malformed, e
 
 /**
  * RFC 9068 access tokens: header `typ: at+jwt` and `kid`; claims iss, aud, sub, sid, jti, iat, exp.
- * Verification pins the algorithm to the one the key was configured with (never the token's
- * choice), requires every claim, and allows 30 s of clock skew.
+ * Signed with node:crypto (jws-sign.ts), verified with jose. Verification pins the algorithm to the
+ * one the key was configured with (never the token's choice), requires every claim, and allows 30 s
+ * of clock skew.
  */
 export function createAccessTokens(options: AccessTokenOptions) {
   const { issuer, audience, ttlSeconds, clock } = options;
@@ -72,16 +74,21 @@ export function createAccessTokens(options: AccessTokenOptions) {
     ttlSeconds,
     async issue(userId: string, sessionId: string, authentication: Authentication): Promise<string> {
       const { signing } = options.keyring();
+      if (!signing.signKey) throw new Error(`the signing key "${signing.kid}" has no private part`);
       const now = Math.floor(clock.now().getTime() / 1000);
-      return new SignJWT({ sid: sessionId, auth_time: Math.floor(authentication.authTime.getTime() / 1000), amr: [...authentication.amr] })
-        .setProtectedHeader({ alg: signing.alg, typ: 'at+jwt', kid: signing.kid })
-        .setIssuer(issuer)
-        .setAudience(audience)
-        .setSubject(userId)
-        .setJti(randomUUID())
-        .setIssuedAt(now)
-        .setExpirationTime(now + ttlSeconds)
-        .sign(signing.signKey as NonNullable<typeof signing.signKey>);
+      // The claims in the order jose's SignJWT wrote them before (its constructor's, then each setter's).
+      const claims = {
+        sid: sessionId,
+        auth_time: Math.floor(authentication.authTime.getTime() / 1000),
+        amr: [...authentication.amr],
+        iss: issuer,
+        aud: audience,
+        sub: userId,
+        jti: randomUUID(),
+        iat: now,
+        exp: now + ttlSeconds,
+      };
+      return signCompactJws(signing.alg, signing.signKey, { alg: signing.alg, typ: 'at+jwt', kid: signing.kid }, claims);
     },
 
     /** Throws AppError `invalid_token` for anything but a valid token of ours. */

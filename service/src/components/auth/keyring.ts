@@ -1,10 +1,9 @@
-import { createHash, hkdfSync, webcrypto } from 'node:crypto';
+import { createHash, createPrivateKey, createSecretKey, hkdfSync, type KeyObject, webcrypto } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { z } from 'zod';
 import { keysDocumentSchema } from './keys-schema.js';
 
 type CryptoKey = webcrypto.CryptoKey;
-type KeyUsage = webcrypto.KeyUsage;
 
 export type JwtAlgorithm = 'HS256' | 'EdDSA';
 
@@ -12,8 +11,8 @@ export interface JwtKey {
   readonly kid: string;
   readonly alg: JwtAlgorithm;
   readonly verifyKey: CryptoKey;
-  /** Only on the signing key. */
-  readonly signKey: CryptoKey | undefined;
+  /** Only on the signing key: a node:crypto key, for jws-sign.ts (verification goes through jose and verifyKey). */
+  readonly signKey: KeyObject | undefined;
   /** Public JWK published at /.well-known/jwks.json (EdDSA only: HMAC keys are never published). */
   readonly publicJwk: JWK | undefined;
 }
@@ -47,9 +46,10 @@ export function kidForSecret(secret: Uint8Array): string {
   return `hs-${createHash('sha256').update(secret).digest('base64url').slice(0, 16)}`;
 }
 
-async function hmacKey(bytes: Uint8Array, usages: KeyUsage[]): Promise<CryptoKey> {
+/** The WebCrypto key jose verifies HS256 tokens with (signing uses a node:crypto key: jws-sign.ts). */
+async function hmacKey(bytes: Uint8Array): Promise<CryptoKey> {
   if (bytes.length < MIN_HMAC_BYTES) throw new KeyringError(`HS256 keys must be at least ${MIN_HMAC_BYTES} bytes`);
-  return webcrypto.subtle.importKey('raw', new Uint8Array(bytes), { name: 'HMAC', hash: 'SHA-256' }, false, usages) as Promise<CryptoKey>;
+  return webcrypto.subtle.importKey('raw', new Uint8Array(bytes), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']) as Promise<CryptoKey>;
 }
 
 function derive(material: Uint8Array): Uint8Array {
@@ -74,8 +74,8 @@ function assemble(keys: JwtKey[], signingKid: string, derivationKeys: Uint8Array
 /** The keyring of a single HS256 secret (JWT_SECRET). */
 export async function keyringFromSecret(secret: Uint8Array): Promise<Keyring> {
   const kid = kidForSecret(secret);
-  const key = await hmacKey(secret, ['sign', 'verify']);
-  return assemble([{ kid, alg: 'HS256', verifyKey: key, signKey: key, publicJwk: undefined }], kid, [derive(secret)]);
+  const key = await hmacKey(secret);
+  return assemble([{ kid, alg: 'HS256', verifyKey: key, signKey: createSecretKey(secret), publicJwk: undefined }], kid, [derive(secret)]);
 }
 
 /**
@@ -97,17 +97,22 @@ export async function keyringFromDocument(json: string): Promise<Keyring> {
     const isSigning = jwk.kid === parsed.signing;
     if (jwk.kty === 'oct') {
       const bytes = new Uint8Array(Buffer.from(jwk.k, 'base64url'));
-      const key = await hmacKey(bytes, ['sign', 'verify']);
-      keys.push({ kid: jwk.kid, alg: 'HS256', verifyKey: key, signKey: isSigning ? key : undefined, publicJwk: undefined });
+      const key = await hmacKey(bytes);
+      keys.push({ kid: jwk.kid, alg: 'HS256', verifyKey: key, signKey: isSigning ? createSecretKey(bytes) : undefined, publicJwk: undefined });
       if (isSigning) derivationKey = derive(bytes);
       else otherDerivationKeys.push(derive(bytes));
     } else {
       const publicJwk: JWK = { kty: 'OKP', crv: 'Ed25519', x: jwk.x, kid: jwk.kid, alg: 'EdDSA', use: 'sig' };
       const verifyKey = (await importJWK({ kty: 'OKP', crv: 'Ed25519', x: jwk.x }, 'EdDSA')) as CryptoKey;
-      let signKey: CryptoKey | undefined;
+      let signKey: KeyObject | undefined;
       if (isSigning) {
         if (!jwk.d) throw new KeyringError(`the signing key "${jwk.kid}" has no private part`);
-        signKey = (await importJWK({ kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d }, 'EdDSA')) as CryptoKey;
+        try {
+          // Node refuses a private part that is not the published key's (it would sign tokens no verifier accepts).
+          signKey = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d }, format: 'jwk' });
+        } catch {
+          throw new KeyringError(`the signing key "${jwk.kid}": its private part does not match its public key`);
+        }
         derivationKey = derive(new Uint8Array(Buffer.from(jwk.d, 'base64url')));
       } else if (jwk.d) {
         otherDerivationKeys.push(derive(new Uint8Array(Buffer.from(jwk.d, 'base64url'))));

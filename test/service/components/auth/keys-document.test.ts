@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { keyringFromDocument, kidForSecret } from '../../../../service/src/components/auth/keyring.js';
+import { KeyringError, keyringFromDocument, kidForSecret } from '../../../../service/src/components/auth/keyring.js';
 import {
   initialDocument,
   KeyRotationError,
@@ -34,6 +34,22 @@ describe('JWT keyring document rotation', () => {
     const again = await stage(staged.document, { alg: 'EdDSA', now: at(2000) });
     assert.equal(again.changed, false);
     assert.equal(again.kid, staged.kid);
+  });
+
+  it('a signing key whose private part is not its published public key is refused at load, naming no secret', async () => {
+    const doc = await initialDocument({ alg: 'EdDSA', now: t0 });
+    const other = await initialDocument({ alg: 'EdDSA', now: t0 });
+    const foreignD = (other.keys[0] as { d: string }).d;
+    const json = JSON.parse(serializeKeysDocument(doc)) as { keys: Array<{ kid: string; d?: string }> };
+    const signing = json.keys.find((k) => k.kid === doc.signing) as { d?: string };
+    signing.d = foreignD;
+    await assert.rejects(keyringFromDocument(JSON.stringify(json)), (err: Error) => {
+      assert.ok(err instanceof KeyringError, String(err));
+      assert.match(err.message, /private part does not match its public key/);
+      assert.ok(!err.message.includes(foreignD), 'the private key is not in the message');
+      return true;
+    });
+    await keyringFromDocument(serializeKeysDocument(doc));
   });
 
   it('promote refuses until one reload interval (+ margin) has passed, then swaps roles once', async () => {
