@@ -175,7 +175,7 @@ try {
     const token = fresh.body.access_token as string;
     // Idle and during the flood alike, both probes run at once: each idle p99 then carries the other
     // probe's share of the service, as the flood's does, and the ratio is the flood's doing alone.
-    // (Idle probes one after the other made /v1/me's idle p99 10–17 % lower than with /healthz beside
+    // (Idle probes one after the other made /v1/me's idle p99 7–17 % lower than with /healthz beside
     // it, on the 2-core machine: the flood was charged with the probes' own contention.)
     const [idleHealthMs, idleMeMs] = await Promise.all([probe(`${base}/healthz`, PROBE_MS), probe(`${base}/v1/me`, PROBE_MS, token)]);
     const idleHealth = summarize(idleHealthMs);
