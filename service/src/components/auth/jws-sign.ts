@@ -18,7 +18,8 @@ import type { JwtAlgorithm } from './keyring.js';
 
 /** The key must be one that signs with this algorithm: refused before any byte is signed. */
 function assertSigningKey(alg: JwtAlgorithm, key: KeyObject): void {
-  const fits = alg === 'HS256' ? key.type === 'secret' : alg === 'EdDSA' && key.type === 'private' && key.asymmetricKeyType === 'ed25519';
+  const fits =
+    alg === 'HS256' ? key.type === 'secret' : alg === 'EdDSA' && key.type === 'private' && key.asymmetricKeyType === 'ed25519';
   if (!fits) throw new TypeError(`the key is not an ${alg === 'HS256' ? 'HMAC secret' : 'Ed25519 private'} key`);
 }
 
@@ -28,10 +29,16 @@ const base64url = (json: string) => Buffer.from(json, 'utf8').toString('base64ur
  * `header.payload.signature`, each part base64url without padding, the first two the JSON of
  * `header` and `payload` as given (property order kept, as JSON.stringify writes it).
  */
-export function signCompactJws(alg: JwtAlgorithm, key: KeyObject, header: { alg: JwtAlgorithm } & Record<string, unknown>, payload: Record<string, unknown>): string {
+export function signCompactJws(
+  alg: JwtAlgorithm,
+  key: KeyObject,
+  header: { alg: JwtAlgorithm } & Record<string, unknown>,
+  payload: Record<string, unknown>,
+): string {
   if (header.alg !== alg) throw new TypeError(`the header names ${String(header.alg)}, the key signs ${alg}`);
   assertSigningKey(alg, key);
   const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
-  const signature = alg === 'HS256' ? createHmac('sha256', key).update(input, 'ascii').digest() : sign(null, Buffer.from(input, 'ascii'), key);
+  const signature =
+    alg === 'HS256' ? createHmac('sha256', key).update(input, 'ascii').digest() : sign(null, Buffer.from(input, 'ascii'), key);
   return `${input}.${signature.toString('base64url')}`;
 }

@@ -12,7 +12,10 @@ const hmacSecret = () => createSecretKey(new Uint8Array(64).fill(7));
 
 async function ed25519Keys(): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
   const jwk = await generateEd25519Jwk('k');
-  const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x as string, d: jwk.d as string }, format: 'jwk' });
+  const privateKey = createPrivateKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x as string, d: jwk.d as string },
+    format: 'jwk',
+  });
   return { privateKey, publicKey: createPublicKey(privateKey) };
 }
 
@@ -20,7 +23,17 @@ async function ed25519Keys(): Promise<{ privateKey: KeyObject; publicKey: KeyObj
 const ISSUED = new Date(1_780_000_200_000);
 
 /** Claims with every JSON shape an access token carries, and a non-ASCII string for the UTF-8 path. */
-const claims = () => ({ sid: randomUUID(), auth_time: 1_780_000_000, amr: ['pwd', 'otp'], iss: 'https://issuer.example/ü', aud: 'rampart', sub: randomUUID(), jti: randomUUID(), iat: 1_780_000_100, exp: 1_780_000_700 });
+const claims = () => ({
+  sid: randomUUID(),
+  auth_time: 1_780_000_000,
+  amr: ['pwd', 'otp'],
+  iss: 'https://issuer.example/ü',
+  aud: 'rampart',
+  sub: randomUUID(),
+  jti: randomUUID(),
+  iat: 1_780_000_100,
+  exp: 1_780_000_700,
+});
 
 describe('compact JWS signing with node:crypto produces what jose would', () => {
   it('HS256: byte for byte the token jose SignJWT signs with the same key, header and claims', async () => {
@@ -66,7 +79,13 @@ describe('access tokens are signed by jws-sign and verified by jose', () => {
         alg === 'HS256'
           ? await keyringFromSecret(new Uint8Array(64).fill(5))
           : await keyringFromDocument(serializeKeysDocument(await initialDocument({ alg: 'EdDSA', now: clock.now() })));
-      const tokens = createAccessTokens({ keyring: () => ring, issuer: 'https://rampart.test', audience: 'rampart', ttlSeconds: 900, clock });
+      const tokens = createAccessTokens({
+        keyring: () => ring,
+        issuer: 'https://rampart.test',
+        audience: 'rampart',
+        ttlSeconds: 900,
+        clock,
+      });
       const userId = randomUUID();
       const sessionId = randomUUID();
       const token = await tokens.issue(userId, sessionId, { authTime: clock.now(), amr: ['pwd'] });
@@ -75,7 +94,20 @@ describe('access tokens are signed by jws-sign and verified by jose', () => {
       const decoded = JSON.parse(Buffer.from(body as string, 'base64url').toString('utf8')) as Record<string, unknown>;
       assert.deepEqual(Object.keys(decoded), ['sid', 'auth_time', 'amr', 'iss', 'aud', 'sub', 'jti', 'iat', 'exp']);
       const now = Math.floor(clock.now().getTime() / 1000);
-      assert.deepEqual({ ...decoded, jti: undefined }, { sid: sessionId, auth_time: now, amr: ['pwd'], iss: 'https://rampart.test', aud: 'rampart', sub: userId, jti: undefined, iat: now, exp: now + 900 });
+      assert.deepEqual(
+        { ...decoded, jti: undefined },
+        {
+          sid: sessionId,
+          auth_time: now,
+          amr: ['pwd'],
+          iss: 'https://rampart.test',
+          aud: 'rampart',
+          sub: userId,
+          jti: undefined,
+          iat: now,
+          exp: now + 900,
+        },
+      );
       // The same claims through jose give the same token: nothing about the format changed.
       const header = { alg, typ: 'at+jwt', kid: ring.signing.kid };
       assert.equal(token, await new SignJWT(decoded).setProtectedHeader(header).sign(ring.signing.signKey as KeyObject));
