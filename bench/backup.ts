@@ -20,7 +20,7 @@ import { generateSigningKeyring } from '../cli/src/lib/backup/signing.js';
 import { main } from '../cli/src/main.js';
 import { createDatabase } from '../service/src/platform/db.js';
 import { migrateLatest } from '../service/src/platform/migrations.js';
-import { fmt, table } from './lib/stats.js';
+import { fmt, median, table } from './lib/stats.js';
 
 const admin = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
 if (!admin) throw new Error('bench:backup needs a PostgreSQL server: set BENCH_DATABASE_URL (or TEST_DATABASE_URL)');
@@ -136,7 +136,6 @@ try {
     rmSync(plainDir, { recursive: true, force: true });
     rmSync(create.value.dir, { recursive: true, force: true });
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const min = (xs: number[]) => Math.min(...xs);
   const pair = (plain: number[], ours: number[]) => ({
     plainSeconds: plain,

@@ -88,7 +88,7 @@ export function createAccessTokens(options: AccessTokenOptions) {
         iat: now,
         exp: now + ttlSeconds,
       };
-      return signCompactJws(signing.alg, signing.signKey, { alg: signing.alg, typ: 'at+jwt', kid: signing.kid }, claims);
+      return signCompactJws(signing.signKey, { alg: signing.alg, typ: 'at+jwt', kid: signing.kid }, claims);
     },
 
     /** Throws AppError `invalid_token` for anything but a valid token of ours. */

@@ -20,22 +20,23 @@ import type { JwtAlgorithm } from './keyring.js';
 function assertSigningKey(alg: JwtAlgorithm, key: KeyObject): void {
   const fits =
     alg === 'HS256' ? key.type === 'secret' : alg === 'EdDSA' && key.type === 'private' && key.asymmetricKeyType === 'ed25519';
-  if (!fits) throw new TypeError(`the key is not an ${alg === 'HS256' ? 'HMAC secret' : 'Ed25519 private'} key`);
+  if (!fits)
+    throw new TypeError(`this key cannot sign ${String(alg)} (HS256 takes an HMAC secret, EdDSA an Ed25519 private key)`);
 }
 
 const base64url = (json: string) => Buffer.from(json, 'utf8').toString('base64url');
 
 /**
  * `header.payload.signature`, each part base64url without padding, the first two the JSON of
- * `header` and `payload` as given (property order kept, as JSON.stringify writes it).
+ * `header` and `payload` as given (property order kept, as JSON.stringify writes it). The header's
+ * `alg` is the algorithm signed with; the key must be one for it.
  */
 export function signCompactJws(
-  alg: JwtAlgorithm,
   key: KeyObject,
   header: { alg: JwtAlgorithm } & Record<string, unknown>,
   payload: Record<string, unknown>,
 ): string {
-  if (header.alg !== alg) throw new TypeError(`the header names ${String(header.alg)}, the key signs ${alg}`);
+  const { alg } = header;
   assertSigningKey(alg, key);
   const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
   const signature =

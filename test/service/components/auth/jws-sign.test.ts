@@ -40,7 +40,7 @@ describe('compact JWS signing with node:crypto produces what jose would', () => 
     const key = hmacSecret();
     const header = { alg: 'HS256' as const, typ: 'at+jwt', kid: 'hs-1' };
     const payload = claims();
-    const ours = signCompactJws('HS256', key, header, payload);
+    const ours = signCompactJws(key, header, payload);
     assert.equal(ours, await new SignJWT(payload).setProtectedHeader(header).sign(key));
     const { payload: verified } = await jwtVerify(ours, key, { algorithms: ['HS256'], typ: 'at+jwt', currentDate: ISSUED });
     assert.deepEqual(verified, payload);
@@ -50,7 +50,7 @@ describe('compact JWS signing with node:crypto produces what jose would', () => 
     const { privateKey, publicKey } = await ed25519Keys();
     const header = { alg: 'EdDSA' as const, typ: 'at+jwt', kid: 'ed-1' };
     const payload = claims();
-    const ours = signCompactJws('EdDSA', privateKey, header, payload);
+    const ours = signCompactJws(privateKey, header, payload);
     assert.equal(ours, await new SignJWT(payload).setProtectedHeader(header).sign(privateKey));
     const { payload: verified } = await jwtVerify(ours, publicKey, { algorithms: ['EdDSA'], currentDate: ISSUED });
     assert.deepEqual(verified, payload);
@@ -61,13 +61,14 @@ describe('compact JWS signing with node:crypto produces what jose would', () => 
     const hs = hmacSecret();
     const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const cases: Array<[string, () => string]> = [
-      ['a P-256 key for EdDSA', () => signCompactJws('EdDSA', p256, { alg: 'EdDSA' }, {})],
-      ['an Ed25519 key for HS256', () => signCompactJws('HS256', privateKey, { alg: 'HS256' }, {})],
-      ['an HMAC key for EdDSA', () => signCompactJws('EdDSA', hs, { alg: 'EdDSA' }, {})],
-      ['an Ed25519 public key', () => signCompactJws('EdDSA', publicKey, { alg: 'EdDSA' }, {})],
-      ['a header naming another algorithm', () => signCompactJws('HS256', hs, { alg: 'EdDSA' }, {})],
+      ['a P-256 key for EdDSA', () => signCompactJws(p256, { alg: 'EdDSA' }, {})],
+      ['an Ed25519 key for HS256', () => signCompactJws(privateKey, { alg: 'HS256' }, {})],
+      ['an HMAC key for EdDSA', () => signCompactJws(hs, { alg: 'EdDSA' }, {})],
+      ['an Ed25519 public key', () => signCompactJws(publicKey, { alg: 'EdDSA' }, {})],
+      ['a header naming an algorithm the service never signs with', () => signCompactJws(hs, { alg: 'none' as never }, {})],
     ];
-    for (const [label, sign] of cases) assert.throws(sign, TypeError, label);
+    // Refused by the signer's own check (its message), not by whatever node:crypto would throw later.
+    for (const [label, sign] of cases) assert.throws(sign, { name: 'TypeError', message: /cannot sign/ }, label);
   });
 });
 
