@@ -107,6 +107,9 @@ export async function keyringFromDocument(json: string): Promise<Keyring> {
       let signKey: KeyObject | undefined;
       if (isSigning) {
         if (!jwk.d) throw new KeyringError(`the signing key "${jwk.kid}" has no private part`);
+        // An Ed25519 private key is 32 bytes (RFC 8037 §2); anything else is a damaged document, not a mismatch.
+        if (Buffer.from(jwk.d, 'base64url').length !== 32)
+          throw new KeyringError(`the signing key "${jwk.kid}": its private part is not a 32-byte Ed25519 key`);
         try {
           // Node refuses a private part that is not the published key's (it would sign tokens no verifier accepts).
           signKey = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d }, format: 'jwk' });

@@ -52,6 +52,20 @@ describe('JWT keyring document rotation', () => {
     await keyringFromDocument(serializeKeysDocument(doc));
   });
 
+  it('a signing key whose private part is not 32 bytes is refused as damaged, not as a mismatch, naming no secret', async () => {
+    const doc = await initialDocument({ alg: 'EdDSA', now: t0 });
+    const json = JSON.parse(serializeKeysDocument(doc)) as { keys: Array<{ kid: string; d?: string }> };
+    const signing = json.keys.find((k) => k.kid === doc.signing) as { d: string };
+    const truncated = Buffer.from(signing.d, 'base64url').subarray(0, 31).toString('base64url');
+    signing.d = truncated;
+    await assert.rejects(keyringFromDocument(JSON.stringify(json)), (err: Error) => {
+      assert.ok(err instanceof KeyringError, String(err));
+      assert.match(err.message, /private part is not a 32-byte Ed25519 key/);
+      assert.ok(!err.message.includes(truncated), 'the private key is not in the message');
+      return true;
+    });
+  });
+
   it('promote refuses until one reload interval (+ margin) has passed, then swaps roles once', async () => {
     const doc = await initialDocument({ alg: 'HS256', now: t0 });
     const { document } = await stage(doc, { alg: 'HS256', now: t0 });
