@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, it, type mock } from 'node:test';
 import type { Manifest, StoredBackup } from '../../cli/src/lib/backup/manifest.js';
 import { encryptFile, keyId } from '../../cli/src/lib/backup/encryption.js';
+import { sha256File } from '../../cli/src/lib/backup/dump-integrity.js';
 import { plainDump } from '../../cli/src/lib/backup/restore.js';
 import { tempDir } from './backup-fixtures.js';
 
@@ -83,6 +84,38 @@ describe('the plaintext view of a backup', () => {
       reads.sort(),
       ['3001.dat.gz', '3002.dat.gz', 'toc.dat'].map((name) => join(backup.dir, 'dump', name)),
     );
+  });
+
+  it('copies and hashes files of several reads, an empty one, and refuses a change in the last partial read', async (t) => {
+    // The copy reads 1 MiB at a time into two buffers in turn: the bytes of every read, the short last
+    // one included, are the bytes hashed and written, in order.
+    const dir = tempDir('verified-copy-large');
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    mkdirSync(join(dir, 'dump'));
+    const contents: Record<string, Buffer> = {
+      '3002.dat.gz': randomBytes(3 * 1024 * 1024 + 12_345),
+      '3003.dat.gz': randomBytes(2 * 1024 * 1024),
+      'toc.dat': Buffer.alloc(0),
+    };
+    const files = Object.entries(contents).map(([path, bytes]) => {
+      writeFileSync(join(dir, 'dump', path), bytes);
+      return { path, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+    });
+    const backup = { dir, manifest: { id: '20261206T000000Z', encryption: null, files } as unknown as Manifest };
+    const dump = await plainDump(backup, undefined, 2);
+    for (const [path, bytes] of Object.entries(contents))
+      assert.ok(readFileSync(join(dump.dir, path)).equals(bytes), `${path} copied byte for byte`);
+    dump.dispose();
+    assert.equal(await sha256File(join(dir, 'dump', '3002.dat.gz')), files[0]?.sha256);
+
+    const altered = Buffer.from(contents['3002.dat.gz'] as Buffer);
+    altered[altered.length - 1] = (altered[altered.length - 1] as number) ^ 1;
+    writeFileSync(join(dir, 'dump', '3002.dat.gz'), altered);
+    await assert.rejects(
+      plainDump(backup, undefined, 2),
+      (err: Error & { code?: string }) => err.code === 'backup_file_mismatch',
+    );
+    assert.deepEqual(readdirSync(dir).sort(), ['dump'], 'no copy is left');
   });
 
   it('refuses a missing, an extra or a resized file before copying anything', async (t) => {
