@@ -118,6 +118,32 @@ describe('the plaintext view of a backup', () => {
     assert.deepEqual(readdirSync(dir).sort(), ['dump'], 'no copy is left');
   });
 
+  it('checks the table of contents first and hands over its checked copy before the data files are done', async (t) => {
+    const backup = backupWith(t, {
+      '3001.dat.gz': 'many rows'.repeat(1000),
+      '3002.dat.gz': 'rows',
+      'toc.dat': 'table of contents',
+    });
+    const seen: { dir: string; files: string[]; toc: string }[] = [];
+    const onTocChecked = (dir: string) =>
+      seen.push({ dir, files: readdirSync(dir).sort(), toc: readFileSync(join(dir, 'toc.dat'), 'utf8') });
+    const dump = await plainDump(backup, undefined, 1, { onTocChecked });
+    assert.deepEqual(
+      seen,
+      [{ dir: dump.dir, files: ['toc.dat'], toc: 'table of contents' }],
+      'once, from the private copy, before any data file',
+    );
+    dump.dispose();
+
+    writeFileSync(join(backup.dir, 'dump', 'toc.dat'), 'table of CONTENTS'); // same size, other bytes
+    seen.length = 0;
+    await assert.rejects(
+      plainDump(backup, undefined, 2, { onTocChecked }),
+      (err: Error & { code?: string }) => err.code === 'backup_file_mismatch',
+    );
+    assert.deepEqual(seen, [], 'an altered table of contents is never handed over');
+  });
+
   it('refuses a missing, an extra or a resized file before copying anything', async (t) => {
     for (const [change, code] of [
       [(dir: string) => rmSync(join(dir, 'dump', '3001.dat.gz')), 'unsafe_backup_path'],

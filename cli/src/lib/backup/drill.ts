@@ -5,7 +5,7 @@ import { formatAge } from '../duration.js';
 import { BackupRefusedError } from './catalog.js';
 import type { StoredBackup } from './manifest.js';
 import { findTool, runTool, withDatabaseName } from './pg-tools.js';
-import { pgRestore, plainDump, plainDumpLabel, withClient } from './restore.js';
+import { pgRestore, plainDump, plainDumpLabel, tableDataItems, withClient } from './restore.js';
 import { assertSafeBackup } from './safe-path.js';
 import { LoadedTables, type TableCheck, verifyAgainstManifest } from './verify.js';
 
@@ -105,7 +105,18 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     // Every file checked against the signed manifest and copied (or decrypted) privately before
     // pg_restore reads any of it: a refused backup leaves nothing behind, and each file is read once.
     const hashStarted = performance.now();
-    const plain = await options.step(plainDumpLabel(manifest), () => plainDump(options.backup, options.key, options.jobs));
+    // The table of contents is checked first: its listing (which table each TABLE DATA item loads, for
+    // verifying each table as soon as it is loaded) runs while the data files are still being checked.
+    let tableData: Promise<Map<string, string>> | undefined;
+    const plain = await options.step(plainDumpLabel(manifest), () =>
+      plainDump(options.backup, options.key, options.jobs, {
+        onTocChecked: (dir) => {
+          if (options.jobs < 2) return; // a serial restore reports no table as loaded
+          tableData = tableDataItems(dir, options.env);
+          tableData.catch(() => undefined); // awaited by pgRestore; a refusal meanwhile is not an unhandled one
+        },
+      }),
+    );
     disposeDump = plain.dispose;
     report.timings.decryptMs = plain.decryptMs;
     report.timings.filesMs = Math.round(performance.now() - hashStarted) - plain.decryptMs;
@@ -130,6 +141,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
           env: options.env,
           signal: options.signal,
           onTableLoaded: (table) => loaded.loaded(table),
+          tableData,
         }),
       );
     } catch (err) {

@@ -38,7 +38,19 @@ export function plainDumpLabel(manifest: Manifest): string {
  * directory holds exactly the listed files with their signed sizes and SHA-256s; nothing is handed to
  * pg_restore before that, and a copy or plaintext that fails the check is deleted at once.
  */
-export async function plainDump(backup: StoredBackup, key: Buffer | undefined, jobs: number): Promise<PlainDump> {
+export async function plainDump(
+  backup: StoredBackup,
+  key: Buffer | undefined,
+  jobs: number,
+  options: {
+    /**
+     * Called with the plaintext directory as soon as its table of contents (`toc.dat`) has been checked,
+     * while the data files are still being checked: what reads only the table of contents (`pg_restore
+     * --list`) can start there. Nothing may be restored before plainDump has resolved.
+     */
+    onTocChecked?: (dir: string) => void;
+  } = {},
+): Promise<PlainDump> {
   const dumpDir = join(backup.dir, DUMP_DIR);
   assertSafeBackup(backup);
   const { encryption, files } = backup.manifest;
@@ -57,13 +69,17 @@ export async function plainDump(backup: StoredBackup, key: Buffer | undefined, j
   checkDumpListing(backup);
   if (!encryption) {
     // Format 1 (--allow-unsigned) has no file hashes: the dump is read where it is.
-    if (!files.every((f) => f.sha256)) return { dir: dumpDir, dispose: () => undefined, decryptMs: 0 };
+    if (!files.every((f) => f.sha256)) {
+      options.onTocChecked?.(dumpDir);
+      return { dir: dumpDir, dispose: () => undefined, decryptMs: 0 };
+    }
     const copy = mkdtempSync(join(backup.dir, '.verified-'));
     const dispose = () => rmSync(copy, { recursive: true, force: true });
     try {
-      await forEachLimit(largestFirst(files), Math.max(1, jobs), (file) =>
-        copyVerified(dumpFilePath(dumpDir, file.path), dumpFilePath(copy, file.path), file.sha256 as string, backup.manifest.id, file.path),
-      );
+      await forEachLimit(tocFirst(files), Math.max(1, jobs), async (file) => {
+        await copyVerified(dumpFilePath(dumpDir, file.path), dumpFilePath(copy, file.path), file.sha256 as string, backup.manifest.id, file.path);
+        if (file.path === TOC_FILE) options.onTocChecked?.(copy);
+      });
     } catch (err) {
       dispose();
       throw err;
@@ -78,7 +94,7 @@ export async function plainDump(backup: StoredBackup, key: Buffer | undefined, j
   const tmp = mkdtempSync(join(backup.dir, '.decrypted-'));
   const dispose = () => rmSync(tmp, { recursive: true, force: true });
   try {
-    await forEachLimit(largestFirst(files), Math.max(1, jobs), async (file) => {
+    await forEachLimit(tocFirst(files), Math.max(1, jobs), async (file) => {
       if (!file.iv || !file.tag || !file.path.endsWith('.enc')) throw new CliError(`${file.path}: no IV/tag in the manifest`);
       const name = file.path.slice(0, -'.enc'.length);
       const to = dumpFilePath(tmp, name);
@@ -100,12 +116,22 @@ export async function plainDump(backup: StoredBackup, key: Buffer | undefined, j
         throw fileMismatch(backup.manifest.id, file.path);
       }
       if (failure) throw failure;
+      if (name === TOC_FILE) options.onTocChecked?.(tmp);
     });
   } catch (err) {
     dispose();
     throw err;
   }
   return { dir: tmp, dispose, decryptMs: Math.round(performance.now() - started) };
+}
+
+/** A directory-format dump's table of contents. */
+const TOC_FILE = 'toc.dat';
+
+/** The table of contents (a few kB) first, then the largest files first, so that none starts last. */
+function tocFirst<T extends { path: string; bytes: number }>(files: readonly T[]): T[] {
+  const isToc = (f: T) => f.path === TOC_FILE || f.path === `${TOC_FILE}.enc`;
+  return [...files.filter(isToc), ...largestFirst(files.filter((f) => !isToc(f)))];
 }
 
 export interface RestoreOptions {
@@ -124,6 +150,8 @@ export interface RestoreOptions {
    * restore has finished.
    */
   onTableLoaded?: (table: string) => void;
+  /** The dump's TABLE DATA items (tableDataItems), when the caller started listing them earlier. */
+  tableData?: Promise<Map<string, string>>;
 }
 
 export async function pgRestore(dumpDir: string, options: RestoreOptions): Promise<void> {
@@ -136,7 +164,7 @@ export async function pgRestore(dumpDir: string, options: RestoreOptions): Promi
   let progress: ToolProgress | undefined;
   const onTableLoaded = options.onTableLoaded;
   if (onTableLoaded && options.jobs >= 2) {
-    const tables = await tableDataItems(pgRestoreTool, dumpDir, options.env);
+    const tables = await (options.tableData ?? tableDataItems(dumpDir, options.env));
     args.push('--verbose');
     progress = {
       matches: VERBOSE_LINE,
@@ -174,8 +202,8 @@ export function finishedTableData(line: string): string | undefined {
  * (`pg_restore --list`: `3567; 0 16450 TABLE DATA public messages rampart`). A line that does not read
  * unambiguously (a name with a space) is left out: that table counts as loaded when the restore ends.
  */
-async function tableDataItems(tool: string, dumpDir: string, env: Readonly<Record<string, string | undefined>>): Promise<Map<string, string>> {
-  const { stdout } = await runTool(tool, ['--list', dumpDir], { env });
+export async function tableDataItems(dumpDir: string, env: Readonly<Record<string, string | undefined>>): Promise<Map<string, string>> {
+  const { stdout } = await runTool(requireTool('pg_restore', env), ['--list', dumpDir], { env });
   const items = new Map<string, string>();
   for (const line of stdout.split('\n')) {
     const match = /^(\d+); \d+ \d+ TABLE DATA (\S+) (\S+) (\S+)$/.exec(line);
