@@ -121,7 +121,7 @@ export async function verifyAgainstManifest(
   };
   const worker = () =>
     withClient(url, async (client) => {
-      for (const sql of [...STABLE_TEXT_SETTINGS, ...PARALLEL_SETTINGS]) await client.query(sql);
+      await client.query([...STABLE_TEXT_SETTINGS, ...PARALLEL_SETTINGS].join('; ')); // one round trip
       for (let table = await take(); table; table = await take())
         measured.set(table.name, await tableStats(client, table, manifest.checksumAlgorithm, { parallel: true }));
     });
