@@ -8,6 +8,7 @@ import { problemDetails } from './platform/http/problem.js';
 import { limitRequests, rateLimitResponseHeaders, refuseBlockedClients } from './platform/http/rate-limit.js';
 import { refusePlainHttp } from './platform/http/refuse-plain-http.js';
 import { requestContext } from './platform/http/request-context.js';
+import { routeTemplateOf } from './platform/http/route-template.js';
 import { securityHeaders } from './platform/http/security-headers.js';
 
 export interface BuildAppOptions {
@@ -38,18 +39,14 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
   });
   for (const extra of options.extraRouters ?? []) router.use(extra.routes(), extra.allowedMethods());
 
-  // Route template of a request before routing ran (metric labels must never be raw paths). Matched
-  // once per request: the breaker and the per-IP limiter both ask, and a match tries every route.
+  // Route template of a request before routing ran (metric labels must never be raw paths). Found
+  // once per request: the breaker and the per-IP limiter both ask.
+  const templateOf = routeTemplateOf(router);
   const routeTemplates = new WeakMap<Koa.Context, string>();
   const routeOf = (ctx: Koa.Context) => {
     let route = routeTemplates.get(ctx);
     if (route === undefined) {
-      route = String(
-        router
-          .match(ctx.path, ctx.method)
-          .pathAndMethod.filter((l) => l.methods.length > 0)
-          .at(-1)?.path ?? 'unmatched',
-      );
+      route = templateOf(ctx.path, ctx.method);
       routeTemplates.set(ctx, route);
     }
     return route;
