@@ -80,7 +80,7 @@ const CHUNK_BYTES = 1 << 20;
  * Reads `input` front to back in 1 MiB chunks, into two buffers used in turn: the next chunk is read
  * (on libuv's threads) while `each` hashes, and perhaps writes, this one, and `each` has finished with
  * a buffer before it is read into again. A read stream allocates a buffer for every chunk: hashing
- * a 38 MB dump took ~55 ms that way against ~30 ms (docs/performance.md, "Backups").
+ * a 38 MB dump took ~55 ms that way against ~30 ms (docs/performance.md, "Ninth session").
  */
 async function eachChunk(input: FileHandle, each: (chunk: Buffer) => void | Promise<void>): Promise<void> {
   const buffers: Buffer[] = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
