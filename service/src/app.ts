@@ -8,7 +8,7 @@ import { problemDetails } from './platform/http/problem.js';
 import { limitRequests, rateLimitResponseHeaders, refuseBlockedClients } from './platform/http/rate-limit.js';
 import { refusePlainHttp } from './platform/http/refuse-plain-http.js';
 import { requestContext } from './platform/http/request-context.js';
-import { routeTemplateOf } from './platform/http/route-template.js';
+import { memoizeStaticMatches, routeTemplateOf } from './platform/http/route-template.js';
 import { securityHeaders } from './platform/http/security-headers.js';
 
 export interface BuildAppOptions {
@@ -40,7 +40,9 @@ export function buildApp(deps: Dependencies, options: BuildAppOptions = {}): Koa
   for (const extra of options.extraRouters ?? []) router.use(extra.routes(), extra.allowedMethods());
 
   // Route template of a request before routing ran (metric labels must never be raw paths). Found
-  // once per request: the breaker and the per-IP limiter both ask.
+  // once per request: the breaker and the per-IP limiter both ask. A parameterless route's path is
+  // matched once per method, for this and for the router's own dispatch (route-template.ts).
+  memoizeStaticMatches(router);
   const templateOf = routeTemplateOf(router);
   const routeTemplates = new WeakMap<Koa.Context, string>();
   const routeOf = (ctx: Koa.Context) => {

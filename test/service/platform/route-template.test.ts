@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import Router from '@koa/router';
-import { routeTemplateOf } from '../../../service/src/platform/http/route-template.js';
+import Koa from 'koa';
+import { memoizeStaticMatches, routeTemplateOf } from '../../../service/src/platform/http/route-template.js';
 
 /** A router shaped like the service's: middleware, nested routers with prefixes, static and parameterised routes. */
 function serviceLikeRouter(): Router {
@@ -26,14 +30,10 @@ function serviceLikeRouter(): Router {
   return router;
 }
 
-/** What routeOf computed before the map: the last route (not middleware) matching path and method. */
-function fullMatch(router: Router, path: string, method: string): string {
-  return String(
-    router
-      .match(path, method)
-      .pathAndMethod.filter((layer) => layer.methods.length > 0)
-      .at(-1)?.path ?? 'unmatched',
-  );
+/** A match as plain data: each layer's path and methods (two routers built alike hold different layer objects). */
+function described(result: ReturnType<Router['match']>) {
+  const layers = (ls: typeof result.path) => ls.map((l) => `${l.methods.join(',') || 'middleware'} ${String(l.path)}`);
+  return { path: layers(result.path), pathAndMethod: layers(result.pathAndMethod), route: result.route };
 }
 
 const PATHS = [
@@ -53,25 +53,33 @@ const PATHS = [
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 describe('the route template of a request before routing', () => {
-  it('is what matching every route gives, for every path and method, asked once or again', () => {
-    const router = serviceLikeRouter();
-    const templateOf = routeTemplateOf(router);
+  it('is the same as without the map, with the same match, for every path and method, asked once or again', () => {
+    const plain = serviceLikeRouter();
+    const memo = serviceLikeRouter();
+    memoizeStaticMatches(memo);
+    const templateOf = routeTemplateOf(memo);
+    const plainTemplateOf = routeTemplateOf(plain);
     for (let round = 0; round < 2; round += 1) {
       for (const path of PATHS) {
-        for (const method of METHODS)
-          assert.equal(templateOf(path, method), fullMatch(router, path, method), `${method} ${path}, round ${round + 1}`);
+        for (const method of METHODS) {
+          const what = `${method} ${path}, round ${round + 1}`;
+          assert.deepEqual(described(memo.match(path, method)), described(plain.match(path, method)), what);
+          assert.equal(templateOf(path, method), plainTemplateOf(path, method), what);
+        }
       }
     }
-    assert.equal(templateOf('/v1/me', 'DELETE'), '/v1/me');
+    assert.equal(templateOf('/v1/me', 'GET'), '/v1/me');
     assert.equal(templateOf('/v1/me', 'POST'), 'unmatched', 'a method the path has no route for');
     assert.equal(templateOf('/v1/conversations/3f2c', 'GET'), '/v1/conversations/:id');
   });
 
   it('matches a path without parameters once per method, and any other path every time', (t) => {
     const router = serviceLikeRouter();
-    const templateOf = routeTemplateOf(router);
     const match = t.mock.method(router as unknown as { match: Router['match'] }, 'match');
+    memoizeStaticMatches(router);
+    const templateOf = routeTemplateOf(router);
     for (let i = 0; i < 5; i += 1) templateOf('/v1/me', 'GET');
+    router.match('/v1/me', 'GET'); // the router's own dispatch
     assert.equal(match.mock.callCount(), 1, '/v1/me GET: from the map after the first request');
     templateOf('/v1/me', 'DELETE');
     assert.equal(match.mock.callCount(), 2, 'another method is matched on its own');
@@ -79,5 +87,40 @@ describe('the route template of a request before routing', () => {
     assert.equal(match.mock.callCount(), 5, 'a path with an id is matched each time (the map never holds it)');
     for (let i = 0; i < 3; i += 1) templateOf('/v1/me/', 'GET');
     assert.equal(match.mock.callCount(), 8, 'nor another spelling of a static path');
+  });
+
+  it('hands out fresh arrays, so a request appending to its matched layers changes no other', () => {
+    const router = serviceLikeRouter();
+    memoizeStaticMatches(router);
+    const first = router.match('/v1/me', 'GET');
+    const count = first.path.length;
+    first.path.push(...first.path);
+    first.pathAndMethod.length = 0;
+    const second = router.match('/v1/me', 'GET');
+    assert.equal(second.path.length, count);
+    assert.ok(second.pathAndMethod.length > 0);
+  });
+
+  it('dispatches through the map as the router does without it: handler, 405 with Allow, 404', async (t) => {
+    const router = serviceLikeRouter();
+    router.get('/v1/whoami', (ctx) => {
+      ctx.body = { route: (ctx as unknown as { _matchedRoute: string })._matchedRoute };
+    });
+    memoizeStaticMatches(router);
+    const app = new Koa();
+    app.use(router.routes()).use(router.allowedMethods());
+    const server = createServer(app.callback()).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => server.close());
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    for (let i = 0; i < 2; i += 1) {
+      const ok = await fetch(`${base}/v1/whoami`);
+      assert.equal(ok.status, 200);
+      assert.deepEqual(await ok.json(), { route: '/v1/whoami' });
+      const wrongMethod = await fetch(`${base}/v1/whoami`, { method: 'DELETE' });
+      assert.equal(wrongMethod.status, 405);
+      assert.equal(wrongMethod.headers.get('allow'), 'HEAD, GET');
+      assert.equal((await fetch(`${base}/v1/nothing`)).status, 404);
+    }
   });
 });
