@@ -168,11 +168,21 @@ try {
     rows.push(rawRow(`baseline: raw ${RAW_ARGON2} verify ×${argon.cores} (one per core)`, raw));
     rows.push(rawRow(`baseline: raw ${RAW_ARGON2} verify ×1`, raw1));
     rows.push(rawRow(`raw ${RAW_ARGON2} verify ×${argon.cores} at nice ${argon.nice} (the hashing threads' priority)`, rawNice));
+    // A login's own work and nothing else (bench/lib/baseline-server.ts POST /login): the same account
+    // read, hashing threads and writes, no limits, lockout, audit or logging. What any service that
+    // stores sessions in this PostgreSQL could reach here, beside the hash-only capacity above.
+    progress('baseline: bare Koa login (the same SQL and hashing threads)');
+    const login = scenario('login');
+    const bareRequests = login.requests(fixture).map((req) => ({ ...req, path: '/login' }));
+    const bare = await withBaseline('sql', { DATABASE_URL: db.env.DATABASE_URL ?? '' }, (b) =>
+      measure(b.baseUrl, login.connections, bareRequests, SECONDS, WARM, b.pid),
+    );
+    rows.push(row(`baseline: bare Koa login, the same SQL and hashing threads ×${login.connections}`, bare, { label: `raw verify ×${argon.cores}`, rate: raw.rate }));
     const r = row('POST /v1/auth/login ×16', await run('login'), { label: `raw verify ×${argon.cores}`, rate: raw.rate });
     rows.push(r);
     targets.push({
       name: 'login throughput',
-      measure: `login req/s ÷ raw ${RAW_ARGON2} verify/s, one per core in flight (÷ ×1: ${fmt((r.rate as number) / raw1.rate, 2)}, ÷ ×${argon.cores} at nice ${argon.nice}: ${fmt((r.rate as number) / rawNice.rate, 2)})`,
+      measure: `login req/s ÷ raw ${RAW_ARGON2} verify/s, one per core in flight (÷ ×1: ${fmt((r.rate as number) / raw1.rate, 2)}, ÷ ×${argon.cores} at nice ${argon.nice}: ${fmt((r.rate as number) / rawNice.rate, 2)}; bare Koa login ÷ raw: ${fmt(bare.rate / raw.rate, 2)}, login ÷ bare: ${fmt((r.rate as number) / bare.rate, 2)})`,
       value: r.ratio as number,
       op: '>=',
       limit: 0.85,

@@ -7,15 +7,30 @@
  *   BASELINE=sql   bare Koa running the service's own queries (its data-access modules) through the
  *                  service's own pool factory and settings (DATABASE_URL, DB_POOL_MAX,
  *                  DB_ACQUIRE_TIMEOUT_MS): GET /me/:id is GET /v1/me's statement (the account and its MFA flags),
- *                  GET /conversations/:userId is GET /v1/conversations' first page (limit 20).
- * No auth, limits, logging, headers or validation: what a hand-rolled service would do at least.
+ *                  GET /conversations/:userId is GET /v1/conversations' first page (limit 20);
+ *                  POST /login is a password login's own work and nothing else: the account read
+ *                  POST /v1/auth/login runs (users-repo.ts findForLogin), the verify on the service's
+ *                  hashing threads (passwords.ts, at the same count and nice value), the login's writes
+ *                  (sessions-repo.ts openPasswordLogin: the session, its refresh token, a new device
+ *                  token, the caps) and a signed access token (access-tokens.ts).
+ * No auth, limits, lockout, audit, logging, headers or validation: what a hand-rolled service would do
+ * at least.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { createChatRepo } from '../../service/src/components/chat/repo.js';
+import { createAccessTokens } from '../../service/src/components/auth/access-tokens.js';
+import { MAX_DEVICES_PER_USER, newDeviceToken } from '../../service/src/components/auth/device-tokens.js';
+import { keyringFromSecret } from '../../service/src/components/auth/keyring.js';
+import { createPasswordHasher } from '../../service/src/components/auth/passwords.js';
+import { generateRefreshToken, hashRefreshToken } from '../../service/src/components/auth/refresh-tokens.js';
+import { createSessionsRepo } from '../../service/src/components/auth/sessions-repo.js';
 import { createUsersRepo, toAccountView } from '../../service/src/components/auth/users-repo.js';
 import { createDatabase } from '../../service/src/platform/db.js';
+import { systemClock } from '../../service/src/platform/clock.js';
+import { argon2Settings } from './baselines.js';
 import { announce } from './child.js';
 
 const ME = { id: '00000000-0000-4000-8000-000000000000', email: 'bench@example.com', created_at: new Date().toISOString() };
@@ -42,7 +57,61 @@ if (process.env.BASELINE === 'sql') {
     const rows = await chat.listConversations(ctx.params.userId as string, 21);
     ctx.body = { items: rows.slice(0, 20).map(({ id, title, created_at, updated_at }) => ({ id, title, created_at, updated_at })), next_cursor: null };
   });
-  close = () => db.close();
+  // POST /login: a password login's own work (see above), at the service's Argon2 settings and
+  // hashing threads. MAX_SESSIONS_PER_USER's default (50) caps the sessions, as in the service.
+  const argon = argon2Settings();
+  const hasher = createPasswordHasher({
+    policy: { memoryKiB: argon.memoryCost, timeCost: argon.timeCost, parallelism: argon.parallelism },
+    maxConcurrent: argon.concurrency,
+    maxQueue: 1000,
+    threadNice: argon.nice,
+  });
+  const sessions = createSessionsRepo(db.knex);
+  const keyring = await keyringFromSecret(randomBytes(64)); // HS256, as the bench service signs (JWT_SECRET)
+  const accessTokens = createAccessTokens({ keyring: () => keyring, issuer: 'bench', audience: 'bench', ttlSeconds: 900, clock: systemClock });
+  router.post('/login', async (ctx) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of ctx.req) chunks.push(chunk as Buffer);
+    const { email, password } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { email: string; password: string };
+    const found = await users.findForLogin(email);
+    if (!found || !(await hasher.verify(found.user.password_hash, password))) {
+      ctx.status = 401;
+      return;
+    }
+    const refreshToken = generateRefreshToken();
+    const device = newDeviceToken();
+    const now = systemClock.now();
+    const write = await sessions.openPasswordLogin({
+      userId: found.user.id,
+      passwordHash: found.user.password_hash,
+      ip: ctx.ip,
+      userAgent: ctx.get('user-agent') || null,
+      expiresAt: new Date(now.getTime() + 30 * 86_400_000),
+      refreshHash: hashRefreshToken(refreshToken),
+      authTime: now,
+      amr: ['pwd'],
+      now,
+      maxSessions: 50,
+      deviceHash: device.hash,
+      maxDevices: MAX_DEVICES_PER_USER,
+    });
+    if (write.outcome !== 'opened') {
+      ctx.status = 409;
+      return;
+    }
+    const authentication = { authTime: now, amr: ['pwd'] };
+    ctx.body = {
+      access_token: await accessTokens.issue(found.user.id, write.sessionId, authentication),
+      refresh_token: refreshToken,
+      token_type: 'Bearer',
+      expires_in: 900,
+      device_token: device.token,
+    };
+  });
+  close = async () => {
+    await hasher.close();
+    await db.close();
+  };
 } else {
   router.get('/me', (ctx) => {
     ctx.body = ME;
