@@ -11,8 +11,8 @@
  * BENCH_MESSAGES sets the size (default 520 000 messages ≈ 200 MB). Everything created is dropped.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { requireTool, runTool, withDatabaseName } from '../cli/src/lib/backup/pg-tools.js';
@@ -47,10 +47,28 @@ async function sql(url: string, text: string): Promise<pg.QueryResult> {
   }
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+/**
+ * CPU-seconds the whole machine has spent busy so far (/proc/stat's first line: every CPU, idle and
+ * iowait excluded; USER_HZ 100), or undefined where there is no /proc. A run's busy time is its
+ * tools, its server processes and the CLI together, and whatever else the machine runs meanwhile.
+ */
+function machineBusySeconds(): number | undefined {
+  try {
+    const cpu = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).split(/\s+/).slice(1).map(Number);
+    const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
+    return (cpu.reduce((a, b) => a + b, 0) - idle) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; cpuSeconds: number | undefined; value: T }> {
+  const busy = machineBusySeconds();
   const t = performance.now();
   const value = await fn();
-  return { seconds: (performance.now() - t) / 1000, value };
+  const seconds = (performance.now() - t) / 1000;
+  const after = machineBusySeconds();
+  return { seconds, cpuSeconds: busy === undefined || after === undefined ? undefined : after - busy, value };
 }
 
 async function secops(args: string[]): Promise<string> {
@@ -106,18 +124,20 @@ try {
   // The four runs alternate, ROUNDS times: on a shared machine one sample each would measure the
   // neighbours. Ratios are of medians (and of minimums, the least disturbed samples).
   const samples = { pgDump: [] as number[], create: [] as number[], pgRestore: [] as number[], drill: [] as number[] };
+  // Machine CPU-seconds of each run, beside its wall time (undefined entries where there is no /proc).
+  const cpu = { pgDump: [] as (number | undefined)[], create: [] as (number | undefined)[], pgRestore: [] as (number | undefined)[], drill: [] as (number | undefined)[] };
   let created: { dir: string; rows: number; dumpBytes: number; timings: unknown } | undefined;
   let drilled: { rtoSeconds: number; timings: unknown; amcheck: { status: string } } | undefined;
   for (let round = 0; round < ROUNDS; round += 1) {
     const plainDir = join(work, `plain-${round}`);
-    samples.pgDump.push(
-      (await timed(() => runTool(pgDump, ['--format=directory', `--jobs=${JOBS}`, '--no-password', `--file=${plainDir}`], { env, connection: sourceUrl })))
-        .seconds,
-    );
+    const dump = await timed(() => runTool(pgDump, ['--format=directory', `--jobs=${JOBS}`, '--no-password', `--file=${plainDir}`], { env, connection: sourceUrl }));
+    samples.pgDump.push(dump.seconds);
+    cpu.pgDump.push(dump.cpuSeconds);
     const create = await timed(async () =>
       JSON.parse(await secops(['backup', 'create', '--dir', backupsDir, '--jobs', String(JOBS), '--checksum', CHECKSUM])),
     );
     samples.create.push(create.seconds);
+    cpu.create.push(create.cpuSeconds);
     created = create.value;
     const restore = await timed(async () => {
       await sql(admin, `create database ${plainName}`);
@@ -127,24 +147,42 @@ try {
       });
     });
     samples.pgRestore.push(restore.seconds);
+    cpu.pgRestore.push(restore.cpuSeconds);
     await sql(admin, `drop database ${plainName} with (force)`);
     const drill = await timed(async () =>
       JSON.parse(await secops(['backup', 'drill', '--from', (created as { dir: string }).dir, '--jobs', String(JOBS), '--max-age', '1h'])),
     );
     samples.drill.push(drill.seconds);
+    cpu.drill.push(drill.cpuSeconds);
     drilled = drill.value;
     rmSync(plainDir, { recursive: true, force: true });
     rmSync(create.value.dir, { recursive: true, force: true });
   }
   const min = (xs: number[]) => Math.min(...xs);
-  const pair = (plain: number[], ours: number[]) => ({
-    plainSeconds: plain,
-    secopsSeconds: ours,
-    plainMedian: median(plain),
-    secopsMedian: median(ours),
-    ratio: median(ours) / median(plain),
-    ratioOfMinimums: min(ours) / min(plain),
-  });
+  const cores = availableParallelism();
+  const measured = (xs: (number | undefined)[]) => xs.filter((x): x is number => x !== undefined);
+  const pair = (plain: number[], ours: number[], plainCpu: (number | undefined)[], oursCpu: (number | undefined)[]) => {
+    const pc = measured(plainCpu);
+    const oc = measured(oursCpu);
+    const cpuKnown = pc.length > 0 && oc.length > 0;
+    return {
+      plainSeconds: plain,
+      secopsSeconds: ours,
+      plainMedian: median(plain),
+      secopsMedian: median(ours),
+      ratio: median(ours) / median(plain),
+      ratioOfMinimums: min(ours) / min(plain),
+      // The machine's busy CPU-seconds in each run. `cpuFloorRatio` is the least the ratio could be on
+      // this many cores: the secops run's CPU-seconds spread perfectly over every core, against the
+      // plain run's wall time (≥ 1: the plain run's own time is the other bound). Work that must wait
+      // for other work (a table's read-back for its load) keeps a real run above it.
+      plainCpuSeconds: plainCpu,
+      secopsCpuSeconds: oursCpu,
+      plainCpuMedian: cpuKnown ? median(pc) : undefined,
+      secopsCpuMedian: cpuKnown ? median(oc) : undefined,
+      cpuFloorRatio: cpuKnown ? Math.max(1, median(oc) / cores / median(plain)) : undefined,
+    };
+  };
   const results = {
     at: new Date().toISOString(),
     databaseBytes: generated.bytes,
@@ -152,17 +190,29 @@ try {
     rows: created?.rows,
     dumpBytes: created?.dumpBytes,
     jobs: JOBS,
+    cores,
     rounds: ROUNDS,
-    backup: { ...pair(samples.pgDump, samples.create), lastTimings: created?.timings },
-    restore: { ...pair(samples.pgRestore, samples.drill), drillRtoSeconds: drilled?.rtoSeconds, lastDrillTimings: drilled?.timings, amcheck: drilled?.amcheck.status },
+    backup: { ...pair(samples.pgDump, samples.create, cpu.pgDump, cpu.create), lastTimings: created?.timings },
+    restore: { ...pair(samples.pgRestore, samples.drill, cpu.pgRestore, cpu.drill), drillRtoSeconds: drilled?.rtoSeconds, lastDrillTimings: drilled?.timings, amcheck: drilled?.amcheck.status },
   };
   console.log(
     table(
-      ['median of ' + ROUNDS, 'plain (s)', 'secops (s)', 'ratio', 'ratio of minimums'],
-      [
-        ['backup: pg_dump -Fd -j2 vs backup create', fmt(results.backup.plainMedian, 2), fmt(results.backup.secopsMedian, 2), fmt(results.backup.ratio, 2), fmt(results.backup.ratioOfMinimums, 2)],
-        ['restore: createdb+pg_restore -j2 vs backup drill', fmt(results.restore.plainMedian, 2), fmt(results.restore.secopsMedian, 2), fmt(results.restore.ratio, 2), fmt(results.restore.ratioOfMinimums, 2)],
-      ],
+      ['median of ' + ROUNDS, 'plain (s)', 'secops (s)', 'ratio', 'ratio of minimums', 'plain CPU (s)', 'secops CPU (s)', `floor on ${cores} cores`],
+      (
+        [
+          ['backup: pg_dump -Fd -j2 vs backup create', results.backup],
+          ['restore: createdb+pg_restore -j2 vs backup drill', results.restore],
+        ] as const
+      ).map(([label, r]) => [
+        label,
+        fmt(r.plainMedian, 2),
+        fmt(r.secopsMedian, 2),
+        fmt(r.ratio, 2),
+        fmt(r.ratioOfMinimums, 2),
+        r.plainCpuMedian === undefined ? '–' : fmt(r.plainCpuMedian, 2),
+        r.secopsCpuMedian === undefined ? '–' : fmt(r.secopsCpuMedian, 2),
+        r.cpuFloorRatio === undefined ? '–' : fmt(r.cpuFloorRatio, 2),
+      ]),
     ),
   );
   console.log(
