@@ -17,11 +17,17 @@
  * the rest, a saturated machine logs in cores ÷ (h + r) per second, against cores ÷ h for raw
  * verifies — so login ÷ raw verify ×cores cannot exceed h ÷ (h + r).
  *
+ * Each round measures the service and then `npm run bench`'s bare Koa login (bench/lib/baseline-server.ts
+ * POST /login: the same account read, hashing threads and open_password_login, without the limits,
+ * lockout, audit, logging or validation), one after the other on the same database: the difference of
+ * the two rows is what the service's own layers cost a login, and in which process.
+ *
  * PostgreSQL and Redis are counted only when they run on this machine (they do in CI and here);
  * another machine's servers do not show. Linux only (/proc). Nothing is written to results/.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
+import { startBaseline } from './lib/baselines.js';
 import { envInt } from './lib/env.js';
 import { jsonHeaders, type LoadRequest, runLoad } from './lib/load.js';
 import { BENCH_PASSWORD, seedFixture } from './lib/scenarios.js';
@@ -45,7 +51,11 @@ function stat(path: string): { ms: number; nice: number; comm: string } {
   const text = readFileSync(path, 'utf8');
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 of stat(5), nice field 19: indexes 11, 12 and 16 after the name.
-  return { ms: (Number(fields[11]) + Number(fields[12])) * TICK_MS, nice: Number(fields[16]), comm: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')) };
+  return {
+    ms: (Number(fields[11]) + Number(fields[12])) * TICK_MS,
+    nice: Number(fields[16]),
+    comm: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')),
+  };
 }
 
 function machineBusyMs(): number {
@@ -83,6 +93,7 @@ const cores = availableParallelism();
 const db = await benchDatabase({ fallbackUrl: LOCAL_POSTGRES });
 const redis = benchRedis();
 const svc = await startService({ ...db.env, ...redis.env, ...NO_RATE_LIMITS, ARGON2_MAX_QUEUE: '1000' });
+let closeBare: () => Promise<void> = async () => {};
 try {
   process.stderr.write('  … seeding users\n');
   const fixture = await seedFixture(svc.baseUrl, 16, 0);
@@ -92,43 +103,74 @@ try {
     headers: jsonHeaders(),
     body: JSON.stringify({ email: u.email, password: BENCH_PASSWORD }),
   }));
-  await runLoad({ url: svc.baseUrl, connections: 16, seconds: 2, requests });
+  // The bare Koa login of `npm run bench` (bench/lib/baseline-server.ts POST /login: the same account
+  // read, hashing threads and open_password_login, none of the limits, lockout, audit or logging),
+  // measured in rounds alternated with the service's: where the service's extra CPU a login goes.
+  const bare = await startBaseline('sql', { DATABASE_URL: db.env.DATABASE_URL ?? '' });
+  closeBare = bare.stop;
+  const bareRequests = requests.map((r) => ({ ...r, path: '/login' }));
+  const servers = [
+    { name: 'service', url: svc.baseUrl, pid: svc.child.pid as number, requests },
+    { name: 'bare Koa login', url: bare.baseUrl, pid: bare.pid, requests: bareRequests },
+  ];
+  for (const s of servers) await runLoad({ url: s.url, connections: 16, seconds: 2, requests: s.requests });
   const rows: (string | number)[][] = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    process.stderr.write(`  … round ${round} of ${ROUNDS}\n`);
-    const pid = svc.child.pid as number;
-    const before = sample(pid);
-    const r = await runLoad({ url: svc.baseUrl, connections: 16, seconds: SECONDS, requests });
-    const after = sample(pid);
-    const logins = r.rate * r.seconds;
-    const per = (k: keyof Cpu) => (after[k] - before[k]) / logins;
-    const other = per('machine') - per('hash') - per('service') - per('postgres') - per('redis') - per('loadGenerator');
-    const nonHash = per('machine') - per('hash');
-    rows.push([
-      round,
-      fmt(r.rate),
-      r.errors,
-      fmt(per('hash'), 2),
-      fmt(per('service'), 2),
-      fmt(per('postgres'), 2),
-      fmt(per('redis'), 2),
-      fmt(per('loadGenerator'), 2),
-      fmt(other, 2),
-      fmt(nonHash, 2),
-      `${fmt((100 * per('hash')) / per('machine'), 0)} %`,
-    ]);
+    for (const server of servers) {
+      process.stderr.write(`  … round ${round} of ${ROUNDS}: ${server.name}\n`);
+      const before = sample(server.pid);
+      const r = await runLoad({ url: server.url, connections: 16, seconds: SECONDS, requests: server.requests });
+      const after = sample(server.pid);
+      const logins = r.rate * r.seconds;
+      const per = (k: keyof Cpu) => (after[k] - before[k]) / logins;
+      const other = per('machine') - per('hash') - per('service') - per('postgres') - per('redis') - per('loadGenerator');
+      const nonHash = per('machine') - per('hash');
+      rows.push([
+        round,
+        server.name,
+        fmt(r.rate),
+        r.errors,
+        fmt(per('hash'), 2),
+        fmt(per('service'), 2),
+        fmt(per('postgres'), 2),
+        fmt(per('redis'), 2),
+        fmt(per('loadGenerator'), 2),
+        fmt(other, 2),
+        fmt(nonHash, 2),
+        `${fmt((100 * per('hash')) / per('machine'), 0)} %`,
+      ]);
+    }
   }
   console.log(
-    `\nnpm run bench:login-cpu — node: ${process.version}, cpus: ${cores}, load avg at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}, ${db.describe}, ${redis.describe}, seconds per round: ${SECONDS}\n`,
+    `\nnpm run bench:login-cpu — node: ${process.version}, cpus: ${cores}, load avg at end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}, ${db.describe}, ${redis.describe}, seconds per round: ${SECONDS}\n`,
   );
   console.log('CPU ms per login (all threads of each; "other": the rest of the machine):\n');
   console.log(
-    table(['round', 'logins/s', 'errors', 'hash threads', 'service, the rest', 'PostgreSQL', 'Redis', 'load generator', 'other', 'non-hash', 'hashes’ share'], rows),
+    table(
+      [
+        'round',
+        'server',
+        'logins/s',
+        'errors',
+        'hash threads',
+        'server, the rest',
+        'PostgreSQL',
+        'Redis',
+        'load generator',
+        'other',
+        'non-hash',
+        'hashes’ share',
+      ],
+      rows,
+    ),
   );
   console.log(
     '\nhashes’ share: of the CPU the machine spent, the part in password hashes. With the cores saturated, login ÷ raw verify ×cores is about this share (times a raw verify’s cost ÷ the service’s).',
   );
 } finally {
+  await closeBare();
   await svc.stop();
   await db.drop();
   await redis.cleanup();

@@ -55,7 +55,10 @@ if (process.env.BASELINE === 'sql') {
   });
   router.get('/conversations/:userId', async (ctx) => {
     const rows = await chat.listConversations(ctx.params.userId as string, 21);
-    ctx.body = { items: rows.slice(0, 20).map(({ id, title, created_at, updated_at }) => ({ id, title, created_at, updated_at })), next_cursor: null };
+    ctx.body = {
+      items: rows.slice(0, 20).map(({ id, title, created_at, updated_at }) => ({ id, title, created_at, updated_at })),
+      next_cursor: null,
+    };
   });
   // POST /login: a password login's own work (see above), at the service's Argon2 settings and
   // hashing threads. MAX_SESSIONS_PER_USER's default (50) caps the sessions, as in the service.
@@ -68,7 +71,13 @@ if (process.env.BASELINE === 'sql') {
   });
   const sessions = createSessionsRepo(db.knex);
   const keyring = await keyringFromSecret(randomBytes(64)); // HS256, as the bench service signs (JWT_SECRET)
-  const accessTokens = createAccessTokens({ keyring: () => keyring, issuer: 'bench', audience: 'bench', ttlSeconds: 900, clock: systemClock });
+  const accessTokens = createAccessTokens({
+    keyring: () => keyring,
+    issuer: 'bench',
+    audience: 'bench',
+    ttlSeconds: 900,
+    clock: systemClock,
+  });
   router.post('/login', async (ctx) => {
     const chunks: Buffer[] = [];
     for await (const chunk of ctx.req) chunks.push(chunk as Buffer);
@@ -130,13 +139,35 @@ function bareHttp(req: IncomingMessage, res: ServerResponse) {
   }
 }
 
+// Requests still running when the bench stops this server (a load run's last ones, whose sockets
+// are closed under them) finish, for up to 10 s, before the pool and the hashing threads close, so
+// none of them fails against a closed pool or a terminated thread.
+let running = 0;
+let drained: (() => void) | undefined;
+app.use(async (_ctx, next) => {
+  running += 1;
+  try {
+    await next();
+  } finally {
+    running -= 1;
+    if (running === 0) drained?.();
+  }
+});
 app.use(router.routes());
 const server = createServer(process.env.BASELINE === 'http' ? bareHttp : app.callback());
 server.keepAliveTimeout = 65_000;
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
   announce(typeof address === 'object' && address ? address.port : 0, async () => {
+    server.close();
     server.closeAllConnections();
+    // Bounded: a request that never ends cannot keep the bench waiting.
+    if (running > 0) {
+      await new Promise<void>((resolve) => {
+        drained = resolve;
+        setTimeout(resolve, 10_000).unref();
+      });
+    }
     await close();
   });
 });
