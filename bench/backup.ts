@@ -11,7 +11,7 @@
  * BENCH_MESSAGES sets the size (default 520 000 messages ≈ 200 MB). Everything created is dropped.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -20,7 +20,7 @@ import { generateSigningKeyring } from '../cli/src/lib/backup/signing.js';
 import { main } from '../cli/src/main.js';
 import { createDatabase } from '../service/src/platform/db.js';
 import { migrateLatest } from '../service/src/platform/migrations.js';
-import { fmt, median, table } from './lib/stats.js';
+import { fmt, machineBusyMs, median, table } from './lib/stats.js';
 
 const admin = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
 if (!admin) throw new Error('bench:backup needs a PostgreSQL server: set BENCH_DATABASE_URL (or TEST_DATABASE_URL)');
@@ -47,16 +47,10 @@ async function sql(url: string, text: string): Promise<pg.QueryResult> {
   }
 }
 
-/**
- * CPU-seconds the whole machine has spent busy so far (/proc/stat's first line: every CPU, idle and
- * iowait excluded; USER_HZ 100), or undefined where there is no /proc. A run's busy time is its
- * tools, its server processes and the CLI together, and whatever else the machine runs meanwhile.
- */
+/** The machine's busy CPU-seconds so far (bench/lib/stats.ts), or undefined where there is no /proc. */
 function machineBusySeconds(): number | undefined {
   try {
-    const cpu = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).split(/\s+/).slice(1).map(Number);
-    const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
-    return (cpu.reduce((a, b) => a + b, 0) - idle) / 100;
+    return machineBusyMs() / 1000;
   } catch {
     return undefined;
   }

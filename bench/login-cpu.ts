@@ -32,7 +32,7 @@ import { envInt } from './lib/env.js';
 import { jsonHeaders, type LoadRequest, runLoad } from './lib/load.js';
 import { BENCH_PASSWORD, seedFixture } from './lib/scenarios.js';
 import { benchDatabase, benchRedis, LOCAL_POSTGRES, NO_RATE_LIMITS, startService } from './lib/service.js';
-import { fmt, table } from './lib/stats.js';
+import { fmt, machineBusyMs, table } from './lib/stats.js';
 
 const SECONDS = envInt('BENCH_SECONDS', 6);
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
@@ -56,12 +56,6 @@ function stat(path: string): { ms: number; nice: number; comm: string } {
     nice: Number(fields[16]),
     comm: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')),
   };
-}
-
-function machineBusyMs(): number {
-  const cpu = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).split(/\s+/).slice(1).map(Number);
-  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0); // idle + iowait
-  return (cpu.reduce((a, b) => a + b, 0) - idle) * TICK_MS;
 }
 
 function sample(servicePid: number): Cpu {

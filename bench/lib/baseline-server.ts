@@ -30,6 +30,7 @@ import { createSessionsRepo } from '../../service/src/components/auth/sessions-r
 import { createUsersRepo, toAccountView } from '../../service/src/components/auth/users-repo.js';
 import { createDatabase } from '../../service/src/platform/db.js';
 import { systemClock } from '../../service/src/platform/clock.js';
+import { envSchema } from '../../service/src/public/config.js';
 import { argon2Settings } from './baselines.js';
 import { announce } from './child.js';
 
@@ -61,8 +62,17 @@ if (process.env.BASELINE === 'sql') {
     };
   });
   // POST /login: a password login's own work (see above), at the service's Argon2 settings and
-  // hashing threads. MAX_SESSIONS_PER_USER's default (50) caps the sessions, as in the service.
+  // hashing threads, and its session settings as the service reads them from this environment.
   const argon = argon2Settings();
+  const tokens = envSchema.parse(
+    Object.fromEntries(
+      ['MAX_SESSIONS_PER_USER', 'REFRESH_TOKEN_TTL_SECONDS', 'SESSION_MAX_AGE_SECONDS', 'ACCESS_TOKEN_TTL_SECONDS'].flatMap(
+        (k) => (process.env[k] === undefined ? [] : [[k, process.env[k]]]),
+      ),
+    ),
+  );
+  // A refresh token issued at login lasts the idle limit, never past the session's absolute end (session-opening.ts).
+  const refreshSeconds = Math.min(tokens.REFRESH_TOKEN_TTL_SECONDS, tokens.SESSION_MAX_AGE_SECONDS);
   const hasher = createPasswordHasher({
     policy: { memoryKiB: argon.memoryCost, timeCost: argon.timeCost, parallelism: argon.parallelism },
     maxConcurrent: argon.concurrency,
@@ -75,7 +85,7 @@ if (process.env.BASELINE === 'sql') {
     keyring: () => keyring,
     issuer: 'bench',
     audience: 'bench',
-    ttlSeconds: 900,
+    ttlSeconds: tokens.ACCESS_TOKEN_TTL_SECONDS,
     clock: systemClock,
   });
   router.post('/login', async (ctx) => {
@@ -95,12 +105,12 @@ if (process.env.BASELINE === 'sql') {
       passwordHash: found.user.password_hash,
       ip: ctx.ip,
       userAgent: ctx.get('user-agent') || null,
-      expiresAt: new Date(now.getTime() + 30 * 86_400_000),
+      expiresAt: new Date(now.getTime() + refreshSeconds * 1000),
       refreshHash: hashRefreshToken(refreshToken),
       authTime: now,
       amr: ['pwd'],
       now,
-      maxSessions: 50,
+      maxSessions: tokens.MAX_SESSIONS_PER_USER,
       deviceHash: device.hash,
       maxDevices: MAX_DEVICES_PER_USER,
     });
@@ -113,7 +123,7 @@ if (process.env.BASELINE === 'sql') {
       access_token: await accessTokens.issue(found.user.id, write.sessionId, authentication),
       refresh_token: refreshToken,
       token_type: 'Bearer',
-      expires_in: 900,
+      expires_in: tokens.ACCESS_TOKEN_TTL_SECONDS,
       device_token: device.token,
     };
   });

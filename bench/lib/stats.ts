@@ -8,6 +8,16 @@ export function processCpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
+/**
+ * CPU time the whole machine has spent busy so far, in ms: /proc/stat's first line (every CPU), less
+ * idle and iowait, in clock ticks (100 Hz). Linux only: it throws where there is no /proc.
+ */
+export function machineBusyMs(): number {
+  const cpu = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).split(/\s+/).slice(1).map(Number);
+  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
+  return ((cpu.reduce((a, b) => a + b, 0) - idle) * 1000) / 100;
+}
+
 /** Latency statistics in milliseconds. */
 export interface LatencySummary {
   count: number;
