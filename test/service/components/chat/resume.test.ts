@@ -304,6 +304,9 @@ describe('resumable replies', () => {
 
     const events = async (replyId: string) => Number((await db.db.knex('reply_events').where({ message_id: replyId }).count('* as n').first())?.n);
     assert.equal(await events(finished.replyId), 3);
+    // A delta reaches its stream as soon as it is queued for storage, before its insert commits: both of
+    // the generating reply's are stored before the purge runs, so keeping them is the purge's doing.
+    await waitFor('the generating reply’s two deltas to be stored', async () => (await events(generating.replyId)) === 2);
     await clock.tick(10 * 60_000); // the purge runs every 10 minutes; the deltas are now 10 minutes old
     await waitFor('the finished reply’s deltas to be purged', async () => (await events(finished.replyId)) === 0);
     assert.equal(await events(generating.replyId), 2, 'a reply still being generated keeps every delta');
