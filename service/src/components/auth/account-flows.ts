@@ -15,7 +15,13 @@ import { type AccountView, toAccountView, toPublicUser, type UserRow } from './u
 import type { VerificationSent } from './verification-flows.js';
 import type { NewCredentials } from './new-credentials.js';
 import type { MfaFlows, MfaRequired, SecondFactorInput } from './mfa/mfa-flows.js';
+import type { LockoutReading } from './lockout.js';
 
+
+/** The lockout is keyed by the address as typed (normalized when valid), whether or not it exists. */
+function lockEmailOf(typed: string, email = normalizeEmail(typed)): string {
+  return email.ok ? email.email : typed.trim().toLowerCase().slice(0, 320);
+}
 
 /** Account flows: signup, login, password change, the caller's own account. */
 export function createAccountFlows(
@@ -111,17 +117,28 @@ export function createAccountFlows(
       return { ...(await tokenResponse(toPublicUser(created.user), created.sessionId, created.refreshToken, created.authentication)), device_token: created.deviceToken };
     },
 
-    async login(input: { email: string; password: string; device_token?: string }, meta: RequestMeta): Promise<TokenResponse | MfaRequired> {
+    /**
+     * The lockout counters a login without a device token is judged by, read before anything else:
+     * the route starts this in the tick it spends the per-IP buckets, so both leave in one Redis write
+     * (auth/routes.ts). A login that presents a device token reads its counters after the account
+     * lookup says whose device it is — the device's own, or the pair's when it is not one of the
+     * account's — so a valid and an invalid token cost the same round trips.
+     */
+    readLoginLockout(input: { email: string; device_token?: string }, meta: RequestMeta): LockoutReading | undefined {
+      if (looksLikeDeviceToken(input.device_token)) return undefined;
+      return lockout.read(lockEmailOf(input.email), meta.ip);
+    },
+
+    async login(input: { email: string; password: string; device_token?: string }, meta: RequestMeta, reading?: LockoutReading): Promise<TokenResponse | MfaRequired> {
       const email = normalizeEmail(input.email);
-      // The lockout is keyed by the address as typed (normalized when valid), whether or not it exists.
-      const lockEmail = email.ok ? email.email : input.email.trim().toLowerCase().slice(0, 320);
+      const lockEmail = lockEmailOf(input.email, email);
       // The account and, when the client presents a device token, whether it is one of this account's
       // devices (then judged by its own backoff only: lockout.ts) — one round trip.
       const device = looksLikeDeviceToken(input.device_token) ? { hash: hashDeviceToken(input.device_token), now: clock.now() } : undefined;
       const found = email.ok ? await users.findForLogin(email.email, device) : undefined;
       const user = found?.user;
       const deviceId = found?.deviceId;
-      const { locked, succeeded } = await lockout.begin(lockEmail, meta.ip, deviceId);
+      const { locked, succeeded } = await lockout.begin(lockEmail, meta.ip, deviceId, reading);
       if (locked) {
         fail('login', `locked_out_${locked.limiter}`);
         await auditEvent(meta, {

@@ -25,6 +25,13 @@ export interface LockedOut {
   error: AppError;
 }
 
+/**
+ * What the counters of an unknown device's attempt held when read (`read`): the (email, IP) pair's
+ * lock and consecutive failures, and the account's failures this hour. Read before the account is
+ * looked up, it leaves in the same Redis write as the request's rate-limit buckets (auth/routes.ts).
+ */
+export type LockoutReading = Promise<{ lock: LimitState | undefined; failed: LimitState | undefined; perAccount: LimitState | undefined }>;
+
 /** An attempt judged by `begin`: the lock that refuses it, if any, and what to do when it succeeds. */
 export interface LoginAttempt {
   locked: LockedOut | undefined;
@@ -95,17 +102,18 @@ export function createLoginLockout(options: LockoutOptions) {
   /**
    * The lock in force for this attempt, if any (429 `too_many_attempts`, and which limiter refused),
    * and what a success must clear. Every counter it reads is peeked in the same tick, so they leave
-   * in one Redis round trip (platform/rate-limit.ts). When the key holds no failures and no lock,
+   * in one Redis round trip (platform/rate-limit.ts); `reading`, when given, is that of an unknown
+   * device's counters, started earlier by `read` (ignored for a known device). When the key holds no failures and no lock,
    * a success clears nothing and costs no round trip: a failure recorded concurrently, after this
    * read, stays counted — as it would had it arrived just after the success.
    */
-  async function begin(email: string, ip: string, deviceId?: string): Promise<LoginAttempt> {
+  async function begin(email: string, ip: string, deviceId?: string, reading?: LockoutReading): Promise<LoginAttempt> {
     const key = deviceId ? deviceKey(deviceId) : pairKey(email, ip);
-    const [lock, failed, perAccount] = await Promise.all([
-      locks.peek(key),
-      failures.peek(key),
-      deviceId ? undefined : account.peek(digest(email)),
-    ]);
+    // A known device: its own counters (the cap does not apply). Else the pair's and the account's,
+    // read already when the caller started the reading before looking the account up.
+    const { lock, failed, perAccount } = deviceId
+      ? await Promise.all([locks.peek(key), failures.peek(key)]).then(([lock, failed]) => ({ lock, failed, perAccount: undefined }))
+      : await (reading ?? read(email, ip));
     const succeeded = lock || failed ? () => clear(key) : async () => undefined;
     if (lock?.exceeded) return { locked: { limiter: deviceId ? 'device' : 'address', error: tooManyAttempts(lock) }, succeeded };
     // The cap counts failures from unknown devices: once it is reached, no further guess from one is judged this hour.
@@ -115,7 +123,20 @@ export function createLoginLockout(options: LockoutOptions) {
     return { locked: undefined, succeeded };
   }
 
+  /**
+   * Reads an unknown device's counters for `begin` (every peek in the same tick: one Redis write, and
+   * with whatever else the caller issues in that tick). A rejection is left to whoever awaits it: a
+   * reading nobody awaits (the request was refused first) never becomes an unhandled rejection.
+   */
+  function read(email: string, ip: string): LockoutReading {
+    const key = pairKey(email, ip);
+    const reading = Promise.all([locks.peek(key), failures.peek(key), account.peek(digest(email))]).then(([lock, failed, perAccount]) => ({ lock, failed, perAccount }));
+    reading.catch(() => undefined);
+    return reading;
+  }
+
   return {
+    read,
     begin,
     /** The lock in force for this attempt, if any: 429 `too_many_attempts`, and which limiter refused. */
     async check(email: string, ip: string, deviceId?: string): Promise<LockedOut | undefined> {

@@ -121,8 +121,15 @@ export function authRoutes({ service, authenticate, requireRecentAuth, emailVeri
   router.post('/v1/auth/mfa/recovery-codes', authLimit, authenticate, requireRecentAuth, async (ctx) => {
     ctx.body = await service.regenerateRecoveryCodes(auth(ctx), meta(ctx));
   });
-  router.post('/v1/auth/login', authAndLoginLimit, async (ctx) => {
-    ctx.body = await service.login(validate(loginBody, ctx.request.body), meta(ctx));
+  router.post('/v1/auth/login', async (ctx) => {
+    // The lockout's counters are read in the tick the per-IP buckets are spent, so on Redis the two
+    // leave in one write (a round trip less per login: issue 24). A body that does not parse spends
+    // from the buckets as before and gets its 400 after them.
+    const body = loginBody.safeParse(ctx.request.body);
+    const reading = body.success ? service.readLoginLockout(body.data, meta(ctx)) : undefined;
+    await authAndLoginLimit(ctx, async () => {
+      ctx.body = await service.login(body.success ? body.data : validate(loginBody, ctx.request.body), meta(ctx), reading);
+    });
   });
   router.post('/v1/auth/refresh', refreshLimit, async (ctx) => {
     ctx.body = await service.refresh(validate(refreshBody, ctx.request.body), meta(ctx));
