@@ -7,6 +7,7 @@ import { createLoginLockout } from '../../../service/src/components/auth/lockout
 import { limitRequestsTogether } from '../../../service/src/platform/http/rate-limit.js';
 import { createLimiterFactory, type LimiterFactory } from '../../../service/src/platform/rate-limit.js';
 import { AppError } from '../../../service/src/platform/errors.js';
+import { redisWritesOf } from '../../helpers/redis-writes.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
 
 /**
@@ -35,21 +36,7 @@ describe('rate limits and the lockout in few Redis round trips', { skip: url ? f
   });
 
   /** Socket writes `fn` makes on the client. */
-  async function writesOf(fn: () => Promise<unknown>): Promise<number> {
-    const stream = (client as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream;
-    const write = stream.write;
-    let writes = 0;
-    stream.write = function (this: unknown, ...args: unknown[]) {
-      writes += 1;
-      return write.apply(this, args);
-    };
-    try {
-      await fn();
-    } finally {
-      stream.write = write;
-    }
-    return writes;
-  }
+  const writesOf = async (fn: () => Promise<unknown>): Promise<number> => (await redisWritesOf(client, fn)).writes;
   let n = 0;
   const fresh = () => `b${n++}`;
 

@@ -4,6 +4,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { type InProcessTestApp, startTestApp } from '../../../helpers/app.js';
 import { api } from '../../../helpers/client.js';
 import { redisReady } from '../../../helpers/redis-ready.js';
+import { redisWritesOf } from '../../../helpers/redis-writes.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../../helpers/services.js';
 import { signedUpUser } from '../../../helpers/users.js';
 
@@ -40,19 +41,8 @@ async function loginWrites(
 ): Promise<{ status: number; body: Record<string, unknown>; writes: number }> {
   const client = target.deps.redis?.client;
   assert.ok(client, 'the app runs with Redis');
-  const stream = (client as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream;
-  const write = stream.write;
-  let writes = 0;
-  stream.write = function (this: unknown, ...args: unknown[]) {
-    writes += 1;
-    return write.apply(this, args);
-  };
-  try {
-    const res = await api(target, 'POST', '/v1/auth/login', { json });
-    return { status: res.status, body: res.body as Record<string, unknown>, writes };
-  } finally {
-    stream.write = write;
-  }
+  const { result: res, writes } = await redisWritesOf(client, () => api(target, 'POST', '/v1/auth/login', { json }));
+  return { status: res.status, body: res.body as Record<string, unknown>, writes };
 }
 
 describe('the Redis writes of a login', { skip: !redisUrl && 'needs Redis (TEST_REDIS_URL)' }, () => {
