@@ -103,9 +103,9 @@ export function createLoginLockout(options: LockoutOptions) {
    * The lock in force for this attempt, if any (429 `too_many_attempts`, and which limiter refused),
    * and what a success must clear. Every counter it reads is peeked in the same tick, so they leave
    * in one Redis round trip (platform/rate-limit.ts); `reading`, when given, is that of an unknown
-   * device's counters, started earlier by `read` (ignored for a known device). When the key holds no failures and no lock,
-   * a success clears nothing and costs no round trip: a failure recorded concurrently, after this
-   * read, stays counted — as it would had it arrived just after the success.
+   * device's counters, started earlier by `read` (ignored for a known device). When the key holds no
+   * failures and no lock, a success clears nothing and costs no round trip: a failure recorded
+   * concurrently, after this read, stays counted — as it would had it arrived just after the success.
    */
   async function begin(email: string, ip: string, deviceId?: string, reading?: LockoutReading): Promise<LoginAttempt> {
     const key = deviceId ? deviceKey(deviceId) : pairKey(email, ip);
