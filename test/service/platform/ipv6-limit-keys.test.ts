@@ -6,6 +6,10 @@ import { type ApiResponse, api } from '../../helpers/client.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
 import { redisReady } from '../../helpers/redis-ready.js';
+import { redisKeyPrefix } from '../../helpers/redis-keys.js';
+
+/** Every REDIS_KEY_PREFIX of this file starts with it; its keys are deleted when the file's tests end. */
+const REDIS_PREFIX = redisKeyPrefix('ipv6-test');
 
 // Issue 19: rotating the interface id inside one /64 must not buy a fresh bucket anywhere.
 // The app trusts the loopback proxy, so X-Forwarded-For presents the client (as behind a load balancer).
@@ -29,7 +33,7 @@ if (testRedisUrl() || REQUIRE_SERVICES) {
     env: () => {
       const url = testRedisUrl();
       if (!url) throw new Error('REQUIRE_SERVICES=1 but TEST_REDIS_URL is not set');
-      return { REDIS_URL: url, REDIS_KEY_PREFIX: `ipv6-test-${process.pid}-${randomBytes(4).toString('hex')}` };
+      return { REDIS_URL: url, REDIS_KEY_PREFIX: `${REDIS_PREFIX}-${randomBytes(4).toString('hex')}` };
     },
   });
 }

@@ -9,6 +9,10 @@ import type { ApiResponse } from '../../helpers/client.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
 import { TEST_PASSWORD as PASSWORD } from '../../helpers/users.js';
 import { redisReady } from '../../helpers/redis-ready.js';
+import { redisKeyPrefix } from '../../helpers/redis-keys.js';
+
+/** Every REDIS_KEY_PREFIX of this file starts with it; its keys are deleted when the file's tests end. */
+const REDIS_PREFIX = redisKeyPrefix('rl-test');
 
 function assertLimited(res: ApiResponse, policy: string, code = 'rate_limited') {
   assert.equal(res.status, 429, res.text);
@@ -38,7 +42,7 @@ if (testRedisUrl() || REQUIRE_SERVICES) {
     env: () => {
       const url = testRedisUrl();
       if (!url) throw new Error('REQUIRE_SERVICES=1 but TEST_REDIS_URL is not set');
-      return { REDIS_URL: url, REDIS_KEY_PREFIX: `rl-test-${process.pid}-${randomBytes(4).toString('hex')}` };
+      return { REDIS_URL: url, REDIS_KEY_PREFIX: `${REDIS_PREFIX}-${randomBytes(4).toString('hex')}` };
     },
   });
 }

@@ -12,6 +12,10 @@ import { type ServiceProcess, spawnService } from '../../helpers/service-process
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
 import { testRedisUrl } from '../../helpers/services.js';
 import { PRODUCTION_ACCOUNT_SETTINGS } from '../../helpers/production-env.js';
+import { redisKeyPrefix } from '../../helpers/redis-keys.js';
+
+/** Every REDIS_KEY_PREFIX of this file starts with it; its keys are deleted when the file's tests end. */
+const REDIS_PREFIX = redisKeyPrefix('tracing-test');
 
 /**
  * Tracing end to end: the real service process, started as package.json "start" starts it, exports
@@ -174,7 +178,7 @@ describe('tracing', () => {
       : { NODE_ENV: 'development', DATA_DIR: mkdtempSync(join(tmpdir(), 'rampart-tracing-')), JWT_SECRET: TEST_JWT_SECRET };
     const redisUrl = testRedisUrl();
     if (redisUrl)
-      Object.assign(dbEnv, { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `tracing-test-${randomBytes(4).toString('hex')}` });
+      Object.assign(dbEnv, { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `${REDIS_PREFIX}-${randomBytes(4).toString('hex')}` });
   });
   after(() => database.drop());
 

@@ -4,6 +4,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { type InProcessTestApp, startTestApp } from '../../../helpers/app.js';
 import { api } from '../../../helpers/client.js';
 import { redisReady } from '../../../helpers/redis-ready.js';
+import { redisKeyPrefix } from '../../../helpers/redis-keys.js';
 import { redisWritesOf } from '../../../helpers/redis-writes.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../../helpers/services.js';
 import { signedUpUser } from '../../../helpers/users.js';
@@ -18,18 +19,16 @@ import { signedUpUser } from '../../../helpers/users.js';
 const redisUrl = testRedisUrl();
 if (!redisUrl && REQUIRE_SERVICES) throw new Error('REQUIRE_SERVICES=1 but TEST_REDIS_URL is not set');
 
+/** Every REDIS_KEY_PREFIX of this file starts with it; its keys are deleted when the file's tests end. */
+const REDIS_PREFIX = redisKeyPrefix('login-writes');
+
 /** Cheap hashes (refused in production, fine here). */
 const FAST = { ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' };
 
 async function app(t: TestContext, env: Record<string, string> = {}): Promise<InProcessTestApp> {
-  const prefix = `login-writes-${randomBytes(4).toString('hex')}`;
+  const prefix = `${REDIS_PREFIX}-${randomBytes(4).toString('hex')}`;
   const started = await startTestApp({ env: { ...FAST, REDIS_URL: redisUrl as string, REDIS_KEY_PREFIX: prefix, ...env } });
-  t.after(async () => {
-    const client = started.deps.redis?.client;
-    const keys = (await client?.keys(`${prefix}*`)) ?? [];
-    if (keys.length > 0) await client?.del(...keys);
-    await started.close();
-  });
+  t.after(() => started.close());
   await redisReady(started.deps.redis);
   return started;
 }

@@ -7,12 +7,16 @@ import { testRedisUrl } from '../../../helpers/services.js';
 import { uniqueEmail } from '../../../helpers/users.js';
 import { accountWorld, verifiedAccount } from './account-fixture.js';
 import { redisReady } from '../../../helpers/redis-ready.js';
+import { redisKeyPrefix } from '../../../helpers/redis-keys.js';
+
+/** Every REDIS_KEY_PREFIX of this file starts with it; its keys are deleted when the file's tests end. */
+const REDIS_PREFIX = redisKeyPrefix('mail-limit');
 
 const redisUrl = testRedisUrl();
 
 describe('mail limits', () => {
   it('one address gets at most RATE_LIMIT_MAIL_PER_HOUR mails an hour across replicas; past it the answer is still 202, no mail goes out, and it is counted', { skip: !redisUrl && 'needs Redis (TEST_REDIS_URL) shared by two replicas' }, async (t) => {
-    const prefix = `mail-limit-${randomBytes(4).toString('hex')}`;
+    const prefix = `${REDIS_PREFIX}-${randomBytes(4).toString('hex')}`;
     // Replicas share AUDIT_HASH_KEY in production (it is required there): the budget's key is the address's keyed hash.
     const env = { REDIS_URL: redisUrl as string, REDIS_KEY_PREFIX: prefix, RATE_LIMIT_MAIL_PER_HOUR: '3', AUDIT_HASH_KEY: randomBytes(32).toString('base64url') };
     const w = await accountWorld(t, env);

@@ -7,6 +7,10 @@ import { api } from '../../../helpers/client.js';
 import { redisReady } from '../../../helpers/redis-ready.js';
 import { testRedisUrl } from '../../../helpers/services.js';
 import { accountWorld, verifiedAccount } from './account-fixture.js';
+import { redisKeyPrefix } from '../../../helpers/redis-keys.js';
+
+/** Every REDIS_KEY_PREFIX of this file starts with it; its keys are deleted when the file's tests end. */
+const REDIS_PREFIX = redisKeyPrefix('mfa-bf');
 
 /**
  * A 6-digit code has a million values: guessing must stop long before that, on every replica (the
@@ -18,7 +22,7 @@ const from = (ip: string) => ({ 'x-forwarded-for': ip });
 
 describe('second-factor guessing is bounded across replicas', { skip: !redisUrl && 'needs Redis (TEST_REDIS_URL) shared by two replicas' }, () => {
   async function twoReplicas(t: Parameters<typeof accountWorld>[0], extra: Record<string, string>) {
-    const env = { REDIS_URL: redisUrl as string, REDIS_KEY_PREFIX: `mfa-bf-${randomBytes(4).toString('hex')}`, TRUSTED_PROXIES: '127.0.0.0/8', LOGIN_MAX_FAILURES: '5', ...extra };
+    const env = { REDIS_URL: redisUrl as string, REDIS_KEY_PREFIX: `${REDIS_PREFIX}-${randomBytes(4).toString('hex')}`, TRUSTED_PROXIES: '127.0.0.0/8', LOGIN_MAX_FAILURES: '5', ...extra };
     const w = await accountWorld(t, env);
     const replica = await startTestApp({ database: w.database, clock: w.clock, env: { ...env, MAIL_URL: w.smtp.mailUrl, MAIL_CA_FILE: w.smtp.caFile } });
     t.after(() => replica.close());

@@ -8,6 +8,10 @@ import { redisReady } from '../../../helpers/redis-ready.js';
 import { testRedisUrl } from '../../../helpers/services.js';
 import { createSoftwareAuthenticator, type SoftwareAuthenticator } from '../../../helpers/software-authenticator.js';
 import { type SignedUpUser, signedUpUser, uniqueEmail } from '../../../helpers/users.js';
+import { redisKeyPrefix } from '../../../helpers/redis-keys.js';
+
+/** Every REDIS_KEY_PREFIX of this file starts with it; its keys are deleted when the file's tests end. */
+const REDIS_PREFIX = redisKeyPrefix('passkeys');
 
 const RP_ID = 'rampart.test';
 const ORIGIN = 'https://app.rampart.test';
@@ -408,7 +412,7 @@ describe('passkey challenges across replicas', () => {
     const database = await createTestDatabase();
     const env = {
       REDIS_URL: redisUrl as string,
-      REDIS_KEY_PREFIX: `passkeys-${randomBytes(4).toString('hex')}:`,
+      REDIS_KEY_PREFIX: `${REDIS_PREFIX}-${randomBytes(4).toString('hex')}:`,
       WEBAUTHN_RP_ID: RP_ID,
       WEBAUTHN_ORIGINS: ORIGIN,
       AUDIT_HASH_KEY: randomBytes(32).toString('base64url'),
