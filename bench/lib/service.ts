@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { buildRelease, type Release } from '../../test/helpers/release.js';
 import { type ServiceProcess, spawnService } from '../../test/helpers/service-process.js';
 import pg from 'pg';
 import { PRODUCTION_ACCOUNT_SETTINGS } from '../../test/helpers/production-env.js';
+import { deleteRedisKeys } from '../../test/helpers/redis-keys.js';
 
 /** Limits out of reach, for scenarios that measure something else from one client IP. */
 export const NO_RATE_LIMITS: Record<string, string> = {
@@ -118,20 +118,7 @@ export function benchRedis(): BenchRedis {
   return {
     env: { REDIS_URL: url, REDIS_KEY_PREFIX: prefix },
     describe: `Redis ${u.hostname}:${u.port || 6379}`,
-    async cleanup() {
-      const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-      try {
-        await client.connect();
-        let cursor = '0';
-        do {
-          const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-          cursor = next;
-          if (keys.length > 0) await client.del(...keys);
-        } while (cursor !== '0');
-      } finally {
-        client.disconnect();
-      }
-    },
+    cleanup: () => deleteRedisKeys(url, prefix),
   };
 }
 

@@ -8,6 +8,7 @@ import { GENEROUS_LIMITS, type InProcessTestApp, startTestApp } from '../../help
 import { api } from '../../helpers/client.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
 import type { ApiResponse } from '../../helpers/client.js';
+import { deleteRedisKeys } from '../../helpers/redis-keys.js';
 import { REQUIRE_SERVICES, testRedisUrl } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait.js';
 import { type PrivateRedis, startPrivateRedis } from '../../helpers/private-redis.js';
@@ -109,15 +110,6 @@ async function keysUnder(client: Redis, prefix: string): Promise<string[]> {
   return keys;
 }
 
-async function deleteKeysUnder(url: string, prefix: string): Promise<void> {
-  const client = await inspector(url);
-  try {
-    const keys = await keysUnder(client, prefix);
-    if (keys.length > 0) await client.del(...keys);
-  } finally {
-    client.disconnect();
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Waiting without guessing: poll a condition, or bound one request by a deadline.
@@ -171,7 +163,7 @@ async function twoInstances(t: TestContext, url: string, env: Record<string, str
   t.after(() => closeApp(a));
   const b = await startApp(shared);
   t.after(() => closeApp(b));
-  t.after(() => deleteKeysUnder(url, prefix));
+  t.after(() => deleteRedisKeys(url, `${prefix}:`));
   await waitForGauge(a, 0);
   await waitForGauge(b, 0);
   return [a, b];
@@ -244,7 +236,7 @@ describe('rate limits on a shared Redis', () => {
     const prefix = uniquePrefix();
     const app = await startApp({ REDIS_URL: url, REDIS_KEY_PREFIX: prefix, LOGIN_MAX_FAILURES: '2' });
     t.after(() => closeApp(app));
-    t.after(() => deleteKeysUnder(url, prefix));
+    t.after(() => deleteRedisKeys(url, `${prefix}:`));
     await waitForGauge(app, 0);
 
     const tag = randomBytes(4).toString('hex');
